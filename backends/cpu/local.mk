@@ -1,0 +1,2 @@
+# backends/cpu: OpenBLAS sgemm + OpenMP kernels
+libzerolab_a_SOURCES += %D%/cpu.c

@@ -1,0 +1,1 @@
+# backends/cuda: built only when configure found the CUDA toolkit

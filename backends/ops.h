@@ -1,0 +1,133 @@
+/* The op table: every kernel the engine runs, as function pointers, one table per backend.
+ *
+ *   ref   naive loops; the readable specification and the oracle of every test
+ *   cpu   OpenBLAS sgemm + OpenMP kernels
+ *   cuda  cuBLAS + CUDA kernels (later)
+ *   meta  shapes only: computes nothing (later)
+ *
+ * Conventions (llm.c's): outputs first, then inputs, then weights, then dimensions. All
+ * arithmetic is f32; half-precision storage is converted with `cast`. Row-major
+ * everywhere. Dimension names used below:
+ *   B batch, T sequence length, C channels, NH heads, HS = C/NH head size,
+ *   V vocabulary, N = B*T rows, OC output channels.
+ *
+ * Backward kernels ACCUMULATE (+=) into every gradient they write, inputs and weights
+ * alike; the caller zeroes gradients when a new accumulation starts. This is what
+ * gradient accumulation across micro-batches and the residual stream both need.
+ *
+ * Kernels do not allocate. Scratch space comes from the caller (allocated once, through
+ * the device ledger). */
+#ifndef ZL_BACKENDS_OPS_H
+#define ZL_BACKENDS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+
+typedef struct zl_adamw_args {
+    float lr;
+    float beta1, beta2;
+    float eps;
+    float weight_decay;
+    /* 1 - beta^t for the step t being taken (1.0f when bias correction is off). */
+    float bias_correction1, bias_correction2;
+    /* Multiplies every gradient element before use: 1/loss_scale times the clipping
+     * coefficient, so unscaling and clipping cost no extra pass. */
+    float grad_scale;
+    /* true: decoupled weight decay (AdamW, p -= lr*wd*p); false: classic Adam, where the
+     * decay is added to the gradient (g += wd*p) before the moments. */
+    bool adamw_mode;
+} zl_adamw_args;
+
+typedef struct zl_ops {
+    const char *name;
+
+    /* ---- memory (device memory of this backend) ---------------------------------- */
+    /* Returns zeroed, 64-byte aligned memory, or NULL. Called only by core/device.c. */
+    void *(*alloc)(size_t nbytes);
+    void (*free)(void *ptr);
+    void (*zero)(void *ptr, size_t nbytes);
+    void (*copy)(void *dst, const void *src, size_t nbytes); /* within the device */
+
+    /* ---- dense algebra ------------------------------------------------------------- */
+    /* C = alpha * op(A) @ op(B) + beta * C, row-major.
+     * op(A) is (m, k): A is (m, k) with leading dimension lda, or (k, m) if trans_a.
+     * op(B) is (k, n): B is (k, n) with leading dimension ldb, or (n, k) if trans_b.
+     * C is (m, n) with leading dimension ldc. beta = 0 overwrites C (NaN in C ignored). */
+    void (*gemm)(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
+                 int ldc, bool trans_a, bool trans_b, float alpha, float beta);
+    /* out (N, OC) += bias (OC) broadcast over rows */
+    void (*bias_forward)(float *out, const float *bias, int N, int OC);
+    /* dbias (OC) += column sums of dout (N, OC) */
+    void (*bias_backward)(float *dbias, const float *dout, int N, int OC);
+
+    /* ---- GPT layers ------------------------------------------------------------------ */
+    /* out (B,T,C) = wte[tokens[b,t]] + wpe[t]; tokens (B,T), wte (V,C), wpe (maxT,C).
+     * Token ids are checked by the caller (0 <= id < V). */
+    void (*embedding_forward)(float *out, const int32_t *tokens, const float *wte,
+                              const float *wpe, int B, int T, int C);
+    /* dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += sum_b dout[b,t] */
+    void (*embedding_backward)(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
+                               int B, int T, int C);
+
+    /* out (N,C) = (inp - mean) * rstd * weight + bias, per row; saves mean (N), rstd (N).
+     * eps = 1e-5 as in GPT-2 / torch.nn.LayerNorm. */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C);
+    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int N, int C);
+
+    /* Causal multi-head self-attention on a fused projection.
+     * qkv (B,T,3C): for each position, q (C) | k (C) | v (C), head h at [h*HS, (h+1)*HS).
+     * out (B,T,C): heads concatenated. att (B,NH,T,T): softmax probabilities, saved for
+     * backward (entries above the diagonal are written as 0). Scale 1/sqrt(HS). */
+    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int NH);
+    /* dqkv (B,T,3C) += gradient; scratch holds at least 2*B*NH*T*T floats. */
+    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int C, int NH);
+
+    /* GELU, tanh approximation (GPT-2's gelu_new, torch approximate="tanh"):
+     * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    void (*gelu_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+
+    /* out = a + b (out may alias a or b) */
+    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+
+    /* Fused softmax + cross-entropy over logits (N,V) with targets (N).
+     * losses (N) = -log softmax(logits)[target]; probs (N,V) = softmax(logits).
+     * A target < 0 is ignored: loss 0, and no gradient in backward. */
+    void (*crossentropy_forward)(float *losses, float *probs, const float *logits,
+                                 const int32_t *targets, int N, int V);
+    /* dlogits (N,V) += dloss * (probs - onehot(target)) for rows whose target >= 0;
+     * dloss is the gradient of the objective w.r.t. each row's loss (e.g. 1/N). */
+    void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *targets,
+                                  float dloss, int N, int V);
+
+    /* ---- optimizer and vector ops -------------------------------------------------- */
+    /* One AdamW/Adam step over n elements: m, v and param updated in place. */
+    void (*adamw)(float *param, float *m, float *v, const float *grad, size_t n,
+                  const zl_adamw_args *args);
+    /* Sum of squares, accumulated in double (for global gradient norms). */
+    double (*sumsq)(const float *x, size_t n);
+    /* true if any element is inf or NaN */
+    bool (*nonfinite)(const float *x, size_t n);
+    /* x *= s */
+    void (*scale)(float *x, float s, size_t n);
+    /* y += a * x */
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* element-wise conversion between f32, f16 and bf16 (round to nearest even) */
+    void (*cast)(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
+} zl_ops;
+
+extern const zl_ops zl_ops_ref;
+extern const zl_ops zl_ops_cpu;
+
+/* Look up a backend by name ("ref", "cpu"); NULL if unknown or not built. */
+const zl_ops *zl_ops_find(const char *name);
+
+#endif

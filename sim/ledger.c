@@ -1,0 +1,165 @@
+#include "sim/ledger.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->device_name, sizeof l->device_name, "%s", device_name);
+    l->budget_nbytes = budget_nbytes;
+}
+
+static zl_ledger_entry *find(const zl_ledger *l, const char *tag)
+{
+    for (int i = 0; i < l->num_tags; i++)
+        if (!strcmp(l->entries[i].tag, tag)) return (zl_ledger_entry *)&l->entries[i];
+    return NULL;
+}
+
+char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)nbytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0) snprintf(buf, buflen, "%zu B", nbytes);
+    else snprintf(buf, buflen, "%.2f %s", v, units[u]);
+    return buf;
+}
+
+/* The hint names the remedy for whatever holds the most memory, in DeepSpeed's terms. */
+static const char *hint_for(const char *tag)
+{
+    if (!strncmp(tag, "adam", 4) || !strcmp(tag, "master"))
+        return "optimizer state dominates: ZeRO stage 1 partitions it across data-parallel "
+               "ranks (\"zero_optimization\": {\"stage\": 1}), and offload_optimizer moves it to "
+               "host memory";
+    if (!strcmp(tag, "grad") || !strcmp(tag, "bucket"))
+        return "gradients dominate: ZeRO stage 2 partitions them (\"zero_optimization\": "
+               "{\"stage\": 2}), or use a smaller reduce_bucket_size";
+    if (!strcmp(tag, "param") || !strcmp(tag, "gather"))
+        return "parameters dominate: ZeRO stage 3 partitions them (\"zero_optimization\": "
+               "{\"stage\": 3}), offload_param moves them to host or NVMe, or use a smaller model";
+    if (!strncmp(tag, "act", 3))
+        return "activations dominate: lower train_micro_batch_size_per_gpu (raising "
+               "gradient_accumulation_steps keeps the global batch) or enable activation "
+               "checkpointing";
+    return "use a device with more memory, a smaller model or a smaller micro-batch";
+}
+
+zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)
+{
+    zl_ledger_entry *e = find(l, tag);
+    if (!e) {
+        if (l->num_tags == ZL_LEDGER_MAX_TAGS)
+            return zl_errorf(ZL_ERR_INVALID, "%s: memory ledger holds at most %d tags; cannot add '%s'",
+                             l->device_name, ZL_LEDGER_MAX_TAGS, tag);
+        if (strlen(tag) >= ZL_LEDGER_TAG_LEN)
+            return zl_errorf(ZL_ERR_INVALID, "%s: ledger tag '%s' is longer than %d characters",
+                             l->device_name, tag, ZL_LEDGER_TAG_LEN - 1);
+        e = &l->entries[l->num_tags];
+        memset(e, 0, sizeof *e);
+        snprintf(e->tag, sizeof e->tag, "%s", tag);
+        /* Counted only once the allocation succeeds, so a failed request leaves no trace. */
+    }
+
+    /* Written so that a huge request cannot wrap around. */
+    if (l->budget_nbytes && (nbytes > l->budget_nbytes || l->cur_nbytes > l->budget_nbytes - nbytes)) {
+        char req[32], bud[32], live[32], row[32];
+        char breakdown[2048] = "";
+        size_t off = 0;
+        const zl_ledger_entry *largest = NULL;
+        for (int i = 0; i < l->num_tags; i++) {
+            const zl_ledger_entry *t = &l->entries[i];
+            if (!t->cur_nbytes) continue;
+            if (!largest || t->cur_nbytes > largest->cur_nbytes) largest = t;
+            if (off < sizeof breakdown - 64)
+                off += (size_t)snprintf(breakdown + off, sizeof breakdown - off, "\n    %-24s %12s",
+                                        t->tag, zl_format_bytes(row, sizeof row, t->cur_nbytes));
+        }
+        /* The request itself may be the largest consumer. */
+        const char *hint_tag = (!largest || nbytes > largest->cur_nbytes) ? tag : largest->tag;
+        return zl_errorf(ZL_ERR_OOM,
+                         "%s: out of memory allocating %s for '%s': budget %s, %s already live%s%s\n"
+                         "  hint: %s",
+                         l->device_name, zl_format_bytes(req, sizeof req, nbytes), tag,
+                         zl_format_bytes(bud, sizeof bud, l->budget_nbytes),
+                         zl_format_bytes(live, sizeof live, l->cur_nbytes),
+                         off ? ", by tag:" : "", breakdown, hint_for(hint_tag));
+    }
+
+    if (e == &l->entries[l->num_tags]) l->num_tags++;
+    e->cur_nbytes += nbytes;
+    e->nallocs++;
+    if (e->cur_nbytes > e->peak_nbytes) e->peak_nbytes = e->cur_nbytes;
+    l->cur_nbytes += nbytes;
+    if (l->cur_nbytes > l->peak_nbytes) l->peak_nbytes = l->cur_nbytes;
+    return ZL_OK;
+}
+
+void zl_ledger_free(zl_ledger *l, const char *tag, size_t nbytes)
+{
+    zl_ledger_entry *e = find(l, tag);
+    ZL_ASSERT(e && "freeing under a tag that was never allocated");
+    ZL_ASSERT(e->cur_nbytes >= nbytes && e->nallocs > 0);
+    e->cur_nbytes -= nbytes;
+    e->nallocs--;
+    l->cur_nbytes -= nbytes;
+}
+
+size_t zl_ledger_current(const zl_ledger *l, const char *tag)
+{
+    const zl_ledger_entry *e = find(l, tag);
+    return e ? e->cur_nbytes : 0;
+}
+
+size_t zl_ledger_peak(const zl_ledger *l, const char *tag)
+{
+    const zl_ledger_entry *e = find(l, tag);
+    return e ? e->peak_nbytes : 0;
+}
+
+size_t zl_ledger_current_prefix(const zl_ledger *l, const char *prefix)
+{
+    size_t n = strlen(prefix), sum = 0;
+    for (int i = 0; i < l->num_tags; i++)
+        if (!strncmp(l->entries[i].tag, prefix, n)) sum += l->entries[i].cur_nbytes;
+    return sum;
+}
+
+void zl_ledger_reset_peaks(zl_ledger *l)
+{
+    for (int i = 0; i < l->num_tags; i++) l->entries[i].peak_nbytes = l->entries[i].cur_nbytes;
+    l->peak_nbytes = l->cur_nbytes;
+}
+
+static int by_peak_desc(const void *a, const void *b)
+{
+    size_t pa = (*(const zl_ledger_entry *const *)a)->peak_nbytes;
+    size_t pb = (*(const zl_ledger_entry *const *)b)->peak_nbytes;
+    return pa < pb ? 1 : pa > pb ? -1 : 0;
+}
+
+void zl_ledger_print(const zl_ledger *l, FILE *out)
+{
+    const zl_ledger_entry *sorted[ZL_LEDGER_MAX_TAGS];
+    char cur[32], peak[32];
+    for (int i = 0; i < l->num_tags; i++) sorted[i] = &l->entries[i];
+    qsort(sorted, (size_t)l->num_tags, sizeof sorted[0], by_peak_desc);
+    fprintf(out, "memory ledger of %s", l->device_name);
+    if (l->budget_nbytes) fprintf(out, " (budget %s)", zl_format_bytes(cur, sizeof cur, l->budget_nbytes));
+    fprintf(out, "\n  %-24s %12s %12s %7s\n", "tag", "current", "peak", "peak%");
+    for (int i = 0; i < l->num_tags; i++)
+        fprintf(out, "  %-24s %12s %12s %6.1f%%\n", sorted[i]->tag,
+                zl_format_bytes(cur, sizeof cur, sorted[i]->cur_nbytes),
+                zl_format_bytes(peak, sizeof peak, sorted[i]->peak_nbytes),
+                l->peak_nbytes ? 100.0 * (double)sorted[i]->peak_nbytes / (double)l->peak_nbytes : 0.0);
+    fprintf(out, "  %-24s %12s %12s\n", "total", zl_format_bytes(cur, sizeof cur, l->cur_nbytes),
+            zl_format_bytes(peak, sizeof peak, l->peak_nbytes));
+}

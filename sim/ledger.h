@@ -1,0 +1,63 @@
+/* The memory ledger: the single source of truth for how many bytes a device holds.
+ *
+ * Every allocation on a device is recorded here with a tag ("param", "grad", "adam.m",
+ * "act.block3", ...). The ledger keeps current and peak bytes per tag and in total, and
+ * enforces an optional budget: the VRAM of the card a rank impersonates. A request that
+ * would pass the budget fails with ZL_ERR_OOM and a message naming the device, the
+ * request, the budget, what is live by tag, and a hint derived from the largest tags.
+ *
+ * The ledger counts bytes; it does not own memory. The device (core/device.h) pairs each
+ * ledger entry with the backend allocation, so nothing can allocate around it. */
+#ifndef ZL_SIM_LEDGER_H
+#define ZL_SIM_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/status.h"
+
+#define ZL_LEDGER_MAX_TAGS 512
+#define ZL_LEDGER_TAG_LEN 48
+
+typedef struct zl_ledger_entry {
+    char tag[ZL_LEDGER_TAG_LEN];
+    size_t cur_nbytes;
+    size_t peak_nbytes;
+    size_t nallocs; /* live allocations under this tag */
+} zl_ledger_entry;
+
+typedef struct zl_ledger {
+    char device_name[64];  /* "rank 0: V100-16GB", "host", ... */
+    size_t budget_nbytes;  /* 0 = unlimited */
+    size_t cur_nbytes;
+    size_t peak_nbytes;
+    int num_tags;
+    zl_ledger_entry entries[ZL_LEDGER_MAX_TAGS];
+} zl_ledger;
+
+void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes);
+
+/* Record `nbytes` under `tag`. Fails with ZL_ERR_OOM (and records nothing) if the total
+ * would pass the budget; fails with ZL_ERR_INVALID if the tag table is full. */
+zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes);
+
+/* Release `nbytes` previously recorded under `tag`. Releasing more than is live is a bug. */
+void zl_ledger_free(zl_ledger *l, const char *tag, size_t nbytes);
+
+/* Bytes under one tag, or under every tag starting with `prefix` ("act." sums all
+ * activations). Unknown tags have 0 bytes. */
+size_t zl_ledger_current(const zl_ledger *l, const char *tag);
+size_t zl_ledger_peak(const zl_ledger *l, const char *tag);
+size_t zl_ledger_current_prefix(const zl_ledger *l, const char *prefix);
+
+/* Forget the peaks (set them to the current values), e.g. after initialisation. */
+void zl_ledger_reset_peaks(zl_ledger *l);
+
+/* Print a table: tag, current, peak, share of the total; sorted by peak, largest first. */
+void zl_ledger_print(const zl_ledger *l, FILE *out);
+
+/* Human-readable byte count into buf ("1.50 GiB", "312.0 KiB", "17 B"). Returns buf. */
+char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes);
+
+#endif

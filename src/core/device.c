@@ -1,0 +1,43 @@
+#include "core/device.h"
+
+#include <string.h>
+
+#include "core/log.h"
+
+zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backend,
+                         const char *name, size_t budget_nbytes)
+{
+    memset(dev, 0, sizeof *dev);
+    dev->kind = kind;
+    dev->ops = zl_ops_find(backend);
+    if (!dev->ops)
+        return zl_errorf(ZL_ERR_NOT_FOUND, "unknown backend '%s' (available: ref, cpu)", backend);
+    zl_ledger_init(&dev->ledger, name, budget_nbytes);
+    return ZL_OK;
+}
+
+zl_status zl_device_alloc(zl_device *dev, const char *tag, size_t nbytes, void **out)
+{
+    *out = NULL;
+    zl_status st = zl_ledger_alloc(&dev->ledger, tag, nbytes);
+    if (st != ZL_OK) return st;
+    /* A zero-byte request is legal (an empty shard) and yields NULL. */
+    if (nbytes == 0) return ZL_OK;
+    void *p = dev->ops->alloc(nbytes);
+    if (!p) {
+        zl_ledger_free(&dev->ledger, tag, nbytes);
+        char buf[32];
+        return zl_errorf(ZL_ERR_NOMEM, "%s: the %s backend could not allocate %s for '%s'",
+                         dev->ledger.device_name, dev->ops->name,
+                         zl_format_bytes(buf, sizeof buf, nbytes), tag);
+    }
+    *out = p;
+    return ZL_OK;
+}
+
+void zl_device_free(zl_device *dev, const char *tag, void *ptr, size_t nbytes)
+{
+    if (!ptr && nbytes) return; /* never allocated (failed or skipped): nothing recorded */
+    zl_ledger_free(&dev->ledger, tag, nbytes);
+    if (ptr) dev->ops->free(ptr);
+}

@@ -1,0 +1,43 @@
+/* A device: a backend (which kernels run) plus a memory ledger (what is held, against
+ * which budget). Every allocation the engine makes goes through zl_device_alloc, which
+ * records it in the ledger before the backend allocates; there is no other path.
+ *
+ * On ref and cpu the memory is host memory; on cuda it is VRAM. In both cases the budget
+ * is the card the rank impersonates (or really is), so a run on a laptop fails where the
+ * same run on a V100 would, with the same message. Host memory for offload and NVMe swap
+ * space are devices of their own kind, with ledgers of their own. */
+#ifndef ZL_CORE_DEVICE_H
+#define ZL_CORE_DEVICE_H
+
+#include <stddef.h>
+
+#include "backends/ops.h"
+#include "core/status.h"
+#include "sim/ledger.h"
+
+typedef enum zl_device_kind {
+    ZL_DEVICE_ACCEL, /* a GPU, real or simulated */
+    ZL_DEVICE_HOST,  /* CPU memory (offload target) */
+    ZL_DEVICE_NVME,  /* swap files (ZeRO-Infinity) */
+} zl_device_kind;
+
+typedef struct zl_device {
+    zl_device_kind kind;
+    const zl_ops *ops;
+    zl_ledger ledger;
+} zl_device;
+
+/* backend: "ref" or "cpu" (more later). name: for messages, e.g. "rank 0 (V100-16GB)".
+ * budget_nbytes: 0 for unlimited. */
+zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backend,
+                         const char *name, size_t budget_nbytes);
+
+/* Allocate nbytes of zeroed device memory under `tag`. On failure *out is NULL and the
+ * status is ZL_ERR_OOM (over budget, with the ledger's report) or ZL_ERR_NOMEM. */
+zl_status zl_device_alloc(zl_device *dev, const char *tag, size_t nbytes, void **out);
+
+/* Free memory from zl_device_alloc: tag and nbytes must be the ones it was allocated
+ * with (sized release keeps the ledger exact without a lookup table). NULL is a no-op. */
+void zl_device_free(zl_device *dev, const char *tag, void *ptr, size_t nbytes);
+
+#endif

@@ -1,0 +1,12 @@
+# src/core: status, logging, dtypes, rng, device, tensor
+libzerolab_a_SOURCES += \
+    %D%/status.c %D%/status.h \
+    %D%/log.c %D%/log.h \
+    %D%/dtype.c %D%/dtype.h \
+    %D%/rng.c %D%/rng.h \
+    %D%/device.c %D%/device.h \
+    %D%/tensor.c %D%/tensor.h
+zlcoredir = $(zlincdir)/core
+zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h
+
+ZL_UNIT_TESTS += tests/unit/check_dtype tests/unit/check_ledger

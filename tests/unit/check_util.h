@@ -1,0 +1,35 @@
+/* Shared helpers for the Check test programs.
+ *
+ * Comparisons print what differs (max abs/rel error, first mismatching index, and a few
+ * value pairs) before failing, so a red test says why. Tolerances are named here so
+ * that every test states which kind of agreement it expects. */
+#ifndef ZL_TESTS_CHECK_UTIL_H
+#define ZL_TESTS_CHECK_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Same arithmetic in a different order (blocked sums, threads): a few f32 ulps relative. */
+#define ZL_TOL_F32_REORDER 1e-5
+/* Different algorithm, same math (sgemm vs loops over long reductions). */
+#define ZL_TOL_F32_KERNEL 1e-4
+
+/* Compare n floats: passes if |a-b| <= atol + rtol*|b| everywhere. On failure prints a
+ * report under `label` and returns 0. Also fails on NaN in either array. */
+int zl_test_close(const char *label, const float *got, const float *want, size_t n, double rtol,
+                  double atol);
+
+/* Fill with uniform values in [lo, hi) from a seed (deterministic). */
+void zl_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* Run one suite (fork mode as configured by CK_FORK) and return a process exit code. */
+int zl_test_run(Suite *s);
+
+/* Path of a fixture file under $ZL_TEST_DATA (or tests/fixtures); static buffer. */
+const char *zl_test_data(const char *name);
+
+#define ZL_TEST_MAIN(suite_fn) \
+    int main(void) { return zl_test_run(suite_fn()); }
+
+#endif
