@@ -1,1 +1,17 @@
 # bench: `make bench` (never part of `make check`)
+#
+# zl_bench is an EXTRA_PROGRAM: built only when `make bench` asks for it. `make bench`
+# times zerolab and PyTorch training steps in the same run (bench/run.sh) and prints the
+# comparison (bench/summarize.py). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
+# this command only, so OpenBLAS picks its kernel for this CPU by itself.
+# ZL_BENCH_QUICK=1 make bench: a short run that checks the harness. See docs/benchmarks.md.
+EXTRA_PROGRAMS = bench/zl_bench
+bench_zl_bench_SOURCES = %D%/zl_bench.c %D%/op_profile.c %D%/op_profile.h
+bench_zl_bench_LDADD = $(ZL_LIBS)
+EXTRA_DIST += %D%/run.sh %D%/pytorch_bench.py %D%/summarize.py
+CLEANFILES += bench/zl_bench$(EXEEXT)
+
+.PHONY: bench
+bench: bench/zl_bench$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+	    $(SHELL) $(srcdir)/bench/run.sh ./bench/zl_bench$(EXEEXT) $(srcdir)/bench

@@ -1,2 +1,6 @@
 # backends/cpu: OpenBLAS sgemm + OpenMP kernels
-libzerolab_a_SOURCES += %D%/cpu.c
+libzerolab_a_SOURCES += %D%/cpu.c %D%/cpu.h \
+    %D%/cpu_gemm.c %D%/cpu_embedding.c %D%/cpu_layernorm.c %D%/cpu_attention.c \
+    %D%/cpu_gelu.c %D%/cpu_crossentropy.c %D%/cpu_adamw.c %D%/cpu_vector.c %D%/cpu_cast.c
+
+ZL_UNIT_TESTS += tests/unit/check_ops_cpu

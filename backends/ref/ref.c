@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "backends/ops.h"
+#include "backends/ref/ref.h"
 
 static void *ref_alloc(size_t nbytes)
 {
@@ -23,4 +24,27 @@ const zl_ops zl_ops_ref = {
     .free = ref_free,
     .zero = ref_zero,
     .copy = ref_copy,
+
+    .gemm = zl__ref_gemm,
+    .bias_forward = zl__ref_bias_forward,
+    .bias_backward = zl__ref_bias_backward,
+
+    .embedding_forward = zl__ref_embedding_forward,
+    .embedding_backward = zl__ref_embedding_backward,
+    .layernorm_forward = zl__ref_layernorm_forward,
+    .layernorm_backward = zl__ref_layernorm_backward,
+    .attention_forward = zl__ref_attention_forward,
+    .attention_backward = zl__ref_attention_backward,
+    .gelu_forward = zl__ref_gelu_forward,
+    .gelu_backward = zl__ref_gelu_backward,
+    .residual_forward = zl__ref_residual_forward,
+    .crossentropy_forward = zl__ref_crossentropy_forward,
+    .crossentropy_backward = zl__ref_crossentropy_backward,
+
+    .adamw = zl__ref_adamw,
+    .sumsq = zl__ref_sumsq,
+    .nonfinite = zl__ref_nonfinite,
+    .scale = zl__ref_scale,
+    .axpy = zl__ref_axpy,
+    .cast = zl__ref_cast,
 };

@@ -33,11 +33,11 @@ typedef struct zl_lr_schedule_params {
     bool warmup_max_lr_given;
     int64_t warmup_num_steps;  /* 1000 */
     zl_warmup_type warmup_type; /* log */
-    int64_t total_num_steps;   /* WarmupDecayLR, WarmupCosineLR: required */
+    int64_t total_num_steps;   /* WarmupDecayLR, WarmupCosineLR: required (-1: not given) */
     double warmup_min_ratio;   /* WarmupCosineLR: 0 */
     double cos_min_ratio;      /* WarmupCosineLR: 1e-4 */
     /* OneCycle */
-    double cycle_min_lr, cycle_max_lr;
+    double cycle_min_lr, cycle_max_lr; /* required (NaN: not given) */
     double decay_lr_rate;            /* 0 */
     int64_t cycle_first_step_size;   /* 2000 */
     int64_t cycle_second_step_size;  /* -1: same as first */
@@ -60,21 +60,36 @@ typedef struct zl_lr_schedule {
     int64_t last_batch_iteration;
     double lr;          /* lr in force for the next optimizer step */
     bool has_momentum;  /* OneCycle with cycle_momentum: beta1 follows `momentum` */
-    double momentum;
+    double momentum;    /* beta1 for the next optimizer step (base_beta1 unless cycled) */
+    double momentum_beta2; /* with has_momentum, beta2 for the next step: DeepSpeed's
+                            * OneCycle writes betas = (momentum, 0.99) */
 } zl_lr_schedule;
 
 /* The parameters' defaults for `type` (all fields set). */
 void zl_lr_schedule_params_default(zl_lr_schedule_params *p, zl_lr_schedule_type type);
 
-/* Validate the parameters (DeepSpeed's errors, e.g. warmup_num_steps <= 0) and set the
- * initial lr. base_lr and base_beta1 come from the optimizer. */
+/* Validate the parameters and set the initial lr (t = -1). base_lr and base_beta1 come
+ * from the optimizer. Errors (ZL_ERR_CONFIG, naming the schedule and the key):
+ * warmup_num_steps <= 0 (DeepSpeed's "warmup_num_steps must be a positive integer, got
+ * N"), total_num_steps or cycle_min_lr/cycle_max_lr not given, and step sizes DeepSpeed
+ * would divide by zero with. total_num_steps < warmup_num_steps is accepted, as in
+ * DeepSpeed (whose warning the config reader gives). The engine runs each optimizer step with s->lr (and, with has_momentum,
+ * betas (s->momentum, s->momentum_beta2)), then calls zl_lr_schedule_step; skipped
+ * (overflow) steps do not step the schedule. */
 zl_status zl_lr_schedule_init(zl_lr_schedule *s, const zl_lr_schedule_params *p, double base_lr,
                               double base_beta1);
 
 /* Advance one optimizer step; returns the lr for the step after it (also in s->lr). */
 double zl_lr_schedule_step(zl_lr_schedule *s);
 
-/* DeepSpeed's class name ("WarmupLR", ...) and the reverse lookup (exact names). */
+/* Resume: set last_batch_iteration (DeepSpeed's whole state_dict) and recompute lr and
+ * momentum for it; -1 restores the initial state. */
+void zl_lr_schedule_set_iteration(zl_lr_schedule *s, int64_t last_batch_iteration);
+
+/* DeepSpeed's class name ("WarmupLR", ...; "constant" for ZL_LR_CONSTANT) and the reverse
+ * lookup of the five class names (exact, case-sensitive, as DeepSpeed's getattr is).
+ * Unknown names: ZL_ERR_CONFIG ("DeepSpeed does not recognize LR scheduler 'x'", with a
+ * "did you mean" for a case slip); torch.optim.lr_scheduler names: ZL_ERR_UNSUPPORTED. */
 const char *zl_lr_schedule_name(zl_lr_schedule_type type);
 zl_status zl_lr_schedule_parse(const char *name, zl_lr_schedule_type *out);
 

@@ -1,0 +1,141 @@
+/* The cpu backend's kernels: OpenBLAS sgemm for every matrix product (attention included)
+ * and OpenMP loops for the memory-bound rest. One file per concept, gathered into
+ * zl_ops_cpu by cpu.c; the semantics of every function are those of the matching field in
+ * backends/ops.h, and backends/ref/ holds the naive loops they are tested against.
+ *
+ * How the loops are written, and why:
+ *  - Parallel regions only dispatch. The arithmetic sits in static "chunk" or "row"
+ *    functions marked ZL_CPU_VECTOR, which (GCC, x86-64) are compiled twice, for AVX2 and
+ *    for the baseline, with the better one picked at load time: the library is built
+ *    without -march, and OpenMP's outlined functions would not inherit per-function
+ *    options anyway.
+ *  - ZL_CPU_VECTOR also drops two C defaults that stop GCC from vectorizing: trapping
+ *    math (blocks if-conversion of float compares, so a clamp becomes a branch) and errno
+ *    for sqrtf. Neither changes a result: we never read FP exception flags or errno.
+ *  - Every parallel region has an if() clause: tiny shapes (the tests, small labs) run
+ *    serially instead of paying for a team wake-up.
+ *  - Kernels never allocate; reductions that cross rows are split by columns so every
+ *    thread owns what it writes, and results do not depend on the order threads finish. */
+#ifndef ZL_BACKENDS_CPU_CPU_H
+#define ZL_BACKENDS_CPU_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "backends/ops.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define ZL_CPU_VECTOR __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define ZL_CPU_VECTOR
+#endif
+
+/* Element-wise loops are cut into chunks of this many elements (a multiple of 16, so
+ * chunks start 64-byte aligned when the array does) and go parallel from ZL_CPU_PAR_MIN
+ * elements: below that a parallel region costs more than it saves. */
+#define ZL_CPU_CHUNK 8192
+#define ZL_CPU_PAR_MIN 32768
+/* Partial sums of a reduction, one per thread, live on the stack: at most this many. */
+#define ZL_CPU_MAX_THREADS 256
+
+/* Inside a parallel region: this thread's share [*lo, *hi) of n columns, cut at multiples
+ * of 16 floats (64 bytes) so that no two threads write the same cache line. Empty when
+ * there are more threads than 16-column groups. */
+static inline void zl__cpu_thread_cols(int n, int *lo, int *hi)
+{
+    int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    int per = ((n + nth - 1) / nth + 15) / 16 * 16;
+    *lo = tid * per < n ? tid * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
+/* exp(x) for float, written so that loops calling it vectorize (glibc's expf does not
+ * without -ffast-math). Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-7
+ * polynomial for e^r (Cephes' coefficients) evaluated in Estrin's scheme (a shallower
+ * dependency chain than Horner's, which is what limits these loops), and 2^n built in the
+ * exponent bits: within 2 ulp (1.2e-7 relative) over the clamped range. Inputs are clamped
+ * to [-87, 88], so exp of a very negative number is ~1e-38 instead of 0 (below anything a
+ * softmax can notice) and nothing overflows to inf: every caller either subtracts a
+ * maximum first or (GELU) only needs the limits. */
+static inline float zl__cpu_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    /* round(x / ln2) with the 1.5 * 2^23 trick: no call to rintf, so it vectorizes */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f; /* ln2 split in two: the high part is exact in f32 */
+    r = r - n * -2.12194440e-4f;
+    float r2 = r * r, r4 = r2 * r2;
+    float a = 5.0000001201e-1f + 1.6666665459e-1f * r;
+    float b = 4.1665795894e-2f + 8.3334519073e-3f * r;
+    float c = 1.3981999507e-3f + 1.9875691500e-4f * r;
+    float p = (1.0f + r) + r2 * ((a + r2 * b) + r4 * c);
+    int32_t bits = ((int32_t)n + 127) * (1 << 23); /* n in [-126, 127]: a normal 2^n */
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+}
+
+/* cpu.c: memory */
+void *zl__cpu_alloc(size_t nbytes);
+void zl__cpu_free(void *ptr);
+void zl__cpu_zero(void *ptr, size_t nbytes);
+void zl__cpu_copy(void *dst, const void *src, size_t nbytes);
+
+/* cpu_gemm.c */
+void zl__cpu_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
+                  int ldc, bool trans_a, bool trans_b, float alpha, float beta);
+void zl__cpu_bias_forward(float *out, const float *bias, int N, int OC);
+void zl__cpu_bias_backward(float *dbias, const float *dout, int N, int OC);
+
+/* cpu_embedding.c */
+void zl__cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte,
+                               const float *wpe, int B, int T, int C);
+void zl__cpu_embedding_backward(float *dwte, float *dwpe, const float *dout,
+                                const int32_t *tokens, int B, int T, int C);
+
+/* cpu_layernorm.c */
+void zl__cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                               const float *weight, const float *bias, int N, int C);
+void zl__cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, const float *mean,
+                                const float *rstd, int N, int C);
+
+/* cpu_attention.c */
+void zl__cpu_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                               int NH);
+void zl__cpu_attention_backward(float *dqkv, float *scratch, const float *dout,
+                                const float *qkv, const float *att, int B, int T, int C, int NH);
+
+/* cpu_gelu.c */
+void zl__cpu_gelu_forward(float *out, const float *inp, size_t n);
+void zl__cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* cpu_crossentropy.c */
+void zl__cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
+                                  const int32_t *targets, int N, int V);
+void zl__cpu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
+                                   float dloss, int N, int V);
+
+/* cpu_adamw.c */
+void zl__cpu_adamw(float *param, float *m, float *v, const float *grad, size_t n,
+                   const zl_adamw_args *args);
+
+/* cpu_vector.c */
+void zl__cpu_residual_forward(float *out, const float *a, const float *b, size_t n);
+double zl__cpu_sumsq(const float *x, size_t n);
+bool zl__cpu_nonfinite(const float *x, size_t n);
+void zl__cpu_scale(float *x, float s, size_t n);
+void zl__cpu_axpy(float *y, float a, const float *x, size_t n);
+
+/* cpu_cast.c */
+void zl__cpu_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
+
+#endif

@@ -1,0 +1,60 @@
+/* The ref backend's kernels: naive loops, one file per concept, gathered into zl_ops_ref by
+ * ref.c. The semantics of every function are those of the matching field in backends/ops.h
+ * (shapes, accumulation, ignored targets); this header only declares them. */
+#ifndef ZL_BACKENDS_REF_REF_H
+#define ZL_BACKENDS_REF_REF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/ops.h"
+
+/* ref_gemm.c */
+void zl__ref_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
+                  int ldc, bool trans_a, bool trans_b, float alpha, float beta);
+void zl__ref_bias_forward(float *out, const float *bias, int N, int OC);
+void zl__ref_bias_backward(float *dbias, const float *dout, int N, int OC);
+
+/* ref_embedding.c */
+void zl__ref_embedding_forward(float *out, const int32_t *tokens, const float *wte,
+                               const float *wpe, int B, int T, int C);
+void zl__ref_embedding_backward(float *dwte, float *dwpe, const float *dout,
+                                const int32_t *tokens, int B, int T, int C);
+
+/* ref_layernorm.c */
+void zl__ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                               const float *weight, const float *bias, int N, int C);
+void zl__ref_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, const float *mean,
+                                const float *rstd, int N, int C);
+
+/* ref_attention.c */
+void zl__ref_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                               int NH);
+void zl__ref_attention_backward(float *dqkv, float *scratch, const float *dout,
+                                const float *qkv, const float *att, int B, int T, int C, int NH);
+
+/* ref_gelu.c */
+void zl__ref_gelu_forward(float *out, const float *inp, size_t n);
+void zl__ref_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* ref_crossentropy.c */
+void zl__ref_crossentropy_forward(float *losses, float *probs, const float *logits,
+                                  const int32_t *targets, int N, int V);
+void zl__ref_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
+                                   float dloss, int N, int V);
+
+/* ref_adamw.c */
+void zl__ref_adamw(float *param, float *m, float *v, const float *grad, size_t n,
+                   const zl_adamw_args *args);
+
+/* ref_vector.c */
+void zl__ref_residual_forward(float *out, const float *a, const float *b, size_t n);
+double zl__ref_sumsq(const float *x, size_t n);
+bool zl__ref_nonfinite(const float *x, size_t n);
+void zl__ref_scale(float *x, float s, size_t n);
+void zl__ref_axpy(float *y, float a, const float *x, size_t n);
+void zl__ref_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
+
+#endif

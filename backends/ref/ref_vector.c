@@ -1,0 +1,46 @@
+/* Element-wise vector ops over n values.
+ *
+ *   residual   out = a + b                (out may alias a or b: each element is read first)
+ *   sumsq      sum x^2, accumulated in double, so a global gradient norm over billions of
+ *              elements does not stop growing when the f32 sum dwarfs each term
+ *   nonfinite  any x is inf or NaN (the fp16 overflow check of the loss scaler)
+ *   scale      x *= s
+ *   axpy       y += a * x
+ *   cast       f32 <-> f16 <-> bf16, round to nearest even (core/dtype.h does the rounding) */
+#include <math.h>
+
+#include "backends/ref/ref.h"
+
+void zl__ref_residual_forward(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+double zl__ref_sumsq(const float *x, size_t n)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    return sum;
+}
+
+bool zl__ref_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return true;
+    return false;
+}
+
+void zl__ref_scale(float *x, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+void zl__ref_axpy(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void zl__ref_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n)
+{
+    zl_convert(dst, dst_type, src, src_type, n);
+}

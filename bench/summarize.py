@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Summarize the "bench ..." lines of a `make bench` run (bench/run.sh writes them).
+
+usage: summarize.py RESULTS_FILE
+
+Prints: the environment; the sgemm peaks; zerolab vs PyTorch tokens/s per config and
+thread count with the ratio and zerolab's fraction of sgemm peak, against the issue's
+targets; both sides' per-phase times; and where zerolab's time goes (op kinds and GEMM
+shapes from the profiled pass), with the ceiling that the sgemm peak puts on tokens/s.
+"""
+import shlex
+import sys
+
+RATIO_TARGET = 1.30          # zerolab tokens/s >= 1.3 x PyTorch, every config
+PEAK_TARGET = 0.75           # zerolab >= 75% of sgemm peak ...
+PEAK_TARGET_CONFIG = "gpt2-124m"  # ... on this config
+
+
+def parse(path):
+    recs = []
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("bench "):
+                continue
+            words = shlex.split(line)
+            rec = {"kind": words[1]}
+            for w in words[2:]:
+                k, _, v = w.partition("=")
+                try:
+                    rec[k] = float(v) if k not in ("config", "op") else v
+                except ValueError:
+                    rec[k] = v
+            recs.append(rec)
+    return recs
+
+
+def pick(recs, kind, **match):
+    return [r for r in recs if r["kind"] == kind and all(r.get(k) == v for k, v in match.items())]
+
+
+def one(recs, kind, **match):
+    found = pick(recs, kind, **match)
+    return found[-1] if found else None
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    recs = parse(sys.argv[1])
+    zl = pick(recs, "zerolab")
+    if not zl:
+        sys.exit("summarize.py: no zerolab measurements in %s" % sys.argv[1])
+
+    print("=" * 100)
+    print("zerolab benchmark summary")
+    for r in pick(recs, "env"):
+        print("  " + " ".join("%s=%s" % (k, v) for k, v in r.items() if k != "kind"))
+    e = one(recs, "zerolab-env")
+    if e:
+        print("  zerolab: OpenBLAS kernel %s (%s)" % (e.get("openblas_core"), e.get("openblas_config")))
+    p = one(recs, "pytorch-env")
+    if p:
+        print("  pytorch %s: OpenBLAS kernel %s, LD_PRELOAD %s" % (p.get("torch"),
+              p.get("openblas_core"), p.get("preload")))
+        print("    BLAS libraries loaded: %s" % p.get("blas"))
+
+    print("\nsgemm peak (best of a few runs of a large square sgemm), GFLOP/s")
+    for t in sorted({r["threads"] for r in zl}):
+        zs = [r["gflops"] for r in pick(recs, "sgemm", threads=t)]
+        pm = one(recs, "pytorch-mm", threads=t)
+        print("  %d thread(s): zerolab cblas_sgemm %s%s" % (
+            t, ", ".join("%.1f" % g for g in zs) or "n/a",
+            "; torch.mm %.1f" % pm["gflops"] if pm else ""))
+
+    print("\ntokens/s (median step; model FLOPs = 3 x forward FLOPs per step)")
+    hdr = ("config", "thr", "B", "zerolab", "pytorch", "ratio", "zl GFLOP/s", "zl %peak",
+           "pt GFLOP/s", "pt %peak", "ceiling")
+    print("  %-10s %3s %3s %9s %9s %7s %10s %8s %10s %8s %9s" % hdr)
+    verdicts = []
+    for r in zl:
+        c, t = r["config"], r["threads"]
+        pt = one(recs, "pytorch", config=c, threads=t)
+        peak = r.get("peak_gflops", 0)
+        ratio = r["tok_s"] / pt["tok_s"] if pt else None
+        # If every FLOP ran at the sgemm peak: the most any fp32 sgemm-based trainer gets.
+        ceiling = peak / r["gflop_step"] * r["B"] * r["T"] if peak else None
+        print("  %-10s %3d %3d %9.0f %9s %7s %10.1f %7.1f%% %10s %8s %9s" % (
+            c, t, r["B"], r["tok_s"], "%.0f" % pt["tok_s"] if pt else "n/a",
+            "%.2fx" % ratio if ratio else "n/a", r["gflops"], 100 * r["peak_frac"],
+            "%.1f" % pt["gflops"] if pt else "n/a",
+            "%.1f%%" % (100 * pt["gflops"] / peak) if pt and peak else "n/a",
+            "%.0f" % ceiling if ceiling else "n/a"))
+        if ratio:
+            verdicts.append(("%s %d thr: tokens/s %.2fx PyTorch (target >= %.2fx; at most %.2fx "
+                             "if every FLOP ran at sgemm peak)" % (c, t, ratio, RATIO_TARGET,
+                                                                   ceiling / pt["tok_s"]),
+                             ratio >= RATIO_TARGET))
+        if c == PEAK_TARGET_CONFIG:
+            verdicts.append(("%s %d thr: %.1f%% of sgemm peak (target >= %.0f%%)" % (
+                c, t, 100 * r["peak_frac"], 100 * PEAK_TARGET), r["peak_frac"] >= PEAK_TARGET))
+    print("  (ceiling: tokens/s if every model FLOP ran at the measured sgemm peak)")
+
+    print("\nper phase, ms per step (forward / backward / optimizer step incl. zero_grad)")
+    print("  %-10s %3s %26s %26s" % ("config", "thr", "zerolab fwd/bwd/opt", "pytorch fwd/bwd/opt"))
+    for r in zl:
+        pt = one(recs, "pytorch", config=r["config"], threads=r["threads"])
+        print("  %-10s %3d %26s %26s" % (
+            r["config"], r["threads"], "%.1f / %.1f / %.1f" % (r["fwd_ms"], r["bwd_ms"], r["opt_ms"]),
+            "%.1f / %.1f / %.1f" % (pt["fwd_ms"], pt["bwd_ms"], pt["opt_ms"]) if pt else "n/a"))
+
+    print("\nwhere zerolab's time goes (profiled pass; share of the step, GFLOP/s for matmuls)")
+    for r in zl:
+        c, t = r["config"], r["threads"]
+        ops = sorted(pick(recs, "zerolab-op", config=c, threads=t), key=lambda o: -o["frac"])
+        if not ops:
+            continue
+        peak = r.get("peak_gflops", 0)
+        parts = []
+        for o in ops[:8]:
+            s = "%s %.1f%%" % (o["op"], 100 * o["frac"])
+            if o.get("gflops"):
+                s += " (%.0f GFLOP/s%s)" % (o["gflops"], ", %.0f%% of peak" % (
+                    100 * o["gflops"] / peak) if peak else "")
+            parts.append(s)
+        print("  %s, %d thr: %s" % (c, t, "; ".join(parts)))
+        gemms = sorted(pick(recs, "zerolab-gemm", config=c, threads=t), key=lambda g: -g["frac"])
+        for g in gemms[:5]:
+            print("      gemm m=%-5d n=%-5d k=%-5d %s x%-2d %5.1f%% of step, %6.1f GFLOP/s%s" % (
+                g["m"], g["n"], g["k"], g["op"], g["calls_step"], 100 * g["frac"], g["gflops"],
+                " (%.0f%% of peak)" % (100 * g["gflops"] / peak) if peak else ""))
+
+    if verdicts:
+        print("\ntargets")
+        for text, ok in verdicts:
+            print("  [%s] %s" % ("met" if ok else "NOT MET", text))
+    print("=" * 100)
+
+
+if __name__ == "__main__":
+    main()

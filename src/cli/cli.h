@@ -1,0 +1,19 @@
+/* zerolab's command line: one file per subcommand. Only this directory decides exit
+ * codes: 0 success, 1 a run that failed (the message says why), 2 bad usage. */
+#ifndef ZL_CLI_CLI_H
+#define ZL_CLI_CLI_H
+
+#define ZL_EXIT_OK 0
+#define ZL_EXIT_FAIL 1
+#define ZL_EXIT_USAGE 2
+
+int zl_cmd_train(int argc, char **argv);
+int zl_cmd_config(int argc, char **argv);
+
+/* The DeepSpeed config `zerolab train` uses when given none (default_config.c). */
+extern const char zl_default_config_json[];
+
+/* Print "zerolab: error: <zl_last_error()>" to stderr and return ZL_EXIT_FAIL. */
+int zl_cli_fail(void);
+
+#endif

@@ -1,0 +1,318 @@
+/* zerolab train: read a DeepSpeed config, build the model, and train.
+ *
+ * Settings come from, strongest first: command-line flags, the config's "zerolab" block,
+ * the built-in defaults. Without --config the built-in config (default_config.c) is used,
+ * so `zerolab train` alone trains the lab model on the built-in corpus. */
+#include <getopt.h>
+#include <math.h>
+#include <stddef.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/device.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/config.h"
+#include "engine/engine.h"
+#include "model/gpt_config.h"
+
+typedef struct train_args {
+    const char *config_path, *model, *data, *backend;
+    long steps, seed, seq_len, threads;
+    bool print_memory;
+} train_args;
+
+static void train_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: zerolab train [options]\n"
+            "\n"
+            "  --config FILE     DeepSpeed JSON config (default: the built-in lab config)\n"
+            "  --model NAME|FILE model preset (%s) or model JSON (default: lab)\n"
+            "  --data FILE       text file (read as bytes) or llm.c .bin token shard\n"
+            "                    (default: the built-in corpus)\n"
+            "  --steps N         optimizer steps (default: 100, or zerolab.steps in the config)\n"
+            "  --seed N          parameter initialisation seed (default: 1337)\n"
+            "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
+            "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
+            "  --threads N       OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+            "  --memory          print the device memory ledger at the end\n",
+            zl_gpt_config_preset_names());
+}
+
+/* Parse a positive integer flag; 0 and garbage are usage errors. */
+static bool parse_positive(const char *flag, const char *s, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v <= 0) {
+        fprintf(stderr, "zerolab train: %s expects a positive integer, got '%s'\n", flag, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static int parse_args(int argc, char **argv, train_args *a)
+{
+    enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY, O_HELP };
+    static const struct option opts[] = {
+        {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
+        {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
+        {"seed", required_argument, 0, O_SEED},       {"seq-len", required_argument, 0, O_SEQ},
+        {"backend", required_argument, 0, O_BACKEND}, {"threads", required_argument, 0, O_THREADS},
+        {"memory", no_argument, 0, O_MEMORY},         {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->seed = -1;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CONFIG: a->config_path = optarg; break;
+        case O_MODEL: a->model = optarg; break;
+        case O_DATA: a->data = optarg; break;
+        case O_BACKEND: a->backend = optarg; break;
+        case O_MEMORY: a->print_memory = true; break;
+        case O_STEPS: if (!parse_positive("--steps", optarg, &a->steps)) return ZL_EXIT_USAGE; break;
+        case O_SEQ: if (!parse_positive("--seq-len", optarg, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_THREADS: if (!parse_positive("--threads", optarg, &a->threads)) return ZL_EXIT_USAGE; break;
+        case O_SEED: {
+            char *end;
+            a->seed = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || a->seed < 0) {
+                fprintf(stderr, "zerolab train: --seed expects a non-negative integer, got '%s'\n", optarg);
+                return ZL_EXIT_USAGE;
+            }
+            break;
+        }
+        case O_HELP: train_usage(stdout); return -1;
+        default:
+            fprintf(stderr, "zerolab train: unknown or incomplete option '%s'\n\n", argv[optind - 1]);
+            train_usage(stderr);
+            return ZL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "zerolab train: unexpected argument '%s'\n\n", argv[optind]);
+        train_usage(stderr);
+        return ZL_EXIT_USAGE;
+    }
+    return ZL_EXIT_OK;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Features the config may enable that this engine does not run yet: refuse them by name
+ * rather than train without them. */
+static zl_status check_engine_supports(const zl_config *cfg)
+{
+    if (cfg->fp16.enabled || cfg->bf16.enabled)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: %s.enabled: mixed-precision training is not implemented yet\n"
+                         "  hint: remove the block (or set \"enabled\": false) to train in fp32",
+                         cfg->name, cfg->fp16.enabled ? "fp16" : "bf16");
+    if (cfg->zero.stage > 0)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: zero_optimization.stage %d: ZeRO is not implemented yet; this engine "
+                         "trains one rank with stage 0\n  hint: set \"stage\": 0",
+                         cfg->name, (int)cfg->zero.stage);
+    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
+        cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: zero_optimization.offload_%s: ZeRO-Offload is not implemented yet\n"
+                         "  hint: set \"device\": \"none\"",
+                         cfg->name,
+                         cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ? "optimizer" : "param");
+    /* These observe training without changing it; say that their output will be missing. */
+    static const struct { size_t off; const char *name; } observers[] = {
+        {offsetof(zl_config, flops_profiler.enabled), "flops_profiler"},
+        {offsetof(zl_config, comms_logger.enabled), "comms_logger"},
+        {offsetof(zl_config, tensorboard.enabled), "tensorboard"},
+        {offsetof(zl_config, csv_monitor.enabled), "csv_monitor"},
+        {offsetof(zl_config, wandb.enabled), "wandb"},
+        {offsetof(zl_config, comet.enabled), "comet"},
+        {offsetof(zl_config, wall_clock_breakdown), "wall_clock_breakdown"},
+    };
+    for (size_t i = 0; i < sizeof observers / sizeof observers[0]; i++)
+        if (*(const bool *)((const char *)cfg + observers[i].off))
+            zl_log_warn("%s: '%s' is enabled but not implemented yet: training is unchanged, "
+                        "its output will be missing", cfg->name, observers[i].name);
+    return ZL_OK;
+}
+
+/* The run, resolved: what the engine gets and what the banner prints. */
+typedef struct run_plan {
+    zl_gpt_config model;
+    zl_engine_options engine;
+    const char *backend;
+    long steps;
+    long steps_per_print;
+} run_plan;
+
+static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p)
+{
+    static const char *backend_names[] = {"ref", "cpu", "cuda"};
+    memset(p, 0, sizeof *p);
+    const char *model = a->model ? a->model : cfg->zerolab.model ? cfg->zerolab.model : "lab";
+    zl_status st = zl_gpt_config_resolve(model, &p->model);
+    if (st != ZL_OK) return st;
+
+    p->backend = a->backend ? a->backend
+                 : cfg->zerolab.backend >= 0 ? backend_names[cfg->zerolab.backend] : "cpu";
+    p->steps = a->steps ? a->steps : cfg->zerolab.steps > 0 ? (long)cfg->zerolab.steps : 100;
+    /* DeepSpeed's steps_per_print defaults to None (silent); a CLI run shows progress. */
+    p->steps_per_print = zl_config_given(cfg, "steps_per_print") ? (long)cfg->steps_per_print : 10;
+
+    zl_engine_options *o = &p->engine;
+    o->micro_batch_size = (int)cfg->train_micro_batch_size_per_gpu;
+    o->gradient_accumulation_steps = (int)cfg->gradient_accumulation_steps;
+    o->seq_len = (int)(a->seq_len ? a->seq_len
+                                  : p->model.max_seq_len < 128 ? p->model.max_seq_len : 128);
+    o->gradient_clipping = cfg->gradient_clipping;
+    o->optimizer = cfg->optimizer;
+    o->scheduler = cfg->scheduler;
+    o->seed = (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
+    if (o->seq_len > p->model.max_seq_len)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",
+                         o->seq_len, p->model.name, p->model.max_seq_len);
+    return ZL_OK;
+}
+
+static zl_status load_config(const train_args *a, zl_config *cfg)
+{
+    zl_status st = a->config_path ? zl_config_load(cfg, a->config_path, 1)
+                                   : zl_config_parse(cfg, zl_default_config_json, "<built-in config>", 1);
+    if (st != ZL_OK) return st;
+    zl_config_log_warnings(cfg);
+    return check_engine_supports(cfg);
+}
+
+static zl_status load_data(const train_args *a, const zl_config *cfg, const zl_gpt_config *model,
+                           zl_dataset *ds)
+{
+    const char *path = a->data ? a->data : cfg->zerolab.data;
+    zl_status st = path ? zl_dataset_load(ds, path) : zl_dataset_default(ds);
+    if (st != ZL_OK) return st;
+    if (ds->vocab_size > model->vocab_size)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "data %s has a vocabulary of %d tokens but model '%s' has vocab_size %d\n"
+                         "  hint: pick a model whose vocabulary covers the data's tokenizer "
+                         "(llm.c GPT-2 shards need vocab_size 50257, e.g. --model gpt2-124m)",
+                         ds->desc, ds->vocab_size, model->name, model->vocab_size);
+    return ZL_OK;
+}
+
+static int train(const train_args *a)
+{
+    zl_config cfg;
+    zl_dataset ds;
+    zl_loader loader;
+    zl_device dev;
+    zl_engine engine;
+    run_plan plan;
+    int32_t *inputs = NULL, *targets = NULL;
+    int rc = ZL_EXIT_FAIL;
+    memset(&ds, 0, sizeof ds);
+    memset(&engine, 0, sizeof engine);
+
+    if (a->threads) omp_set_num_threads((int)a->threads);
+    zl_status st = load_config(a, &cfg);
+    if (st == ZL_OK) st = plan_run(a, &cfg, &plan);
+    if (st == ZL_OK) st = load_data(a, &cfg, &plan.model, &ds);
+    const zl_engine_options *o = &plan.engine;
+    if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, 0, 1);
+    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, "rank 0", 0);
+    if (st == ZL_OK) st = zl_engine_create(&engine, &plan.model, o, &dev);
+    if (st != ZL_OK) {
+        rc = zl_cli_fail();
+        goto done;
+    }
+    size_t ntok = (size_t)o->micro_batch_size * o->seq_len;
+    inputs = malloc(ntok * sizeof *inputs);
+    targets = malloc(ntok * sizeof *targets);
+    if (!inputs || !targets) {
+        fprintf(stderr, "zerolab: error: out of host memory\n");
+        goto done;
+    }
+
+    const zl_gpt_config *mc = &plan.model;
+    printf("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, %d threads\n",
+           mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
+           mc->num_heads, mc->vocab_size, plan.backend, omp_get_max_threads());
+    printf("  data %s\n", ds.desc);
+    printf("  batch %lld = micro-batch %d x accumulation %d x data-parallel 1, sequence %d; "
+           "%s lr %.3g; %ld steps\n",
+           (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
+           o->seq_len, cfg.optimizer_name ? cfg.optimizer_name : "adamw", o->optimizer.lr, plan.steps);
+
+    double flops_per_step = 3.0 * zl_model_forward_flops(&engine.model, o->micro_batch_size, o->seq_len) *
+                            o->gradient_accumulation_steps;
+    double t_start = now_seconds(), t_window = t_start;
+    float first_loss = NAN, loss = NAN;
+    for (long step = 1; step <= plan.steps; step++) {
+        double loss_sum = 0;
+        for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
+            zl_loader_next(&loader, inputs, targets);
+            if ((st = zl_engine_forward(&engine, inputs, targets, &loss)) != ZL_OK) {
+                rc = zl_cli_fail();
+                goto done;
+            }
+            zl_engine_backward(&engine);
+            zl_engine_step(&engine);
+            loss_sum += loss;
+        }
+        loss = (float)(loss_sum / o->gradient_accumulation_steps);
+        if (step == 1) first_loss = loss;
+        if (!isfinite(loss)) {
+            zl_errorf(ZL_ERR_TRAINING, "loss became %g at step %ld\n  hint: lower the learning rate "
+                      "or enable gradient_clipping", loss, step);
+            rc = zl_cli_fail();
+            goto done;
+        }
+        if (plan.steps_per_print > 0 && (step % plan.steps_per_print == 0 || step == 1)) {
+            double t = now_seconds(), steps_in_window = step == 1 ? 1 : (double)plan.steps_per_print;
+            double dt = (t - t_window) / steps_in_window;
+            printf("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f | %.1f ms/step | "
+                   "%.0f tok/s | %.1f GFLOP/s\n",
+                   step, plan.steps, loss, engine.lr, engine.grad_norm, 1e3 * dt,
+                   (double)ntok * o->gradient_accumulation_steps / dt, flops_per_step / dt / 1e9);
+            fflush(stdout);
+            t_window = t;
+        }
+    }
+    double elapsed = now_seconds() - t_start;
+    char peak[32];
+    printf("done: loss %.4f -> %.4f in %ld steps, %.1f s; peak device memory %s\n", first_loss, loss,
+           plan.steps, elapsed, zl_format_bytes(peak, sizeof peak, dev.ledger.peak_nbytes));
+    if (a->print_memory) zl_ledger_print(&dev.ledger, stdout);
+    rc = ZL_EXIT_OK;
+done:
+    free(inputs);
+    free(targets);
+    zl_engine_destroy(&engine);
+    zl_dataset_free(&ds);
+    zl_config_free(&cfg);
+    return rc;
+}
+
+int zl_cmd_train(int argc, char **argv)
+{
+    train_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0) return ZL_EXIT_OK; /* --help */
+    if (rc != ZL_EXIT_OK) return rc;
+    return train(&a);
+}

@@ -1,0 +1,46 @@
+/* zerolab: DeepSpeed's training engine in C, with simulated GPUs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config.h"
+#include "core/status.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: zerolab <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  train     train a GPT model from a DeepSpeed config\n"
+            "            (no options: the lab model on the built-in corpus)\n"
+            "  config    validate a DeepSpeed config and print the resolved settings\n"
+            "  version   print the version\n"
+            "\n"
+            "Run 'zerolab <command> --help' for the options of a command.\n");
+}
+
+int zl_cli_fail(void)
+{
+    fprintf(stderr, "zerolab: error: %s\n", zl_last_error());
+    return ZL_EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return zl_cmd_train(argc, argv); /* the default job: train visibly */
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train")) return zl_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config")) return zl_cmd_config(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("zerolab %s\n", PACKAGE_VERSION);
+        return ZL_EXIT_OK;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return ZL_EXIT_OK;
+    }
+    fprintf(stderr, "zerolab: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return ZL_EXIT_USAGE;
+}

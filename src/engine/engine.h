@@ -1,0 +1,81 @@
+/* The training engine: DeepSpeed's step semantics on one rank.
+ *
+ *   forward(batch)  -> loss of this micro-batch
+ *   backward()      -> gradients accumulate, scaled by 1/gradient_accumulation_steps
+ *   step()          -> at the accumulation boundary: global-norm clipping, the optimizer
+ *                      step, zeroed gradients, the LR schedule; otherwise nothing
+ *
+ * as deepspeed.initialize's engine does: micro_steps counts every step() call,
+ * global_steps and global_samples count boundaries, and the boundary is
+ * (micro_steps + 1) % gradient_accumulation_steps == 0.
+ *
+ * The engine owns the flat fp32 buffers (tags "param" and "grad"), the optimizer state
+ * (inside zl_adamw) and, through the model, the activations: every byte on the device's
+ * ledger. Later issues add ZeRO partitioning, mixed precision and parallel axes here. */
+#ifndef ZL_ENGINE_ENGINE_H
+#define ZL_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/device.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "model/model.h"
+#include "optim/adamw.h"
+#include "optim/lr_schedule.h"
+
+/* What the engine needs from a resolved DeepSpeed config (engine/config.h fills it). */
+typedef struct zl_engine_options {
+    int micro_batch_size;            /* train_micro_batch_size_per_gpu */
+    int gradient_accumulation_steps;
+    int seq_len;                     /* T of each sequence (zerolab's, not DeepSpeed's) */
+    double gradient_clipping;        /* max global L2 norm; 0 disables */
+    zl_optimizer_params optimizer;
+    zl_lr_schedule_params scheduler;
+    uint64_t seed;                   /* parameter initialisation */
+} zl_engine_options;
+
+typedef struct zl_engine {
+    zl_engine_options opt;
+    zl_device *device;
+    zl_model model;
+    zl_tensor params; /* (params_numel) f32, tag "param" */
+    zl_tensor grads;  /* (params_numel) f32, tag "grad" */
+    zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
+    zl_adamw adam;
+    zl_lr_schedule lr_schedule;
+    zl_param_range *ranges; /* weight-decay ranges over the flat buffer */
+    int num_ranges;
+
+    int64_t micro_steps;    /* step() calls */
+    int64_t global_steps;   /* optimizer steps (boundaries) */
+    int64_t global_samples; /* += train_batch_size at each boundary */
+    int64_t skipped_steps;  /* optimizer steps skipped (overflow; fp16, later) */
+    float loss;             /* loss of the last forward */
+    double grad_norm;       /* global gradient norm at the last boundary (before clipping) */
+    double lr;              /* lr used by the last optimizer step */
+} zl_engine;
+
+/* Build the model on dev, allocate parameters (initialised from opt->seed), gradients,
+ * optimizer state and activations. On any failure everything allocated is released and
+ * the status (e.g. ZL_ERR_OOM with the ledger's report) is returned. */
+zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
+                           const zl_engine_options *opt, zl_device *dev);
+void zl_engine_destroy(zl_engine *e);
+
+/* Forward one micro-batch of host token ids, inputs and targets (B, T); *loss is the
+ * mean loss over tokens with a target. */
+zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
+                            float *loss);
+/* Backward of the last forward; gradients accumulate. */
+void zl_engine_backward(zl_engine *e);
+/* Count a micro-step; at the boundary, clip, update, zero the gradients and advance the
+ * LR schedule. */
+void zl_engine_step(zl_engine *e);
+
+bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e);
+/* The lr the next optimizer step will use. */
+double zl_engine_get_lr(const zl_engine *e);
+
+#endif

@@ -1,0 +1,45 @@
+/* The embedding layer: token embedding (wte) plus learned position embedding (wpe).
+ *   out (B,T,C) = wte[tokens] + wpe[0..T)
+ * wte is tied: the head reuses it as its output projection, and its gradient collects
+ * from both places. */
+#include "model/gpt_layers.h"
+
+static const float *embed_forward(zl_model *m, int l, const float *inp)
+{
+    (void)inp;
+    float *out = zl_tensor_f32(&m->layers[l].acts); /* (B,T,C) */
+    m->device->ops->embedding_forward(out, m->inputs, zl__layer_param(m, l, EMBED_WTE),
+                                      zl__layer_param(m, l, EMBED_WPE), m->B, m->T,
+                                      m->cfg.channels);
+    return out;
+}
+
+static void embed_backward(zl_model *m, int l, const float *inp, const float *dout, float *dinp)
+{
+    (void)inp;
+    (void)dinp;
+    m->device->ops->embedding_backward(zl__layer_grad(m, l, EMBED_WTE),
+                                       zl__layer_grad(m, l, EMBED_WPE), dout, m->inputs, m->B,
+                                       m->T, m->cfg.channels);
+}
+
+/* A lookup is not arithmetic; the add of the position embedding is B*T*C. */
+static double embed_flops(const zl_model *m, int l, int B, int T)
+{
+    return (double)B * T * m->cfg.channels;
+}
+
+static size_t embed_act_numel(const zl_model *m, int l, int B, int T)
+{
+    return (size_t)B * T * m->cfg.channels;
+}
+
+static size_t embed_scratch_numel(const zl_model *m, int l, int B, int T) { return 0; }
+
+const zl_layer_vtable zl_embed_layer = {
+    .forward = embed_forward,
+    .backward = embed_backward,
+    .flops = embed_flops,
+    .act_numel = embed_act_numel,
+    .scratch_numel = embed_scratch_numel,
+};

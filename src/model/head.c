@@ -1,0 +1,86 @@
+/* The head: final LayerNorm, logits through the tied token embedding, and the loss.
+ *
+ *   lnf = ln_f(x)                      (B,T,C)
+ *   logits = lnf @ wte^T               (B,T,V)
+ *   losses = cross_entropy(logits, targets)   (B,T)
+ *
+ * Saved: lnf (N,C) lnf_mean (N) lnf_rstd (N) probs (N,V) losses (N).
+ * Scratch: logits in forward, then dlogits (N,V) and dlnf (N,C) in backward. */
+#include "model/gpt_layers.h"
+
+typedef struct head_acts { float *lnf, *mean, *rstd, *probs, *losses; } head_acts;
+
+static head_acts carve(zl_model *m, int l)
+{
+    size_t N = (size_t)m->B * m->T, C = (size_t)m->cfg.channels, V = (size_t)m->cfg.vocab_size;
+    float *p = zl_tensor_f32(&m->layers[l].acts);
+    head_acts a;
+    a.lnf = p; p += N * C;
+    a.mean = p; p += N;
+    a.rstd = p; p += N;
+    a.probs = p; p += N * V;
+    a.losses = p;
+    return a;
+}
+
+/* The head reads wte, which the embedding layer owns (tied weights). */
+static float *wte(const zl_model *m) { return m->param_ptr[m->layers[0].first_param + EMBED_WTE]; }
+static float *dwte(const zl_model *m) { return m->grad_ptr[m->layers[0].first_param + EMBED_WTE]; }
+
+static const float *head_forward(zl_model *m, int l, const float *inp)
+{
+    const zl_ops *ops = m->device->ops;
+    int N = m->B * m->T, C = m->cfg.channels, V = m->cfg.vocab_size;
+    head_acts a = carve(m, l);
+    float *logits = zl_tensor_f32(&m->scratch); /* (N,V), consumed at once */
+    ops->layernorm_forward(a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
+                           zl__layer_param(m, l, HEAD_LNF_B), N, C);
+    ops->gemm(logits, a.lnf, wte(m), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
+    ops->crossentropy_forward(a.losses, a.probs, logits, m->targets, N, V);
+    m->losses = a.losses;
+    return NULL;
+}
+
+static void head_backward(zl_model *m, int l, const float *inp, const float *dout, float *dinp)
+{
+    (void)dout;
+    const zl_ops *ops = m->device->ops;
+    int N = m->B * m->T, C = m->cfg.channels, V = m->cfg.vocab_size;
+    head_acts a = carve(m, l);
+    float *dlogits = zl_tensor_f32(&m->scratch); /* (N,V) */
+    float *dlnf = dlogits + (size_t)N * V;        /* (N,C) */
+
+    ops->zero(dlogits, (size_t)N * V * sizeof(float));
+    ops->crossentropy_backward(dlogits, a.probs, m->targets, m->loss_grad, N, V);
+    /* dlnf (N,C) = dlogits (N,V) @ wte (V,C); dwte (V,C) += dlogits^T (V,N) @ lnf (N,C) */
+    ops->gemm(dlnf, dlogits, wte(m), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
+    ops->gemm(dwte(m), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f, 1.0f);
+    ops->zero(dinp, (size_t)N * C * sizeof(float));
+    ops->layernorm_backward(dinp, zl__layer_grad(m, l, HEAD_LNF_W), zl__layer_grad(m, l, HEAD_LNF_B),
+                            dlnf, inp, zl__layer_param(m, l, HEAD_LNF_W), a.mean, a.rstd, N, C);
+}
+
+/* The logits matmul; LayerNorm and softmax are not counted (as in the usual 6N rule). */
+static double head_flops(const zl_model *m, int l, int B, int T)
+{
+    return 2.0 * B * T * (double)m->cfg.channels * m->cfg.vocab_size;
+}
+
+static size_t head_act_numel(const zl_model *m, int l, int B, int T)
+{
+    size_t N = (size_t)B * T;
+    return N * ((size_t)m->cfg.channels + 3 + (size_t)m->cfg.vocab_size);
+}
+
+static size_t head_scratch_numel(const zl_model *m, int l, int B, int T)
+{
+    return (size_t)B * T * ((size_t)m->cfg.vocab_size + (size_t)m->cfg.channels);
+}
+
+const zl_layer_vtable zl_head_layer = {
+    .forward = head_forward,
+    .backward = head_backward,
+    .flops = head_flops,
+    .act_numel = head_act_numel,
+    .scratch_numel = head_scratch_numel,
+};

@@ -1,0 +1,232 @@
+/* Building a GPT-2 model: the layer list, the parameter table, initialisation, and the
+ * per-micro-batch buffers. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/rng.h"
+#include "model/gpt_config.h"
+#include "model/gpt_layers.h"
+
+typedef struct table_builder {
+    zl_model *m;
+    size_t offset;
+} table_builder;
+
+static void add_param(table_builder *tb, int layer, const char *name, int64_t d0, int64_t d1,
+                      zl_param_init init)
+{
+    zl_model *m = tb->m;
+    zl_param_info *p = &m->params[m->num_params++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = d1 ? 2 : 1;
+    p->shape[0] = d0;
+    p->shape[1] = d1;
+    p->numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    p->offset = tb->offset;
+    p->init = init;
+    p->weight_decay = p->ndim == 2; /* nanoGPT's rule: every 2-D tensor decays */
+    p->layer = layer;
+    tb->offset += p->numel;
+}
+
+static void add_layer(zl_model *m, zl_layer_kind kind, const zl_layer_vtable *vt, int block,
+                      const char *name, int first_param)
+{
+    zl_layer *l = &m->layers[m->num_layers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->vt = vt;
+    l->block = block;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->first_param = first_param;
+    l->num_params = m->num_params - first_param;
+}
+
+zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
+{
+    zl_status st = zl_gpt_config_validate(cfg);
+    if (st != ZL_OK) return st;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->device = dev;
+    int L = cfg->num_layers;
+    int64_t V = cfg->vocab_size, maxT = cfg->max_seq_len, C = cfg->channels;
+
+    int max_params = EMBED_NUM_PARAMS + L * BLOCK_NUM_PARAMS + HEAD_NUM_PARAMS;
+    m->params = calloc((size_t)max_params, sizeof *m->params);
+    m->layers = calloc((size_t)L + 2, sizeof *m->layers);
+    m->param_ptr = calloc((size_t)max_params, sizeof *m->param_ptr);
+    m->grad_ptr = calloc((size_t)max_params, sizeof *m->grad_ptr);
+    if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr) {
+        zl_model_destroy(m);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory building model '%s'", cfg->name);
+    }
+
+    /* Hugging Face GPT-2 parameter names; Linear weights stored (out, in) as in
+     * torch.nn.Linear (HF's Conv1D stores them transposed). */
+    table_builder tb = {m, 0};
+    int first = m->num_params;
+    add_param(&tb, 0, "wte.weight", V, C, ZL_INIT_NORMAL);
+    add_param(&tb, 0, "wpe.weight", maxT, C, ZL_INIT_NORMAL);
+    add_layer(m, ZL_LAYER_EMBED, &zl_embed_layer, -1, "embed", first);
+
+    for (int b = 0; b < L; b++) {
+        char n[ZL_PARAM_NAME_LEN], lname[32];
+        int layer = m->num_layers;
+        first = m->num_params;
+#define ADD(suffix, d0, d1, init) \
+    (snprintf(n, sizeof n, "h.%d.%s", b, suffix), add_param(&tb, layer, n, d0, d1, init))
+        ADD("ln_1.weight", C, 0, ZL_INIT_ONES);
+        ADD("ln_1.bias", C, 0, ZL_INIT_ZEROS);
+        ADD("attn.c_attn.weight", 3 * C, C, ZL_INIT_NORMAL);
+        ADD("attn.c_attn.bias", 3 * C, 0, ZL_INIT_ZEROS);
+        ADD("attn.c_proj.weight", C, C, ZL_INIT_NORMAL_RESIDUAL);
+        ADD("attn.c_proj.bias", C, 0, ZL_INIT_ZEROS);
+        ADD("ln_2.weight", C, 0, ZL_INIT_ONES);
+        ADD("ln_2.bias", C, 0, ZL_INIT_ZEROS);
+        ADD("mlp.c_fc.weight", 4 * C, C, ZL_INIT_NORMAL);
+        ADD("mlp.c_fc.bias", 4 * C, 0, ZL_INIT_ZEROS);
+        ADD("mlp.c_proj.weight", C, 4 * C, ZL_INIT_NORMAL_RESIDUAL);
+        ADD("mlp.c_proj.bias", C, 0, ZL_INIT_ZEROS);
+#undef ADD
+        snprintf(lname, sizeof lname, "h.%d", b);
+        add_layer(m, ZL_LAYER_BLOCK, &zl_block_layer, b, lname, first);
+    }
+
+    first = m->num_params;
+    add_param(&tb, L + 1, "ln_f.weight", C, 0, ZL_INIT_ONES);
+    add_param(&tb, L + 1, "ln_f.bias", C, 0, ZL_INIT_ZEROS);
+    add_layer(m, ZL_LAYER_HEAD, &zl_head_layer, -1, "head", first);
+
+    m->params_numel = tb.offset;
+    ZL_ASSERT(m->params_numel == zl_gpt_config_num_params(cfg));
+    return ZL_OK;
+}
+
+void zl_model_destroy(zl_model *m)
+{
+    for (int l = 0; l < m->num_layers; l++) zl_tensor_free(&m->layers[l].acts);
+    zl_tensor_free(&m->scratch);
+    if (m->inputs) zl_device_free(m->device, "input", m->inputs, 2 * (size_t)m->B * m->T * sizeof(int32_t));
+    free(m->params);
+    free(m->layers);
+    free(m->param_ptr);
+    free(m->grad_ptr);
+    memset(m, 0, sizeof *m);
+}
+
+zl_status zl_model_alloc_activations(zl_model *m, int B, int T)
+{
+    if (B <= 0 || T <= 0)
+        return zl_errorf(ZL_ERR_INVALID, "micro-batch shape must be positive (B=%d, T=%d)", B, T);
+    if (T > m->cfg.max_seq_len)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "sequence length %d is longer than model '%s' allows (max_seq_len %d)\n"
+                         "  hint: use a shorter --seq-len or a model with more positions",
+                         T, m->cfg.name, m->cfg.max_seq_len);
+    ZL_ASSERT(m->B == 0 && "activations are allocated once");
+    m->B = B;
+    m->T = T;
+    zl_status st;
+    size_t scratch = 0;
+    for (int l = 0; l < m->num_layers; l++) {
+        zl_layer *layer = &m->layers[l];
+        char tag[ZL_LEDGER_TAG_LEN];
+        snprintf(tag, sizeof tag, "act.%s", layer->name);
+        int64_t numel = (int64_t)layer->vt->act_numel(m, l, B, T);
+        if ((st = zl_tensor_alloc(&layer->acts, m->device, tag, ZL_F32, 1, &numel)) != ZL_OK)
+            return st;
+        size_t s = layer->vt->scratch_numel(m, l, B, T);
+        if (s > scratch) scratch = s;
+    }
+    int64_t snumel = (int64_t)scratch;
+    if ((st = zl_tensor_alloc(&m->scratch, m->device, "act.grad", ZL_F32, 1, &snumel)) != ZL_OK)
+        return st;
+    /* inputs and targets share one allocation: (2, B, T) int32 */
+    void *tok;
+    if ((st = zl_device_alloc(m->device, "input", 2 * (size_t)B * T * sizeof(int32_t), &tok)) != ZL_OK)
+        return st;
+    m->inputs = tok;
+    m->targets = m->inputs + (size_t)B * T;
+    return ZL_OK;
+}
+
+zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *targets)
+{
+    size_t n = (size_t)m->B * m->T;
+    int V = m->cfg.vocab_size, count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V || targets[i] >= V)
+            return zl_errorf(ZL_ERR_INVALID,
+                             "token id %d at position %zu is outside model '%s''s vocabulary "
+                             "(vocab_size %d)\n  hint: the data and the model must use the same "
+                             "tokenizer (byte-level text needs vocab_size >= 256)",
+                             inputs[i] < 0 || inputs[i] >= V ? inputs[i] : targets[i], i,
+                             m->cfg.name, V);
+        count += targets[i] >= 0;
+    }
+    m->device->ops->copy(m->inputs, inputs, n * sizeof(int32_t));
+    m->device->ops->copy(m->targets, targets, n * sizeof(int32_t));
+    m->num_targets = count;
+    return ZL_OK;
+}
+
+void zl_model_init_params(const zl_model *m, float *params, size_t begin, size_t end,
+                          uint64_t seed)
+{
+    float residual_std = 0.02f / sqrtf(2.0f * (float)m->cfg.num_layers);
+    for (int i = 0; i < m->num_params; i++) {
+        const zl_param_info *p = &m->params[i];
+        size_t lo = p->offset > begin ? p->offset : begin;
+        size_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
+        for (size_t j = lo; j < hi; j++) {
+            size_t e = j - p->offset; /* element index inside the parameter */
+            float v;
+            switch (p->init) {
+            case ZL_INIT_NORMAL: v = 0.02f * zl_rng_normal(seed, (uint64_t)i, e); break;
+            case ZL_INIT_NORMAL_RESIDUAL: v = residual_std * zl_rng_normal(seed, (uint64_t)i, e); break;
+            case ZL_INIT_ONES: v = 1.0f; break;
+            default: v = 0.0f; break;
+            }
+            params[j - begin] = v;
+        }
+    }
+}
+
+void zl_model_bind_flat(zl_model *m, float *params, float *grads)
+{
+    for (int i = 0; i < m->num_params; i++) {
+        m->param_ptr[i] = params + m->params[i].offset;
+        m->grad_ptr[i] = grads ? grads + m->params[i].offset : NULL;
+    }
+}
+
+int zl_model_find_param(const zl_model *m, const char *name)
+{
+    for (int i = 0; i < m->num_params; i++)
+        if (!strcmp(m->params[i].name, name)) return i;
+    return -1;
+}
+
+const float *zl_model_logits(const zl_model *m) { return zl_tensor_f32(&m->scratch); }
+
+float zl_model_mean_loss(const zl_model *m)
+{
+    size_t n = (size_t)m->B * m->T;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += m->losses[i];
+    return m->num_targets ? (float)(sum / m->num_targets) : 0.0f;
+}
+
+double zl_model_forward_flops(const zl_model *m, int B, int T)
+{
+    double f = 0;
+    for (int l = 0; l < m->num_layers; l++) f += m->layers[l].vt->flops(m, l, B, T);
+    return f;
+}

@@ -1,0 +1,163 @@
+/* A model is an ordered list of layers, and a table of named parameters.
+ *
+ * The engine, not the model, walks the list: forward from the first layer to the last,
+ * backward in reverse. That is what lets ZeRO-3 gather one layer's parameters just before
+ * it runs, activation checkpointing recompute one layer, and the pipeline cut the list
+ * into stages, all without the layers knowing.
+ *
+ * Parameters live in flat buffers. The table gives each parameter a name, a shape and an
+ * offset into the flat (unsharded) parameter vector, in a canonical order that never
+ * depends on parallelism. Layers do not hold data pointers of their own: they read their
+ * parameters through model->param_ptr[i] and write gradients through model->grad_ptr[i],
+ * which the engine points wherever the values currently are (a slice of the flat buffer,
+ * or a buffer that ZeRO-3 has just gathered).
+ *
+ * The residual stream between layers is (B, T, C). The first layer takes token ids, the
+ * last produces per-token losses. */
+#ifndef ZL_MODEL_MODEL_H
+#define ZL_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/device.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+/* Shape of a GPT-2 style model. */
+typedef struct zl_gpt_config {
+    char name[64];
+    int vocab_size;  /* V */
+    int max_seq_len; /* maxT: rows of the position table */
+    int num_layers;  /* L */
+    int num_heads;   /* NH */
+    int channels;    /* C; C % NH == 0 */
+} zl_gpt_config;
+
+#define ZL_PARAM_NAME_LEN 48
+#define ZL_MAX_PARAM_DIMS 2
+
+/* How a parameter is initialised: GPT-2's scheme (as in nanoGPT/llm.c). */
+typedef enum zl_param_init {
+    ZL_INIT_NORMAL,          /* N(0, 0.02^2) */
+    ZL_INIT_NORMAL_RESIDUAL, /* N(0, (0.02/sqrt(2L))^2): projections into the residual stream */
+    ZL_INIT_ZEROS,
+    ZL_INIT_ONES,
+} zl_param_init;
+
+typedef struct zl_param_info {
+    char name[ZL_PARAM_NAME_LEN]; /* Hugging Face GPT-2 names, e.g. "h.3.attn.c_attn.weight" */
+    int ndim;
+    int64_t shape[ZL_MAX_PARAM_DIMS];
+    size_t numel;
+    size_t offset;       /* element offset in the flat parameter vector */
+    zl_param_init init;
+    bool weight_decay;   /* GPT-2 convention: 2-D weights decay; biases and LayerNorm do not */
+    int layer;           /* index of the owning layer */
+} zl_param_info;
+
+typedef enum zl_layer_kind { ZL_LAYER_EMBED, ZL_LAYER_BLOCK, ZL_LAYER_HEAD } zl_layer_kind;
+
+struct zl_model;
+
+/* What a layer kind implements. Pointers into the model's buffers are passed in; the
+ * layer allocates nothing while it runs. */
+typedef struct zl_layer_vtable {
+    /* Forward one micro-batch. inp: (B,T,C) residual stream, or NULL for the first layer
+     * (which reads model->inputs). Saves what backward needs in the layer's activation
+     * buffer and returns its output (B,T,C) there; the last layer returns NULL and writes
+     * model->losses. */
+    const float *(*forward)(struct zl_model *m, int layer, const float *inp);
+    /* Backward: inp is the same input forward saw; dout (B,T,C) is the gradient of the
+     * layer's output (NULL for the last layer, which starts from the loss); dinp (B,T,C)
+     * receives the gradient of its input (overwritten, not accumulated; NULL for the first
+     * layer). Parameter gradients are accumulated (+=) into model->grad_ptr. */
+    void (*backward)(struct zl_model *m, int layer, const float *inp, const float *dout,
+                     float *dinp);
+    /* Floating-point operations of one forward pass over (B, T); backward is twice this. */
+    double (*flops)(const struct zl_model *m, int layer, int B, int T);
+    /* Floats of activations saved for backward at (B, T). */
+    size_t (*act_numel)(const struct zl_model *m, int layer, int B, int T);
+    /* Floats of temporary space backward needs at (B, T); one buffer of the largest
+     * layer's need is shared, since layers run backward one at a time. */
+    size_t (*scratch_numel)(const struct zl_model *m, int layer, int B, int T);
+} zl_layer_vtable;
+
+typedef struct zl_layer {
+    zl_layer_kind kind;
+    const zl_layer_vtable *vt;
+    char name[32];     /* "embed", "h.0" ... "h.11", "head"; activations are tagged "act.<name>" */
+    int block;         /* block index for ZL_LAYER_BLOCK, else -1 */
+    int first_param;   /* the parameters this layer owns: [first_param, first_param + num_params) */
+    int num_params;
+    zl_tensor acts;    /* saved activations, (act_numel) floats */
+    const float *out;  /* output of the last forward (B,T,C), inside acts; the next
+                        * layer's input, which its backward needs again */
+} zl_layer;
+
+typedef struct zl_model {
+    zl_gpt_config cfg;
+    zl_device *device;
+
+    int num_layers;    /* L + 2 */
+    zl_layer *layers;
+    int num_params;
+    zl_param_info *params;
+    size_t params_numel; /* elements of the flat parameter vector */
+
+    /* Set by the engine before running layers. */
+    float **param_ptr; /* [num_params] */
+    float **grad_ptr;  /* [num_params] */
+
+    /* Micro-batch state, allocated by zl_model_alloc_activations for (B, T). */
+    int B, T;
+    int32_t *inputs;   /* (B,T) token ids: device memory, tag "input" */
+    int32_t *targets;  /* (B,T), -1 = ignore */
+    float *losses;     /* (B,T) per-token loss, written by the head's forward */
+    int num_targets;   /* targets >= 0 in the current micro-batch */
+    float loss_grad;   /* d(objective)/d(each token's loss), set by the engine before backward */
+    zl_tensor scratch; /* backward scratch shared by all layers (tag "act.grad") */
+} zl_model;
+
+/* Build the layer list and the parameter table for a GPT-2 style model (no memory for
+ * parameters or activations yet). Fails with ZL_ERR_CONFIG on inconsistent shapes. */
+zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev);
+void zl_model_destroy(zl_model *m);
+
+/* Allocate each layer's activations for micro-batch (B, T) through the device, tagged
+ * "act.<layer>", plus the inputs/targets/losses and backward scratch. */
+zl_status zl_model_alloc_activations(zl_model *m, int B, int T);
+
+/* Copy one micro-batch of host token ids into the model's device buffers, checking
+ * every id against the vocabulary (ZL_ERR_INVALID names the first bad one). */
+zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *targets);
+
+/* Fill params[begin, end) of the flat parameter vector with their initial values for
+ * `seed`. Element e of parameter p is a pure function of (seed, p, e): any slice equals
+ * the same slice of the full initialisation. */
+void zl_model_init_params(const zl_model *m, float *params, size_t begin, size_t end,
+                          uint64_t seed);
+
+/* Point param_ptr/grad_ptr at slices of full flat buffers. */
+void zl_model_bind_flat(zl_model *m, float *params, float *grads);
+
+/* Find a parameter by name; -1 if none. */
+int zl_model_find_param(const zl_model *m, const char *name);
+
+/* The logits (B,T,V) of the last forward. Valid only until backward, which reuses their
+ * memory (they live in the backward scratch, not in the saved activations). */
+const float *zl_model_logits(const zl_model *m);
+
+/* Mean loss over the tokens with a target (after forward). */
+float zl_model_mean_loss(const zl_model *m);
+
+/* Model FLOPs for one forward pass over (B, T), all layers. */
+double zl_model_forward_flops(const zl_model *m, int B, int T);
+
+/* Layer vtables, one per kind (src/model/embed.c, block.c, head.c). */
+extern const zl_layer_vtable zl_embed_layer;
+extern const zl_layer_vtable zl_block_layer;
+extern const zl_layer_vtable zl_head_layer;
+
+#endif

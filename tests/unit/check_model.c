@@ -1,0 +1,324 @@
+/* The GPT model and the single-rank engine: parameter table, initialisation independent
+ * of slicing, whole-model gradients against finite differences, backend agreement, the
+ * ledger's accounting, and DeepSpeed's gradient-accumulation semantics. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "core/device.h"
+#include "core/rng.h"
+#include "engine/engine.h"
+#include "model/gpt_config.h"
+#include "model/model.h"
+
+/* V=16 C=8 L=1 NH=2 T=4: small enough for finite differences over many parameters. */
+static const zl_gpt_config tiny = {"tiny", 16, 8, 1, 2, 8};
+
+static void random_batch(int32_t *in, int32_t *tg, int n, int V, uint64_t seed)
+{
+    for (int i = 0; i < n; i++) {
+        in[i] = (int32_t)(zl_rng_bits(seed, 1, (uint64_t)i) % (uint64_t)V);
+        tg[i] = (int32_t)(zl_rng_bits(seed, 2, (uint64_t)i) % (uint64_t)V);
+    }
+}
+
+static zl_engine_options options(int B, int T, int gas)
+{
+    zl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.micro_batch_size = B;
+    o.gradient_accumulation_steps = gas;
+    o.seq_len = T;
+    o.gradient_clipping = 0;
+    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    o.seed = 1234;
+    return o;
+}
+
+START_TEST(test_model_param_table)
+{
+    zl_device dev;
+    zl_model m;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "test", 0), ZL_OK);
+    ck_assert_int_eq(zl_gpt_config_preset("gpt2-124m", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_model_create(&m, &cfg, &dev), ZL_OK);
+    /* GPT-2 small has 124,439,808 parameters with tied embeddings (HF's count). */
+    ck_assert_uint_eq(m.params_numel, 124439808u);
+    ck_assert_int_eq(m.num_layers, 14);
+    ck_assert_int_eq(m.num_params, 2 + 12 * 12 + 2);
+    size_t off = 0;
+    for (int i = 0; i < m.num_params; i++) { /* contiguous, in table order */
+        ck_assert_uint_eq(m.params[i].offset, off);
+        off += m.params[i].numel;
+    }
+    int i = zl_model_find_param(&m, "h.11.mlp.c_proj.weight");
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(m.params[i].shape[0], 768);
+    ck_assert_int_eq(m.params[i].shape[1], 3072);
+    ck_assert(m.params[i].weight_decay);
+    ck_assert(!m.params[zl_model_find_param(&m, "h.0.ln_1.bias")].weight_decay);
+    ck_assert_int_eq(zl_model_find_param(&m, "lm_head.weight"), -1); /* tied: no separate head */
+    zl_model_destroy(&m);
+    ck_assert_uint_eq(dev.ledger.cur_nbytes, 0); /* the table itself is host metadata */
+}
+END_TEST
+
+START_TEST(test_model_init_independent_of_slicing)
+{
+    zl_device dev;
+    zl_model m;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "test", 0), ZL_OK);
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_model_create(&m, &cfg, &dev), ZL_OK);
+    size_t n = m.params_numel;
+    float *full = malloc(n * sizeof *full), *sliced = malloc(n * sizeof *sliced);
+    zl_model_init_params(&m, full, 0, n, 42);
+    /* Three uneven shards, as ZeRO-3 over 3 ranks would cut them. */
+    size_t cuts[4] = {0, n / 3 + 7, 2 * n / 3 - 5, n};
+    for (int r = 0; r < 3; r++) zl_model_init_params(&m, sliced + cuts[r], cuts[r], cuts[r + 1], 42);
+    ck_assert(memcmp(full, sliced, n * sizeof *full) == 0);
+    /* Statistics of the scheme: LayerNorm weights 1, biases 0, wte std 0.02. */
+    const zl_param_info *ln = &m.params[zl_model_find_param(&m, "h.0.ln_1.weight")];
+    const zl_param_info *wte = &m.params[zl_model_find_param(&m, "wte.weight")];
+    ck_assert(full[ln->offset] == 1.0f && full[ln->offset + ln->numel - 1] == 1.0f);
+    double s2 = 0;
+    for (size_t i = 0; i < wte->numel; i++) s2 += (double)full[wte->offset + i] * full[wte->offset + i];
+    ck_assert_double_eq_tol(sqrt(s2 / wte->numel), 0.02, 0.001);
+    /* A different seed gives different weights. */
+    zl_model_init_params(&m, sliced, 0, n, 43);
+    ck_assert(memcmp(full, sliced, n * sizeof *full) != 0);
+    free(full);
+    free(sliced);
+    zl_model_destroy(&m);
+}
+END_TEST
+
+/* Loss of the engine's model at its current parameters for one batch. */
+static double loss_at(zl_engine *e, const int32_t *in, const int32_t *tg)
+{
+    float loss;
+    ck_assert_int_eq(zl_engine_forward(e, in, tg, &loss), ZL_OK);
+    return loss;
+}
+
+START_TEST(test_model_gradients_match_finite_differences)
+{
+    zl_device dev;
+    zl_engine e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "test", 0), ZL_OK);
+    zl_engine_options o = options(2, 4, 1);
+    ck_assert_int_eq(zl_engine_create(&e, &tiny, &o, &dev), ZL_OK);
+    /* Larger weights than GPT-2's init so every path carries signal. */
+    float *p = zl_tensor_f32(&e.params);
+    for (size_t i = 0; i < e.model.params_numel; i++) p[i] += 0.3f * zl_rng_normal(9, 9, i);
+    int32_t in[8], tg[8];
+    random_batch(in, tg, 8, tiny.vocab_size, 5);
+    tg[3] = -1; /* an ignored position */
+    loss_at(&e, in, tg);
+    zl_engine_backward(&e);
+    const float *g = zl_tensor_f32(&e.grads);
+    /* Central differences in f32 need a large step; compare with a matching tolerance
+     * on every parameter tensor (up to 6 elements each). */
+    const float h = 1e-2f;
+    int checked = 0;
+    for (int k = 0; k < e.model.num_params; k++) {
+        const zl_param_info *pi = &e.model.params[k];
+        for (size_t j = 0; j < pi->numel && j < 6; j++) {
+            size_t idx = pi->offset + (j * 7919) % pi->numel;
+            float save = p[idx];
+            p[idx] = save + h;
+            double lp = loss_at(&e, in, tg);
+            p[idx] = save - h;
+            double lm = loss_at(&e, in, tg);
+            p[idx] = save;
+            double fd = (lp - lm) / (2 * h);
+            ck_assert_msg(fabs(fd - g[idx]) <= 2e-3 + 2e-2 * fabs(fd),
+                          "%s[%zu]: analytic %.6g, finite difference %.6g", pi->name,
+                          idx - pi->offset, g[idx], fd);
+            checked++;
+        }
+    }
+    ck_assert_int_gt(checked, 50);
+    zl_engine_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_model_cpu_matches_ref)
+{
+    zl_device dref, dcpu;
+    zl_engine er, ec;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&dref, ZL_DEVICE_ACCEL, "ref", "ref", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&dcpu, ZL_DEVICE_ACCEL, "cpu", "cpu", 0), ZL_OK);
+    zl_engine_options o = options(3, 17, 1);
+    ck_assert_int_eq(zl_engine_create(&er, &cfg, &o, &dref), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(&ec, &cfg, &o, &dcpu), ZL_OK);
+    int32_t in[51], tg[51];
+    random_batch(in, tg, 51, cfg.vocab_size, 11);
+    for (int step = 0; step < 3; step++) {
+        float lr, lc;
+        ck_assert_int_eq(zl_engine_forward(&er, in, tg, &lr), ZL_OK);
+        ck_assert_int_eq(zl_engine_forward(&ec, in, tg, &lc), ZL_OK);
+        ck_assert_double_eq_tol(lr, lc, 1e-5 * fabs(lr));
+        zl_engine_backward(&er);
+        zl_engine_backward(&ec);
+        ck_assert(zl_test_close("grads", zl_tensor_f32(&ec.grads), zl_tensor_f32(&er.grads),
+                                er.model.params_numel, 1e-3, 1e-6));
+        zl_engine_step(&er);
+        zl_engine_step(&ec);
+    }
+    /* Adam divides by sqrt(v): where a gradient is pure rounding noise (~1e-12, below
+     * eps) the two backends' updates differ in sign, by up to lr*|g|/eps per step. Bound
+     * the absolute error at 1% of lr; everything else agrees to 1e-4 relative. */
+    ck_assert(zl_test_close("params after 3 steps", zl_tensor_f32(&ec.params),
+                            zl_tensor_f32(&er.params), er.model.params_numel, 1e-4, 1e-5));
+    zl_engine_destroy(&er);
+    zl_engine_destroy(&ec);
+}
+END_TEST
+
+START_TEST(test_model_ledger_accounts_everything)
+{
+    zl_device dev;
+    zl_engine e;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "test", 0), ZL_OK);
+    zl_engine_options o = options(4, 32, 1);
+    ck_assert_int_eq(zl_engine_create(&e, &cfg, &o, &dev), ZL_OK);
+    size_t P = e.model.params_numel;
+    /* fp32 training: 4 bytes each of param, grad, Adam m and v per parameter (16 P). */
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param"), 4 * P);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "grad"), 4 * P);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.m"), 4 * P);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.v"), 4 * P);
+    size_t act = 0;
+    for (int l = 0; l < e.model.num_layers; l++)
+        act += 4 * e.model.layers[l].vt->act_numel(&e.model, l, 4, 32);
+    ck_assert_uint_gt(zl_ledger_current(&dev.ledger, "act.h.0"), 0);
+    ck_assert_uint_eq(zl_ledger_current_prefix(&dev.ledger, "act.h.") +
+                          zl_ledger_current(&dev.ledger, "act.embed") +
+                          zl_ledger_current(&dev.ledger, "act.head"),
+                      act);
+    zl_engine_destroy(&e);
+    ck_assert_uint_eq(dev.ledger.cur_nbytes, 0);
+}
+END_TEST
+
+START_TEST(test_model_engine_out_of_budget_fails_cleanly)
+{
+    zl_device dev;
+    zl_engine e;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    /* Enough for params and grads (~1 MB) but not for Adam's state. */
+    size_t P = zl_gpt_config_num_params(&cfg);
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "rank 0 (tiny card)", 10 * P), ZL_OK);
+    zl_engine_options o = options(4, 32, 1);
+    ck_assert_int_eq(zl_engine_create(&e, &cfg, &o, &dev), ZL_ERR_OOM);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "rank 0 (tiny card)"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "adam"));
+    ck_assert_uint_eq(dev.ledger.cur_nbytes, 0); /* everything released */
+}
+END_TEST
+
+/* DeepSpeed semantics: micro-batch B with 2 accumulation steps computes the same update
+ * as micro-batch 2B in one step (the loss of each micro-batch is divided by GAS). */
+START_TEST(test_model_gradient_accumulation_equivalence)
+{
+    zl_device d1, d2;
+    zl_engine a, b;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
+    zl_engine_options oa = options(4, 16, 1), ob = options(2, 16, 2);
+    oa.gradient_clipping = ob.gradient_clipping = 0.5; /* clipping sees the accumulated norm */
+    ck_assert_int_eq(zl_engine_create(&a, &cfg, &oa, &d1), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(&b, &cfg, &ob, &d2), ZL_OK);
+    int32_t in[64], tg[64];
+    for (int step = 0; step < 3; step++) {
+        random_batch(in, tg, 64, cfg.vocab_size, 100 + step);
+        ck_assert(zl_engine_is_gradient_accumulation_boundary(&a));
+        ck_assert_int_eq(zl_engine_forward(&a, in, tg, NULL), ZL_OK);
+        zl_engine_backward(&a);
+        zl_engine_step(&a);
+        for (int micro = 0; micro < 2; micro++) {
+            ck_assert(zl_engine_is_gradient_accumulation_boundary(&b) == (micro == 1));
+            ck_assert_int_eq(zl_engine_forward(&b, in + 32 * micro, tg + 32 * micro, NULL), ZL_OK);
+            zl_engine_backward(&b);
+            zl_engine_step(&b);
+        }
+        ck_assert_double_eq_tol(a.grad_norm, b.grad_norm, 1e-5 * a.grad_norm);
+    }
+    ck_assert_int_eq(a.global_steps, 3);
+    ck_assert_int_eq(b.global_steps, 3);
+    ck_assert_int_eq(b.micro_steps, 6);
+    ck_assert_int_eq(a.global_samples, b.global_samples);
+    ck_assert(zl_test_close("params", zl_tensor_f32(&b.params), zl_tensor_f32(&a.params),
+                            a.model.params_numel, 1e-4, 1e-6));
+    zl_engine_destroy(&a);
+    zl_engine_destroy(&b);
+}
+END_TEST
+
+START_TEST(test_model_config_errors)
+{
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("gpt5", &cfg), ZL_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "unknown model 'gpt5'"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "gpt2-124m"));
+    zl_gpt_config bad = {"bad", 256, 64, 2, 5, 64};
+    ck_assert_int_eq(zl_gpt_config_validate(&bad), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "divisible by num_heads (5)"));
+    ck_assert_int_eq(zl_gpt_config_resolve("/nonexistent/model.json", &cfg), ZL_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "/nonexistent/model.json"));
+}
+END_TEST
+
+START_TEST(test_model_json_with_hf_keys)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/zl_model_%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    const char *text = "{\"vocab_size\": 300, \"n_positions\": 32, \"n_layer\": 3, \"n_head\": 2, "
+                       "\"n_embd\": 24}";
+    fputs(text, f);
+    fclose(f);
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_resolve(path, &cfg), ZL_OK);
+    ck_assert_int_eq(cfg.vocab_size, 300);
+    ck_assert_int_eq(cfg.max_seq_len, 32);
+    ck_assert_int_eq(cfg.num_layers, 3);
+    ck_assert_int_eq(cfg.channels, 24);
+    unlink(path);
+}
+END_TEST
+
+static Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_model_param_table);
+    tcase_add_test(tc, test_model_init_independent_of_slicing);
+    tcase_add_test(tc, test_model_gradients_match_finite_differences);
+    tcase_add_test(tc, test_model_cpu_matches_ref);
+    tcase_add_test(tc, test_model_ledger_accounts_everything);
+    tcase_add_test(tc, test_model_engine_out_of_budget_fails_cleanly);
+    tcase_add_test(tc, test_model_gradient_accumulation_equivalence);
+    tcase_add_test(tc, test_model_config_errors);
+    tcase_add_test(tc, test_model_json_with_hf_keys);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ZL_TEST_MAIN(model_suite)

@@ -1,0 +1,744 @@
+/* The cpu backend against the ref backend (naive loops, the specification), op by op:
+ * random odd shapes, every transpose of gemm with padded leading dimensions, forward and
+ * backward, gradients that already hold values (backward accumulates), ignored targets,
+ * both optimizer modes, casts bit for bit against core/dtype.c, and the same results with
+ * one thread and with two.
+ *
+ * Tolerances, and why cpu and ref may differ at all: */
+
+/* Same arithmetic, sums in another order (vector lanes, blocked sums, threads): a few f32
+ * ulps of the largest partial sum. */
+#define TOL_REORDER ZL_TOL_F32_REORDER
+/* sgemm against a naive loop over long reductions, and attention built from sgemms, or a
+ * polynomial exp against libm's expf (about 2 ulp): a few ulps of each of up to ~100
+ * terms. */
+#define TOL_KERNEL ZL_TOL_F32_KERNEL
+/* Absolute floor for elements that are small differences of O(1) terms (layernorm's
+ * x - mean, gradients that cancel, exp of very negative numbers, GELU near its tails,
+ * where ref's 1 + tanh(u) is itself rounded at 6e-8): relative error means nothing there. */
+#define TOL_ATOL 1e-6
+/* The optimizer step is the same expressions in the same order: equal but for a possibly
+ * different contraction of multiply-adds in other builds. */
+#define TOL_ADAMW 1e-6
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ops.h"
+#include "check_util.h"
+#include "core/dtype.h"
+#include "core/rng.h"
+
+/* (Element loops fail with ck_abort_msg instead of calling ck_assert per element: every
+ * passing ck_assert records its location, which costs a write in fork mode.) */
+
+static const zl_ops *cpu, *ref;
+
+static void setup(void)
+{
+    cpu = zl_ops_find("cpu");
+    ref = zl_ops_find("ref");
+    ck_assert_ptr_nonnull(cpu);
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_eq(cpu, &zl_ops_cpu);
+}
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static float *falloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+static float *frand(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = falloc(n);
+    zl_test_fill_uniform(x, n, seed, lo, hi);
+    return x;
+}
+
+static float *fdup(const float *x, size_t n)
+{
+    float *y = falloc(n);
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
+static void expect_close(const char *label, const float *got, const float *want, size_t n,
+                         double rtol, double atol)
+{
+    ck_assert_msg(zl_test_close(label, got, want, n, rtol, atol), "%s: see the report above",
+                  label);
+}
+
+static uint32_t f32_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* ---- table and memory ------------------------------------------------------------- */
+
+START_TEST(test_ops_cpu_table_is_complete)
+{
+    ck_assert_str_eq(cpu->name, "cpu");
+    /* every slot of the table, in declaration order, holds a kernel */
+    const void *slots[] = {
+        (void *)cpu->alloc, (void *)cpu->free, (void *)cpu->zero, (void *)cpu->copy,
+        (void *)cpu->gemm, (void *)cpu->bias_forward, (void *)cpu->bias_backward,
+        (void *)cpu->embedding_forward, (void *)cpu->embedding_backward,
+        (void *)cpu->layernorm_forward, (void *)cpu->layernorm_backward,
+        (void *)cpu->attention_forward, (void *)cpu->attention_backward,
+        (void *)cpu->gelu_forward, (void *)cpu->gelu_backward, (void *)cpu->residual_forward,
+        (void *)cpu->crossentropy_forward, (void *)cpu->crossentropy_backward,
+        (void *)cpu->adamw, (void *)cpu->sumsq, (void *)cpu->nonfinite, (void *)cpu->scale,
+        (void *)cpu->axpy, (void *)cpu->cast,
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        ck_assert_msg(slots[i] != NULL, "slot %zu of zl_ops_cpu is NULL", i);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_memory_aligned_zeroed_copied)
+{
+    /* small (cache-line path), large (huge-page path, parallel zeroing), and empty */
+    size_t sizes[] = {1, 100, 4096 + 12, ((size_t)6 << 20) + 20, 0};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t nbytes = sizes[s];
+        unsigned char *p = cpu->alloc(nbytes);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq((uintptr_t)p % 64, 0);
+        for (size_t i = 0; i < nbytes; i++)
+            if (p[i]) ck_abort_msg("alloc(%zu): byte %zu is %d, not 0", nbytes, i, p[i]);
+        /* copy then zero, both on the parallel path for the large buffer */
+        unsigned char *q = cpu->alloc(nbytes);
+        ck_assert_ptr_nonnull(q);
+        for (size_t i = 0; i < nbytes; i++) p[i] = (unsigned char)(i * 7 + 1);
+        cpu->copy(q, p, nbytes);
+        ck_assert(memcmp(p, q, nbytes) == 0);
+        cpu->zero(p, nbytes);
+        for (size_t i = 0; i < nbytes; i++)
+            if (p[i]) ck_abort_msg("zero(%zu): byte %zu is %d", nbytes, i, p[i]);
+        cpu->free(p);
+        cpu->free(q);
+    }
+    /* overlapping copy within one buffer behaves as memmove */
+    size_t n = (size_t)5 << 20;
+    unsigned char *buf = cpu->alloc(n + 1000);
+    unsigned char *want = malloc(n + 1000);
+    for (size_t i = 0; i < n + 1000; i++) buf[i] = want[i] = (unsigned char)(i % 251);
+    memmove(want + 1000, want, n);
+    cpu->copy(buf + 1000, buf, n);
+    ck_assert(memcmp(buf, want, n + 1000) == 0);
+    free(want);
+    cpu->free(buf);
+}
+END_TEST
+
+/* ---- dense algebra ---------------------------------------------------------------- */
+
+/* C = alpha op(A) op(B) + beta C on padded leading dimensions, every transpose; the
+ * padding columns of C must come back untouched. */
+static void check_gemm(int m, int n, int k, float alpha, float beta, double rtol,
+                       uint64_t seed)
+{
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+            size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
+            size_t nc = (size_t)m * ldc;
+            float *a = frand(na, seed + 1, -1, 1), *b = frand(nb, seed + 2, -1, 1);
+            float *c_cpu = frand(nc, seed + 3, -1, 1), *c_ref = fdup(c_cpu, nc);
+            float *c0 = fdup(c_cpu, nc);
+            cpu->gemm(c_cpu, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+            ref->gemm(c_ref, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+            char label[96];
+            snprintf(label, sizeof label, "gemm %dx%dx%d ta=%d tb=%d", m, n, k, ta, tb);
+            /* atol: entries are sums of k products of [-1,1] values that can cancel */
+            expect_close(label, c_cpu, c_ref, nc, rtol, rtol * k);
+            for (int i = 0; i < m; i++)
+                for (int j = n; j < ldc; j++)
+                    if (f32_bits(c_cpu[(size_t)i * ldc + j]) != f32_bits(c0[(size_t)i * ldc + j]))
+                        ck_abort_msg("%s wrote padding (%d,%d)", label, i, j);
+            free(a);
+            free(b);
+            free(c_cpu);
+            free(c_ref);
+            free(c0);
+        }
+    }
+}
+
+START_TEST(test_ops_cpu_gemm_transposes_strides_alpha_beta)
+{
+    check_gemm(7, 9, 5, 0.7f, -1.3f, TOL_REORDER, 10);
+    check_gemm(1, 13, 3, 1.0f, 1.0f, TOL_REORDER, 20); /* one row: the accumulate case */
+    check_gemm(11, 1, 17, -2.0f, 0.5f, TOL_REORDER, 30);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_gemm_large_ish)
+{
+    /* big enough for sgemm's blocked kernels and their edge handling (67, 129, 33 are
+     * no multiple of any register tile) */
+    check_gemm(67, 129, 33, 1.0f, 1.0f, TOL_KERNEL, 40);
+    check_gemm(67, 129, 33, 0.25f, 0.0f, TOL_KERNEL, 50);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_gemm_beta_zero_ignores_nan)
+{
+    int m = 5, n = 6, k = 4;
+    float *a = frand(m * k, 60, -1, 1), *b = frand(k * n, 61, -1, 1);
+    float *c_cpu = falloc(m * n), *c_ref = falloc(m * n);
+    for (int i = 0; i < m * n; i++) c_cpu[i] = NAN;
+    cpu->gemm(c_cpu, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
+    ref->gemm(c_ref, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
+    expect_close("gemm beta=0 over NaN", c_cpu, c_ref, m * n, TOL_REORDER, TOL_ATOL);
+    /* k = 0: C = beta C (an empty sum), and with beta = 0 the NaN is still overwritten */
+    for (int i = 0; i < m * n; i++) c_cpu[i] = NAN;
+    cpu->gemm(c_cpu, a, b, m, n, 0, 1, n, n, false, false, 1.0f, 0.0f);
+    for (int i = 0; i < m * n; i++)
+        if (c_cpu[i] != 0.0f) ck_abort_msg("gemm k=0: C[%d] = %g, not 0", i, c_cpu[i]);
+    free(a);
+    free(b);
+    free(c_cpu);
+    free(c_ref);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_bias_forward_backward)
+{
+    int N = 13, OC = 70; /* OC: one full 64-column block and a partial one */
+    float *out_cpu = frand(N * OC, 70, -1, 1), *out_ref = fdup(out_cpu, N * OC);
+    float *bias = frand(OC, 71, -1, 1);
+    cpu->bias_forward(out_cpu, bias, N, OC);
+    ref->bias_forward(out_ref, bias, N, OC);
+    expect_close("bias_forward", out_cpu, out_ref, N * OC, 0, 0); /* one add: exact */
+    float *dbias_cpu = frand(OC, 72, -1, 1), *dbias_ref = fdup(dbias_cpu, OC);
+    float *dout = frand(N * OC, 73, -1, 1);
+    cpu->bias_backward(dbias_cpu, dout, N, OC);
+    ref->bias_backward(dbias_ref, dout, N, OC);
+    expect_close("bias_backward (accumulated)", dbias_cpu, dbias_ref, OC, TOL_REORDER, TOL_ATOL);
+    free(out_cpu);
+    free(out_ref);
+    free(bias);
+    free(dbias_cpu);
+    free(dbias_ref);
+    free(dout);
+}
+END_TEST
+
+/* ---- GPT layers ------------------------------------------------------------------- */
+
+START_TEST(test_ops_cpu_embedding_forward_backward)
+{
+    int B = 3, T = 5, C = 37, V = 11, maxT = 8;
+    int32_t tokens[15];
+    for (int i = 0; i < B * T; i++) tokens[i] = (i * 7) % 4; /* tokens repeat: a real scatter */
+    tokens[14] = V - 1;
+    float *wte = frand(V * C, 80, -1, 1), *wpe = frand(maxT * C, 81, -1, 1);
+    float *out_cpu = falloc(B * T * C), *out_ref = falloc(B * T * C);
+    cpu->embedding_forward(out_cpu, tokens, wte, wpe, B, T, C);
+    ref->embedding_forward(out_ref, tokens, wte, wpe, B, T, C);
+    expect_close("embedding_forward", out_cpu, out_ref, B * T * C, 0, 0); /* one add: exact */
+
+    float *dout = frand(B * T * C, 82, -1, 1);
+    float *dwte_cpu = frand(V * C, 83, -1, 1), *dwte_ref = fdup(dwte_cpu, V * C);
+    float *dwpe_cpu = frand(maxT * C, 84, -1, 1), *dwpe_ref = fdup(dwpe_cpu, maxT * C);
+    cpu->embedding_backward(dwte_cpu, dwpe_cpu, dout, tokens, B, T, C);
+    ref->embedding_backward(dwte_ref, dwpe_ref, dout, tokens, B, T, C);
+    /* same order of additions per element: exact */
+    expect_close("embedding dwte", dwte_cpu, dwte_ref, V * C, 0, 0);
+    expect_close("embedding dwpe", dwpe_cpu, dwpe_ref, maxT * C, 0, 0);
+    free(wte);
+    free(wpe);
+    free(out_cpu);
+    free(out_ref);
+    free(dout);
+    free(dwte_cpu);
+    free(dwte_ref);
+    free(dwpe_cpu);
+    free(dwpe_ref);
+}
+END_TEST
+
+static void check_layernorm(int N, int C, uint64_t seed)
+{
+    size_t n = (size_t)N * C;
+    float *inp = frand(n, seed, -2, 3), *w = frand(C, seed + 1, 0.5f, 1.5f);
+    float *b = frand(C, seed + 2, -0.5f, 0.5f);
+    float *out_cpu = falloc(n), *out_ref = falloc(n);
+    float *mean_cpu = falloc(N), *mean_ref = falloc(N), *rstd_cpu = falloc(N),
+          *rstd_ref = falloc(N);
+    cpu->layernorm_forward(out_cpu, mean_cpu, rstd_cpu, inp, w, b, N, C);
+    ref->layernorm_forward(out_ref, mean_ref, rstd_ref, inp, w, b, N, C);
+    expect_close("layernorm out", out_cpu, out_ref, n, TOL_REORDER, TOL_ATOL);
+    expect_close("layernorm mean", mean_cpu, mean_ref, N, TOL_REORDER, TOL_ATOL);
+    expect_close("layernorm rstd", rstd_cpu, rstd_ref, N, TOL_REORDER, TOL_ATOL);
+
+    /* backward from ref's saved statistics, into gradients that already hold values */
+    float *dout = frand(n, seed + 3, -1, 1);
+    float *dinp_cpu = frand(n, seed + 4, -1, 1), *dinp_ref = fdup(dinp_cpu, n);
+    float *dw_cpu = frand(C, seed + 5, -1, 1), *dw_ref = fdup(dw_cpu, C);
+    float *db_cpu = frand(C, seed + 6, -1, 1), *db_ref = fdup(db_cpu, C);
+    cpu->layernorm_backward(dinp_cpu, dw_cpu, db_cpu, dout, inp, w, mean_ref, rstd_ref, N, C);
+    ref->layernorm_backward(dinp_ref, dw_ref, db_ref, dout, inp, w, mean_ref, rstd_ref, N, C);
+    expect_close("layernorm dinp", dinp_cpu, dinp_ref, n, TOL_REORDER, TOL_ATOL);
+    expect_close("layernorm dweight", dw_cpu, dw_ref, C, TOL_REORDER, TOL_ATOL * N);
+    expect_close("layernorm dbias", db_cpu, db_ref, C, TOL_REORDER, TOL_ATOL * N);
+    free(inp);
+    free(w);
+    free(b);
+    free(out_cpu);
+    free(out_ref);
+    free(mean_cpu);
+    free(mean_ref);
+    free(rstd_cpu);
+    free(rstd_ref);
+    free(dout);
+    free(dinp_cpu);
+    free(dinp_ref);
+    free(dw_cpu);
+    free(dw_ref);
+    free(db_cpu);
+    free(db_ref);
+}
+
+START_TEST(test_ops_cpu_layernorm_forward_backward)
+{
+    check_layernorm(5, 37, 90);
+    check_layernorm(48, 771, 100); /* parallel rows, and column slices of two threads */
+}
+END_TEST
+
+static void check_attention(int B, int T, int C, int NH, uint64_t seed)
+{
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    size_t natt = (size_t)B * NH * T * T;
+    float *qkv = frand(nqkv, seed, -1.5f, 1.5f);
+    float *out_cpu = falloc(nout), *out_ref = falloc(nout);
+    float *att_cpu = falloc(natt), *att_ref = falloc(natt);
+    for (size_t i = 0; i < natt; i++) att_cpu[i] = NAN; /* every entry must be written */
+    cpu->attention_forward(out_cpu, att_cpu, qkv, B, T, C, NH);
+    ref->attention_forward(out_ref, att_ref, qkv, B, T, C, NH);
+    char label[96];
+    snprintf(label, sizeof label, "attention att B=%d T=%d C=%d NH=%d", B, T, C, NH);
+    expect_close(label, att_cpu, att_ref, natt, TOL_KERNEL, TOL_ATOL);
+    for (size_t bh = 0; bh < (size_t)B * NH; bh++)
+        for (int t = 0; t < T; t++)
+            for (int t2 = t + 1; t2 < T; t2++)
+                if (att_cpu[(bh * T + t) * T + t2] != 0.0f)
+                    ck_abort_msg("att above the diagonal is not 0 at (%zu,%d,%d)", bh, t, t2);
+    snprintf(label, sizeof label, "attention out B=%d T=%d C=%d NH=%d", B, T, C, NH);
+    expect_close(label, out_cpu, out_ref, nout, TOL_KERNEL, TOL_ATOL);
+
+    /* backward from ref's att, into a dqkv that already holds values */
+    float *dout = frand(nout, seed + 1, -1, 1);
+    float *dqkv_cpu = frand(nqkv, seed + 2, -1, 1), *dqkv_ref = fdup(dqkv_cpu, nqkv);
+    float *scratch = falloc(2 * natt);
+    for (size_t i = 0; i < 2 * natt; i++) scratch[i] = NAN; /* scratch needs no zeroing */
+    cpu->attention_backward(dqkv_cpu, scratch, dout, qkv, att_ref, B, T, C, NH);
+    ref->attention_backward(dqkv_ref, scratch, dout, qkv, att_ref, B, T, C, NH);
+    snprintf(label, sizeof label, "attention dqkv B=%d T=%d C=%d NH=%d", B, T, C, NH);
+    expect_close(label, dqkv_cpu, dqkv_ref, nqkv, TOL_KERNEL, TOL_ATOL);
+    free(qkv);
+    free(out_cpu);
+    free(out_ref);
+    free(att_cpu);
+    free(att_ref);
+    free(dout);
+    free(dqkv_cpu);
+    free(dqkv_ref);
+    free(scratch);
+}
+
+START_TEST(test_ops_cpu_attention_forward_backward)
+{
+    check_attention(2, 7, 12, 3, 110);  /* tiny, HS = 4 */
+    check_attention(1, 1, 8, 2, 120);   /* one position: att = 1 */
+    check_attention(1, 70, 16, 2, 130); /* T past one causal row block (64) */
+    check_attention(3, 33, 40, 5, 140); /* B*NH = 15 pairs over the threads */
+}
+END_TEST
+
+START_TEST(test_ops_cpu_gelu_forward_backward)
+{
+    size_t n = 40000 + 3; /* parallel chunks and a vector tail */
+    float *inp = frand(n, 150, -8, 8);
+    inp[0] = 0.0f;
+    inp[1] = -30.0f; /* deep in the tails */
+    inp[2] = 30.0f;
+    float *out_cpu = falloc(n), *out_ref = falloc(n);
+    cpu->gelu_forward(out_cpu, inp, n);
+    ref->gelu_forward(out_ref, inp, n);
+    /* polynomial exp and a logistic form against tanhf */
+    expect_close("gelu_forward", out_cpu, out_ref, n, TOL_KERNEL, TOL_ATOL);
+    float *dout = frand(n, 151, -1, 1);
+    float *dinp_cpu = frand(n, 152, -1, 1), *dinp_ref = fdup(dinp_cpu, n);
+    cpu->gelu_backward(dinp_cpu, inp, dout, n);
+    ref->gelu_backward(dinp_ref, inp, dout, n);
+    expect_close("gelu_backward (accumulated)", dinp_cpu, dinp_ref, n, TOL_KERNEL, TOL_ATOL);
+    free(inp);
+    free(out_cpu);
+    free(out_ref);
+    free(dout);
+    free(dinp_cpu);
+    free(dinp_ref);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_residual_and_aliasing)
+{
+    size_t n = 50000 + 7;
+    float *a = frand(n, 160, -1, 1), *b = frand(n, 161, -1, 1);
+    float *out_cpu = falloc(n), *out_ref = falloc(n);
+    cpu->residual_forward(out_cpu, a, b, n);
+    ref->residual_forward(out_ref, a, b, n);
+    expect_close("residual", out_cpu, out_ref, n, 0, 0);
+    /* out aliasing a (the residual stream updated in place), then b */
+    float *a2 = fdup(a, n);
+    cpu->residual_forward(a2, a2, b, n);
+    expect_close("residual out == a", a2, out_ref, n, 0, 0);
+    float *b2 = fdup(b, n);
+    cpu->residual_forward(b2, a, b2, n);
+    expect_close("residual out == b", b2, out_ref, n, 0, 0);
+    free(a);
+    free(b);
+    free(a2);
+    free(b2);
+    free(out_cpu);
+    free(out_ref);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_crossentropy_forward_backward)
+{
+    int N = 7, V = 1001;
+    size_t n = (size_t)N * V;
+    float *logits = frand(n, 170, -4, 4);
+    logits[3 * V + 5] = 60.0f; /* one row dominated by one logit: others' exp ~ 1e-28 */
+    int32_t targets[7] = {3, -1, 1000, 5, 0, -7, 999}; /* two ignored rows */
+    float *losses_cpu = falloc(N), *losses_ref = falloc(N);
+    float *probs_cpu = falloc(n), *probs_ref = falloc(n);
+    cpu->crossentropy_forward(losses_cpu, probs_cpu, logits, targets, N, V);
+    ref->crossentropy_forward(losses_ref, probs_ref, logits, targets, N, V);
+    expect_close("crossentropy losses", losses_cpu, losses_ref, N, TOL_KERNEL, TOL_ATOL);
+    expect_close("crossentropy probs", probs_cpu, probs_ref, n, TOL_KERNEL, TOL_ATOL);
+    ck_assert(losses_cpu[1] == 0.0f && losses_cpu[5] == 0.0f); /* ignored: loss 0 */
+
+    float *dlogits_cpu = frand(n, 171, -1, 1), *dlogits_ref = fdup(dlogits_cpu, n);
+    float *dlogits0 = fdup(dlogits_cpu, n);
+    cpu->crossentropy_backward(dlogits_cpu, probs_ref, targets, 1.0f / 5, N, V);
+    ref->crossentropy_backward(dlogits_ref, probs_ref, targets, 1.0f / 5, N, V);
+    /* one multiply-add per element, the target's included: exact */
+    expect_close("crossentropy dlogits", dlogits_cpu, dlogits_ref, n, 0, 0);
+    /* ignored rows keep exactly what they held */
+    ck_assert(memcmp(dlogits_cpu + 1 * V, dlogits0 + 1 * V, V * sizeof(float)) == 0);
+    ck_assert(memcmp(dlogits_cpu + 5 * V, dlogits0 + 5 * V, V * sizeof(float)) == 0);
+    free(logits);
+    free(losses_cpu);
+    free(losses_ref);
+    free(probs_cpu);
+    free(probs_ref);
+    free(dlogits_cpu);
+    free(dlogits_ref);
+    free(dlogits0);
+}
+END_TEST
+
+/* ---- optimizer and vector ops ----------------------------------------------------- */
+
+static void check_adamw(bool adamw_mode, size_t n, uint64_t seed)
+{
+    zl_adamw_args args = {
+        .lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
+        .bias_correction1 = 1.0f - 0.9f * 0.9f * 0.9f, /* step 3 */
+        .bias_correction2 = 1.0f - 0.95f * 0.95f * 0.95f,
+        .grad_scale = 0.5f, .adamw_mode = adamw_mode,
+    };
+    float *p_cpu = frand(n, seed, -1, 1), *p_ref = fdup(p_cpu, n);
+    float *m_cpu = frand(n, seed + 1, -0.1f, 0.1f), *m_ref = fdup(m_cpu, n);
+    float *v_cpu = frand(n, seed + 2, 0, 0.01f), *v_ref = fdup(v_cpu, n);
+    float *g = frand(n, seed + 3, -1, 1);
+    v_cpu[0] = v_ref[0] = 0.0f; /* sqrt(0) + eps */
+    g[0] = 0.0f;
+    m_cpu[0] = m_ref[0] = 0.0f;
+    for (int step = 0; step < 2; step++) {
+        cpu->adamw(p_cpu, m_cpu, v_cpu, g, n, &args);
+        ref->adamw(p_ref, m_ref, v_ref, g, n, &args);
+    }
+    const char *mode = adamw_mode ? "AdamW" : "Adam";
+    char label[64];
+    snprintf(label, sizeof label, "%s param (n=%zu)", mode, n);
+    expect_close(label, p_cpu, p_ref, n, TOL_ADAMW, 0);
+    snprintf(label, sizeof label, "%s m (n=%zu)", mode, n);
+    expect_close(label, m_cpu, m_ref, n, TOL_ADAMW, 0);
+    snprintf(label, sizeof label, "%s v (n=%zu)", mode, n);
+    expect_close(label, v_cpu, v_ref, n, TOL_ADAMW, 0);
+    free(p_cpu);
+    free(p_ref);
+    free(m_cpu);
+    free(m_ref);
+    free(v_cpu);
+    free(v_ref);
+    free(g);
+}
+
+START_TEST(test_ops_cpu_adamw_both_modes)
+{
+    check_adamw(true, 1003, 180);       /* vector body and a scalar tail */
+    check_adamw(false, 1003, 190);
+    check_adamw(true, 70000 + 5, 200);  /* parallel chunks */
+    check_adamw(false, 70000 + 5, 210);
+}
+END_TEST
+
+START_TEST(test_ops_cpu_sumsq_nonfinite_scale_axpy)
+{
+    size_t n = 100000 + 11;
+    float *x = frand(n, 220, -2, 2);
+    double s_cpu = cpu->sumsq(x, n), s_ref = ref->sumsq(x, n);
+    /* both sum in double; only the order differs */
+    ck_assert_msg(fabs(s_cpu - s_ref) <= 1e-12 * s_ref, "sumsq %.17g vs ref %.17g", s_cpu,
+                  s_ref);
+    ck_assert(cpu->sumsq(x, 0) == 0.0);
+    ck_assert(cpu->sumsq(x, 3) == ref->sumsq(x, 3));
+
+    ck_assert(!cpu->nonfinite(x, n));
+    size_t where[] = {0, 8191, 8192, n / 2, n - 1};
+    float bad[] = {INFINITY, -INFINITY, NAN, bits_f32(0x7f800001u) /* signalling NaN */};
+    for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            float keep = x[where[w]];
+            x[where[w]] = bad[k];
+            ck_assert_msg(cpu->nonfinite(x, n), "missed bad value %zu at %zu", k, where[w]);
+            x[where[w]] = keep;
+        }
+    }
+    x[n - 1] = INFINITY;
+    ck_assert(!cpu->nonfinite(x, n - 1)); /* only the first n - 1 are looked at */
+    x[n - 1] = 3.4e38f;                   /* huge but finite */
+    ck_assert(!cpu->nonfinite(x, n));
+
+    float *y_cpu = frand(n, 221, -1, 1), *y_ref = fdup(y_cpu, n);
+    cpu->scale(y_cpu, 0.37f, n);
+    ref->scale(y_ref, 0.37f, n);
+    expect_close("scale", y_cpu, y_ref, n, 0, 0);
+    cpu->axpy(y_cpu, -1.7f, x, n);
+    ref->axpy(y_ref, -1.7f, x, n);
+    expect_close("axpy", y_cpu, y_ref, n, 0, 0);
+    free(x);
+    free(y_cpu);
+    free(y_ref);
+}
+END_TEST
+
+/* cpu->cast against zl_convert, bit for bit (NaN payloads included), over every 16-bit
+ * pattern and a large sample of f32 patterns with the rounding boundaries added. */
+START_TEST(test_ops_cpu_cast_matches_zl_convert)
+{
+    size_t n16 = 65536;
+    uint16_t *h = malloc(n16 * 2), *h_cpu = malloc(n16 * 2), *h_ref = malloc(n16 * 2);
+    float *f_cpu = malloc(n16 * 4), *f_ref = malloc(n16 * 4);
+    for (size_t i = 0; i < n16; i++) h[i] = (uint16_t)i;
+    zl_dtype halves[] = {ZL_F16, ZL_BF16};
+    for (int s = 0; s < 2; s++) {
+        zl_dtype ht = halves[s], other = halves[1 - s];
+        cpu->cast(f_cpu, ZL_F32, h, ht, n16);
+        zl_convert(f_ref, ZL_F32, h, ht, n16);
+        for (size_t i = 0; i < n16; i++)
+            if (f32_bits(f_cpu[i]) != f32_bits(f_ref[i]))
+                ck_abort_msg("%s 0x%04zx -> f32: %08x, zl_convert %08x", zl_dtype_name(ht), i,
+                             f32_bits(f_cpu[i]), f32_bits(f_ref[i]));
+        cpu->cast(h_cpu, other, h, ht, n16);
+        zl_convert(h_ref, other, h, ht, n16);
+        for (size_t i = 0; i < n16; i++)
+            if (h_cpu[i] != h_ref[i])
+                ck_abort_msg("%s 0x%04zx -> %s: %04x, zl_convert %04x", zl_dtype_name(ht), i,
+                             zl_dtype_name(other), h_cpu[i], h_ref[i]);
+        /* round trip half -> f32 -> half is the identity except for NaN quieting */
+        cpu->cast(h_cpu, ht, f_cpu, ZL_F32, n16);
+        zl_convert(h_ref, ht, f_ref, ZL_F32, n16);
+        ck_assert(memcmp(h_cpu, h_ref, n16 * 2) == 0);
+    }
+
+    /* f32 -> half: random bits, plus every pattern near the decision points */
+    size_t nf = 1 << 20, k = 0;
+    uint32_t *u = malloc(nf * 4);
+    uint32_t edges[] = {0x00000000u, 0x00000001u, 0x007fffffu, 0x00800000u, 0x33000000u,
+                        0x33800000u, 0x387fc000u, 0x387fe000u, 0x38800000u, 0x3f801000u,
+                        0x3f803000u, 0x477fe000u, 0x477ff000u, 0x47800000u, 0x7f7fffffu,
+                        0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x7fffffffu, 0x3f808000u,
+                        0x3f818000u, 0x7f7f8000u};
+    for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+        for (int d = -40; d <= 40; d++) {
+            u[k++] = edges[e] + (uint32_t)d;
+            u[k++] = (edges[e] + (uint32_t)d) ^ 0x80000000u; /* and its negative */
+        }
+    for (; k < nf; k++) u[k] = (uint32_t)zl_rng_bits(230, 1, k);
+    uint16_t *o_cpu = malloc(nf * 2), *o_ref = malloc(nf * 2);
+    for (int s = 0; s < 2; s++) {
+        cpu->cast(o_cpu, halves[s], u, ZL_F32, nf);
+        zl_convert(o_ref, halves[s], u, ZL_F32, nf);
+        for (size_t i = 0; i < nf; i++)
+            if (o_cpu[i] != o_ref[i])
+                ck_abort_msg("f32 %08x -> %s: %04x, zl_convert %04x", u[i],
+                             zl_dtype_name(halves[s]), o_cpu[i], o_ref[i]);
+    }
+    /* same type: a copy */
+    cpu->cast(f_cpu, ZL_F32, u, ZL_F32, n16);
+    ck_assert(memcmp(f_cpu, u, n16 * 4) == 0);
+    free(h);
+    free(h_cpu);
+    free(h_ref);
+    free(f_cpu);
+    free(f_ref);
+    free(u);
+    free(o_cpu);
+    free(o_ref);
+}
+END_TEST
+
+/* ---- threads ---------------------------------------------------------------------- */
+
+/* Every kernel's results with one thread and with two, on shapes past the parallel
+ * thresholds. What may differ is only the order of sums (OpenBLAS splits its blocks, the
+ * reductions combine per-thread parts). */
+typedef struct thread_run {
+    float *c, *ln_out, *ln_dinp, *ln_dw, *att, *att_out, *dqkv, *gelu, *probs, *losses, *param;
+    double sumsq;
+} thread_run;
+
+enum { TR_M = 96, TR_N = 160, TR_K = 72, TR_B = 2, TR_T = 128, TR_C = 64, TR_NH = 4,
+       TR_ROWS = 64, TR_V = 1500, TR_NP = 40000 /* < TR_ROWS * 771 */ };
+
+static void thread_run_once(thread_run *r, int nthreads)
+{
+    omp_set_num_threads(nthreads);
+    float *a = frand(TR_M * TR_K, 240, -1, 1), *b = frand(TR_K * TR_N, 241, -1, 1);
+    r->c = frand(TR_M * TR_N, 242, -1, 1);
+    cpu->gemm(r->c, a, b, TR_M, TR_N, TR_K, TR_K, TR_N, TR_N, false, false, 1.0f, 1.0f);
+
+    size_t nln = (size_t)TR_ROWS * 771;
+    float *x = frand(nln, 243, -2, 2), *w = frand(771, 244, 0.5f, 1.5f);
+    float *mean = falloc(TR_ROWS), *rstd = falloc(TR_ROWS);
+    r->ln_out = falloc(nln);
+    cpu->layernorm_forward(r->ln_out, mean, rstd, x, w, w, TR_ROWS, 771);
+    r->ln_dinp = frand(nln, 245, -1, 1);
+    r->ln_dw = frand(771, 246, -1, 1);
+    float *ln_db = falloc(771);
+    cpu->layernorm_backward(r->ln_dinp, r->ln_dw, ln_db, x, x, w, mean, rstd, TR_ROWS, 771);
+
+    size_t nqkv = (size_t)TR_B * TR_T * 3 * TR_C, natt = (size_t)TR_B * TR_NH * TR_T * TR_T;
+    float *qkv = frand(nqkv, 247, -1, 1), *scratch = falloc(2 * natt);
+    r->att = falloc(natt);
+    r->att_out = falloc((size_t)TR_B * TR_T * TR_C);
+    cpu->attention_forward(r->att_out, r->att, qkv, TR_B, TR_T, TR_C, TR_NH);
+    r->dqkv = frand(nqkv, 248, -1, 1);
+    cpu->attention_backward(r->dqkv, scratch, r->att_out, qkv, r->att, TR_B, TR_T, TR_C, TR_NH);
+
+    r->gelu = falloc(nln);
+    cpu->gelu_forward(r->gelu, x, nln);
+    cpu->gelu_backward(r->gelu, x, x, nln);
+
+    size_t nlog = (size_t)TR_ROWS * TR_V;
+    float *logits = frand(nlog, 249, -3, 3);
+    int32_t targets[TR_ROWS];
+    for (int i = 0; i < TR_ROWS; i++) targets[i] = i % 3 == 0 ? -1 : i * 17;
+    r->probs = falloc(nlog);
+    r->losses = falloc(TR_ROWS);
+    cpu->crossentropy_forward(r->losses, r->probs, logits, targets, TR_ROWS, TR_V);
+    cpu->crossentropy_backward(logits, r->probs, targets, 0.5f, TR_ROWS, TR_V);
+    memcpy(r->probs, logits, nlog * sizeof(float)); /* keep the gradient for comparison */
+
+    r->param = frand(TR_NP, 250, -1, 1);
+    float *m = falloc(TR_NP), *v = falloc(TR_NP);
+    zl_adamw_args args = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                          .weight_decay = 0.01f, .bias_correction1 = 0.1f,
+                          .bias_correction2 = 0.001f, .grad_scale = 1.0f, .adamw_mode = true};
+    cpu->adamw(r->param, m, v, x, TR_NP, &args);
+    r->sumsq = cpu->sumsq(x, nln);
+
+    free(a);
+    free(b);
+    free(x);
+    free(w);
+    free(mean);
+    free(rstd);
+    free(ln_db);
+    free(qkv);
+    free(scratch);
+    free(logits);
+    free(m);
+    free(v);
+}
+
+START_TEST(test_ops_cpu_one_and_two_threads_agree)
+{
+    thread_run one, two;
+    thread_run_once(&one, 1);
+    thread_run_once(&two, 2);
+    size_t nln = (size_t)TR_ROWS * 771, natt = (size_t)TR_B * TR_NH * TR_T * TR_T;
+    expect_close("threads: gemm", two.c, one.c, TR_M * TR_N, TOL_REORDER, TOL_ATOL * TR_K);
+    expect_close("threads: layernorm", two.ln_out, one.ln_out, nln, TOL_REORDER, TOL_ATOL);
+    expect_close("threads: layernorm dinp", two.ln_dinp, one.ln_dinp, nln, TOL_REORDER,
+                 TOL_ATOL);
+    expect_close("threads: layernorm dweight", two.ln_dw, one.ln_dw, 771, TOL_REORDER,
+                 TOL_ATOL * TR_ROWS);
+    expect_close("threads: att", two.att, one.att, natt, TOL_REORDER, TOL_ATOL);
+    expect_close("threads: att out", two.att_out, one.att_out, (size_t)TR_B * TR_T * TR_C,
+                 TOL_REORDER, TOL_ATOL);
+    expect_close("threads: dqkv", two.dqkv, one.dqkv, (size_t)TR_B * TR_T * 3 * TR_C,
+                 TOL_REORDER, TOL_ATOL);
+    expect_close("threads: gelu", two.gelu, one.gelu, nln, TOL_REORDER, TOL_ATOL);
+    expect_close("threads: crossentropy", two.probs, one.probs, (size_t)TR_ROWS * TR_V,
+                 TOL_REORDER, TOL_ATOL);
+    expect_close("threads: losses", two.losses, one.losses, TR_ROWS, TOL_REORDER, TOL_ATOL);
+    expect_close("threads: adamw", two.param, one.param, TR_NP, 0, 0);
+    ck_assert_msg(fabs(two.sumsq - one.sumsq) <= 1e-12 * one.sumsq, "threads: sumsq");
+    thread_run *runs[] = {&one, &two};
+    for (int i = 0; i < 2; i++) {
+        thread_run *r = runs[i];
+        float *bufs[] = {r->c, r->ln_out, r->ln_dinp, r->ln_dw, r->att, r->att_out, r->dqkv,
+                         r->gelu, r->probs, r->losses, r->param};
+        for (size_t j = 0; j < sizeof bufs / sizeof bufs[0]; j++) free(bufs[j]);
+    }
+}
+END_TEST
+
+static Suite *ops_cpu_suite(void)
+{
+    Suite *s = suite_create("ops_cpu");
+    TCase *tc = tcase_create("ops_cpu");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_ops_cpu_table_is_complete);
+    tcase_add_test(tc, test_ops_cpu_memory_aligned_zeroed_copied);
+    tcase_add_test(tc, test_ops_cpu_gemm_transposes_strides_alpha_beta);
+    tcase_add_test(tc, test_ops_cpu_gemm_large_ish);
+    tcase_add_test(tc, test_ops_cpu_gemm_beta_zero_ignores_nan);
+    tcase_add_test(tc, test_ops_cpu_bias_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_embedding_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_layernorm_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_attention_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_gelu_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_residual_and_aliasing);
+    tcase_add_test(tc, test_ops_cpu_crossentropy_forward_backward);
+    tcase_add_test(tc, test_ops_cpu_adamw_both_modes);
+    tcase_add_test(tc, test_ops_cpu_sumsq_nonfinite_scale_axpy);
+    tcase_add_test(tc, test_ops_cpu_cast_matches_zl_convert);
+    tcase_add_test(tc, test_ops_cpu_one_and_two_threads_agree);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ZL_TEST_MAIN(ops_cpu_suite)
