@@ -1,4 +1,5 @@
-/* zerolab public API: include this one header. Compile with `pkg-config --cflags zerolab`. */
+/* zerolab public API: include this one header.
+ * Compile with `pkg-config --cflags zerolab`; link with `pkg-config --libs --static zerolab`. */
 #ifndef ZEROLAB_H
 #define ZEROLAB_H
 
@@ -10,5 +11,15 @@
 #include "core/tensor.h"
 #include "sim/ledger.h"
 #include "backends/ops.h"
+#include "model/model.h"
+#include "model/gpt_config.h"
+#include "optim/optimizer.h"
+#include "optim/param_range.h"
+#include "optim/adamw.h"
+#include "optim/lr_schedule.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/config.h"
+#include "engine/engine.h"
 
 #endif

@@ -6,3 +6,9 @@ TESTS += $(ZL_UNIT_TESTS)
 noinst_LIBRARIES = tests/libzltest.a
 tests_libzltest_a_SOURCES = tests/unit/check_util.c tests/unit/check_util.h
 endif
+
+# End-to-end tests of the zerolab command (shell scripts; $ZEROLAB points at the binary).
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+TESTS += tests/cli/check_cli.sh
+EXTRA_DIST += tests/cli/check_cli.sh

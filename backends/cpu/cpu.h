@@ -9,9 +9,14 @@
  *    for the baseline, with the better one picked at load time: the library is built
  *    without -march, and OpenMP's outlined functions would not inherit per-function
  *    options anyway.
- *  - ZL_CPU_VECTOR also drops two C defaults that stop GCC from vectorizing: trapping
- *    math (blocks if-conversion of float compares, so a clamp becomes a branch) and errno
- *    for sqrtf. Neither changes a result: we never read FP exception flags or errno.
+ *  - The files that include this header drop trapping math, a C default that stops GCC
+ *    from vectorizing (it blocks if-conversion of float compares, so a clamp becomes a
+ *    branch). It changes no result: we never read floating-point exception flags. (The
+ *    pragma also asks for no errno, but GCC fixes sqrtf's errno semantics for the whole
+ *    translation unit, hence the intrinsics in cpu_adamw.c.)
+ *  - Multiply-adds are not fused (ISO C mode), so results do not depend on which clone
+ *    runs, and the kernels that compute ref's expressions in ref's order (residual, axpy,
+ *    adamw, ...) agree with it bit for bit.
  *  - Every parallel region has an if() clause: tiny shapes (the tests, small labs) run
  *    serially instead of paying for a team wake-up.
  *  - Kernels never allocate; reductions that cross rows are split by columns so every

@@ -54,7 +54,8 @@ __attribute__((target("avx"))) static size_t step_avx(float *param, float *m, fl
         __m256 p = _mm256_loadu_ps(param + i);
         __m256 g = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(grad + i), gs),
                                  _mm256_mul_ps(wdg, p));
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(omb1, g));
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
+                                  _mm256_mul_ps(omb1, g));
         __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
                                   _mm256_mul_ps(_mm256_mul_ps(omb2, g), g));
         _mm256_storeu_ps(m + i, mi);

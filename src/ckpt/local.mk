@@ -8,16 +8,16 @@ ZL_UNIT_TESTS += tests/unit/check_safetensors tests/unit/check_pytorch
 # `make fixtures` regenerates it: zl_export_init writes zerolab's initial weights and the
 # batches, tests/pytorch_reference.py trains the same model in PyTorch. Only this target
 # needs PyTorch; the test that reads the fixture (check_pytorch) does not. Override the
-# interpreter with `make fixtures TORCH_PYTHON=...` (it needs torch and numpy).
+# interpreter with `make fixtures TORCH_PYTHON3=...` (it needs torch and numpy).
 noinst_PROGRAMS += tests/tools/zl_export_init
 tests_tools_zl_export_init_SOURCES = tests/tools/zl_export_init.c tests/tools/gpt_reference.h
 tests_tools_zl_export_init_LDADD = $(ZL_LIBS)
 EXTRA_DIST += tests/pytorch_reference.py
 CLEANFILES += tests/tools/gpt_init.safetensors
-TORCH_PYTHON = /usr/bin/python3
+TORCH_PYTHON3 = /usr/bin/python3
 
 fixtures: tests/tools/zl_export_init$(EXEEXT)
 	tests/tools/zl_export_init$(EXEEXT) tests/tools/gpt_init.safetensors
-	$(TORCH_PYTHON) $(srcdir)/tests/pytorch_reference.py tests/tools/gpt_init.safetensors \
+	$(TORCH_PYTHON3) $(srcdir)/tests/pytorch_reference.py tests/tools/gpt_init.safetensors \
 	    $(srcdir)/tests/fixtures/gpt_reference.safetensors
 .PHONY: fixtures

@@ -581,7 +581,7 @@ zl_status zl_safetensors_read(const zl_safetensors *st, const char *name, zl_dty
         return FORMAT_ERR(st, "tensor '%s' has shape %s (%zu elements), expected %zu elements",
                           name, shape_str(sbuf, sizeof sbuf, t->ndim, t->shape), t->numel, numel);
     if (t->zl_type == dtype) {
-        memcpy(dst, t->data, t->nbytes);
+        if (t->nbytes) memcpy(dst, t->data, t->nbytes);
         return ZL_OK;
     }
     if (!is_float(t->zl_type) || !is_float(dtype))

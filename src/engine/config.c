@@ -47,6 +47,7 @@ static zl_status read_root(zl__cfg_reader *r, const json_t *root)
 zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *name,
                           int dp_world_size)
 {
+    ZL_ASSERT(json_text != NULL);
     zl_config_default(cfg);
     if (!name) name = "<string>";
     cfg->name = strdup(name);

@@ -57,12 +57,20 @@ typedef struct zl_config_origin {
 /* Room for one origin per setting of the table in config_table.c (checked at compile time). */
 #define ZL_CONFIG_MAX_SETTINGS 320
 
-typedef enum zl_offload_device { ZL_OFFLOAD_NONE, ZL_OFFLOAD_CPU, ZL_OFFLOAD_NVME } zl_offload_device;
+typedef enum zl_offload_device {
+    ZL_OFFLOAD_NONE,
+    ZL_OFFLOAD_CPU,
+    ZL_OFFLOAD_NVME,
+} zl_offload_device;
 /* Data types as DeepSpeed spells them in communication_data_type and data_types. */
 typedef enum zl_config_dtype { ZL_CFG_FP32, ZL_CFG_FP16, ZL_CFG_BF16 } zl_config_dtype;
 typedef enum zl_allreduce_op { ZL_ALLREDUCE_MEAN, ZL_ALLREDUCE_SUM } zl_allreduce_op;
 typedef enum zl_tag_validation { ZL_TAG_WARN, ZL_TAG_IGNORE, ZL_TAG_FAIL } zl_tag_validation;
-typedef enum zl_config_backend { ZL_BACKEND_REF, ZL_BACKEND_CPU, ZL_BACKEND_CUDA } zl_config_backend;
+typedef enum zl_config_backend {
+    ZL_BACKEND_REF,
+    ZL_BACKEND_CPU,
+    ZL_BACKEND_CUDA,
+} zl_config_backend;
 
 /* Strings are owned by the config (freed by zl_config_free); NULL is DeepSpeed's None. */
 

@@ -209,8 +209,9 @@ zl_status zl__cfg_read_precision(zl__cfg_reader *r, const json_t *root)
         char path[32];
         snprintf(path, sizeof path, "%s.enabled", bf);
         return zl__cfg_fail(r, ZL_ERR_CONFIG, path,
-                            "bfloat16 and fp16 modes cannot be simultaneously enabled (fp16.enabled "
-                            "at line %d, %s.enabled at line %d)\nhint: enable only one of them",
+                            "bfloat16 and fp16 modes cannot be simultaneously enabled "
+                            "(fp16.enabled at line %d, %s.enabled at line %d)\nhint: enable "
+                            "only one of them",
                             line_of(r, "fp16", "enabled"), bf, line_of(r, bf, "enabled"));
     }
     /* DeepSpeed's dynamic loss scaler divides by the window and halves down to the minimum. */

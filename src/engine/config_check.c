@@ -119,9 +119,9 @@ zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
         infer(ogas, "train_micro_batch_size_per_gpu alone");
     } else {
         return zl_errorf(ZL_ERR_CONFIG,
-                         "%s: Either train_batch_size or train_micro_batch_size_per_gpu needs to be "
-                         "provided\nhint: add \"train_micro_batch_size_per_gpu\": N (per-GPU batch) "
-                         "to the config",
+                         "%s: Either train_batch_size or train_micro_batch_size_per_gpu needs "
+                         "to be provided\nhint: add \"train_micro_batch_size_per_gpu\": N "
+                         "(per-GPU batch) to the config",
                          cfg->name);
     }
     cfg->dp_world_size = dp_world_size;

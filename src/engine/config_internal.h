@@ -115,7 +115,7 @@ int zl__cfg_distance(const char *a, const char *b);
 /* The candidate closest to `key` if it is close enough to be a likely typo, else NULL. */
 const char *zl__cfg_suggest(const char *key, const char *const *cands, int ncands);
 
-/* ---- reading (config_read.c) ---------------------------------------------------------- */
+/* ---- reading (config_read.c, config_keys.c) ------------------------------------------- */
 
 /* "a" + "." + "b" (or "b" if a is empty) into buf. */
 const char *zl__cfg_join(char *buf, size_t nbuf, const char *a, const char *b);
@@ -147,6 +147,9 @@ zl_status zl__cfg_expect_object(zl__cfg_reader *r, const json_t *v, const char *
 /* Unknown key `key` in block `block`: error (strict, typo or misplaced) or warning. */
 zl_status zl__cfg_unknown_key(zl__cfg_reader *r, const char *block, const char *key, bool strict,
                               const char *owner, unsigned type_mask);
+
+const zl__cfg_block *zl__cfg_find_block(const char *path);
+bool zl__cfg_in_list(const char *const *list, const char *key); /* NULL-terminated list */
 
 void zl__cfg_set_defaults(zl_config *cfg);
 void zl__cfg_free_strings(zl_config *cfg);

@@ -18,7 +18,8 @@
 #define INT(blk, k, m, d) ROW(blk, k, NULL, ZL__CT_INT, m, d)
 #define UINT(blk, k, m, d) ROW(blk, k, NULL, ZL__CT_INT, m, d, .lo = 0, .flags = ZL__CF_LO)
 #define FLT(blk, k, m, d) ROW(blk, k, NULL, ZL__CT_FLOAT, m, d)
-#define STR(blk, k, m, s) ROW(blk, k, NULL, ZL__CT_STR, m, 0, .def_str = s, .flags = ZL__CF_NULLABLE)
+#define STR(blk, k, m, s) \
+    ROW(blk, k, NULL, ZL__CT_STR, m, 0, .def_str = s, .flags = ZL__CF_NULLABLE)
 #define ENUM(blk, k, m, d, ch, ...) ROW(blk, k, NULL, ZL__CT_ENUM, m, d, .choices = ch, __VA_ARGS__)
 /* stage-3 keys: DeepSpeed documents "stage3_x"; the pydantic field name "x" is accepted. */
 #define S3(k, t, m, d, ...) ROW("zero_optimization", "stage3_" k, k, t, m, d, __VA_ARGS__)

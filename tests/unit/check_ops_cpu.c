@@ -366,7 +366,7 @@ START_TEST(test_ops_cpu_attention_forward_backward)
 {
     check_attention(2, 7, 12, 3, 110);  /* tiny, HS = 4 */
     check_attention(1, 1, 8, 2, 120);   /* one position: att = 1 */
-    check_attention(1, 70, 16, 2, 130); /* T past one causal row block (64) */
+    check_attention(1, 70, 16, 2, 130); /* causal row blocks of 32, and a partial one */
     check_attention(3, 33, 40, 5, 140); /* B*NH = 15 pairs over the threads */
 }
 END_TEST

@@ -1,0 +1,92 @@
+#!/bin/sh
+# The zerolab command end to end: the default job trains visibly, and every kind of bad
+# input ends with exit status 1 (or 2 for usage), one clear message, and no crash.
+# Needs $ZEROLAB (set by make check) and a writable temporary directory.
+set -u
+ZEROLAB=${ZEROLAB:-./zerolab}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zl_cli.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+failures=0 checks=0
+
+# expect STATUS PATTERN -- ARGS...: run zerolab, check its exit status and that stderr
+# (or stdout for status 0) contains PATTERN (a fixed string).
+expect() {
+    want_status=$1 pattern=$2
+    shift 3
+    checks=$((checks + 1))
+    "$ZEROLAB" "$@" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    if [ "$status" -ne "$want_status" ]; then
+        echo "FAIL: zerolab $*: exit status $status, expected $want_status"; cat "$tmp/err"
+        failures=$((failures + 1)); return
+    fi
+    if ! grep -qF -- "$pattern" "$tmp/out" "$tmp/err"; then
+        echo "FAIL: zerolab $*: output lacks '$pattern'"; cat "$tmp/out" "$tmp/err"
+        failures=$((failures + 1)); return
+    fi
+    echo "ok: zerolab $* -> $status, '$pattern'"
+}
+
+# --- the default job trains visibly (fewer steps than the default run, same config) ----
+checks=$((checks + 1))
+if "$ZEROLAB" train --steps 60 >"$tmp/train" 2>&1; then
+    first=$(sed -n 's/^done: loss \([0-9.]*\) -> \([0-9.]*\).*/\1/p' "$tmp/train")
+    last=$(sed -n 's/^done: loss \([0-9.]*\) -> \([0-9.]*\).*/\2/p' "$tmp/train")
+    if [ -n "$first" ] && awk "BEGIN { exit !($first > 5.0 && $last < $first - 1.5) }"; then
+        echo "ok: training loss $first -> $last"
+    else
+        echo "FAIL: loss did not fall enough: '$first' -> '$last'"; cat "$tmp/train"
+        failures=$((failures + 1))
+    fi
+    grep -q '^step    25/60 | loss' "$tmp/train" || { echo "FAIL: no progress line at steps_per_print"; failures=$((failures + 1)); }
+else
+    echo "FAIL: zerolab train --steps 60 failed"; cat "$tmp/train"; failures=$((failures + 1))
+fi
+
+# --- files ---------------------------------------------------------------------------
+expect 1 "cannot open DeepSpeed config '$tmp/none.json'" -- train --config "$tmp/none.json"
+printf '{\n  "train_batch_size": 8,\n  "optimizer": {"type": "AdamW",, }\n}\n' >"$tmp/syntax.json"
+expect 1 "syntax.json:3:" -- train --config "$tmp/syntax.json"
+expect 1 "$tmp/missing.txt" -- train --data "$tmp/missing.txt"
+printf '' >"$tmp/empty.txt"
+expect 1 "empty.txt" -- train --data "$tmp/empty.txt"
+
+# --- batch-size triad: DeepSpeed's assertion with the four numbers ---------------------
+printf '{"train_batch_size": 32, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 3}\n' >"$tmp/batch.json"
+expect 1 "32 != 4 * 3 * 1" -- train --config "$tmp/batch.json"
+printf '{"gradient_accumulation_steps": 3}\n' >"$tmp/nobatch.json"
+expect 1 "Either train_batch_size or train_micro_batch_size_per_gpu needs to be provided" -- config "$tmp/nobatch.json"
+
+# --- keys: typo with suggestion and line; unsupported feature by name ------------------
+printf '{\n  "train_micro_batch_size_per_gpu": 4,\n  "gradient_acumulation_steps": 2\n}\n' >"$tmp/typo.json"
+expect 1 "typo.json:3:" -- config "$tmp/typo.json"
+expect 1 "gradient_accumulation_steps" -- config "$tmp/typo.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2, "overlap_com": true}}\n' >"$tmp/zero.json"
+expect 1 "overlap_comm" -- config "$tmp/zero.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "sparse_attention": {"mode": "fixed"}}\n' >"$tmp/sparse.json"
+expect 1 "sparse_attention" -- train --config "$tmp/sparse.json"
+
+# --- features configured but not built yet are refused, not ignored -------------------
+printf '{"train_micro_batch_size_per_gpu": 4, "fp16": {"enabled": true}}\n' >"$tmp/fp16.json"
+expect 1 "fp16.enabled: mixed-precision training is not implemented yet" -- train --config "$tmp/fp16.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2}}\n' >"$tmp/z2.json"
+expect 1 "zero_optimization.stage 2" -- train --config "$tmp/z2.json"
+
+# --- models and flags ------------------------------------------------------------------
+expect 1 "unknown model 'gpt5'" -- train --model gpt5
+printf '{"vocab_size": 256, "max_seq_len": 32, "num_layers": 1, "num_heads": 3, "channels": 16}\n' >"$tmp/bad_model.json"
+expect 1 "divisible by num_heads (3)" -- train --model "$tmp/bad_model.json"
+expect 1 "longer than model" -- train --seq-len 100
+expect 2 "--steps expects a positive integer" -- train --steps zero
+expect 2 "unknown or incomplete option" -- train --frobnicate
+expect 2 "unknown command 'trian'" -- trian
+expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
+
+# --- config: a valid file prints its settings with their sources -----------------------
+expect 0 "train_batch_size" -- config
+expect 0 "(inferred" -- config
+expect 0 "valid" -- config
+
+echo "$((checks - failures)) of $checks CLI checks passed"
+[ "$failures" -eq 0 ] || exit 1
+exit 0
