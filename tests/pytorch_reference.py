@@ -35,8 +35,9 @@ LR schedule: DeepSpeed's WarmupLR (deepspeed/runtime/lr_schedules.py), re-derive
   with N = max(2, warmup_num_steps) and t = last_batch_iteration,
   lr(t) = min + (max - min) * gamma(t), gamma = ln(t + 1) / ln(N) (log) or t / N (linear)
   for t < N, else 1. t starts at -1 and the constructor writes lr = min into the
-  optimizer; the engine steps the scheduler after every optimizer step. So optimizer step
-  k (0-based) runs with lr(k - 1), taking lr(-1) = min.
+  optimizer ("Initialize lr in optimizer"; DeepSpeed releases before that change left the
+  optimizer's own lr in force for the first step); the engine steps the scheduler after
+  every optimizer step. So optimizer step k (0-based) runs with lr(k - 1), lr(-1) = min.
 
 Only the Python standard library, numpy and torch are used (the safetensors format is
 read and written by hand below). Run with an interpreter that has torch, e.g. Debian's

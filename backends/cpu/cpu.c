@@ -57,7 +57,8 @@ void zl__cpu_copy(void *dst, const void *src, size_t nbytes)
     char *d = dst;
     const char *s = src;
     /* Overlapping ranges must be copied in one direction by one thread (memmove). */
-    bool overlap = d < s + nbytes && s < d + nbytes;
+    uintptr_t ud = (uintptr_t)dst, us = (uintptr_t)src;
+    bool overlap = ud < us + nbytes && us < ud + nbytes;
     if (overlap || nbytes < PAR_BYTES) {
         memmove(dst, src, nbytes);
         return;

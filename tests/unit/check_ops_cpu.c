@@ -4,7 +4,18 @@
  * both optimizer modes, casts bit for bit against core/dtype.c, and the same results with
  * one thread and with two.
  *
- * Tolerances, and why cpu and ref may differ at all: */
+ * Tolerances, and why cpu and ref may differ at all, are below the includes. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/ops.h"
+#include "check_util.h"
+#include "core/dtype.h"
+#include "core/rng.h"
 
 /* Same arithmetic, sums in another order (vector lanes, blocked sums, threads): a few f32
  * ulps of the largest partial sum. */
@@ -20,18 +31,6 @@
 /* The optimizer step is the same expressions in the same order: equal but for a possibly
  * different contraction of multiply-adds in other builds. */
 #define TOL_ADAMW 1e-6
-
-#include <math.h>
-#include <omp.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "backends/ops.h"
-#include "check_util.h"
-#include "core/dtype.h"
-#include "core/rng.h"
 
 /* (Element loops fail with ck_abort_msg instead of calling ck_assert per element: every
  * passing ck_assert records its location, which costs a write in fork mode.) */
@@ -183,6 +182,7 @@ START_TEST(test_ops_cpu_gemm_transposes_strides_alpha_beta)
     check_gemm(7, 9, 5, 0.7f, -1.3f, TOL_REORDER, 10);
     check_gemm(1, 13, 3, 1.0f, 1.0f, TOL_REORDER, 20); /* one row: the accumulate case */
     check_gemm(11, 1, 17, -2.0f, 0.5f, TOL_REORDER, 30);
+    check_gemm(1, 1, 1, 0.5f, 2.0f, TOL_REORDER, 35);
 }
 END_TEST
 
@@ -427,6 +427,7 @@ START_TEST(test_ops_cpu_crossentropy_forward_backward)
     size_t n = (size_t)N * V;
     float *logits = frand(n, 170, -4, 4);
     logits[3 * V + 5] = 60.0f; /* one row dominated by one logit: others' exp ~ 1e-28 */
+    logits[6 * V + 999] = -1e4f; /* a target whose probability underflows: loss ~ 1e4 */
     int32_t targets[7] = {3, -1, 1000, 5, 0, -7, 999}; /* two ignored rows */
     float *losses_cpu = falloc(N), *losses_ref = falloc(N);
     float *probs_cpu = falloc(n), *probs_ref = falloc(n);
@@ -625,6 +626,11 @@ enum { TR_M = 96, TR_N = 160, TR_K = 72, TR_B = 2, TR_T = 128, TR_C = 64, TR_NH 
 static void thread_run_once(thread_run *r, int nthreads)
 {
     omp_set_num_threads(nthreads);
+    int team = 0;
+#pragma omp parallel
+#pragma omp single
+    team = omp_get_num_threads();
+    ck_assert_int_eq(team, nthreads); /* or this test would compare a run with itself */
     float *a = frand(TR_M * TR_K, 240, -1, 1), *b = frand(TR_K * TR_N, 241, -1, 1);
     r->c = frand(TR_M * TR_N, 242, -1, 1);
     cpu->gemm(r->c, a, b, TR_M, TR_N, TR_K, TR_K, TR_N, TR_N, false, false, 1.0f, 1.0f);
