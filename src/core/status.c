@@ -22,6 +22,7 @@ const char *zl_status_str(zl_status st)
     case ZL_ERR_COMM: return "communication error";
     case ZL_ERR_NOT_FOUND: return "not found";
     case ZL_ERR_TRAINING: return "training stopped";
+    case ZL_ERR_DEVICE: return "device error";
     }
     return "unknown status";
 }

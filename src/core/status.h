@@ -23,7 +23,12 @@ typedef enum zl_status {
     ZL_ERR_COMM = -8,        /* communicator failure */
     ZL_ERR_NOT_FOUND = -9,   /* named thing (preset, backend, tag) does not exist */
     ZL_ERR_TRAINING = -10,   /* training cannot continue (e.g. loss scale at minimum) */
+    ZL_ERR_DEVICE = -11,     /* a real device (CUDA) reported an error */
 } zl_status;
+
+#ifdef __cplusplus /* included by the CUDA backend's .cu files */
+extern "C" {
+#endif
 
 /* Short name of a status ("ok", "out of memory", ...). Never NULL. */
 const char *zl_status_str(zl_status st);
@@ -41,5 +46,9 @@ zl_status zl_error_wrap(zl_status st, const char *fmt, ...)
 /* The last recorded message, or "" if none. */
 const char *zl_last_error(void);
 void zl_error_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
