@@ -7,9 +7,13 @@
  *   gcc -std=c11 -O2 -fopenmp -I/work/main/src -I/work/main -IBUILD \
  *       /work/main/bench/zl_bench_kernels.c BUILD/libzerolab.a \
  *       $(pkg-config --libs openblas) -ljansson -lm -o zl_bench_kernels
- * Run: ./zl_bench_kernels [--quick]   (--quick: skips the GPT-2 GEMM table) */
+ * Run: ./zl_bench_kernels [--quick]   (--quick: skips the GPT-2 GEMM table)
+ *      ./zl_bench_kernels --gemm [small|gpt2-124m]   (the GEMM policy table, see below)
+ *      ./zl_bench_kernels --zero-copy                 (zero and copy policies, see below) */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +84,283 @@ static void bench_linear(const char *name, int N, int IC, int OC, int nth)
     ops->free(out);
     ops->free(dinp);
     ops->free(dw);
+}
+
+/* ---- GEMM policy table (--gemm) -----------------------------------------------------
+ * Every GEMM of a training step of the bench configs (three per linear layer: forward NT,
+ * dinp NN, dweight TN), timed at 2 threads under competing policies:
+ *   blas   cblas_sgemm called outside a parallel region: OpenBLAS threads it itself
+ *   m/2    C cut into two row blocks (at a multiple of 32), one per thread, each thread
+ *          calling cblas_sgemm inside an omp parallel region (so single-threaded)
+ *   n/2    the same with two column blocks
+ *   ops    ops->gemm, i.e. whatever policy the cpu backend uses
+ * plus blas at 1 thread for reference. The policies are timed interleaved (one run of each
+ * in turn) so that a slow spell of the machine hits all of them; best and median GFLOP/s. */
+enum { POL_BLAS, POL_SPLIT_M, POL_SPLIT_N, POL_OPS, POL_BLAS1, NPOL };
+static const char *const k_pol_names[NPOL] = {"blas", "m/2", "n/2", "ops", "blas1"};
+
+typedef struct gemm_shape {
+    int m, n, k, lda, ldb, ldc;
+    bool ta, tb;
+    float beta;
+} gemm_shape;
+
+static void sgemm_block(const gemm_shape *s, float *c, const float *a, const float *b, int m0,
+                        int m1, int n0, int n1)
+{
+    const float *ab = s->ta ? a + m0 : a + (size_t)m0 * s->lda;
+    const float *bb = s->tb ? b + (size_t)n0 * s->ldb : b + n0;
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                s->tb ? CblasTrans : CblasNoTrans, m1 - m0, n1 - n0, s->k, 1.0f, ab, s->lda, bb,
+                s->ldb, s->beta, c + (size_t)m0 * s->ldc + n0, s->ldc);
+}
+
+static void run_policy(int pol, const gemm_shape *s, float *c, const float *a, const float *b)
+{
+    switch (pol) {
+    case POL_BLAS:
+    case POL_BLAS1:
+        sgemm_block(s, c, a, b, 0, s->m, 0, s->n);
+        break;
+    case POL_SPLIT_M:
+    case POL_SPLIT_N:
+#pragma omp parallel num_threads(2)
+        {
+            int tid = omp_get_thread_num();
+            int len = pol == POL_SPLIT_M ? s->m : s->n;
+            int half = (len / 2 + 31) / 32 * 32;
+            half = half < len ? half : len;
+            int lo = tid == 0 ? 0 : half, hi = tid == 0 ? half : len;
+            if (lo < hi) {
+                if (pol == POL_SPLIT_M)
+                    sgemm_block(s, c, a, b, lo, hi, 0, s->n);
+                else
+                    sgemm_block(s, c, a, b, 0, s->m, lo, hi);
+            }
+        }
+        break;
+    case POL_OPS:
+        ops->gemm(c, a, b, s->m, s->n, s->k, s->lda, s->ldb, s->ldc, s->ta, s->tb, 1.0f,
+                  s->beta);
+        break;
+    }
+}
+
+/* Round trip of a cache line between the two threads of a team, in ns. On this VM it flips
+ * between ~60 ns and ~350 ns over seconds (the host moving the two vCPUs between cores that
+ * share a cache and cores that do not), and OpenBLAS's threaded sgemm, whose threads
+ * exchange packed panels and flags, slows down by up to half in the far state. The GEMM
+ * table prints it before and after each row so that the rows can be told apart. */
+static double core_round_trip_ns(void)
+{
+    enum { TRIPS = 20000 };
+    static _Atomic int flag __attribute__((aligned(64)));
+    double t = 0;
+    atomic_store(&flag, 0);
+#pragma omp parallel num_threads(2)
+    {
+        int tid = omp_get_thread_num();
+#pragma omp barrier
+        double t0 = omp_get_wtime();
+        for (int i = 0; i < TRIPS; i++) {
+            if (tid == 0) {
+                atomic_store(&flag, 2 * i + 1);
+                while (atomic_load(&flag) != 2 * i + 2) {}
+            } else {
+                while (atomic_load(&flag) != 2 * i + 1) {}
+                atomic_store(&flag, 2 * i + 2);
+            }
+        }
+        if (tid == 0) t = (omp_get_wtime() - t0) / TRIPS * 1e9;
+    }
+    return t;
+}
+
+static double median_of(double *v, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void bench_gemm_shape(const char *label, const gemm_shape *s)
+{
+    size_t na = s->ta ? (size_t)s->k * s->lda : (size_t)s->m * s->lda;
+    size_t nb = s->tb ? (size_t)s->n * s->ldb : (size_t)s->k * s->ldb;
+    float *a = buf(na, -1, 1, 40), *b = buf(nb, -1, 1, 41);
+    float *c = buf((size_t)s->m * s->ldc, -1, 1, 42);
+    double flops = 2.0 * s->m * s->n * s->k;
+    /* about 0.6 s per policy at ~200 GFLOP/s, 3 to 41 runs */
+    int reps = (int)(0.6 * 200e9 / flops);
+    reps = reps < 3 ? 3 : reps > 41 ? 41 : reps;
+    double times[NPOL][41] = {{0}};
+    const char *pols = getenv("ZL_GEMM_POLICIES"); /* e.g. "0,3": a subset, for experiments */
+    bool use[NPOL];
+    for (int pol = 0; pol < NPOL; pol++) use[pol] = !pols || strchr(pols, '0' + pol);
+    /* The 2-thread policies interleaved, then blas1 on its own: changing the OpenMP thread
+     * count between calls makes OpenBLAS resize its buffers on the next call, which
+     * measured 25% off the threaded calls when alternated with 1-thread ones. */
+    omp_set_num_threads(2);
+    double rt_before = core_round_trip_ns();
+    for (int pol = 0; pol < POL_BLAS1; pol++) /* warm-up: pages, thread pool, packing */
+        if (use[pol]) run_policy(pol, s, c, a, b);
+    for (int r = 0; r < reps; r++)
+        for (int pol = 0; pol < POL_BLAS1; pol++) {
+            if (!use[pol]) continue;
+            double t = omp_get_wtime();
+            run_policy(pol, s, c, a, b);
+            times[pol][r] = omp_get_wtime() - t;
+        }
+    double rt_after = core_round_trip_ns();
+    if (use[POL_BLAS1]) {
+        omp_set_num_threads(1);
+        run_policy(POL_BLAS1, s, c, a, b);
+        for (int r = 0; r < reps; r++) {
+            double t = omp_get_wtime();
+            run_policy(POL_BLAS1, s, c, a, b);
+            times[POL_BLAS1][r] = omp_get_wtime() - t;
+        }
+    }
+    omp_set_num_threads(2);
+    printf("  %-16s m=%-5d n=%-5d k=%-5d %c%c", label, s->m, s->n, s->k, s->ta ? 'T' : 'N',
+           s->tb ? 'T' : 'N');
+    for (int pol = 0; pol < NPOL; pol++) {
+        if (!use[pol]) {
+            printf("  %13s", "-");
+            continue;
+        }
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) best = times[pol][r] < best ? times[pol][r] : best;
+        double med = median_of(times[pol], reps);
+        printf("  %6.1f/%6.1f", flops / best * 1e-9, flops / med * 1e-9);
+    }
+    printf("  %4.0f/%4.0f\n", rt_before, rt_after);
+    ops->free(a);
+    ops->free(b);
+    ops->free(c);
+}
+
+static void bench_gemm_config(const char *config, int N, int C, int V)
+{
+    struct {
+        const char *name;
+        int IC, OC;
+        float fwd_beta; /* attn.proj and mlp.proj add into the residual stream */
+    } layers[] = {
+        {"attn.qkv", C, 3 * C, 0}, {"attn.proj", C, C, 1},     {"mlp.fc", C, 4 * C, 0},
+        {"mlp.proj", 4 * C, C, 1}, {"lm_head", C, V, 0},
+    };
+    printf("%s (N=%d, C=%d, V=%d): GFLOP/s best/median, 2 threads except blas1\n", config, N, C,
+           V);
+    printf("  %-16s %-25s", "layer", "shape");
+    for (int pol = 0; pol < NPOL; pol++) printf("  %13s", k_pol_names[pol]);
+    printf("  rtrip ns\n");
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        int IC = layers[i].IC, OC = layers[i].OC;
+        char label[32];
+        gemm_shape fwd = {N, OC, IC, IC, IC, OC, false, true, layers[i].fwd_beta};
+        gemm_shape dinp = {N, IC, OC, OC, IC, IC, false, false, 0.0f};
+        gemm_shape dw = {OC, IC, N, OC, IC, IC, true, false, 1.0f};
+        snprintf(label, sizeof label, "%s fwd", layers[i].name);
+        bench_gemm_shape(label, &fwd);
+        snprintf(label, sizeof label, "%s dinp", layers[i].name);
+        bench_gemm_shape(label, &dinp);
+        snprintf(label, sizeof label, "%s dW", layers[i].name);
+        bench_gemm_shape(label, &dw);
+    }
+}
+
+/* ---- zero and copy (--zero-copy) ---------------------------------------------------
+ * ops->zero and ops->copy at 2 threads against one memset/memcpy and against two halves
+ * (one per thread), on the sizes a training step zeroes and copies (small: 1 MiB residual
+ * copies, dqkv 3 MiB, dbig 4 MiB, grads 20 MiB, dlogits 32 MiB; gpt2-124m: 1.5, 4.5, 6,
+ * 98 and 474 MiB). "warm": the buffer was just written (in cache if it fits); "cold": a
+ * 64 MiB scratch buffer is written in between, as in a step, where other kernels run
+ * between two zeroes of the same buffer. GB/s of bytes written (zero) or copied. */
+enum { MEM_OPS, MEM_ONE, MEM_HALVES, NMEM };
+static const char *const k_mem_names[NMEM] = {"ops", "1 call", "halves"};
+
+static void mem_run(int pol, bool copy, char *dst, const char *src, size_t nbytes)
+{
+    if (pol == MEM_OPS) {
+        if (copy)
+            ops->copy(dst, src, nbytes);
+        else
+            ops->zero(dst, nbytes);
+    } else if (pol == MEM_ONE) {
+        if (copy)
+            memcpy(dst, src, nbytes);
+        else
+            memset(dst, 0, nbytes);
+    } else {
+#pragma omp parallel num_threads(2)
+        {
+            size_t half = (nbytes / 2 + 4095) & ~(size_t)4095;
+            half = half < nbytes ? half : nbytes;
+            size_t lo = omp_get_thread_num() ? half : 0;
+            size_t hi = omp_get_thread_num() ? nbytes : half;
+            if (copy)
+                memcpy(dst + lo, src + lo, hi - lo);
+            else
+                memset(dst + lo, 0, hi - lo);
+        }
+    }
+}
+
+static void bench_zero_copy_size(bool copy, double mib, char *scratch, size_t nscratch)
+{
+    size_t nbytes = (size_t)(mib * 1048576.0) / 64 * 64;
+    char *dst = ops->alloc(nbytes), *src = copy ? ops->alloc(nbytes) : NULL;
+    if (src) memset(src, 1, nbytes);
+    int reps = mib <= 8 ? 41 : mib <= 40 ? 15 : 5;
+    printf("  %-5s %6.1f MiB", copy ? "copy" : "zero", mib);
+    for (int cold = 0; cold < 2; cold++) {
+        double times[NMEM][41];
+        for (int pol = 0; pol < NMEM; pol++) mem_run(pol, copy, dst, src, nbytes);
+        for (int r = 0; r < reps; r++)
+            for (int pol = 0; pol < NMEM; pol++) {
+                if (cold) { /* evict: write the scratch buffer (and src stays where it is) */
+                    memset(scratch, r & 0xff, nscratch);
+                    if (src) memset(src, 1, nbytes);
+                }
+                double t = omp_get_wtime();
+                mem_run(pol, copy, dst, src, nbytes);
+                times[pol][r] = omp_get_wtime() - t;
+            }
+        for (int pol = 0; pol < NMEM; pol++) {
+            double best = 1e30;
+            for (int r = 0; r < reps; r++) best = times[pol][r] < best ? times[pol][r] : best;
+            double med = median_of(times[pol], reps);
+            printf("  %5.1f/%5.1f", nbytes / best * 1e-9, nbytes / med * 1e-9);
+        }
+        printf(cold ? "\n" : "   |");
+    }
+    ops->free(dst);
+    if (src) ops->free(src);
+}
+
+static void bench_zero_copy(void)
+{
+    size_t nscratch = (size_t)64 << 20;
+    char *scratch = ops->alloc(nscratch);
+    omp_set_num_threads(2);
+    printf("zero and copy at 2 threads, GB/s best/median; warm | cold (see the source)\n");
+    printf("  %-16s", "");
+    for (int cold = 0; cold < 2; cold++) {
+        for (int pol = 0; pol < NMEM; pol++) printf("  %11s", k_mem_names[pol]);
+        printf(cold ? "\n" : "   |");
+    }
+    const double zero_mib[] = {1, 1.5, 3, 4, 4.5, 6, 20, 32, 98, 474};
+    const double copy_mib[] = {1, 1.5, 4, 32};
+    for (size_t i = 0; i < sizeof zero_mib / sizeof zero_mib[0]; i++)
+        bench_zero_copy_size(false, zero_mib[i], scratch, nscratch);
+    for (size_t i = 0; i < sizeof copy_mib / sizeof copy_mib[0]; i++)
+        bench_zero_copy_size(true, copy_mib[i], scratch, nscratch);
+    ops->free(scratch);
 }
 
 static void bench_attention(int B, int T, int C, int NH, int nth)
@@ -178,6 +459,20 @@ int main(int argc, char **argv)
     if (!ops) {
         fprintf(stderr, "the cpu backend is not built\n");
         return 1;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--zero-copy")) {
+        bench_zero_copy();
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--gemm")) {
+        const char *only = argc > 2 ? argv[2] : "";
+        omp_set_num_threads(2);
+        bench_sgemm_peak(2);
+        omp_set_num_threads(1);
+        bench_sgemm_peak(1);
+        if (!*only || !strcmp(only, "small")) bench_gemm_config("small", 1024, 256, 8192);
+        if (!*only || !strcmp(only, "gpt2-124m")) bench_gemm_config("gpt2-124m", 512, 768, 50257);
+        return 0;
     }
     int threads[] = {1, 2};
     printf("sgemm peak\n");

@@ -8,7 +8,24 @@ tests_libzltest_a_SOURCES = tests/unit/check_util.c tests/unit/check_util.h
 endif
 
 # End-to-end tests of the zerolab command (shell scripts; $ZEROLAB points at the binary).
-TEST_EXTENSIONS = .sh
+TEST_EXTENSIONS = .sh .mpi
 SH_LOG_COMPILER = $(SHELL)
 TESTS += tests/cli/check_cli.sh
 EXTRA_DIST += tests/cli/check_cli.sh
+
+# MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS
+# and data files tests/mpi/NAME-npN.mpi (one line: the program's path) to ZL_MPI_TESTS;
+# each data file is one test (PASS: tests/mpi/NAME-np2.mpi), the program under mpiexec
+# with N ranks, through tests/run-mpi.sh (timeout, OMP_NUM_THREADS=1, exit 77 without
+# MPI). The N is in the file name because automake names a test's log after it minus the
+# extension. The programs use zl_test_run_mpi. Without MPI they are neither built nor
+# listed (but distributed).
+AM_CPPFLAGS += -I$(top_srcdir)/tests/unit # check_util.h, from tests/mpi/ too
+if HAVE_CHECK
+if HAVE_MPI
+check_PROGRAMS += $(ZL_MPI_CHECKS)
+TESTS += $(ZL_MPI_TESTS)
+endif
+endif
+EXTRA_DIST += tests/run-mpi.sh $(ZL_MPI_TESTS)
+MPI_LOG_COMPILER = env MPIEXEC='$(MPIEXEC)' $(SHELL) $(srcdir)/tests/run-mpi.sh

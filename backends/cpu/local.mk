@@ -4,3 +4,4 @@ libzerolab_a_SOURCES += %D%/cpu.c %D%/cpu.h \
     %D%/cpu_gelu.c %D%/cpu_crossentropy.c %D%/cpu_adamw.c %D%/cpu_vector.c %D%/cpu_cast.c
 
 ZL_UNIT_TESTS += tests/unit/check_ops_cpu
+ZL_UNIT_TESTS += tests/unit/check_cpu_gemm

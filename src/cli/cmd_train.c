@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "comm/comm.h"
+#include "comm/comm_log.h"
 #include "core/device.h"
 #include "core/log.h"
 #include "data/dataset.h"
@@ -123,10 +125,10 @@ static zl_status check_engine_supports(const zl_config *cfg)
                          "%s: %s.enabled: mixed-precision training is not implemented yet\n"
                          "  hint: remove the block (or set \"enabled\": false) to train in fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16" : "bf16");
-    if (cfg->zero.stage > 0)
+    if (cfg->zero.stage > 1)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.stage %d: ZeRO is not implemented yet; this engine "
-                         "trains one rank with stage 0\n  hint: set \"stage\": 0",
+                         "%s: zero_optimization.stage %d is not implemented yet (stages 0 and 1 are)\n"
+                         "  hint: set \"stage\": 1",
                          cfg->name, (int)cfg->zero.stage);
     if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
         cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
@@ -184,6 +186,11 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     o->optimizer = cfg->optimizer;
     o->scheduler = cfg->scheduler;
     o->seed = (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
+    o->zero_stage = (int)cfg->zero.stage;
+    o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
+    o->reduce_scatter = cfg->zero.reduce_scatter;
+    o->prescale_gradients = cfg->prescale_gradients;
+    o->gradient_predivide_factor = cfg->gradient_predivide_factor;
     if (o->seq_len > p->model.max_seq_len)
         return zl_errorf(ZL_ERR_INVALID,
                          "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",
@@ -191,12 +198,13 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     return ZL_OK;
 }
 
-static zl_status load_config(const train_args *a, zl_config *cfg)
+static zl_status load_config(const train_args *a, int dp_size, zl_config *cfg)
 {
-    zl_status st = a->config_path ? zl_config_load(cfg, a->config_path, 1)
-                                   : zl_config_parse(cfg, zl_default_config_json, "<built-in config>", 1);
+    zl_status st = a->config_path
+                       ? zl_config_load(cfg, a->config_path, dp_size)
+                       : zl_config_parse(cfg, zl_default_config_json, "<built-in config>", dp_size);
     if (st != ZL_OK) return st;
-    zl_config_log_warnings(cfg);
+    if (zl_log_rank() == 0) zl_config_log_warnings(cfg);
     return check_engine_supports(cfg);
 }
 
@@ -215,6 +223,18 @@ static zl_status load_data(const train_args *a, const zl_config *cfg, const zl_g
     return ZL_OK;
 }
 
+/* Each rank's ledger in turn, rank 0 first (a barrier between ranks keeps them apart). */
+static void print_memory(zl_comm *world, const zl_device *dev)
+{
+    for (int r = 0; r < world->size; r++) {
+        if (r == world->rank) {
+            zl_ledger_print(&dev->ledger, stdout);
+            fflush(stdout);
+        }
+        zl_comm_barrier(world);
+    }
+}
+
 static int train(const train_args *a)
 {
     zl_config cfg;
@@ -223,20 +243,43 @@ static int train(const train_args *a)
     zl_device dev;
     zl_engine engine;
     run_plan plan;
+    zl_comm *world = NULL;
+    zl_comm_log *log = NULL;
     int32_t *inputs = NULL, *targets = NULL;
     int rc = ZL_EXIT_FAIL;
+    memset(&cfg, 0, sizeof cfg);
     memset(&ds, 0, sizeof ds);
     memset(&engine, 0, sizeof engine);
 
     if (a->threads) omp_set_num_threads((int)a->threads);
-    zl_status st = load_config(a, &cfg);
+    /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. */
+    zl_status st = zl_comm_log_create(&log);
+    if (st == ZL_OK) st = zl_comm_world(&world, log);
+    if (st != ZL_OK) {
+        rc = zl_cli_fail();
+        goto done;
+    }
+    int rank = world->rank, W = world->size;
+
+    /* Set-up reads the same files on every rank and fails the same way everywhere, so only
+     * rank 0 reports it; the agreement keeps a rank that did fail from being waited for. */
+    st = load_config(a, W, &cfg);
     if (st == ZL_OK) st = plan_run(a, &cfg, &plan);
     if (st == ZL_OK) st = load_data(a, &cfg, &plan.model, &ds);
     const zl_engine_options *o = &plan.engine;
-    if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, 0, 1);
-    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, "rank 0", 0);
-    if (st == ZL_OK) st = zl_engine_create(&engine, &plan.model, o, &dev);
-    if (st != ZL_OK) {
+    if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, rank, W);
+    char devname[32];
+    snprintf(devname, sizeof devname, "rank %d", rank);
+    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, devname, 0);
+    zl_status agreed = zl_comm_agree(world, st);
+    if (agreed != ZL_OK) {
+        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        goto done;
+    }
+    plan.engine.dp = world;
+    /* Out of memory can hit one rank and not another: every rank reports, the ones that
+     * did not fail naming the one that did. */
+    if ((st = zl_engine_create(&engine, &plan.model, o, &dev)) != ZL_OK) {
         rc = zl_cli_fail();
         goto done;
     }
@@ -249,55 +292,64 @@ static int train(const train_args *a)
     }
 
     const zl_gpt_config *mc = &plan.model;
-    printf("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, %d threads\n",
-           mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
-           mc->num_heads, mc->vocab_size, plan.backend, omp_get_max_threads());
-    printf("  data %s\n", ds.desc);
-    printf("  batch %lld = micro-batch %d x accumulation %d x data-parallel 1, sequence %d; "
-           "%s lr %.3g; %ld steps\n",
-           (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
-           o->seq_len, cfg.optimizer_name ? cfg.optimizer_name : "adamw", o->optimizer.lr, plan.steps);
+    zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
+              "%d rank%s x %d threads\n",
+              mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
+              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads());
+    zl_print0("  data %s\n", ds.desc);
+    zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
+              "ZeRO stage %d; %s lr %.3g; %ld steps\n",
+              (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
+              W, o->seq_len, o->zero_stage, cfg.optimizer_name ? cfg.optimizer_name : "adamw",
+              o->optimizer.lr, plan.steps);
 
     double flops_per_step = 3.0 * zl_model_forward_flops(&engine.model, o->micro_batch_size, o->seq_len) *
-                            o->gradient_accumulation_steps;
+                            o->gradient_accumulation_steps * W;
     double t_start = now_seconds(), t_window = t_start;
     float first_loss = NAN, loss = NAN;
     for (long step = 1; step <= plan.steps; step++) {
         double loss_sum = 0;
         for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
             zl_loader_next(&loader, inputs, targets);
-            if ((st = zl_engine_forward(&engine, inputs, targets, &loss)) != ZL_OK) {
-                rc = zl_cli_fail();
+            st = zl_engine_forward(&engine, inputs, targets, &loss);
+            if (st == ZL_OK) {
+                zl_engine_backward(&engine);
+                st = zl_engine_step(&engine);
+            }
+            if ((agreed = zl_comm_agree(world, st)) != ZL_OK) {
+                rc = st != ZL_OK ? zl_cli_fail() : ZL_EXIT_FAIL;
                 goto done;
             }
-            zl_engine_backward(&engine);
-            zl_engine_step(&engine);
             loss_sum += loss;
         }
+        bool print = plan.steps_per_print > 0 && (step % plan.steps_per_print == 0 || step == 1);
+        /* The loss reported is the global batch's: averaged over micro-steps and ranks. */
         loss = (float)(loss_sum / o->gradient_accumulation_steps);
+        if (print || step == plan.steps) loss = zl_engine_dp_mean(&engine, loss);
         if (step == 1) first_loss = loss;
-        if (!isfinite(loss)) {
+        if ((print || step == plan.steps) && !isfinite(loss)) {
             zl_errorf(ZL_ERR_TRAINING, "loss became %g at step %ld\n  hint: lower the learning rate "
                       "or enable gradient_clipping", loss, step);
-            rc = zl_cli_fail();
+            rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
             goto done;
         }
-        if (plan.steps_per_print > 0 && (step % plan.steps_per_print == 0 || step == 1)) {
+        if (print) {
             double t = now_seconds(), steps_in_window = step == 1 ? 1 : (double)plan.steps_per_print;
             double dt = (t - t_window) / steps_in_window;
-            printf("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f | %.1f ms/step | "
-                   "%.0f tok/s | %.1f GFLOP/s\n",
-                   step, plan.steps, loss, engine.lr, engine.grad_norm, 1e3 * dt,
-                   (double)ntok * o->gradient_accumulation_steps / dt, flops_per_step / dt / 1e9);
-            fflush(stdout);
+            zl_print0("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f | %.1f ms/step | "
+                      "%.0f tok/s | %.1f GFLOP/s\n",
+                      step, plan.steps, loss, engine.lr, engine.grad_norm, 1e3 * dt,
+                      (double)ntok * o->gradient_accumulation_steps * W / dt,
+                      flops_per_step / dt / 1e9);
             t_window = t;
         }
     }
     double elapsed = now_seconds() - t_start;
     char peak[32];
-    printf("done: loss %.4f -> %.4f in %ld steps, %.1f s; peak device memory %s\n", first_loss, loss,
-           plan.steps, elapsed, zl_format_bytes(peak, sizeof peak, dev.ledger.peak_nbytes));
-    if (a->print_memory) zl_ledger_print(&dev.ledger, stdout);
+    zl_print0("done: loss %.4f -> %.4f in %ld steps, %.1f s; peak device memory %s (rank 0)\n",
+              first_loss, loss, plan.steps, elapsed,
+              zl_format_bytes(peak, sizeof peak, dev.ledger.peak_nbytes));
+    if (a->print_memory) print_memory(world, &dev);
     rc = ZL_EXIT_OK;
 done:
     free(inputs);
@@ -305,6 +357,8 @@ done:
     zl_engine_destroy(&engine);
     zl_dataset_free(&ds);
     zl_config_free(&cfg);
+    if (world) zl_comm_destroy(world);
+    if (log) zl_comm_log_destroy(log);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "core/log.h"
 #include "core/status.h"
 
 static void usage(FILE *out)
@@ -22,7 +23,10 @@ static void usage(FILE *out)
 
 int zl_cli_fail(void)
 {
-    fprintf(stderr, "zerolab: error: %s\n", zl_last_error());
+    if (zl_log_world_size() > 1)
+        fprintf(stderr, "[rank %d] zerolab: error: %s\n", zl_log_rank(), zl_last_error());
+    else
+        fprintf(stderr, "zerolab: error: %s\n", zl_last_error());
     return ZL_EXIT_FAIL;
 }
 

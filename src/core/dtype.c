@@ -24,13 +24,14 @@ size_t zl_dtype_nbytes(zl_dtype dt)
     switch (dt) {
     case ZL_F32: case ZL_I32: return 4;
     case ZL_F16: case ZL_BF16: case ZL_U16: return 2;
+    case ZL_F64: return 8;
     default: ZL_ASSERT(!"bad dtype"); return 0;
     }
 }
 
 const char *zl_dtype_name(zl_dtype dt)
 {
-    static const char *names[ZL_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "u16"};
+    static const char *names[ZL_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "u16", "f64"};
     return (unsigned)dt < ZL_DTYPE_COUNT ? names[dt] : "?";
 }
 
@@ -41,6 +42,7 @@ zl_status zl_dtype_parse(const char *name, zl_dtype *out)
         {"f16", ZL_F16}, {"fp16", ZL_F16}, {"float16", ZL_F16}, {"half", ZL_F16},
         {"bf16", ZL_BF16}, {"bfloat16", ZL_BF16},
         {"i32", ZL_I32}, {"int32", ZL_I32}, {"u16", ZL_U16}, {"uint16", ZL_U16},
+        {"f64", ZL_F64}, {"fp64", ZL_F64}, {"float64", ZL_F64}, {"double", ZL_F64},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcasecmp(name, table[i].name)) {

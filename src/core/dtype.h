@@ -19,11 +19,12 @@ typedef enum zl_dtype {
     ZL_BF16 = 2,
     ZL_I32 = 3, /* token ids in memory */
     ZL_U16 = 4, /* token ids in llm.c shard files */
+    ZL_F64 = 5, /* norms and statistics reduced across ranks in double precision */
     ZL_DTYPE_COUNT
 } zl_dtype;
 
 size_t zl_dtype_nbytes(zl_dtype dt);
-const char *zl_dtype_name(zl_dtype dt); /* "f32", "f16", "bf16", "i32", "u16" */
+const char *zl_dtype_name(zl_dtype dt); /* "f32", "f16", "bf16", "i32", "u16", "f64" */
 /* Accepts our names and DeepSpeed/PyTorch spellings ("fp32", "float16", "bfloat16"). */
 zl_status zl_dtype_parse(const char *name, zl_dtype *out);
 

@@ -16,6 +16,7 @@ void zl_log_set_rank(int rank, int world_size)
 }
 
 int zl_log_rank(void) { return log_rank; }
+int zl_log_world_size(void) { return log_world; }
 
 void zl_log_set_level(zl_log_level level) { log_level = (int)level; }
 

@@ -18,6 +18,7 @@ typedef enum zl_log_level { ZL_LOG_DEBUG, ZL_LOG_INFO, ZL_LOG_WARN, ZL_LOG_ERROR
 /* Set by the communicator at start-up; used for prefixes and zl_print0. */
 void zl_log_set_rank(int rank, int world_size);
 int zl_log_rank(void);
+int zl_log_world_size(void);
 void zl_log_set_level(zl_log_level level);
 
 void zl_log(zl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -24,33 +24,78 @@ static zl_status build_ranges(zl_engine *e)
     return ZL_OK;
 }
 
+static int dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }
+static int dp_rank(const zl_engine *e) { return e->opt.dp ? e->opt.dp->rank : 0; }
+
+static zl_status check_options(const zl_engine_options *o)
+{
+    if (o->zero_stage < 0 || o->zero_stage > 1)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "zero_optimization.stage %d is not implemented yet (stages 0 and 1 are)",
+                         o->zero_stage);
+    if (o->reduce_bucket_size <= 0)
+        return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.reduce_bucket_size must be positive, got %lld",
+                         (long long)o->reduce_bucket_size);
+    if (o->gradient_predivide_factor <= 0)
+        return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
+                         o->gradient_predivide_factor);
+    return ZL_OK;
+}
+
+/* Allocation and initialisation; the caller agrees on the status across ranks. */
+static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
+{
+    const zl_engine_options *opt = &e->opt;
+    zl_device *dev = e->device;
+    zl_status st = check_options(opt);
+    if (st != ZL_OK) return st;
+    if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
+    zl_model *m = &e->model;
+
+    /* Stage 0 keeps everything whole; stage 1 pads the flat vector so it splits evenly
+     * and steps only this rank's partition. */
+    zl_partition_init(&e->part, m->params_numel, opt->zero_stage ? dp_size(e) : 1,
+                      opt->zero_stage ? dp_rank(e) : 0);
+    int64_t numel = (int64_t)e->part.padded_numel;
+    int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
+    if ((st = zl_tensor_alloc(&e->params, dev, "param", ZL_F32, 1, &numel)) != ZL_OK) return st;
+    if ((st = zl_tensor_alloc(&e->grads, dev, "grad", ZL_F32, 1, &numel)) != ZL_OK) return st;
+    zl_model_init_params(m, zl_tensor_f32(&e->params), 0, m->params_numel, opt->seed);
+    zl_model_bind_flat(m, zl_tensor_f32(&e->params), zl_tensor_f32(&e->grads));
+    size_t opt_numel = m->params_numel;
+    if (opt->zero_stage >= 1) {
+        int64_t pn = (int64_t)e->part.partition_numel;
+        if ((st = zl_tensor_alloc(&e->master, dev, "master", ZL_F32, 1, &pn)) != ZL_OK) return st;
+        opt_numel = e->part.partition_numel;
+    }
+    if ((st = zl_adamw_init(&e->adam, dev, opt_numel, &opt->optimizer)) != ZL_OK) return st;
+    if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
+                                  opt->optimizer.beta1)) != ZL_OK)
+        return st;
+    if ((st = build_ranges(e)) != ZL_OK) return st;
+    if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len)) != ZL_OK) return st;
+    return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
+}
+
 zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev)
 {
     memset(e, 0, sizeof *e);
     e->opt = *opt;
     e->device = dev;
-    zl_status st = zl_model_create(&e->model, model_cfg, dev);
-    if (st != ZL_OK) return st;
-    zl_model *m = &e->model;
-
-    int64_t numel = (int64_t)m->params_numel;
-    int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
-    if ((st = zl_tensor_alloc(&e->params, dev, "param", ZL_F32, 1, &numel)) != ZL_OK) goto fail;
-    if ((st = zl_tensor_alloc(&e->grads, dev, "grad", ZL_F32, 1, &numel)) != ZL_OK) goto fail;
-    zl_model_init_params(m, zl_tensor_f32(&e->params), 0, m->params_numel, opt->seed);
-    zl_model_bind_flat(m, zl_tensor_f32(&e->params), zl_tensor_f32(&e->grads));
-    if ((st = zl_adamw_init(&e->adam, dev, m->params_numel, &opt->optimizer)) != ZL_OK) goto fail;
-    if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
-                                  opt->optimizer.beta1)) != ZL_OK)
-        goto fail;
-    if ((st = build_ranges(e)) != ZL_OK) goto fail;
-    if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len)) != ZL_OK) goto fail;
-    if ((st = zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape)) != ZL_OK)
-        goto fail;
-    return ZL_OK;
-fail:
-    zl_engine_destroy(e);
+    /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
+    if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
+    if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
+    zl_status st = create_local(e, model_cfg);
+    /* Every rank must learn that one rank ran out of memory, or the others would wait for
+     * it in the broadcast below. */
+    if (opt->dp) st = zl_comm_agree(opt->dp, st);
+    if (st == ZL_OK && opt->dp && opt->dp->size > 1)
+        st = zl_comm_broadcast(opt->dp, zl_tensor_f32(&e->params), e->model.params_numel, ZL_F32, 0);
+    if (st == ZL_OK && e->opt.zero_stage >= 1)
+        e->device->ops->copy(zl_tensor_f32(&e->master), zl_tensor_f32(&e->params) + e->part.begin,
+                             zl_partition_real_numel(&e->part) * sizeof(float));
+    if (st != ZL_OK) zl_engine_destroy(e);
     return st;
 }
 
@@ -58,6 +103,7 @@ void zl_engine_destroy(zl_engine *e)
 {
     zl_tensor_free(&e->stream);
     zl_adamw_destroy(&e->adam);
+    zl_tensor_free(&e->master);
     zl_tensor_free(&e->grads);
     zl_tensor_free(&e->params);
     if (e->model.layers) zl_model_destroy(&e->model);
@@ -104,15 +150,78 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 
-void zl_engine_step(zl_engine *e)
+/* Sum the gradients over the data-parallel ranks, bucket by bucket, and average them.
+ * DeepSpeed's scaling: stage 0 (and reduce_scatter=false) divides by the predivide factor
+ * before the sum and multiplies by factor/W after it (prescale_gradients: all of 1/W
+ * before); stages 1-2 with reduce_scatter divide by W before the sum. Every rank ends with
+ * the full averaged gradient; a partitioned stage then reads only its own partition. */
+static zl_status reduce_gradients(zl_engine *e)
 {
+    const zl_ops *ops = e->device->ops;
+    float *g = zl_tensor_f32(&e->grads);
+    size_t n = e->part.padded_numel;
+    double W = dp_size(e), f = e->opt.gradient_predivide_factor;
+    double pre, post;
+    if (e->opt.zero_stage >= 1 && e->opt.reduce_scatter) pre = 1.0 / W, post = 1.0;
+    else if (e->opt.prescale_gradients) pre = 1.0 / W, post = 1.0;
+    else pre = 1.0 / f, post = f / W;
+    size_t bucket = (size_t)e->opt.reduce_bucket_size;
+    for (size_t off = 0; off < n; off += bucket) {
+        size_t len = n - off < bucket ? n - off : bucket;
+        if (pre != 1.0) ops->scale(g + off, (float)pre, len);
+        zl_status st = zl_comm_allreduce(e->opt.dp, g + off, len, ZL_F32, ZL_REDUCE_SUM);
+        if (st != ZL_OK) return st;
+        if (post != 1.0) ops->scale(g + off, (float)post, len);
+    }
+    return ZL_OK;
+}
+
+/* Global L2 norm of the averaged gradient: each rank sums the squares of the elements
+ * it owns, and the partial sums are added across ranks in double. */
+static zl_status global_grad_norm(zl_engine *e, double *norm)
+{
+    const float *g = zl_tensor_f32(&e->grads);
+    double sumsq;
+    if (e->opt.zero_stage == 0) {
+        sumsq = e->device->ops->sumsq(g, e->model.params_numel); /* replicated: already global */
+    } else {
+        sumsq = e->device->ops->sumsq(g + e->part.begin, zl_partition_real_numel(&e->part));
+        zl_status st = dp_size(e) > 1 ? zl_comm_allreduce(e->opt.dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM)
+                                       : ZL_OK;
+        if (st != ZL_OK) return st;
+    }
+    *norm = sqrt(sumsq);
+    return ZL_OK;
+}
+
+static zl_status optimizer_step(zl_engine *e, double beta1, float grad_scale)
+{
+    float *params = zl_tensor_f32(&e->params), *grads = zl_tensor_f32(&e->grads);
+    if (e->opt.zero_stage == 0) {
+        zl_adamw_step(&e->adam, params, grads, e->ranges, e->num_ranges, e->lr, beta1, grad_scale);
+        return ZL_OK;
+    }
+    /* Stage 1: step the fp32 master copy of this rank's partition, write it back into the
+     * parameters, and gather everyone's updated partition. */
+    const zl_partition *p = &e->part;
+    zl_param_range local[e->num_ranges > 0 ? e->num_ranges : 1];
+    int nlocal = zl_param_ranges_clip(local, e->ranges, e->num_ranges, p->begin, p->end);
+    float *master = zl_tensor_f32(&e->master);
+    zl_adamw_step(&e->adam, master, grads + p->begin, local, nlocal, e->lr, beta1, grad_scale);
+    e->device->ops->copy(params + p->begin, master, zl_partition_real_numel(p) * sizeof(float));
+    if (dp_size(e) == 1) return ZL_OK;
+    return zl_comm_allgather(e->opt.dp, params, params + p->begin, p->partition_numel, ZL_F32);
+}
+
+zl_status zl_engine_step(zl_engine *e)
+{
+    zl_status st = ZL_OK;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
         const zl_ops *ops = e->device->ops;
-        float *grads = zl_tensor_f32(&e->grads);
-        size_t n = e->model.params_numel;
-        /* Global L2 norm; clip coefficient min(1, max_norm / (norm + 1e-6)) as
-         * torch.nn.utils.clip_grad_norm_, folded into the optimizer's gradient scale. */
-        e->grad_norm = sqrt(ops->sumsq(grads, n));
+        if (dp_size(e) > 1 && (st = reduce_gradients(e)) != ZL_OK) return st;
+        if ((st = global_grad_norm(e, &e->grad_norm)) != ZL_OK) return st;
+        /* Clip coefficient min(1, max_norm / (norm + 1e-6)), as torch's clip_grad_norm_ and
+         * DeepSpeed's ZeRO optimizer compute it, folded into the optimizer's gradient scale. */
         float grad_scale = 1.0f;
         if (e->opt.gradient_clipping > 0) {
             double coef = e->opt.gradient_clipping / (e->grad_norm + 1e-6);
@@ -124,12 +233,21 @@ void zl_engine_step(zl_engine *e)
             beta1 = e->lr_schedule.momentum;
             e->adam.p.beta2 = e->lr_schedule.momentum_beta2;
         }
-        zl_adamw_step(&e->adam, zl_tensor_f32(&e->params), grads, e->ranges, e->num_ranges, e->lr,
-                      beta1, grad_scale);
-        ops->zero(grads, n * sizeof(float));
+        if ((st = optimizer_step(e, beta1, grad_scale)) != ZL_OK) return st;
+        ops->zero(zl_tensor_f32(&e->grads), e->part.padded_numel * sizeof(float));
         zl_lr_schedule_step(&e->lr_schedule);
         e->global_steps++;
-        e->global_samples += e->opt.micro_batch_size * e->opt.gradient_accumulation_steps;
+        e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *
+                             dp_size(e);
     }
     e->micro_steps++;
+    return ZL_OK;
+}
+
+float zl_engine_dp_mean(zl_engine *e, float value)
+{
+    if (dp_size(e) == 1) return value;
+    double v = value;
+    if (zl_comm_allreduce(e->opt.dp, &v, 1, ZL_F64, ZL_REDUCE_SUM) != ZL_OK) return NAN;
+    return (float)(v / dp_size(e));
 }

@@ -18,12 +18,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "comm/comm.h"
 #include "core/device.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "model/model.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
+#include "zero/partition.h"
 
 /* What the engine needs from a resolved DeepSpeed config (engine/config.h fills it). */
 typedef struct zl_engine_options {
@@ -34,6 +36,15 @@ typedef struct zl_engine_options {
     zl_optimizer_params optimizer;
     zl_lr_schedule_params scheduler;
     uint64_t seed;                   /* parameter initialisation */
+
+    /* Data parallelism and ZeRO ("zero_optimization"). dp NULL: one rank. A zero
+     * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
+    zl_comm *dp;                     /* the data-parallel group (not owned) */
+    int zero_stage;                  /* 0: replicated; 1: optimizer state partitioned */
+    int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
+    bool reduce_scatter;             /* stage 1/2: pre-divide, then reduce per bucket (true) */
+    bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
+    double gradient_predivide_factor; /* 1.0 */
 } zl_engine_options;
 
 typedef struct zl_engine {
@@ -42,6 +53,8 @@ typedef struct zl_engine {
     zl_model model;
     zl_tensor params; /* (params_numel) f32, tag "param" */
     zl_tensor grads;  /* (params_numel) f32, tag "grad" */
+    zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
+    zl_tensor master; /* stage >= 1: (partition) f32 master weights, tag "master" */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
     zl_adamw adam;
     zl_lr_schedule lr_schedule;
@@ -57,9 +70,11 @@ typedef struct zl_engine {
     double lr;              /* lr used by the last optimizer step */
 } zl_engine;
 
-/* Build the model on dev, allocate parameters (initialised from opt->seed), gradients,
- * optimizer state and activations. On any failure everything allocated is released and
- * the status (e.g. ZL_ERR_OOM with the ledger's report) is returned. */
+/* Build the model on dev, allocate parameters (initialised from opt->seed, then broadcast
+ * from data-parallel rank 0 so that every replica starts equal), gradients, optimizer
+ * state and activations. On any failure everything allocated is released and the status
+ * (e.g. ZL_ERR_OOM with the ledger's report) is returned. Collective over opt->dp: every
+ * rank gets the same status. */
 zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev);
 void zl_engine_destroy(zl_engine *e);
@@ -70,9 +85,12 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
                             float *loss);
 /* Backward of the last forward; gradients accumulate. */
 void zl_engine_backward(zl_engine *e);
-/* Count a micro-step; at the boundary, clip, update, zero the gradients and advance the
- * LR schedule. */
-void zl_engine_step(zl_engine *e);
+/* Count a micro-step; at the boundary, reduce the gradients across data-parallel ranks,
+ * clip, update, zero the gradients and advance the LR schedule. Collective over opt->dp. */
+zl_status zl_engine_step(zl_engine *e);
+
+/* Mean of a value over the data-parallel ranks (for logging the loss). Collective. */
+float zl_engine_dp_mean(zl_engine *e, float value);
 
 bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e);
 /* The lr the next optimizer step will use. */

@@ -2,3 +2,7 @@
 libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h
 zlenginedir = $(zlincdir)/engine
 zlengine_HEADERS = %D%/engine.h
+
+# Data parallelism and ZeRO against single-rank training, at 2, 3 (uneven partitions) and 4 ranks.
+ZL_MPI_CHECKS += tests/mpi/check_dp
+ZL_MPI_TESTS += tests/mpi/dp-np2.mpi tests/mpi/dp-np3.mpi tests/mpi/dp-np4.mpi

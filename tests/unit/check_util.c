@@ -1,8 +1,14 @@
+#include "config.h" /* ZL_HAVE_MPI */
+
 #include "check_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#ifdef ZL_HAVE_MPI
+#include <mpi.h>
+#endif
 
 #include "core/rng.h"
 
@@ -56,4 +62,84 @@ const char *zl_test_data(const char *name)
     const char *dir = getenv("ZL_TEST_DATA");
     snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/fixtures", name);
     return path;
+}
+
+/* ------------------------------------------------------------------ MPI tests */
+
+#ifdef ZL_HAVE_MPI
+static void mpi_start(void)
+{
+    int init = 0, provided;
+    MPI_Initialized(&init);
+    if (!init) MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+}
+
+int zl_test_all_ok(int ok)
+{
+    int all = ok != 0;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all;
+}
+#else
+static void mpi_start(void) {}
+int zl_test_all_ok(int ok) { return ok != 0; }
+#endif
+
+static void mpi_finish(void)
+{
+#ifdef ZL_HAVE_MPI
+    MPI_Finalize();
+#endif
+}
+
+/* Run on every rank and agree on the exit code; MPI stays up. */
+static int run_on_all_ranks(Suite *s)
+{
+    int rank = 0;
+#ifdef ZL_HAVE_MPI
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+#endif
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, rank == 0 ? CK_NORMAL : CK_SILENT);
+    int nfailed = srunner_ntests_failed(sr), nrun = srunner_ntests_run(sr);
+    if (rank != 0 && nfailed > 0) {
+        TestResult **failures = srunner_failures(sr);
+        for (int i = 0; i < nfailed; i++)
+            fprintf(stderr, "[rank %d] %s:%d:%s: %s\n", rank, tr_lfile(failures[i]),
+                    tr_lno(failures[i]), tr_tcname(failures[i]), tr_msg(failures[i]));
+        free(failures);
+    }
+    srunner_free(sr);
+    /* [0]: the most failures on any rank; [1]: whether some rank ran nothing. */
+    int worst[2] = {nfailed, nrun == 0};
+#ifdef ZL_HAVE_MPI
+    MPI_Allreduce(MPI_IN_PLACE, worst, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#endif
+    if (worst[0] > 0) return 1;
+    return worst[1] ? 77 : 0; /* compared nothing: a skip, never a pass */
+}
+
+int zl_test_run_mpi(Suite *s)
+{
+    mpi_start();
+    int rc = run_on_all_ranks(s);
+    mpi_finish();
+    return rc;
+}
+
+int zl_test_run_mpi_with(Suite *(*suite_fn)(void), zl_comm **world)
+{
+    mpi_start();
+    int rc = 99; /* no world: the harness is broken, not the code under test */
+    if (zl_comm_world(world, NULL) == ZL_OK) {
+        rc = run_on_all_ranks(suite_fn());
+        /* Before MPI_Finalize. MPI is ours, so this does not finalize it. */
+        zl_comm_destroy(*world);
+        *world = NULL;
+    } else {
+        fprintf(stderr, "cannot create the world communicator: %s\n", zl_last_error());
+    }
+    mpi_finish();
+    return rc;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm/comm.h"
+
 /* Same arithmetic in a different order (blocked sums, threads): a few f32 ulps relative. */
 #define ZL_TOL_F32_REORDER 1e-5
 /* Different algorithm, same math (sgemm vs loops over long reductions). */
@@ -31,5 +33,24 @@ const char *zl_test_data(const char *name);
 
 #define ZL_TEST_MAIN(suite_fn) \
     int main(void) { return zl_test_run(suite_fn()); }
+
+/* MPI test programs (tests/mpi/, started by tests/run-mpi.sh under mpiexec).
+ *
+ * zl_test_run_mpi initialises MPI once (unless the program did), runs the suite without
+ * forking (MPI does not survive fork) on every rank, with Check's report on rank 0 and
+ * each other rank printing only its own failures, combines the failure counts of all
+ * ranks (MAX), finalizes MPI and returns the same exit code on every rank: 0, 1, or 77
+ * when a rank ran no test. Built without MPI, it runs the suite on one rank.
+ *
+ * zl_test_run_mpi_with also creates the world communicator (no log) into *world before
+ * it builds the suite, and destroys it after the run. */
+int zl_test_run_mpi(Suite *s);
+int zl_test_run_mpi_with(Suite *(*suite_fn)(void), zl_comm **world);
+
+/* Collective over all MPI ranks (every rank must call it): 1 if `ok` is nonzero on every
+ * rank. Assert on it instead of on a local condition, so that a failure on one rank fails
+ * the test on all of them and no rank is left waiting in the test's next collective. Uses
+ * MPI directly, not the communicator under test. Without MPI: ok != 0. */
+int zl_test_all_ok(int ok);
 
 #endif

@@ -1,0 +1,365 @@
+/* The public zl_comm_* calls: check the arguments, call the implementation through its
+ * vtable, time the call and record it in the communicator's log. Also: which world a
+ * process gets, and collective agreement on errors. */
+#include "comm/comm_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "comm/comm_log.h"
+#include "core/log.h"
+
+double zl__comm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *zl_comm_op_name(zl_comm_op op)
+{
+    /* The names DeepSpeed's comms logger prints for the same calls: ours move flat
+     * tensors, which DeepSpeed does with all_gather_into_tensor / reduce_scatter_tensor. */
+    switch (op) {
+    case ZL_COMM_ALLREDUCE: return "all_reduce";
+    case ZL_COMM_REDUCE_SCATTER: return "reduce_scatter_tensor";
+    case ZL_COMM_ALLGATHER: return "all_gather_into_tensor";
+    case ZL_COMM_BROADCAST: return "broadcast";
+    case ZL_COMM_REDUCE: return "reduce";
+    case ZL_COMM_SEND: return "send";
+    case ZL_COMM_RECV: return "recv";
+    case ZL_COMM_BARRIER: return "barrier";
+    case ZL_COMM_NUM_OPS: break;
+    }
+    return "?";
+}
+
+/* ------------------------------------------------------------------ the world */
+
+#ifdef ZL_HAVE_MPI
+/* Whether this process should speak MPI. A launcher leaves its mark in the environment
+ * (MPICH's Hydra: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID; PMIx launchers: PMIX_RANK; Open
+ * MPI: OMPI_COMM_WORLD_SIZE; Slurm's srun with PMI: PMI_RANK). Without one we stay on the
+ * self communicator: a singleton MPI_Init works with MPICH but costs start-up time and
+ * opens network endpoints for nothing, and `zerolab plan` or a single-rank lab must not
+ * depend on a working MPI installation. MPI already initialised by the program (the MPI
+ * test runner) also means MPI. ZL_COMM=mpi|self overrides the guess. */
+static bool want_mpi(void)
+{
+    const char *force = getenv("ZL_COMM");
+    if (force && !strcmp(force, "self")) return false;
+    if (force && !strcmp(force, "mpi")) return true;
+    if (zl__comm_mpi_active()) return true;
+    static const char *launcher_vars[] = {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "PMIX_RANK",
+                                          "OMPI_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof launcher_vars / sizeof launcher_vars[0]; i++)
+        if (getenv(launcher_vars[i])) return true;
+    return false;
+}
+#endif
+
+zl_status zl_comm_world(zl_comm **out, zl_comm_log *log)
+{
+    *out = NULL;
+    const char *force = getenv("ZL_COMM");
+    if (force && strcmp(force, "self") && strcmp(force, "mpi"))
+        return zl_errorf(ZL_ERR_CONFIG, "ZL_COMM='%s' is not a communicator (use 'self' or 'mpi')",
+                         force);
+#ifdef ZL_HAVE_MPI
+    if (want_mpi()) return zl__comm_mpi_world(out, log);
+#else
+    if (force && !strcmp(force, "mpi"))
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "ZL_COMM=mpi, but zerolab was built without MPI (install MPICH, "
+                         "e.g. apt-get install mpich libmpich-dev, and reconfigure)");
+#endif
+    zl_status st = zl__comm_self_create(out, "world", log);
+    if (st == ZL_OK) zl_log_set_rank(0, 1);
+    return st;
+}
+
+zl_status zl_comm_self(zl_comm **out, zl_comm_log *log)
+{
+    return zl__comm_self_create(out, "self", log);
+}
+
+void zl_comm_destroy(zl_comm *c)
+{
+    if (c) c->vt->destroy(c);
+}
+
+/* ------------------------------------------------------------------ argument checks */
+
+static bool overlap(const void *a, size_t na, const void *b, size_t nb)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return na && nb && x < y + nb && y < x + na;
+}
+
+static zl_status check_rank(const zl_comm *c, const char *what, int r, const char *call)
+{
+    if (r < 0 || r >= c->size)
+        return zl_errorf(ZL_ERR_INVALID, "%s: %s %d is not a rank of communicator '%s' (size %d)",
+                         call, what, r, c->name, c->size);
+    return ZL_OK;
+}
+
+static zl_status check_peer(const zl_comm *c, int peer, int tag, const char *call)
+{
+    zl_status st = check_rank(c, "peer", peer, call);
+    if (st != ZL_OK) return st;
+    if (tag < 0) return zl_errorf(ZL_ERR_INVALID, "%s: tag %d is negative", call, tag);
+    /* A blocking send to oneself would wait for a receive that never comes. The self
+     * communicator reports its own error ("no peer"). */
+    if (peer == c->rank && c->size > 1)
+        return zl_errorf(ZL_ERR_INVALID, "%s: rank %d of communicator '%s' cannot talk to itself",
+                         call, peer, c->name);
+    return ZL_OK;
+}
+
+/* reduce_scatter: recv is chunk `rank` of send (in place) or apart from it. */
+static zl_status check_rs_buffers(const zl_comm *c, const void *recv, const void *send,
+                                  size_t chunk_nbytes, const char *call)
+{
+    const char *own = (const char *)send + (size_t)c->rank * chunk_nbytes;
+    if ((const char *)recv != own &&
+        overlap(recv, chunk_nbytes, send, (size_t)c->size * chunk_nbytes))
+        return zl_errorf(ZL_ERR_INVALID,
+                         "%s: the receive buffer overlaps the send buffer; it must be apart "
+                         "from it or exactly this rank's chunk (send + rank * count)",
+                         call);
+    return ZL_OK;
+}
+
+/* allgather: send is chunk `rank` of recv (in place) or apart from it. */
+static zl_status check_ag_buffers(const zl_comm *c, const void *recv, const void *send,
+                                  size_t chunk_nbytes, const char *call)
+{
+    const char *own = (const char *)recv + (size_t)c->rank * chunk_nbytes;
+    if ((const char *)send != own &&
+        overlap(send, chunk_nbytes, recv, (size_t)c->size * chunk_nbytes))
+        return zl_errorf(ZL_ERR_INVALID,
+                         "%s: the send buffer overlaps the receive buffer; it must be apart "
+                         "from it or exactly this rank's chunk (recv + rank * count)",
+                         call);
+    return ZL_OK;
+}
+
+static void check_common(const zl_comm *c, zl_dtype dt)
+{
+    ZL_ASSERT(c != NULL);
+    ZL_ASSERT((unsigned)dt < ZL_DTYPE_COUNT);
+}
+
+static void check_reduce_op(zl_reduce_op op)
+{
+    ZL_ASSERT(op == ZL_REDUCE_SUM || op == ZL_REDUCE_MAX || op == ZL_REDUCE_MIN);
+}
+
+/* ------------------------------------------------------------------ recording */
+
+static void record(const zl_comm *c, zl_comm_op op, zl_dtype dt, size_t nbytes, double t0)
+{
+    if (!c->log) return;
+    zl_comm_event ev = {op, c->name, c->size, dt, nbytes, zl__comm_now() - t0};
+    zl_comm_log_record(c->log, &ev);
+}
+
+/* ------------------------------------------------------------------ blocking calls */
+
+zl_status zl_comm_allreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op)
+{
+    check_common(c, dt);
+    check_reduce_op(op);
+    ZL_ASSERT(buf || count == 0);
+    double t0 = zl__comm_now();
+    zl_status st = c->vt->allreduce(c, buf, count, dt, op, NULL);
+    if (st == ZL_OK) record(c, ZL_COMM_ALLREDUCE, dt, count * zl_dtype_nbytes(dt), t0);
+    return st;
+}
+
+zl_status zl_comm_reduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
+                                 zl_dtype dt, zl_reduce_op op)
+{
+    check_common(c, dt);
+    check_reduce_op(op);
+    ZL_ASSERT((recv && send) || count == 0);
+    size_t chunk = count * zl_dtype_nbytes(dt);
+    zl_status st = check_rs_buffers(c, recv, send, chunk, "reduce_scatter");
+    if (st != ZL_OK) return st;
+    double t0 = zl__comm_now();
+    st = c->vt->reduce_scatter(c, recv, send, count, dt, op, NULL);
+    if (st == ZL_OK) record(c, ZL_COMM_REDUCE_SCATTER, dt, (size_t)c->size * chunk, t0);
+    return st;
+}
+
+zl_status zl_comm_allgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt)
+{
+    check_common(c, dt);
+    ZL_ASSERT((recv && send) || count == 0);
+    size_t chunk = count * zl_dtype_nbytes(dt);
+    zl_status st = check_ag_buffers(c, recv, send, chunk, "allgather");
+    if (st != ZL_OK) return st;
+    double t0 = zl__comm_now();
+    st = c->vt->allgather(c, recv, send, count, dt, NULL);
+    if (st == ZL_OK) record(c, ZL_COMM_ALLGATHER, dt, chunk, t0);
+    return st;
+}
+
+zl_status zl_comm_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root)
+{
+    check_common(c, dt);
+    ZL_ASSERT(buf || count == 0);
+    zl_status st = check_rank(c, "root", root, "broadcast");
+    if (st != ZL_OK) return st;
+    double t0 = zl__comm_now();
+    st = c->vt->broadcast(c, buf, count, dt, root);
+    if (st == ZL_OK) record(c, ZL_COMM_BROADCAST, dt, count * zl_dtype_nbytes(dt), t0);
+    return st;
+}
+
+zl_status zl_comm_reduce(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                         zl_reduce_op op, int root)
+{
+    check_common(c, dt);
+    check_reduce_op(op);
+    zl_status st = check_rank(c, "root", root, "reduce");
+    if (st != ZL_OK) return st;
+    ZL_ASSERT(send || count == 0);
+    ZL_ASSERT(recv || count == 0 || c->rank != root); /* only the root receives */
+    size_t nbytes = count * zl_dtype_nbytes(dt);
+    if (c->rank == root && recv != send && overlap(recv, nbytes, send, nbytes))
+        return zl_errorf(ZL_ERR_INVALID,
+                         "reduce: the receive buffer partly overlaps the send buffer "
+                         "(use the same buffer for an in-place reduce)");
+    double t0 = zl__comm_now();
+    st = c->vt->reduce(c, recv, send, count, dt, op, root);
+    if (st == ZL_OK) record(c, ZL_COMM_REDUCE, dt, nbytes, t0);
+    return st;
+}
+
+zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, int peer, int tag)
+{
+    check_common(c, dt);
+    ZL_ASSERT(buf || count == 0);
+    zl_status st = check_peer(c, peer, tag, "send");
+    if (st != ZL_OK) return st;
+    double t0 = zl__comm_now();
+    st = c->vt->send(c, buf, count, dt, peer, tag);
+    if (st == ZL_OK) record(c, ZL_COMM_SEND, dt, count * zl_dtype_nbytes(dt), t0);
+    return st;
+}
+
+zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int peer, int tag)
+{
+    check_common(c, dt);
+    ZL_ASSERT(buf || count == 0);
+    zl_status st = check_peer(c, peer, tag, "recv");
+    if (st != ZL_OK) return st;
+    double t0 = zl__comm_now();
+    st = c->vt->recv(c, buf, count, dt, peer, tag);
+    if (st == ZL_OK) record(c, ZL_COMM_RECV, dt, count * zl_dtype_nbytes(dt), t0);
+    return st;
+}
+
+zl_status zl_comm_barrier(zl_comm *c)
+{
+    ZL_ASSERT(c != NULL);
+    double t0 = zl__comm_now();
+    zl_status st = c->vt->barrier(c);
+    if (st == ZL_OK) record(c, ZL_COMM_BARRIER, ZL_F32, 0, t0);
+    return st;
+}
+
+/* ------------------------------------------------------------------ non-blocking calls */
+
+static void request_start(zl_comm_request *req, zl_comm_op op, zl_dtype dt, size_t nbytes)
+{
+    ZL_ASSERT(req != NULL);
+    ZL_ASSERT(!req->active); /* still pending: waiting on it first would be lost */
+    req->impl = NULL;
+    req->op = op;
+    req->dtype = dt;
+    req->nbytes = nbytes;
+    req->t_start = zl__comm_now();
+}
+
+zl_status zl_comm_iallreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op,
+                             zl_comm_request *req)
+{
+    check_common(c, dt);
+    check_reduce_op(op);
+    ZL_ASSERT(buf || count == 0);
+    request_start(req, ZL_COMM_ALLREDUCE, dt, count * zl_dtype_nbytes(dt));
+    zl_status st = c->vt->allreduce(c, buf, count, dt, op, req);
+    req->active = st == ZL_OK;
+    return st;
+}
+
+zl_status zl_comm_ireduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
+                                  zl_dtype dt, zl_reduce_op op, zl_comm_request *req)
+{
+    check_common(c, dt);
+    check_reduce_op(op);
+    ZL_ASSERT((recv && send) || count == 0);
+    size_t chunk = count * zl_dtype_nbytes(dt);
+    zl_status st = check_rs_buffers(c, recv, send, chunk, "ireduce_scatter");
+    if (st != ZL_OK) return st;
+    request_start(req, ZL_COMM_REDUCE_SCATTER, dt, (size_t)c->size * chunk);
+    st = c->vt->reduce_scatter(c, recv, send, count, dt, op, req);
+    req->active = st == ZL_OK;
+    return st;
+}
+
+zl_status zl_comm_iallgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                             zl_comm_request *req)
+{
+    check_common(c, dt);
+    ZL_ASSERT((recv && send) || count == 0);
+    size_t chunk = count * zl_dtype_nbytes(dt);
+    zl_status st = check_ag_buffers(c, recv, send, chunk, "iallgather");
+    if (st != ZL_OK) return st;
+    request_start(req, ZL_COMM_ALLGATHER, dt, chunk);
+    st = c->vt->allgather(c, recv, send, count, dt, req);
+    req->active = st == ZL_OK;
+    return st;
+}
+
+zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req)
+{
+    ZL_ASSERT(c != NULL && req != NULL);
+    if (!req->active) return ZL_OK; /* never started, or already completed */
+    zl_status st = c->vt->wait(c, req);
+    req->active = false;
+    if (st == ZL_OK) record(c, req->op, req->dtype, req->nbytes, req->t_start);
+    return st;
+}
+
+/* ------------------------------------------------------------------ groups, agreement */
+
+zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_comm **out)
+{
+    ZL_ASSERT(c != NULL && out != NULL);
+    *out = NULL;
+    if (color < 0)
+        return zl_errorf(ZL_ERR_INVALID, "split of '%s': color %d is negative", c->name, color);
+    return c->vt->split(c, color, key, name ? name : c->name, out);
+}
+
+/* One allreduce (MIN) of two integers: the worst status (statuses are negative), and the
+ * lowest rank that failed, for the message of the ranks that did not. */
+zl_status zl_comm_agree(zl_comm *c, zl_status st)
+{
+    ZL_ASSERT(c != NULL);
+    if (c->size == 1) return st;
+    int32_t v[2] = {(int32_t)st, st != ZL_OK ? (int32_t)c->rank : INT32_MAX};
+    zl_status ast = zl_comm_allreduce(c, v, 2, ZL_I32, ZL_REDUCE_MIN);
+    if (ast != ZL_OK)
+        return zl_error_wrap(ast, "agreeing on the status of rank %d (%s): ", c->rank,
+                             zl_status_str(st));
+    if (v[0] != ZL_OK && st == ZL_OK)
+        zl_errorf((zl_status)v[0], "rank %d failed (its message is in its output)", (int)v[1]);
+    return (zl_status)v[0];
+}

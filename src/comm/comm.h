@@ -1,0 +1,146 @@
+/* Communicators: a table of collectives on a group of ranks.
+ *
+ *   self  one rank, no MPI: collectives are copies (or nothing)
+ *   mpi   MPICH; every MPI rank plays one GPU
+ *   nccl, virtual   later (real GPUs; plans of worlds that do not exist)
+ *
+ * Buffers are device memory of the calling rank's device. Counts are in elements of
+ * `dtype`. Every call must be made by every rank of the group, in the same order
+ * (collective semantics, as in MPI and NCCL); a call's failure is reported by every rank.
+ * f16 and bf16 reductions compute each partial result in f32 and round it back to 16 bits
+ * (round to nearest even), as a GPU reduces half-precision gradients: the sum of two
+ * 65504s is inf in f16.
+ *
+ * Every call is recorded in the communicator's log (op, group, dtype, bytes, wall time):
+ * the comms logger (DeepSpeed's comms_logger block) prints it, and the simulator turns it
+ * into time on the links of the device the rank impersonates. */
+#ifndef ZL_COMM_COMM_H
+#define ZL_COMM_COMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/dtype.h"
+#include "core/status.h"
+
+typedef enum zl_reduce_op { ZL_REDUCE_SUM, ZL_REDUCE_MAX, ZL_REDUCE_MIN } zl_reduce_op;
+
+typedef enum zl_comm_op {
+    ZL_COMM_ALLREDUCE,
+    ZL_COMM_REDUCE_SCATTER,
+    ZL_COMM_ALLGATHER,
+    ZL_COMM_BROADCAST,
+    ZL_COMM_REDUCE,
+    ZL_COMM_SEND,
+    ZL_COMM_RECV,
+    ZL_COMM_BARRIER,
+    ZL_COMM_NUM_OPS
+} zl_comm_op;
+
+typedef struct zl_comm zl_comm;
+typedef struct zl_comm_log zl_comm_log;
+
+/* A pending non-blocking operation. zl_comm_wait completes it (and records it, with the
+ * time from start to completion). */
+typedef struct zl_comm_request {
+    void *impl;       /* backend handle (MPI_Request) */
+    zl_comm_op op;
+    zl_dtype dtype;
+    size_t nbytes;    /* message size as logged (comm_log.h) */
+    double t_start;
+    bool active;      /* started and not yet waited for; zero-initialise new requests */
+} zl_comm_request;
+
+/* What an implementation provides. All functions return ZL_OK or a status with a message. */
+typedef struct zl_comm_vtable {
+    const char *name; /* "self", "mpi" */
+    /* in place: buf (count) reduced across the group */
+    zl_status (*allreduce)(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op,
+                           zl_comm_request *req /* NULL: blocking */);
+    /* send (size * count) -> recv (count): rank r gets the reduction of chunk r. In place
+     * when recv == send + rank * count (the other chunks of send are then undefined). */
+    zl_status (*reduce_scatter)(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                                zl_reduce_op op, zl_comm_request *req);
+    /* send (count) -> recv (size * count), chunk r from rank r. In place when
+     * send == recv + rank * count. */
+    zl_status (*allgather)(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                           zl_comm_request *req);
+    zl_status (*broadcast)(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root);
+    /* recv (count) is written on the root only (NULL elsewhere is fine); recv == send is
+     * an in-place reduce. */
+    zl_status (*reduce)(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                        zl_reduce_op op, int root);
+    zl_status (*send)(zl_comm *c, const void *buf, size_t count, zl_dtype dt, int peer, int tag);
+    zl_status (*recv)(zl_comm *c, void *buf, size_t count, zl_dtype dt, int peer, int tag);
+    zl_status (*barrier)(zl_comm *c);
+    zl_status (*wait)(zl_comm *c, zl_comm_request *req);
+    /* A sub-communicator of the ranks with the same color (>= 0), ordered by key; it
+     * shares c's log. Collective over c. */
+    zl_status (*split)(zl_comm *c, int color, int key, const char *name, zl_comm **out);
+    void (*destroy)(zl_comm *c); /* frees c itself */
+} zl_comm_vtable;
+
+struct zl_comm {
+    const zl_comm_vtable *vt;
+    int rank, size;
+    char name[32];    /* "world", "data", "model", "pipe" */
+    zl_comm_log *log; /* shared by the communicators of one process; may be NULL */
+    void *impl;
+};
+
+/* The world, named "world": the MPI communicator when built with MPI and launched by a
+ * launcher (mpiexec/Hydra, srun, Open MPI's mpirun: their environment variables say so),
+ * or when the program already initialised MPI; else the self communicator, so a
+ * single-rank run never needs MPI. ZL_COMM=mpi|self overrides the guess (mpi without a
+ * launcher is MPI's singleton mode). With MPI, this calls MPI_Init_thread (FUNNELED) if
+ * nobody has, sets the log module's rank, and installs a panic hook that calls
+ * MPI_Abort, so one failing ZL_ASSERT ends every rank instead of leaving them waiting.
+ * Each call returns a new handle on the same world. */
+zl_status zl_comm_world(zl_comm **out, zl_comm_log *log);
+/* A one-rank communicator, named "self": collectives are copies, send/recv fail with
+ * ZL_ERR_COMM ("self communicator has no peer"). */
+zl_status zl_comm_self(zl_comm **out, zl_comm_log *log);
+/* Free a communicator (NULL is fine); collective over its ranks. Destroying the last
+ * world handle calls MPI_Finalize if zl_comm_world initialised MPI (a program that
+ * initialised MPI itself finalizes it itself); MPI cannot start again after that.
+ * Sub-communicators may be destroyed before or after their world. */
+void zl_comm_destroy(zl_comm *c);
+
+/* The collectives, recorded in c->log. See zl_comm_vtable for shapes and in-place rules.
+ * Invalid ranks, tags or overlapping buffers return ZL_ERR_INVALID before any
+ * communication; transport failures return ZL_ERR_COMM with the transport's message. */
+zl_status zl_comm_allreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op);
+zl_status zl_comm_reduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
+                                 zl_dtype dt, zl_reduce_op op);
+zl_status zl_comm_allgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt);
+zl_status zl_comm_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root);
+zl_status zl_comm_reduce(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                         zl_reduce_op op, int root);
+zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, int peer, int tag);
+zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int peer, int tag);
+zl_status zl_comm_barrier(zl_comm *c);
+/* Non-blocking variants: start, then zl_comm_wait(c, req); the buffers must stay
+ * untouched until then. The call is recorded at the wait, with the time since the start.
+ * MPI counts are ints: blocking allreduce, broadcast, reduce, send and recv split larger
+ * transfers; reduce-scatter, allgather and the non-blocking calls refuse counts above
+ * INT_MAX with ZL_ERR_UNSUPPORTED. */
+zl_status zl_comm_iallreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op,
+                             zl_comm_request *req);
+zl_status zl_comm_ireduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
+                                  zl_dtype dt, zl_reduce_op op, zl_comm_request *req);
+zl_status zl_comm_iallgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
+                             zl_comm_request *req);
+zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req); /* inactive req: no-op */
+zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_comm **out);
+
+/* Collective agreement on errors: every rank passes its status; all get the worst
+ * (lowest) one, so ranks fail together instead of one leaving the others in a collective.
+ * A rank that failed keeps its message; the others get "rank R failed (its message is in
+ * its output)", R the lowest failing rank. One 8-byte allreduce (logged as such). */
+zl_status zl_comm_agree(zl_comm *c, zl_status st);
+
+/* DeepSpeed's names: "all_reduce", "reduce_scatter_tensor", "all_gather_into_tensor",
+ * "broadcast", "reduce", "send", "recv", "barrier". */
+const char *zl_comm_op_name(zl_comm_op op);
+
+#endif

@@ -1,0 +1,17 @@
+# src/comm: communicators (self, mpi), the process topology, the comms logger
+libzerolab_a_SOURCES += \
+    %D%/comm.c %D%/comm.h %D%/comm_internal.h \
+    %D%/comm_self.c \
+    %D%/comm_log.c %D%/comm_log.h \
+    %D%/topology.c %D%/topology.h
+# The MPI communicator only when configure found MPICH (automake distributes it anyway).
+if HAVE_MPI
+libzerolab_a_SOURCES += %D%/comm_mpi.c
+endif
+zlcommdir = $(zlincdir)/comm
+zlcomm_HEADERS = %D%/comm.h %D%/comm_log.h %D%/topology.h
+
+ZL_UNIT_TESTS += tests/unit/check_topology tests/unit/check_comm_self
+# MPI tests (see tests/local.mk), under mpiexec at 2, 3 and 4 ranks.
+ZL_MPI_CHECKS += tests/mpi/check_comm_mpi
+ZL_MPI_TESTS += tests/mpi/comm-np2.mpi tests/mpi/comm-np3.mpi tests/mpi/comm-np4.mpi

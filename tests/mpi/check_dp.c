@@ -1,0 +1,237 @@
+/* Data parallelism and ZeRO stage 0/1 against single-rank training (the main oracle):
+ * N ranks with micro-batch B train exactly as one rank with micro-batch N*B on the same
+ * global batch. Every rank also runs the single-rank reference itself, on its own
+ * device, so the comparison needs no communication beyond what is tested.
+ *
+ * Run under mpiexec at np = 2, 3 (uneven partitions) and 4 (tests/run-mpi.sh). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "comm/comm.h"
+#include "core/rng.h"
+#include "engine/engine.h"
+
+/* V=64 C=32 L=2 NH=4: small enough that 10 steps of 8 configurations take seconds. */
+static const zl_gpt_config model = {"dp-test", 64, 16, 2, 4, 32};
+enum { B = 2, T = 8, STEPS = 10 };
+
+static zl_comm *world;
+
+/* Token t of global sequence s at micro-step k: the same on every rank. */
+static void global_sequences(int32_t *in, int32_t *tg, int k, int first_seq, int nseq)
+{
+    for (int s = 0; s < nseq; s++)
+        for (int t = 0; t < T; t++) {
+            uint64_t idx = (uint64_t)(first_seq + s) * (T + 1) + (uint64_t)t;
+            in[s * T + t] = (int32_t)(zl_rng_bits(77, (uint64_t)k, idx) % model.vocab_size);
+            tg[s * T + t] = (int32_t)(zl_rng_bits(77, (uint64_t)k, idx + 1) % model.vocab_size);
+        }
+}
+
+static zl_engine_options options(int micro, int gas, double clip, int stage, zl_comm *dp)
+{
+    zl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.micro_batch_size = micro;
+    o.gradient_accumulation_steps = gas;
+    o.seq_len = T;
+    o.gradient_clipping = clip;
+    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
+    o.optimizer.lr = 3e-3;
+    o.optimizer.weight_decay = 0.1;
+    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    o.seed = 5;
+    o.dp = dp;
+    o.zero_stage = stage;
+    o.reduce_scatter = true;
+    return o;
+}
+
+/* Train STEPS optimizer steps; losses[k] is the global batch's loss at step k. A rank
+ * with dp != NULL feeds its slice of every micro-step's global batch. */
+static void train(zl_engine *e, zl_device *dev, const zl_engine_options *o, float *losses)
+{
+    ck_assert_int_eq(zl_engine_create(e, &model, o, dev), ZL_OK);
+    int W = o->dp ? o->dp->size : 1, r = o->dp ? o->dp->rank : 0;
+    int32_t in[64 * T], tg[64 * T];
+    for (int step = 0; step < STEPS; step++) {
+        double sum = 0;
+        for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
+            float loss;
+            global_sequences(in, tg, step * o->gradient_accumulation_steps + micro,
+                             r * o->micro_batch_size, o->micro_batch_size);
+            ck_assert_int_eq(zl_engine_forward(e, in, tg, &loss), ZL_OK);
+            zl_engine_backward(e);
+            ck_assert_int_eq(zl_engine_step(e), ZL_OK);
+            sum += loss;
+        }
+        losses[step] = W > 1 ? zl_engine_dp_mean(e, (float)(sum / o->gradient_accumulation_steps))
+                             : (float)(sum / o->gradient_accumulation_steps);
+    }
+}
+
+/* The key bias h.*.attn.c_attn.bias[C:2C] has an exactly zero gradient (it shifts every
+ * score of a softmax row by the same amount), so both sides compute rounding noise there
+ * and Adam's normalisation turns the noise into updates of either sign: compare it
+ * against zero, not against the other side. */
+static bool is_key_bias(const zl_model *m, size_t flat)
+{
+    for (int l = 0; l < m->cfg.num_layers; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "h.%d.attn.c_attn.bias", l);
+        const zl_param_info *p = &m->params[zl_model_find_param(m, name)];
+        size_t C = (size_t)m->cfg.channels;
+        if (flat >= p->offset + C && flat < p->offset + 2 * C) return true;
+    }
+    return false;
+}
+
+static void compare_with_single_rank(int stage, int gas, double clip)
+{
+    int W = world->size;
+    zl_device d_ref, d_dp;
+    zl_engine ref, dp;
+    float loss_ref[STEPS], loss_dp[STEPS];
+    ck_assert_int_eq(zl_device_init(&d_ref, ZL_DEVICE_ACCEL, "cpu", "reference", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d_dp, ZL_DEVICE_ACCEL, "cpu", "dp", 0), ZL_OK);
+    zl_engine_options o_ref = options(W * B, gas, clip, 0, NULL);
+    zl_engine_options o_dp = options(B, gas, clip, stage, world);
+    train(&ref, &d_ref, &o_ref, loss_ref);
+    train(&dp, &d_dp, &o_dp, loss_dp);
+    char label[96];
+    snprintf(label, sizeof label, "np=%d stage %d gas %d clip %g", W, stage, gas, clip);
+    ck_assert(zl_test_close(label, loss_dp, loss_ref, STEPS, 1e-5, 0));
+    ck_assert_int_eq(dp.global_steps, STEPS);
+    ck_assert_int_eq(dp.global_samples, ref.global_samples);
+
+    /* Weights, as a whole: relative L2 error within 1e-5. Element by element: 1e-5
+     * relative plus a floor of 1e-3 of the distance Adam can move a weight in STEPS steps
+     * (lr * STEPS). The floor is for weights whose gradient is a sum that nearly cancels:
+     * the ranks add partial sums where one rank adds everything at once, the rounding of a
+     * near-zero gradient is then comparable to the gradient itself, and Adam, which moves
+     * by about lr whatever the gradient's size, turns it into a visible difference (a few
+     * dozen of 28k weights, up to ~1e-4 of lr * STEPS). A real error (a missed bucket, a
+     * wrong scale) moves weights by about lr per step and fails both checks. */
+    const double atol = 1e-3 * o_ref.optimizer.lr * STEPS;
+    const float *p_ref = zl_tensor_f32(&ref.params), *p_dp = zl_tensor_f32(&dp.params);
+    size_t n = ref.model.params_numel, compared = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_key_bias(&ref.model, i)) {
+            ck_assert_msg(fabsf(p_dp[i]) < 1e-3f, "key bias %zu drifted to %g", i, p_dp[i]);
+            continue;
+        }
+        ck_assert_msg(fabs(p_dp[i] - p_ref[i]) <= 1e-5 * fabs(p_ref[i]) + atol,
+                      "%s: param %zu: %.9g (np=%d) vs %.9g (1 rank)", label, i, p_dp[i], W, p_ref[i]);
+        compared++;
+    }
+    ck_assert_uint_gt(compared, n / 2);
+    double diff2 = 0, ref2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_key_bias(&ref.model, i)) continue;
+        diff2 += ((double)p_dp[i] - p_ref[i]) * ((double)p_dp[i] - p_ref[i]);
+        ref2 += (double)p_ref[i] * p_ref[i];
+    }
+    ck_assert_msg(sqrt(diff2 / ref2) <= 1e-5, "%s: relative L2 error of the weights %.3g",
+                  label, sqrt(diff2 / ref2));
+    zl_engine_destroy(&ref);
+    zl_engine_destroy(&dp);
+}
+
+START_TEST(test_dp_stage0_gas1) { compare_with_single_rank(0, 1, 0); }
+END_TEST
+START_TEST(test_dp_stage0_gas4_clip) { compare_with_single_rank(0, 4, 0.5); }
+END_TEST
+START_TEST(test_dp_stage1_gas1_clip) { compare_with_single_rank(1, 1, 0.5); }
+END_TEST
+START_TEST(test_dp_stage1_gas4) { compare_with_single_rank(1, 4, 0); }
+END_TEST
+
+/* With the same world size and the same reduction (reduce_scatter off: stage 0's
+ * post-scaled allreduce), stage 1 computes bit for bit what stage 0 does: only where
+ * the optimizer state lives differs. */
+START_TEST(test_dp_stage1_bitwise_stage0)
+{
+    zl_device d0, d1;
+    zl_engine e0, e1;
+    float l0[STEPS], l1[STEPS];
+    ck_assert_int_eq(zl_device_init(&d0, ZL_DEVICE_ACCEL, "cpu", "stage0", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "stage1", 0), ZL_OK);
+    zl_engine_options o0 = options(B, 2, 0, 0, world), o1 = options(B, 2, 0, 1, world);
+    o1.reduce_scatter = false;
+    train(&e0, &d0, &o0, l0);
+    train(&e1, &d1, &o1, l1);
+    ck_assert(memcmp(l0, l1, sizeof l0) == 0);
+    ck_assert(memcmp(zl_tensor_f32(&e0.params), zl_tensor_f32(&e1.params),
+                     e0.model.params_numel * sizeof(float)) == 0);
+    zl_engine_destroy(&e0);
+    zl_engine_destroy(&e1);
+}
+END_TEST
+
+/* ZeRO-1's memory: master weights and Adam's moments are 1/N of the padded vector; params
+ * and gradients stay whole (ZeRO paper, Pos: 4 + 4 + 12/N bytes per parameter in fp32
+ * training, with the padding to a multiple of 2N counted). */
+START_TEST(test_dp_stage1_ledger_matches_formula)
+{
+    int W = world->size;
+    zl_device dev;
+    zl_engine e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "ledger", 0), ZL_OK);
+    zl_engine_options o = options(B, 1, 0, 1, world);
+    ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
+    size_t psi = e.model.params_numel, align = 2 * (size_t)W;
+    size_t padded = (psi + align - 1) / align * align, part = padded / (size_t)W;
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param"), 4 * padded);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "grad"), 4 * padded);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "master"), 4 * part);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.m"), 4 * part);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.v"), 4 * part);
+    zl_engine_destroy(&e);
+}
+END_TEST
+
+/* Ranks seeded differently still start from rank 0's weights (broadcast at start). */
+START_TEST(test_dp_params_broadcast_from_rank0)
+{
+    zl_device dev;
+    zl_engine e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "bcast", 0), ZL_OK);
+    zl_engine_options o = options(B, 1, 0, 1, world);
+    o.seed = 100 + (uint64_t)world->rank;
+    ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
+    zl_model probe;
+    ck_assert_int_eq(zl_model_create(&probe, &model, &dev), ZL_OK);
+    size_t n = e.model.params_numel;
+    float *want = malloc(n * sizeof *want);
+    zl_model_init_params(&probe, want, 0, n, 100); /* rank 0's seed */
+    ck_assert(memcmp(want, zl_tensor_f32(&e.params), n * sizeof *want) == 0);
+    free(want);
+    zl_model_destroy(&probe);
+    zl_engine_destroy(&e);
+}
+END_TEST
+
+static Suite *dp_suite(void)
+{
+    Suite *s = suite_create("dp");
+    TCase *tc = tcase_create("dp");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_dp_stage0_gas1);
+    tcase_add_test(tc, test_dp_stage0_gas4_clip);
+    tcase_add_test(tc, test_dp_stage1_gas1_clip);
+    tcase_add_test(tc, test_dp_stage1_gas4);
+    tcase_add_test(tc, test_dp_stage1_bitwise_stage0);
+    tcase_add_test(tc, test_dp_stage1_ledger_matches_formula);
+    tcase_add_test(tc, test_dp_params_broadcast_from_rank0);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    /* zl_test_run_mpi initialises MPI; the world communicator wraps it. */
+    return zl_test_run_mpi_with(dp_suite, &world);
+}
