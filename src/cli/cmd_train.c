@@ -125,10 +125,10 @@ static zl_status check_engine_supports(const zl_config *cfg)
                          "%s: %s.enabled: mixed-precision training is not implemented yet\n"
                          "  hint: remove the block (or set \"enabled\": false) to train in fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16" : "bf16");
-    if (cfg->zero.stage > 1)
+    if (cfg->zero.stage > 2)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.stage %d is not implemented yet (stages 0 and 1 are)\n"
-                         "  hint: set \"stage\": 1",
+                         "%s: zero_optimization.stage %d is not implemented yet (stages 0, 1 and 2 are)\n"
+                         "  hint: set \"stage\": 2",
                          cfg->name, (int)cfg->zero.stage);
     if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
         cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "engine/engine_internal.h"
 
 /* One weight-decay range per maximal run of parameters with the same flag. */
 static zl_status build_ranges(zl_engine *e)
@@ -24,14 +25,14 @@ static zl_status build_ranges(zl_engine *e)
     return ZL_OK;
 }
 
-static int dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }
-static int dp_rank(const zl_engine *e) { return e->opt.dp ? e->opt.dp->rank : 0; }
+#define dp_size zl__engine_dp_size
+#define dp_rank zl__engine_dp_rank
 
 static zl_status check_options(const zl_engine_options *o)
 {
-    if (o->zero_stage < 0 || o->zero_stage > 1)
+    if (o->zero_stage < 0 || o->zero_stage > 2)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "zero_optimization.stage %d is not implemented yet (stages 0 and 1 are)",
+                         "zero_optimization.stage %d is not implemented yet (stages 0, 1 and 2 are)",
                          o->zero_stage);
     if (o->reduce_bucket_size <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.reduce_bucket_size must be positive, got %lld",
@@ -52,16 +53,15 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;
 
-    /* Stage 0 keeps everything whole; stage 1 pads the flat vector so it splits evenly
-     * and steps only this rank's partition. */
+    /* Stage 0 keeps everything whole; stages 1-2 pad the flat vector so it splits evenly
+     * and step only this rank's partition (engine_zero.c). */
     zl_partition_init(&e->part, m->params_numel, opt->zero_stage ? dp_size(e) : 1,
                       opt->zero_stage ? dp_rank(e) : 0);
     int64_t numel = (int64_t)e->part.padded_numel;
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
     if ((st = zl_tensor_alloc(&e->params, dev, "param", ZL_F32, 1, &numel)) != ZL_OK) return st;
-    if ((st = zl_tensor_alloc(&e->grads, dev, "grad", ZL_F32, 1, &numel)) != ZL_OK) return st;
     zl_model_init_params(m, zl_tensor_f32(&e->params), 0, m->params_numel, opt->seed);
-    zl_model_bind_flat(m, zl_tensor_f32(&e->params), zl_tensor_f32(&e->grads));
+    if ((st = zl__engine_alloc_grads(e)) != ZL_OK) return st;
     size_t opt_numel = m->params_numel;
     if (opt->zero_stage >= 1) {
         int64_t pn = (int64_t)e->part.partition_numel;
@@ -104,7 +104,7 @@ void zl_engine_destroy(zl_engine *e)
     zl_tensor_free(&e->stream);
     zl_adamw_destroy(&e->adam);
     zl_tensor_free(&e->master);
-    zl_tensor_free(&e->grads);
+    zl__engine_free_grads(e);
     zl_tensor_free(&e->params);
     if (e->model.layers) zl_model_destroy(&e->model);
     free(e->ranges);
@@ -124,7 +124,7 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
     return ZL_OK;
 }
 
-void zl_engine_backward(zl_engine *e)
+zl_status zl_engine_backward(zl_engine *e)
 {
     zl_model *m = &e->model;
     /* DeepSpeed divides each micro-batch's loss by the accumulation steps, so the summed
@@ -135,12 +135,16 @@ void zl_engine_backward(zl_engine *e)
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
     float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
     for (int l = m->num_layers - 1; l >= 0; l--) {
+        zl__engine_layer_grads_begin(e, l);
         m->layers[l].vt->backward(m, l, l ? m->layers[l - 1].out : NULL, dout, l ? dinp : NULL);
+        zl_status st = zl__engine_layer_grads_end(e, l); /* stage 2 reduces here */
+        if (st != ZL_OK) return st;
         /* This layer's input gradient is the next (earlier) layer's output gradient. */
         float *freed = dout ? dout : dinp + BTC;
         dout = dinp;
         dinp = freed;
     }
+    return ZL_OK;
 }
 
 bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
@@ -150,76 +154,12 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 
-/* Sum the gradients over the data-parallel ranks, bucket by bucket, and average them.
- * DeepSpeed's scaling: stage 0 (and reduce_scatter=false) divides by the predivide factor
- * before the sum and multiplies by factor/W after it (prescale_gradients: all of 1/W
- * before); stages 1-2 with reduce_scatter divide by W before the sum. Every rank ends with
- * the full averaged gradient; a partitioned stage then reads only its own partition. */
-static zl_status reduce_gradients(zl_engine *e)
-{
-    const zl_ops *ops = e->device->ops;
-    float *g = zl_tensor_f32(&e->grads);
-    size_t n = e->part.padded_numel;
-    double W = dp_size(e), f = e->opt.gradient_predivide_factor;
-    double pre, post;
-    if (e->opt.zero_stage >= 1 && e->opt.reduce_scatter) pre = 1.0 / W, post = 1.0;
-    else if (e->opt.prescale_gradients) pre = 1.0 / W, post = 1.0;
-    else pre = 1.0 / f, post = f / W;
-    size_t bucket = (size_t)e->opt.reduce_bucket_size;
-    for (size_t off = 0; off < n; off += bucket) {
-        size_t len = n - off < bucket ? n - off : bucket;
-        if (pre != 1.0) ops->scale(g + off, (float)pre, len);
-        zl_status st = zl_comm_allreduce(e->opt.dp, g + off, len, ZL_F32, ZL_REDUCE_SUM);
-        if (st != ZL_OK) return st;
-        if (post != 1.0) ops->scale(g + off, (float)post, len);
-    }
-    return ZL_OK;
-}
-
-/* Global L2 norm of the averaged gradient: each rank sums the squares of the elements
- * it owns, and the partial sums are added across ranks in double. */
-static zl_status global_grad_norm(zl_engine *e, double *norm)
-{
-    const float *g = zl_tensor_f32(&e->grads);
-    double sumsq;
-    if (e->opt.zero_stage == 0) {
-        sumsq = e->device->ops->sumsq(g, e->model.params_numel); /* replicated: already global */
-    } else {
-        sumsq = e->device->ops->sumsq(g + e->part.begin, zl_partition_real_numel(&e->part));
-        zl_status st = dp_size(e) > 1 ? zl_comm_allreduce(e->opt.dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM)
-                                       : ZL_OK;
-        if (st != ZL_OK) return st;
-    }
-    *norm = sqrt(sumsq);
-    return ZL_OK;
-}
-
-static zl_status optimizer_step(zl_engine *e, double beta1, float grad_scale)
-{
-    float *params = zl_tensor_f32(&e->params), *grads = zl_tensor_f32(&e->grads);
-    if (e->opt.zero_stage == 0) {
-        zl_adamw_step(&e->adam, params, grads, e->ranges, e->num_ranges, e->lr, beta1, grad_scale);
-        return ZL_OK;
-    }
-    /* Stage 1: step the fp32 master copy of this rank's partition, write it back into the
-     * parameters, and gather everyone's updated partition. */
-    const zl_partition *p = &e->part;
-    zl_param_range local[e->num_ranges > 0 ? e->num_ranges : 1];
-    int nlocal = zl_param_ranges_clip(local, e->ranges, e->num_ranges, p->begin, p->end);
-    float *master = zl_tensor_f32(&e->master);
-    zl_adamw_step(&e->adam, master, grads + p->begin, local, nlocal, e->lr, beta1, grad_scale);
-    e->device->ops->copy(params + p->begin, master, zl_partition_real_numel(p) * sizeof(float));
-    if (dp_size(e) == 1) return ZL_OK;
-    return zl_comm_allgather(e->opt.dp, params, params + p->begin, p->partition_numel, ZL_F32);
-}
-
 zl_status zl_engine_step(zl_engine *e)
 {
     zl_status st = ZL_OK;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
-        const zl_ops *ops = e->device->ops;
-        if (dp_size(e) > 1 && (st = reduce_gradients(e)) != ZL_OK) return st;
-        if ((st = global_grad_norm(e, &e->grad_norm)) != ZL_OK) return st;
+        if ((st = zl__engine_boundary_reduce(e)) != ZL_OK) return st;
+        if ((st = zl__engine_grad_norm(e, &e->grad_norm)) != ZL_OK) return st;
         /* Clip coefficient min(1, max_norm / (norm + 1e-6)), as torch's clip_grad_norm_ and
          * DeepSpeed's ZeRO optimizer compute it, folded into the optimizer's gradient scale. */
         float grad_scale = 1.0f;
@@ -233,8 +173,8 @@ zl_status zl_engine_step(zl_engine *e)
             beta1 = e->lr_schedule.momentum;
             e->adam.p.beta2 = e->lr_schedule.momentum_beta2;
         }
-        if ((st = optimizer_step(e, beta1, grad_scale)) != ZL_OK) return st;
-        ops->zero(zl_tensor_f32(&e->grads), e->part.padded_numel * sizeof(float));
+        if ((st = zl__engine_optimizer_step(e, beta1, grad_scale)) != ZL_OK) return st;
+        zl__engine_zero_grads(e);
         zl_lr_schedule_step(&e->lr_schedule);
         e->global_steps++;
         e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *

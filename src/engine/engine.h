@@ -40,7 +40,8 @@ typedef struct zl_engine_options {
     /* Data parallelism and ZeRO ("zero_optimization"). dp NULL: one rank. A zero
      * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
     zl_comm *dp;                     /* the data-parallel group (not owned) */
-    int zero_stage;                  /* 0: replicated; 1: optimizer state partitioned */
+    int zero_stage;                  /* 0 replicated; 1 optimizer state, 2 also gradients
+                                      * partitioned (engine_zero.c) */
     int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
     bool reduce_scatter;             /* stage 1/2: pre-divide, then reduce per bucket (true) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
@@ -52,7 +53,8 @@ typedef struct zl_engine {
     zl_device *device;
     zl_model model;
     zl_tensor params; /* (params_numel) f32, tag "param" */
-    zl_tensor grads;  /* (params_numel) f32, tag "grad" */
+    zl_tensor grads;  /* f32, tag "grad": (padded numel) for stages 0-1, (partition) for 2 */
+    zl_tensor staging_embed, staging_layer; /* stage 2: backward's gradient staging, "bucket" */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1: (partition) f32 master weights, tag "master" */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
@@ -83,8 +85,9 @@ void zl_engine_destroy(zl_engine *e);
  * mean loss over tokens with a target. */
 zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
                             float *loss);
-/* Backward of the last forward; gradients accumulate. */
-void zl_engine_backward(zl_engine *e);
+/* Backward of the last forward; gradients accumulate. Stage 2 reduces each layer's
+ * gradient as it is produced, so this is collective over opt->dp. */
+zl_status zl_engine_backward(zl_engine *e);
 /* Count a micro-step; at the boundary, reduce the gradients across data-parallel ranks,
  * clip, update, zero the gradients and advance the LR schedule. Collective over opt->dp. */
 zl_status zl_engine_step(zl_engine *e);

@@ -1,5 +1,5 @@
 # src/engine: the training engine
-libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h
+libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h %D%/engine_zero.c
 zlenginedir = $(zlincdir)/engine
 zlengine_HEADERS = %D%/engine.h
 

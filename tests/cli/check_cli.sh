@@ -69,8 +69,8 @@ expect 1 "sparse_attention" -- train --config "$tmp/sparse.json"
 # --- features configured but not built yet are refused, not ignored -------------------
 printf '{"train_micro_batch_size_per_gpu": 4, "fp16": {"enabled": true}}\n' >"$tmp/fp16.json"
 expect 1 "fp16.enabled: mixed-precision training is not implemented yet" -- train --config "$tmp/fp16.json"
-printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2}}\n' >"$tmp/z2.json"
-expect 1 "zero_optimization.stage 2" -- train --config "$tmp/z2.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 3}}\n' >"$tmp/z3.json"
+expect 1 "zero_optimization.stage 3" -- train --config "$tmp/z3.json"
 
 # --- models and flags ------------------------------------------------------------------
 expect 1 "unknown model 'gpt5'" -- train --model gpt5

@@ -1,4 +1,4 @@
-/* Data parallelism and ZeRO stage 0/1 against single-rank training (the main oracle):
+/* Data parallelism and ZeRO stages 0-2 against single-rank training (the main oracle):
  * N ranks with micro-batch B train exactly as one rank with micro-batch N*B on the same
  * global batch. Every rank also runs the single-rank reference itself, on its own
  * device, so the comparison needs no communication beyond what is tested.
@@ -148,49 +148,76 @@ START_TEST(test_dp_stage1_gas1_clip) { compare_with_single_rank(1, 1, 0.5); }
 END_TEST
 START_TEST(test_dp_stage1_gas4) { compare_with_single_rank(1, 4, 0); }
 END_TEST
+START_TEST(test_dp_stage2_gas1_clip) { compare_with_single_rank(2, 1, 0.5); }
+END_TEST
+START_TEST(test_dp_stage2_gas4) { compare_with_single_rank(2, 4, 0); }
+END_TEST
 
 /* With the same world size and the same reduction (reduce_scatter off: stage 0's
- * post-scaled allreduce), stage 1 computes bit for bit what stage 0 does: only where
- * the optimizer state lives differs. */
-START_TEST(test_dp_stage1_bitwise_stage0)
+ * post-scaled allreduce), stages 1 and 2 compute bit for bit what stage 0 does: only
+ * where gradients and optimizer state live differs. Stage 2 reduces each layer's
+ * gradient separately, so the sums match stage 0's only where one accumulation step and
+ * the same elementwise order hold: GAS 1, and two ranks (a + b == b + a; with three, the
+ * library's reduction tree may associate differently for different message sizes). */
+static void bitwise_against_stage0(int stage, int gas)
 {
     zl_device d0, d1;
     zl_engine e0, e1;
     float l0[STEPS], l1[STEPS];
     ck_assert_int_eq(zl_device_init(&d0, ZL_DEVICE_ACCEL, "cpu", "stage0", 0), ZL_OK);
-    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "stage1", 0), ZL_OK);
-    zl_engine_options o0 = options(B, 2, 0, 0, world), o1 = options(B, 2, 0, 1, world);
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "stageN", 0), ZL_OK);
+    zl_engine_options o0 = options(B, gas, 0, 0, world), o1 = options(B, gas, 0, stage, world);
     o1.reduce_scatter = false;
     train(&e0, &d0, &o0, l0);
     train(&e1, &d1, &o1, l1);
-    ck_assert(memcmp(l0, l1, sizeof l0) == 0);
-    ck_assert(memcmp(zl_tensor_f32(&e0.params), zl_tensor_f32(&e1.params),
-                     e0.model.params_numel * sizeof(float)) == 0);
+    ck_assert_msg(memcmp(l0, l1, sizeof l0) == 0, "stage %d losses differ from stage 0's", stage);
+    ck_assert_msg(memcmp(zl_tensor_f32(&e0.params), zl_tensor_f32(&e1.params),
+                         e0.model.params_numel * sizeof(float)) == 0,
+                  "stage %d weights differ from stage 0's", stage);
     zl_engine_destroy(&e0);
     zl_engine_destroy(&e1);
 }
+
+START_TEST(test_dp_stage1_bitwise_stage0) { bitwise_against_stage0(1, 2); }
+END_TEST
+START_TEST(test_dp_stage2_bitwise_stage0)
+{
+    if (world->size == 2) bitwise_against_stage0(2, 1);
+}
 END_TEST
 
-/* ZeRO-1's memory: master weights and Adam's moments are 1/N of the padded vector; params
- * and gradients stay whole (ZeRO paper, Pos: 4 + 4 + 12/N bytes per parameter in fp32
- * training, with the padding to a multiple of 2N counted). */
-START_TEST(test_dp_stage1_ledger_matches_formula)
+/* Memory per rank, by the ZeRO paper's accounting for fp32 training (Psi parameters, N
+ * ranks, the flat vector padded to a multiple of 2N): stage 1 keeps params and grads
+ * whole and 1/N of the master weights and Adam's moments; stage 2 also keeps 1/N of the
+ * gradients (plus the staging buckets backward writes into before reducing). */
+static void ledger_matches_formula(int stage)
 {
     int W = world->size;
     zl_device dev;
     zl_engine e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "ledger", 0), ZL_OK);
-    zl_engine_options o = options(B, 1, 0, 1, world);
+    zl_engine_options o = options(B, 1, 0, stage, world);
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     size_t psi = e.model.params_numel, align = 2 * (size_t)W;
     size_t padded = (psi + align - 1) / align * align, part = padded / (size_t)W;
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param"), 4 * padded);
-    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "grad"), 4 * padded);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "grad"), 4 * (stage >= 2 ? part : padded));
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "master"), 4 * part);
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.m"), 4 * part);
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.v"), 4 * part);
+    if (stage == 2) {
+        /* staging: the embedding's gradient (V*C + maxT*C) and the largest other layer's
+         * (a block: 12C^2 + 13C) */
+        size_t C = (size_t)model.channels;
+        size_t embed = (size_t)(model.vocab_size + model.max_seq_len) * C, block = 12 * C * C + 13 * C;
+        ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "bucket"), 4 * (embed + block));
+    }
     zl_engine_destroy(&e);
 }
+
+START_TEST(test_dp_stage1_ledger_matches_formula) { ledger_matches_formula(1); }
+END_TEST
+START_TEST(test_dp_stage2_ledger_matches_formula) { ledger_matches_formula(2); }
 END_TEST
 
 /* Ranks seeded differently still start from rank 0's weights (broadcast at start). */
@@ -223,8 +250,12 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage0_gas4_clip);
     tcase_add_test(tc, test_dp_stage1_gas1_clip);
     tcase_add_test(tc, test_dp_stage1_gas4);
+    tcase_add_test(tc, test_dp_stage2_gas1_clip);
+    tcase_add_test(tc, test_dp_stage2_gas4);
     tcase_add_test(tc, test_dp_stage1_bitwise_stage0);
+    tcase_add_test(tc, test_dp_stage2_bitwise_stage0);
     tcase_add_test(tc, test_dp_stage1_ledger_matches_formula);
+    tcase_add_test(tc, test_dp_stage2_ledger_matches_formula);
     tcase_add_test(tc, test_dp_params_broadcast_from_rank0);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,30 @@
+/* Internal to src/engine: what engine.c (the step's orchestration) and engine_zero.c
+ * (where gradients and optimizer state live under each ZeRO stage) share. */
+#ifndef ZL_ENGINE_ENGINE_INTERNAL_H
+#define ZL_ENGINE_ENGINE_INTERNAL_H
+
+#include "engine/engine.h"
+
+static inline int zl__engine_dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }
+static inline int zl__engine_dp_rank(const zl_engine *e) { return e->opt.dp ? e->opt.dp->rank : 0; }
+
+/* Allocate the gradient storage of the stage and point the model's grad_ptr at it:
+ * stages 0-1 a whole flat gradient; stage 2 the own partition ("grad") plus staging
+ * buffers ("bucket") that backward writes into, one layer at a time. */
+zl_status zl__engine_alloc_grads(zl_engine *e);
+void zl__engine_free_grads(zl_engine *e);
+
+/* Backward hooks (stage 2): zero a layer's staging before its backward; reduce it across
+ * the ranks after, keeping the own partition's share. */
+void zl__engine_layer_grads_begin(zl_engine *e, int layer);
+zl_status zl__engine_layer_grads_end(zl_engine *e, int layer);
+
+/* At the accumulation boundary: reduce what is not reduced yet (stages 0-1), the global
+ * gradient norm, the optimizer step on this rank's share, gathering the parameters, and
+ * zeroing the gradients. */
+zl_status zl__engine_boundary_reduce(zl_engine *e);
+zl_status zl__engine_grad_norm(zl_engine *e, double *norm);
+zl_status zl__engine_optimizer_step(zl_engine *e, double beta1, float grad_scale);
+void zl__engine_zero_grads(zl_engine *e);
+
+#endif

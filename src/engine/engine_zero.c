@@ -1,0 +1,203 @@
+/* Where gradients and optimizer state live under each ZeRO stage, and how they move.
+ *
+ *   stage 0  everything whole on every rank; bucketed allreduce at the boundary
+ *   stage 1  fp32 master weights and Adam state: this rank's partition only; the whole
+ *            gradient is reduced at the boundary, each rank steps its partition, and the
+ *            updated partitions are allgathered
+ *   stage 2  as 1, and the gradient too: backward writes each layer's gradient into a
+ *            staging buffer, which is reduced as soon as the layer is done, keeping only
+ *            this rank's share; the reduction runs every micro-step (DeepSpeed's
+ *            behaviour), and only the partition is accumulated across micro-steps
+ *
+ * Partitions are contiguous slices of the padded flat vector (zero/partition.h), so a
+ * partition boundary may cut through a parameter, as in DeepSpeed. Layers own contiguous
+ * ranges of the flat vector too, which makes a layer's gradient one contiguous block. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+#define dp_size zl__engine_dp_size
+#define dp_rank zl__engine_dp_rank
+
+/* The flat range [begin, end) of a layer's own parameters. */
+static void layer_range(const zl_model *m, int l, size_t *begin, size_t *end)
+{
+    const zl_layer *layer = &m->layers[l];
+    const zl_param_info *first = &m->params[layer->first_param];
+    const zl_param_info *last = &m->params[layer->first_param + layer->num_params - 1];
+    *begin = first->offset;
+    *end = last->offset + last->numel;
+}
+
+/* The pre- and post-reduction scale factors, DeepSpeed's: stage 0 (and reduce_scatter
+ * off) divides by the predivide factor before the sum and multiplies by factor/W after
+ * it (prescale_gradients: all of 1/W before); stages 1-2 with reduce_scatter divide by W
+ * before the sum. */
+static void reduction_scales(const zl_engine *e, double *pre, double *post)
+{
+    double W = dp_size(e), f = e->opt.gradient_predivide_factor;
+    if ((e->opt.zero_stage >= 1 && e->opt.reduce_scatter) || e->opt.prescale_gradients)
+        *pre = 1.0 / W, *post = 1.0;
+    else
+        *pre = 1.0 / f, *post = f / W;
+}
+
+/* Average g (n elements) over the data-parallel ranks, in buckets of reduce_bucket_size. */
+static zl_status reduce_buckets(zl_engine *e, float *g, size_t n)
+{
+    const zl_ops *ops = e->device->ops;
+    double pre, post;
+    reduction_scales(e, &pre, &post);
+    size_t bucket = (size_t)e->opt.reduce_bucket_size;
+    for (size_t off = 0; off < n; off += bucket) {
+        size_t len = n - off < bucket ? n - off : bucket;
+        if (pre != 1.0) ops->scale(g + off, (float)pre, len);
+        zl_status st = zl_comm_allreduce(e->opt.dp, g + off, len, ZL_F32, ZL_REDUCE_SUM);
+        if (st != ZL_OK) return st;
+        if (post != 1.0) ops->scale(g + off, (float)post, len);
+    }
+    return ZL_OK;
+}
+
+/* ---- gradient storage ------------------------------------------------------------- */
+
+zl_status zl__engine_alloc_grads(zl_engine *e)
+{
+    zl_model *m = &e->model;
+    zl_status st;
+    if (e->opt.zero_stage < 2) {
+        int64_t n = (int64_t)e->part.padded_numel;
+        if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &n)) != ZL_OK) return st;
+        zl_model_bind_flat(m, zl_tensor_f32(&e->params), zl_tensor_f32(&e->grads));
+        return ZL_OK;
+    }
+    /* Stage 2. The embedding's gradient needs its own staging: the head writes the tied
+     * wte's gradient first and the embedding layer completes it last, so it stays live
+     * through the whole backward (as wte.grad does in DeepSpeed). Every other layer's
+     * gradient is complete when its backward returns and shares one staging buffer. */
+    int64_t pn = (int64_t)e->part.partition_numel;
+    if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &pn)) != ZL_OK) return st;
+    size_t b, end, largest = 0;
+    for (int l = 1; l < m->num_layers; l++) {
+        layer_range(m, l, &b, &end);
+        if (end - b > largest) largest = end - b;
+    }
+    layer_range(m, 0, &b, &end);
+    int64_t embed_n = (int64_t)(end - b), layer_n = (int64_t)largest;
+    if ((st = zl_tensor_alloc(&e->staging_embed, e->device, "bucket", ZL_F32, 1, &embed_n)) != ZL_OK)
+        return st;
+    if ((st = zl_tensor_alloc(&e->staging_layer, e->device, "bucket", ZL_F32, 1, &layer_n)) != ZL_OK)
+        return st;
+    zl_model_bind_flat(m, zl_tensor_f32(&e->params), NULL);
+    for (int l = 0; l < m->num_layers; l++) {
+        layer_range(m, l, &b, &end);
+        float *base = zl_tensor_f32(l == 0 ? &e->staging_embed : &e->staging_layer);
+        const zl_layer *layer = &m->layers[l];
+        for (int k = layer->first_param; k < layer->first_param + layer->num_params; k++)
+            m->grad_ptr[k] = base + (m->params[k].offset - b);
+    }
+    return ZL_OK;
+}
+
+void zl__engine_free_grads(zl_engine *e)
+{
+    zl_tensor_free(&e->staging_layer);
+    zl_tensor_free(&e->staging_embed);
+    zl_tensor_free(&e->grads);
+}
+
+static float *staging_of(zl_engine *e, int layer)
+{
+    return zl_tensor_f32(layer == 0 ? &e->staging_embed : &e->staging_layer);
+}
+
+void zl__engine_layer_grads_begin(zl_engine *e, int layer)
+{
+    if (e->opt.zero_stage < 2) return;
+    size_t b, end;
+    /* Backward starts at the last layer: clear the embedding's staging then, since the
+     * head already writes the tied wte's gradient into it. */
+    if (layer == e->model.num_layers - 1) {
+        layer_range(&e->model, 0, &b, &end);
+        e->device->ops->zero(staging_of(e, 0), (end - b) * sizeof(float));
+    }
+    if (layer == 0) return;
+    layer_range(&e->model, layer, &b, &end);
+    e->device->ops->zero(staging_of(e, layer), (end - b) * sizeof(float));
+}
+
+zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
+{
+    if (e->opt.zero_stage < 2) return ZL_OK;
+    size_t b, end;
+    layer_range(&e->model, layer, &b, &end);
+    float *g = staging_of(e, layer);
+    zl_status st = dp_size(e) > 1 ? reduce_buckets(e, g, end - b) : ZL_OK;
+    if (st != ZL_OK) return st;
+    /* Keep this rank's share: the part of [b, end) inside its partition. */
+    size_t lo = b > e->part.begin ? b : e->part.begin;
+    size_t hi = end < e->part.end ? end : e->part.end;
+    if (lo < hi)
+        e->device->ops->axpy(zl_tensor_f32(&e->grads) + (lo - e->part.begin), 1.0f, g + (lo - b),
+                             hi - lo);
+    return ZL_OK;
+}
+
+/* ---- the boundary ---------------------------------------------------------------- */
+
+/* This rank's share of the averaged gradient, aligned with its partition. */
+static float *own_grads(zl_engine *e)
+{
+    float *g = zl_tensor_f32(&e->grads);
+    return e->opt.zero_stage == 2 ? g : g + e->part.begin;
+}
+
+zl_status zl__engine_boundary_reduce(zl_engine *e)
+{
+    if (dp_size(e) == 1 || e->opt.zero_stage == 2) return ZL_OK; /* stage 2: done in backward */
+    return reduce_buckets(e, zl_tensor_f32(&e->grads), e->part.padded_numel);
+}
+
+/* Global L2 norm of the averaged gradient: each rank sums the squares of the elements
+ * it owns, and the partial sums are added across ranks in double. */
+zl_status zl__engine_grad_norm(zl_engine *e, double *norm)
+{
+    double sumsq;
+    if (e->opt.zero_stage == 0) {
+        sumsq = e->device->ops->sumsq(zl_tensor_f32(&e->grads), e->model.params_numel);
+    } else {
+        sumsq = e->device->ops->sumsq(own_grads(e), zl_partition_real_numel(&e->part));
+        if (dp_size(e) > 1) {
+            zl_status st = zl_comm_allreduce(e->opt.dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
+            if (st != ZL_OK) return st;
+        }
+    }
+    *norm = sqrt(sumsq);
+    return ZL_OK;
+}
+
+zl_status zl__engine_optimizer_step(zl_engine *e, double beta1, float grad_scale)
+{
+    float *params = zl_tensor_f32(&e->params);
+    if (e->opt.zero_stage == 0) {
+        zl_adamw_step(&e->adam, params, zl_tensor_f32(&e->grads), e->ranges, e->num_ranges, e->lr,
+                      beta1, grad_scale);
+        return ZL_OK;
+    }
+    /* Stages 1-2: step the fp32 master copy of this rank's partition, write it back into
+     * the parameters, and gather everyone's updated partition. */
+    const zl_partition *p = &e->part;
+    zl_param_range local[e->num_ranges > 0 ? e->num_ranges : 1];
+    int nlocal = zl_param_ranges_clip(local, e->ranges, e->num_ranges, p->begin, p->end);
+    float *master = zl_tensor_f32(&e->master);
+    zl_adamw_step(&e->adam, master, own_grads(e), local, nlocal, e->lr, beta1, grad_scale);
+    e->device->ops->copy(params + p->begin, master, zl_partition_real_numel(p) * sizeof(float));
+    if (dp_size(e) == 1) return ZL_OK;
+    return zl_comm_allgather(e->opt.dp, params, params + p->begin, p->partition_numel, ZL_F32);
+}
+
+void zl__engine_zero_grads(zl_engine *e)
+{
+    e->device->ops->zero(zl_tensor_f32(&e->grads), zl_tensor_nbytes(&e->grads));
+}
