@@ -189,6 +189,7 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     o->zero_stage = (int)cfg->zero.stage;
     o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
     o->reduce_scatter = cfg->zero.reduce_scatter;
+    o->use_multi_rank_bucket_allreduce = cfg->zero.use_multi_rank_bucket_allreduce;
     o->prescale_gradients = cfg->prescale_gradients;
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
     if (o->seq_len > p->model.max_seq_len)

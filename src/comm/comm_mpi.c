@@ -279,15 +279,26 @@ static zl_status mpi_reduce(zl_comm *c, void *recv, const void *send, size_t cou
 {
     size_t es = zl_dtype_nbytes(dt);
     bool is_root = c->rank == root, in_place = is_root && recv == send;
-    for (size_t off = 0; off < count;) {
+    /* Debian 12's MPICH 4.0 (ch4:ucx) crashes in MPI_Reduce with MPI_IN_PLACE at a root
+     * other than 0 (seen from 1000 floats up, in a memcpy inside the library). So an in-place
+     * reduce goes through a temporary buffer at the root instead: one extra copy there. */
+    void *tmp = NULL;
+    if (in_place && count > 0) {
+        tmp = malloc((count < max_count ? count : max_count) * es);
+        if (!tmp) return zl_errorf(ZL_ERR_NOMEM, "reduce on '%s': out of host memory", c->name);
+    }
+    zl_status st = ZL_OK;
+    for (size_t off = 0; off < count && st == ZL_OK;) {
         size_t n = count - off < max_count ? count - off : max_count;
-        const void *s = in_place ? MPI_IN_PLACE : (const char *)send + off * es;
-        void *r = is_root ? (char *)recv + off * es : NULL;
-        MPI_TRY(c, "MPI_Reduce",
-                MPI_Reduce(s, r, (int)n, mpi_type(dt), mpi_op(dt, op), root, comm_of(c)));
+        const void *s = (const char *)send + off * es;
+        void *r = is_root ? (in_place ? tmp : (char *)recv + off * es) : NULL;
+        int rc = MPI_Reduce(s, r, (int)n, mpi_type(dt), mpi_op(dt, op), root, comm_of(c));
+        if (rc != MPI_SUCCESS) st = mpi_fail(c, "MPI_Reduce", rc);
+        else if (in_place) memcpy((char *)recv + off * es, tmp, n * es);
         off += n;
     }
-    return ZL_OK;
+    free(tmp);
+    return st;
 }
 
 /* The wrappers refuse peer == rank in a group of several; in a group of one there is no

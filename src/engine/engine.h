@@ -44,6 +44,8 @@ typedef struct zl_engine_options {
                                       * partitioned (engine_zero.c) */
     int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
     bool reduce_scatter;             /* stage 1/2: pre-divide, then reduce per bucket (true) */
+    bool use_multi_rank_bucket_allreduce; /* stage 1/2: allreduce each bucket (DeepSpeed's
+                                      * default, true) rather than reduce to each owner */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     double gradient_predivide_factor; /* 1.0 */
 } zl_engine_options;

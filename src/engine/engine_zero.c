@@ -43,21 +43,41 @@ static void reduction_scales(const zl_engine *e, double *pre, double *post)
         *pre = 1.0 / f, *post = f / W;
 }
 
-/* Average g (n elements) over the data-parallel ranks, in buckets of reduce_bucket_size. */
-static zl_status reduce_buckets(zl_engine *e, float *g, size_t n)
+/* Average g, the gradient of the flat range [first, first + n), over the data-parallel
+ * ranks, in buckets of reduce_bucket_size elements. Stage 0, and stages 1-2 with
+ * use_multi_rank_bucket_allreduce (DeepSpeed's default), allreduce each bucket: every
+ * rank gets the whole sum and a partitioned stage keeps its share. Without it, each
+ * owner's slice is reduced to that owner alone, one reduce per bucket: the ZeRO paper's
+ * reduce-scatter volume, (N-1)/N of the range per rank instead of the allreduce's 2(N-1)/N.
+ * Then only the own slice holds the sum. */
+static zl_status reduce_range(zl_engine *e, float *g, size_t first, size_t n)
 {
     const zl_ops *ops = e->device->ops;
     double pre, post;
     reduction_scales(e, &pre, &post);
     size_t bucket = (size_t)e->opt.reduce_bucket_size;
-    for (size_t off = 0; off < n; off += bucket) {
-        size_t len = n - off < bucket ? n - off : bucket;
-        if (pre != 1.0) ops->scale(g + off, (float)pre, len);
-        zl_status st = zl_comm_allreduce(e->opt.dp, g + off, len, ZL_F32, ZL_REDUCE_SUM);
-        if (st != ZL_OK) return st;
-        if (post != 1.0) ops->scale(g + off, (float)post, len);
+    if (pre != 1.0) ops->scale(g, (float)pre, n);
+    zl_status st = ZL_OK;
+    if (e->opt.zero_stage == 0 || e->opt.use_multi_rank_bucket_allreduce) {
+        for (size_t off = 0; off < n && st == ZL_OK; off += bucket)
+            st = zl_comm_allreduce(e->opt.dp, g + off, n - off < bucket ? n - off : bucket, ZL_F32,
+                                   ZL_REDUCE_SUM);
+        if (st == ZL_OK && post != 1.0) ops->scale(g, (float)post, n);
+        return st;
     }
-    return ZL_OK;
+    size_t P = e->part.partition_numel;
+    for (int r = 0; r < dp_size(e) && st == ZL_OK; r++) {
+        size_t lo = first > (size_t)r * P ? first : (size_t)r * P;
+        size_t hi = first + n < (size_t)(r + 1) * P ? first + n : (size_t)(r + 1) * P;
+        for (size_t off = lo; off < hi && st == ZL_OK; off += bucket) {
+            float *x = g + (off - first);
+            st = zl_comm_reduce(e->opt.dp, x, x, hi - off < bucket ? hi - off : bucket, ZL_F32,
+                                ZL_REDUCE_SUM, r);
+        }
+        if (st == ZL_OK && r == dp_rank(e) && post != 1.0 && lo < hi)
+            ops->scale(g + (lo - first), (float)post, hi - lo);
+    }
+    return st;
 }
 
 /* ---- gradient storage ------------------------------------------------------------- */
@@ -133,7 +153,7 @@ zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
     size_t b, end;
     layer_range(&e->model, layer, &b, &end);
     float *g = staging_of(e, layer);
-    zl_status st = dp_size(e) > 1 ? reduce_buckets(e, g, end - b) : ZL_OK;
+    zl_status st = dp_size(e) > 1 ? reduce_range(e, g, b, end - b) : ZL_OK;
     if (st != ZL_OK) return st;
     /* Keep this rank's share: the part of [b, end) inside its partition. */
     size_t lo = b > e->part.begin ? b : e->part.begin;
@@ -156,7 +176,7 @@ static float *own_grads(zl_engine *e)
 zl_status zl__engine_boundary_reduce(zl_engine *e)
 {
     if (dp_size(e) == 1 || e->opt.zero_stage == 2) return ZL_OK; /* stage 2: done in backward */
-    return reduce_buckets(e, zl_tensor_f32(&e->grads), e->part.padded_numel);
+    return reduce_range(e, zl_tensor_f32(&e->grads), 0, e->part.padded_numel);
 }
 
 /* Global L2 norm of the averaged gradient: each rank sums the squares of the elements

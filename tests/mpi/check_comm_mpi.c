@@ -278,6 +278,27 @@ START_TEST(test_mpi_broadcast_and_reduce_non_zero_root)
 }
 END_TEST
 
+/* A large in-place reduce to every root in turn, the way ZeRO reduces each owner's slice
+ * (this crashed inside Debian's MPICH with MPI_IN_PLACE at roots other than 0). */
+START_TEST(test_mpi_reduce_in_place_large_every_root)
+{
+    int W = world->size, r = world->rank, ok = 1;
+    size_t n = 60000;
+    float *x = malloc(n * sizeof *x);
+    for (int root = 0; root < W; root++) {
+        for (size_t i = 0; i < n; i++) x[i] = (float)((r + 1) * (int)(i % 7));
+        ok &= ok_status(zl_comm_reduce(world, x, x, n, ZL_F32, ZL_REDUCE_SUM, root), "reduce");
+        for (size_t i = 0; i < n && r == root; i++)
+            if (x[i] != (float)((int)(i % 7) * W * (W + 1) / 2)) {
+                ok = 0;
+                break;
+            }
+    }
+    free(x);
+    ALL_OK(ok);
+}
+END_TEST
+
 START_TEST(test_mpi_send_recv_ring_and_errors)
 {
     int W = world->size, r = world->rank;
@@ -494,6 +515,7 @@ static Suite *comm_mpi_suite(void)
     tcase_add_test(tc, test_mpi_reduce_scatter);
     tcase_add_test(tc, test_mpi_allgather);
     tcase_add_test(tc, test_mpi_broadcast_and_reduce_non_zero_root);
+    tcase_add_test(tc, test_mpi_reduce_in_place_large_every_root);
     tcase_add_test(tc, test_mpi_send_recv_ring_and_errors);
     tcase_add_test(tc, test_mpi_nonblocking_overlap);
     tcase_add_test(tc, test_mpi_split_2d_groups);
