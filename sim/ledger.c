@@ -83,8 +83,8 @@ zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)
                 off += (size_t)snprintf(breakdown + off, sizeof breakdown - off, "\n    %-24s %12s",
                                         t->tag, zl_format_bytes(row, sizeof row, t->cur_nbytes));
         }
-        /* The request itself may be the largest consumer. */
-        const char *hint_tag = (!largest || nbytes > largest->cur_nbytes) ? tag : largest->tag;
+        /* The request itself may be the largest consumer (on a tie, its kind is what grows). */
+        const char *hint_tag = (!largest || nbytes >= largest->cur_nbytes) ? tag : largest->tag;
         return zl_errorf(ZL_ERR_OOM,
                          "%s: out of memory allocating %s for '%s': budget %s, %s already live%s%s\n"
                          "  hint: %s",

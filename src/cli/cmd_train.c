@@ -26,6 +26,7 @@
 typedef struct train_args {
     const char *config_path, *model, *data, *backend;
     long steps, seed, seq_len, threads;
+    size_t device_memory; /* 0: unlimited */
     bool print_memory;
 } train_args;
 
@@ -43,7 +44,9 @@ static void train_usage(FILE *out)
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
             "  --threads N       OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
-            "  --memory          print the device memory ledger at the end\n",
+            "  --device-memory N the memory budget of each rank's device, in bytes or with a\n"
+            "                    unit (16GiB, 512MiB, 2.5e9); an allocation past it fails\n"
+            "  --memory-report   print each rank's device memory ledger at the end\n",
             zl_gpt_config_preset_names());
 }
 
@@ -60,15 +63,38 @@ static bool parse_positive(const char *flag, const char *s, long *out)
     return true;
 }
 
+/* "16GiB", "512MiB", "64KiB", "1.5GB", "2.5e9", "1000": binary units for KiB/MiB/GiB/TiB,
+ * decimal for KB/MB/GB/TB, bytes without a unit. */
+static bool parse_bytes(const char *s, size_t *out)
+{
+    static const struct { const char *unit; double scale; } units[] = {
+        {"", 1},         {"B", 1},        {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30},
+        {"TiB", 0x1p40}, {"KB", 1e3},     {"MB", 1e6},     {"GB", 1e9},     {"TB", 1e12},
+    };
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0)) return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit)) {
+            double bytes = v * units[i].scale;
+            if (bytes > 0x1p62) return false;
+            *out = (size_t)bytes;
+            return *out > 0;
+        }
+    return false;
+}
+
 static int parse_args(int argc, char **argv, train_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY, O_HELP };
+    enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
+           O_BUDGET, O_HELP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
         {"seed", required_argument, 0, O_SEED},       {"seq-len", required_argument, 0, O_SEQ},
         {"backend", required_argument, 0, O_BACKEND}, {"threads", required_argument, 0, O_THREADS},
-        {"memory", no_argument, 0, O_MEMORY},         {"help", no_argument, 0, O_HELP},
+        {"memory-report", no_argument, 0, O_MEMORY},  {"device-memory", required_argument, 0, O_BUDGET},
+        {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -82,6 +108,13 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_DATA: a->data = optarg; break;
         case O_BACKEND: a->backend = optarg; break;
         case O_MEMORY: a->print_memory = true; break;
+        case O_BUDGET:
+            if (!parse_bytes(optarg, &a->device_memory)) {
+                fprintf(stderr, "zerolab train: --device-memory expects a size such as 16GiB, "
+                                "512MiB or 2.5e9, got '%s'\n", optarg);
+                return ZL_EXIT_USAGE;
+            }
+            break;
         case O_STEPS: if (!parse_positive("--steps", optarg, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, &a->seq_len)) return ZL_EXIT_USAGE; break;
         case O_THREADS: if (!parse_positive("--threads", optarg, &a->threads)) return ZL_EXIT_USAGE; break;
@@ -140,7 +173,6 @@ static zl_status check_engine_supports(const zl_config *cfg)
     /* These observe training without changing it; say that their output will be missing. */
     static const struct { size_t off; const char *name; } observers[] = {
         {offsetof(zl_config, flops_profiler.enabled), "flops_profiler"},
-        {offsetof(zl_config, comms_logger.enabled), "comms_logger"},
         {offsetof(zl_config, tensorboard.enabled), "tensorboard"},
         {offsetof(zl_config, csv_monitor.enabled), "csv_monitor"},
         {offsetof(zl_config, wandb.enabled), "wandb"},
@@ -271,13 +303,17 @@ static int train(const train_args *a)
     if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, rank, W);
     char devname[32];
     snprintf(devname, sizeof devname, "rank %d", rank);
-    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, devname, 0);
+    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, devname, a->device_memory);
     zl_status agreed = zl_comm_agree(world, st);
     if (agreed != ZL_OK) {
         rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
         goto done;
     }
     plan.engine.dp = world;
+    /* DeepSpeed's comms_logger: every call is logged anyway; print the summary at the end,
+     * and with "verbose" one line per call as it happens. */
+    if (cfg.comms_logger.enabled && cfg.comms_logger.verbose && rank == 0)
+        zl_comm_log_set_verbose(log, stdout);
     /* Out of memory can hit one rank and not another: every rank reports, the ones that
      * did not fail naming the one that did. */
     if ((st = zl_engine_create(&engine, &plan.model, o, &dev)) != ZL_OK) {
@@ -351,6 +387,7 @@ static int train(const train_args *a)
               first_loss, loss, plan.steps, elapsed,
               zl_format_bytes(peak, sizeof peak, dev.ledger.peak_nbytes));
     if (a->print_memory) print_memory(world, &dev);
+    if (cfg.comms_logger.enabled && rank == 0) zl_comm_log_print(log, stdout);
     rc = ZL_EXIT_OK;
 done:
     free(inputs);

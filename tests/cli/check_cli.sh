@@ -81,6 +81,10 @@ expect 2 "--steps expects a positive integer" -- train --steps zero
 expect 2 "unknown or incomplete option" -- train --frobnicate
 expect 2 "unknown command 'trian'" -- trian
 expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
+expect 2 "--device-memory expects a size" -- train --device-memory lots
+expect 1 "rank 0: out of memory allocating" -- train --device-memory 1MiB --steps 1
+expect 1 "hint:" -- train --device-memory 1MiB --steps 1
+expect 0 "memory ledger of rank 0" -- train --device-memory 64MiB --steps 2 --memory-report
 
 # --- config: a valid file prints its settings with their sources -----------------------
 expect 0 "train_batch_size" -- config

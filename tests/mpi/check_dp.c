@@ -289,6 +289,39 @@ END_TEST
 START_TEST(test_dp_stage2_ledger_matches_formula) { ledger_matches_formula(2); }
 END_TEST
 
+/* The point of ZeRO, on a budget: with a device just too small for stage 0, creating the
+ * stage-0 engine fails with the ledger's report on every rank, and stage 2 fits. */
+static size_t peak_bytes(int stage)
+{
+    zl_device dev;
+    zl_engine e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "probe", 0), ZL_OK);
+    zl_engine_options o = options(B, 1, 0, stage, world);
+    ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
+    size_t peak = dev.ledger.peak_nbytes;
+    zl_engine_destroy(&e);
+    return peak;
+}
+
+START_TEST(test_dp_budget_stage0_oom_stage2_fits)
+{
+    size_t p0 = peak_bytes(0), p2 = peak_bytes(2);
+    ck_assert_uint_lt(p2, p0);
+    size_t budget = (p0 + p2) / 2;
+    zl_device dev;
+    zl_engine e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "rank (budget)", budget), ZL_OK);
+    zl_engine_options o0 = options(B, 1, 0, 0, world), o2 = options(B, 1, 0, 2, world);
+    ck_assert_int_eq(zl_engine_create(&e, &model, &o0, &dev), ZL_ERR_OOM);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "out of memory"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "hint:"));
+    ck_assert_uint_eq(dev.ledger.cur_nbytes, 0); /* nothing left behind */
+    ck_assert_int_eq(zl_engine_create(&e, &model, &o2, &dev), ZL_OK);
+    ck_assert_uint_le(dev.ledger.peak_nbytes, budget);
+    zl_engine_destroy(&e);
+}
+END_TEST
+
 /* Ranks seeded differently still start from rank 0's weights (broadcast at start). */
 START_TEST(test_dp_params_broadcast_from_rank0)
 {
@@ -337,6 +370,7 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage1_ledger_matches_formula);
     tcase_add_test(tc, test_dp_stage2_ledger_matches_formula);
     tcase_add_test(tc, test_dp_params_broadcast_from_rank0);
+    tcase_add_test(tc, test_dp_budget_stage0_oom_stage2_fits);
     suite_add_tcase(s, tc);
     return s;
 }
