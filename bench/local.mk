@@ -8,10 +8,18 @@
 EXTRA_PROGRAMS = bench/zl_bench
 bench_zl_bench_SOURCES = %D%/zl_bench.c %D%/op_profile.c %D%/op_profile.h
 bench_zl_bench_LDADD = $(ZL_LIBS)
-EXTRA_DIST += %D%/run.sh %D%/pytorch_bench.py %D%/summarize.py
+EXTRA_DIST += %D%/run.sh %D%/dp.sh %D%/pytorch_bench.py %D%/summarize.py
 CLEANFILES += bench/zl_bench$(EXEEXT)
 
 .PHONY: bench
-bench: bench/zl_bench$(EXEEXT)
+bench: bench/zl_bench$(EXEEXT) zerolab$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
 	    $(SHELL) $(srcdir)/bench/run.sh ./bench/zl_bench$(EXEEXT) $(srcdir)/bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
+
+# Only the ZeRO wall-clock comparison (2 MPI ranks): `make bench-dp`.
+.PHONY: bench-dp
+bench-dp: zerolab$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
