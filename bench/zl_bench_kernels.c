@@ -285,8 +285,28 @@ static void bench_gemm_config(const char *config, int N, int C, int V)
  * result: a line last written by the other core costs a transfer between the cores, which
  * on this VM is slow when the vCPUs sit on cores that do not share a cache.)
  * GB/s of bytes written (zero) or copied. */
-enum { MEM_OPS, MEM_ONE, MEM_HALVES, NMEM };
-static const char *const k_mem_names[NMEM] = {"ops", "1 call", "halves"};
+enum { MEM_OPS, MEM_OLD, MEM_ONE, MEM_HALVES, NMEM };
+static const char *const k_mem_names[NMEM] = {"ops", "old ops", "1 call", "halves"};
+
+/* what ops->zero and ops->copy did up to 2026-11: 1 MiB slices, schedule(static), parallel
+ * from 4 MiB, serial memmove below */
+static void mem_old(bool copy, char *dst, const char *src, size_t nbytes)
+{
+    const size_t slice = (size_t)1 << 20, par = (size_t)4 << 20;
+    if (copy && nbytes < par) {
+        memmove(dst, src, nbytes);
+        return;
+    }
+    size_t nslices = (nbytes + slice - 1) / slice;
+#pragma omp parallel for schedule(static) if (nbytes >= par)
+    for (size_t i = 0; i < nslices; i++) {
+        size_t off = i * slice, len = nbytes - off < slice ? nbytes - off : slice;
+        if (copy)
+            memcpy(dst + off, src + off, len);
+        else
+            memset(dst + off, 0, len);
+    }
+}
 
 static void mem_run(int pol, bool copy, char *dst, const char *src, size_t nbytes)
 {
@@ -295,6 +315,8 @@ static void mem_run(int pol, bool copy, char *dst, const char *src, size_t nbyte
             ops->copy(dst, src, nbytes);
         else
             ops->zero(dst, nbytes);
+    } else if (pol == MEM_OLD) {
+        mem_old(copy, dst, src, nbytes);
     } else if (pol == MEM_ONE) {
         if (copy)
             memcpy(dst, src, nbytes);
@@ -371,8 +393,8 @@ static void bench_zero_copy(void)
         for (int pol = 0; pol < NMEM; pol++) printf("  %11s", k_mem_names[pol]);
         printf(cold ? "\n" : "   |");
     }
-    const double zero_mib[] = {1, 1.5, 3, 4, 4.5, 6, 20, 32, 98, 474};
-    const double copy_mib[] = {1, 1.5, 4, 32};
+    const double zero_mib[] = {0.25, 0.5, 1, 1.5, 3, 4, 4.5, 6, 20, 32, 98, 474};
+    const double copy_mib[] = {0.25, 0.5, 1, 1.5, 4, 32, 98};
     for (size_t i = 0; i < sizeof zero_mib / sizeof zero_mib[0]; i++)
         bench_zero_copy_size(false, zero_mib[i], scratch, nscratch);
     for (size_t i = 0; i < sizeof copy_mib / sizeof copy_mib[0]; i++)

@@ -158,11 +158,6 @@ static zl_status check_engine_supports(const zl_config *cfg)
                          "%s: %s.enabled: mixed-precision training is not implemented yet\n"
                          "  hint: remove the block (or set \"enabled\": false) to train in fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16" : "bf16");
-    if (cfg->zero.stage > 2)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.stage %d is not implemented yet (stages 0, 1 and 2 are)\n"
-                         "  hint: set \"stage\": 2",
-                         cfg->name, (int)cfg->zero.stage);
     if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
         cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
@@ -222,6 +217,9 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
     o->reduce_scatter = cfg->zero.reduce_scatter;
     o->use_multi_rank_bucket_allreduce = cfg->zero.use_multi_rank_bucket_allreduce;
+    /* 0 is DeepSpeed's "nothing persists"; the engine's 0 means "default", so map it */
+    o->param_persistence_threshold =
+        cfg->zero.param_persistence_threshold > 0 ? cfg->zero.param_persistence_threshold : -1;
     o->prescale_gradients = cfg->prescale_gradients;
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
     if (o->seq_len > p->model.max_seq_len)

@@ -30,9 +30,8 @@ static zl_status build_ranges(zl_engine *e)
 
 static zl_status check_options(const zl_engine_options *o)
 {
-    if (o->zero_stage < 0 || o->zero_stage > 2)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "zero_optimization.stage %d is not implemented yet (stages 0, 1 and 2 are)",
+    if (o->zero_stage < 0 || o->zero_stage > 3)
+        return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.stage must be 0, 1, 2 or 3, got %d",
                          o->zero_stage);
     if (o->reduce_bucket_size <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.reduce_bucket_size must be positive, got %lld",
@@ -59,20 +58,27 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
                       opt->zero_stage ? dp_rank(e) : 0);
     int64_t numel = (int64_t)e->part.padded_numel;
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
-    if ((st = zl_tensor_alloc(&e->params, dev, "param", ZL_F32, 1, &numel)) != ZL_OK) return st;
-    zl_model_init_params(m, zl_tensor_f32(&e->params), 0, m->params_numel, opt->seed);
-    if ((st = zl__engine_alloc_grads(e)) != ZL_OK) return st;
+    if ((st = build_ranges(e)) != ZL_OK) return st;
     size_t opt_numel = m->params_numel;
-    if (opt->zero_stage >= 1) {
-        int64_t pn = (int64_t)e->part.partition_numel;
-        if ((st = zl_tensor_alloc(&e->master, dev, "master", ZL_F32, 1, &pn)) != ZL_OK) return st;
-        opt_numel = e->part.partition_numel;
+    if (opt->zero_stage == 3) {
+        /* Parameters, master weights and gradients are shards; values arrive in
+         * zl_engine_create, once every rank has allocated. */
+        if ((st = zl__zero3_alloc(e)) != ZL_OK) return st;
+        opt_numel = zl__zero3_shard_numel(e);
+    } else {
+        if ((st = zl_tensor_alloc(&e->params, dev, "param", ZL_F32, 1, &numel)) != ZL_OK) return st;
+        zl_model_init_params(m, zl_tensor_f32(&e->params), 0, m->params_numel, opt->seed);
+        if (opt->zero_stage >= 1) {
+            int64_t pn = (int64_t)e->part.partition_numel;
+            if ((st = zl_tensor_alloc(&e->master, dev, "master", ZL_F32, 1, &pn)) != ZL_OK) return st;
+            opt_numel = e->part.partition_numel;
+        }
     }
+    if ((st = zl__engine_alloc_grads(e)) != ZL_OK) return st;
     if ((st = zl_adamw_init(&e->adam, dev, opt_numel, &opt->optimizer)) != ZL_OK) return st;
     if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
                                   opt->optimizer.beta1)) != ZL_OK)
         return st;
-    if ((st = build_ranges(e)) != ZL_OK) return st;
     if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len)) != ZL_OK) return st;
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
@@ -86,13 +92,16 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
+    if (e->opt.param_persistence_threshold == 0) e->opt.param_persistence_threshold = 100000;
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the broadcast below. */
     if (opt->dp) st = zl_comm_agree(opt->dp, st);
-    if (st == ZL_OK && opt->dp && opt->dp->size > 1)
+    if (st == ZL_OK && e->opt.zero_stage == 3)
+        st = zl__zero3_init_params(e);
+    else if (st == ZL_OK && opt->dp && opt->dp->size > 1)
         st = zl_comm_broadcast(opt->dp, zl_tensor_f32(&e->params), e->model.params_numel, ZL_F32, 0);
-    if (st == ZL_OK && e->opt.zero_stage >= 1)
+    if (st == ZL_OK && (e->opt.zero_stage == 1 || e->opt.zero_stage == 2))
         e->device->ops->copy(zl_tensor_f32(&e->master), zl_tensor_f32(&e->params) + e->part.begin,
                              zl_partition_real_numel(&e->part) * sizeof(float));
     if (st != ZL_OK) zl_engine_destroy(e);
@@ -105,6 +114,7 @@ void zl_engine_destroy(zl_engine *e)
     zl_adamw_destroy(&e->adam);
     zl_tensor_free(&e->master);
     zl__engine_free_grads(e);
+    zl__zero3_free(e);
     zl_tensor_free(&e->params);
     if (e->model.layers) zl_model_destroy(&e->model);
     free(e->ranges);
@@ -118,7 +128,10 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
     zl_status st = zl_model_set_batch(m, inputs, targets);
     if (st != ZL_OK) return st;
     const float *x = NULL;
-    for (int l = 0; l < m->num_layers; l++) x = m->layers[l].out = m->layers[l].vt->forward(m, l, x);
+    for (int l = 0; l < m->num_layers; l++) {
+        if ((st = zl__zero3_use_layer(e, l, false)) != ZL_OK) return st; /* stage 3 gathers */
+        x = m->layers[l].out = m->layers[l].vt->forward(m, l, x);
+    }
     e->loss = zl_model_mean_loss(m);
     if (loss) *loss = e->loss;
     return ZL_OK;
@@ -135,10 +148,11 @@ zl_status zl_engine_backward(zl_engine *e)
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
     float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
     for (int l = m->num_layers - 1; l >= 0; l--) {
+        zl_status st = zl__zero3_use_layer(e, l, true);
+        if (st != ZL_OK) return st;
         zl__engine_layer_grads_begin(e, l);
         m->layers[l].vt->backward(m, l, l ? m->layers[l - 1].out : NULL, dout, l ? dinp : NULL);
-        zl_status st = zl__engine_layer_grads_end(e, l); /* stage 2 reduces here */
-        if (st != ZL_OK) return st;
+        if ((st = zl__engine_layer_grads_end(e, l)) != ZL_OK) return st; /* stages 2-3 reduce */
         /* This layer's input gradient is the next (earlier) layer's output gradient. */
         float *freed = dout ? dout : dinp + BTC;
         dout = dinp;
@@ -181,6 +195,13 @@ zl_status zl_engine_step(zl_engine *e)
                              dp_size(e);
     }
     e->micro_steps++;
+    return ZL_OK;
+}
+
+zl_status zl_engine_gather_params(zl_engine *e, float *out)
+{
+    if (e->opt.zero_stage == 3) return zl__zero3_gather_all(e, out);
+    memcpy(out, zl_tensor_f32(&e->params), e->model.params_numel * sizeof(float));
     return ZL_OK;
 }
 

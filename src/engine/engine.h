@@ -40,12 +40,14 @@ typedef struct zl_engine_options {
     /* Data parallelism and ZeRO ("zero_optimization"). dp NULL: one rank. A zero
      * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
     zl_comm *dp;                     /* the data-parallel group (not owned) */
-    int zero_stage;                  /* 0 replicated; 1 optimizer state, 2 also gradients
-                                      * partitioned (engine_zero.c) */
+    int zero_stage;                  /* 0 replicated; 1 optimizer state, 2 also gradients,
+                                      * 3 also parameters partitioned (engine_zero*.c) */
     int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
     bool reduce_scatter;             /* stage 1/2: pre-divide, then reduce per bucket (true) */
     bool use_multi_rank_bucket_allreduce; /* stage 1/2: allreduce each bucket (DeepSpeed's
                                       * default, true) rather than reduce to each owner */
+    int64_t param_persistence_threshold; /* stage 3: layers of at most this many elements
+                                      * stay gathered (0: DeepSpeed's 1e5; < 0: none) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     double gradient_predivide_factor; /* 1.0 */
 } zl_engine_options;
@@ -54,9 +56,10 @@ typedef struct zl_engine {
     zl_engine_options opt;
     zl_device *device;
     zl_model model;
-    zl_tensor params; /* (params_numel) f32, tag "param" */
+    zl_tensor params; /* f32, tag "param": the whole padded vector; stage 3: this rank's shard */
     zl_tensor grads;  /* f32, tag "grad": (padded numel) for stages 0-1, (partition) for 2 */
-    zl_tensor staging_embed, staging_layer; /* stage 2: backward's gradient staging, "bucket" */
+    zl_tensor staging_embed, staging_layer; /* stages 2-3: backward's gradient staging, "bucket" */
+    struct zl_zero3 *z3; /* stage 3's layout and gather buffers (engine_zero3.c) */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1: (partition) f32 master weights, tag "master" */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
@@ -93,6 +96,11 @@ zl_status zl_engine_backward(zl_engine *e);
 /* Count a micro-step; at the boundary, reduce the gradients across data-parallel ranks,
  * clip, update, zero the gradients and advance the LR schedule. Collective over opt->dp. */
 zl_status zl_engine_step(zl_engine *e);
+
+/* The whole flat parameter vector (params_numel floats, host-addressable `out`), on every
+ * rank: a copy for stages 0-2, gathered from the shards for stage 3 (DeepSpeed's
+ * GatheredParameters; what a consolidated checkpoint holds). Collective over opt->dp. */
+zl_status zl_engine_gather_params(zl_engine *e, float *out);
 
 /* Mean of a value over the data-parallel ranks (for logging the loss). Collective. */
 float zl_engine_dp_mean(zl_engine *e, float value);

@@ -27,4 +27,16 @@ zl_status zl__engine_grad_norm(zl_engine *e, double *norm);
 zl_status zl__engine_optimizer_step(zl_engine *e, double beta1, float grad_scale);
 void zl__engine_zero_grads(zl_engine *e);
 
+/* Stage 3 (engine_zero3.c). */
+typedef struct zl_zero3 zl_zero3;
+zl_status zl__zero3_alloc(zl_engine *e);        /* shard, master, grads, gather buffers */
+zl_status zl__zero3_init_params(zl_engine *e);  /* collective: rank 0's values, scattered */
+zl_status zl__zero3_use_layer(zl_engine *e, int layer, bool backward); /* gather if needed */
+zl_status zl__zero3_reduce_layer(zl_engine *e, int layer, float *staging);
+zl_status zl__zero3_optimizer_step(zl_engine *e, double beta1, float grad_scale);
+size_t zl__zero3_shard_numel(const zl_engine *e);
+zl_status zl__zero3_gather_all(zl_engine *e, float *out);
+size_t zl__zero3_layer_padded(const zl_engine *e, int layer);
+void zl__zero3_free(zl_engine *e);
+
 #endif

@@ -20,6 +20,13 @@
 #define dp_size zl__engine_dp_size
 #define dp_rank zl__engine_dp_rank
 
+/* How many elements a layer's gradient staging holds: its range, padded to the stage-3
+ * chunking (so the padding is zero for the reduce-scatter). */
+static size_t staging_numel(const zl_engine *e, int l, size_t begin, size_t end)
+{
+    return e->opt.zero_stage == 3 ? zl__zero3_layer_padded(e, l) : end - begin;
+}
+
 /* The flat range [begin, end) of a layer's own parameters. */
 static void layer_range(const zl_model *m, int l, size_t *begin, size_t *end)
 {
@@ -92,24 +99,27 @@ zl_status zl__engine_alloc_grads(zl_engine *e)
         zl_model_bind_flat(m, zl_tensor_f32(&e->params), zl_tensor_f32(&e->grads));
         return ZL_OK;
     }
-    /* Stage 2. The embedding's gradient needs its own staging: the head writes the tied
-     * wte's gradient first and the embedding layer completes it last, so it stays live
-     * through the whole backward (as wte.grad does in DeepSpeed). Every other layer's
-     * gradient is complete when its backward returns and shares one staging buffer. */
-    int64_t pn = (int64_t)e->part.partition_numel;
-    if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &pn)) != ZL_OK) return st;
+    /* Stages 2-3. The embedding's gradient needs its own staging: the head writes the
+     * tied wte's gradient first and the embedding layer completes it last, so it stays
+     * live through the whole backward (as wte.grad does in DeepSpeed). Every other layer's
+     * gradient is complete when its backward returns and shares one staging buffer.
+     * Stage 3's gradient shard was allocated with its parameter shard. */
+    if (e->opt.zero_stage == 2) {
+        int64_t pn = (int64_t)e->part.partition_numel;
+        if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &pn)) != ZL_OK) return st;
+    }
     size_t b, end, largest = 0;
     for (int l = 1; l < m->num_layers; l++) {
         layer_range(m, l, &b, &end);
-        if (end - b > largest) largest = end - b;
+        if (staging_numel(e, l, b, end) > largest) largest = staging_numel(e, l, b, end);
     }
     layer_range(m, 0, &b, &end);
-    int64_t embed_n = (int64_t)(end - b), layer_n = (int64_t)largest;
+    int64_t embed_n = (int64_t)staging_numel(e, 0, b, end), layer_n = (int64_t)largest;
     if ((st = zl_tensor_alloc(&e->staging_embed, e->device, "bucket", ZL_F32, 1, &embed_n)) != ZL_OK)
         return st;
     if ((st = zl_tensor_alloc(&e->staging_layer, e->device, "bucket", ZL_F32, 1, &layer_n)) != ZL_OK)
         return st;
-    zl_model_bind_flat(m, zl_tensor_f32(&e->params), NULL);
+    if (e->opt.zero_stage == 2) zl_model_bind_flat(m, zl_tensor_f32(&e->params), NULL);
     for (int l = 0; l < m->num_layers; l++) {
         layer_range(m, l, &b, &end);
         float *base = zl_tensor_f32(l == 0 ? &e->staging_embed : &e->staging_layer);
@@ -140,16 +150,17 @@ void zl__engine_layer_grads_begin(zl_engine *e, int layer)
      * head already writes the tied wte's gradient into it. */
     if (layer == e->model.num_layers - 1) {
         layer_range(&e->model, 0, &b, &end);
-        e->device->ops->zero(staging_of(e, 0), (end - b) * sizeof(float));
+        e->device->ops->zero(staging_of(e, 0), staging_numel(e, 0, b, end) * sizeof(float));
     }
     if (layer == 0) return;
     layer_range(&e->model, layer, &b, &end);
-    e->device->ops->zero(staging_of(e, layer), (end - b) * sizeof(float));
+    e->device->ops->zero(staging_of(e, layer), staging_numel(e, layer, b, end) * sizeof(float));
 }
 
 zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
 {
     if (e->opt.zero_stage < 2) return ZL_OK;
+    if (e->opt.zero_stage == 3) return zl__zero3_reduce_layer(e, layer, staging_of(e, layer));
     size_t b, end;
     layer_range(&e->model, layer, &b, &end);
     float *g = staging_of(e, layer);
@@ -170,12 +181,12 @@ zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
 static float *own_grads(zl_engine *e)
 {
     float *g = zl_tensor_f32(&e->grads);
-    return e->opt.zero_stage == 2 ? g : g + e->part.begin;
+    return e->opt.zero_stage >= 2 ? g : g + e->part.begin;
 }
 
 zl_status zl__engine_boundary_reduce(zl_engine *e)
 {
-    if (dp_size(e) == 1 || e->opt.zero_stage == 2) return ZL_OK; /* stage 2: done in backward */
+    if (dp_size(e) == 1 || e->opt.zero_stage >= 2) return ZL_OK; /* 2-3: done in backward */
     return reduce_range(e, zl_tensor_f32(&e->grads), 0, e->part.padded_numel);
 }
 
@@ -187,7 +198,9 @@ zl_status zl__engine_grad_norm(zl_engine *e, double *norm)
     if (e->opt.zero_stage == 0) {
         sumsq = e->device->ops->sumsq(zl_tensor_f32(&e->grads), e->model.params_numel);
     } else {
-        sumsq = e->device->ops->sumsq(own_grads(e), zl_partition_real_numel(&e->part));
+        /* stage 3's shard holds zeros in its padding, so summing all of it is exact */
+        size_t n = e->opt.zero_stage == 3 ? zl__zero3_shard_numel(e) : zl_partition_real_numel(&e->part);
+        sumsq = e->device->ops->sumsq(own_grads(e), n);
         if (dp_size(e) > 1) {
             zl_status st = zl_comm_allreduce(e->opt.dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
             if (st != ZL_OK) return st;
@@ -205,6 +218,7 @@ zl_status zl__engine_optimizer_step(zl_engine *e, double beta1, float grad_scale
                       beta1, grad_scale);
         return ZL_OK;
     }
+    if (e->opt.zero_stage == 3) return zl__zero3_optimizer_step(e, beta1, grad_scale);
     /* Stages 1-2: step the fp32 master copy of this rank's partition, write it back into
      * the parameters, and gather everyone's updated partition. */
     const zl_partition *p = &e->part;

@@ -69,8 +69,10 @@ expect 1 "sparse_attention" -- train --config "$tmp/sparse.json"
 # --- features configured but not built yet are refused, not ignored -------------------
 printf '{"train_micro_batch_size_per_gpu": 4, "fp16": {"enabled": true}}\n' >"$tmp/fp16.json"
 expect 1 "fp16.enabled: mixed-precision training is not implemented yet" -- train --config "$tmp/fp16.json"
-printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 3}}\n' >"$tmp/z3.json"
-expect 1 "zero_optimization.stage 3" -- train --config "$tmp/z3.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 4}}\n' >"$tmp/z4.json"
+expect 1 "stage" -- train --config "$tmp/z4.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}}\n' >"$tmp/off.json"
+expect 1 "ZeRO-Offload is not implemented yet" -- train --config "$tmp/off.json"
 
 # --- models and flags ------------------------------------------------------------------
 expect 1 "unknown model 'gpt5'" -- train --model gpt5

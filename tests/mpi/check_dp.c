@@ -1,4 +1,4 @@
-/* Data parallelism and ZeRO stages 0-2 against single-rank training (the main oracle):
+/* Data parallelism and ZeRO stages 0-3 against single-rank training (the main oracle):
  * N ranks with micro-batch B train exactly as one rank with micro-batch N*B on the same
  * global batch. Every rank also runs the single-rank reference itself, on its own
  * device, so the comparison needs no communication beyond what is tested.
@@ -49,6 +49,7 @@ static zl_engine_options options(int micro, int gas, double clip, int stage, zl_
     o.zero_stage = stage;
     o.reduce_scatter = true;
     o.use_multi_rank_bucket_allreduce = true; /* DeepSpeed's defaults */
+    o.param_persistence_threshold = -1; /* stage 3: every layer gathered on use */
     return o;
 }
 
@@ -110,6 +111,10 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
     ck_assert(zl_test_close(label, loss_dp, loss_ref, STEPS, 1e-5, 0));
     ck_assert_int_eq(dp.global_steps, STEPS);
     ck_assert_int_eq(dp.global_samples, ref.global_samples);
+    /* Adam is blind to a uniform scale of the gradient (and so is clipping followed by
+     * Adam): the gradient norm is what shows a wrong average. */
+    ck_assert_msg(fabs(dp.grad_norm - ref.grad_norm) <= 1e-5 * ref.grad_norm,
+                  "%s: gradient norm %.9g vs %.9g (1 rank)", label, dp.grad_norm, ref.grad_norm);
 
     /* Weights, as a whole: relative L2 error within 1e-5. Element by element: 1e-5
      * relative plus a floor of 1e-3 of the distance Adam can move a weight in STEPS steps
@@ -120,8 +125,10 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
      * dozen of 28k weights, up to ~1e-4 of lr * STEPS). A real error (a missed bucket, a
      * wrong scale) moves weights by about lr per step and fails both checks. */
     const double atol = 1e-3 * o_ref.optimizer.lr * STEPS;
-    const float *p_ref = zl_tensor_f32(&ref.params), *p_dp = zl_tensor_f32(&dp.params);
     size_t n = ref.model.params_numel, compared = 0;
+    float *p_dp = malloc(n * sizeof *p_dp); /* stage 3 holds shards: gather them */
+    ck_assert_int_eq(zl_engine_gather_params(&dp, p_dp), ZL_OK);
+    const float *p_ref = zl_tensor_f32(&ref.params);
     for (size_t i = 0; i < n; i++) {
         if (is_key_bias(&ref.model, i)) {
             ck_assert_msg(fabsf(p_dp[i]) < 1e-3f, "key bias %zu drifted to %g", i, p_dp[i]);
@@ -140,6 +147,7 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
     }
     ck_assert_msg(sqrt(diff2 / ref2) <= 1e-5, "%s: relative L2 error of the weights %.3g",
                   label, sqrt(diff2 / ref2));
+    free(p_dp);
     zl_engine_destroy(&ref);
     zl_engine_destroy(&dp);
 }
@@ -161,6 +169,10 @@ START_TEST(test_dp_stage2_gas1_clip) { compare_with_single_rank(2, 1, 0.5); }
 END_TEST
 START_TEST(test_dp_stage2_gas4) { compare_with_single_rank(2, 4, 0); }
 END_TEST
+START_TEST(test_dp_stage3_gas1_clip) { compare_with_single_rank(3, 1, 0.5); }
+END_TEST
+START_TEST(test_dp_stage3_gas4) { compare_with_single_rank(3, 4, 0); }
+END_TEST
 /* use_multi_rank_bucket_allreduce = false: each owner's slice reduced to it alone */
 START_TEST(test_dp_stage1_owner_reduce) { compare_with_single_rank_opts(1, 2, 0.5, true); }
 END_TEST
@@ -172,7 +184,7 @@ END_TEST
  * whole vector; a reduce (N-1)/N of the message: each non-root sends its part once, and a
  * rank is the root of 1/N of the reduces). The log holds DeepSpeed's message sizes: the
  * input per call, the own chunk for allgather. */
-static double wire_bytes_per_step(int stage, bool owner_reduce)
+static double wire_bytes_per_step(int stage, bool owner_reduce, int gas)
 {
     int N = world->size;
     zl_device dev;
@@ -180,13 +192,13 @@ static double wire_bytes_per_step(int stage, bool owner_reduce)
     zl_comm_log *log;
     ck_assert_int_eq(zl_comm_log_create(&log), ZL_OK);
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "volume", 0), ZL_OK);
-    zl_engine_options o = options(B, 2, 1.0, stage, world);
+    zl_engine_options o = options(B, gas, 1.0, stage, world);
     o.use_multi_rank_bucket_allreduce = !owner_reduce;
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     world->log = log; /* from here: the training steps only, not the initial broadcast */
     int32_t in[B * T], tg[B * T];
     enum { VSTEPS = 3 };
-    for (int k = 0; k < VSTEPS * 2; k++) {
+    for (int k = 0; k < VSTEPS * gas; k++) {
         global_sequences(in, tg, k, world->rank * B, B);
         ck_assert_int_eq(zl_engine_forward(&e, in, tg, NULL), ZL_OK);
         ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
@@ -210,15 +222,37 @@ static double wire_bytes_per_step(int stage, bool owner_reduce)
  * twice. */
 START_TEST(test_dp_comm_volume_per_stage)
 {
-    double s0 = wire_bytes_per_step(0, false);
-    double s1 = wire_bytes_per_step(1, true), s1_ds = wire_bytes_per_step(1, false);
-    double s2 = wire_bytes_per_step(2, true);
+    double s0 = wire_bytes_per_step(0, false, 2);
+    double s1 = wire_bytes_per_step(1, true, 2), s1_ds = wire_bytes_per_step(1, false, 2);
+    double s2 = wire_bytes_per_step(2, true, 2);
     double psi = 4.0 * 28032, f = (double)(world->size - 1) / world->size;
     /* 28032 parameters, 4 bytes; the small extras are the f64 norm and padding */
     ck_assert_double_eq_tol(s0, 2 * f * psi, 0.01 * s0);
     ck_assert_double_eq_tol(s1, s0, 0.01 * s0);
     ck_assert_double_eq_tol(s1_ds, 1.5 * s0, 0.015 * s0);
     ck_assert_double_eq_tol(s2, s0 + f * psi, 0.01 * s0); /* one more reduction (GAS 2) */
+}
+END_TEST
+
+/* Stage 3 per step (one micro-step): an allgather of every layer in forward, again in
+ * backward except the embedding (it stays gathered from its forward to its backward),
+ * and a reduce-scatter of every layer's gradient: about 1.5 x stage 0's allreduce. */
+START_TEST(test_dp_comm_volume_stage3)
+{
+    int N = world->size;
+    double s0 = wire_bytes_per_step(0, false, 1), s3 = wire_bytes_per_step(3, false, 1);
+    double f = (double)(N - 1) / N;
+    /* the layers' padded sizes: embed (V + maxT) * C, 2 blocks of 12C^2 + 13C, head 2C */
+    size_t C = (size_t)model.channels, sizes[4] = {(size_t)(model.vocab_size + model.max_seq_len) * C,
+                                                   12 * C * C + 13 * C, 12 * C * C + 13 * C, 2 * C};
+    double all = 0, embed = 0;
+    for (int l = 0; l < 4; l++) {
+        double padded = (double)((sizes[l] + (size_t)N - 1) / (size_t)N * (size_t)N);
+        all += padded;
+        if (l == 0) embed = padded;
+    }
+    ck_assert_double_eq_tol(s3, 4.0 * f * (3 * all - embed), 0.01 * s3);
+    ck_assert_msg(s3 / s0 > 1.4 && s3 / s0 < 1.55, "stage 3 / stage 0 volume %.3f", s3 / s0);
 }
 END_TEST
 
@@ -269,12 +303,21 @@ static void ledger_matches_formula(int stage)
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     size_t psi = e.model.params_numel, align = 2 * (size_t)W;
     size_t padded = (psi + align - 1) / align * align, part = padded / (size_t)W;
+    if (stage == 3) {
+        /* stage 3 partitions per layer: each layer's range padded to a multiple of N */
+        size_t C = (size_t)model.channels, shard = 0;
+        size_t sizes[4] = {(size_t)(model.vocab_size + model.max_seq_len) * C, 12 * C * C + 13 * C,
+                           12 * C * C + 13 * C, 2 * C};
+        for (int l = 0; l < 4; l++) shard += (sizes[l] + (size_t)W - 1) / (size_t)W;
+        padded = part = shard; /* everything, parameters included, is 1/N */
+        ck_assert_uint_le(shard * (size_t)W, psi + 4 * (size_t)W); /* padding: < N per layer */
+    }
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param"), 4 * padded);
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "grad"), 4 * (stage >= 2 ? part : padded));
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "master"), 4 * part);
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.m"), 4 * part);
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.v"), 4 * part);
-    if (stage == 2) {
+    if (stage == 2) { /* (stage 3's are the same, padded per layer) */
         /* staging: the embedding's gradient (V*C + maxT*C) and the largest other layer's
          * (a block: 12C^2 + 13C) */
         size_t C = (size_t)model.channels;
@@ -287,6 +330,29 @@ static void ledger_matches_formula(int stage)
 START_TEST(test_dp_stage1_ledger_matches_formula) { ledger_matches_formula(1); }
 END_TEST
 START_TEST(test_dp_stage2_ledger_matches_formula) { ledger_matches_formula(2); }
+END_TEST
+START_TEST(test_dp_stage3_ledger_matches_formula) { ledger_matches_formula(3); }
+END_TEST
+
+/* Stage 3 with DeepSpeed's persistence threshold (1e5 elements): the model's blocks are
+ * small enough to stay gathered; training is unchanged. */
+START_TEST(test_dp_stage3_persistent_layers)
+{
+    int W = world->size;
+    zl_device d_ref, d_dp;
+    zl_engine ref, dp;
+    float l_ref[STEPS], l_dp[STEPS];
+    ck_assert_int_eq(zl_device_init(&d_ref, ZL_DEVICE_ACCEL, "cpu", "reference", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d_dp, ZL_DEVICE_ACCEL, "cpu", "dp", 0), ZL_OK);
+    zl_engine_options o_ref = options(W * B, 2, 0.5, 0, NULL), o_dp = options(B, 2, 0.5, 3, world);
+    o_dp.param_persistence_threshold = 0; /* DeepSpeed's default */
+    train(&ref, &d_ref, &o_ref, l_ref);
+    train(&dp, &d_dp, &o_dp, l_dp);
+    ck_assert(zl_test_close("stage 3 persistent: losses", l_dp, l_ref, STEPS, 1e-5, 0));
+    ck_assert_uint_gt(zl_ledger_current(&d_dp.ledger, "gather"), 0);
+    zl_engine_destroy(&ref);
+    zl_engine_destroy(&dp);
+}
 END_TEST
 
 /* The point of ZeRO, on a budget: with a device just too small for stage 0, creating the
@@ -353,6 +419,7 @@ static Suite *dp_suite(void)
          * milliseconds): run a representative pair only. */
         tcase_add_test(tc, test_dp_stage1_gas1_clip);
         tcase_add_test(tc, test_dp_stage2_owner_reduce);
+        tcase_add_test(tc, test_dp_stage3_gas4);
         suite_add_tcase(s, tc);
         return s;
     }
@@ -362,6 +429,11 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage1_gas4);
     tcase_add_test(tc, test_dp_stage2_gas1_clip);
     tcase_add_test(tc, test_dp_stage2_gas4);
+    tcase_add_test(tc, test_dp_stage3_gas1_clip);
+    tcase_add_test(tc, test_dp_stage3_gas4);
+    tcase_add_test(tc, test_dp_stage3_persistent_layers);
+    tcase_add_test(tc, test_dp_stage3_ledger_matches_formula);
+    tcase_add_test(tc, test_dp_comm_volume_stage3);
     tcase_add_test(tc, test_dp_stage1_owner_reduce);
     tcase_add_test(tc, test_dp_stage2_owner_reduce);
     tcase_add_test(tc, test_dp_comm_volume_per_stage);

@@ -1,0 +1,238 @@
+/* ZeRO stage 3: parameters partitioned too, gathered layer by layer just before use.
+ *
+ * Layout. Stage 3 partitions per layer, not the flat vector as stages 1-2 do (DeepSpeed
+ * partitions per parameter): layer l's range [begin, begin + numel) of the flat vector is
+ * padded to a multiple of N and cut into N chunks of `chunk` elements; rank r owns chunk r
+ * of every layer. So gathering one layer is one allgather of equal chunks, and the shard
+ * this rank holds (its chunks of all layers, back to back) is all it keeps between uses:
+ * "param" (its chunks), "master" and Adam's moments (the same size), "grad" (the same).
+ *
+ * Use. Before a layer runs forward, and again before it runs backward, its chunks are
+ * allgathered into a gather buffer and the model's param_ptr are pointed into it; the
+ * buffer is reused by the next layer ("released"). The embedding stays gathered from its
+ * forward to its backward, since the head uses the tied wte at the end of forward and the
+ * start of backward. Layers of at most stage3_param_persistence_threshold elements are
+ * persistent: gathered once, kept, and gathered again after each optimizer step.
+ *
+ * Gradients. Backward writes a layer's gradient into staging (as stage 2); it is then
+ * divided by N and reduce-scattered: rank r receives the sum of chunk r, which it adds to
+ * its gradient shard. Per step on the wire: an allgather in forward, one in backward and a
+ * reduce-scatter, 3 x (N-1)/N of the model, 1.5 x what stages 0-2 move. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+typedef struct zero3_layer {
+    size_t begin, numel; /* the layer's range of the flat vector */
+    size_t chunk;        /* per-rank share: ceil(numel / N) */
+    size_t shard_offset; /* where this rank's chunk sits in its shard */
+    bool persistent;
+    zl_tensor keep;      /* persistent layers: their gathered values, tag "gather" */
+} zero3_layer;
+
+struct zl_zero3 {
+    zero3_layer *layers;
+    size_t shard_numel;
+    zl_tensor gather_embed, gather_block; /* tag "gather": (N * chunk) of the largest */
+    int block_holds;                      /* layer now in gather_block, -1 if none */
+    zl_param_range *ranges;               /* weight-decay ranges in shard coordinates */
+    int num_ranges;
+};
+
+#define dp_size zl__engine_dp_size
+#define dp_rank zl__engine_dp_rank
+
+static float *shard_ptr(zl_tensor *t, const zero3_layer *z) { return zl_tensor_f32(t) + z->shard_offset; }
+
+/* Point layer l's parameters at buf, which holds the layer's whole (padded) range. */
+static void bind_params(zl_engine *e, int l, float *buf)
+{
+    zl_model *m = &e->model;
+    const zl_layer *layer = &m->layers[l];
+    for (int k = layer->first_param; k < layer->first_param + layer->num_params; k++)
+        m->param_ptr[k] = buf + (m->params[k].offset - e->z3->layers[l].begin);
+}
+
+static float *gather_buffer(zl_engine *e, int l)
+{
+    zero3_layer *z = &e->z3->layers[l];
+    if (z->persistent) return zl_tensor_f32(&z->keep);
+    return zl_tensor_f32(l == 0 ? &e->z3->gather_embed : &e->z3->gather_block);
+}
+
+/* Allgather layer l's chunks into its gather buffer and bind its parameters there. */
+static zl_status gather(zl_engine *e, int l)
+{
+    zero3_layer *z = &e->z3->layers[l];
+    float *buf = gather_buffer(e, l);
+    float *own = buf + (size_t)dp_rank(e) * z->chunk;
+    e->device->ops->copy(own, shard_ptr(&e->params, z), z->chunk * sizeof(float));
+    zl_status st = dp_size(e) > 1 ? zl_comm_allgather(e->opt.dp, buf, own, z->chunk, ZL_F32) : ZL_OK;
+    if (st != ZL_OK) return st;
+    bind_params(e, l, buf);
+    if (l != 0 && !z->persistent) e->z3->block_holds = l;
+    return ZL_OK;
+}
+
+zl_status zl__zero3_use_layer(zl_engine *e, int l, bool backward)
+{
+    zl_zero3 *z3 = e->z3;
+    if (!z3) return ZL_OK;
+    if (z3->layers[l].persistent) return ZL_OK; /* always gathered */
+    if (l == 0) /* gathered once per micro-step, at the embedding's forward */
+        return backward ? ZL_OK : gather(e, 0);
+    if (z3->block_holds == l) return ZL_OK; /* e.g. the head, from forward into backward */
+    return gather(e, l);
+}
+
+zl_status zl__zero3_alloc(zl_engine *e)
+{
+    zl_model *m = &e->model;
+    int N = dp_size(e), r = dp_rank(e);
+    zl_status st;
+    zl_zero3 *z3 = e->z3 = calloc(1, sizeof *z3);
+    if (!z3 || !(z3->layers = calloc((size_t)m->num_layers, sizeof *z3->layers)))
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    z3->block_holds = -1;
+    size_t largest_block = 0, off = 0;
+    for (int l = 0; l < m->num_layers; l++) {
+        zero3_layer *z = &z3->layers[l];
+        const zl_layer *layer = &m->layers[l];
+        const zl_param_info *first = &m->params[layer->first_param];
+        const zl_param_info *last = &m->params[layer->first_param + layer->num_params - 1];
+        z->begin = first->offset;
+        z->numel = last->offset + last->numel - z->begin;
+        z->chunk = (z->numel + (size_t)N - 1) / (size_t)N;
+        z->shard_offset = off;
+        off += z->chunk;
+        z->persistent = l != 0 && (int64_t)z->numel <= e->opt.param_persistence_threshold;
+        if (l != 0 && !z->persistent && z->chunk * (size_t)N > largest_block)
+            largest_block = z->chunk * (size_t)N;
+    }
+    z3->shard_numel = off;
+
+    int64_t shard = (int64_t)off, embed = (int64_t)(z3->layers[0].chunk * (size_t)N);
+    int64_t block = (int64_t)largest_block;
+    if ((st = zl_tensor_alloc(&e->params, e->device, "param", ZL_F32, 1, &shard)) != ZL_OK) return st;
+    if ((st = zl_tensor_alloc(&e->master, e->device, "master", ZL_F32, 1, &shard)) != ZL_OK) return st;
+    if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &shard)) != ZL_OK) return st;
+    if ((st = zl_tensor_alloc(&z3->gather_embed, e->device, "gather", ZL_F32, 1, &embed)) != ZL_OK)
+        return st;
+    if (block && (st = zl_tensor_alloc(&z3->gather_block, e->device, "gather", ZL_F32, 1, &block)) != ZL_OK)
+        return st;
+    for (int l = 1; l < m->num_layers; l++) {
+        zero3_layer *z = &z3->layers[l];
+        int64_t n = (int64_t)(z->chunk * (size_t)N);
+        if (z->persistent && (st = zl_tensor_alloc(&z->keep, e->device, "gather", ZL_F32, 1, &n)) != ZL_OK)
+            return st;
+    }
+
+    /* Weight-decay ranges, cut to each layer's chunk and placed in shard coordinates. */
+    z3->ranges = calloc((size_t)(e->num_ranges + 2 * m->num_layers), sizeof *z3->ranges);
+    if (!z3->ranges) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    for (int l = 0; l < m->num_layers; l++) {
+        zero3_layer *z = &z3->layers[l];
+        size_t lo = z->begin + (size_t)r * z->chunk, hi = lo + z->chunk;
+        if (hi > z->begin + z->numel) hi = z->begin + z->numel;
+        if (lo >= hi) continue;
+        int n = zl_param_ranges_clip(z3->ranges + z3->num_ranges, e->ranges, e->num_ranges, lo, hi);
+        for (int i = 0; i < n; i++) z3->ranges[z3->num_ranges + i].offset += z->shard_offset;
+        z3->num_ranges += n;
+    }
+    return ZL_OK;
+}
+
+/* Rank 0's initial values, layer by layer (so ranks seeded differently agree): rank 0
+ * initialises the layer into a gather buffer, broadcasts it, and every rank keeps its
+ * chunk (master too) and, for a persistent layer, the whole layer. */
+zl_status zl__zero3_init_params(zl_engine *e)
+{
+    zl_model *m = &e->model;
+    for (int l = 0; l < m->num_layers; l++) {
+        zero3_layer *z = &e->z3->layers[l];
+        float *buf = gather_buffer(e, l);
+        size_t padded = z->chunk * (size_t)dp_size(e);
+        memset(buf, 0, padded * sizeof(float));
+        if (dp_rank(e) == 0) zl_model_init_params(m, buf, z->begin, z->begin + z->numel, e->opt.seed);
+        if (dp_size(e) > 1) {
+            zl_status st = zl_comm_broadcast(e->opt.dp, buf, padded, ZL_F32, 0);
+            if (st != ZL_OK) return st;
+        }
+        float *own = buf + (size_t)dp_rank(e) * z->chunk;
+        e->device->ops->copy(shard_ptr(&e->params, z), own, z->chunk * sizeof(float));
+        e->device->ops->copy(shard_ptr(&e->master, z), own, z->chunk * sizeof(float));
+        if (z->persistent) bind_params(e, l, buf);
+    }
+    e->z3->block_holds = -1;
+    return ZL_OK;
+}
+
+/* After layer l's backward: average its staged gradient over the ranks and add this
+ * rank's chunk of it to the gradient shard. The staging holds the layer's padded range
+ * with zeros past its end. */
+zl_status zl__zero3_reduce_layer(zl_engine *e, int l, float *staging)
+{
+    zero3_layer *z = &e->z3->layers[l];
+    int N = dp_size(e);
+    float *own = staging + (size_t)dp_rank(e) * z->chunk;
+    if (N > 1) {
+        e->device->ops->scale(staging, 1.0f / (float)N, z->chunk * (size_t)N);
+        zl_status st = zl_comm_reduce_scatter(e->opt.dp, own, staging, z->chunk, ZL_F32, ZL_REDUCE_SUM);
+        if (st != ZL_OK) return st;
+    }
+    e->device->ops->axpy(shard_ptr(&e->grads, z), 1.0f, own, z->chunk);
+    return ZL_OK;
+}
+
+zl_status zl__zero3_optimizer_step(zl_engine *e, double beta1, float grad_scale)
+{
+    zl_zero3 *z3 = e->z3;
+    zl_adamw_step(&e->adam, zl_tensor_f32(&e->master), zl_tensor_f32(&e->grads), z3->ranges,
+                  z3->num_ranges, e->lr, beta1, grad_scale);
+    e->device->ops->copy(zl_tensor_f32(&e->params), zl_tensor_f32(&e->master),
+                         z3->shard_numel * sizeof(float));
+    /* Gathered copies are stale now: persistent layers are gathered again at once, the
+     * others at their next use. */
+    z3->block_holds = -1;
+    for (int l = 1; l < e->model.num_layers; l++)
+        if (z3->layers[l].persistent) {
+            zl_status st = gather(e, l);
+            if (st != ZL_OK) return st;
+        }
+    return ZL_OK;
+}
+
+zl_status zl__zero3_gather_all(zl_engine *e, float *out)
+{
+    zl_zero3 *z3 = e->z3;
+    for (int l = 0; l < e->model.num_layers; l++) {
+        zl_status st = gather(e, l);
+        if (st != ZL_OK) return st;
+        memcpy(out + z3->layers[l].begin, gather_buffer(e, l), z3->layers[l].numel * sizeof(float));
+    }
+    z3->block_holds = -1; /* the buffers now hold whatever was gathered last */
+    return ZL_OK;
+}
+
+size_t zl__zero3_shard_numel(const zl_engine *e) { return e->z3->shard_numel; }
+
+/* The padded length of layer l's range (stage 2 and 3 staging size). */
+size_t zl__zero3_layer_padded(const zl_engine *e, int l)
+{
+    return e->z3->layers[l].chunk * (size_t)dp_size(e);
+}
+
+void zl__zero3_free(zl_engine *e)
+{
+    zl_zero3 *z3 = e->z3;
+    if (!z3) return;
+    if (z3->layers)
+        for (int l = 0; l < e->model.num_layers; l++) zl_tensor_free(&z3->layers[l].keep);
+    zl_tensor_free(&z3->gather_block);
+    zl_tensor_free(&z3->gather_embed);
+    free(z3->ranges);
+    free(z3->layers);
+    free(z3);
+    e->z3 = NULL;
+}
