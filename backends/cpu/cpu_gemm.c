@@ -6,45 +6,54 @@
  * omp_in_parallel), which is what the attention kernels rely on. With beta == 0 sgemm
  * writes C without reading it, so NaN in a fresh output is ignored as ops.h requires.
  *
- * Threads: GEMMs with op(B) = B (NN, TN: the backward dinp and dweight products) are cut
- * here into one block of C rows per thread, each thread calling sgemm single-threaded on
- * its block; the others (NT: every forward linear) go to OpenBLAS's own threading. Why:
- * OpenBLAS's threads share packed panels and synchronize on flags inside the call, so its
- * speed depends on how fast the two cores see each other's writes, and on this VM that
- * flips over seconds between ~55 ns and ~320 ns a cache-line round trip (the host moving
- * the vCPUs between cores that share a cache and cores that do not). Row blocks share
- * nothing but the read-only inputs and meet once, at the end.
- * Measured at 2 threads (bench/zl_bench_kernels.c --gemm; the shapes of a training step,
- * 4-7 runs; GFLOP/s, median of runs; 2-thread peak 205-212, 1-thread 104-107):
- *                                        near cores           far cores
- *                                      blas  rows  cols     blas  rows  cols
- *   NN dinp   1024x256 k=768..8192      ...
- * so: rows for NN and TN ... ; NT stays with OpenBLAS, which is as fast or up to 5% faster
- * there (its threads share the packing of B, which rows would each redo).
- * Blocks start at multiples of SPLIT_ALIGN rows or columns (whole cache lines of C, and
- * aligned panels of A or B for sgemm's packing), and only when each thread gets at least
- * SPLIT_MIN of them and the product is large enough to pay for waking the team. */
+ * Threads: with more than one, gemm cuts C into one block of rows per thread (at a
+ * multiple of SPLIT_ALIGN rows), and each thread calls sgemm on its block inside a
+ * parallel region, i.e. single-threaded. Why: OpenBLAS's own threads exchange packed
+ * panels and synchronize on flags inside the call, so their speed depends on how fast
+ * the two cores see each other's writes, and on this VM that flips over seconds between
+ * ~55 ns and ~350 ns a cache-line round trip (the host moving the vCPUs between cores that
+ * share a cache and cores that do not). Row blocks share only the read-only inputs and
+ * meet once, at the end; the price is that every thread packs all of op(B) itself.
+ * Measured at 2 threads, the GEMMs of a training step (bench/zl_bench_kernels.c --gemm,
+ * 13 runs, GFLOP/s median; 2-thread peak 205-212, 1 thread 104-107):
+ *                                                 near cores          far cores
+ *                                               OpenBLAS   rows    OpenBLAS   rows
+ *   small, N=1024 C=256: NN dinp (k 256-8192)   201-208  198-207   140-159  184-200
+ *                        TN dW                  189-202  195-205   148-171  174-198
+ *                        NT fwd                 193-211  196-209   155-176  178-200
+ *   gpt2-124m, N=512 C=768: NN dinp             202-208  200-207   173-191  191-195
+ *                        TN dW                  206-213  206-211   178-207  193-208
+ *                        NT fwd, C 768 wide     199-211  190-206       176  186-194
+ *                        NT fwd, C >= 2304 wide 200-205  196-203   191-198  192-194
+ * Rows win big on the far cores and lose at most 2-3% on the near ones, except for NT
+ * products on a wide C with few rows (gpt2's forward qkv, fc and lm_head: B^T of 1.8-39M
+ * floats, which every thread would pack whole), left to OpenBLAS. In a small training step
+ * at 2 threads this took the far-core figure from 4270-4285 to 5164-5194 tokens/s (gemm
+ * 208-211 -> 169-171 ms per step), the near-core one unchanged within 1%.
+ * Small products (below SPLIT_MIN_MACS, or fewer than SPLIT_MIN_ROWS rows per thread)
+ * are left to sgemm too, which decides itself whether to thread them. */
 #include <cblas.h>
 
 #include "backends/cpu/cpu.h"
 #include "core/log.h"
 
+/* block boundaries: whole cache lines of C, and aligned panels of A for sgemm's packing */
 #define SPLIT_ALIGN 32
 #define SPLIT_MIN_ROWS 64
+#define SPLIT_MIN_MACS (1 << 20)
+/* NT with C wider than WIDE_N and fewer than WIDE_MIN_ROWS rows per thread: OpenBLAS */
 #define WIDE_N 1024
 #define WIDE_MIN_ROWS 512
-#define SPLIT_MIN_MACS (1 << 20)
 
-/* the product restricted to rows [m0, m1) and columns [n0, n1) of C */
-static void sgemm_block(float *c, const float *a, const float *b, int m0, int m1, int n0, int n1,
-                        int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
-                        float alpha, float beta)
+/* rows [m0, m1) of C = alpha op(A) op(B) + beta C: rows of A, or columns if trans_a */
+static void sgemm_rows(float *c, const float *a, const float *b, int m0, int m1, int n, int k,
+                       int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
+                       float beta)
 {
-    const float *ab = trans_a ? a + m0 : a + (size_t)m0 * lda;
-    const float *bb = trans_b ? b + (size_t)n0 * ldb : b + n0;
+    const float *a0 = trans_a ? a + m0 : a + (size_t)m0 * lda;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m1 - m0, n1 - n0, k, alpha, ab, lda, bb, ldb,
-                beta, c + (size_t)m0 * ldc + n0, ldc);
+                trans_b ? CblasTrans : CblasNoTrans, m1 - m0, n, k, alpha, a0, lda, b, ldb, beta,
+                c + (size_t)m0 * ldc, ldc);
 }
 
 /* How many row blocks to cut C into: 1 (leave it to sgemm) unless the split pays. */
@@ -69,7 +78,7 @@ void zl__cpu_gemm(float *c, const float *a, const float *b, int m, int n, int k,
     ZL_ASSERT(ldc >= n);
     int blocks = row_blocks(m, n, k, trans_b);
     if (blocks == 1) {
-        sgemm_block(c, a, b, 0, m, 0, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+        sgemm_rows(c, a, b, 0, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
         return;
     }
 #pragma omp parallel num_threads(blocks)
@@ -79,7 +88,7 @@ void zl__cpu_gemm(float *c, const float *a, const float *b, int m, int n, int k,
         int per = ((m + nth - 1) / nth + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
         int m0 = tid * per < m ? tid * per : m, m1 = m0 + per < m ? m0 + per : m;
         if (m0 < m1)
-            sgemm_block(c, a, b, m0, m1, 0, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+            sgemm_rows(c, a, b, m0, m1, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
     }
 }
 

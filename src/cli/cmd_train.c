@@ -220,6 +220,8 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     /* 0 is DeepSpeed's "nothing persists"; the engine's 0 means "default", so map it */
     o->param_persistence_threshold =
         cfg->zero.param_persistence_threshold > 0 ? cfg->zero.param_persistence_threshold : -1;
+    o->prefetch_bucket_size = cfg->zero.prefetch_bucket_size > 0 ? cfg->zero.prefetch_bucket_size : -1;
+    o->max_live_parameters = cfg->zero.max_live_parameters > 0 ? cfg->zero.max_live_parameters : -1;
     o->prescale_gradients = cfg->prescale_gradients;
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
     if (o->seq_len > p->model.max_seq_len)

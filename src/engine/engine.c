@@ -93,6 +93,8 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
     if (e->opt.param_persistence_threshold == 0) e->opt.param_persistence_threshold = 100000;
+    if (e->opt.prefetch_bucket_size == 0) e->opt.prefetch_bucket_size = 50000000;
+    if (e->opt.max_live_parameters == 0) e->opt.max_live_parameters = 1000000000;
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the broadcast below. */

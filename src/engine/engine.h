@@ -48,6 +48,8 @@ typedef struct zl_engine_options {
                                       * default, true) rather than reduce to each owner */
     int64_t param_persistence_threshold; /* stage 3: layers of at most this many elements
                                       * stay gathered (0: DeepSpeed's 1e5; < 0: none) */
+    int64_t prefetch_bucket_size;    /* stage 3: largest prefetch, elements (0: 5e7) */
+    int64_t max_live_parameters;     /* stage 3: cap on gathered elements (0: 1e9) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     double gradient_predivide_factor; /* 1.0 */
 } zl_engine_options;

@@ -9,7 +9,10 @@
  *
  * Use. Before a layer runs forward, and again before it runs backward, its chunks are
  * allgathered into a gather buffer and the model's param_ptr are pointed into it; the
- * buffer is reused by the next layer ("released"). The embedding stays gathered from its
+ * buffer is reused by a later layer ("released"). While a layer computes, the next one in
+ * execution order is prefetched into a second buffer with a non-blocking allgather, when
+ * its size is within stage3_prefetch_bucket_size and the two together within
+ * stage3_max_live_parameters (DeepSpeed's bounds). The embedding stays gathered from its
  * forward to its backward, since the head uses the tied wte at the end of forward and the
  * start of backward. Layers of at most stage3_param_persistence_threshold elements are
  * persistent: gathered once, kept, and gathered again after each optimizer step.
@@ -34,9 +37,13 @@ typedef struct zero3_layer {
 struct zl_zero3 {
     zero3_layer *layers;
     size_t shard_numel;
-    zl_tensor gather_embed, gather_block; /* tag "gather": (N * chunk) of the largest */
-    int block_holds;                      /* layer now in gather_block, -1 if none */
-    zl_param_range *ranges;               /* weight-decay ranges in shard coordinates */
+    zl_tensor gather_embed;    /* tag "gather": the embedding, gathered forward to backward */
+    zl_tensor gather_block[2]; /* tag "gather": the layer in use, and the one prefetched */
+    int holds[2];              /* layer whose values each block buffer holds, -1 if none */
+    bool prefetch;             /* the second buffer exists (prefetch within the bounds) */
+    int pending;               /* layer being prefetched into the other buffer, -1 if none */
+    zl_comm_request pending_req;
+    zl_param_range *ranges;    /* weight-decay ranges in shard coordinates */
     int num_ranges;
 };
 
@@ -54,25 +61,59 @@ static void bind_params(zl_engine *e, int l, float *buf)
         m->param_ptr[k] = buf + (m->params[k].offset - e->z3->layers[l].begin);
 }
 
-static float *gather_buffer(zl_engine *e, int l)
+/* Where layer l's gathered values go: its own buffer if persistent, the embedding's, or
+ * block buffer `slot`. */
+static float *gather_buffer(zl_engine *e, int l, int slot)
 {
     zero3_layer *z = &e->z3->layers[l];
     if (z->persistent) return zl_tensor_f32(&z->keep);
-    return zl_tensor_f32(l == 0 ? &e->z3->gather_embed : &e->z3->gather_block);
+    return zl_tensor_f32(l == 0 ? &e->z3->gather_embed : &e->z3->gather_block[slot]);
 }
 
-/* Allgather layer l's chunks into its gather buffer and bind its parameters there. */
-static zl_status gather(zl_engine *e, int l)
+/* Start gathering layer l's chunks into its buffer (req NULL: and finish). */
+static zl_status start_gather(zl_engine *e, int l, int slot, zl_comm_request *req)
 {
     zero3_layer *z = &e->z3->layers[l];
-    float *buf = gather_buffer(e, l);
+    float *buf = gather_buffer(e, l, slot);
     float *own = buf + (size_t)dp_rank(e) * z->chunk;
     e->device->ops->copy(own, shard_ptr(&e->params, z), z->chunk * sizeof(float));
-    zl_status st = dp_size(e) > 1 ? zl_comm_allgather(e->opt.dp, buf, own, z->chunk, ZL_F32) : ZL_OK;
+    if (dp_size(e) == 1) return ZL_OK;
+    if (req) return zl_comm_iallgather(e->opt.dp, buf, own, z->chunk, ZL_F32, req);
+    return zl_comm_allgather(e->opt.dp, buf, own, z->chunk, ZL_F32);
+}
+
+static zl_status gather(zl_engine *e, int l, int slot)
+{
+    zl_status st = start_gather(e, l, slot, NULL);
     if (st != ZL_OK) return st;
-    bind_params(e, l, buf);
-    if (l != 0 && !z->persistent) e->z3->block_holds = l;
+    bind_params(e, l, gather_buffer(e, l, slot));
+    if (l != 0 && !e->z3->layers[l].persistent) e->z3->holds[slot] = l;
     return ZL_OK;
+}
+
+static zl_status finish_prefetch(zl_engine *e)
+{
+    zl_zero3 *z3 = e->z3;
+    if (z3->pending < 0) return ZL_OK;
+    z3->pending = -1;
+    return zl_comm_wait(e->opt.dp, &z3->pending_req);
+}
+
+/* Forget what the block buffers hold (their values are stale after a step). */
+static zl_status release_all(zl_engine *e)
+{
+    zl_status st = finish_prefetch(e);
+    e->z3->holds[0] = e->z3->holds[1] = -1;
+    return st;
+}
+
+/* The layer that runs after l: forward goes up the list, backward down it; the embedding
+ * and persistent layers are never fetched, so they are skipped as targets. */
+static int next_fetch(const zl_engine *e, int l, bool backward)
+{
+    int n = backward ? l - 1 : l + 1;
+    if (n <= 0 || n >= e->model.num_layers || e->z3->layers[n].persistent) return -1;
+    return n;
 }
 
 zl_status zl__zero3_use_layer(zl_engine *e, int l, bool backward)
@@ -80,10 +121,35 @@ zl_status zl__zero3_use_layer(zl_engine *e, int l, bool backward)
     zl_zero3 *z3 = e->z3;
     if (!z3) return ZL_OK;
     if (z3->layers[l].persistent) return ZL_OK; /* always gathered */
-    if (l == 0) /* gathered once per micro-step, at the embedding's forward */
-        return backward ? ZL_OK : gather(e, 0);
-    if (z3->block_holds == l) return ZL_OK; /* e.g. the head, from forward into backward */
-    return gather(e, l);
+    zl_status st;
+    int slot;
+    if (l == 0) { /* gathered once per micro-step, at the embedding's forward */
+        if (backward) return ZL_OK;
+        if ((st = gather(e, 0, 0)) != ZL_OK) return st;
+        slot = 1; /* any block buffer may take the prefetch of layer 1 */
+    } else {
+        if (z3->pending == l && (st = finish_prefetch(e)) != ZL_OK) return st;
+        slot = z3->holds[0] == l ? 0 : z3->holds[1] == l ? 1 : -1;
+        if (slot < 0) { /* not held: gather now into a buffer the prefetch is not using */
+            if ((st = finish_prefetch(e)) != ZL_OK) return st;
+            slot = z3->prefetch && z3->holds[0] >= 0 && z3->holds[1] < 0 ? 1 : 0;
+            if ((st = gather(e, l, slot)) != ZL_OK) return st;
+        }
+        bind_params(e, l, gather_buffer(e, l, slot));
+    }
+    /* Prefetch the next layer into the other buffer while this one computes. */
+    int n = next_fetch(e, l, backward), other = 1 - slot;
+    if (!z3->prefetch || n < 0 || z3->holds[0] == n || z3->holds[1] == n || z3->pending >= 0)
+        return ZL_OK;
+    size_t n_numel = z3->layers[n].chunk * (size_t)dp_size(e);
+    size_t live = n_numel + (l ? z3->layers[l].chunk * (size_t)dp_size(e) : 0);
+    if ((int64_t)n_numel > e->opt.prefetch_bucket_size || (int64_t)live > e->opt.max_live_parameters)
+        return ZL_OK;
+    memset(&z3->pending_req, 0, sizeof z3->pending_req);
+    if ((st = start_gather(e, n, other, dp_size(e) > 1 ? &z3->pending_req : NULL)) != ZL_OK) return st;
+    z3->holds[other] = n;
+    z3->pending = dp_size(e) > 1 ? n : -1;
+    return ZL_OK;
 }
 
 zl_status zl__zero3_alloc(zl_engine *e)
@@ -94,7 +160,7 @@ zl_status zl__zero3_alloc(zl_engine *e)
     zl_zero3 *z3 = e->z3 = calloc(1, sizeof *z3);
     if (!z3 || !(z3->layers = calloc((size_t)m->num_layers, sizeof *z3->layers)))
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
-    z3->block_holds = -1;
+    z3->holds[0] = z3->holds[1] = z3->pending = -1;
     size_t largest_block = 0, off = 0;
     for (int l = 0; l < m->num_layers; l++) {
         zero3_layer *z = &z3->layers[l];
@@ -119,8 +185,11 @@ zl_status zl__zero3_alloc(zl_engine *e)
     if ((st = zl_tensor_alloc(&e->grads, e->device, "grad", ZL_F32, 1, &shard)) != ZL_OK) return st;
     if ((st = zl_tensor_alloc(&z3->gather_embed, e->device, "gather", ZL_F32, 1, &embed)) != ZL_OK)
         return st;
-    if (block && (st = zl_tensor_alloc(&z3->gather_block, e->device, "gather", ZL_F32, 1, &block)) != ZL_OK)
-        return st;
+    /* The second block buffer exists only when a prefetch can ever happen. */
+    z3->prefetch = block && block <= e->opt.prefetch_bucket_size && 2 * block <= e->opt.max_live_parameters;
+    for (int b = 0; b < (z3->prefetch ? 2 : 1) && block; b++)
+        if ((st = zl_tensor_alloc(&z3->gather_block[b], e->device, "gather", ZL_F32, 1, &block)) != ZL_OK)
+            return st;
     for (int l = 1; l < m->num_layers; l++) {
         zero3_layer *z = &z3->layers[l];
         int64_t n = (int64_t)(z->chunk * (size_t)N);
@@ -151,7 +220,7 @@ zl_status zl__zero3_init_params(zl_engine *e)
     zl_model *m = &e->model;
     for (int l = 0; l < m->num_layers; l++) {
         zero3_layer *z = &e->z3->layers[l];
-        float *buf = gather_buffer(e, l);
+        float *buf = gather_buffer(e, l, 0);
         size_t padded = z->chunk * (size_t)dp_size(e);
         memset(buf, 0, padded * sizeof(float));
         if (dp_rank(e) == 0) zl_model_init_params(m, buf, z->begin, z->begin + z->numel, e->opt.seed);
@@ -164,8 +233,7 @@ zl_status zl__zero3_init_params(zl_engine *e)
         e->device->ops->copy(shard_ptr(&e->master, z), own, z->chunk * sizeof(float));
         if (z->persistent) bind_params(e, l, buf);
     }
-    e->z3->block_holds = -1;
-    return ZL_OK;
+    return release_all(e);
 }
 
 /* After layer l's backward: average its staged gradient over the ranks and add this
@@ -194,25 +262,22 @@ zl_status zl__zero3_optimizer_step(zl_engine *e, double beta1, float grad_scale)
                          z3->shard_numel * sizeof(float));
     /* Gathered copies are stale now: persistent layers are gathered again at once, the
      * others at their next use. */
-    z3->block_holds = -1;
-    for (int l = 1; l < e->model.num_layers; l++)
-        if (z3->layers[l].persistent) {
-            zl_status st = gather(e, l);
-            if (st != ZL_OK) return st;
-        }
-    return ZL_OK;
+    zl_status st = release_all(e);
+    for (int l = 1; l < e->model.num_layers && st == ZL_OK; l++)
+        if (z3->layers[l].persistent) st = gather(e, l, 0);
+    return st;
 }
 
 zl_status zl__zero3_gather_all(zl_engine *e, float *out)
 {
     zl_zero3 *z3 = e->z3;
-    for (int l = 0; l < e->model.num_layers; l++) {
-        zl_status st = gather(e, l);
-        if (st != ZL_OK) return st;
-        memcpy(out + z3->layers[l].begin, gather_buffer(e, l), z3->layers[l].numel * sizeof(float));
+    zl_status st = release_all(e);
+    for (int l = 0; l < e->model.num_layers && st == ZL_OK; l++) {
+        if ((st = gather(e, l, 0)) == ZL_OK)
+            memcpy(out + z3->layers[l].begin, gather_buffer(e, l, 0), z3->layers[l].numel * sizeof(float));
     }
-    z3->block_holds = -1; /* the buffers now hold whatever was gathered last */
-    return ZL_OK;
+    if (st == ZL_OK) st = release_all(e); /* the buffers now hold whatever came last */
+    return st;
 }
 
 size_t zl__zero3_shard_numel(const zl_engine *e) { return e->z3->shard_numel; }
@@ -229,7 +294,9 @@ void zl__zero3_free(zl_engine *e)
     if (!z3) return;
     if (z3->layers)
         for (int l = 0; l < e->model.num_layers; l++) zl_tensor_free(&z3->layers[l].keep);
-    zl_tensor_free(&z3->gather_block);
+    if (z3->pending >= 0) zl_comm_wait(e->opt.dp, &z3->pending_req); /* never leave it in flight */
+    zl_tensor_free(&z3->gather_block[1]);
+    zl_tensor_free(&z3->gather_block[0]);
     zl_tensor_free(&z3->gather_embed);
     free(z3->ranges);
     free(z3->layers);

@@ -184,7 +184,7 @@ END_TEST
  * whole vector; a reduce (N-1)/N of the message: each non-root sends its part once, and a
  * rank is the root of 1/N of the reduces). The log holds DeepSpeed's message sizes: the
  * input per call, the own chunk for allgather. */
-static double wire_bytes_per_step(int stage, bool owner_reduce, int gas)
+static double wire_bytes_per_step_opt(int stage, bool owner_reduce, int gas, bool prefetch)
 {
     int N = world->size;
     zl_device dev;
@@ -194,6 +194,7 @@ static double wire_bytes_per_step(int stage, bool owner_reduce, int gas)
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "volume", 0), ZL_OK);
     zl_engine_options o = options(B, gas, 1.0, stage, world);
     o.use_multi_rank_bucket_allreduce = !owner_reduce;
+    if (!prefetch) o.prefetch_bucket_size = -1;
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     world->log = log; /* from here: the training steps only, not the initial broadcast */
     int32_t in[B * T], tg[B * T];
@@ -215,6 +216,11 @@ static double wire_bytes_per_step(int stage, bool owner_reduce, int gas)
     return bytes / VSTEPS;
 }
 
+static double wire_bytes_per_step(int stage, bool owner_reduce, int gas)
+{
+    return wire_bytes_per_step_opt(stage, owner_reduce, gas, false);
+}
+
 /* ZeRO paper: stages 1 and 2 move what stage 0 moves (a reduce-scatter and an allgather
  * are one allreduce), when the reduction goes to each owner; DeepSpeed's default
  * (use_multi_rank_bucket_allreduce) allreduces the whole bucket instead, 1.5x as much.
@@ -234,9 +240,11 @@ START_TEST(test_dp_comm_volume_per_stage)
 }
 END_TEST
 
-/* Stage 3 per step (one micro-step): an allgather of every layer in forward, again in
- * backward except the embedding (it stays gathered from its forward to its backward),
- * and a reduce-scatter of every layer's gradient: about 1.5 x stage 0's allreduce. */
+/* Stage 3 per step (one micro-step), without prefetch: an allgather of every layer in
+ * forward, again in backward except the embedding (it stays gathered from its forward to
+ * its backward), and a reduce-scatter of every layer's gradient: about 1.5 x stage 0's
+ * allreduce. With prefetch, the last block is still held when backward starts, so it is
+ * not gathered again: one block less. */
 START_TEST(test_dp_comm_volume_stage3)
 {
     int N = world->size;
@@ -253,6 +261,9 @@ START_TEST(test_dp_comm_volume_stage3)
     }
     ck_assert_double_eq_tol(s3, 4.0 * f * (3 * all - embed), 0.01 * s3);
     ck_assert_msg(s3 / s0 > 1.4 && s3 / s0 < 1.55, "stage 3 / stage 0 volume %.3f", s3 / s0);
+    double s3p = wire_bytes_per_step_opt(3, false, 1, true);
+    double block = (double)((sizes[1] + (size_t)N - 1) / (size_t)N * (size_t)N);
+    ck_assert_double_eq_tol(s3p, s3 - 4.0 * f * block, 0.01 * s3);
 }
 END_TEST
 
@@ -332,6 +343,37 @@ END_TEST
 START_TEST(test_dp_stage2_ledger_matches_formula) { ledger_matches_formula(2); }
 END_TEST
 START_TEST(test_dp_stage3_ledger_matches_formula) { ledger_matches_formula(3); }
+END_TEST
+
+/* Prefetching the next layer's parameters changes when they arrive, not what they are:
+ * the same bits with and without it; the second gather buffer shows on the ledger. */
+START_TEST(test_dp_stage3_prefetch_same_bits)
+{
+    zl_device d_on, d_off;
+    zl_engine on, off;
+    float l_on[STEPS], l_off[STEPS];
+    ck_assert_int_eq(zl_device_init(&d_on, ZL_DEVICE_ACCEL, "cpu", "prefetch", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d_off, ZL_DEVICE_ACCEL, "cpu", "no prefetch", 0), ZL_OK);
+    zl_engine_options o_on = options(B, 2, 0.5, 3, world), o_off = o_on;
+    o_off.prefetch_bucket_size = -1; /* nothing fits: no prefetch */
+    train(&on, &d_on, &o_on, l_on);
+    train(&off, &d_off, &o_off, l_off);
+    ck_assert(memcmp(l_on, l_off, sizeof l_on) == 0);
+    size_t n = on.model.params_numel;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ck_assert_int_eq(zl_engine_gather_params(&on, a), ZL_OK);
+    ck_assert_int_eq(zl_engine_gather_params(&off, b), ZL_OK);
+    ck_assert(memcmp(a, b, n * sizeof *a) == 0);
+    /* one more block buffer: (12C^2 + 13C) padded to N */
+    size_t C = (size_t)model.channels, W = (size_t)world->size;
+    size_t block = (12 * C * C + 13 * C + W - 1) / W * W;
+    ck_assert_uint_eq(zl_ledger_current(&d_on.ledger, "gather"),
+                      zl_ledger_current(&d_off.ledger, "gather") + 4 * block);
+    free(a);
+    free(b);
+    zl_engine_destroy(&on);
+    zl_engine_destroy(&off);
+}
 END_TEST
 
 /* Stage 3 with DeepSpeed's persistence threshold (1e5 elements): the model's blocks are
@@ -432,6 +474,7 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage3_gas1_clip);
     tcase_add_test(tc, test_dp_stage3_gas4);
     tcase_add_test(tc, test_dp_stage3_persistent_layers);
+    tcase_add_test(tc, test_dp_stage3_prefetch_same_bits);
     tcase_add_test(tc, test_dp_stage3_ledger_matches_formula);
     tcase_add_test(tc, test_dp_comm_volume_stage3);
     tcase_add_test(tc, test_dp_stage1_owner_reduce);
