@@ -256,6 +256,23 @@ static zl_status load_data(const train_args *a, const zl_config *cfg, const zl_g
     return ZL_OK;
 }
 
+/* One line: every rank's peak device memory (they differ when ZeRO's padding does). */
+static void print_peaks(zl_comm *world, const zl_device *dev)
+{
+    double *peaks = calloc((size_t)world->size, sizeof *peaks);
+    if (!peaks) return;
+    double mine = (double)dev->ledger.peak_nbytes;
+    if (zl_comm_allgather(world, peaks, &mine, 1, ZL_F64) == ZL_OK) {
+        zl_print0("peak device memory per rank:");
+        for (int r = 0; r < world->size; r++) {
+            char buf[32];
+            zl_print0(" %s%s", zl_format_bytes(buf, sizeof buf, (size_t)peaks[r]),
+                      r + 1 < world->size ? "," : "\n");
+        }
+    }
+    free(peaks);
+}
+
 /* Each rank's ledger in turn, rank 0 first (a barrier between ranks keeps them apart). */
 static void print_memory(zl_comm *world, const zl_device *dev)
 {
@@ -382,10 +399,8 @@ static int train(const train_args *a)
         }
     }
     double elapsed = now_seconds() - t_start;
-    char peak[32];
-    zl_print0("done: loss %.4f -> %.4f in %ld steps, %.1f s; peak device memory %s (rank 0)\n",
-              first_loss, loss, plan.steps, elapsed,
-              zl_format_bytes(peak, sizeof peak, dev.ledger.peak_nbytes));
+    zl_print0("done: loss %.4f -> %.4f in %ld steps, %.1f s\n", first_loss, loss, plan.steps, elapsed);
+    print_peaks(world, &dev);
     if (a->print_memory) print_memory(world, &dev);
     if (cfg.comms_logger.enabled && rank == 0) zl_comm_log_print(log, stdout);
     rc = ZL_EXIT_OK;
