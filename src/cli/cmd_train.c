@@ -217,6 +217,7 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
     o->reduce_scatter = cfg->zero.reduce_scatter;
     o->use_multi_rank_bucket_allreduce = cfg->zero.use_multi_rank_bucket_allreduce;
+    o->overlap_comm = cfg->zero.overlap_comm;
     /* 0 is DeepSpeed's "nothing persists"; the engine's 0 means "default", so map it */
     o->param_persistence_threshold =
         cfg->zero.param_persistence_threshold > 0 ? cfg->zero.param_persistence_threshold : -1;

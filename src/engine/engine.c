@@ -89,6 +89,7 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     memset(e, 0, sizeof *e);
     e->opt = *opt;
     e->device = dev;
+    e->pending[0].layer = e->pending[1].layer = -1;
     /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
@@ -152,7 +153,7 @@ zl_status zl_engine_backward(zl_engine *e)
     for (int l = m->num_layers - 1; l >= 0; l--) {
         zl_status st = zl__zero3_use_layer(e, l, true);
         if (st != ZL_OK) return st;
-        zl__engine_layer_grads_begin(e, l);
+        if ((st = zl__engine_layer_grads_begin(e, l)) != ZL_OK) return st;
         m->layers[l].vt->backward(m, l, l ? m->layers[l - 1].out : NULL, dout, l ? dinp : NULL);
         if ((st = zl__engine_layer_grads_end(e, l)) != ZL_OK) return st; /* stages 2-3 reduce */
         /* This layer's input gradient is the next (earlier) layer's output gradient. */
@@ -160,7 +161,7 @@ zl_status zl_engine_backward(zl_engine *e)
         dout = dinp;
         dinp = freed;
     }
-    return ZL_OK;
+    return zl__engine_flush_grads(e);
 }
 
 bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)

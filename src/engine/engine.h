@@ -48,6 +48,8 @@ typedef struct zl_engine_options {
                                       * default, true) rather than reduce to each owner */
     int64_t param_persistence_threshold; /* stage 3: layers of at most this many elements
                                       * stay gathered (0: DeepSpeed's 1e5; < 0: none) */
+    bool overlap_comm;               /* stage 2: reduce a layer's gradient while the next
+                                      * layer's backward runs (two buckets) */
     int64_t prefetch_bucket_size;    /* stage 3: largest prefetch, elements (0: 5e7) */
     int64_t max_live_parameters;     /* stage 3: cap on gathered elements (0: 1e9) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
@@ -61,6 +63,13 @@ typedef struct zl_engine {
     zl_tensor params; /* f32, tag "param": the whole padded vector; stage 3: this rank's shard */
     zl_tensor grads;  /* f32, tag "grad": (padded numel) for stages 0-1, (partition) for 2 */
     zl_tensor staging_embed, staging_layer; /* stages 2-3: backward's gradient staging, "bucket" */
+    zl_tensor staging_spare;  /* stage 2 with overlap_comm: the second layer bucket */
+    float *staging_cur;       /* the layer bucket backward is writing now */
+    struct zl_engine_pending { /* stage 2 with overlap_comm: reductions in flight */
+        int layer;             /* -1: none */
+        float *buf;
+        zl_comm_request req;
+    } pending[2];
     struct zl_zero3 *z3; /* stage 3's layout and gather buffers (engine_zero3.c) */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1: (partition) f32 master weights, tag "master" */

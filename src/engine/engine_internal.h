@@ -16,8 +16,10 @@ void zl__engine_free_grads(zl_engine *e);
 
 /* Backward hooks (stage 2): zero a layer's staging before its backward; reduce it across
  * the ranks after, keeping the own partition's share. */
-void zl__engine_layer_grads_begin(zl_engine *e, int layer);
+zl_status zl__engine_layer_grads_begin(zl_engine *e, int layer);
 zl_status zl__engine_layer_grads_end(zl_engine *e, int layer);
+/* End of backward: complete the reductions still in flight (overlap_comm). */
+zl_status zl__engine_flush_grads(zl_engine *e);
 
 /* At the accumulation boundary: reduce what is not reduced yet (stages 0-1), the global
  * gradient norm, the optimizer step on this rank's share, gathering the parameters, and

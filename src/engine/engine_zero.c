@@ -87,6 +87,16 @@ static zl_status reduce_range(zl_engine *e, float *g, size_t first, size_t n)
     return st;
 }
 
+/* Stage 2 with overlap_comm: a layer's reduction runs (non-blocking allreduce) while the
+ * next layer computes its backward into the other bucket, as DeepSpeed's side stream does
+ * with its two IPG buckets. Owner reduction (use_multi_rank_bucket_allreduce off) has no
+ * non-blocking form here and stays blocking. */
+static bool overlapping(const zl_engine *e)
+{
+    return e->opt.zero_stage == 2 && e->opt.overlap_comm && dp_size(e) > 1 &&
+           e->opt.use_multi_rank_bucket_allreduce;
+}
+
 /* ---- gradient storage ------------------------------------------------------------- */
 
 zl_status zl__engine_alloc_grads(zl_engine *e)
@@ -119,6 +129,10 @@ zl_status zl__engine_alloc_grads(zl_engine *e)
         return st;
     if ((st = zl_tensor_alloc(&e->staging_layer, e->device, "bucket", ZL_F32, 1, &layer_n)) != ZL_OK)
         return st;
+    e->staging_cur = zl_tensor_f32(&e->staging_layer);
+    if (overlapping(e) &&
+        (st = zl_tensor_alloc(&e->staging_spare, e->device, "bucket", ZL_F32, 1, &layer_n)) != ZL_OK)
+        return st;
     if (e->opt.zero_stage == 2) zl_model_bind_flat(m, zl_tensor_f32(&e->params), NULL);
     for (int l = 0; l < m->num_layers; l++) {
         layer_range(m, l, &b, &end);
@@ -132,6 +146,9 @@ zl_status zl__engine_alloc_grads(zl_engine *e)
 
 void zl__engine_free_grads(zl_engine *e)
 {
+    for (int i = 0; i < 2; i++) /* never free a buffer MPI is still writing */
+        if (e->pending[i].layer >= 0) zl_comm_wait(e->opt.dp, &e->pending[i].req);
+    zl_tensor_free(&e->staging_spare);
     zl_tensor_free(&e->staging_layer);
     zl_tensor_free(&e->staging_embed);
     zl_tensor_free(&e->grads);
@@ -139,22 +156,71 @@ void zl__engine_free_grads(zl_engine *e)
 
 static float *staging_of(zl_engine *e, int layer)
 {
-    return zl_tensor_f32(layer == 0 ? &e->staging_embed : &e->staging_layer);
+    return layer == 0 ? zl_tensor_f32(&e->staging_embed) : e->staging_cur;
 }
 
-void zl__engine_layer_grads_begin(zl_engine *e, int layer)
+/* Stage 2: add this rank's share of a reduced layer gradient g (the layer's range) to
+ * its gradient partition. */
+static void keep_share(zl_engine *e, int layer, const float *g)
 {
-    if (e->opt.zero_stage < 2) return;
+    size_t b, end;
+    layer_range(&e->model, layer, &b, &end);
+    size_t lo = b > e->part.begin ? b : e->part.begin;
+    size_t hi = end < e->part.end ? end : e->part.end;
+    if (lo < hi)
+        e->device->ops->axpy(zl_tensor_f32(&e->grads) + (lo - e->part.begin), 1.0f, g + (lo - b),
+                             hi - lo);
+}
+
+static zl_status finish_pending(zl_engine *e, struct zl_engine_pending *p)
+{
+    if (p->layer < 0) return ZL_OK;
+    zl_status st = zl_comm_wait(e->opt.dp, &p->req);
+    if (st == ZL_OK) {
+        size_t b, end;
+        double pre, post;
+        layer_range(&e->model, p->layer, &b, &end);
+        reduction_scales(e, &pre, &post);
+        if (post != 1.0) e->device->ops->scale(p->buf, (float)post, end - b);
+        keep_share(e, p->layer, p->buf);
+    }
+    p->layer = -1;
+    return st;
+}
+
+zl_status zl__engine_flush_grads(zl_engine *e)
+{
+    zl_status st = finish_pending(e, &e->pending[0]);
+    zl_status st2 = finish_pending(e, &e->pending[1]);
+    return st != ZL_OK ? st : st2;
+}
+
+zl_status zl__engine_layer_grads_begin(zl_engine *e, int layer)
+{
+    if (e->opt.zero_stage < 2) return ZL_OK;
+    zl_model *m = &e->model;
     size_t b, end;
     /* Backward starts at the last layer: clear the embedding's staging then, since the
      * head already writes the tied wte's gradient into it. */
-    if (layer == e->model.num_layers - 1) {
-        layer_range(&e->model, 0, &b, &end);
+    if (layer == m->num_layers - 1) {
+        layer_range(m, 0, &b, &end);
         e->device->ops->zero(staging_of(e, 0), staging_numel(e, 0, b, end) * sizeof(float));
     }
-    if (layer == 0) return;
-    layer_range(&e->model, layer, &b, &end);
+    if (layer == 0) return ZL_OK;
+    if (overlapping(e)) {
+        /* Alternate buckets; the one we take may still be reducing two layers back. */
+        int turn = e->staging_cur == zl_tensor_f32(&e->staging_layer) ? 1 : 0;
+        zl_status st = finish_pending(e, &e->pending[turn]);
+        if (st != ZL_OK) return st;
+        e->staging_cur = zl_tensor_f32(turn ? &e->staging_spare : &e->staging_layer);
+        layer_range(m, layer, &b, &end);
+        const zl_layer *l = &m->layers[layer];
+        for (int k = l->first_param; k < l->first_param + l->num_params; k++)
+            m->grad_ptr[k] = e->staging_cur + (m->params[k].offset - b);
+    }
+    layer_range(m, layer, &b, &end);
     e->device->ops->zero(staging_of(e, layer), staging_numel(e, layer, b, end) * sizeof(float));
+    return ZL_OK;
 }
 
 zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
@@ -164,14 +230,22 @@ zl_status zl__engine_layer_grads_end(zl_engine *e, int layer)
     size_t b, end;
     layer_range(&e->model, layer, &b, &end);
     float *g = staging_of(e, layer);
+    if (overlapping(e) && layer > 0 && (int64_t)(end - b) <= e->opt.reduce_bucket_size) {
+        int turn = g == zl_tensor_f32(&e->staging_layer) ? 0 : 1;
+        struct zl_engine_pending *p = &e->pending[turn];
+        double pre, post;
+        reduction_scales(e, &pre, &post);
+        if (pre != 1.0) e->device->ops->scale(g, (float)pre, end - b);
+        memset(&p->req, 0, sizeof p->req);
+        zl_status st = zl_comm_iallreduce(e->opt.dp, g, end - b, ZL_F32, ZL_REDUCE_SUM, &p->req);
+        if (st != ZL_OK) return st;
+        p->layer = layer;
+        p->buf = g;
+        return ZL_OK;
+    }
     zl_status st = dp_size(e) > 1 ? reduce_range(e, g, b, end - b) : ZL_OK;
     if (st != ZL_OK) return st;
-    /* Keep this rank's share: the part of [b, end) inside its partition. */
-    size_t lo = b > e->part.begin ? b : e->part.begin;
-    size_t hi = end < e->part.end ? end : e->part.end;
-    if (lo < hi)
-        e->device->ops->axpy(zl_tensor_f32(&e->grads) + (lo - e->part.begin), 1.0f, g + (lo - b),
-                             hi - lo);
+    keep_share(e, layer, g);
     return ZL_OK;
 }
 

@@ -345,6 +345,35 @@ END_TEST
 START_TEST(test_dp_stage3_ledger_matches_formula) { ledger_matches_formula(3); }
 END_TEST
 
+/* overlap_comm (stage 2): a layer's reduction runs while the next layer computes; the
+ * sums are the same sums (bit for bit with two ranks; MPI's non-blocking allreduce may
+ * associate three operands differently), and the second bucket shows on the ledger. */
+START_TEST(test_dp_stage2_overlap_comm)
+{
+    zl_device d_on, d_off;
+    zl_engine on, off;
+    float l_on[STEPS], l_off[STEPS];
+    ck_assert_int_eq(zl_device_init(&d_on, ZL_DEVICE_ACCEL, "cpu", "overlap", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d_off, ZL_DEVICE_ACCEL, "cpu", "blocking", 0), ZL_OK);
+    zl_engine_options o_off = options(B, 2, 0.5, 2, world), o_on = o_off;
+    o_on.overlap_comm = true;
+    train(&on, &d_on, &o_on, l_on);
+    train(&off, &d_off, &o_off, l_off);
+    if (world->size == 2) {
+        ck_assert(memcmp(l_on, l_off, sizeof l_on) == 0);
+        ck_assert(memcmp(zl_tensor_f32(&on.params), zl_tensor_f32(&off.params),
+                         on.model.params_numel * sizeof(float)) == 0);
+    } else {
+        ck_assert(zl_test_close("overlap_comm losses", l_on, l_off, STEPS, 1e-5, 0));
+    }
+    size_t C = (size_t)model.channels;
+    ck_assert_uint_eq(zl_ledger_current(&d_on.ledger, "bucket"),
+                      zl_ledger_current(&d_off.ledger, "bucket") + 4 * (12 * C * C + 13 * C));
+    zl_engine_destroy(&on);
+    zl_engine_destroy(&off);
+}
+END_TEST
+
 /* Prefetching the next layer's parameters changes when they arrive, not what they are:
  * the same bits with and without it; the second gather buffer shows on the ledger. */
 START_TEST(test_dp_stage3_prefetch_same_bits)
@@ -475,6 +504,7 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage3_gas4);
     tcase_add_test(tc, test_dp_stage3_persistent_layers);
     tcase_add_test(tc, test_dp_stage3_prefetch_same_bits);
+    tcase_add_test(tc, test_dp_stage2_overlap_comm);
     tcase_add_test(tc, test_dp_stage3_ledger_matches_formula);
     tcase_add_test(tc, test_dp_comm_volume_stage3);
     tcase_add_test(tc, test_dp_stage1_owner_reduce);
