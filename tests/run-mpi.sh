@@ -58,7 +58,14 @@ OMP_NUM_THREADS=1
 export OMP_NUM_THREADS
 timeout_s=${ZL_MPI_TIMEOUT:-120}
 
-if ! timeout 30 $MPIEXEC -n 1 true >/dev/null 2>&1; then
+# A launcher start can fail transiently when the machine is loaded or another mpiexec
+# starts at the same moment (make -j): try three times before calling it broken.
+started=no
+for attempt in 1 2 3; do
+    if timeout 30 $MPIEXEC -n 1 true >/dev/null 2>&1; then started=yes; break; fi
+    sleep "$attempt"
+done
+if [ $started = no ]; then
     echo "$MPIEXEC cannot start a trivial job; its output:" >&2
     timeout 30 $MPIEXEC -n 1 true >&2
     exit 99

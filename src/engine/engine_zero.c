@@ -147,7 +147,7 @@ zl_status zl__engine_alloc_grads(zl_engine *e)
 void zl__engine_free_grads(zl_engine *e)
 {
     for (int i = 0; i < 2; i++) /* never free a buffer MPI is still writing */
-        if (e->pending[i].layer >= 0) zl_comm_wait(e->opt.dp, &e->pending[i].req);
+        if (e->pending[i].layer >= 0 && e->pending[i].req.active) zl_comm_wait(e->opt.dp, &e->pending[i].req);
     zl_tensor_free(&e->staging_spare);
     zl_tensor_free(&e->staging_layer);
     zl_tensor_free(&e->staging_embed);
