@@ -20,17 +20,20 @@
 /* zero and copy: parallel from PAR_BYTES, one contiguous share per thread cut at 4 KiB;
  * a share is written in one memset/memcpy call from STREAM_BYTES on, in SLICE calls below.
  * Why (bench/zl_bench_kernels.c --zero-copy, 2 threads, buffers last written by both
- * threads as a step leaves them, GB/s median, old = serial below 4 MiB, then 1 MiB slices):
- *   - The residual copies (1-1.5 MiB) ran at 20 GB/s on one thread: half the lines sit in
- *     the other core's cache. Two halves: 64-78 (warm), 55 vs 16 (cold). Zeroes of 1-3 MiB:
- *     170-190 vs 85-90 warm.
- *   - Shares of whole slices were uneven when the size is not an even number of slices
- *     (4.5 MiB: 3 + 2 slices, 86 GB/s against 165 for even halves).
- *   - One rep stosb/movsb of 32 MiB or more is written without reading the lines first
- *     (this CPU streams long string stores; glibc 2.36 uses rep stosb for all memsets of
- *     this size): zeroing 98-474 MiB, 124-153 GB/s against 58-62 in 1 MiB calls. Below
- *     that size the slices keep the lines in cache for the kernel that reads them next
- *     (32 MiB: 165-176 against 132-147 in two 16 MiB calls). */
+ * threads as a step leaves them; GB/s median, warm / cold cache; "before" = serial below
+ * 4 MiB, 1 MiB slices over the threads above):
+ *   - Copies of 0.25-1.5 MiB (the residual copies) 63-85 / 45-59, before 20-21 / 17-18 on
+ *     one thread, which must fetch the half of the lines the other core holds; zeroes of
+ *     0.25-3 MiB 80-161 / 46-113, before 38-41 / 22-30.
+ *   - Shares of whole slices were uneven when the size is no even number of slices
+ *     (4.5 MiB: 3 + 2 slices, 85 GB/s before, 163 now).
+ *   - One rep stosb of 32 MiB or more is written without reading the lines first (this
+ *     CPU streams long string stores; glibc 2.36 memsets with rep stosb): zeroing 98-474
+ *     MiB 131-150 GB/s, before 58-64 in 1 MiB calls. Below that size the slices keep the
+ *     lines in cache for the kernel that reads them next (32 MiB: 171 against 136 in two
+ *     16 MiB calls).
+ *   A training step (profiled, 2 threads): copy 1.6-2.3 -> 0.6-1.1 ms (small), 5.6 -> 3.1
+ *   (gpt2-124m); zero unchanged within noise on small (2.3-2.6 ms), 18 -> 8 on gpt2-124m. */
 #define PAR_BYTES ((size_t)256 << 10)
 #define SLICE ((size_t)1 << 20)
 #define STREAM_BYTES ((size_t)32 << 20)

@@ -28,8 +28,9 @@
  * Rows win big on the far cores and lose at most 2-3% on the near ones, except for NT
  * products on a wide C with few rows (gpt2's forward qkv, fc and lm_head: B^T of 1.8-39M
  * floats, which every thread would pack whole), left to OpenBLAS. In a small training step
- * at 2 threads this took the far-core figure from 4270-4285 to 5164-5194 tokens/s (gemm
- * 208-211 -> 169-171 ms per step), the near-core one unchanged within 1%.
+ * at 2 threads this took the far-core figure from 4216-4303 to 5117-5194 tokens/s (gemm
+ * 207-215 -> 169-172 ms per step, profiled); near cores: the same within noise (fastest
+ * step 188-190 ms both ways).
  * Small products (below SPLIT_MIN_MACS, or fewer than SPLIT_MIN_ROWS rows per thread)
  * are left to sgemm too, which decides itself whether to thread them. */
 #include <cblas.h>
