@@ -27,15 +27,7 @@ static size_t staging_numel(const zl_engine *e, int l, size_t begin, size_t end)
     return e->opt.zero_stage == 3 ? zl__zero3_layer_padded(e, l) : end - begin;
 }
 
-/* The flat range [begin, end) of a layer's own parameters. */
-static void layer_range(const zl_model *m, int l, size_t *begin, size_t *end)
-{
-    const zl_layer *layer = &m->layers[l];
-    const zl_param_info *first = &m->params[layer->first_param];
-    const zl_param_info *last = &m->params[layer->first_param + layer->num_params - 1];
-    *begin = first->offset;
-    *end = last->offset + last->numel;
-}
+#define layer_range zl_model_layer_range
 
 /* The pre- and post-reduction scale factors, DeepSpeed's: stage 0 (and reduce_scatter
  * off) divides by the predivide factor before the sum and multiplies by factor/W after
@@ -134,13 +126,8 @@ zl_status zl__engine_alloc_grads(zl_engine *e)
         (st = zl_tensor_alloc(&e->staging_spare, e->device, "bucket", ZL_F32, 1, &layer_n)) != ZL_OK)
         return st;
     if (e->opt.zero_stage == 2) zl_model_bind_flat(m, zl_tensor_f32(&e->params), NULL);
-    for (int l = 0; l < m->num_layers; l++) {
-        layer_range(m, l, &b, &end);
-        float *base = zl_tensor_f32(l == 0 ? &e->staging_embed : &e->staging_layer);
-        const zl_layer *layer = &m->layers[l];
-        for (int k = layer->first_param; k < layer->first_param + layer->num_params; k++)
-            m->grad_ptr[k] = base + (m->params[k].offset - b);
-    }
+    for (int l = 0; l < m->num_layers; l++)
+        zl_model_bind_layer_grads(m, l, zl_tensor_f32(l == 0 ? &e->staging_embed : &e->staging_layer));
     return ZL_OK;
 }
 
@@ -213,10 +200,7 @@ zl_status zl__engine_layer_grads_begin(zl_engine *e, int layer)
         zl_status st = finish_pending(e, &e->pending[turn]);
         if (st != ZL_OK) return st;
         e->staging_cur = zl_tensor_f32(turn ? &e->staging_spare : &e->staging_layer);
-        layer_range(m, layer, &b, &end);
-        const zl_layer *l = &m->layers[layer];
-        for (int k = l->first_param; k < l->first_param + l->num_params; k++)
-            m->grad_ptr[k] = e->staging_cur + (m->params[k].offset - b);
+        zl_model_bind_layer_grads(m, layer, e->staging_cur);
     }
     layer_range(m, layer, &b, &end);
     e->device->ops->zero(staging_of(e, layer), staging_numel(e, layer, b, end) * sizeof(float));

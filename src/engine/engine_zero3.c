@@ -52,15 +52,6 @@ struct zl_zero3 {
 
 static float *shard_ptr(zl_tensor *t, const zero3_layer *z) { return zl_tensor_f32(t) + z->shard_offset; }
 
-/* Point layer l's parameters at buf, which holds the layer's whole (padded) range. */
-static void bind_params(zl_engine *e, int l, float *buf)
-{
-    zl_model *m = &e->model;
-    const zl_layer *layer = &m->layers[l];
-    for (int k = layer->first_param; k < layer->first_param + layer->num_params; k++)
-        m->param_ptr[k] = buf + (m->params[k].offset - e->z3->layers[l].begin);
-}
-
 /* Where layer l's gathered values go: its own buffer if persistent, the embedding's, or
  * block buffer `slot`. */
 static float *gather_buffer(zl_engine *e, int l, int slot)
@@ -86,7 +77,7 @@ static zl_status gather(zl_engine *e, int l, int slot)
 {
     zl_status st = start_gather(e, l, slot, NULL);
     if (st != ZL_OK) return st;
-    bind_params(e, l, gather_buffer(e, l, slot));
+    zl_model_bind_layer_params(&e->model, l, gather_buffer(e, l, slot));
     if (l != 0 && !e->z3->layers[l].persistent) e->z3->holds[slot] = l;
     return ZL_OK;
 }
@@ -135,7 +126,7 @@ zl_status zl__zero3_use_layer(zl_engine *e, int l, bool backward)
             slot = z3->prefetch && z3->holds[0] >= 0 && z3->holds[1] < 0 ? 1 : 0;
             if ((st = gather(e, l, slot)) != ZL_OK) return st;
         }
-        bind_params(e, l, gather_buffer(e, l, slot));
+        zl_model_bind_layer_params(&e->model, l, gather_buffer(e, l, slot));
     }
     /* Prefetch the next layer into the other buffer while this one computes. */
     int n = next_fetch(e, l, backward), other = 1 - slot;
@@ -164,11 +155,9 @@ zl_status zl__zero3_alloc(zl_engine *e)
     size_t largest_block = 0, off = 0;
     for (int l = 0; l < m->num_layers; l++) {
         zero3_layer *z = &z3->layers[l];
-        const zl_layer *layer = &m->layers[l];
-        const zl_param_info *first = &m->params[layer->first_param];
-        const zl_param_info *last = &m->params[layer->first_param + layer->num_params - 1];
-        z->begin = first->offset;
-        z->numel = last->offset + last->numel - z->begin;
+        size_t end;
+        zl_model_layer_range(m, l, &z->begin, &end);
+        z->numel = end - z->begin;
         z->chunk = (z->numel + (size_t)N - 1) / (size_t)N;
         z->shard_offset = off;
         off += z->chunk;
@@ -231,7 +220,7 @@ zl_status zl__zero3_init_params(zl_engine *e)
         float *own = buf + (size_t)dp_rank(e) * z->chunk;
         e->device->ops->copy(shard_ptr(&e->params, z), own, z->chunk * sizeof(float));
         e->device->ops->copy(shard_ptr(&e->master, z), own, z->chunk * sizeof(float));
-        if (z->persistent) bind_params(e, l, buf);
+        if (z->persistent) zl_model_bind_layer_params(&e->model, l, buf);
     }
     return release_all(e);
 }

@@ -207,6 +207,32 @@ void zl_model_bind_flat(zl_model *m, float *params, float *grads)
     }
 }
 
+void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *end)
+{
+    const zl_layer *l = &m->layers[layer];
+    const zl_param_info *last = &m->params[l->first_param + l->num_params - 1];
+    *begin = m->params[l->first_param].offset;
+    *end = last->offset + last->numel;
+}
+
+static void bind_layer(zl_model *m, int layer, float **ptrs, float *base)
+{
+    const zl_layer *l = &m->layers[layer];
+    size_t begin = m->params[l->first_param].offset;
+    for (int k = l->first_param; k < l->first_param + l->num_params; k++)
+        ptrs[k] = base + (m->params[k].offset - begin);
+}
+
+void zl_model_bind_layer_params(zl_model *m, int layer, float *base)
+{
+    bind_layer(m, layer, m->param_ptr, base);
+}
+
+void zl_model_bind_layer_grads(zl_model *m, int layer, float *base)
+{
+    bind_layer(m, layer, m->grad_ptr, base);
+}
+
 int zl_model_find_param(const zl_model *m, const char *name)
 {
     for (int i = 0; i < m->num_params; i++)

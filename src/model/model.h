@@ -142,6 +142,14 @@ void zl_model_init_params(const zl_model *m, float *params, size_t begin, size_t
 /* Point param_ptr/grad_ptr at slices of full flat buffers. */
 void zl_model_bind_flat(zl_model *m, float *params, float *grads);
 
+/* A layer's own parameters are contiguous in the flat vector: [*begin, *end). */
+void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *end);
+
+/* Point one layer's param_ptr (or grad_ptr) at `base`, a buffer laid out as the layer's
+ * flat range: what ZeRO-3's gathered parameters and ZeRO-2/3's staged gradients are. */
+void zl_model_bind_layer_params(zl_model *m, int layer, float *base);
+void zl_model_bind_layer_grads(zl_model *m, int layer, float *base);
+
 /* Find a parameter by name; -1 if none. */
 int zl_model_find_param(const zl_model *m, const char *name);
 
