@@ -28,15 +28,8 @@ int main(void)
     if (zl_gpt_config_preset("lab", &model) != ZL_OK) return fail();
     if (zl_dataset_default(&data) != ZL_OK) return fail();
 
-    zl_engine_options opt = {
-        .micro_batch_size = (int)cfg.train_micro_batch_size_per_gpu,
-        .gradient_accumulation_steps = (int)cfg.gradient_accumulation_steps,
-        .seq_len = 32,
-        .gradient_clipping = cfg.gradient_clipping,
-        .optimizer = cfg.optimizer,
-        .scheduler = cfg.scheduler,
-        .seed = 1,
-    };
+    zl_engine_options opt; /* sequence length 32, seed 1, one rank */
+    zl_engine_options_from_config(&opt, &cfg, 32, 1, NULL);
     if (zl_loader_init(&loader, &data, opt.micro_batch_size, opt.seq_len, 0, 1) != ZL_OK) return fail();
     if (zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "rank 0", 0) != ZL_OK) return fail();
     if (zl_engine_create(&engine, &model, &opt, &dev) != ZL_OK) return fail();

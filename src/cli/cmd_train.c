@@ -205,26 +205,11 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
     p->steps_per_print = zl_config_given(cfg, "steps_per_print") ? (long)cfg->steps_per_print : 10;
 
     zl_engine_options *o = &p->engine;
-    o->micro_batch_size = (int)cfg->train_micro_batch_size_per_gpu;
-    o->gradient_accumulation_steps = (int)cfg->gradient_accumulation_steps;
-    o->seq_len = (int)(a->seq_len ? a->seq_len
-                                  : p->model.max_seq_len < 128 ? p->model.max_seq_len : 128);
-    o->gradient_clipping = cfg->gradient_clipping;
-    o->optimizer = cfg->optimizer;
-    o->scheduler = cfg->scheduler;
-    o->seed = (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
-    o->zero_stage = (int)cfg->zero.stage;
-    o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
-    o->reduce_scatter = cfg->zero.reduce_scatter;
-    o->use_multi_rank_bucket_allreduce = cfg->zero.use_multi_rank_bucket_allreduce;
-    o->overlap_comm = cfg->zero.overlap_comm;
-    /* 0 is DeepSpeed's "nothing persists"; the engine's 0 means "default", so map it */
-    o->param_persistence_threshold =
-        cfg->zero.param_persistence_threshold > 0 ? cfg->zero.param_persistence_threshold : -1;
-    o->prefetch_bucket_size = cfg->zero.prefetch_bucket_size > 0 ? cfg->zero.prefetch_bucket_size : -1;
-    o->max_live_parameters = cfg->zero.max_live_parameters > 0 ? cfg->zero.max_live_parameters : -1;
-    o->prescale_gradients = cfg->prescale_gradients;
-    o->gradient_predivide_factor = cfg->gradient_predivide_factor;
+    int seq_len = (int)(a->seq_len ? a->seq_len
+                                   : p->model.max_seq_len < 128 ? p->model.max_seq_len : 128);
+    uint64_t seed =
+        (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
+    zl_engine_options_from_config(o, cfg, seq_len, seed, NULL); /* dp: set once the world exists */
     if (o->seq_len > p->model.max_seq_len)
         return zl_errorf(ZL_ERR_INVALID,
                          "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",

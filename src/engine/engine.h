@@ -88,6 +88,13 @@ typedef struct zl_engine {
     double lr;              /* lr used by the last optimizer step */
 } zl_engine;
 
+struct zl_config;
+/* Fill options from a resolved DeepSpeed config (engine/config.h): batch, clipping,
+ * optimizer, scheduler and zero_optimization; seq_len, seed and the data-parallel group
+ * are zerolab's own (command line or the "zerolab" block). */
+void zl_engine_options_from_config(zl_engine_options *o, const struct zl_config *cfg, int seq_len,
+                                   uint64_t seed, zl_comm *dp);
+
 /* Build the model on dev, allocate parameters (initialised from opt->seed, then broadcast
  * from data-parallel rank 0 so that every replica starts equal), gradients, optimizer
  * state and activations. On any failure everything allocated is released and the status

@@ -1,0 +1,33 @@
+/* From a resolved DeepSpeed config to the engine's options: the one place that knows
+ * which config keys drive the engine, shared by the CLI and library users. */
+#include <string.h>
+
+#include "engine/config.h"
+#include "engine/engine.h"
+
+/* Options whose DeepSpeed value 0 means "none", where the engine's 0 means "default". */
+static int64_t zero_means_none(int64_t v) { return v > 0 ? v : -1; }
+
+void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, int seq_len,
+                                   uint64_t seed, zl_comm *dp)
+{
+    memset(o, 0, sizeof *o);
+    o->micro_batch_size = (int)cfg->train_micro_batch_size_per_gpu;
+    o->gradient_accumulation_steps = (int)cfg->gradient_accumulation_steps;
+    o->seq_len = seq_len;
+    o->gradient_clipping = cfg->gradient_clipping;
+    o->optimizer = cfg->optimizer;
+    o->scheduler = cfg->scheduler;
+    o->seed = seed;
+    o->dp = dp;
+    o->zero_stage = (int)cfg->zero.stage;
+    o->reduce_bucket_size = cfg->zero.reduce_bucket_size;
+    o->reduce_scatter = cfg->zero.reduce_scatter;
+    o->use_multi_rank_bucket_allreduce = cfg->zero.use_multi_rank_bucket_allreduce;
+    o->overlap_comm = cfg->zero.overlap_comm;
+    o->param_persistence_threshold = zero_means_none(cfg->zero.param_persistence_threshold);
+    o->prefetch_bucket_size = zero_means_none(cfg->zero.prefetch_bucket_size);
+    o->max_live_parameters = zero_means_none(cfg->zero.max_live_parameters);
+    o->prescale_gradients = cfg->prescale_gradients;
+    o->gradient_predivide_factor = cfg->gradient_predivide_factor;
+}
