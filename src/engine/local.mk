@@ -2,8 +2,10 @@
 libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h %D%/engine_zero.c \
     %D%/engine_zero3.c %D%/engine_options.c
 zlenginedir = $(zlincdir)/engine
-zlengine_HEADERS = %D%/engine.h
+zlengine_HEADERS = %D%/engine.h %D%/loss_scaler.h
 
 # Data parallelism and ZeRO against single-rank training, at 2, 3 (uneven partitions) and 4 ranks.
 ZL_MPI_CHECKS += tests/mpi/check_dp
 ZL_MPI_TESTS += tests/mpi/dp-np2.mpi tests/mpi/dp-np3.mpi tests/mpi/dp-np4.mpi
+libzerolab_a_SOURCES += %D%/loss_scaler.c %D%/loss_scaler.h
+ZL_UNIT_TESTS += tests/unit/check_loss_scaler
