@@ -119,32 +119,32 @@ static zl_status check_peer(const zl_comm *c, int peer, int tag, const char *cal
     return ZL_OK;
 }
 
-/* reduce_scatter: recv is chunk `rank` of send (in place) or apart from it. */
-static zl_status check_rs_buffers(const zl_comm *c, const void *recv, const void *send,
-                                  size_t chunk_nbytes, const char *call)
+/* The chunked collectives take a whole buffer (size chunks) and one chunk: the chunk is
+ * either this rank's chunk of the whole buffer (in place) or apart from it. For
+ * reduce_scatter the whole buffer is send and the chunk recv; for allgather the reverse. */
+static zl_status check_chunk_buffers(const zl_comm *c, const void *whole, const void *chunk,
+                                     size_t chunk_nbytes, const char *call, const char *chunk_name,
+                                     const char *whole_name)
 {
-    const char *own = (const char *)send + (size_t)c->rank * chunk_nbytes;
-    if ((const char *)recv != own &&
-        overlap(recv, chunk_nbytes, send, (size_t)c->size * chunk_nbytes))
+    const char *own = (const char *)whole + (size_t)c->rank * chunk_nbytes;
+    if ((const char *)chunk != own && overlap(chunk, chunk_nbytes, whole, (size_t)c->size * chunk_nbytes))
         return zl_errorf(ZL_ERR_INVALID,
-                         "%s: the receive buffer overlaps the send buffer; it must be apart "
-                         "from it or exactly this rank's chunk (send + rank * count)",
-                         call);
+                         "%s: the %s buffer overlaps the %s buffer; it must be apart from it or "
+                         "exactly this rank's chunk (%s + rank * count)",
+                         call, chunk_name, whole_name, whole_name);
     return ZL_OK;
 }
 
-/* allgather: send is chunk `rank` of recv (in place) or apart from it. */
+static zl_status check_rs_buffers(const zl_comm *c, const void *recv, const void *send,
+                                  size_t chunk_nbytes, const char *call)
+{
+    return check_chunk_buffers(c, send, recv, chunk_nbytes, call, "receive", "send");
+}
+
 static zl_status check_ag_buffers(const zl_comm *c, const void *recv, const void *send,
                                   size_t chunk_nbytes, const char *call)
 {
-    const char *own = (const char *)recv + (size_t)c->rank * chunk_nbytes;
-    if ((const char *)send != own &&
-        overlap(send, chunk_nbytes, recv, (size_t)c->size * chunk_nbytes))
-        return zl_errorf(ZL_ERR_INVALID,
-                         "%s: the send buffer overlaps the receive buffer; it must be apart "
-                         "from it or exactly this rank's chunk (recv + rank * count)",
-                         call);
-    return ZL_OK;
+    return check_chunk_buffers(c, recv, send, chunk_nbytes, call, "send", "receive");
 }
 
 static void check_common(const zl_comm *c, zl_dtype dt)
