@@ -93,6 +93,31 @@ expect 0 "train_batch_size" -- config
 expect 0 "(inferred" -- config
 expect 0 "valid" -- config
 
+# --- two ranks (when the build has MPI): ZeRO-2 trains, every rank reports its ledger,
+# and a set-up error is reported once, by rank 0, with every rank exiting 1 ----------
+if [ -n "${MPIEXEC:-}" ]; then
+    printf '{"train_micro_batch_size_per_gpu": 4, "steps_per_print": 5, "zero_optimization": {"stage": 2}}\n' >"$tmp/dp.json"
+    checks=$((checks + 1))
+    if OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dp.json" --steps 10 \
+            --memory-report >"$tmp/dp.out" 2>&1 &&
+        grep -q "data-parallel 2" "$tmp/dp.out" && grep -q "ZeRO stage 2" "$tmp/dp.out" &&
+        grep -q "memory ledger of rank 0" "$tmp/dp.out" && grep -q "memory ledger of rank 1" "$tmp/dp.out" &&
+        grep -q "peak device memory per rank: .*, " "$tmp/dp.out"; then
+        echo "ok: mpiexec -n 2 zerolab train (ZeRO-2)"
+    else
+        echo "FAIL: mpiexec -n 2 zerolab train (ZeRO-2)"; cat "$tmp/dp.out"; failures=$((failures + 1))
+    fi
+    printf '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1}\n' >"$tmp/dpbad.json"
+    checks=$((checks + 1))
+    OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dpbad.json" >"$tmp/dpbad.out" 2>&1
+    status=$?
+    if [ $status -eq 1 ] && [ "$(grep -c '12 != 4 \* 1 \* 2' "$tmp/dpbad.out")" -eq 1 ]; then
+        echo "ok: mpiexec -n 2 with a batch triad that does not fit two ranks: one message, exit 1"
+    else
+        echo "FAIL: triad error at np=2: status $status"; cat "$tmp/dpbad.out"; failures=$((failures + 1))
+    fi
+fi
+
 echo "$((checks - failures)) of $checks CLI checks passed"
 [ "$failures" -eq 0 ] || exit 1
 exit 0
