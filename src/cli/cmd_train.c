@@ -26,7 +26,7 @@
 #include "sim/presets.h"
 
 typedef struct train_args {
-    const char *config_path, *model, *data, *backend, *device, *trace;
+    const char *config_path, *model, *data, *backend, *device, *cluster, *trace;
     long steps, seed, seq_len, threads;
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
@@ -52,8 +52,11 @@ static void train_usage(FILE *out)
             "  --device NAME     each rank impersonates this GPU: its memory is the budget and\n"
             "                    a cost model gives every step a simulated time (%s;\n"
             "                    also \"zerolab\": {\"device\": NAME} in the config)\n"
-            "  --trace FILE      with --device: Chrome trace (Perfetto) of the last step, one\n"
-            "                    track per rank and stream\n",
+            "  --cluster SPEC    as --device, on a cluster of that many GPUs: GPUSxDEVICE or\n"
+            "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its size\n"
+            "                    must be the number of ranks (also \"zerolab\": {\"cluster\": SPEC})\n"
+            "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
+            "                    last step, one track per rank and stream\n",
             zl_gpt_config_preset_names(), zl_device_preset_names());
 }
 
@@ -94,7 +97,7 @@ static bool parse_bytes(const char *s, size_t *out)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
-           O_BUDGET, O_DEVICE, O_TRACE, O_HELP };
+           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_HELP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -102,7 +105,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"backend", required_argument, 0, O_BACKEND}, {"threads", required_argument, 0, O_THREADS},
         {"memory-report", no_argument, 0, O_MEMORY},  {"device-memory", required_argument, 0, O_BUDGET},
         {"device", required_argument, 0, O_DEVICE},   {"trace", required_argument, 0, O_TRACE},
-        {"help", no_argument, 0, O_HELP},
+        {"cluster", required_argument, 0, O_CLUSTER}, {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -117,6 +120,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_BACKEND: a->backend = optarg; break;
         case O_MEMORY: a->print_memory = true; break;
         case O_DEVICE: a->device = optarg; break;
+        case O_CLUSTER: a->cluster = optarg; break;
         case O_TRACE: a->trace = optarg; break;
         case O_BUDGET:
             if (!parse_bytes(optarg, &a->device_memory)) {
@@ -147,6 +151,11 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (optind < argc) {
         fprintf(stderr, "zerolab train: unexpected argument '%s'\n\n", argv[optind]);
         train_usage(stderr);
+        return ZL_EXIT_USAGE;
+    }
+    if (a->device && a->cluster) {
+        fprintf(stderr, "zerolab train: give --device or --cluster, not both (--cluster "
+                        "names the device: --cluster 2x%s)\n", a->device);
         return ZL_EXIT_USAGE;
     }
     if (a->device && !zl_device_preset_find(a->device)) {
@@ -333,6 +342,40 @@ static void print_memory(zl_comm *world, const zl_device *dev)
     }
 }
 
+/* The cluster this run's W ranks impersonate, if any: --cluster, else --device (one node
+ * of W), else the config's "cluster", else its "device". *card stays NULL without one. */
+static zl_status simulated_cluster(const train_args *a, const zl_config *cfg, int W,
+                                   zl_cluster *cluster, const zl_device_preset **card)
+{
+    const char *spec = a->cluster, *device = a->device;
+    char from[160] = "--cluster";
+    if (!spec && !device) {
+        spec = cfg->zerolab.cluster;
+        device = spec ? NULL : cfg->zerolab.device;
+        snprintf(from, sizeof from, "%s: zerolab.cluster", cfg->name);
+    }
+    char one_node[96];
+    if (!spec && device) {
+        if (!zl_device_preset_find(device)) /* the flag was checked; this is the config's */
+            return zl_errorf(ZL_ERR_CONFIG, "%s: zerolab.device: unknown device '%s'\n  known "
+                             "devices: %s", cfg->name, device, zl_device_preset_names());
+        snprintf(one_node, sizeof one_node, "%dx%s", W, device);
+        spec = one_node;
+    }
+    if (!spec) return ZL_OK;
+    zl_status st = zl_cluster_parse(spec, cluster);
+    if (st != ZL_OK) return st;
+    if (zl_cluster_size(cluster) != W)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s %s has %d GPUs, but this run has %d rank%s: every rank is one GPU\n"
+                         "  hint: launch %d ranks (mpiexec -n %d zerolab train ...), or give a "
+                         "cluster of %d GPU%s",
+                         from, spec, zl_cluster_size(cluster), W, W == 1 ? "" : "s",
+                         zl_cluster_size(cluster), zl_cluster_size(cluster), W, W == 1 ? "" : "s");
+    *card = cluster->device;
+    return ZL_OK;
+}
+
 static int train(const train_args *a)
 {
     zl_config cfg;
@@ -369,24 +412,20 @@ static int train(const train_args *a)
     if (st == ZL_OK) st = load_data(a, &cfg, &plan.model, &ds);
     const zl_engine_options *o = &plan.engine;
     if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, rank, W);
-    /* --device: the rank is that GPU: its memory is the budget (unless --device-memory),
-     * the CPU's f32 stand-ins are not held against it, and a simulated clock runs. */
-    const char *card_name = a->device ? a->device : cfg.zerolab.device; /* flag, then config */
-    const zl_device_preset *card = card_name ? zl_device_preset_find(card_name) : NULL;
-    if (st == ZL_OK && card_name && !card)
-        st = zl_errorf(ZL_ERR_CONFIG, "%s: zerolab.device: unknown device '%s'\n  known devices: %s",
-                       cfg.name, card_name, zl_device_preset_names());
+    /* --device or --cluster: the rank is that GPU: its memory is the budget (unless
+     * --device-memory), the CPU's f32 stand-ins are not held against it, and a simulated
+     * clock runs on the cluster's links. */
+    const zl_device_preset *card = NULL;
+    if (st == ZL_OK) st = simulated_cluster(a, &cfg, W, &cluster, &card);
     if (st == ZL_OK && a->trace && !card)
-        st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME or "
-                                      "\"zerolab\": {\"device\": NAME}): the trace shows simulated time");
+        st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME, --cluster "
+                                      "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
+                                      "shows simulated time");
     char devname[64];
     snprintf(devname, sizeof devname, card ? "rank %d (%s)" : "rank %d", rank, card ? card->display : "");
     size_t budget = a->device_memory ? a->device_memory : card ? card->memory : 0;
     if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, devname, budget);
     if (st == ZL_OK && card) {
-        char spec[96];
-        snprintf(spec, sizeof spec, "%dx%s", W, card->name);
-        st = zl_cluster_parse(spec, &cluster);
         zl_sim_init(&sim, NULL, NULL, NULL, a->trace != NULL);
         zl_cost_attach(&sim, &cluster);
         zl_device_attach_sim(&dev, &sim);
@@ -427,6 +466,11 @@ static int train(const train_args *a)
               (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
               W, o->seq_len, o->zero_stage, cfg.optimizer_name ? cfg.optimizer_name : "adamw",
               o->optimizer.lr, plan.steps);
+    if (card)
+        zl_print0("  simulated: %d node%s x %d %s (%s within a node%s%s%s), one GPU per rank\n",
+                  cluster.nodes, cluster.nodes > 1 ? "s" : "", cluster.gpus_per_node,
+                  card->display, cluster.intra->name, cluster.nodes > 1 ? ", " : "",
+                  cluster.nodes > 1 ? cluster.inter->name : "", cluster.nodes > 1 ? " between nodes" : "");
 
     double flops_per_step = 3.0 * zl_model_forward_flops(&engine.model, o->micro_batch_size, o->seq_len) *
                             o->gradient_accumulation_steps * W;

@@ -200,6 +200,7 @@ typedef struct zl_config_zerolab {
     char *data;
     int64_t steps;    /* 0 = not given */
     char *device;     /* simulated GPU preset name */
+    char *cluster;    /* simulated cluster spec (sim/presets.h), NODESxGPUSxDEVICE */
 } zl_config_zerolab;
 
 typedef struct zl_config {

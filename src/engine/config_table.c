@@ -329,6 +329,7 @@ const zl__cfg_entry zl__cfg_table[] = {
     ROW("zerolab", "steps", NULL, ZL__CT_INT, zerolab.steps, 0, .lo = 1,
         .flags = ZL__CF_LO | ZL__CF_NULLABLE),
     STR("zerolab", "device", zerolab.device, NULL),
+    STR("zerolab", "cluster", zerolab.cluster, NULL),
 };
 
 const int zl__cfg_ntable = (int)(sizeof zl__cfg_table / sizeof zl__cfg_table[0]);

@@ -81,6 +81,27 @@ zl_status zl_gpt_config_load(const char *path, zl_gpt_config *cfg)
         zl_errorf(ZL_ERR_CONFIG, "%s: a model file must hold a JSON object", path);
         goto done;
     }
+    /* A Hugging Face config.json names its architecture; zerolab builds GPT-2 blocks only
+     * (LayerNorm, a GELU MLP of 4x channels, learned positions, tied embeddings), so any
+     * other one, Llama's GQA/SwiGLU/RMSNorm included, is refused rather than misread. */
+    json_t *type = json_object_get(root, "model_type");
+    if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "gpt2"))) {
+        st = zl_errorf(ZL_ERR_UNSUPPORTED,
+                       "%s: model_type '%s' is not supported: zerolab builds GPT-2 models only\n"
+                       "  hint: describe a GPT-2-shaped model of similar size with vocab_size, "
+                       "n_positions, n_layer, n_head and n_embd",
+                       path, json_is_string(type) ? json_string_value(type) : "?");
+        goto done;
+    }
+    json_t *inner = json_object_get(root, "n_inner"); /* GPT-2's MLP width; null: 4 x n_embd */
+    json_t *embd = json_object_get(root, "n_embd");
+    if (inner && !json_is_null(inner) &&
+        !(json_is_integer(embd) && json_integer_value(inner) == 4 * json_integer_value(embd))) {
+        st = zl_errorf(ZL_ERR_UNSUPPORTED,
+                       "%s: n_inner must be null or 4 x n_embd: zerolab's MLP is 4 x channels wide",
+                       path);
+        goto done;
+    }
     memset(cfg, 0, sizeof *cfg);
     json_t *name = json_object_get(root, "name");
     snprintf(cfg->name, sizeof cfg->name, "%s",

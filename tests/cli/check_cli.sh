@@ -82,6 +82,8 @@ expect 0 "DOES NOT FIT" -- plan --model gpt2-1.5b --cluster t4
 expect 0 "hint:" -- plan --model gpt2-1.5b --cluster t4
 expect 1 "unknown device 'a100-90gb'" -- plan --model gpt2-124m --cluster a100-90gb
 expect 2 "--model and --cluster are required" -- plan --model gpt2-124m
+printf '{"model_type": "llama", "vocab_size": 32000, "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 11008, "max_position_embeddings": 4096}\n' >"$tmp/llama.json"
+expect 1 "model_type 'llama' is not supported" -- plan --model "$tmp/llama.json" --cluster 8xa100-80gb
 expect 0 "  71.69GB |   0.12GB | offload_param=cpu , offload_optimizer=cpu , zero_init=1" -- \
     estimate --params 2851M --largest-layer-params 32M --gpus-per-node 8
 expect 2 "give --params or --model" -- estimate
@@ -97,6 +99,16 @@ expect 0 "simulated A100-SXM4-40GB" -- train --config "$tmp/dev.json" --steps 1
 printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-41gb"}}\n' >"$tmp/dev2.json"
 expect 1 "zerolab.device: unknown device 'a100-41gb'" -- train --config "$tmp/dev2.json" --steps 1
 expect 1 "--trace needs a simulated device" -- train --trace "$tmp/t.json" --steps 1
+expect 0 "simulated: 1 node x 1 V100-SXM2-16GB (nvlink2 within a node)" -- train --cluster v100-16gb --steps 1
+expect 1 "--cluster 2x2xv100-16gb has 4 GPUs, but this run has 1 rank" -- train --cluster 2x2xv100-16gb --steps 1
+expect 1 "hint: launch 4 ranks" -- train --cluster 2x2xv100-16gb --steps 1
+expect 2 "give --device or --cluster, not both" -- train --cluster v100-16gb --device t4
+expect 1 "unknown device 'v99'" -- train --cluster 2xv99
+printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"cluster": "1x1xa100-40gb"}}\n' >"$tmp/clu.json"
+expect 0 "simulated A100-SXM4-40GB" -- train --config "$tmp/clu.json" --steps 1
+expect 0 "simulated: 1 node x 1 T4-16GB" -- train --config "$tmp/clu.json" --device t4 --steps 1
+printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"cluster": "2xa100-40gb"}}\n' >"$tmp/clu2.json"
+expect 1 "zerolab.cluster 2xa100-40gb has 2 GPUs" -- train --config "$tmp/clu2.json" --steps 1
 
 # --- features configured but not built yet are refused, not ignored -------------------
 printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 4}}\n' >"$tmp/z4.json"
@@ -145,6 +157,22 @@ if [ -n "${MPIEXEC:-}" ]; then
         echo "ok: mpiexec -n 2 with a batch triad that does not fit two ranks: one message, exit 1"
     else
         echo "FAIL: triad error at np=2: status $status"; cat "$tmp/dpbad.out"; failures=$((failures + 1))
+    fi
+    # The same two ranks as one node of two V100s (NVLink) and as two nodes of one (IB
+    # EDR): the same computation, and the gradient allreduce takes longer between nodes.
+    comm_ms() { # the simulated communication of the last step
+        OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --cluster "$1" --steps 3 \
+            --threads 1 >"$tmp/clu.out" 2>&1 || { cat "$tmp/clu.out"; return; }
+        sed -n 's/.*(comm \([0-9.]*\) ms).*/\1/p' "$tmp/clu.out" | tail -n 1
+    }
+    checks=$((checks + 1))
+    one_node=$(comm_ms 1x2xv100-16gb) two_nodes=$(comm_ms 2x1xv100-16gb)
+    if [ -n "$one_node" ] && [ -n "$two_nodes" ] &&
+        awk -v a="$one_node" -v b="$two_nodes" 'BEGIN { exit !(a > 0 && b > a) }'; then
+        echo "ok: mpiexec -n 2 --cluster: comm $one_node ms on NVLink, $two_nodes ms across nodes"
+    else
+        echo "FAIL: --cluster at np=2: comm '$one_node' ms on one node, '$two_nodes' ms on two"
+        failures=$((failures + 1))
     fi
 fi
 

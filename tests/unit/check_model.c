@@ -299,6 +299,31 @@ START_TEST(test_model_json_with_hf_keys)
     ck_assert_int_eq(cfg.max_seq_len, 32);
     ck_assert_int_eq(cfg.num_layers, 3);
     ck_assert_int_eq(cfg.channels, 24);
+
+    /* GPT-2's own config.json (model_type gpt2, n_inner null) is read; Llama's and an MLP
+     * that is not 4x wide are refused, not misread as GPT-2 */
+    static const struct { const char *text; zl_status want; const char *msg; } cases[] = {
+        {"{\"model_type\": \"gpt2\", \"vocab_size\": 300, \"n_positions\": 32, \"n_layer\": 3, "
+         "\"n_head\": 2, \"n_embd\": 24, \"n_inner\": null}", ZL_OK, NULL},
+        {"{\"model_type\": \"gpt2\", \"vocab_size\": 300, \"n_positions\": 32, \"n_layer\": 3, "
+         "\"n_head\": 2, \"n_embd\": 24, \"n_inner\": 96}", ZL_OK, NULL},
+        {"{\"model_type\": \"gpt2\", \"vocab_size\": 300, \"n_positions\": 32, \"n_layer\": 3, "
+         "\"n_head\": 2, \"n_embd\": 24, \"n_inner\": 64}", ZL_ERR_UNSUPPORTED,
+         "n_inner must be null or 4 x n_embd"},
+        {"{\"model_type\": \"llama\", \"vocab_size\": 32000, \"hidden_size\": 4096, "
+         "\"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"num_key_value_heads\": 8, "
+         "\"intermediate_size\": 11008, \"max_position_embeddings\": 4096}", ZL_ERR_UNSUPPORTED,
+         "model_type 'llama' is not supported: zerolab builds GPT-2 models only"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        ck_assert_int_eq(zl_gpt_config_resolve(path, &cfg), cases[i].want);
+        if (cases[i].msg) ck_assert_ptr_nonnull(strstr(zl_last_error(), cases[i].msg));
+        else ck_assert_int_eq(cfg.channels, 24);
+    }
     unlink(path);
 }
 END_TEST
