@@ -195,10 +195,36 @@ void zl__cpu_round(float *x, zl_dtype t, size_t n)
     }
 }
 
+/* drain of bf16 gradients into a bf16 store, one fused loop (the bf16 conversions are a
+ * few integer operations that vectorize; f16's are faster through F16C, hence the chunks
+ * below): y (n) = y + round(x); x (n) = 0. Three times faster than the chunks on this
+ * CPU, and the step drains every parameter's gradient. The sum is written y + x, as the
+ * reference computes it: with two NaNs the result is the first one's (x86), and the test
+ * compares NaN payloads bit for bit. */
+ZL_CPU_VECTOR static void drain_bf16_chunk(uint16_t *restrict y, float *restrict x, size_t n)
+{
+#pragma omp simd
+    for (size_t j = 0; j < n; j++) {
+        float cur = bf16_to_f32(y[j]), g = bf16_to_f32(f32_to_bf16(x[j]));
+        cur += g;
+        y[j] = f32_to_bf16(cur);
+        x[j] = 0.0f;
+    }
+}
+
 /* drain: per chunk, widen y and round x through 16-bit buffers on the stack, add, store;
  * one pass over memory instead of the five of cast-round-add-cast-zero. */
 void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 {
+    if (xt == ZL_BF16 && yt == ZL_BF16) {
+        size_t nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
+        for (size_t c = 0; c < nchunks; c++) {
+            size_t i = c * ZL_CPU_CHUNK, len = n - i < ZL_CPU_CHUNK ? n - i : ZL_CPU_CHUNK;
+            drain_bf16_chunk((uint16_t *)y + i, x + i, len);
+        }
+        return;
+    }
     bool f16c = false;
 #ifdef CAST_F16C
     f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
