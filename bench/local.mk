@@ -29,3 +29,13 @@ EXTRA_DIST += %D%/plan.sh
 .PHONY: bench-plan
 bench-plan: zerolab$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/plan.sh ./zerolab$(EXEEXT)
+
+# sgemm vs bf16 gemm_lp (oneDNN) on GPT-2 124M's GEMM shapes, 1 and 2 threads:
+# `make bench-gemm` (BENCH_GEMM_ARGS=--quick for a short run). About 5 minutes.
+EXTRA_PROGRAMS += bench/gemm_lp_bench
+bench_gemm_lp_bench_SOURCES = %D%/gemm_lp_bench.c
+bench_gemm_lp_bench_LDADD = $(ZL_LIBS)
+CLEANFILES += bench/gemm_lp_bench$(EXEEXT)
+.PHONY: bench-gemm
+bench-gemm: bench/gemm_lp_bench$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bench/gemm_lp_bench$(EXEEXT) $(BENCH_GEMM_ARGS)

@@ -146,6 +146,11 @@ void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n);
 /* cpu_gemm_lp.c (single-threaded callers: it keeps a primitive cache and workspace). How
  * many products went to oneDNN's bf16 matmul so far (0 without oneDNN). */
 long zl__cpu_gemm_lp_onednn_calls(void);
+/* The bf16 product on oneDNN whatever its size (the benchmark's handle on the size rules):
+ * false, C untouched, without oneDNN or AVX512-BF16, or if oneDNN fails. */
+bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
+                            int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
+                            float beta);
 void zl__cpu_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
                      int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
 void zl__cpu_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);

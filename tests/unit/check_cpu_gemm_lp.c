@@ -1,12 +1,17 @@
 /* The cpu backend's gemm_lp (cpu_gemm_lp.c): bf16 operands through oneDNN's bf16 matmul
- * where the CPU has AVX512-BF16, sgemm otherwise. Every transpose, padded leading
- * dimensions, alpha, beta = 0 over NaN and beta = 1 (accumulate), the columns of C past n
- * untouched, shapes on both sides of the size rule; fp16 and fp32 operands take sgemm.
+ * where the CPU has AVX512-BF16, sgemm otherwise. Every transpose, odd shapes, padded
+ * leading dimensions, alpha, beta = 0 over NaN and beta = 1 (accumulate), the columns of C
+ * past n untouched, shapes on both sides of the size rule, tall products in row blocks,
+ * primitives built at 1 and at 2 threads; fp16 and fp32 operands take sgemm. Each product runs twice: through gemm_lp
+ * (its size rules) and straight on oneDNN (zl__cpu_gemm_lp_onednn), so that the small and
+ * odd shapes the rules keep on sgemm are checked on oneDNN too.
  *
  * Expected values: a double-precision loop over the same (bf16-exact) operands. Products
  * of two bf16 values are exact in f32, so the only error is the f32 summation in whatever
  * order the library chooses: |got - want| <= 2 (k + 2) FLT_EPSILON (|alpha| sum |a b| +
- * |beta c|), the standard bound. */
+ * |beta c|), the standard bound (k - 1 additions, the alpha and beta terms, with a factor
+ * 2 of slack). zl_ops_ref.gemm, the project's oracle, obeys the same bound, so the two
+ * f32 results agree within twice of it. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,10 +19,15 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/ops.h"
 #include "check_util.h"
 #include "config.h"
 #include "core/dtype.h"
 #include "core/rng.h"
+
+#ifdef ZL_HAVE_ONEDNN
+#include <dnnl.h>
+#endif
 
 static void fill(float *x, size_t n, uint64_t seed, zl_dtype t)
 {
@@ -27,8 +37,24 @@ static void fill(float *x, size_t n, uint64_t seed, zl_dtype t)
     }
 }
 
-/* One product checked against the double loop; returns whether oneDNN ran it. */
-static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float alpha, float beta)
+/* The library can run bf16 products on oneDNN here: the CPU has AVX512-BF16, and oneDNN
+ * may use it (ONEDNN_MAX_CPU_ISA=AVX512_CORE forbids it: the fallback with oneDNN built in). */
+static bool onednn_expected(void)
+{
+#ifdef ZL_HAVE_ONEDNN
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return __builtin_cpu_supports("avx512bf16") &&
+           (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+#else
+    return false;
+#endif
+}
+
+/* One product checked against the double loop and zl_ops_ref.gemm; returns whether oneDNN
+ * ran it. direct: call zl__cpu_gemm_lp_onednn (t must be bf16), and when it declines
+ * (returns false, C untouched), check nothing more than that it was expected to. */
+static bool check_one_how(bool direct, zl_dtype t, int m, int n, int k, bool ta, bool tb,
+                          float alpha, float beta)
 {
     int pad = 3;
     int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
@@ -42,9 +68,26 @@ static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float a
         for (int j = 0; j < n; j++)
             if (beta == 0.0f) c0[(size_t)i * ldc + j] = NAN; /* must not be read */
     memcpy(c, c0, (size_t)m * ldc * 4);
+    float *cr = malloc((size_t)m * ldc * 4);
+    memcpy(cr, c0, (size_t)m * ldc * 4);
+    zl_ops_ref.gemm(cr, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     long before = zl__cpu_gemm_lp_onednn_calls();
-    zl_ops_cpu.gemm_lp(c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    bool ran = true;
+    if (direct)
+        ran = zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    else
+        zl_ops_cpu.gemm_lp(c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     bool onednn = zl__cpu_gemm_lp_onednn_calls() > before;
+    if (direct) {
+        ck_assert(onednn == ran);
+        ck_assert_msg(ran == onednn_expected(), "oneDNN ran: %d, expected: %d", ran,
+                      onednn_expected());
+    }
+    if (!ran) { /* declined: C untouched */
+        ck_assert(memcmp(c, c0, (size_t)m * ldc * 4) == 0);
+        free(a), free(b), free(c), free(c0), free(cr);
+        return false;
+    }
     double gamma = 2.0 * (k + 2) * FLT_EPSILON;
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
@@ -58,10 +101,14 @@ static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float a
             double c_in = beta == 0.0f ? 0.0 : c0[(size_t)i * ldc + j];
             double want = alpha * sum + beta * c_in;
             double tol = gamma * (fabs(alpha) * mag + fabs(beta * c_in)) + 1e-30;
-            float got = c[(size_t)i * ldc + j];
+            float got = c[(size_t)i * ldc + j], ref = cr[(size_t)i * ldc + j];
             ck_assert_msg(fabs(got - want) <= tol,
-                          "%s m=%d n=%d k=%d ta=%d tb=%d alpha=%g beta=%g: C[%d,%d] = %.9g, want %.9g (tol %.3g)",
-                          zl_dtype_name(t), m, n, k, ta, tb, alpha, beta, i, j, got, want, tol);
+                          "%s%s m=%d n=%d k=%d ta=%d tb=%d alpha=%g beta=%g: C[%d,%d] = %.9g, want %.9g (tol %.3g)",
+                          zl_dtype_name(t), direct ? " (oneDNN)" : "", m, n, k, ta, tb, alpha,
+                          beta, i, j, got, want, tol);
+            ck_assert_msg(fabs(got - ref) <= 2 * tol,
+                          "%s m=%d n=%d k=%d: C[%d,%d] = %.9g, zl_ops_ref.gemm %.9g (tol %.3g)",
+                          zl_dtype_name(t), m, n, k, i, j, got, ref, 2 * tol);
         }
         for (int j = n; j < ldc; j++) /* padding columns untouched */
             ck_assert(memcmp(&c[(size_t)i * ldc + j], &c0[(size_t)i * ldc + j], 4) == 0);
@@ -70,31 +117,69 @@ static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float a
     free(b);
     free(c);
     free(c0);
+    free(cr);
     return onednn;
+}
+
+static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float alpha, float beta)
+{
+    return check_one_how(false, t, m, n, k, ta, tb, alpha, beta);
 }
 
 START_TEST(test_gemm_lp_bf16_every_transpose)
 {
-    int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {64, 64, 64}, {255, 130, 97}, {128, 256, 512}};
+    int shapes[][3] = {{1, 1, 1},    {3, 17, 5},     {17, 1, 3},      {1, 64, 255},
+                       {64, 64, 64}, {255, 130, 97}, {128, 256, 512}, {300, 17, 255}};
     int big = 0, taken = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int tr = 0; tr < 4; tr++) {
             int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            bool ta = tr & 1, tb = tr & 2;
             bool large = (double)m * n * k >= (double)(1 << 20);
-            bool on = check_one(ZL_BF16, m, n, k, tr & 1, tr & 2, 1.0f, 0.0f);
-            on |= check_one(ZL_BF16, m, n, k, tr & 1, tr & 2, 1.0f, 1.0f);
-            on |= check_one(ZL_BF16, m, n, k, tr & 1, tr & 2, 0.5f, 0.25f);
+            bool on = check_one(ZL_BF16, m, n, k, ta, tb, 1.0f, 0.0f);
+            on |= check_one(ZL_BF16, m, n, k, ta, tb, 1.0f, 1.0f);
+            on |= check_one(ZL_BF16, m, n, k, ta, tb, 0.5f, 0.25f);
             if (large) big++, taken += on;
             else ck_assert_msg(!on, "a small product (%d x %d x %d) went to oneDNN", m, n, k);
+            /* every shape straight on oneDNN (where it runs: asserted inside) */
+            check_one_how(true, ZL_BF16, m, n, k, ta, tb, 1.0f, 0.0f);
+            check_one_how(true, ZL_BF16, m, n, k, ta, tb, -1.5f, 1.0f);
         }
-#ifdef ZL_HAVE_ONEDNN
-    /* where the CPU has bf16 dot products, the large ones must run on them */
-    if (__builtin_cpu_supports("avx512bf16")) ck_assert_int_eq(taken, big);
-    else printf("  (no AVX512-BF16 on this CPU: bf16 products checked on the sgemm path)\n");
-#else
-    ck_assert_int_eq(taken, 0);
-    printf("  (built without oneDNN: bf16 products checked on the sgemm path)\n");
-#endif
+    if (onednn_expected()) {
+        /* where the CPU has bf16 dot products, the large ones must run on them */
+        ck_assert_int_gt(big, 0);
+        ck_assert_int_eq(taken, big);
+    } else {
+        ck_assert_int_eq(taken, 0);
+        printf("  (oneDNN not built in, or no AVX512-BF16: bf16 products checked on sgemm)\n");
+    }
+}
+END_TEST
+
+/* A transposed A taller than 8192 rows of C runs in row blocks (cpu_gemm_lp.c,
+ * LP_BLOCK_M): blocks of C over column slices of A, the last one shorter. */
+START_TEST(test_gemm_lp_bf16_tall_blocks)
+{
+    for (int tb = 0; tb < 2; tb++) {
+        check_one_how(true, ZL_BF16, 8192 + 300, 17, 33, true, tb, 1.0f, 0.0f);
+        check_one_how(true, ZL_BF16, 2 * 8192 + 5, 9, 20, true, tb, 0.5f, 1.0f);
+    }
+    ck_assert(check_one(ZL_BF16, 8192 + 300, 64, 64, true, false, 1.0f, 1.0f) ==
+              onednn_expected());
+}
+END_TEST
+
+/* The primitives are built for a thread count (oneDNN sizes its loops then): a product
+ * run at 1 thread, then 2, then 1 again is right each time, and on oneDNN each time. */
+START_TEST(test_gemm_lp_bf16_thread_counts)
+{
+    int saved = omp_get_max_threads();
+    for (int rep = 0; rep < 3; rep++) {
+        omp_set_num_threads(rep == 1 ? 2 : 1);
+        bool on = check_one(ZL_BF16, 192, 320, 96, false, true, 1.0f, 1.0f);
+        ck_assert(on == onednn_expected());
+    }
+    omp_set_num_threads(saved);
 }
 END_TEST
 
@@ -111,6 +196,8 @@ static Suite *gemm_lp_suite(void)
     TCase *tc = tcase_create("gemm_lp");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gemm_lp_bf16_every_transpose);
+    tcase_add_test(tc, test_gemm_lp_bf16_thread_counts);
+    tcase_add_test(tc, test_gemm_lp_bf16_tall_blocks);
     tcase_add_test(tc, test_gemm_lp_fp16_and_fp32_use_sgemm);
     suite_add_tcase(s, tc);
     return s;
