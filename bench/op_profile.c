@@ -13,7 +13,8 @@ static op_profile g_prof;
 static const char *const kind_names[OP_NUM_KINDS] = {
     "gemm", "bias_fwd", "bias_bwd", "embed_fwd", "embed_bwd", "layernorm_fwd",
     "layernorm_bwd", "attention_fwd", "attention_bwd", "gelu_fwd", "gelu_bwd",
-    "residual", "xent_fwd", "xent_bwd", "adamw", "sumsq", "zero", "copy", "cast", "round", "drain", "other",
+    "residual", "xent_fwd", "xent_bwd", "adamw", "sumsq", "zero", "copy", "cast", "round",
+    "drain", "other",
 };
 
 const char *op_kind_name(op_kind k) { return kind_names[k]; }

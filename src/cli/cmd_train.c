@@ -154,8 +154,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         return ZL_EXIT_USAGE;
     }
     if (a->device && a->cluster) {
-        fprintf(stderr, "zerolab train: give --device or --cluster, not both (--cluster "
-                        "names the device: --cluster 2x%s)\n", a->device);
+        fprintf(stderr, "zerolab train: give --device or --cluster, not both (a cluster names "
+                        "its device, e.g. --cluster 2x%s)\n", a->device);
         return ZL_EXIT_USAGE;
     }
     if (a->device && !zl_device_preset_find(a->device)) {
