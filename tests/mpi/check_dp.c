@@ -34,16 +34,10 @@ static void global_sequences(int32_t *in, int32_t *tg, int k, int first_seq, int
 
 static zl_engine_options options(int micro, int gas, double clip, int stage, zl_comm *dp)
 {
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = micro;
-    o.gradient_accumulation_steps = gas;
-    o.seq_len = T;
+    zl_engine_options o = zl_test_engine_options(micro, gas, T);
     o.gradient_clipping = clip;
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
     o.optimizer.lr = 3e-3;
     o.optimizer.weight_decay = 0.1;
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
     o.seed = 5;
     o.dp = dp;
     o.zero_stage = stage;

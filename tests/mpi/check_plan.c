@@ -20,14 +20,8 @@ enum { B = 2, T = 8 };
 
 static zl_engine_options options(int stage, zl_dtype dtype, int gas)
 {
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = B;
-    o.gradient_accumulation_steps = gas;
-    o.seq_len = T;
+    zl_engine_options o = zl_test_engine_options(B, gas, T);
     o.gradient_clipping = 1.0;
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
     o.seed = 3;
     o.zero_stage = stage;
     o.reduce_scatter = true;

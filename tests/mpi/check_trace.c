@@ -63,13 +63,7 @@ static char *traced_run(bool overlap_comm)
     zl_sim_init(&sim, NULL, NULL, NULL, true);
     zl_cost_attach(&sim, &cluster);
     zl_device_attach_sim(&dev, &sim);
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = 4;
-    o.gradient_accumulation_steps = 1;
-    o.seq_len = 64;
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    zl_engine_options o = zl_test_engine_options(4, 1, 64);
     o.dp = world;
     o.zero_stage = 2;
     o.reduce_scatter = true;

@@ -27,14 +27,7 @@ static void random_batch(int32_t *in, int32_t *tg, int n, int V, uint64_t seed)
 
 static zl_engine_options options(int B, int T, int gas)
 {
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = B;
-    o.gradient_accumulation_steps = gas;
-    o.seq_len = T;
-    o.gradient_clipping = 0;
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    zl_engine_options o = zl_test_engine_options(B, gas, T);
     o.seed = 1234;
     return o;
 }

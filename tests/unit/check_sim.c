@@ -58,13 +58,7 @@ static void zero2_step(bool overlap, double *exposed, double *comm, double *step
     sim.coll_cost = coll_cost;
     zl_device_attach_sim(&dev, &sim);
     ck_assert_int_eq(zl_comm_virtual(&dp, 2, 0, "data", NULL), ZL_OK);
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = 4;
-    o.gradient_accumulation_steps = 1;
-    o.seq_len = 64;
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    zl_engine_options o = zl_test_engine_options(4, 1, 64);
     o.dp = dp;
     o.zero_stage = 2;
     o.reduce_scatter = true;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef ZL_HAVE_MPI
 #include <mpi.h>
@@ -142,4 +143,16 @@ int zl_test_run_mpi_with(Suite *(*suite_fn)(void), zl_comm **world)
     }
     mpi_finish();
     return rc;
+}
+
+zl_engine_options zl_test_engine_options(int micro_batch, int gas, int seq_len)
+{
+    zl_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.micro_batch_size = micro_batch;
+    o.gradient_accumulation_steps = gas;
+    o.seq_len = seq_len;
+    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
+    return o;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
+#include "engine/engine.h"
 
 /* Same arithmetic in a different order (blocked sums, threads): a few f32 ulps relative. */
 #define ZL_TOL_F32_REORDER 1e-5
@@ -24,6 +25,10 @@ int zl_test_close(const char *label, const float *got, const float *want, size_t
 
 /* Fill with uniform values in [lo, hi) from a seed (deterministic). */
 void zl_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* Engine options for a test: zeroed, then the batch shape, fused AdamW's defaults and a
+ * constant LR. Everything else (stage, clipping, seed, dp, precision) is the test's. */
+zl_engine_options zl_test_engine_options(int micro_batch, int gas, int seq_len);
 
 /* Run one suite (fork mode as configured by CK_FORK) and return a process exit code. */
 int zl_test_run(Suite *s);
