@@ -3,6 +3,8 @@
 #ifndef ZL_CLI_CLI_H
 #define ZL_CLI_CLI_H
 
+#include <stdbool.h>
+
 #define ZL_EXIT_OK 0
 #define ZL_EXIT_FAIL 1
 #define ZL_EXIT_USAGE 2
@@ -17,5 +19,9 @@ extern const char zl_default_config_json[];
 
 /* Print "zerolab: error: <zl_last_error()>" to stderr and return ZL_EXIT_FAIL. */
 int zl_cli_fail(void);
+
+/* A positive integer flag of command `cmd`: false, with "zerolab CMD: FLAG expects a
+ * positive integer, got 'S'" on stderr, for 0, negatives and anything not a number. */
+bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long *out);
 
 #endif

@@ -61,15 +61,9 @@ static int parse_args(int argc, char **argv, plan_args *a)
         case O_TRACE: a->trace = optarg; break;
         case O_SEARCH: a->search = true; break;
         case O_JSON: a->json = true; break;
-        case O_SEQ: {
-            char *end;
-            a->seq_len = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || a->seq_len <= 0) {
-                fprintf(stderr, "zerolab plan: --seq-len expects a positive integer, got '%s'\n", optarg);
-                return ZL_EXIT_USAGE;
-            }
+        case O_SEQ:
+            if (!zl_cli_parse_positive("plan", "--seq-len", optarg, &a->seq_len)) return ZL_EXIT_USAGE;
             break;
-        }
         case O_HELP: plan_usage(stdout); return -1;
         default:
             fprintf(stderr, "zerolab plan: unknown or incomplete option '%s'\n\n", argv[optind - 1]);

@@ -60,17 +60,9 @@ static void train_usage(FILE *out)
             zl_gpt_config_preset_names(), zl_device_preset_names());
 }
 
-/* Parse a positive integer flag; 0 and garbage are usage errors. */
 static bool parse_positive(const char *flag, const char *s, long *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v <= 0) {
-        fprintf(stderr, "zerolab train: %s expects a positive integer, got '%s'\n", flag, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    return zl_cli_parse_positive("train", flag, s, out);
 }
 
 /* "16GiB", "512MiB", "64KiB", "1.5GB", "2.5e9", "1000": binary units for KiB/MiB/GiB/TiB,

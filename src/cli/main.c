@@ -1,5 +1,7 @@
 /* zerolab: DeepSpeed's training engine in C, with simulated GPUs. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -30,6 +32,19 @@ int zl_cli_fail(void)
     else
         fprintf(stderr, "zerolab: error: %s\n", zl_last_error());
     return ZL_EXIT_FAIL;
+}
+
+bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v <= 0 || errno == ERANGE) {
+        fprintf(stderr, "zerolab %s: %s expects a positive integer, got '%s'\n", cmd, flag, s);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 int main(int argc, char **argv)
