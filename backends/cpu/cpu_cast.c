@@ -253,7 +253,9 @@ void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 #ifdef CAST_F16C
     f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
     if (f16c && xt == ZL_F16 && yt == ZL_F16) {
-        /* the F16C loop on the multiple of 8, the chunks below on the rest */
+        /* the F16C loop on the multiple of 8, the chunks below on the rest: whole chunks
+         * leave no rest, so it is all at the end */
+        _Static_assert(ZL_CPU_CHUNK % 8 == 0, "whole chunks must be multiples of 8");
         size_t done = 0, nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN) reduction(+ : done)
         for (size_t c = 0; c < nchunks; c++) {
