@@ -20,8 +20,10 @@ extern const char zl_default_config_json[];
 /* Print "zerolab: error: <zl_last_error()>" to stderr and return ZL_EXIT_FAIL. */
 int zl_cli_fail(void);
 
-/* A positive integer flag of command `cmd`: false, with "zerolab CMD: FLAG expects a
- * positive integer, got 'S'" on stderr, for 0, negatives and anything not a number. */
-bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long *out);
+/* A positive integer flag of command `cmd`, at most `max`: false, with "zerolab CMD: FLAG
+ * expects a positive integer, got 'S'" on stderr, for 0, negatives and anything not a
+ * number, and "... is out of range: at most MAX" above max (never truncated: a value that
+ * lands in an int must pass INT_MAX or less). */
+bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long max, long *out);
 
 #endif

@@ -3,6 +3,7 @@
  * any size. --search tries ZeRO stages and micro-batch sizes under the same global batch
  * and ranks those that fit by simulated throughput. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         case O_SEARCH: a->search = true; break;
         case O_JSON: a->json = true; break;
         case O_SEQ:
-            if (!zl_cli_parse_positive("plan", "--seq-len", optarg, &a->seq_len)) return ZL_EXIT_USAGE;
+            if (!zl_cli_parse_positive("plan", "--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE;
             break;
         case O_HELP: plan_usage(stdout); return -1;
         default:

@@ -4,6 +4,7 @@
  * the built-in defaults. Without --config the built-in config (default_config.c) is used,
  * so `zerolab train` alone trains the lab model on the built-in corpus. */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <omp.h>
@@ -60,9 +61,9 @@ static void train_usage(FILE *out)
             zl_gpt_config_preset_names(), zl_device_preset_names());
 }
 
-static bool parse_positive(const char *flag, const char *s, long *out)
+static bool parse_positive(const char *flag, const char *s, long max, long *out)
 {
-    return zl_cli_parse_positive("train", flag, s, out);
+    return zl_cli_parse_positive("train", flag, s, max, out);
 }
 
 /* "16GiB", "512MiB", "64KiB", "1.5GB", "2.5e9", "1000": binary units for KiB/MiB/GiB/TiB,
@@ -121,9 +122,9 @@ static int parse_args(int argc, char **argv, train_args *a)
                 return ZL_EXIT_USAGE;
             }
             break;
-        case O_STEPS: if (!parse_positive("--steps", optarg, &a->steps)) return ZL_EXIT_USAGE; break;
-        case O_SEQ: if (!parse_positive("--seq-len", optarg, &a->seq_len)) return ZL_EXIT_USAGE; break;
-        case O_THREADS: if (!parse_positive("--threads", optarg, &a->threads)) return ZL_EXIT_USAGE; break;
+        case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
+        case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_THREADS: if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE; break;
         case O_SEED: {
             char *end;
             a->seed = strtol(optarg, &end, 10);

@@ -34,13 +34,17 @@ int zl_cli_fail(void)
     return ZL_EXIT_FAIL;
 }
 
-bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long *out)
+bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long max, long *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v <= 0 || errno == ERANGE) {
         fprintf(stderr, "zerolab %s: %s expects a positive integer, got '%s'\n", cmd, flag, s);
+        return false;
+    }
+    if (v > max) {
+        fprintf(stderr, "zerolab %s: %s %s is out of range: at most %ld\n", cmd, flag, s, max);
         return false;
     }
     *out = v;
