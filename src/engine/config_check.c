@@ -5,6 +5,7 @@
  * The triad uses Python's floor division, so a non-divisible inference (TB=30, MB=4, W=8)
  * floors the gradient accumulation to 0 and then fails DeepSpeed's own assertion with the
  * same numbers DeepSpeed prints. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -83,6 +84,33 @@ static const char *where(const zl_config *cfg, const zl_config_origin *o)
     return buf;
 }
 
+/* a * b * c in 64 bits; false if the product (or a partial one) overflows. */
+static bool mul3(int64_t a, int64_t b, int64_t c, int64_t *out)
+{
+    int64_t ab;
+    return !__builtin_mul_overflow(a, b, &ab) && !__builtin_mul_overflow(ab, c, out);
+}
+
+static zl_status product_overflow(const zl_config *cfg, const zl_config_origin *o, int64_t mb,
+                                  int64_t gas, int64_t w)
+{
+    return zl_errorf(ZL_ERR_CONFIG,
+                     "%strain_batch_size = micro batch * gradient_accumulation_steps * world "
+                     "size = %lld * %lld * %lld does not fit in 64 bits\nhint: these are "
+                     "per-step sample counts; use realistic values (a few thousand at most)",
+                     where(cfg, o), (long long)mb, (long long)gas, (long long)w);
+}
+
+/* An inferred micro batch or accumulation count the engine's int cannot hold. */
+static zl_status too_big_for_int(const zl_config *cfg, const zl_config_origin *o,
+                                 const zl_config_origin *at, const char *key, int64_t v)
+{
+    return zl_errorf(ZL_ERR_CONFIG,
+                     "%s%s would be %lld (%s), but it must be at most %d\nhint: give "
+                     "train_micro_batch_size_per_gpu and gradient_accumulation_steps explicitly",
+                     where(cfg, at), key, (long long)v, o->alias ? o->alias : "inferred", INT_MAX);
+}
+
 zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
 {
     if (dp_world_size < 1)
@@ -105,7 +133,7 @@ zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
         *MB = floordiv(floordiv(*TB, w), *GAS);
         infer(omb, "train_batch_size // world_size // gradient_accumulation_steps");
     } else if (mb && gas) {
-        *TB = *MB * *GAS * w;
+        if (!mul3(*MB, *GAS, w, TB)) return product_overflow(cfg, omb, *MB, *GAS, w);
         infer(otb, "micro batch * gradient_accumulation_steps * world_size");
     } else if (tb) {
         *GAS = 1;
@@ -113,7 +141,7 @@ zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
         infer(ogas, "train_batch_size alone");
         infer(omb, "train_batch_size // world_size");
     } else if (mb) {
-        *TB = *MB * w;
+        if (!mul3(*MB, 1, w, TB)) return product_overflow(cfg, omb, *MB, 1, w);
         *GAS = 1;
         infer(otb, "micro batch * world_size");
         infer(ogas, "train_micro_batch_size_per_gpu alone");
@@ -143,7 +171,14 @@ zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
                              ? ""
                              : "\nhint: train_batch_size must be at least micro batch x world size "
                                "(and a multiple of it)");
-    if (*TB != *MB * *GAS * w)
+    /* Inferred from train_batch_size, they may not fit where the engine keeps them. */
+    if (*MB > INT_MAX)
+        return too_big_for_int(cfg, omb, otb, "train_micro_batch_size_per_gpu", *MB);
+    if (*GAS > INT_MAX)
+        return too_big_for_int(cfg, ogas, otb, "gradient_accumulation_steps", *GAS);
+    int64_t product;
+    if (!mul3(*MB, *GAS, w, &product)) return product_overflow(cfg, otb, *MB, *GAS, w);
+    if (*TB != product)
         return zl_errorf(ZL_ERR_CONFIG,
                          "%sCheck batch related parameters. train_batch_size is not equal to "
                          "micro_batch_per_gpu * gradient_acc_step * world_size %lld != %lld * "

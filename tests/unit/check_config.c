@@ -253,6 +253,69 @@ START_TEST(test_config_auto_values)
 }
 END_TEST
 
+/* Integers land in fields of a fixed width: a value past the field is refused with the key,
+ * the line and the allowed range, never truncated (4294967297 used to become 1). */
+START_TEST(test_config_integer_ranges)
+{
+    expect_fail("{\"steps_per_print\": 1,\n \"train_micro_batch_size_per_gpu\": 4294967297}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: train_micro_batch_size_per_gpu: 4294967297 is out of range",
+               "[1, 2147483647]");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"gradient_accumulation_steps\": "
+                "4294967297}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: gradient_accumulation_steps: 4294967297 is out of range",
+               "[1, 2147483647]");
+    /* A string past int64 saturated in strtoll; a real past int64 was "not an integer". */
+    expect_fail("{\"zero_optimization\": {\n \"reduce_bucket_size\": \"99999999999999999999\"}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: zero_optimization.reduce_bucket_size: \"99999999999999999999\" is out "
+                    "of range");
+    expect_fail("{\"zero_optimization\": {\"reduce_bucket_size\": 1e19}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has("zero_optimization.reduce_bucket_size: 1e19 is out of range");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1, \"zerolab\": {\"steps\": 4294967297}}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has("zerolab.steps: 4294967297 is out of range", "[1, 2147483647]");
+    /* The command line goes through the same check. */
+    zl_config cfg;
+    ck_assert_int_eq(parse(&cfg, "{}", 0), ZL_OK);
+    ck_assert_int_eq(zl_config_set(&cfg, "gradient_accumulation_steps", "4294967297"),
+                     ZL_ERR_CONFIG);
+    ck_msg_has("gradient_accumulation_steps: 4294967297 is out of range");
+    zl_config_free(&cfg);
+    /* The largest values that fit are accepted. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 2147483647}", 1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.train_batch_size, 2147483647);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* train_batch_size = micro x gas x world size in checked 64-bit arithmetic (signed overflow
+ * was undefined behaviour, UBSan at config_check.c:116), and an inferred micro batch or
+ * accumulation that does not fit the engine's int is refused. */
+START_TEST(test_config_triad_overflow)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 2147483647,\n"
+                " \"gradient_accumulation_steps\": 2147483647}",
+                2147483647, ZL_ERR_CONFIG);
+    ck_msg_has("train_batch_size", "2147483647 * 2147483647 * 2147483647",
+               "does not fit in 64 bits");
+    expect_fail("{\"train_batch_size\": 9000000000000000000,\n"
+                " \"train_micro_batch_size_per_gpu\": 2147483647,\n"
+                " \"gradient_accumulation_steps\": 2147483647}",
+                2147483647, ZL_ERR_CONFIG);
+    ck_msg_has("does not fit in 64 bits");
+    /* TB only, W = 1: the micro batch would be 2^40. */
+    expect_fail("{\"train_batch_size\": 1099511627776}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: ", "train_micro_batch_size_per_gpu", "1099511627776",
+               "at most 2147483647");
+    expect_fail("{\"train_batch_size\": 1099511627776, \"train_micro_batch_size_per_gpu\": 1}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has("gradient_accumulation_steps", "1099511627776", "at most 2147483647");
+}
+END_TEST
+
 /* ---- aliases, deprecations, legacy forms ----------------------------------------------- */
 
 START_TEST(test_config_aliases_and_deprecated_keys)
@@ -792,6 +855,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_triad_inference);
     tcase_add_test(tc, test_config_triad_assertions);
     tcase_add_test(tc, test_config_auto_values);
+    tcase_add_test(tc, test_config_integer_ranges);
+    tcase_add_test(tc, test_config_triad_overflow);
     tcase_add_test(tc, test_config_aliases_and_deprecated_keys);
     tcase_add_test(tc, test_config_fp16_bf16_conflict);
     tcase_add_test(tc, test_config_unknown_key_in_zero_block);
