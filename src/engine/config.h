@@ -266,7 +266,12 @@ void zl_config_default(zl_config *cfg);
 zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *name,
                           int dp_world_size);
 
-/* Read and parse a file (ZL_ERR_IO if it cannot be read). */
+/* Largest config file zl_config_load reads (real ones are a few KiB). */
+#define ZL_CONFIG_MAX_BYTES (64 << 20)
+
+/* Read and parse a file: ZL_ERR_IO if it cannot be read, is not a regular file (a FIFO, a
+ * device, a directory: refused before anything is read, without blocking) or is larger than
+ * ZL_CONFIG_MAX_BYTES. */
 zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size);
 
 /* Override one setting by its dotted name ("zero_optimization.stage", "fp16.enabled",

@@ -97,7 +97,8 @@ typedef struct zl__cfg_reader {
     const char *name;
     const char *block_alias; /* reading "bfloat16" into the bf16 rows: origins say so */
     zl__cfg_keypos *keys;
-    int nkeys;
+    int nkeys, capkeys;
+    int *by_path; /* key indices sorted by path (then position), for zl__cfg_line */
 } zl__cfg_reader;
 
 /* hjson-lite -> JSON in place: comments and trailing commas become spaces (newlines kept, so

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "core/status.h"
@@ -529,6 +531,113 @@ START_TEST(test_config_duplicate_keys)
 }
 END_TEST
 
+/* Only regular files are read (a FIFO would block in open, /dev/zero never ends), and only up
+ * to a size cap. */
+START_TEST(test_config_reads_only_regular_files)
+{
+    zl_config cfg;
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_load(&cfg, "/dev/zero", 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("'/dev/zero'", "not a regular file", "a device");
+    ck_assert_int_eq(zl_config_load(&cfg, "/", 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("'/'", "a directory");
+    char dir[] = "/tmp/zl_cfg_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char fifo[64], big[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo.json", dir);
+    snprintf(big, sizeof big, "%s/big.json", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(zl_config_load(&cfg, fifo, 1), ZL_ERR_IO); /* no writer: must not block */
+    zl_config_free(&cfg);
+    ck_msg_has("fifo.json", "a FIFO");
+    /* A sparse file one byte past the cap: refused from its size, nothing read. */
+    FILE *f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)64 * 1024 * 1024 + 1), 0);
+    fclose(f);
+    ck_assert_int_eq(zl_config_load(&cfg, big, 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("big.json", "64 MiB");
+    unlink(fifo);
+    unlink(big);
+    rmdir(dir);
+}
+END_TEST
+
+/* 200,000 keys: the duplicate check and the key-line lookups were quadratic (250 s). The
+ * harness timeout is the guard; the test asserts the parse completes and still finds a
+ * duplicate at the very end. */
+START_TEST(test_config_many_keys)
+{
+    const int n = 200000;
+    size_t cap = (size_t)n * 32 + 256, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "{\"train_micro_batch_size_per_gpu\": 1,\n"
+                                                   " \"pipeline\": {\"stages\": 1},\n"
+                                                   " \"notes\": {");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%s\"k%d\": %d", i ? ",\n" : "", i, i);
+    strcpy(text + len, "}}");
+    zl_config cfg;
+    ck_assert_msg(parse(&cfg, text, 1) == ZL_OK, "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, "unknown key 'notes' at the top level ignored"));
+    zl_config_free(&cfg);
+    /* The same, with the first key repeated last. */
+    strcpy(text + len, ",\n\"k0\": 1}}");
+    expect_fail(text, 1, ZL_ERR_CONFIG);
+    ck_msg_has("Duplicate keys in DeepSpeed config: ['k0'] (in 'notes'; first given at line 3)");
+    /* 200,000 unknown keys at the top level: each is a warning, none is slow. */
+    len = (size_t)snprintf(text, cap, "{\"train_micro_batch_size_per_gpu\": 1");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, ",\n\"my_key_%d\": %d", i, i);
+    strcpy(text + len, "}");
+    ck_assert_msg(parse(&cfg, text, 1) == ZL_OK, "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, NAME ":200001: unknown key 'my_key_199999'"));
+    zl_config_free(&cfg);
+    free(text);
+}
+END_TEST
+
+/* Keys are compared decoded: "\u0065" is "e", so these two are the same key. */
+START_TEST(test_config_duplicate_escaped_key)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"gradient_accumulation_steps\": 1,\n"
+                " \"gradient_accumulation_st\\u0065ps\": 2}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":3: Duplicate keys in DeepSpeed config: ['gradient_accumulation_steps']",
+               "first given at line 2");
+    /* A surrogate pair (U+1F600) and a two-byte character decode as jansson decodes them. */
+    expect_fail("{\"fp16\": {\"\\u00e9\": 1,\n \"\\u00E9\": 2}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: Duplicate keys in DeepSpeed config: ['\xc3\xa9']");
+    expect_fail("{\"notes\": {\"\\ud83d\\ude00\": 1,\n \"\xf0\x9f\x98\x80\": 2}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: Duplicate keys in DeepSpeed config: ['\xf0\x9f\x98\x80']");
+    /* An escaped key that is a real setting is read and its line found. */
+    zl_config cfg;
+    ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n"
+                                 " \"gradient_accumulation_st\\u0065ps\": 2}",
+                           1),
+                     ZL_OK);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 2);
+    ck_assert_int_eq(zl_config_origin_of(&cfg, "gradient_accumulation_steps")->line, 2);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* Nesting deeper than the key index follows is an error, and nothing it held leaks (ASan). */
+START_TEST(test_config_too_deep)
+{
+    char text[1024] = "{\"notes\": ";
+    for (int i = 0; i < 100; i++) strcat(text, "[");
+    for (int i = 0; i < 100; i++) strcat(text, "]");
+    strcat(text, "}");
+    expect_fail(text, 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: config nested too deeply");
+}
+END_TEST
+
 /* ---- unsupported features ------------------------------------------------------------------ */
 
 START_TEST(test_config_unsupported_features)
@@ -864,6 +973,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_syntax_error_line_column);
     tcase_add_test(tc, test_config_comments_and_trailing_commas);
     tcase_add_test(tc, test_config_duplicate_keys);
+    tcase_add_test(tc, test_config_reads_only_regular_files);
+    tcase_add_test(tc, test_config_many_keys);
+    tcase_add_test(tc, test_config_duplicate_escaped_key);
+    tcase_add_test(tc, test_config_too_deep);
     tcase_add_test(tc, test_config_unsupported_features);
     tcase_add_test(tc, test_config_optimizer_adam_w_mode);
     tcase_add_test(tc, test_config_max_grad_norm_message);
