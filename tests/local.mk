@@ -12,6 +12,8 @@ TEST_EXTENSIONS = .sh .mpi
 SH_LOG_COMPILER = $(SHELL)
 TESTS += tests/cli/check_cli.sh
 EXTRA_DIST += tests/cli/check_cli.sh
+TESTS += tests/cli/check_config_cli.sh
+EXTRA_DIST += tests/cli/check_config_cli.sh
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS
 # and data files tests/mpi/NAME-npN.mpi (one line: the program's path) to ZL_MPI_TESTS;

@@ -50,6 +50,12 @@ static zl_status read_root(zl__cfg_reader *r, const json_t *root)
 zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *name,
                           int dp_world_size)
 {
+    return zl_config_parse_filled(cfg, json_text, name, dp_world_size, NULL);
+}
+
+zl_status zl_config_parse_filled(zl_config *cfg, const char *json_text, const char *name,
+                                 int dp_world_size, const zl_config_fill *fill)
+{
     ZL_ASSERT(json_text != NULL);
     zl_config_default(cfg);
     if (!name) name = "<string>";
@@ -66,6 +72,8 @@ zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *nam
     zl_status st = zl__cfg_strip(text, cfg->name);
     if (st == ZL_OK) st = zl__cfg_load_json(&r, text, &root);
     if (st == ZL_OK) st = read_root(&r, root);
+    if (st == ZL_OK) st = zl__cfg_fill(&r, fill);
+    if (st == ZL_OK) st = zl__cfg_check_scheduler(&r);
     if (st == ZL_OK) zl__cfg_derive(cfg);
     if (st == ZL_OK && dp_world_size > 0) st = zl_config_resolve_batch(cfg, dp_world_size);
     if (st == ZL_OK) st = zl__cfg_finish(&r);
@@ -87,6 +95,12 @@ static const char *file_kind(mode_t m)
 }
 
 zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size)
+{
+    return zl_config_load_filled(cfg, path, dp_world_size, NULL);
+}
+
+zl_status zl_config_load_filled(zl_config *cfg, const char *path, int dp_world_size,
+                                const zl_config_fill *fill)
 {
     zl_config_default(cfg); /* freeable whatever happens; zl_config_parse starts over */
     /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever; the type is
@@ -155,7 +169,7 @@ zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size)
         return zl_errorf(ZL_ERR_FORMAT, "%s: contains a NUL byte; is it a text file?", path);
     }
     zl_config_free(cfg);
-    zl_status st = zl_config_parse(cfg, buf, path, dp_world_size);
+    zl_status st = zl_config_parse_filled(cfg, buf, path, dp_world_size, fill);
     free(buf);
     return st;
 }

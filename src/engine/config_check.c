@@ -58,7 +58,11 @@ void zl__cfg_derive(zl_config *cfg)
     /* WarmupLR without warmup_max_lr warms up to the optimizer's lr. */
     o = origin(cfg, "scheduler.params.warmup_max_lr");
     cfg->scheduler.warmup_max_lr_given = is_given(o->source);
-    if (cfg->scheduler.type == ZL_LR_WARMUP && !cfg->scheduler.warmup_max_lr_given) {
+    /* "auto" there is HF's learning_rate, which is optimizer.params.lr (they must match). */
+    bool was_auto = o->source == ZL_CFG_AUTO || o->was_auto;
+    if ((cfg->scheduler.type == ZL_LR_WARMUP ||
+         (cfg->scheduler.type == ZL_LR_WARMUP_DECAY && was_auto)) &&
+        !cfg->scheduler.warmup_max_lr_given) {
         cfg->scheduler.warmup_max_lr = cfg->optimizer.lr;
         infer(o, "optimizer.params.lr");
     }
@@ -146,6 +150,20 @@ zl_status zl_config_resolve_batch(zl_config *cfg, int dp_world_size)
         infer(otb, "micro batch * world_size");
         infer(ogas, "train_micro_batch_size_per_gpu alone");
     } else {
+        /* "auto" that nothing filled: say which flag fills it. */
+        const zl_config_origin *auto_o = omb->source == ZL_CFG_AUTO ? omb
+                                         : otb->source == ZL_CFG_AUTO ? otb
+                                                                      : NULL;
+        if (auto_o)
+            return zl_errorf(ZL_ERR_CONFIG,
+                             "%s%s is \"auto\" and nothing filled it, so neither "
+                             "train_batch_size nor train_micro_batch_size_per_gpu is known\n"
+                             "hint: give %s N (the Hugging Face Trainer fills it from %s)",
+                             where(cfg, auto_o),
+                             auto_o == omb ? "train_micro_batch_size_per_gpu" : "train_batch_size",
+                             auto_o == omb ? "--micro-batch" : "--train-batch-size",
+                             auto_o == omb ? "per_device_train_batch_size"
+                                           : "world x micro x accumulation");
         return zl_errorf(ZL_ERR_CONFIG,
                          "%s: Either train_batch_size or train_micro_batch_size_per_gpu needs "
                          "to be provided\nhint: add \"train_micro_batch_size_per_gpu\": N "

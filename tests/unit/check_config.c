@@ -234,7 +234,7 @@ START_TEST(test_config_auto_values)
                        " \"fp16\": {\"enabled\": \"auto\", \"loss_scale\": \"auto\"},\n"
                        " \"zero_optimization\": {\"stage\": 2, \"reduce_bucket_size\": \"auto\",\n"
                        "   \"offload_optimizer\": {\"device\": \"auto\"}},\n"
-                       " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": \"auto\"}}}";
+                       " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"eps\": \"auto\"}}}";
     ck_assert_msg(parse(&cfg, text, 2) == ZL_OK, "%s", zl_last_error());
     /* Batch keys: "auto" = not given, so TB only: GAS 1, MB = 16 // 2. */
     ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 8);
@@ -249,8 +249,8 @@ START_TEST(test_config_auto_values)
     ck_assert_int_eq(cfg.zero.reduce_bucket_size, 500000000);
     ck_assert_int_eq(src_of(&cfg, "zero_optimization.reduce_bucket_size"), ZL_CFG_AUTO);
     ck_assert_int_eq(cfg.zero.offload_optimizer.device, ZL_OFFLOAD_NONE);
-    ck_assert(cfg.optimizer.lr == 1e-3);
-    ck_assert_int_eq(src_of(&cfg, "optimizer.params.lr"), ZL_CFG_AUTO);
+    ck_assert(cfg.optimizer.eps == 1e-8);
+    ck_assert_int_eq(src_of(&cfg, "optimizer.params.eps"), ZL_CFG_AUTO);
     zl_config_free(&cfg);
 }
 END_TEST
@@ -315,6 +315,122 @@ START_TEST(test_config_triad_overflow)
     expect_fail("{\"train_batch_size\": 1099511627776, \"train_micro_batch_size_per_gpu\": 1}", 1,
                 ZL_ERR_CONFIG);
     ck_msg_has("gradient_accumulation_steps", "1099511627776", "at most 2147483647");
+}
+END_TEST
+
+/* "auto" filled as the Hugging Face Trainer fills it (HfTrainerDeepSpeedConfig). */
+static const char *const hf_config =
+    "{\"train_batch_size\": \"auto\",\n"
+    " \"train_micro_batch_size_per_gpu\": \"auto\",\n"
+    " \"gradient_accumulation_steps\": \"auto\",\n"
+    " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": \"auto\"}},\n"
+    " \"scheduler\": {\"type\": \"WarmupDecayLR\", \"params\": {\"warmup_min_lr\": \"auto\",\n"
+    "   \"warmup_max_lr\": \"auto\", \"warmup_num_steps\": \"auto\",\n"
+    "   \"total_num_steps\": \"auto\"}}}";
+
+START_TEST(test_config_fill_auto)
+{
+    zl_config cfg;
+    zl_config_fill f = {.micro_batch = 4, .grad_accum = 2, .has_lr = true, .lr = 3e-4,
+                        .total_steps = 500, .has_warmup_steps = true, .warmup_steps = 5};
+    zl_error_clear();
+    ck_assert_msg(zl_config_parse_filled(&cfg, hf_config, NAME, 2, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 4);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 2);
+    ck_assert_int_eq(cfg.train_batch_size, 16); /* auto, inferred: 4 * 2 * 2 */
+    ck_assert(cfg.optimizer.lr == 3e-4 && cfg.scheduler.warmup_max_lr == 3e-4);
+    ck_assert(cfg.scheduler.warmup_min_lr == 0);
+    ck_assert_int_eq(cfg.scheduler.total_num_steps, 500);
+    ck_assert_int_eq(cfg.scheduler.warmup_num_steps, 5);
+    const zl_config_origin *o = zl_config_origin_of(&cfg, "optimizer.params.lr");
+    ck_assert(o->source == ZL_CFG_CLI && o->was_auto && o->line == 4);
+    ck_assert_str_eq(o->alias, "--lr");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    zl_config_print(&cfg, mf);
+    fclose(mf);
+    ck_assert_msg(strstr(buf, " 4 (auto, filled by --micro-batch)\n") != NULL, "%s", buf);
+    free(buf);
+    zl_config_free(&cfg);
+
+    /* Concrete values that differ: every mismatch in one error, with its line. */
+    f = (zl_config_fill){.micro_batch = 8, .has_lr = true, .lr = 3e-4};
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_parse_filled(&cfg, "{\"train_micro_batch_size_per_gpu\": 4,\n"
+                                                  " \"optimizer\": {\"type\": \"Adam\",\n"
+                                                  "  \"params\": {\"lr\": 1e-4}}}",
+                                            NAME, 1, &f),
+                     ZL_ERR_CONFIG);
+    zl_config_free(&cfg);
+    ck_msg_has("2 config values disagree with the command line",
+               "\n  " NAME ":1: train_micro_batch_size_per_gpu is 4 in the config, --micro-batch "
+               "gives 8",
+               "\n  " NAME ":3: optimizer.params.lr is 0.0001 in the config, --lr gives 0.0003",
+               "set them to \"auto\"");
+    /* Equal values are no mismatch; an absent key is set. */
+    f = (zl_config_fill){.micro_batch = 4, .grad_accum = 3};
+    ck_assert_msg(zl_config_parse_filled(&cfg, "{\"train_micro_batch_size_per_gpu\": 4}", NAME, 1,
+                                         &f) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 3);
+    ck_assert_int_eq(cfg.train_batch_size, 12);
+    zl_config_free(&cfg);
+
+    /* Unfilled "auto": one error naming each key's line and flag. */
+    f = (zl_config_fill){.micro_batch = 1};
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_parse_filled(&cfg, hf_config, NAME, 1, &f), ZL_ERR_CONFIG);
+    zl_config_free(&cfg);
+    ck_msg_has("3 \"auto\" values that nothing filled",
+               NAME ":4: optimizer.params.lr is \"auto\": give --lr",
+               NAME ":6: scheduler.params.warmup_num_steps is \"auto\": give --warmup-steps",
+               NAME ":7: scheduler.params.total_num_steps is \"auto\": give --total-steps");
+    expect_fail(hf_config, 1, ZL_ERR_CONFIG); /* nothing given: the triad's too */
+    ck_msg_has("6 \"auto\" values that nothing filled",
+               NAME ":1: train_batch_size is \"auto\": give --train-batch-size",
+               NAME ":2: train_micro_batch_size_per_gpu is \"auto\": give --micro-batch",
+               NAME ":3: gradient_accumulation_steps is \"auto\": give --grad-accum");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": \"auto\"}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: train_micro_batch_size_per_gpu is \"auto\": give --micro-batch");
+    /* warmup_max_lr "auto" follows the optimizer's lr when --lr is not given. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"optimizer\": {\"type\": "
+                              "\"Adam\", \"params\": {\"lr\": 5e-4}}, \"scheduler\": {\"type\": "
+                              "\"WarmupDecayLR\", \"params\": {\"warmup_max_lr\": \"auto\", "
+                              "\"total_num_steps\": 10}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert(cfg.scheduler.warmup_max_lr == 5e-4);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* override_file (the CLI's built-in config): flags replace concrete values. */
+START_TEST(test_config_fill_override)
+{
+    const char *builtin = "{\"train_micro_batch_size_per_gpu\": 16, \"gradient_accumulation_steps\""
+                          ": 1, \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 3e-3}},"
+                          " \"scheduler\": {\"type\": \"WarmupCosineLR\", \"params\": "
+                          "{\"total_num_steps\": 300, \"warmup_num_steps\": 30}}}";
+    zl_config cfg;
+    zl_config_fill f = {.train_batch_size = 64, .has_lr = true, .lr = 1e-3, .total_steps = 50,
+                        .override_file = true};
+    ck_assert_msg(zl_config_parse_filled(&cfg, builtin, NAME, 2, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_batch_size, 64); /* TB alone: GAS 1, MB 64 // 2 */
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 32);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 1);
+    ck_assert(cfg.optimizer.lr == 1e-3);
+    ck_assert_int_eq(cfg.scheduler.total_num_steps, 50);
+    zl_config_free(&cfg);
+    /* --grad-accum alone keeps the built-in micro batch. */
+    f = (zl_config_fill){.grad_accum = 4, .override_file = true};
+    ck_assert_msg(zl_config_parse_filled(&cfg, builtin, NAME, 1, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 16);
+    ck_assert_int_eq(cfg.train_batch_size, 64);
+    zl_config_free(&cfg);
 }
 END_TEST
 
@@ -964,6 +1080,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_triad_inference);
     tcase_add_test(tc, test_config_triad_assertions);
     tcase_add_test(tc, test_config_auto_values);
+    tcase_add_test(tc, test_config_fill_auto);
+    tcase_add_test(tc, test_config_fill_override);
     tcase_add_test(tc, test_config_integer_ranges);
     tcase_add_test(tc, test_config_triad_overflow);
     tcase_add_test(tc, test_config_aliases_and_deprecated_keys);
