@@ -587,6 +587,23 @@ START_TEST(test_config_top_level_typo)
 }
 END_TEST
 
+/* Every bad key of a block in one run, each with its line and suggestion. */
+START_TEST(test_config_all_unknown_keys_at_once)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"zero_optimization\": {\"stage\": 2,\n"
+                "  \"overlap_comn\": true,\n  \"reduce_bucket_szie\": 5e8,\n"
+                "  \"contiguous_gradient\": true}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ": 3 unknown keys in 'zero_optimization':",
+               "\n  " NAME ":3: unknown key 'overlap_comn' in 'zero_optimization' (did you mean "
+               "'overlap_comm'?)",
+               "\n  " NAME ":4: unknown key 'reduce_bucket_szie' in 'zero_optimization' (did you "
+               "mean 'reduce_bucket_size'?)",
+               "\n  " NAME ":5: unknown key 'contiguous_gradient' in 'zero_optimization' (did you "
+               "mean 'contiguous_gradients'?)");
+}
+END_TEST
+
 /* ---- text level ---------------------------------------------------------------------------- */
 
 START_TEST(test_config_syntax_error_line_column)
@@ -1088,6 +1105,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_fp16_bf16_conflict);
     tcase_add_test(tc, test_config_unknown_key_in_zero_block);
     tcase_add_test(tc, test_config_top_level_typo);
+    tcase_add_test(tc, test_config_all_unknown_keys_at_once);
     tcase_add_test(tc, test_config_syntax_error_line_column);
     tcase_add_test(tc, test_config_comments_and_trailing_commas);
     tcase_add_test(tc, test_config_duplicate_keys);
