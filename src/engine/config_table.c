@@ -102,9 +102,9 @@ const zl__cfg_entry zl__cfg_table[] = {
         .sched_mask = SM(ZL_LR_WARMUP) | SM(ZL_LR_WARMUP_DECAY)),
     ROW(SP, "warmup_max_lr", NULL, ZL__CT_FLOAT, scheduler.warmup_max_lr, 0.001,
         .sched_mask = SM(ZL_LR_WARMUP) | SM(ZL_LR_WARMUP_DECAY)),
-    ROW(SP, "warmup_num_steps", NULL, ZL__CT_INT, scheduler.warmup_num_steps, 1000, .lo = 1,
-        .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_LO, .sched_mask = W_ALL,
-        .bad_msg = "warmup_num_steps must be a positive integer, got %s"),
+    /* Any integer: DeepSpeed's WarmupLR takes max(2, warmup_num_steps). */
+    ROW(SP, "warmup_num_steps", NULL, ZL__CT_INT, scheduler.warmup_num_steps, 1000,
+        .hi = STEPS_MAX, .flags = ZL__CF_HI, .sched_mask = W_ALL),
     ROW(SP, "warmup_type", NULL, ZL__CT_ENUM, scheduler.warmup_type, 0, .choices = warmup_types,
         .flags = ZL__CF_WARN_FALLBACK, .sched_mask = W_ALL,
         .bad_msg = "Using unknown warmup_type: %s. The increasing function is set to default "

@@ -926,10 +926,19 @@ START_TEST(test_config_scheduler_names_and_params)
     expect_fail("{\"scheduler\": {\"type\": \"OneCycle\", \"params\": {}}}", 1, ZL_ERR_CONFIG);
     ck_msg_has("OneCycle.__init__() missing required arguments: 'cycle_min_lr' and "
                "'cycle_max_lr'");
-    expect_fail("{\"scheduler\": {\"type\": \"WarmupLR\", \"params\": {\"warmup_num_steps\": 0}}}",
-                1, ZL_ERR_CONFIG);
-    ck_msg_has("scheduler.params.warmup_num_steps: warmup_num_steps must be a positive integer, "
-               "got 0");
+    /* warmup_num_steps 0 or negative: DeepSpeed uses max(2, n), no error. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"scheduler\": {\"type\": "
+                              "\"WarmupLR\", \"params\": {\"warmup_num_steps\": 0}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.scheduler.warmup_num_steps, 0);
+    zl_config_free(&cfg);
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"scheduler\": {\"type\": "
+                              "\"WarmupDecayLR\", \"params\": {\"warmup_num_steps\": -3, "
+                              "\"total_num_steps\": 10}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    zl_config_free(&cfg);
 }
 END_TEST
 
