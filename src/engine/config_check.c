@@ -232,6 +232,14 @@ zl_status zl__cfg_finish(zl__cfg_reader *r)
     if (cfg->gradient_allreduce_op == ZL_ALLREDUCE_SUM && cfg->zero.stage == 3)
         return zl__cfg_fail(r, ZL_ERR_CONFIG, "gradient_allreduce_op",
                             "gradient_allreduce_op='sum' is not supported with ZeRO stage 3");
+    /* DeepSpeed needs the client's optimizer then; zerolab trains with its default. */
+    if (!cfg->optimizer_given)
+        zl__cfg_warn(r, NULL,
+                     "%s: no \"optimizer\" block: zerolab trains with AdamW (FusedAdam's "
+                     "defaults: betas (%g, %g), eps %g, weight_decay %g) at lr %g%s",
+                     cfg->name, cfg->optimizer.beta1, cfg->optimizer.beta2, cfg->optimizer.eps,
+                     cfg->optimizer.weight_decay, cfg->optimizer.lr,
+                     zl_config_given(cfg, "optimizer.params.lr") ? " (--lr)" : " (the default)");
     if (cfg->vocabulary_size > 0 && cfg->vocabulary_size % 8 != 0)
         zl__cfg_warn(r, "vocabulary_size",
                      "DeepSpeedConfig: vocabulary size %lld is not aligned to 8, may import "

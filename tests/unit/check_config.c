@@ -135,7 +135,8 @@ START_TEST(test_config_empty_defaults)
     ck_assert_int_eq(cfg.comet.samples_log_interval, 100);
     ck_assert(cfg.throughput_timer_enabled && cfg.throughput_timer_synchronized);
     ck_assert(cfg.zerolab.model == NULL && cfg.zerolab.backend == -1 && cfg.zerolab.seed == -1);
-    ck_assert_int_eq(cfg.nwarnings, 0);
+    ck_assert_int_eq(cfg.nwarnings, 1); /* only the note saying which optimizer trains */
+    ck_assert(has_warning(&cfg, "no \"optimizer\" block"));
     zl_config_free(&cfg);
 
     /* zl_config_default + a micro batch is the same as an empty file. */
@@ -810,6 +811,46 @@ START_TEST(test_config_unsupported_features)
 }
 END_TEST
 
+/* Where zerolab was stricter or looser than DeepSpeed by mistake. */
+START_TEST(test_config_compile_ac_optimizer_notes)
+{
+    /* compile: pydantic keys checked, all unknown ones at once. */
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"compile\": {\"enabled\": false,\n"
+                "  \"backnd\": \"inductor\", \"zzz\": 1}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":3: 2 unknown keys in 'compile'",
+               "unknown key 'backnd' in 'compile' (did you mean 'backend'?)",
+               "unknown key 'zzz' in 'compile'");
+    zl_config cfg;
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"compile\": {\"enabled\": "
+                              "false, \"backend\": \"inductor\", \"kwargs\": {}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    zl_config_free(&cfg);
+    /* activation_checkpointing: refused when it asks for something, noted when all off. */
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"activation_checkpointing\": {\n"
+                "  \"partition_activations\": true}}",
+                1, ZL_ERR_UNSUPPORTED);
+    ck_msg_has(NAME ":3: activation_checkpointing.partition_activations",
+               "not implemented yet", "remove the \"activation_checkpointing\" block");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1, \"activation_checkpointing\": "
+                "{\"number_checkpoints\": 4}}",
+                1, ZL_ERR_UNSUPPORTED);
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"optimizer\": {\"type\": "
+                              "\"AdamW\"}, \"activation_checkpointing\": {\"partition_activations\":"
+                              " false, \"cpu_checkpointing\": false, \"number_checkpoints\": null}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, "activation_checkpointing: the block asks for nothing"));
+    zl_config_free(&cfg);
+    /* No optimizer block: one line saying what trains. */
+    ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1}", 1), ZL_OK);
+    ck_assert(has_warning(&cfg, NAME ": no \"optimizer\" block: zerolab trains with AdamW"));
+    ck_assert(has_warning(&cfg, "at lr 0.001 (the default)"));
+    zl_config_free(&cfg);
+}
+END_TEST
+
 /* ---- optimizer and scheduler --------------------------------------------------------------- */
 
 static void parse_optimizer(zl_config *cfg, const char *opt)
@@ -1123,6 +1164,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_duplicate_escaped_key);
     tcase_add_test(tc, test_config_too_deep);
     tcase_add_test(tc, test_config_unsupported_features);
+    tcase_add_test(tc, test_config_compile_ac_optimizer_notes);
     tcase_add_test(tc, test_config_optimizer_adam_w_mode);
     tcase_add_test(tc, test_config_max_grad_norm_message);
     tcase_add_test(tc, test_config_scheduler_names_and_params);
