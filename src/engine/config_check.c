@@ -44,7 +44,10 @@ void zl__cfg_derive(zl_config *cfg)
         cfg->communication_data_type = cfg->fp16.enabled   ? ZL_CFG_FP16
                                        : cfg->bf16.enabled ? ZL_CFG_BF16
                                                            : ZL_CFG_FP32;
-        infer(o, "fp16/bf16");
+        /* Say what it was inferred from: the training precision, not "fp16/bf16". */
+        infer(o, cfg->fp16.enabled   ? "fp16, the model's type (fp16.enabled)"
+                 : cfg->bf16.enabled ? "bf16, the model's type (bf16.enabled)"
+                                     : "fp32, the model's type (neither fp16 nor bf16 enabled)");
     }
     /* The flops profiler needs the wall-clock timers, so DeepSpeed turns them on. */
     o = origin(cfg, "wall_clock_breakdown");

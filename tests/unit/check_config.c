@@ -1134,6 +1134,8 @@ START_TEST(test_config_print_provenance)
     ck_assert_ptr_nonnull(strstr(buf, "zero_optimization.reduce_bucket_size ."));
     ck_assert_ptr_nonnull(strstr(buf, " 500000000 (default)\n"));
     ck_assert_ptr_nonnull(strstr(buf, "warnings:\n  " NAME ":2: zero_optimization.cpu_offload:"));
+    /* fp32 run: the label says what the type was inferred from. */
+    ck_assert_msg(strstr(buf, "\"fp32\" (inferred: fp32, the model's type") != NULL, "%s", buf);
     free(buf);
     zl_config_free(&cfg);
 }
