@@ -1,6 +1,10 @@
 /* zerolab config: validate a DeepSpeed config without training and print every resolved
  * setting with where its value came from, as DeepSpeed prints its engine configuration at
  * start-up. Without a file, shows the built-in config `zerolab train` uses. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +12,80 @@
 #include "cli/cli.h"
 #include "engine/config.h"
 
+const char zl_cli_fill_usage[] =
+    "  --micro-batch N       train_micro_batch_size_per_gpu\n"
+    "  --grad-accum N        gradient_accumulation_steps\n"
+    "  --train-batch-size N  train_batch_size\n"
+    "  --lr X                optimizer.params.lr (and a warmup schedule's warmup_max_lr)\n"
+    "  --total-steps N       scheduler.params.total_num_steps\n"
+    "  --warmup-steps N      scheduler.params.warmup_num_steps\n"
+    "                        these six fill \"auto\" values as the Hugging Face Trainer\n"
+    "                        does; a config value that differs is an error; with the\n"
+    "                        built-in config they simply set the values\n";
+
+int zl_cli_fill_flag(const char *cmd, const char *flag, const char *arg, zl_config_fill *fill)
+{
+    static const struct {
+        const char *flag;
+        long long max;
+    } ints[] = {{"--micro-batch", INT_MAX},      {"--grad-accum", INT_MAX},
+                {"--train-batch-size", INT64_MAX}, {"--total-steps", INT64_MAX},
+                {"--warmup-steps", INT64_MAX}};
+    if (!strcmp(flag, "--lr")) {
+        char *end;
+        errno = 0;
+        double x = strtod(arg, &end);
+        if (*arg == '\0' || *end != '\0' || !isfinite(x) || x < 0 || errno == ERANGE) {
+            fprintf(stderr, "zerolab %s: --lr expects a learning rate (a number >= 0, e.g. 3e-4), "
+                            "got '%s'\n", cmd, arg);
+            return -1;
+        }
+        fill->has_lr = true;
+        fill->lr = x;
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        if (strcmp(flag, ints[k].flag)) continue;
+        bool warmup = !strcmp(flag, "--warmup-steps"); /* 0 is a valid warmup */
+        char *end;
+        errno = 0;
+        long long v = strtoll(arg, &end, 10);
+        if (*arg == '\0' || *end != '\0' || v < (warmup ? 0 : 1) || errno == ERANGE) {
+            fprintf(stderr, "zerolab %s: %s expects a %s integer, got '%s'\n", cmd, flag,
+                    warmup ? "non-negative" : "positive", arg);
+            return -1;
+        }
+        if (v > ints[k].max) {
+            fprintf(stderr, "zerolab %s: %s %s is out of range: at most %lld\n", cmd, flag, arg,
+                    ints[k].max);
+            return -1;
+        }
+        switch (k) {
+        case 0: fill->micro_batch = v; break;
+        case 1: fill->grad_accum = v; break;
+        case 2: fill->train_batch_size = v; break;
+        case 3: fill->total_steps = v; break;
+        default:
+            fill->has_warmup_steps = true;
+            fill->warmup_steps = v;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 static void config_usage(FILE *out)
 {
     fprintf(out,
-            "usage: zerolab config [FILE] [--world-size N]\n"
+            "usage: zerolab config [FILE] [--world-size N] [--json] [fill flags]\n"
             "\n"
             "Validate a DeepSpeed JSON config and print the resolved settings.\n"
-            "  FILE            the config (default: the built-in config of 'zerolab train')\n"
-            "  --world-size N  data-parallel ranks to resolve the batch-size triad for (default 1)\n"
-            "  --json          also print the built-in config's JSON text (no FILE only)\n");
+            "  FILE                  the config (default: the built-in config of 'zerolab train')\n"
+            "  --world-size N        data-parallel ranks to resolve the batch-size triad for\n"
+            "                        (default 1)\n"
+            "  --json                also print the built-in config's JSON text (no FILE only)\n"
+            "%s",
+            zl_cli_fill_usage);
 }
 
 int zl_cmd_config(int argc, char **argv)
@@ -24,21 +93,28 @@ int zl_cmd_config(int argc, char **argv)
     const char *path = NULL;
     long world = 1;
     int show_json = 0;
+    zl_config_fill fill = {0};
     for (int i = 1; i < argc; i++) {
+        int filled = 0;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             config_usage(stdout);
             return ZL_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             show_json = 1;
         } else if (!strcmp(argv[i], "--world-size")) {
-            char *end;
-            if (i + 1 >= argc || (world = strtol(argv[i + 1], &end, 10)) <= 0 || *end) {
+            if (i + 1 >= argc) {
                 fprintf(stderr, "zerolab config: --world-size expects a positive integer\n");
                 return ZL_EXIT_USAGE;
             }
+            if (!zl_cli_parse_positive("config", "--world-size", argv[i + 1], INT_MAX, &world))
+                return ZL_EXIT_USAGE;
+            i++;
+        } else if (argv[i][0] == '-' && i + 1 < argc &&
+                   (filled = zl_cli_fill_flag("config", argv[i], argv[i + 1], &fill)) != 0) {
+            if (filled < 0) return ZL_EXIT_USAGE;
             i++;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "zerolab config: unknown option '%s'\n\n", argv[i]);
+            fprintf(stderr, "zerolab config: unknown or incomplete option '%s'\n\n", argv[i]);
             config_usage(stderr);
             return ZL_EXIT_USAGE;
         } else if (path) {
@@ -49,9 +125,12 @@ int zl_cmd_config(int argc, char **argv)
         }
     }
 
+    /* Without a file the flags simply set their values in the built-in config. */
+    fill.override_file = !path;
     zl_config cfg;
-    zl_status st = path ? zl_config_load(&cfg, path, (int)world)
-                        : zl_config_parse(&cfg, zl_default_config_json, "<built-in config>", (int)world);
+    zl_status st = path ? zl_config_load_filled(&cfg, path, (int)world, &fill)
+                        : zl_config_parse_filled(&cfg, zl_default_config_json, "<built-in config>",
+                                                 (int)world, &fill);
     int rc;
     if (st != ZL_OK) {
         rc = zl_cli_fail();

@@ -31,6 +31,7 @@ typedef struct train_args {
     long steps, seed, seq_len, threads;
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
+    zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
 } train_args;
 
 static void train_usage(FILE *out)
@@ -57,8 +58,9 @@ static void train_usage(FILE *out)
             "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its size\n"
             "                    must be the number of ranks (also \"zerolab\": {\"cluster\": SPEC})\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
-            "                    last step, one track per rank and stream\n",
-            zl_gpt_config_preset_names(), zl_device_preset_names());
+            "                    last step, one track per rank and stream\n"
+            "%s",
+            zl_gpt_config_preset_names(), zl_device_preset_names(), zl_cli_fill_usage);
 }
 
 static bool parse_positive(const char *flag, const char *s, long max, long *out)
@@ -90,7 +92,7 @@ static bool parse_bytes(const char *s, size_t *out)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
-           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_HELP };
+           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_HELP, O_FILL };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -99,14 +101,23 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"memory-report", no_argument, 0, O_MEMORY},  {"device-memory", required_argument, 0, O_BUDGET},
         {"device", required_argument, 0, O_DEVICE},   {"trace", required_argument, 0, O_TRACE},
         {"cluster", required_argument, 0, O_CLUSTER}, {"help", no_argument, 0, O_HELP},
+        {"micro-batch", required_argument, 0, O_FILL}, {"grad-accum", required_argument, 0, O_FILL},
+        {"train-batch-size", required_argument, 0, O_FILL}, {"lr", required_argument, 0, O_FILL},
+        {"total-steps", required_argument, 0, O_FILL}, {"warmup-steps", required_argument, 0, O_FILL},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
     opterr = 0;
     optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int c, which = 0;
+    while ((c = getopt_long(argc, argv, "", opts, &which)) != -1) {
         switch (c) {
+        case O_FILL: {
+            char flag[32];
+            snprintf(flag, sizeof flag, "--%s", opts[which].name);
+            if (zl_cli_fill_flag("train", flag, optarg, &a->fill) < 0) return ZL_EXIT_USAGE;
+            break;
+        }
         case O_CONFIG: a->config_path = optarg; break;
         case O_MODEL: a->model = optarg; break;
         case O_DATA: a->data = optarg; break;
@@ -283,9 +294,13 @@ static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p
 
 static zl_status load_config(const train_args *a, int dp_size, zl_config *cfg)
 {
+    /* The fill flags fill "auto" in a config file; the built-in config's values they set. */
+    zl_config_fill fill = a->fill;
+    fill.override_file = !a->config_path;
     zl_status st = a->config_path
-                       ? zl_config_load(cfg, a->config_path, dp_size)
-                       : zl_config_parse(cfg, zl_default_config_json, "<built-in config>", dp_size);
+                       ? zl_config_load_filled(cfg, a->config_path, dp_size, &fill)
+                       : zl_config_parse_filled(cfg, zl_default_config_json, "<built-in config>",
+                                                dp_size, &fill);
     if (st != ZL_OK) return st;
     if (zl_log_rank() == 0) zl_config_log_warnings(cfg);
     return check_engine_supports(cfg);

@@ -4,8 +4,11 @@
 #include "engine/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "engine/config_internal.h"
@@ -47,6 +50,12 @@ static zl_status read_root(zl__cfg_reader *r, const json_t *root)
 zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *name,
                           int dp_world_size)
 {
+    return zl_config_parse_filled(cfg, json_text, name, dp_world_size, NULL);
+}
+
+zl_status zl_config_parse_filled(zl_config *cfg, const char *json_text, const char *name,
+                                 int dp_world_size, const zl_config_fill *fill)
+{
     ZL_ASSERT(json_text != NULL);
     zl_config_default(cfg);
     if (!name) name = "<string>";
@@ -63,6 +72,8 @@ zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *nam
     zl_status st = zl__cfg_strip(text, cfg->name);
     if (st == ZL_OK) st = zl__cfg_load_json(&r, text, &root);
     if (st == ZL_OK) st = read_root(&r, root);
+    if (st == ZL_OK) st = zl__cfg_fill(&r, fill);
+    if (st == ZL_OK) st = zl__cfg_check_scheduler(&r);
     if (st == ZL_OK) zl__cfg_derive(cfg);
     if (st == ZL_OK && dp_world_size > 0) st = zl_config_resolve_batch(cfg, dp_world_size);
     if (st == ZL_OK) st = zl__cfg_finish(&r);
@@ -72,27 +83,84 @@ zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *nam
     return st;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO (named pipe)"
+           : S_ISCHR(m)  ? "a device"
+           : S_ISBLK(m)  ? "a device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a plain file";
+}
+
 zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size)
 {
+    return zl_config_load_filled(cfg, path, dp_world_size, NULL);
+}
+
+zl_status zl_config_load_filled(zl_config *cfg, const char *path, int dp_world_size,
+                                const zl_config_fill *fill)
+{
     zl_config_default(cfg); /* freeable whatever happens; zl_config_parse starts over */
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever; the type is
+     * checked before anything is read (a device such as /dev/zero never ends). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return zl_errorf(ZL_ERR_IO, "cannot open DeepSpeed config '%s': %s", path,
                          strerror(errno));
-    size_t cap = 1 << 14, n = 0;
-    char *buf = malloc(cap);
+    struct stat sb;
+    bool statted = fstat(fd, &sb) == 0;
+    if (!statted || !S_ISREG(sb.st_mode)) {
+        zl_status st = zl_errorf(ZL_ERR_IO,
+                                 "DeepSpeed config '%s' is not a regular file (it is %s)\n"
+                                 "  hint: save the config to a file and give its path",
+                                 path, statted ? file_kind(sb.st_mode) : "unreadable");
+        close(fd);
+        return st;
+    }
+    if (sb.st_size > ZL_CONFIG_MAX_BYTES) {
+        close(fd);
+        return zl_errorf(ZL_ERR_IO,
+                         "DeepSpeed config '%s' is %lld bytes, more than the %d MiB a config "
+                         "may have\n  hint: is it really a DeepSpeed config?",
+                         path, (long long)sb.st_size, ZL_CONFIG_MAX_BYTES >> 20);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return zl_errorf(ZL_ERR_IO, "cannot read DeepSpeed config '%s': %s", path,
+                         strerror(errno));
+    }
+    /* Read at most the cap plus one byte: a file that grew past it is refused too. */
+    size_t cap = (size_t)sb.st_size + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    bool too_big = false;
     while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1) break;
-        char *bigger = realloc(buf, cap *= 2);
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        if (cap > ZL_CONFIG_MAX_BYTES) {
+            too_big = true;
+            break;
+        }
+        size_t bigger_cap = cap * 2 > (size_t)ZL_CONFIG_MAX_BYTES + 1
+                                ? (size_t)ZL_CONFIG_MAX_BYTES + 1
+                                : cap * 2;
+        char *bigger = realloc(buf, bigger_cap + 1);
         if (!bigger) free(buf);
         buf = bigger;
+        cap = bigger_cap;
     }
     bool failed = ferror(f);
     fclose(f);
     if (!buf) return zl_errorf(ZL_ERR_NOMEM, "out of memory reading '%s'", path);
-    if (failed) {
+    if (failed || too_big) {
         free(buf);
+        if (too_big)
+            return zl_errorf(ZL_ERR_IO,
+                             "DeepSpeed config '%s' is more than the %d MiB a config may have",
+                             path, ZL_CONFIG_MAX_BYTES >> 20);
         return zl_errorf(ZL_ERR_IO, "cannot read DeepSpeed config '%s'", path);
     }
     buf[n] = '\0';
@@ -101,7 +169,7 @@ zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size)
         return zl_errorf(ZL_ERR_FORMAT, "%s: contains a NUL byte; is it a text file?", path);
     }
     zl_config_free(cfg);
-    zl_status st = zl_config_parse(cfg, buf, path, dp_world_size);
+    zl_status st = zl_config_parse_filled(cfg, buf, path, dp_world_size, fill);
     free(buf);
     return st;
 }

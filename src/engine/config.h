@@ -2,8 +2,9 @@
  *
  * The file is DeepSpeed's JSON (hjson-lite: //, # and block comments and trailing commas are
  * accepted, as DeepSpeed's hjson reader accepts them). Every key keeps DeepSpeed's name,
- * default and meaning; "auto" (the Hugging Face placeholder) means "not given" anywhere, so
- * the setting falls back to its default or, for the batch triad, is inferred.
+ * default and meaning; "auto" (the Hugging Face placeholder) is filled by the caller
+ * (zl_config_fill) in the keys the HF Trainer fills; elsewhere it means "not given", so the
+ * setting falls back to its default or, for the batch triad, is inferred.
  *
  * zerolab is stricter than DeepSpeed in one way, on purpose: a key that is not understood
  * never changes nothing silently.
@@ -266,8 +267,47 @@ void zl_config_default(zl_config *cfg);
 zl_status zl_config_parse(zl_config *cfg, const char *json_text, const char *name,
                           int dp_world_size);
 
-/* Read and parse a file (ZL_ERR_IO if it cannot be read). */
+/* Largest config file zl_config_load reads (real ones are a few KiB). */
+#define ZL_CONFIG_MAX_BYTES (64 << 20)
+
+/* Read and parse a file: ZL_ERR_IO if it cannot be read, is not a regular file (a FIFO, a
+ * device, a directory: refused before anything is read, without blocking) or is larger than
+ * ZL_CONFIG_MAX_BYTES. */
 zl_status zl_config_load(zl_config *cfg, const char *path, int dp_world_size);
+
+/* Values a caller fills "auto" with, as the Hugging Face Trainer fills them from its
+ * TrainingArguments (transformers' HfTrainerDeepSpeedConfig: trainer_config_process and
+ * trainer_config_finalize); the CLI's flags in brackets:
+ *   micro_batch       -> train_micro_batch_size_per_gpu    (--micro-batch; HF: per_device_train_batch_size)
+ *   grad_accum        -> gradient_accumulation_steps       (--grad-accum)
+ *   train_batch_size  -> train_batch_size                  (--train-batch-size; HF computes it)
+ *   lr                -> optimizer.params.lr and the warmup schedules' warmup_max_lr (--lr)
+ *   total_steps       -> scheduler.params.total_num_steps  (--total-steps; HF: num_training_steps)
+ *   warmup_steps      -> scheduler.params.warmup_num_steps (--warmup-steps)
+ * and "auto" in scheduler.params.warmup_min_lr is 0, as HF's fill_only.
+ * A given value fills the key when the file says "auto" or leaves it out; a concrete value in
+ * the file that differs is a mismatch (HF's fill_match), and all mismatches are reported in
+ * one error. With override_file (the CLI's built-in config) the values simply replace the
+ * file's; a triad value given replaces the file's whole triad, keeping its micro batch only
+ * if neither micro_batch nor train_batch_size is given.
+ * "auto" left unfilled in one of these keys is an error naming the key's line and the flag,
+ * except in the batch triad, where it is inferred as DeepSpeed infers a missing value (the
+ * value HF would fill: train_batch_size = world x micro x accumulation), and in
+ * warmup_max_lr, which takes optimizer.params.lr (HF fills both from learning_rate). */
+typedef struct zl_config_fill {
+    int64_t micro_batch, grad_accum, train_batch_size; /* 0: not given */
+    int64_t total_steps;                               /* 0: not given */
+    bool has_lr, has_warmup_steps;
+    double lr;
+    int64_t warmup_steps;
+    bool override_file;
+} zl_config_fill;
+
+/* zl_config_parse / zl_config_load, with "auto" filled from `fill` (NULL: nothing given). */
+zl_status zl_config_parse_filled(zl_config *cfg, const char *json_text, const char *name,
+                                 int dp_world_size, const zl_config_fill *fill);
+zl_status zl_config_load_filled(zl_config *cfg, const char *path, int dp_world_size,
+                                const zl_config_fill *fill);
 
 /* Override one setting by its dotted name ("zero_optimization.stage", "fp16.enabled",
  * "train_micro_batch_size_per_gpu"); `value` is JSON ("2", "true", "\"cpu\"") or a bare

@@ -259,8 +259,82 @@ static bool nonempty(const char *key, const json_t *v)
     return !json_is_null(v) && !json_is_false(v);
 }
 
+/* DeepSpeed validates "compile" with pydantic (extra="forbid"): its keys are those of
+ * compile/config.py's CompileConfig, plus enabled/backend/kwargs of the torch.compile
+ * wrapper (runtime/compiler.py). Every unknown key is named, in one error. */
+static const char *const compile_keys[] = {
+    "enabled", "backend", "kwargs", "deepcompile", "free_activation",
+    "free_activation_threshold", "offload_activation", "offload_opt_states", "double_buffer",
+    "symmetric_memory", "debug_log", "offload_parameters", "sync_before_reduce",
+    "sync_after_reduce", "sync_before_allgather", "sync_after_allgather",
+    "keep_int_input_tensors", "keep_all_input_tensors", "passes", NULL};
+
+static zl_status check_compile_keys(zl__cfg_reader *r, const json_t *c)
+{
+    if (!json_is_object(c)) return ZL_OK;
+    int ncand = 0;
+    while (compile_keys[ncand]) ncand++;
+    char list[2048] = "";
+    size_t len = 0;
+    int nbad = 0, first_line = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)c, key, v) {
+        if (zl__cfg_in_list(compile_keys, key)) continue;
+        char path[256];
+        int line = zl__cfg_line(r, zl__cfg_join(path, sizeof path, "compile", key));
+        const char *sugg = zl__cfg_suggest(key, compile_keys, ncand);
+        if (!nbad++) first_line = line;
+        if (len < sizeof list)
+            len += (size_t)snprintf(list + len, sizeof list - len,
+                                    "\n  %s:%d: unknown key '%s' in 'compile'%s%s%s", r->name,
+                                    line, key, sugg ? " (did you mean '" : "", sugg ? sugg : "",
+                                    sugg ? "'?)" : "");
+    }
+    if (!nbad) return ZL_OK;
+    return zl_errorf(ZL_ERR_CONFIG,
+                     "%s:%d: %d unknown key%s in 'compile'; DeepSpeed rejects %s too (extra "
+                     "inputs are not permitted):%s",
+                     r->name, first_line, nbad, nbad == 1 ? "" : "s", nbad == 1 ? "it" : "them",
+                     list);
+}
+
+/* activation_checkpointing is not built yet. DeepSpeed's block only configures
+ * deepspeed.checkpointing for models that call it, and many published configs carry it as
+ * a template with every value false/null: such a block asks for nothing and is accepted
+ * with a note. A block that asks for something (any true, number_checkpoints set) would
+ * silently do nothing here, so it is refused by name. */
+static zl_status check_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
+{
+    const json_t *ac = json_object_get(root, "activation_checkpointing");
+    if (!ac || json_is_null(ac)) return ZL_OK;
+    const zl_config_activation_checkpointing *c = &r->cfg->activation_checkpointing;
+    static const char *const keys[] = {"partition_activations", "cpu_checkpointing",
+                                       "contiguous_memory_optimization", "number_checkpoints",
+                                       "synchronize_checkpoint_boundary", "profile"};
+    const bool asks[] = {c->partition_activations, c->cpu_checkpointing,
+                         c->contiguous_memory_optimization, c->number_checkpoints != 0,
+                         c->synchronize_checkpoint_boundary, c->profile};
+    for (int k = 0; k < 6; k++) {
+        if (!asks[k]) continue;
+        char path[128];
+        zl__cfg_join(path, sizeof path, "activation_checkpointing", keys[k]);
+        return zl__cfg_fail(r, ZL_ERR_UNSUPPORTED, path,
+                            "activation checkpointing is not implemented yet\nhint: remove the "
+                            "\"activation_checkpointing\" block (or set its values to false/null)"
+                            "; zerolab keeps every activation");
+    }
+    zl__cfg_warn(r, "activation_checkpointing",
+                 "the block asks for nothing (all values false/null) and is accepted; "
+                 "activation checkpointing is not implemented yet");
+    return ZL_OK;
+}
+
 zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root)
 {
+    zl_status cst = check_compile_keys(r, json_object_get(root, "compile"));
+    if (cst == ZL_OK) cst = check_activation_checkpointing(r, root);
+    if (cst != ZL_OK) return cst;
     for (int k = 0; k < zl__cfg_nunsupported; k++) {
         const zl__cfg_unsupported *u = &zl__cfg_unsupported_keys[k];
         const json_t *v = json_object_get(root, u->key);

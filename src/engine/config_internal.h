@@ -97,7 +97,8 @@ typedef struct zl__cfg_reader {
     const char *name;
     const char *block_alias; /* reading "bfloat16" into the bf16 rows: origins say so */
     zl__cfg_keypos *keys;
-    int nkeys;
+    int nkeys, capkeys;
+    int *by_path; /* key indices sorted by path (then position), for zl__cfg_line */
 } zl__cfg_reader;
 
 /* hjson-lite -> JSON in place: comments and trailing commas become spaces (newlines kept, so
@@ -166,6 +167,11 @@ zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root);
 /* Values that follow from others (overlap_comm, communication_data_type, ...); safe to
  * re-run after zl_config_set. */
 void zl__cfg_derive(zl_config *cfg);
+/* Fill "auto" (and absent keys) from the caller's values; refuse mismatches and unfilled
+ * "auto" (config_fill.c). Runs after the blocks are read, before the triad is resolved. */
+zl_status zl__cfg_fill(zl__cfg_reader *r, const zl_config_fill *fill);
+/* The chosen schedule's required parameters (after the fill: "auto" may supply them). */
+zl_status zl__cfg_check_scheduler(zl__cfg_reader *r);
 /* Cross-field checks DeepSpeed makes after parsing (_do_error_check) and derived values. */
 zl_status zl__cfg_finish(zl__cfg_reader *r);
 

@@ -128,6 +128,13 @@ zl_status zl__cfg_read_block(zl__cfg_reader *r, const json_t *obj, const char *b
     const char *key;
     json_t *v;
     char sub[256];
+    /* Unknown keys are collected, not fatal one at a time: a file with three typos in a
+     * block gets all three in one run. Other errors stop the read at once. */
+    char bad[4096];
+    size_t nbad_len = 0;
+    int nbad = 0;
+    char first_bad[2048] = "";
+    zl_status bad_st = ZL_OK;
     json_object_foreach((json_t *)obj, key, v) {
         if (zl__cfg_in_list(b->extra_keys, key) || (!*block && is_top_special(key))) continue;
         int i = zl__cfg_find(block, key);
@@ -155,7 +162,27 @@ zl_status zl__cfg_read_block(zl__cfg_reader *r, const json_t *obj, const char *b
             continue;
         }
         zl_status st = zl__cfg_unknown_key(r, block, key, b->strict, owner, type_mask);
-        if (st != ZL_OK) return st;
+        if (st == ZL_OK) continue;
+        if (!nbad++) {
+            bad_st = st;
+            snprintf(first_bad, sizeof first_bad, "%s", zl_last_error());
+        }
+        /* "\n  message", continuation lines (hints) indented under it. */
+        const char *m = zl_last_error();
+        if (nbad_len < sizeof bad)
+            nbad_len += (size_t)snprintf(bad + nbad_len, sizeof bad - nbad_len, "\n  ");
+        for (; *m && nbad_len + 6 < sizeof bad; m++) {
+            if (*m == '\n') nbad_len += (size_t)snprintf(bad + nbad_len, sizeof bad - nbad_len,
+                                                          "\n    ");
+            else bad[nbad_len++] = *m;
+        }
+        bad[nbad_len < sizeof bad ? nbad_len : sizeof bad - 1] = '\0';
+    }
+    if (nbad == 1) return zl_errorf(bad_st, "%s", first_bad);
+    if (nbad > 1) {
+        char in[200] = "at the top level";
+        if (*block) snprintf(in, sizeof in, "in '%s'", r->block_alias ? r->block_alias : block);
+        return zl_errorf(bad_st, "%s: %d unknown keys %s:%s", r->name, nbad, in, bad);
     }
     return ZL_OK;
 }

@@ -218,6 +218,16 @@ zl_status zl__cfg_read_scheduler(zl__cfg_reader *r, const json_t *root)
         st = zl__cfg_read_block(r, params, "scheduler.params", 1u << t, type);
         if (st != ZL_OK) return st;
     }
+    return ZL_OK;
+}
+
+/* The schedule's required constructor arguments, once "auto" is filled (zl__cfg_fill). */
+zl_status zl__cfg_check_scheduler(zl__cfg_reader *r)
+{
+    zl_config *cfg = r->cfg;
+    if (!cfg->scheduler_given) return ZL_OK;
+    int t = (int)cfg->scheduler.type;
+    const char *type = zl_lr_schedule_name(cfg->scheduler.type);
     /* Required constructor arguments (Python: "missing required positional argument"). */
     const zl_lr_schedule_params *p = &cfg->scheduler;
     const char *missing = NULL;

@@ -15,7 +15,10 @@ static const char *source_text(const zl_config_origin *o, char *buf, size_t n)
     case ZL_CFG_DEFAULT: return "(default)";
     case ZL_CFG_FILE: return "(file)";
     case ZL_CFG_AUTO: return "(auto)";
-    case ZL_CFG_CLI: return "(command line)";
+    case ZL_CFG_CLI:
+        if (!o->alias) return "(command line)";
+        snprintf(buf, n, "(%s %s)", o->was_auto ? "auto, filled by" : "command line:", o->alias);
+        return buf;
     case ZL_CFG_ALIAS: snprintf(buf, n, "(alias: %s)", o->alias ? o->alias : "?"); return buf;
     case ZL_CFG_INFERRED:
         snprintf(buf, n, "(%sinferred%s%s)", o->was_auto ? "auto, " : "", o->alias ? ": " : "",

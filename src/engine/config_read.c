@@ -5,6 +5,7 @@
  * rely on them: 5e8 for an integer, "2" for a stage, "true" for a bool. Anything else is a
  * type error that names the key, its line, the expected type and the value. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -200,28 +201,34 @@ static bool as_number(const json_t *v, double *out)
     return false;
 }
 
-static bool as_int(const json_t *v, int64_t *out)
+/* An integer value: 1 ok, 0 not an integer, -1 an integer past int64 (never saturated or
+ * truncated: the caller names the key and the range). */
+static int as_int(const json_t *v, int64_t *out)
 {
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
-        return true;
+        return 1;
     }
     if (json_is_real(v)) { /* 5e8: integral floats are integers, as pydantic accepts them */
         double d = json_real_value(v);
-        if (d != floor(d) || fabs(d) >= 9.2e18) return false;
+        if (d != floor(d)) return 0;
+        if (!(fabs(d) < 0x1p63)) return -1; /* 2^63 itself is past INT64_MAX */
         *out = (int64_t)d;
-        return true;
+        return 1;
     }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end;
+        errno = 0;
         long long x = strtoll(s, &end, 10);
+        bool range = errno == ERANGE;
         while (isspace((unsigned char)*end)) end++;
-        if (end == s || *end) return false;
+        if (end == s || *end) return 0;
+        if (range) return -1;
         *out = x;
-        return true;
+        return 1;
     }
-    return false;
+    return 0;
 }
 
 static int match_choice(const zl__cfg_entry *e, const char *s)
@@ -241,17 +248,48 @@ static const char *choice_list(const zl__cfg_entry *e)
     return buf;
 }
 
+/* A bound as text: integers exactly ("2147483647", not "2.14748e+09"). */
+static const char *bound_text(const zl__cfg_entry *e, double x, char *buf, size_t n)
+{
+    if (e->type == ZL__CT_INT && fabs(x) < 0x1p63)
+        snprintf(buf, n, "%lld", (long long)x);
+    else
+        snprintf(buf, n, "%g", x);
+    return buf;
+}
+
+/* "out of range" with the allowed range, for a value past the row's bounds or past what
+ * the field can hold at all (an integer past int64). */
+static zl_status range_error(zl__cfg_reader *r, const zl__cfg_entry *e, const char *path,
+                             const json_t *v)
+{
+    if (e->bad_msg) return zl__cfg_fail(r, ZL_ERR_CONFIG, path, e->bad_msg, zl__cfg_show(v));
+    char lo[32], hi[32];
+    bool has_lo = e->flags & ZL__CF_LO, has_hi = e->flags & ZL__CF_HI;
+    if (e->type == ZL__CT_INT) { /* the field is int64 whatever the row says */
+        if (!has_lo) snprintf(lo, sizeof lo, "%lld", (long long)INT64_MIN);
+        if (!has_hi) snprintf(hi, sizeof hi, "%lld", (long long)INT64_MAX);
+        has_lo = has_hi = true;
+        if (e->flags & ZL__CF_LO) bound_text(e, e->lo, lo, sizeof lo);
+        if (e->flags & ZL__CF_HI) bound_text(e, e->hi, hi, sizeof hi);
+    } else {
+        bound_text(e, e->lo, lo, sizeof lo);
+        bound_text(e, e->hi, hi, sizeof hi);
+    }
+    if (has_lo && has_hi)
+        return zl__cfg_fail(r, ZL_ERR_CONFIG, path,
+                            "%s is out of range: the allowed range is [%s, %s]",
+                            zl__cfg_show(v), lo, hi);
+    return zl__cfg_fail(r, ZL_ERR_CONFIG, path, "%s is out of range: it must be %s %s",
+                        zl__cfg_show(v), has_lo ? ">=" : "<=", has_lo ? lo : hi);
+}
+
 static zl_status range_check(zl__cfg_reader *r, const zl__cfg_entry *e, const char *path,
                              double x, const json_t *v)
 {
     bool low = (e->flags & ZL__CF_LO) && x < e->lo, high = (e->flags & ZL__CF_HI) && x > e->hi;
     if (!low && !high) return ZL_OK;
-    if (e->bad_msg) return zl__cfg_fail(r, ZL_ERR_CONFIG, path, e->bad_msg, zl__cfg_show(v));
-    if ((e->flags & ZL__CF_LO) && (e->flags & ZL__CF_HI))
-        return zl__cfg_fail(r, ZL_ERR_CONFIG, path, "%s is out of range (must be in [%g, %g])",
-                            zl__cfg_show(v), e->lo, e->hi);
-    return zl__cfg_fail(r, ZL_ERR_CONFIG, path, "%s is out of range (must be %s %g)",
-                        zl__cfg_show(v), low ? ">=" : "<=", low ? e->lo : e->hi);
+    return range_error(r, e, path, v);
 }
 
 static zl_status type_error(zl__cfg_reader *r, const char *path, const char *want,
@@ -319,8 +357,10 @@ zl_status zl__cfg_read_value(zl__cfg_reader *r, int i, const char *key, const js
         break;
     }
     case ZL__CT_INT: {
-        int64_t x;
-        if (json_is_boolean(v) || !as_int(v, &x)) return type_error(r, path, "an integer", v);
+        int64_t x = 0;
+        int ok = json_is_boolean(v) ? 0 : as_int(v, &x);
+        if (!ok) return type_error(r, path, "an integer", v);
+        if (ok < 0) return range_error(r, e, path, v);
         if ((st = range_check(r, e, path, (double)x, v)) != ZL_OK) return st;
         *(int64_t *)p = x;
         break;

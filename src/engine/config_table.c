@@ -5,6 +5,7 @@
  * comm configs, lr_schedules.py), with the changes the reference notes: gradient_clipping
  * 1.0 (PR #8068), bf16.check_grad_overflow true (PR #8035), offload pin_memory true (PR
  * #8207), aio intra_op_parallelism (PR #7056). Table order is print order. */
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,10 @@
 #define SM(t) (1u << (t))
 #define W_ALL (SM(ZL_LR_WARMUP) | SM(ZL_LR_WARMUP_DECAY) | SM(ZL_LR_WARMUP_COSINE))
 #define SP "scheduler.params"
+/* Step counts of the schedules: the schedules add and subtract them and compute in double,
+ * where integers up to 2^53 are exact; no run has more steps. */
+#define STEPS_MAX 9007199254740992.0
+#define TRIAD_RANGE "%s is out of range: the allowed range is [1, 2147483647] (a C int)"
 
 static const char *const dtypes[] = {"fp32", "fp16", "bf16", NULL};
 static const char *const devices[] = {"none", "cpu", "nvme", NULL};
@@ -40,11 +45,14 @@ static const char *const warmup_types[] = {"log", "linear", NULL};
 
 const zl__cfg_entry zl__cfg_table[] = {
     /* Batch triad: null and "auto" mean "not given" (then inferred). */
+    /* Batch triad: null and "auto" mean "not given" (then inferred). The micro batch and the
+     * accumulation steps land in the engine's int; values <= 0 get DeepSpeed's own
+     * "has to be greater than 0" once the triad is resolved. */
     ROW("", "train_batch_size", NULL, ZL__CT_INT, train_batch_size, 0, .flags = ZL__CF_NULL_UNSET),
     ROW("", "train_micro_batch_size_per_gpu", NULL, ZL__CT_INT, train_micro_batch_size_per_gpu, 0,
-        .flags = ZL__CF_NULL_UNSET),
+        .hi = INT_MAX, .flags = ZL__CF_NULL_UNSET | ZL__CF_HI, .bad_msg = TRIAD_RANGE),
     ROW("", "gradient_accumulation_steps", NULL, ZL__CT_INT, gradient_accumulation_steps, 0,
-        .flags = ZL__CF_NULL_UNSET),
+        .hi = INT_MAX, .flags = ZL__CF_NULL_UNSET | ZL__CF_HI, .bad_msg = TRIAD_RANGE),
     /* DeepSpeed never checks steps_per_print; 0 would divide by zero in its engine. */
     ROW("", "steps_per_print", NULL, ZL__CT_INT, steps_per_print, 0, .lo = 1,
         .flags = ZL__CF_LO | ZL__CF_NULLABLE,
@@ -94,15 +102,15 @@ const zl__cfg_entry zl__cfg_table[] = {
         .sched_mask = SM(ZL_LR_WARMUP) | SM(ZL_LR_WARMUP_DECAY)),
     ROW(SP, "warmup_max_lr", NULL, ZL__CT_FLOAT, scheduler.warmup_max_lr, 0.001,
         .sched_mask = SM(ZL_LR_WARMUP) | SM(ZL_LR_WARMUP_DECAY)),
-    ROW(SP, "warmup_num_steps", NULL, ZL__CT_INT, scheduler.warmup_num_steps, 1000, .lo = 1,
-        .flags = ZL__CF_LO, .sched_mask = W_ALL,
-        .bad_msg = "warmup_num_steps must be a positive integer, got %s"),
+    /* Any integer: DeepSpeed's WarmupLR takes max(2, warmup_num_steps). */
+    ROW(SP, "warmup_num_steps", NULL, ZL__CT_INT, scheduler.warmup_num_steps, 1000,
+        .hi = STEPS_MAX, .flags = ZL__CF_HI, .sched_mask = W_ALL),
     ROW(SP, "warmup_type", NULL, ZL__CT_ENUM, scheduler.warmup_type, 0, .choices = warmup_types,
         .flags = ZL__CF_WARN_FALLBACK, .sched_mask = W_ALL,
         .bad_msg = "Using unknown warmup_type: %s. The increasing function is set to default "
                    "(log)"),
     ROW(SP, "total_num_steps", NULL, ZL__CT_INT, scheduler.total_num_steps, -1,
-        .flags = ZL__CF_NULLABLE,
+        .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_NULLABLE,
         .sched_mask = SM(ZL_LR_WARMUP_DECAY) | SM(ZL_LR_WARMUP_COSINE)),
     ROW(SP, "warmup_min_ratio", NULL, ZL__CT_FLOAT, scheduler.warmup_min_ratio, 0,
         .sched_mask = SM(ZL_LR_WARMUP_COSINE)),
@@ -115,15 +123,13 @@ const zl__cfg_entry zl__cfg_table[] = {
     ROW(SP, "decay_lr_rate", NULL, ZL__CT_FLOAT, scheduler.decay_lr_rate, 0,
         .sched_mask = SM(ZL_LR_ONE_CYCLE)),
     ROW(SP, "cycle_first_step_size", NULL, ZL__CT_INT, scheduler.cycle_first_step_size, 2000,
-        .lo = 1, .flags = ZL__CF_LO, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
+        .lo = 1, .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_LO, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
     ROW(SP, "cycle_second_step_size", NULL, ZL__CT_INT, scheduler.cycle_second_step_size, -1,
-        .flags = ZL__CF_NULLABLE, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
-    ROW(SP, "cycle_first_stair_count", NULL, ZL__CT_INT, scheduler.cycle_first_stair_count, 0,
-        .sched_mask = SM(ZL_LR_ONE_CYCLE)),
+        .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_NULLABLE, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
+    ROW(SP, "cycle_first_stair_count", NULL, ZL__CT_INT, scheduler.cycle_first_stair_count, 0, .hi = STEPS_MAX, .flags = ZL__CF_HI, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
     ROW(SP, "cycle_second_stair_count", NULL, ZL__CT_INT, scheduler.cycle_second_stair_count, -1,
-        .flags = ZL__CF_NULLABLE, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
-    ROW(SP, "decay_step_size", NULL, ZL__CT_INT, scheduler.decay_step_size, 0,
-        .sched_mask = SM(ZL_LR_ONE_CYCLE)),
+        .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_NULLABLE, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
+    ROW(SP, "decay_step_size", NULL, ZL__CT_INT, scheduler.decay_step_size, 0, .hi = STEPS_MAX, .flags = ZL__CF_HI, .sched_mask = SM(ZL_LR_ONE_CYCLE)),
     ROW(SP, "cycle_momentum", NULL, ZL__CT_BOOL, scheduler.cycle_momentum, 1,
         .sched_mask = SM(ZL_LR_ONE_CYCLE)),
     ROW(SP, "cycle_min_mom", NULL, ZL__CT_FLOAT, scheduler.cycle_min_mom, 0.8,
@@ -135,13 +141,13 @@ const zl__cfg_entry zl__cfg_table[] = {
     ROW(SP, "lr_range_test_min_lr", NULL, ZL__CT_FLOAT, scheduler.lr_range_test_min_lr, 1e-3,
         .sched_mask = SM(ZL_LR_RANGE_TEST)),
     ROW(SP, "lr_range_test_step_size", NULL, ZL__CT_INT, scheduler.lr_range_test_step_size, 2000,
-        .lo = 1, .flags = ZL__CF_LO, .sched_mask = SM(ZL_LR_RANGE_TEST)),
+        .lo = 1, .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_LO, .sched_mask = SM(ZL_LR_RANGE_TEST)),
     ROW(SP, "lr_range_test_step_rate", NULL, ZL__CT_FLOAT, scheduler.lr_range_test_step_rate, 1.0,
         .sched_mask = SM(ZL_LR_RANGE_TEST)),
     ROW(SP, "lr_range_test_staircase", NULL, ZL__CT_BOOL, scheduler.lr_range_test_staircase, 0,
         .sched_mask = SM(ZL_LR_RANGE_TEST)),
     ROW(SP, "last_batch_iteration", NULL, ZL__CT_INT, scheduler_last_batch_iteration, -1,
-        .lo = -1, .flags = ZL__CF_LO, .sched_mask = W_ALL | SM(ZL_LR_ONE_CYCLE) |
+        .lo = -1, .hi = STEPS_MAX, .flags = ZL__CF_HI | ZL__CF_LO, .sched_mask = W_ALL | SM(ZL_LR_ONE_CYCLE) |
                                                     SM(ZL_LR_RANGE_TEST)),
 
     /* fp16 / bf16 (pydantic) */
@@ -326,8 +332,8 @@ const zl__cfg_entry zl__cfg_table[] = {
     ROW("zerolab", "seed", NULL, ZL__CT_INT, zerolab.seed, -1, .lo = 0,
         .flags = ZL__CF_LO | ZL__CF_NULLABLE),
     STR("zerolab", "data", zerolab.data, NULL),
-    ROW("zerolab", "steps", NULL, ZL__CT_INT, zerolab.steps, 0, .lo = 1,
-        .flags = ZL__CF_LO | ZL__CF_NULLABLE),
+    ROW("zerolab", "steps", NULL, ZL__CT_INT, zerolab.steps, 0, .lo = 1, .hi = INT_MAX,
+        .flags = ZL__CF_LO | ZL__CF_HI | ZL__CF_NULLABLE), /* as --steps */
     STR("zerolab", "device", zerolab.device, NULL),
     STR("zerolab", "cluster", zerolab.cluster, NULL),
 };

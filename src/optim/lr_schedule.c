@@ -15,7 +15,8 @@
  *   OneCycle        cycle_min_lr, beta1 = min_mom    see below
  *   LRRangeTest     min_lr                           min_lr * (1 + rate * i(t))
  *
- * Warmup, with N = max(2, warmup_num_steps) (warmup_num_steps <= 0 is an error):
+ * Warmup, with N = max(2, warmup_num_steps) (0 and negative counts are accepted, as in
+ * DeepSpeed, and mean N = 2):
  *   t < N:  g = ln(t + 1) / ln(N)  (log: g(0) = 0, g(N-1) = 1)
  *           g = t / N              (linear: g(N-1) = (N-1)/N, then a step to 1)
  *   WarmupLR       t >= N: g = 1 (the lr stays at max forever)
@@ -295,12 +296,12 @@ static void schedule_at(zl_lr_schedule *s, int64_t t)
 
 /* ---- validation ---------------------------------------------------------------------- */
 
+/* Any warmup_num_steps is accepted: DeepSpeed's WarmupLR (and the two schedules built on
+ * it) takes max(2, warmup_num_steps) and raises nothing for 0 or a negative count. */
 static zl_status check_warmup(const zl_lr_schedule_params *p, const char *name)
 {
-    if (p->warmup_num_steps <= 0)
-        return zl_errorf(ZL_ERR_CONFIG,
-                         "scheduler %s: warmup_num_steps must be a positive integer, got %lld",
-                         name, (long long)p->warmup_num_steps);
+    (void)p;
+    (void)name;
     return ZL_OK;
 }
 

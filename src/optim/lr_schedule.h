@@ -70,9 +70,9 @@ void zl_lr_schedule_params_default(zl_lr_schedule_params *p, zl_lr_schedule_type
 
 /* Validate the parameters and set the initial lr (t = -1). base_lr and base_beta1 come
  * from the optimizer. Errors (ZL_ERR_CONFIG, naming the schedule and the key):
- * warmup_num_steps <= 0 (DeepSpeed's "warmup_num_steps must be a positive integer, got
- * N"), total_num_steps or cycle_min_lr/cycle_max_lr not given, and step sizes DeepSpeed
- * would divide by zero with. total_num_steps < warmup_num_steps is accepted, as in
+ * total_num_steps or cycle_min_lr/cycle_max_lr not given, and step sizes DeepSpeed would
+ * divide by zero with. warmup_num_steps may be anything: the warmup lasts max(2, n) steps,
+ * as DeepSpeed's WarmupLR has it. total_num_steps < warmup_num_steps is accepted, as in
  * DeepSpeed (whose warning the config reader gives). The engine runs each optimizer step with s->lr (and, with has_momentum,
  * betas (s->momentum, s->momentum_beta2)), then calls zl_lr_schedule_step; skipped
  * (overflow) steps do not step the schedule. */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "core/status.h"
@@ -133,7 +135,8 @@ START_TEST(test_config_empty_defaults)
     ck_assert_int_eq(cfg.comet.samples_log_interval, 100);
     ck_assert(cfg.throughput_timer_enabled && cfg.throughput_timer_synchronized);
     ck_assert(cfg.zerolab.model == NULL && cfg.zerolab.backend == -1 && cfg.zerolab.seed == -1);
-    ck_assert_int_eq(cfg.nwarnings, 0);
+    ck_assert_int_eq(cfg.nwarnings, 1); /* only the note saying which optimizer trains */
+    ck_assert(has_warning(&cfg, "no \"optimizer\" block"));
     zl_config_free(&cfg);
 
     /* zl_config_default + a micro batch is the same as an empty file. */
@@ -232,7 +235,7 @@ START_TEST(test_config_auto_values)
                        " \"fp16\": {\"enabled\": \"auto\", \"loss_scale\": \"auto\"},\n"
                        " \"zero_optimization\": {\"stage\": 2, \"reduce_bucket_size\": \"auto\",\n"
                        "   \"offload_optimizer\": {\"device\": \"auto\"}},\n"
-                       " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": \"auto\"}}}";
+                       " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"eps\": \"auto\"}}}";
     ck_assert_msg(parse(&cfg, text, 2) == ZL_OK, "%s", zl_last_error());
     /* Batch keys: "auto" = not given, so TB only: GAS 1, MB = 16 // 2. */
     ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 8);
@@ -247,8 +250,187 @@ START_TEST(test_config_auto_values)
     ck_assert_int_eq(cfg.zero.reduce_bucket_size, 500000000);
     ck_assert_int_eq(src_of(&cfg, "zero_optimization.reduce_bucket_size"), ZL_CFG_AUTO);
     ck_assert_int_eq(cfg.zero.offload_optimizer.device, ZL_OFFLOAD_NONE);
+    ck_assert(cfg.optimizer.eps == 1e-8);
+    ck_assert_int_eq(src_of(&cfg, "optimizer.params.eps"), ZL_CFG_AUTO);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* Integers land in fields of a fixed width: a value past the field is refused with the key,
+ * the line and the allowed range, never truncated (4294967297 used to become 1). */
+START_TEST(test_config_integer_ranges)
+{
+    expect_fail("{\"steps_per_print\": 1,\n \"train_micro_batch_size_per_gpu\": 4294967297}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: train_micro_batch_size_per_gpu: 4294967297 is out of range",
+               "[1, 2147483647]");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"gradient_accumulation_steps\": "
+                "4294967297}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: gradient_accumulation_steps: 4294967297 is out of range",
+               "[1, 2147483647]");
+    /* A string past int64 saturated in strtoll; a real past int64 was "not an integer". */
+    expect_fail("{\"zero_optimization\": {\n \"reduce_bucket_size\": \"99999999999999999999\"}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: zero_optimization.reduce_bucket_size: \"99999999999999999999\" is out "
+                    "of range");
+    expect_fail("{\"zero_optimization\": {\"reduce_bucket_size\": 1e19}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has("zero_optimization.reduce_bucket_size: 1e19 is out of range");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1, \"zerolab\": {\"steps\": 4294967297}}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has("zerolab.steps: 4294967297 is out of range", "[1, 2147483647]");
+    /* The command line goes through the same check. */
+    zl_config cfg;
+    ck_assert_int_eq(parse(&cfg, "{}", 0), ZL_OK);
+    ck_assert_int_eq(zl_config_set(&cfg, "gradient_accumulation_steps", "4294967297"),
+                     ZL_ERR_CONFIG);
+    ck_msg_has("gradient_accumulation_steps: 4294967297 is out of range");
+    zl_config_free(&cfg);
+    /* The largest values that fit are accepted. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 2147483647}", 1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.train_batch_size, 2147483647);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* train_batch_size = micro x gas x world size in checked 64-bit arithmetic (signed overflow
+ * was undefined behaviour, UBSan at config_check.c:116), and an inferred micro batch or
+ * accumulation that does not fit the engine's int is refused. */
+START_TEST(test_config_triad_overflow)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 2147483647,\n"
+                " \"gradient_accumulation_steps\": 2147483647}",
+                2147483647, ZL_ERR_CONFIG);
+    ck_msg_has("train_batch_size", "2147483647 * 2147483647 * 2147483647",
+               "does not fit in 64 bits");
+    expect_fail("{\"train_batch_size\": 9000000000000000000,\n"
+                " \"train_micro_batch_size_per_gpu\": 2147483647,\n"
+                " \"gradient_accumulation_steps\": 2147483647}",
+                2147483647, ZL_ERR_CONFIG);
+    ck_msg_has("does not fit in 64 bits");
+    /* TB only, W = 1: the micro batch would be 2^40. */
+    expect_fail("{\"train_batch_size\": 1099511627776}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: ", "train_micro_batch_size_per_gpu", "1099511627776",
+               "at most 2147483647");
+    expect_fail("{\"train_batch_size\": 1099511627776, \"train_micro_batch_size_per_gpu\": 1}", 1,
+                ZL_ERR_CONFIG);
+    ck_msg_has("gradient_accumulation_steps", "1099511627776", "at most 2147483647");
+}
+END_TEST
+
+/* "auto" filled as the Hugging Face Trainer fills it (HfTrainerDeepSpeedConfig). */
+static const char *const hf_config =
+    "{\"train_batch_size\": \"auto\",\n"
+    " \"train_micro_batch_size_per_gpu\": \"auto\",\n"
+    " \"gradient_accumulation_steps\": \"auto\",\n"
+    " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": \"auto\"}},\n"
+    " \"scheduler\": {\"type\": \"WarmupDecayLR\", \"params\": {\"warmup_min_lr\": \"auto\",\n"
+    "   \"warmup_max_lr\": \"auto\", \"warmup_num_steps\": \"auto\",\n"
+    "   \"total_num_steps\": \"auto\"}}}";
+
+START_TEST(test_config_fill_auto)
+{
+    zl_config cfg;
+    zl_config_fill f = {.micro_batch = 4, .grad_accum = 2, .has_lr = true, .lr = 3e-4,
+                        .total_steps = 500, .has_warmup_steps = true, .warmup_steps = 5};
+    zl_error_clear();
+    ck_assert_msg(zl_config_parse_filled(&cfg, hf_config, NAME, 2, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 4);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 2);
+    ck_assert_int_eq(cfg.train_batch_size, 16); /* auto, inferred: 4 * 2 * 2 */
+    ck_assert(cfg.optimizer.lr == 3e-4 && cfg.scheduler.warmup_max_lr == 3e-4);
+    ck_assert(cfg.scheduler.warmup_min_lr == 0);
+    ck_assert_int_eq(cfg.scheduler.total_num_steps, 500);
+    ck_assert_int_eq(cfg.scheduler.warmup_num_steps, 5);
+    const zl_config_origin *o = zl_config_origin_of(&cfg, "optimizer.params.lr");
+    ck_assert(o->source == ZL_CFG_CLI && o->was_auto && o->line == 4);
+    ck_assert_str_eq(o->alias, "--lr");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    zl_config_print(&cfg, mf);
+    fclose(mf);
+    ck_assert_msg(strstr(buf, " 4 (auto, filled by --micro-batch)\n") != NULL, "%s", buf);
+    free(buf);
+    zl_config_free(&cfg);
+
+    /* Concrete values that differ: every mismatch in one error, with its line. */
+    f = (zl_config_fill){.micro_batch = 8, .has_lr = true, .lr = 3e-4};
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_parse_filled(&cfg, "{\"train_micro_batch_size_per_gpu\": 4,\n"
+                                                  " \"optimizer\": {\"type\": \"Adam\",\n"
+                                                  "  \"params\": {\"lr\": 1e-4}}}",
+                                            NAME, 1, &f),
+                     ZL_ERR_CONFIG);
+    zl_config_free(&cfg);
+    ck_msg_has("2 config values disagree with the command line",
+               "\n  " NAME ":1: train_micro_batch_size_per_gpu is 4 in the config, --micro-batch "
+               "gives 8",
+               "\n  " NAME ":3: optimizer.params.lr is 0.0001 in the config, --lr gives 0.0003",
+               "set them to \"auto\"");
+    /* Equal values are no mismatch; an absent key is set. */
+    f = (zl_config_fill){.micro_batch = 4, .grad_accum = 3};
+    ck_assert_msg(zl_config_parse_filled(&cfg, "{\"train_micro_batch_size_per_gpu\": 4}", NAME, 1,
+                                         &f) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 3);
+    ck_assert_int_eq(cfg.train_batch_size, 12);
+    zl_config_free(&cfg);
+
+    /* Unfilled "auto": one error naming each key's line and flag. */
+    f = (zl_config_fill){.micro_batch = 1};
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_parse_filled(&cfg, hf_config, NAME, 1, &f), ZL_ERR_CONFIG);
+    zl_config_free(&cfg);
+    ck_msg_has("3 \"auto\" values that nothing filled",
+               NAME ":4: optimizer.params.lr is \"auto\": give --lr",
+               NAME ":6: scheduler.params.warmup_num_steps is \"auto\": give --warmup-steps",
+               NAME ":7: scheduler.params.total_num_steps is \"auto\": give --total-steps");
+    expect_fail(hf_config, 1, ZL_ERR_CONFIG); /* nothing given: the triad's too */
+    ck_msg_has("6 \"auto\" values that nothing filled",
+               NAME ":1: train_batch_size is \"auto\": give --train-batch-size",
+               NAME ":2: train_micro_batch_size_per_gpu is \"auto\": give --micro-batch",
+               NAME ":3: gradient_accumulation_steps is \"auto\": give --grad-accum");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": \"auto\"}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: train_micro_batch_size_per_gpu is \"auto\": give --micro-batch");
+    /* warmup_max_lr "auto" follows the optimizer's lr when --lr is not given. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"optimizer\": {\"type\": "
+                              "\"Adam\", \"params\": {\"lr\": 5e-4}}, \"scheduler\": {\"type\": "
+                              "\"WarmupDecayLR\", \"params\": {\"warmup_max_lr\": \"auto\", "
+                              "\"total_num_steps\": 10}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert(cfg.scheduler.warmup_max_lr == 5e-4);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* override_file (the CLI's built-in config): flags replace concrete values. */
+START_TEST(test_config_fill_override)
+{
+    const char *builtin = "{\"train_micro_batch_size_per_gpu\": 16, \"gradient_accumulation_steps\""
+                          ": 1, \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 3e-3}},"
+                          " \"scheduler\": {\"type\": \"WarmupCosineLR\", \"params\": "
+                          "{\"total_num_steps\": 300, \"warmup_num_steps\": 30}}}";
+    zl_config cfg;
+    zl_config_fill f = {.train_batch_size = 64, .has_lr = true, .lr = 1e-3, .total_steps = 50,
+                        .override_file = true};
+    ck_assert_msg(zl_config_parse_filled(&cfg, builtin, NAME, 2, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_batch_size, 64); /* TB alone: GAS 1, MB 64 // 2 */
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 32);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 1);
     ck_assert(cfg.optimizer.lr == 1e-3);
-    ck_assert_int_eq(src_of(&cfg, "optimizer.params.lr"), ZL_CFG_AUTO);
+    ck_assert_int_eq(cfg.scheduler.total_num_steps, 50);
+    zl_config_free(&cfg);
+    /* --grad-accum alone keeps the built-in micro batch. */
+    f = (zl_config_fill){.grad_accum = 4, .override_file = true};
+    ck_assert_msg(zl_config_parse_filled(&cfg, builtin, NAME, 1, &f) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_int_eq(cfg.train_micro_batch_size_per_gpu, 16);
+    ck_assert_int_eq(cfg.train_batch_size, 64);
     zl_config_free(&cfg);
 }
 END_TEST
@@ -406,6 +588,23 @@ START_TEST(test_config_top_level_typo)
 }
 END_TEST
 
+/* Every bad key of a block in one run, each with its line and suggestion. */
+START_TEST(test_config_all_unknown_keys_at_once)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"zero_optimization\": {\"stage\": 2,\n"
+                "  \"overlap_comn\": true,\n  \"reduce_bucket_szie\": 5e8,\n"
+                "  \"contiguous_gradient\": true}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ": 3 unknown keys in 'zero_optimization':",
+               "\n  " NAME ":3: unknown key 'overlap_comn' in 'zero_optimization' (did you mean "
+               "'overlap_comm'?)",
+               "\n  " NAME ":4: unknown key 'reduce_bucket_szie' in 'zero_optimization' (did you "
+               "mean 'reduce_bucket_size'?)",
+               "\n  " NAME ":5: unknown key 'contiguous_gradient' in 'zero_optimization' (did you "
+               "mean 'contiguous_gradients'?)");
+}
+END_TEST
+
 /* ---- text level ---------------------------------------------------------------------------- */
 
 START_TEST(test_config_syntax_error_line_column)
@@ -466,6 +665,113 @@ START_TEST(test_config_duplicate_keys)
 }
 END_TEST
 
+/* Only regular files are read (a FIFO would block in open, /dev/zero never ends), and only up
+ * to a size cap. */
+START_TEST(test_config_reads_only_regular_files)
+{
+    zl_config cfg;
+    zl_error_clear();
+    ck_assert_int_eq(zl_config_load(&cfg, "/dev/zero", 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("'/dev/zero'", "not a regular file", "a device");
+    ck_assert_int_eq(zl_config_load(&cfg, "/", 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("'/'", "a directory");
+    char dir[] = "/tmp/zl_cfg_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char fifo[64], big[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo.json", dir);
+    snprintf(big, sizeof big, "%s/big.json", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(zl_config_load(&cfg, fifo, 1), ZL_ERR_IO); /* no writer: must not block */
+    zl_config_free(&cfg);
+    ck_msg_has("fifo.json", "a FIFO");
+    /* A sparse file one byte past the cap: refused from its size, nothing read. */
+    FILE *f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)64 * 1024 * 1024 + 1), 0);
+    fclose(f);
+    ck_assert_int_eq(zl_config_load(&cfg, big, 1), ZL_ERR_IO);
+    zl_config_free(&cfg);
+    ck_msg_has("big.json", "64 MiB");
+    unlink(fifo);
+    unlink(big);
+    rmdir(dir);
+}
+END_TEST
+
+/* 200,000 keys: the duplicate check and the key-line lookups were quadratic (250 s). The
+ * harness timeout is the guard; the test asserts the parse completes and still finds a
+ * duplicate at the very end. */
+START_TEST(test_config_many_keys)
+{
+    const int n = 200000;
+    size_t cap = (size_t)n * 32 + 256, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "{\"train_micro_batch_size_per_gpu\": 1,\n"
+                                                   " \"pipeline\": {\"stages\": 1},\n"
+                                                   " \"notes\": {");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%s\"k%d\": %d", i ? ",\n" : "", i, i);
+    strcpy(text + len, "}}");
+    zl_config cfg;
+    ck_assert_msg(parse(&cfg, text, 1) == ZL_OK, "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, "unknown key 'notes' at the top level ignored"));
+    zl_config_free(&cfg);
+    /* The same, with the first key repeated last. */
+    strcpy(text + len, ",\n\"k0\": 1}}");
+    expect_fail(text, 1, ZL_ERR_CONFIG);
+    ck_msg_has("Duplicate keys in DeepSpeed config: ['k0'] (in 'notes'; first given at line 3)");
+    /* 200,000 unknown keys at the top level: each is a warning, none is slow. */
+    len = (size_t)snprintf(text, cap, "{\"train_micro_batch_size_per_gpu\": 1");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, ",\n\"my_key_%d\": %d", i, i);
+    strcpy(text + len, "}");
+    ck_assert_msg(parse(&cfg, text, 1) == ZL_OK, "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, NAME ":200001: unknown key 'my_key_199999'"));
+    zl_config_free(&cfg);
+    free(text);
+}
+END_TEST
+
+/* Keys are compared decoded: "\u0065" is "e", so these two are the same key. */
+START_TEST(test_config_duplicate_escaped_key)
+{
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"gradient_accumulation_steps\": 1,\n"
+                " \"gradient_accumulation_st\\u0065ps\": 2}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":3: Duplicate keys in DeepSpeed config: ['gradient_accumulation_steps']",
+               "first given at line 2");
+    /* A surrogate pair (U+1F600) and a two-byte character decode as jansson decodes them. */
+    expect_fail("{\"fp16\": {\"\\u00e9\": 1,\n \"\\u00E9\": 2}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: Duplicate keys in DeepSpeed config: ['\xc3\xa9']");
+    expect_fail("{\"notes\": {\"\\ud83d\\ude00\": 1,\n \"\xf0\x9f\x98\x80\": 2}}", 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: Duplicate keys in DeepSpeed config: ['\xf0\x9f\x98\x80']");
+    /* An escaped key that is a real setting is read and its line found. */
+    zl_config cfg;
+    ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n"
+                                 " \"gradient_accumulation_st\\u0065ps\": 2}",
+                           1),
+                     ZL_OK);
+    ck_assert_int_eq(cfg.gradient_accumulation_steps, 2);
+    ck_assert_int_eq(zl_config_origin_of(&cfg, "gradient_accumulation_steps")->line, 2);
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* Nesting deeper than the key index follows is an error, and nothing it held leaks (ASan). */
+START_TEST(test_config_too_deep)
+{
+    char text[1024] = "{\"notes\": ";
+    for (int i = 0; i < 100; i++) strcat(text, "[");
+    for (int i = 0; i < 100; i++) strcat(text, "]");
+    strcat(text, "}");
+    expect_fail(text, 1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":1: config nested too deeply");
+}
+END_TEST
+
 /* ---- unsupported features ------------------------------------------------------------------ */
 
 START_TEST(test_config_unsupported_features)
@@ -501,6 +807,46 @@ START_TEST(test_config_unsupported_features)
                               "false}}",
                         1) == ZL_OK,
                   "%s", zl_last_error());
+    zl_config_free(&cfg);
+}
+END_TEST
+
+/* Where zerolab was stricter or looser than DeepSpeed by mistake. */
+START_TEST(test_config_compile_ac_optimizer_notes)
+{
+    /* compile: pydantic keys checked, all unknown ones at once. */
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"compile\": {\"enabled\": false,\n"
+                "  \"backnd\": \"inductor\", \"zzz\": 1}}",
+                1, ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":3: 2 unknown keys in 'compile'",
+               "unknown key 'backnd' in 'compile' (did you mean 'backend'?)",
+               "unknown key 'zzz' in 'compile'");
+    zl_config cfg;
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"compile\": {\"enabled\": "
+                              "false, \"backend\": \"inductor\", \"kwargs\": {}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    zl_config_free(&cfg);
+    /* activation_checkpointing: refused when it asks for something, noted when all off. */
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1,\n \"activation_checkpointing\": {\n"
+                "  \"partition_activations\": true}}",
+                1, ZL_ERR_UNSUPPORTED);
+    ck_msg_has(NAME ":3: activation_checkpointing.partition_activations",
+               "not implemented yet", "remove the \"activation_checkpointing\" block");
+    expect_fail("{\"train_micro_batch_size_per_gpu\": 1, \"activation_checkpointing\": "
+                "{\"number_checkpoints\": 4}}",
+                1, ZL_ERR_UNSUPPORTED);
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"optimizer\": {\"type\": "
+                              "\"AdamW\"}, \"activation_checkpointing\": {\"partition_activations\":"
+                              " false, \"cpu_checkpointing\": false, \"number_checkpoints\": null}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert(has_warning(&cfg, "activation_checkpointing: the block asks for nothing"));
+    zl_config_free(&cfg);
+    /* No optimizer block: one line saying what trains. */
+    ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1}", 1), ZL_OK);
+    ck_assert(has_warning(&cfg, NAME ": no \"optimizer\" block: zerolab trains with AdamW"));
+    ck_assert(has_warning(&cfg, "at lr 0.001 (the default)"));
     zl_config_free(&cfg);
 }
 END_TEST
@@ -621,10 +967,19 @@ START_TEST(test_config_scheduler_names_and_params)
     expect_fail("{\"scheduler\": {\"type\": \"OneCycle\", \"params\": {}}}", 1, ZL_ERR_CONFIG);
     ck_msg_has("OneCycle.__init__() missing required arguments: 'cycle_min_lr' and "
                "'cycle_max_lr'");
-    expect_fail("{\"scheduler\": {\"type\": \"WarmupLR\", \"params\": {\"warmup_num_steps\": 0}}}",
-                1, ZL_ERR_CONFIG);
-    ck_msg_has("scheduler.params.warmup_num_steps: warmup_num_steps must be a positive integer, "
-               "got 0");
+    /* warmup_num_steps 0 or negative: DeepSpeed uses max(2, n), no error. */
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"scheduler\": {\"type\": "
+                              "\"WarmupLR\", \"params\": {\"warmup_num_steps\": 0}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    ck_assert_int_eq(cfg.scheduler.warmup_num_steps, 0);
+    zl_config_free(&cfg);
+    ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"scheduler\": {\"type\": "
+                              "\"WarmupDecayLR\", \"params\": {\"warmup_num_steps\": -3, "
+                              "\"total_num_steps\": 10}}}",
+                        1) == ZL_OK,
+                  "%s", zl_last_error());
+    zl_config_free(&cfg);
 }
 END_TEST
 
@@ -779,6 +1134,10 @@ START_TEST(test_config_print_provenance)
     ck_assert_ptr_nonnull(strstr(buf, "zero_optimization.reduce_bucket_size ."));
     ck_assert_ptr_nonnull(strstr(buf, " 500000000 (default)\n"));
     ck_assert_ptr_nonnull(strstr(buf, "warnings:\n  " NAME ":2: zero_optimization.cpu_offload:"));
+    /* fp32 run: the label says what the type was inferred from. */
+    const char *cdt = strstr(buf, "communication_data_type .");
+    ck_assert_ptr_nonnull(cdt);
+    ck_assert_msg(strstr(cdt, "\"fp32\" (inferred: fp32, the model's type") != NULL, "%.160s", cdt);
     free(buf);
     zl_config_free(&cfg);
 }
@@ -792,14 +1151,24 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_triad_inference);
     tcase_add_test(tc, test_config_triad_assertions);
     tcase_add_test(tc, test_config_auto_values);
+    tcase_add_test(tc, test_config_fill_auto);
+    tcase_add_test(tc, test_config_fill_override);
+    tcase_add_test(tc, test_config_integer_ranges);
+    tcase_add_test(tc, test_config_triad_overflow);
     tcase_add_test(tc, test_config_aliases_and_deprecated_keys);
     tcase_add_test(tc, test_config_fp16_bf16_conflict);
     tcase_add_test(tc, test_config_unknown_key_in_zero_block);
     tcase_add_test(tc, test_config_top_level_typo);
+    tcase_add_test(tc, test_config_all_unknown_keys_at_once);
     tcase_add_test(tc, test_config_syntax_error_line_column);
     tcase_add_test(tc, test_config_comments_and_trailing_commas);
     tcase_add_test(tc, test_config_duplicate_keys);
+    tcase_add_test(tc, test_config_reads_only_regular_files);
+    tcase_add_test(tc, test_config_many_keys);
+    tcase_add_test(tc, test_config_duplicate_escaped_key);
+    tcase_add_test(tc, test_config_too_deep);
     tcase_add_test(tc, test_config_unsupported_features);
+    tcase_add_test(tc, test_config_compile_ac_optimizer_notes);
     tcase_add_test(tc, test_config_optimizer_adam_w_mode);
     tcase_add_test(tc, test_config_max_grad_norm_message);
     tcase_add_test(tc, test_config_scheduler_names_and_params);

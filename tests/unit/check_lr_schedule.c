@@ -462,14 +462,30 @@ START_TEST(test_lr_schedule_validation_errors)
 {
     zl_lr_schedule_params p;
     zl_lr_schedule_type warmups[] = {ZL_LR_WARMUP, ZL_LR_WARMUP_DECAY, ZL_LR_WARMUP_COSINE};
+    /* DeepSpeed takes max(2, warmup_num_steps) and raises nothing (lr_schedules.py): 0 and
+     * -5 run exactly as 2 does. */
     for (int i = 0; i < 3; i++) {
-        zl_lr_schedule_params_default(&p, warmups[i]);
-        p.total_num_steps = 100;
-        p.warmup_num_steps = 0;
-        expect_config_error(&p, "warmup_num_steps must be a positive integer, got 0");
-        expect_config_error(&p, zl_lr_schedule_name(warmups[i]));
-        p.warmup_num_steps = -5;
-        expect_config_error(&p, "got -5");
+        static const int64_t small[] = {0, -5, 1};
+        for (int k = 0; k < 3; k++) {
+            zl_lr_schedule s, two;
+            zl_lr_schedule_params_default(&p, warmups[i]);
+            p.total_num_steps = 100;
+            p.warmup_type = ZL_WARMUP_LINEAR;
+            zl_lr_schedule_params q = p;
+            p.warmup_num_steps = small[k];
+            q.warmup_num_steps = 2;
+            zl_error_clear();
+            ck_assert_msg(zl_lr_schedule_init(&s, &p, 1e-3, 0.9) == ZL_OK, "%s: %s",
+                          zl_lr_schedule_name(warmups[i]), zl_last_error());
+            ck_assert_int_eq(zl_lr_schedule_init(&two, &q, 1e-3, 0.9), ZL_OK);
+            for (int t = 0; t < 6; t++) {
+                ck_assert_msg(s.lr == two.lr, "%s n=%lld t=%d: %g vs %g",
+                              zl_lr_schedule_name(warmups[i]), (long long)small[k], t, s.lr,
+                              two.lr);
+                zl_lr_schedule_step(&s);
+                zl_lr_schedule_step(&two);
+            }
+        }
     }
     zl_lr_schedule_params_default(&p, ZL_LR_WARMUP_DECAY);
     expect_config_error(&p, "total_num_steps is required");
