@@ -83,7 +83,8 @@ static void config_usage(FILE *out)
             "  FILE                  the config (default: the built-in config of 'zerolab train')\n"
             "  --world-size N        data-parallel ranks to resolve the batch-size triad for\n"
             "                        (default 1)\n"
-            "  --json                also print the built-in config's JSON text (no FILE only)\n"
+            "  --json                print only the resolved config, as DeepSpeed JSON that\n"
+            "                        reads back to the same settings (warnings go to stderr)\n"
             "%s",
             zl_cli_fill_usage);
 }
@@ -135,10 +136,15 @@ int zl_cmd_config(int argc, char **argv)
     if (st != ZL_OK) {
         rc = zl_cli_fail();
     } else {
-        if (!path && show_json) printf("%s\n", zl_default_config_json);
-        zl_config_print(&cfg, stdout);
-        printf("%s: valid\n", cfg.name);
-        rc = ZL_EXIT_OK;
+        if (show_json) {
+            /* stdout is the JSON alone, so it can be piped or saved and read back. */
+            for (int i = 0; i < cfg.nwarnings; i++) fprintf(stderr, "warning: %s\n", cfg.warnings[i]);
+            rc = zl_config_print_json(&cfg, stdout) == ZL_OK ? ZL_EXIT_OK : zl_cli_fail();
+        } else {
+            zl_config_print(&cfg, stdout);
+            printf("%s: valid\n", cfg.name);
+            rc = ZL_EXIT_OK;
+        }
     }
     zl_config_free(&cfg);
     return rc;

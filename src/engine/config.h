@@ -327,6 +327,12 @@ bool zl_config_given(const zl_config *cfg, const char *name);
  *   "  name ........ value (source)". Warnings follow, if any. */
 void zl_config_print(const zl_config *cfg, FILE *out);
 
+/* The same resolved settings as one DeepSpeed JSON config (None as null, blocks nested,
+ * only the scheduler's own params), which zl_config_parse reads back to the same settings:
+ * `zerolab config ds.json --json > resolved.json` round-trips. Secrets print as "***".
+ * ZL_ERR_IO if `out` cannot be written. */
+zl_status zl_config_print_json(const zl_config *cfg, FILE *out);
+
 /* Print the collected warnings with zl_log_warn (rank 0 logs them once). */
 void zl_config_log_warnings(const zl_config *cfg);
 

@@ -149,3 +149,67 @@ void zl_config_print(const zl_config *cfg, FILE *out)
     if (cfg->nwarnings) fprintf(out, "warnings:\n");
     for (int i = 0; i < cfg->nwarnings; i++) fprintf(out, "  %s\n", cfg->warnings[i]);
 }
+
+/* The object at dotted path `block` under root, created on the way ("" is root). */
+static json_t *block_object(json_t *root, const char *block)
+{
+    json_t *obj = root;
+    char part[128];
+    for (const char *c = block; *c;) {
+        size_t w = strcspn(c, ".");
+        if (w >= sizeof part) return NULL;
+        memcpy(part, c, w);
+        part[w] = '\0';
+        json_t *next = json_object_get(obj, part);
+        if (!next) {
+            next = json_object();
+            if (!next || json_object_set_new(obj, part, next) != 0) return NULL;
+        }
+        obj = next;
+        c += w + (c[w] == '.');
+    }
+    return obj;
+}
+
+/* value_text already writes JSON (None as the word None): read it back as a value. */
+static json_t *value_json(const zl_config *cfg, const zl__cfg_entry *e)
+{
+    char text[512];
+    value_text(cfg, e, text, sizeof text);
+    if (!strcmp(text, "None")) return json_null();
+    return json_loads(text, JSON_DECODE_ANY, NULL);
+}
+
+zl_status zl_config_print_json(const zl_config *cfg, FILE *out)
+{
+    json_t *root = json_object();
+    bool ok = root != NULL;
+    for (int i = 0; ok && i < zl__cfg_ntable; i++) {
+        const zl__cfg_entry *e = &zl__cfg_table[i];
+        if (!applies(cfg, e)) continue;
+        /* The type comes first in its block, as a config is written. */
+        if (!strncmp(e->block, "optimizer", 9) && !json_object_get(root, "optimizer")) {
+            json_t *o = block_object(root, "optimizer");
+            ok = o && cfg->optimizer_name &&
+                 json_object_set_new(o, "type", json_string(cfg->optimizer_name)) == 0;
+        }
+        if (!strncmp(e->block, "scheduler", 9) && !json_object_get(root, "scheduler")) {
+            json_t *o = block_object(root, "scheduler");
+            ok = ok && o &&
+                 json_object_set_new(o, "type",
+                                     json_string(zl_lr_schedule_name(cfg->scheduler.type))) == 0;
+        }
+        json_t *obj = block_object(root, e->block), *v = value_json(cfg, e);
+        ok = obj && v && json_object_set_new(obj, e->key, v) == 0;
+    }
+    if (!ok) {
+        json_decref(root);
+        return zl_errorf(ZL_ERR_NOMEM, "out of memory printing the config as JSON");
+    }
+    /* Ten significant digits, as the table view prints them: 3e-05, not 3.0000000000000001e-05. */
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (rc != 0 || fputc('\n', out) == EOF)
+        return zl_errorf(ZL_ERR_IO, "cannot write the config as JSON");
+    return ZL_OK;
+}

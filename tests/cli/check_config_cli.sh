@@ -72,5 +72,37 @@ mkfifo "$tmp/fifo.json"
 expect 1 "is not a regular file (it is a FIFO" -- config "$tmp/fifo.json"
 expect 1 "is not a regular file (it is a directory)" -- train --config "$tmp"
 
+# --- config --json: only JSON on stdout, and it reads back to the same settings ----------
+# values VIEW: the table view's "name ... value" lines without their (source) or file name.
+values() { grep '^  [a-z]' "$1" | grep -v '^  config_file ' | sed 's/ (.*$//'; }
+srcdir=${ZL_SRCDIR:-.}
+for f in "" "$srcdir/examples/ds_config.json" "$srcdir/examples/ds_zero2.json" \
+         "$srcdir/tests/fixtures/config/zero2.json"; do
+    checks=$((checks + 1))
+    name=${f:-the built-in config}
+    if ! "$ZEROLAB" config $f --json >"$tmp/a.json" 2>"$tmp/err" ||
+       ! "$ZEROLAB" config "$tmp/a.json" --json >"$tmp/b.json" 2>>"$tmp/err"; then
+        echo "FAIL: config $name --json does not read back:"; cat "$tmp/err"
+        failures=$((failures + 1)); continue
+    fi
+    "$ZEROLAB" config $f >"$tmp/view1" 2>/dev/null
+    "$ZEROLAB" config "$tmp/a.json" >"$tmp/view2" 2>/dev/null
+    values "$tmp/view1" >"$tmp/v1"; values "$tmp/view2" >"$tmp/v2"
+    if [ "$(head -c 1 "$tmp/a.json")" != "{" ] || ! cmp -s "$tmp/a.json" "$tmp/b.json" ||
+       [ ! -s "$tmp/v1" ] || ! cmp -s "$tmp/v1" "$tmp/v2"; then
+        echo "FAIL: config $name --json is not a round trip:"; diff "$tmp/v1" "$tmp/v2" | head
+        failures=$((failures + 1))
+    else
+        echo "ok: config $name --json round-trips ($(wc -l <"$tmp/v1") settings)"
+    fi
+done
+
+checks=$((checks + 1))
+if [ -w /dev/full ]; then
+    if "$ZEROLAB" config --json >/dev/full 2>"$tmp/err"; then
+        echo "FAIL: config --json > /dev/full exited 0"; failures=$((failures + 1))
+    else echo "ok: config --json > /dev/full fails"; fi
+fi
+
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]
