@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define GB 1e9
 #define TF 1e12
@@ -73,8 +74,9 @@ const zl_device_preset *zl_device_presets(size_t *n)
 
 const zl_device_preset *zl_device_preset_find(const char *name)
 {
+    /* case-insensitive: docs and DeepSpeed users write "V100-16GB" */
     for (size_t i = 0; i < NUM_PRESETS; i++)
-        if (!strcmp(presets[i].name, name)) return &presets[i];
+        if (!strcasecmp(presets[i].name, name)) return &presets[i];
     return NULL;
 }
 
@@ -100,38 +102,61 @@ static const zl_link *link_named(const char *s)
     static const zl_link *const all[] = {&ib100, &ib200, &ib400, &pcie3, &pcie4, &pcie5,
                                          &nvlink2, &nvlink3, &nvlink4};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(all[i]->name, s)) return all[i];
+        if (!strcasecmp(all[i]->name, s)) return all[i];
     return NULL;
 }
 
-/* A positive count followed by 'x'; *s advances past it. */
-static bool count_x(const char **s, int *out)
+/* A count followed by 'x' (or 'X'); *s advances past it. 0: the count is malformed or
+ * zero; -1: it is more than ZL_CLUSTER_MAX_GPUS (digits past any long's range included). */
+static int count_x(const char **s, int *out)
 {
-    char *end;
-    long v = strtol(*s, &end, 10);
-    if (end == *s || *end != 'x' || v < 1 || v > ZL_CLUSTER_MAX_GPUS) return false;
+    const char *p = *s;
+    long long v = 0;
+    bool big = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > ZL_CLUSTER_MAX_GPUS) big = true, v = ZL_CLUSTER_MAX_GPUS + 1; /* no overflow */
+    }
+    if (p == *s || (*p != 'x' && *p != 'X') || v < 1) return 0;
+    if (big) return -1;
     *out = (int)v;
-    *s = end + 1;
-    return true;
+    *s = p + 1;
+    return 1;
 }
 
-/* One link after a comma: it replaces the inter-node (ib*) or the intra-node link. */
-static zl_status apply_link(const char *spec, const char *l, zl_cluster *c)
+/* One link after a comma: it replaces the inter-node (ib*) or the intra-node link. A
+ * second, different link for the same place (",pcie,nvlink", ",ib100,ib200") is an
+ * error: which one the user meant is not ours to guess. *intra_given and *inter_given
+ * are the names given so far (NULL: none). */
+static zl_status apply_link(const char *spec, const char *l, zl_cluster *c,
+                            const char **intra_given, const char **inter_given)
 {
-    const zl_link *k = link_named(l);
-    if (!strcmp(l, "pcie")) c->intra = c->device->host;
-    else if (!strcmp(l, "nvlink")) {
+    const zl_link *k = link_named(l), *chosen;
+    bool inter = false;
+    if (!strcasecmp(l, "pcie")) chosen = c->device->host;
+    else if (!strcasecmp(l, "nvlink")) {
         if (strncmp(c->device->intra->name, "nvlink", 6))
             return zl_errorf(ZL_ERR_CONFIG,
                              "cluster '%s': %s servers have no NVLink; name a generation "
                              "(nvlink2, nvlink3, nvlink4) to assume one", spec, c->device->display);
-        c->intra = c->device->intra;
-    } else if (k && !strncmp(l, "ib", 2)) c->inter = k;
-    else if (k) c->intra = k;
-    else
+        chosen = c->device->intra;
+    } else if (k) {
+        chosen = k;
+        inter = !strncmp(k->name, "ib", 2);
+    } else
         return zl_errorf(ZL_ERR_CONFIG,
                          "cluster '%s': unknown link '%s' (links: ib100, ib200, ib400, pcie, "
                          "nvlink, pcie3..pcie5, nvlink2..nvlink4)", spec, l);
+    const zl_link **slot = inter ? &c->inter : &c->intra;
+    const char **given = inter ? inter_given : intra_given;
+    if (*given && *slot != chosen)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "cluster '%s': conflicting %s links '%s' and '%s'\n  hint: give one "
+                         "%s link", spec, inter ? "inter-node" : "intra-node", *given, l,
+                         inter ? "InfiniBand (ib100, ib200, ib400)"
+                               : "intra-node (pcie, nvlink, pcie3..5, nvlink2..4)");
+    *slot = chosen;
+    *given = l;
     return ZL_OK;
 }
 
@@ -148,7 +173,12 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     const char *p = buf;
     int counts[2], n = 0;
     while (n < 2 && *p >= '0' && *p <= '9') {
-        if (!count_x(&p, &counts[n]))
+        int ok = count_x(&p, &counts[n]);
+        if (ok < 0)
+            return zl_errorf(ZL_ERR_CONFIG,
+                             "cluster '%s': a count is more than %d GPUs, the most zerolab "
+                             "simulates (2^20)", spec, ZL_CLUSTER_MAX_GPUS);
+        if (!ok)
             return zl_errorf(ZL_ERR_CONFIG,
                              "cluster '%s': expected NODESxGPUSxDEVICE, GPUSxDEVICE or DEVICE "
                              "(e.g. 2x8xa100-80gb), with counts >= 1", spec);
@@ -165,18 +195,20 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     out->nodes = n == 2 ? counts[0] : 1;
     out->gpus_per_node = n == 2 ? counts[1] : n == 1 ? counts[0] : 1;
     if ((long long)out->nodes * out->gpus_per_node > ZL_CLUSTER_MAX_GPUS)
-        return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': %d x %d GPUs is more than %d", spec,
-                         out->nodes, out->gpus_per_node, ZL_CLUSTER_MAX_GPUS);
+        return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': %d x %d GPUs is more than %d GPUs, the "
+                         "most zerolab simulates (2^20)", spec, out->nodes, out->gpus_per_node,
+                         ZL_CLUSTER_MAX_GPUS);
     out->intra = d->intra;
     out->inter = d->inter;
     out->host = d->host;
     out->nvme_bandwidth = 3.2 * GB; /* a PCIe 4 NVMe drive per node, sequential */
     /* comma-separated links; an empty one (",," or a trailing comma) is an error */
+    const char *intra_given = NULL, *inter_given = NULL;
     for (char *l = links; l;) {
         char *next = strchr(l, ',');
         if (next) *next++ = '\0';
         if (!*l) return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': empty link after a comma", spec);
-        zl_status st = apply_link(spec, l, out);
+        zl_status st = apply_link(spec, l, out, &intra_given, &inter_given);
         if (st != ZL_OK) return st;
         l = next;
     }
