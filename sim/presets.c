@@ -18,17 +18,46 @@
 /* NVLink: the per-GPU total of the datasheet (both directions) halved. PCIe x16: the
  * datasheets' "N GB/s" (both directions) halved. InfiniBand: line rate / 8, one NIC per
  * GPU as in DGX A100/H100 (DGX-1/2 had one per two V100s). Latencies are orders of
- * magnitude of NCCL's small-message times. */
-static const zl_link nvlink2 = {"nvlink2", 150 * GB, 5e-6, "V100 datasheet: NVLink 300 GB/s"};
-static const zl_link nvlink3 = {"nvlink3", 300 * GB, 5e-6, "A100 datasheet: NVLink 600 GB/s"};
-static const zl_link nvlink4 = {"nvlink4", 450 * GB, 5e-6, "H100 datasheet: NVLink 900 GB/s"};
-static const zl_link pcie3 = {"pcie3", 16 * GB, 10e-6, "V100/T4 datasheets: PCIe Gen3 32 GB/s"};
-static const zl_link pcie4 = {"pcie4", 32 * GB, 10e-6, "A100/L4 datasheets: PCIe Gen4 64 GB/s"};
-static const zl_link pcie5 = {"pcie5", 64 * GB, 10e-6, "H100 datasheet: PCIe Gen5 128 GB/s"};
-static const zl_link ib100 = {"ib100", 12.5 * GB, 15e-6, "InfiniBand EDR 100 Gb/s (V100 era)"};
-static const zl_link ib200 = {"ib200", 25 * GB, 15e-6, "InfiniBand HDR 200 Gb/s (DGX A100)"};
-static const zl_link ib400 = {"ib400", 50 * GB, 15e-6, "InfiniBand NDR 400 Gb/s (DGX H100)"};
-static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like triad"};
+ * magnitude of NCCL's small-message times.
+ *
+ * Efficiency: what NCCL's collectives reach of the line rate, as published nccl-tests
+ * bus bandwidths (busbw) of large messages (docs/simulator.md has the table):
+ *   nvlink3 0.77  8 x A100 SXM4 all_reduce busbw 232.5 GB/s (github.com/NVIDIA/nccl
+ *                 issue 1048); 1 GiB on 8 A100 in 8.2 ms = 229 GB/s (zerolab issue 10)
+ *   nvlink4 0.82  H100: "with the protocol overhead (~20%) NCCL can get an effective
+ *                 NVLink bandwidth of 370GB/s" of 450 (NVIDIA, github.com/NVIDIA/
+ *                 nccl-tests issue 212; ring, without NVLink SHARP)
+ *   nvlink2 0.80  no V100 figure found: the ~20% protocol overhead of the same answer
+ *   pcie3   0.75  V100 PCIe Gen3 x16 measured peak 12 of 16 GB/s (github.com/ZaidQureshi/
+ *                 bam issue 54)
+ *   pcie4   0.65  8 x L40S PCIe Gen4 flat ring 20.75 of 32 GB/s (github.com/flashinfer-ai/
+ *                 flashinfer pull 4870); a single hop reaches 26.3
+ *   pcie5   0.78  8 GPUs PCIe Gen5 flat ring 49.64 of 64 GB/s (the same pull request)
+ *   ib200   0.96  HDR: "24GB/s inter-node" per NIC (NVIDIA, github.com/NVIDIA/nccl issue 412)
+ *   ib400   0.94  NDR: "you should see 46-48GB/s per NIC" (NVIDIA, github.com/NVIDIA/
+ *                 nccl-tests issue 290)
+ *   ib100   0.94  EDR: no figure found; NDR's
+ *   dram    1.0   a measured rate already */
+static const zl_link nvlink2 = {"nvlink2", 150 * GB, 5e-6, "V100 datasheet: NVLink 300 GB/s",
+                                0.80, "NCCL's ~20% protocol overhead on NVLink (nccl-tests #212)"};
+static const zl_link nvlink3 = {"nvlink3", 300 * GB, 5e-6, "A100 datasheet: NVLink 600 GB/s",
+                                0.77, "8 x A100 all_reduce busbw 232.5 GB/s (nccl #1048)"};
+static const zl_link nvlink4 = {"nvlink4", 450 * GB, 5e-6, "H100 datasheet: NVLink 900 GB/s",
+                                0.82, "H100 NVLink ring busbw 370 GB/s (nccl-tests #212)"};
+static const zl_link pcie3 = {"pcie3", 16 * GB, 10e-6, "V100/T4 datasheets: PCIe Gen3 32 GB/s",
+                              0.75, "V100 PCIe Gen3 measured peak 12 GB/s (bam #54)"};
+static const zl_link pcie4 = {"pcie4", 32 * GB, 10e-6, "A100/L4 datasheets: PCIe Gen4 64 GB/s",
+                              0.65, "8 x L40S PCIe Gen4 ring 20.75 GB/s (flashinfer #4870)"};
+static const zl_link pcie5 = {"pcie5", 64 * GB, 10e-6, "H100 datasheet: PCIe Gen5 128 GB/s",
+                              0.78, "8 GPUs PCIe Gen5 ring 49.64 GB/s (flashinfer #4870)"};
+static const zl_link ib100 = {"ib100", 12.5 * GB, 15e-6, "InfiniBand EDR 100 Gb/s (V100 era)",
+                              0.94, "assumed as NDR's (nccl-tests #290)"};
+static const zl_link ib200 = {"ib200", 25 * GB, 15e-6, "InfiniBand HDR 200 Gb/s (DGX A100)",
+                              0.96, "HDR busbw 24 GB/s per NIC (nccl #412)"};
+static const zl_link ib400 = {"ib400", 50 * GB, 15e-6, "InfiniBand NDR 400 Gb/s (DGX H100)",
+                              0.94, "NDR busbw 46-48 GB/s per NIC (nccl-tests #290)"};
+static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like triad",
+                             1.0, "a measured rate"};
 
 #define SRC_V100 "NVIDIA V100 Tensor Core GPU datasheet (SXM2); Volta architecture whitepaper"
 #define SRC_A100 "NVIDIA A100 Tensor Core GPU datasheet (SXM4); NVIDIA A100 Tensor Core GPU " \

@@ -28,9 +28,13 @@
 
 typedef struct zl_link {
     const char *name;  /* "nvlink3", "pcie4", "ib200", ... */
-    double bandwidth;  /* bytes/s per GPU per direction */
+    double bandwidth;  /* bytes/s per GPU per direction: the line rate */
     double latency;    /* seconds per message (the alpha of alpha-beta) */
     const char *source; /* where the bandwidth comes from */
+    /* The fraction of the line rate NCCL's collectives reach: published nccl-tests bus
+     * bandwidth of large messages / the line rate (protocol overhead; ~20% on NVLink). */
+    double efficiency;
+    const char *efficiency_source;
 } zl_link;
 
 typedef struct zl_device_preset {

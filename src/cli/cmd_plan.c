@@ -200,6 +200,10 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
                : r->comm_seconds > 0 ? 0.0 : 100.0);
     printf("throughput: %.0f tokens/s, MFU %.1f%% (model FLOPs / %s's %s peak)\n",
            r->tokens_per_second, 100 * r->mfu, d->display, s->precision);
+    if (a->trace)
+        printf("trace: %s, %zu spans (%zu back-to-back runs of the same kernel merged into "
+               "them%s)\n", a->trace, r->trace_spans, r->trace_merged,
+               r->trace_dropped ? "; spans past the cap dropped, see the trace's labels" : "");
     printf("(planned in %.3f s)\n", r->seconds);
 }
 

@@ -121,11 +121,17 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
             mark = sim.timeline; /* the clocks before the last step (spans not copied) */
             mark.spans = NULL;
             sim.timeline.num_spans = 0; /* the trace shows the last step only */
+            sim.timeline.merged_spans = sim.timeline.dropped_spans = 0;
         }
         if (st == ZL_OK) st = train_steps(&e, 1);
         if (clocked && st == ZL_OK) {
             step_figures(req, &e, &mark, &sim.timeline, res);
-            if (req->trace) st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
+            if (req->trace) {
+                st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
+                res->trace_spans = sim.timeline.num_spans;
+                res->trace_merged = sim.timeline.merged_spans; /* counted from the last step */
+                res->trace_dropped = sim.timeline.dropped_spans;
+            }
         }
         res->ledger = dev.ledger; /* before destroy releases everything */
         zl_engine_destroy(&e);

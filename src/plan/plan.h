@@ -53,6 +53,9 @@ typedef struct zl_plan_result {
     /* With a clock: the last optimizer step, simulated. */
     double step_seconds, compute_seconds, comm_seconds, exposed_comm_seconds;
     double tokens_per_second; /* the whole world's */
+    /* With a trace: its spans, the back-to-back runs merged into them and the spans
+     * dropped past the timeline's cap (sim/timeline.h). */
+    size_t trace_spans, trace_merged, trace_dropped;
     double mfu;               /* model FLOPs / (step time x peak), per GPU */
 } zl_plan_result;
 

@@ -33,6 +33,11 @@ START_TEST(test_every_preset_is_complete)
                           links[k]->name);
             ck_assert_msg(links[k]->source && links[k]->source[0], "%s: %s has no source",
                           d->name, links[k]->name);
+            /* NCCL's share of the line rate, with the nccl-tests figure it comes from */
+            ck_assert_msg(links[k]->efficiency > 0.5 && links[k]->efficiency <= 1.0, "%s: %s efficiency",
+                          d->name, links[k]->name);
+            ck_assert_msg(links[k]->efficiency_source && strlen(links[k]->efficiency_source) > 10,
+                          "%s: %s efficiency has no source", d->name, links[k]->name);
         }
         /* names are unique, and listed in the message of an unknown device */
         ck_assert_ptr_eq(zl_device_preset_find(d->name), d);
