@@ -183,7 +183,7 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
         if (r->has_need) {
             char hint[512];
             zl_ledger_hint(&r->need, largest_need(&c), hint, sizeof hint);
-            printf("needs %.2f GiB per GPU, %.2f GiB more than the %.2f GiB of a %s\n"
+            printf("needs %.2f GiB per GPU, %.2f GiB more than the card's %.2f GiB (%s)\n"
                    "  hint: %s\nthe run under that budget stops at:\n", gib(c.total),
                    gib(c.total > d->memory ? c.total - d->memory : 0), gib(d->memory), d->display,
                    hint);

@@ -40,7 +40,7 @@ run --model gpt2-1.5b --cluster t4
 has "memory per GPU (peak, GiB, the full requirement):"
 has "optimizer     11.61"
 has "DOES NOT FIT"
-has "needs 180.78 GiB per GPU, 164.78 GiB more than the 16.00 GiB of a T4-16GB"
+has "needs 180.78 GiB per GPU, 164.78 GiB more than the card's 16.00 GiB (T4-16GB)"
 has "hint: activations dominate: lower train_micro_batch_size_per_gpu"
 has "out of memory allocating 5.80 GiB for 'adam.m'"
 # one rank: no ZeRO stage partitions anything; offload and activation checkpointing are not built
