@@ -19,7 +19,7 @@ double zl_cost_collective(const zl_cluster *c, zl_sim_coll op, double bytes, int
     double p = group_size;
     if (group_size <= 1) return 0.0;
     const zl_link *l = spans_nodes ? c->inter : c->intra;
-    double a = l->latency, b = l->bandwidth;
+    double a = l->latency, b = zl_link_bus_bandwidth(l);
     switch (op) {
     case ZL_SIM_ALLREDUCE: return 2 * (p - 1) * a + 2 * (p - 1) / p * bytes / b;
     case ZL_SIM_REDUCE_SCATTER:
@@ -56,4 +56,5 @@ void zl_cost_attach(zl_sim *s, const zl_cluster *c)
     s->coll_cost = sim_coll;
     s->device_preset = c->device;
     s->cluster = c;
+    s->launch = ZL_COST_KERNEL_LAUNCH;
 }

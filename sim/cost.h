@@ -1,7 +1,10 @@
 /* The cost model: how long an op, a collective or a transfer takes on a simulated card.
  *
- *   op          roofline: max(FLOPs / (peak(dtype) x e_kind), bytes / (HBM x e_mem))
- *   collective  alpha-beta time of NCCL's algorithm on the slowest link the group spans:
+ *   op          roofline: max(FLOPs / (peak(dtype) x e_kind), bytes / (HBM x e_mem)); a
+ *               kernel on a simulator takes at least ZL_COST_KERNEL_LAUNCH (sim/sim.h)
+ *   collective  alpha-beta time of NCCL's algorithm on the slowest link the group spans,
+ *               b being the link's line rate x its efficiency (sim/presets.c: published
+ *               nccl-tests bus bandwidths):
  *                 ring allreduce        2(p-1) a + 2(p-1)/p n/b
  *                 reduce-scatter,       (p-1) a +  (p-1)/p n/b     (n: the whole buffer)
  *                 allgather
@@ -41,6 +44,18 @@
 #define ZL_COST_EFF_GEMM 0.75      /* cuBLAS on large transformer GEMMs */
 #define ZL_COST_EFF_ATTENTION 0.40 /* unfused attention: batched small GEMMs + softmax */
 #define ZL_COST_EFF_MEMORY 0.80    /* streaming kernels vs the HBM datasheet rate */
+
+/* The least time a kernel takes on the simulated GPU: launches are asynchronous, so a
+ * long kernel hides the next one's launch, but a stream of tiny kernels runs at the
+ * host's launch rate. NVIDIA's "Getting Started with CUDA Graphs" (developer.nvidia.com/
+ * blog/cuda-graphs) shows launch overheads of a few microseconds per kernel dominating
+ * short kernels; PyTorch's eager dispatch adds its own per-op host time of the same
+ * order. 4 us is a round figure in that range. Charged as max(roofline, launch) per
+ * kernel; consecutive pieces of one elementwise op are one kernel. */
+#define ZL_COST_KERNEL_LAUNCH 4e-6
+
+/* A link's bandwidth as NCCL's collectives see it: line rate x efficiency. */
+static inline double zl_link_bus_bandwidth(const zl_link *l) { return l->bandwidth * l->efficiency; }
 
 double zl_cost_op(const zl_device_preset *d, zl_sim_op_kind kind, double flops, double bytes,
                   zl_dtype dtype);

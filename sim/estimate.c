@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
+
 static double dmax(double a, double b) { return a >= b ? a : b; } /* Python's max(a, b) */
 
-/* Python's int(x) for the non-negative values here. */
-static int64_t trunc64(double x) { return (int64_t)x; }
+/* Python's int(x) for the non-negative values here; INT64_MAX from 2^63 up (a conversion
+ * out of range would be undefined), which zl_estimate_compute refuses. */
+static int64_t trunc64(double x) { return x < 0x1p63 ? (int64_t)x : INT64_MAX; }
 
 void zl_estimate_request_init(zl_estimate_request *r)
 {
@@ -96,6 +99,19 @@ void zl_estimate_zero3(int64_t total_params, int64_t largest_layer_params, int g
     if (largest_layer_memory) *largest_layer_memory = trunc64(llm);
 }
 
+/* A byte count that reached 2^63 was saturated by trunc64: refuse the request. */
+static zl_status check_rows(const zl_estimate_request *r, const zl_estimate_table *t)
+{
+    for (int i = 0; i < t->num_rows; i++)
+        if (t->rows[i].cpu_bytes == INT64_MAX || t->rows[i].gpu_bytes == INT64_MAX)
+            return zl_errorf(ZL_ERR_INVALID,
+                             "the estimate for %lld params on %d nodes x %d GPUs with additional "
+                             "buffer factor %g is 2^63 bytes or more: lower the counts or the "
+                             "factor", (long long)r->total_params, r->nodes, r->gpus_per_node,
+                             r->additional_buffer_factor);
+    return ZL_OK;
+}
+
 zl_status zl_estimate_compute(const zl_estimate_request *r, zl_estimate_table *t)
 {
     zl_status st = zl_estimate_validate(r);
@@ -110,7 +126,7 @@ zl_status zl_estimate_compute(const zl_estimate_request *r, zl_estimate_table *t
                               r->additional_buffer_factor, r->zero2_legacy, &row->cpu_bytes,
                               &row->gpu_bytes);
         }
-        return ZL_OK;
+        return check_rows(r, t);
     }
     for (int off = 1; off >= 0; off--)
         for (int off_params = 1; off_params >= 0; off_params--) {
@@ -125,7 +141,7 @@ zl_status zl_estimate_compute(const zl_estimate_request *r, zl_estimate_table *t
                                   &row->cpu_bytes, &row->gpu_bytes, &t->largest_layer_memory);
             }
         }
-    return ZL_OK;
+    return check_rows(r, t);
 }
 
 void zl_estimate_format_options(int stage, const zl_estimate_row *row, char *buf, size_t size)
@@ -228,15 +244,15 @@ static bool same_module(const char *a, const char *b)
 void zl_estimate_count_params(const zl_estimate_tensor *tensors, size_t n, int64_t *total,
                               int64_t *largest_layer)
 {
-    int64_t sum = 0, largest = 0;
+    int64_t sum = 0, largest = 0; /* saturating at INT64_MAX, which validate refuses */
     for (size_t i = 0; i < n; i++) {
-        sum += tensors[i].numel;
+        sum = zl_sat_add_i64(sum, tensors[i].numel);
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++) seen = same_module(tensors[j].name, tensors[i].name);
         if (seen) continue; /* this module was summed at its first tensor */
         int64_t own = 0;
         for (size_t j = i; j < n; j++)
-            if (same_module(tensors[j].name, tensors[i].name)) own += tensors[j].numel;
+            if (same_module(tensors[j].name, tensors[i].name)) own = zl_sat_add_i64(own, tensors[j].numel);
         if (own > largest) largest = own;
     }
     *total = sum;

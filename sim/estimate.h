@@ -86,7 +86,8 @@ void zl_estimate_zero3(int64_t total_params, int64_t largest_layer_params, int g
 
 /* Every row of the stage's table, in DeepSpeed's order: ZeRO-2 offload_optimizer cpu,
  * none; ZeRO-3 (param cpu, opt cpu, zero_init 1), (.., 0), (param none, opt cpu, 1), (.., 0),
- * (param none, opt none, 1), (.., 0). Validates the request first. */
+ * (param none, opt none, 1), (.., 0). Validates the request first; ZL_ERR_INVALID if a
+ * byte count reaches 2^63. */
 zl_status zl_estimate_compute(const zl_estimate_request *r, zl_estimate_table *t);
 
 /* The options column of a row, as DeepSpeed formats it ("cpu" padded to 4 characters):
@@ -119,7 +120,8 @@ typedef struct zl_estimate_tensor {
 /* DeepSpeed's model_to_params for a model given as its parameter table: the total (each
  * tensor once), and the largest layer, the largest sum over the tensors of one module,
  * a module being everything before a name's last '.' (as PyTorch's
- * m.parameters(recurse=False) over model.modules()). */
+ * m.parameters(recurse=False) over model.modules()). Sums saturate at INT64_MAX, which
+ * zl_estimate_validate refuses. */
 void zl_estimate_count_params(const zl_estimate_tensor *tensors, size_t n, int64_t *total,
                               int64_t *largest_layer);
 

@@ -10,6 +10,7 @@ void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
     memset(l, 0, sizeof *l);
     snprintf(l->device_name, sizeof l->device_name, "%s", device_name);
     l->budget_nbytes = budget_nbytes;
+    l->hint_zero_stage = -1;
 }
 
 static zl_ledger_entry *find(const zl_ledger *l, const char *tag)
@@ -33,28 +34,60 @@ char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
     return buf;
 }
 
-/* The hint names the remedy for whatever holds the most memory, in DeepSpeed's terms. */
-static const char *hint_for(const char *tag)
+/* The hint names the remedy for whatever holds the most memory, in DeepSpeed's terms, and
+ * only remedies that exist in zerolab and would help this run: a ZeRO stage partitions
+ * over data-parallel ranks, so on one rank it can only come with more GPUs, and a stage
+ * already in use is not suggested again. (Offload and activation checkpointing are not
+ * built yet: not suggested.) */
+void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
 {
-    if (!strncmp(tag, "adam", 4) || !strcmp(tag, "master"))
-        return "optimizer state dominates: ZeRO stage 1 partitions it across data-parallel "
-               "ranks (\"zero_optimization\": {\"stage\": 1}), and offload_optimizer moves it to "
-               "host memory";
-    if (!strcmp(tag, "grad") || !strcmp(tag, "bucket"))
-        return "gradients dominate: ZeRO stage 2 partitions them (\"zero_optimization\": "
-               "{\"stage\": 2}), or use a smaller reduce_bucket_size";
-    if (!strcmp(tag, "param") || !strcmp(tag, "gather"))
-        return "parameters dominate: ZeRO stage 3 partitions them (\"zero_optimization\": "
-               "{\"stage\": 3}), offload_param moves them to host or NVMe, or use a smaller model";
+    int dp = l->hint_dp_size, z = l->hint_zero_stage;
+    /* the ZeRO stage that partitions this kind of state, and what it is */
+    int stage = 0;
+    const char *what = NULL;
+    if (!strncmp(tag, "adam", 4) || !strcmp(tag, "master")) stage = 1, what = "optimizer state";
+    else if (!strcmp(tag, "grad") || !strcmp(tag, "bucket")) stage = 2, what = "gradients";
+    else if (!strcmp(tag, "param") || !strcmp(tag, "gather")) stage = 3, what = "parameters";
+    if (what) {
+        const char *tail = !strcmp(tag, "bucket") ? ", or use a smaller reduce_bucket_size"
+                           : stage == 3           ? ", or use a smaller model"
+                                                  : "";
+        const char *verb = stage == 1 ? "dominates" : "dominate", *it = stage == 1 ? "it" : "them";
+        if (z >= stage && dp > 1)
+            snprintf(buf, size, "%s %s although ZeRO stage %d already partitions %s over %d "
+                     "ranks: more GPUs divide %s further, or use a card with more memory%s",
+                     what, verb, z, it, dp, it, tail);
+        else if (dp == 1)
+            snprintf(buf, size, "%s %s: on one GPU nothing partitions %s; ZeRO stage %d over N "
+                     "GPUs divides %s by N (e.g. --cluster 8x<device> with \"zero_optimization\": "
+                     "{\"stage\": %d}), or use a card with more memory%s",
+                     what, verb, it, stage, it, stage, tail);
+        else if (dp > 1)
+            snprintf(buf, size, "%s %s: ZeRO stage %d partitions %s across the %d data-parallel "
+                     "ranks (\"zero_optimization\": {\"stage\": %d})%s",
+                     what, verb, stage, it, dp, stage, tail);
+        else /* unknown data-parallel size */
+            snprintf(buf, size, "%s %s: with several data-parallel ranks, ZeRO stage %d "
+                     "partitions %s (\"zero_optimization\": {\"stage\": %d})%s",
+                     what, verb, stage, it, stage, tail);
+        return;
+    }
     if (!strncmp(tag, "act", 3))
-        return "activations dominate: lower train_micro_batch_size_per_gpu (raising "
-               "gradient_accumulation_steps keeps the global batch) or enable activation "
-               "checkpointing";
-    if (!strcmp(tag, "cast"))
-        return "the f32 copies the CPU uses to run 16-bit layers dominate (a GPU holds none): "
-               "they scale with the largest layer and the micro-batch, so a smaller "
-               "train_micro_batch_size_per_gpu or vocabulary shrinks them";
-    return "use a device with more memory, a smaller model or a smaller micro-batch";
+        snprintf(buf, size, "activations dominate: lower train_micro_batch_size_per_gpu (raising "
+                 "gradient_accumulation_steps keeps the global batch) or the sequence length");
+    else if (!strcmp(tag, "cast"))
+        snprintf(buf, size, "the f32 copies the CPU uses to run 16-bit layers dominate (a GPU "
+                 "holds none): they scale with the largest layer and the micro-batch, so a "
+                 "smaller train_micro_batch_size_per_gpu or vocabulary shrinks them");
+    else
+        snprintf(buf, size, "use a device with more memory, a smaller model or a smaller "
+                 "micro-batch");
+}
+
+void zl_ledger_set_hint_context(zl_ledger *l, int dp_size, int zero_stage)
+{
+    l->hint_dp_size = dp_size;
+    l->hint_zero_stage = zero_stage;
 }
 
 zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)
@@ -105,13 +138,15 @@ zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)
         const char *hint_tag = largest ? largest->tag : tag;
         if (acts > top) hint_tag = "act.", top = acts;
         if (nbytes >= top) hint_tag = tag;
+        char hint[512];
+        zl_ledger_hint(l, hint_tag, hint, sizeof hint);
         return zl_errorf(ZL_ERR_OOM,
                          "%s: out of memory allocating %s for '%s': budget %s, %s already live%s%s\n"
                          "  hint: %s",
                          l->device_name, zl_format_bytes(req, sizeof req, nbytes), tag,
                          zl_format_bytes(bud, sizeof bud, l->budget_nbytes),
                          zl_format_bytes(live, sizeof live, l->budgeted_nbytes),
-                         off ? ", by tag:" : "", breakdown, hint_for(hint_tag));
+                         off ? ", by tag:" : "", breakdown, hint);
     }
 
     if (e == &l->entries[l->num_tags]) l->num_tags++;

@@ -37,6 +37,9 @@ typedef struct zl_ledger {
      * budgeted_* are cur/peak without it. */
     char exempt[ZL_LEDGER_TAG_LEN];
     size_t budgeted_nbytes, budgeted_peak_nbytes;
+    /* What the out-of-memory hint may suggest (zl_ledger_set_hint_context): the
+     * data-parallel ranks (0: unknown) and the ZeRO stage (-1: unknown). */
+    int hint_dp_size, hint_zero_stage;
     int num_tags;
     zl_ledger_entry entries[ZL_LEDGER_MAX_TAGS];
 } zl_ledger;
@@ -46,6 +49,16 @@ void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
 /* Record `nbytes` under `tag`. Fails with ZL_ERR_OOM (and records nothing) if the total
  * would pass the budget; fails with ZL_ERR_INVALID if the tag table is full. */
 zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes);
+
+/* Tell the out-of-memory hint the run's data-parallel size and ZeRO stage, so that it
+ * suggests only what would help: no ZeRO stage on one rank (nothing to partition over),
+ * nor the stage already in use. Features zerolab has not built (offload, activation
+ * checkpointing) are never suggested. */
+void zl_ledger_set_hint_context(zl_ledger *l, int dp_size, int zero_stage);
+
+/* The hint for memory dominated by `tag` ("adam.m", "grad", "act.h.3", ...), as the
+ * out-of-memory message gives it, into buf. */
+void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size);
 
 /* Leave `tag` out of the budget (and of the budgeted totals); "" counts every tag again. */
 void zl_ledger_exempt(zl_ledger *l, const char *tag);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define GB 1e9
 #define TF 1e12
@@ -17,17 +18,46 @@
 /* NVLink: the per-GPU total of the datasheet (both directions) halved. PCIe x16: the
  * datasheets' "N GB/s" (both directions) halved. InfiniBand: line rate / 8, one NIC per
  * GPU as in DGX A100/H100 (DGX-1/2 had one per two V100s). Latencies are orders of
- * magnitude of NCCL's small-message times. */
-static const zl_link nvlink2 = {"nvlink2", 150 * GB, 5e-6, "V100 datasheet: NVLink 300 GB/s"};
-static const zl_link nvlink3 = {"nvlink3", 300 * GB, 5e-6, "A100 datasheet: NVLink 600 GB/s"};
-static const zl_link nvlink4 = {"nvlink4", 450 * GB, 5e-6, "H100 datasheet: NVLink 900 GB/s"};
-static const zl_link pcie3 = {"pcie3", 16 * GB, 10e-6, "V100/T4 datasheets: PCIe Gen3 32 GB/s"};
-static const zl_link pcie4 = {"pcie4", 32 * GB, 10e-6, "A100/L4 datasheets: PCIe Gen4 64 GB/s"};
-static const zl_link pcie5 = {"pcie5", 64 * GB, 10e-6, "H100 datasheet: PCIe Gen5 128 GB/s"};
-static const zl_link ib100 = {"ib100", 12.5 * GB, 15e-6, "InfiniBand EDR 100 Gb/s (V100 era)"};
-static const zl_link ib200 = {"ib200", 25 * GB, 15e-6, "InfiniBand HDR 200 Gb/s (DGX A100)"};
-static const zl_link ib400 = {"ib400", 50 * GB, 15e-6, "InfiniBand NDR 400 Gb/s (DGX H100)"};
-static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like triad"};
+ * magnitude of NCCL's small-message times.
+ *
+ * Efficiency: what NCCL's collectives reach of the line rate, as published nccl-tests
+ * bus bandwidths (busbw) of large messages (docs/simulator.md has the table):
+ *   nvlink3 0.77  8 x A100 SXM4 all_reduce busbw 232.5 GB/s (github.com/NVIDIA/nccl
+ *                 issue 1048); 1 GiB on 8 A100 in 8.2 ms = 229 GB/s (zerolab issue 10)
+ *   nvlink4 0.82  H100: "with the protocol overhead (~20%) NCCL can get an effective
+ *                 NVLink bandwidth of 370GB/s" of 450 (NVIDIA, github.com/NVIDIA/
+ *                 nccl-tests issue 212; ring, without NVLink SHARP)
+ *   nvlink2 0.80  no V100 figure found: the ~20% protocol overhead of the same answer
+ *   pcie3   0.75  V100 PCIe Gen3 x16 measured peak 12 of 16 GB/s (github.com/ZaidQureshi/
+ *                 bam issue 54)
+ *   pcie4   0.65  8 x L40S PCIe Gen4 flat ring 20.75 of 32 GB/s (github.com/flashinfer-ai/
+ *                 flashinfer pull 4870); a single hop reaches 26.3
+ *   pcie5   0.78  8 GPUs PCIe Gen5 flat ring 49.64 of 64 GB/s (the same pull request)
+ *   ib200   0.96  HDR: "24GB/s inter-node" per NIC (NVIDIA, github.com/NVIDIA/nccl issue 412)
+ *   ib400   0.94  NDR: "you should see 46-48GB/s per NIC" (NVIDIA, github.com/NVIDIA/
+ *                 nccl-tests issue 290)
+ *   ib100   0.94  EDR: no figure found; NDR's
+ *   dram    1.0   a measured rate already */
+static const zl_link nvlink2 = {"nvlink2", 150 * GB, 5e-6, "V100 datasheet: NVLink 300 GB/s",
+                                0.80, "NCCL's ~20% protocol overhead on NVLink (nccl-tests #212)"};
+static const zl_link nvlink3 = {"nvlink3", 300 * GB, 5e-6, "A100 datasheet: NVLink 600 GB/s",
+                                0.77, "8 x A100 all_reduce busbw 232.5 GB/s (nccl #1048)"};
+static const zl_link nvlink4 = {"nvlink4", 450 * GB, 5e-6, "H100 datasheet: NVLink 900 GB/s",
+                                0.82, "H100 NVLink ring busbw 370 GB/s (nccl-tests #212)"};
+static const zl_link pcie3 = {"pcie3", 16 * GB, 10e-6, "V100/T4 datasheets: PCIe Gen3 32 GB/s",
+                              0.75, "V100 PCIe Gen3 measured peak 12 GB/s (bam #54)"};
+static const zl_link pcie4 = {"pcie4", 32 * GB, 10e-6, "A100/L4 datasheets: PCIe Gen4 64 GB/s",
+                              0.65, "8 x L40S PCIe Gen4 ring 20.75 GB/s (flashinfer #4870)"};
+static const zl_link pcie5 = {"pcie5", 64 * GB, 10e-6, "H100 datasheet: PCIe Gen5 128 GB/s",
+                              0.78, "8 GPUs PCIe Gen5 ring 49.64 GB/s (flashinfer #4870)"};
+static const zl_link ib100 = {"ib100", 12.5 * GB, 15e-6, "InfiniBand EDR 100 Gb/s (V100 era)",
+                              0.94, "assumed as NDR's (nccl-tests #290)"};
+static const zl_link ib200 = {"ib200", 25 * GB, 15e-6, "InfiniBand HDR 200 Gb/s (DGX A100)",
+                              0.96, "HDR busbw 24 GB/s per NIC (nccl #412)"};
+static const zl_link ib400 = {"ib400", 50 * GB, 15e-6, "InfiniBand NDR 400 Gb/s (DGX H100)",
+                              0.94, "NDR busbw 46-48 GB/s per NIC (nccl-tests #290)"};
+static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like triad",
+                             1.0, "a measured rate"};
 
 #define SRC_V100 "NVIDIA V100 Tensor Core GPU datasheet (SXM2); Volta architecture whitepaper"
 #define SRC_A100 "NVIDIA A100 Tensor Core GPU datasheet (SXM4); NVIDIA A100 Tensor Core GPU " \
@@ -73,8 +103,9 @@ const zl_device_preset *zl_device_presets(size_t *n)
 
 const zl_device_preset *zl_device_preset_find(const char *name)
 {
+    /* case-insensitive: docs and DeepSpeed users write "V100-16GB" */
     for (size_t i = 0; i < NUM_PRESETS; i++)
-        if (!strcmp(presets[i].name, name)) return &presets[i];
+        if (!strcasecmp(presets[i].name, name)) return &presets[i];
     return NULL;
 }
 
@@ -100,38 +131,61 @@ static const zl_link *link_named(const char *s)
     static const zl_link *const all[] = {&ib100, &ib200, &ib400, &pcie3, &pcie4, &pcie5,
                                          &nvlink2, &nvlink3, &nvlink4};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(all[i]->name, s)) return all[i];
+        if (!strcasecmp(all[i]->name, s)) return all[i];
     return NULL;
 }
 
-/* A positive count followed by 'x'; *s advances past it. */
-static bool count_x(const char **s, int *out)
+/* A count followed by 'x' (or 'X'); *s advances past it. 0: the count is malformed or
+ * zero; -1: it is more than ZL_CLUSTER_MAX_GPUS (digits past any long's range included). */
+static int count_x(const char **s, int *out)
 {
-    char *end;
-    long v = strtol(*s, &end, 10);
-    if (end == *s || *end != 'x' || v < 1 || v > ZL_CLUSTER_MAX_GPUS) return false;
+    const char *p = *s;
+    long long v = 0;
+    bool big = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > ZL_CLUSTER_MAX_GPUS) big = true, v = ZL_CLUSTER_MAX_GPUS + 1; /* no overflow */
+    }
+    if (p == *s || (*p != 'x' && *p != 'X') || v < 1) return 0;
+    if (big) return -1;
     *out = (int)v;
-    *s = end + 1;
-    return true;
+    *s = p + 1;
+    return 1;
 }
 
-/* One link after a comma: it replaces the inter-node (ib*) or the intra-node link. */
-static zl_status apply_link(const char *spec, const char *l, zl_cluster *c)
+/* One link after a comma: it replaces the inter-node (ib*) or the intra-node link. A
+ * second, different link for the same place (",pcie,nvlink", ",ib100,ib200") is an
+ * error: which one the user meant is not ours to guess. *intra_given and *inter_given
+ * are the names given so far (NULL: none). */
+static zl_status apply_link(const char *spec, const char *l, zl_cluster *c,
+                            const char **intra_given, const char **inter_given)
 {
-    const zl_link *k = link_named(l);
-    if (!strcmp(l, "pcie")) c->intra = c->device->host;
-    else if (!strcmp(l, "nvlink")) {
+    const zl_link *k = link_named(l), *chosen;
+    bool inter = false;
+    if (!strcasecmp(l, "pcie")) chosen = c->device->host;
+    else if (!strcasecmp(l, "nvlink")) {
         if (strncmp(c->device->intra->name, "nvlink", 6))
             return zl_errorf(ZL_ERR_CONFIG,
                              "cluster '%s': %s servers have no NVLink; name a generation "
                              "(nvlink2, nvlink3, nvlink4) to assume one", spec, c->device->display);
-        c->intra = c->device->intra;
-    } else if (k && !strncmp(l, "ib", 2)) c->inter = k;
-    else if (k) c->intra = k;
-    else
+        chosen = c->device->intra;
+    } else if (k) {
+        chosen = k;
+        inter = !strncmp(k->name, "ib", 2);
+    } else
         return zl_errorf(ZL_ERR_CONFIG,
                          "cluster '%s': unknown link '%s' (links: ib100, ib200, ib400, pcie, "
                          "nvlink, pcie3..pcie5, nvlink2..nvlink4)", spec, l);
+    const zl_link **slot = inter ? &c->inter : &c->intra;
+    const char **given = inter ? inter_given : intra_given;
+    if (*given && *slot != chosen)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "cluster '%s': conflicting %s links '%s' and '%s'\n  hint: give one "
+                         "%s link", spec, inter ? "inter-node" : "intra-node", *given, l,
+                         inter ? "InfiniBand (ib100, ib200, ib400)"
+                               : "intra-node (pcie, nvlink, pcie3..5, nvlink2..4)");
+    *slot = chosen;
+    *given = l;
     return ZL_OK;
 }
 
@@ -148,7 +202,12 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     const char *p = buf;
     int counts[2], n = 0;
     while (n < 2 && *p >= '0' && *p <= '9') {
-        if (!count_x(&p, &counts[n]))
+        int ok = count_x(&p, &counts[n]);
+        if (ok < 0)
+            return zl_errorf(ZL_ERR_CONFIG,
+                             "cluster '%s': a count is more than %d GPUs, the most zerolab "
+                             "simulates (2^20)", spec, ZL_CLUSTER_MAX_GPUS);
+        if (!ok)
             return zl_errorf(ZL_ERR_CONFIG,
                              "cluster '%s': expected NODESxGPUSxDEVICE, GPUSxDEVICE or DEVICE "
                              "(e.g. 2x8xa100-80gb), with counts >= 1", spec);
@@ -165,18 +224,20 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     out->nodes = n == 2 ? counts[0] : 1;
     out->gpus_per_node = n == 2 ? counts[1] : n == 1 ? counts[0] : 1;
     if ((long long)out->nodes * out->gpus_per_node > ZL_CLUSTER_MAX_GPUS)
-        return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': %d x %d GPUs is more than %d", spec,
-                         out->nodes, out->gpus_per_node, ZL_CLUSTER_MAX_GPUS);
+        return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': %d x %d GPUs is more than %d GPUs, the "
+                         "most zerolab simulates (2^20)", spec, out->nodes, out->gpus_per_node,
+                         ZL_CLUSTER_MAX_GPUS);
     out->intra = d->intra;
     out->inter = d->inter;
     out->host = d->host;
     out->nvme_bandwidth = 3.2 * GB; /* a PCIe 4 NVMe drive per node, sequential */
     /* comma-separated links; an empty one (",," or a trailing comma) is an error */
+    const char *intra_given = NULL, *inter_given = NULL;
     for (char *l = links; l;) {
         char *next = strchr(l, ',');
         if (next) *next++ = '\0';
         if (!*l) return zl_errorf(ZL_ERR_CONFIG, "cluster '%s': empty link after a comma", spec);
-        zl_status st = apply_link(spec, l, out);
+        zl_status st = apply_link(spec, l, out, &intra_given, &inter_given);
         if (st != ZL_OK) return st;
         l = next;
     }

@@ -12,8 +12,9 @@
  *     2x8xa100-80gb            2 nodes of 8
  *     4x8xh100-80gb,ib200      ... with a 200 Gb/s InfiniBand instead of the default
  * Links after the commas: ib100, ib200, ib400 replace the InfiniBand; pcie, nvlink (or a
- * named generation: pcie3..5, nvlink2..4) replace the link inside a node. At most 2^20
- * GPUs in all.
+ * named generation: pcie3..5, nvlink2..4) replace the link inside a node; two different
+ * links for the same place are an error. Device and link names are case-insensitive
+ * ("V100-16GB"). At most 2^20 GPUs in all.
  *
  * Units: bytes, bytes/s, FLOP/s, seconds. */
 #ifndef ZL_SIM_PRESETS_H
@@ -27,9 +28,13 @@
 
 typedef struct zl_link {
     const char *name;  /* "nvlink3", "pcie4", "ib200", ... */
-    double bandwidth;  /* bytes/s per GPU per direction */
+    double bandwidth;  /* bytes/s per GPU per direction: the line rate */
     double latency;    /* seconds per message (the alpha of alpha-beta) */
     const char *source; /* where the bandwidth comes from */
+    /* The fraction of the line rate NCCL's collectives reach: published nccl-tests bus
+     * bandwidth of large messages / the line rate (protocol overhead; ~20% on NVLink). */
+    double efficiency;
+    const char *efficiency_source;
 } zl_link;
 
 typedef struct zl_device_preset {
@@ -58,6 +63,7 @@ typedef struct zl_cluster {
 
 #define ZL_CLUSTER_MAX_GPUS (1 << 20)
 
+/* By name, case-insensitively ("a100-80gb", "A100-80GB"); NULL if none. */
 const zl_device_preset *zl_device_preset_find(const char *name);
 /* "v100-16gb, v100-32gb, ..." for messages */
 const char *zl_device_preset_names(void);

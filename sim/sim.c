@@ -42,13 +42,78 @@ static zl_sim *sim(void)
     return current;
 }
 
+/* Charge one kernel: its roofline time, at least the launch floor. A piece of the
+ * elementwise op charged last (nothing in between) continues that kernel: the run as a
+ * whole pays the floor once. */
+static void charge_raw(zl_sim *s, const char *name, zl_sim_op_kind kind, double flops,
+                       double bytes, zl_dtype dt)
+{
+    double roof = s->op_cost ? s->op_cost(s, kind, flops, bytes, dt) : 0.0;
+    double floor = s->op_cost ? s->launch : 0.0;
+    s->flops += flops;
+    double t;
+    if (kind == ZL_SIM_ELEMENTWISE && s->run.open && !strcmp(s->run.name, name)) {
+        double total = s->run.roofline + roof > floor ? s->run.roofline + roof : floor;
+        t = total - s->run.charged;
+        s->run.roofline += roof;
+        s->run.charged = total;
+    } else {
+        t = roof > floor ? roof : floor;
+        s->run.name = name;
+        s->run.roofline = roof;
+        s->run.charged = t;
+        s->run.open = kind == ZL_SIM_ELEMENTWISE;
+    }
+    s->seconds[kind] += t;
+    zl_timeline_kernel(&s->timeline, name, t);
+}
+
+/* Whatever else runs ends the fusion window of pending widenings and narrowing. */
+static void forget_fusion(zl_sim *s)
+{
+    s->num_widen = 0;
+    s->narrow = NULL;
+}
+
 static void charge(zl_sim *s, const char *name, zl_sim_op_kind kind, double flops, double bytes,
                    zl_dtype dt)
 {
-    double t = s->op_cost ? s->op_cost(s, kind, flops, bytes, dt) : 0.0;
-    s->flops += flops;
-    s->seconds[kind] += t;
-    zl_timeline_kernel(&s->timeline, name, t);
+    forget_fusion(s);
+    charge_raw(s, name, kind, flops, bytes, dt);
+}
+
+/* The pending widening that wrote `p` (n elements), or NULL. */
+static const zl_sim_widening *widened(const zl_sim *s, const void *p, size_t n)
+{
+    for (int i = 0; i < s->num_widen; i++)
+        if (s->widen[i].ptr == p && s->widen[i].n == n) return &s->widen[i];
+    return NULL;
+}
+
+/* A vector op reading the operands in[0..k) (n elements each): if they are exactly the
+ * pending widenings, take the casts back off the clock and return true, with each
+ * operand's element size on the GPU in esz[] (its 16-bit type where widened, else 4). */
+static bool consume(zl_sim *s, const void *const *in, int k, size_t n, double *esz)
+{
+    int used = 0;
+    for (int i = 0; i < k; i++) {
+        const zl_sim_widening *w = in[i] ? widened(s, in[i], n) : NULL;
+        esz[i] = w ? (double)zl_dtype_nbytes(w->from) : 4.0;
+        used += w != NULL;
+    }
+    if (!used || used != s->num_widen) {
+        for (int i = 0; i < k; i++) esz[i] = 4.0;
+        return false;
+    }
+    zl_timeline_restore(&s->timeline, &s->before_widen.timeline);
+    s->flops = s->before_widen.flops;
+    memcpy(s->seconds, s->before_widen.seconds, sizeof s->seconds);
+    s->run.name = s->before_widen.run_name;
+    s->run.roofline = s->before_widen.run_roofline;
+    s->run.charged = s->before_widen.run_charged;
+    s->run.open = s->before_widen.run_open;
+    s->num_widen = 0;
+    return true;
 }
 
 double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int group_size,
@@ -56,6 +121,8 @@ double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int gro
 {
     zl_sim *s = current;
     if (!s || !s->coll_cost || group_size <= 1) return 0;
+    forget_fusion(s);
+    s->run.open = false;
     double t = s->coll_cost(s, op, bytes, group_size);
     return zl_timeline_collective(&s->timeline, name, t, arrival, blocking);
 }
@@ -64,7 +131,10 @@ double zl_sim_ready(void) { return current ? current->timeline.clock[ZL_STREAM_C
 
 void zl_sim_wait(double end)
 {
-    if (current) zl_timeline_wait(&current->timeline, end);
+    if (!current) return;
+    forget_fusion(current);
+    current->run.open = false;
+    zl_timeline_wait(&current->timeline, end);
 }
 
 /* element size of an activation tensor on the simulated GPU */
@@ -237,19 +307,33 @@ static void s_crossentropy_backward(float *dlogits, const float *probs, const in
 
 /* ---- optimizer and vectors ----------------------------------------------------------- */
 
+/* The vector ops below may consume pending widenings (see sim.h): their operands are
+ * then charged at the 16-bit width a GPU kernel reads and writes, and an in-place result
+ * in a widened scratch marks its narrowing cast free. */
+
 static void s_adamw(float *p, float *m, float *v, const float *g, size_t n, const zl_adamw_args *a)
 {
     zl_sim *s = sim();
     s->inner->adamw(p, m, v, g, n, a);
-    /* fp32 param, m, v read and written, gradient read (as FusedAdam) */
-    charge(s, "adamw", ZL_SIM_ELEMENTWISE, 15.0 * n, 28.0 * n, ZL_F32);
+    /* fp32 param, m, v read and written, gradient read (as FusedAdam; a 16-bit gradient
+     * read as such, as multi-tensor Adam kernels do) */
+    const void *in[1] = {g};
+    double e[1];
+    bool fused = consume(s, in, 1, n, e);
+    forget_fusion(s);
+    charge_raw(s, "adamw", ZL_SIM_ELEMENTWISE, 15.0 * n, (24.0 + e[0]) * n, ZL_F32);
+    (void)fused;
 }
 
 static double s_sumsq(const float *x, size_t n)
 {
     zl_sim *s = sim();
     double r = s->inner->sumsq(x, n);
-    charge(s, "norm", ZL_SIM_ELEMENTWISE, 2.0 * n, 4.0 * n, ZL_F32);
+    const void *in[1] = {x};
+    double e[1];
+    consume(s, in, 1, n, e);
+    forget_fusion(s);
+    charge_raw(s, "norm", ZL_SIM_ELEMENTWISE, 2.0 * n, e[0] * n, ZL_F32);
     return r;
 }
 
@@ -257,7 +341,11 @@ static bool s_nonfinite(const float *x, size_t n)
 {
     zl_sim *s = sim();
     bool r = s->inner->nonfinite(x, n);
-    charge(s, "overflow_check", ZL_SIM_ELEMENTWISE, (double)n, 4.0 * n, ZL_F32);
+    const void *in[1] = {x};
+    double e[1];
+    consume(s, in, 1, n, e);
+    forget_fusion(s);
+    charge_raw(s, "overflow_check", ZL_SIM_ELEMENTWISE, (double)n, e[0] * n, ZL_F32);
     return r;
 }
 
@@ -265,14 +353,24 @@ static void s_scale(float *x, float f, size_t n)
 {
     zl_sim *s = sim();
     s->inner->scale(x, f, n);
-    charge(s, "scale", ZL_SIM_ELEMENTWISE, (double)n, 8.0 * n, ZL_F32);
+    const void *in[1] = {x};
+    double e[1];
+    bool fused = consume(s, in, 1, n, e);
+    forget_fusion(s);
+    charge_raw(s, "scale", ZL_SIM_ELEMENTWISE, (double)n, 2.0 * e[0] * n, ZL_F32);
+    if (fused) s->narrow = x, s->narrow_n = n;
 }
 
 static void s_axpy(float *y, float a, const float *x, size_t n)
 {
     zl_sim *s = sim();
     s->inner->axpy(y, a, x, n);
-    charge(s, "axpy", ZL_SIM_ELEMENTWISE, 2.0 * n, 12.0 * n, ZL_F32);
+    const void *in[2] = {y, x};
+    double e[2];
+    bool fused = consume(s, in, 2, n, e);
+    forget_fusion(s);
+    charge_raw(s, "axpy", ZL_SIM_ELEMENTWISE, 2.0 * n, (2.0 * e[0] + e[1]) * n, ZL_F32);
+    if (fused && e[0] < 4.0) s->narrow = y, s->narrow_n = n;
 }
 
 /* The CPU's rounding of f32 values to 16 bits stands for a GPU kernel writing 16 bits
@@ -292,8 +390,29 @@ static void s_cast(void *d, zl_dtype dt, const void *src, zl_dtype st, size_t n)
 {
     zl_sim *s = sim();
     s->inner->cast(d, dt, src, st, n);
-    charge(s, "cast", ZL_SIM_ELEMENTWISE, (double)n,
-           (double)(zl_dtype_nbytes(dt) + zl_dtype_nbytes(st)) * n, dt);
+    /* the narrowing of a fused op's result: the GPU's kernel wrote 16 bits already */
+    if (s->narrow && src == s->narrow && n == s->narrow_n && st == ZL_F32 && dt != ZL_F32) {
+        s->narrow = NULL;
+        return;
+    }
+    double bytes = (double)(zl_dtype_nbytes(dt) + zl_dtype_nbytes(st)) * n;
+    if (dt == ZL_F32 && st != ZL_F32 && s->num_widen < 2) {
+        /* a widening the next vector op may consume: charged now, taken back if it is */
+        s->narrow = NULL;
+        if (s->num_widen == 0) {
+            zl_timeline_mark_get(&s->timeline, &s->before_widen.timeline);
+            s->before_widen.flops = s->flops;
+            memcpy(s->before_widen.seconds, s->seconds, sizeof s->seconds);
+            s->before_widen.run_name = s->run.name;
+            s->before_widen.run_roofline = s->run.roofline;
+            s->before_widen.run_charged = s->run.charged;
+            s->before_widen.run_open = s->run.open;
+        }
+        charge_raw(s, "cast", ZL_SIM_ELEMENTWISE, (double)n, bytes, dt);
+        s->widen[s->num_widen++] = (zl_sim_widening){d, n, st};
+        return;
+    }
+    charge(s, "cast", ZL_SIM_ELEMENTWISE, (double)n, bytes, dt);
 }
 
 #define SIM_TABLE(is_meta)                                                                      \

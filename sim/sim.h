@@ -15,7 +15,18 @@
  * Bytes are counted as a GPU would move them: every activation-sized tensor at the
  * element size of the model's precision (act_dtype; the CPU's kernels compute in f32 but
  * the GPU's would read and write 16-bit tensors), parameters, gradients and optimizer
- * state at their stored sizes. */
+ * state at their stored sizes.
+ *
+ * The CPU's emulation of 16-bit vector ops is not charged as such: the engine scales,
+ * adds, norms and checks a 16-bit buffer by widening a piece into an f32 scratch (cast),
+ * running the f32 op and narrowing it back (cast), 20 bytes per element where a GPU kernel
+ * moves 4. A widening cast that the next vector op consumes is taken back off the clock,
+ * the op is charged at the 16-bit width of what it reads and writes, and the narrowing
+ * cast that follows it is free: what is charged is the GPU's one kernel.
+ *
+ * Launches: every kernel takes at least `launch` seconds (the host's launch rate bounds a
+ * stream of tiny kernels; sim/cost.h). Consecutive calls of one elementwise op are the
+ * CPU's pieces of one GPU kernel: they share one launch. */
 #ifndef ZL_SIM_SIM_H
 #define ZL_SIM_SIM_H
 
@@ -52,6 +63,13 @@ typedef double (*zl_sim_cost_fn)(const struct zl_sim *s, zl_sim_op_kind kind, do
 typedef double (*zl_sim_coll_cost_fn)(const struct zl_sim *s, zl_sim_coll op, double bytes,
                                       int group_size);
 
+/* A widening cast (16 bits -> f32 scratch) that the next vector op may consume. */
+typedef struct zl_sim_widening {
+    const void *ptr; /* the f32 scratch it wrote */
+    size_t n;
+    zl_dtype from;   /* the 16-bit type it read */
+} zl_sim_widening;
+
 typedef struct zl_sim {
     zl_timeline timeline;
     const zl_ops *inner;       /* the backend that runs the kernels */
@@ -62,6 +80,26 @@ typedef struct zl_sim {
     zl_dtype act_dtype;        /* element type of activations on the simulated GPU */
     double flops;              /* FLOPs charged so far (all kernels) */
     double seconds[ZL_SIM_NUM_KINDS]; /* compute time charged per kind */
+    double launch;             /* seconds: the least a kernel takes; 0: no floor */
+    /* the kernel being charged, while consecutive pieces of one elementwise op continue it */
+    struct {
+        const char *name;
+        double roofline, charged; /* the pieces' roofline sum, and what was charged */
+        bool open;
+    } run;
+    /* pending widenings (at most two: an add widens both operands), the clock before the
+     * first, and the scratch whose narrowing is free (the fused op wrote 16 bits) */
+    zl_sim_widening widen[2];
+    int num_widen;
+    struct {
+        zl_timeline_mark timeline;
+        double flops, seconds[ZL_SIM_NUM_KINDS];
+        double run_roofline, run_charged;
+        const char *run_name;
+        bool run_open;
+    } before_widen;
+    const void *narrow;
+    size_t narrow_n;
 } zl_sim;
 
 /* The timed op tables (the second for a meta inner backend: it keeps `meta` set); their

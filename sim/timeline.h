@@ -35,8 +35,13 @@ typedef enum zl_stream {
 typedef struct zl_span {
     double start, end; /* seconds */
     zl_stream stream;
+    unsigned count;    /* runs merged into this span (1: one) */
     char name[40];
 } zl_span;
+
+/* Most spans a timeline keeps for its trace: past this, spans are counted, not kept, so a
+ * full-scale plan's trace stays a few MB (a span is about 130 bytes of JSON). */
+#define ZL_TIMELINE_MAX_SPANS 50000
 
 typedef struct zl_timeline {
     double clock[ZL_STREAM_COUNT]; /* when each stream is next free */
@@ -45,7 +50,24 @@ typedef struct zl_timeline {
     bool record;                   /* keep spans for a trace */
     zl_span *spans;
     size_t num_spans, cap_spans;
+    /* Keeping the trace small: a run that starts where the last span of its stream ended
+     * and has its name (the pieces of one long elementwise op, the layers' repeated
+     * kernels back to back) extends that span (merged_spans counts them); spans past
+     * max_spans (ZL_TIMELINE_MAX_SPANS by default) are dropped (dropped_spans). */
+    size_t max_spans, merged_spans, dropped_spans;
 } zl_timeline;
+
+/* The clocks and the end of the span list, to undo what was run after it
+ * (zl_timeline_restore). */
+typedef struct zl_timeline_mark {
+    double clock[ZL_STREAM_COUNT], busy[ZL_STREAM_COUNT], exposed_comm;
+    size_t num_spans, merged_spans, dropped_spans;
+    zl_span last;
+} zl_timeline_mark;
+
+void zl_timeline_mark_get(const zl_timeline *tl, zl_timeline_mark *m);
+/* Back to the mark: valid while nothing but runs was added since (no reset of the spans). */
+void zl_timeline_restore(zl_timeline *tl, const zl_timeline_mark *m);
 
 /* A timeline at time 0 (record: keep every span, for zl_timeline_write_trace). */
 void zl_timeline_init(zl_timeline *tl, bool record);
@@ -73,9 +95,12 @@ void zl_timeline_wait(zl_timeline *tl, double end);
 double zl_timeline_now(const zl_timeline *tl);
 
 /* Chrome trace JSON (chrome://tracing, Perfetto): one process per rank, one thread per
- * stream, a complete event ("ph": "X") per span, in microseconds. `first` and `last` say
- * whether to open and close the JSON array (ranks' files can be concatenated by writing
- * rank 0 first and the last rank last). Returns ZL_ERR_IO if the write fails. */
+ * stream, a complete event ("ph": "X") per span, in microseconds (merged spans carry
+ * "args": {"kernels": N}). `first` and `last` say whether to open and close the JSON array
+ * (ranks' files can be concatenated by writing rank 0 first and the last rank last). When
+ * spans were merged or dropped, the rank's process gets a "process_labels" metadata event
+ * saying so, and the closing writes "otherData" with zerolab's note on it. Returns
+ * ZL_ERR_IO if the write fails. */
 zl_status zl_timeline_write_trace(const zl_timeline *tl, FILE *out, int rank, bool first, bool last);
 
 const char *zl_stream_name(zl_stream s);

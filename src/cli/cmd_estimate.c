@@ -53,20 +53,15 @@ static bool parse_count(const char *flag, const char *text, int64_t *out)
     return true;
 }
 
-static bool parse_int(const char *flag, const char *text, int lo, int hi, int *out)
+/* --stage: 2 or 3, strictly */
+static bool parse_stage(const char *text, int *out)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end || v < lo || v > hi) {
-        if (lo == 2 && hi == 3)
-            fprintf(stderr, "zerolab estimate: %s expects 2 or 3 (DeepSpeed estimates ZeRO-2 and ZeRO-3), got '%s'\n",
-                    flag, text);
-        else
-            fprintf(stderr, "zerolab estimate: %s expects an integer from %d to %d, got '%s'\n", flag, lo,
-                    hi, text);
+    if ((text[0] != '2' && text[0] != '3') || text[1]) {
+        fprintf(stderr, "zerolab estimate: --stage expects 2 or 3 (DeepSpeed estimates ZeRO-2 and "
+                        "ZeRO-3), got '%s'\n", text);
         return false;
     }
-    *out = (int)v;
+    *out = text[0] - '0';
     return true;
 }
 
@@ -119,9 +114,15 @@ int zl_cmd_estimate(int argc, char **argv)
         case O_PARAMS: ok = parse_count("--params", optarg, &params); break;
         case O_LARGEST: ok = parse_count("--largest-layer-params", optarg, &largest); break;
         case O_MODEL: model = optarg; break;
-        case O_STAGE: ok = parse_int("--stage", optarg, 2, 3, &stage); break;
-        case O_GPUS: ok = parse_int("--gpus-per-node", optarg, 1, 1 << 20, &req.gpus_per_node); break;
-        case O_NODES: ok = parse_int("--nodes", optarg, 1, 1 << 20, &req.nodes); break;
+        case O_STAGE: ok = parse_stage(optarg, &stage); break;
+        case O_GPUS:
+        case O_NODES: {
+            long v;
+            ok = zl_cli_parse_positive("estimate", c == O_GPUS ? "--gpus-per-node" : "--nodes", optarg,
+                                       1 << 20, &v);
+            if (ok) *(c == O_GPUS ? &req.gpus_per_node : &req.nodes) = (int)v;
+            break;
+        }
         case O_ABF: {
             char *end;
             double f = strtod(optarg, &end);

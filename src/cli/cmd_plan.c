@@ -86,6 +86,8 @@ static int parse_args(int argc, char **argv, plan_args *a)
 
 typedef struct categories {
     size_t params, grads, optimizer, master, activations, buffers, total;
+    size_t model_states; /* param + grad + master + adam.*: ZeRO's model states alone */
+    size_t with_buffers; /* and the working buffers: gathered parameters, buckets, others */
 } categories;
 
 static categories categorize(const zl_ledger *l)
@@ -103,11 +105,52 @@ static categories categorize(const zl_ledger *l)
         else if (!strncmp(t, "act.", 4) || !strcmp(t, "input")) c.activations += b;
         else c.buffers += b; /* reduction buckets, anything else */
     }
+    c.model_states = zl_plan_model_states_peak(l);
+    c.with_buffers = c.model_states + (c.params - zl_ledger_peak(l, "param")) + c.buffers;
     c.total = l->budgeted_peak_nbytes;
     return c;
 }
 
+/* The tag whose hint fits the largest category of the full requirement. */
+static const char *largest_need(const categories *c)
+{
+    struct { size_t n; const char *tag; } k[] = {
+        {c->optimizer + c->master, "adam.m"}, {c->grads, "grad"}, {c->params, "param"},
+        {c->activations, "act."}, {c->buffers, "bucket"},
+    };
+    size_t best = 0;
+    for (size_t i = 1; i < sizeof k / sizeof k[0]; i++)
+        if (k[i].n > k[best].n) best = i;
+    return k[best].tag;
+}
+
+/* The ledger whose figures a plan shows: the full requirement when the run did not fit
+ * (planned again without a limit), else the run's own. */
+static const zl_ledger *shown(const zl_plan_result *r)
+{
+    return r->has_need ? &r->need : &r->ledger;
+}
+
 static double gib(size_t b) { return (double)b / (double)(1ull << 30); }
+
+/* s as a JSON string, quotes included: ", \ and control characters escaped. */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '\r': fputs("\\r", out); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\u%04x", *p);
+            else fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
 
 /* ---- one plan ---------------------------------------------------------------------------- */
 
@@ -128,13 +171,23 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
     printf("  batch %d = micro-batch %d x accumulation %d x data-parallel %d, sequence %d\n",
            o->micro_batch_size * o->gradient_accumulation_steps * W, o->micro_batch_size,
            o->gradient_accumulation_steps, W, o->seq_len);
-    categories c = categorize(&r->ledger);
-    printf("memory per GPU (peak, GiB):\n");
+    categories c = categorize(shown(r));
+    printf("memory per GPU (peak, GiB%s):\n", r->has_need ? ", the full requirement" : "");
     printf("  parameters %9.2f   gradients %9.2f   optimizer %9.2f   master %9.2f\n",
            gib(c.params), gib(c.grads), gib(c.optimizer), gib(c.master));
     printf("  activations %8.2f   buffers %11.2f   total %13.2f of %.2f: %s\n", gib(c.activations),
            gib(c.buffers), gib(c.total), gib(d->memory), oom ? "DOES NOT FIT" : "fits");
+    printf("  model states %.2f alone (parameters, gradients, optimizer, master), %.2f with "
+           "working buffers\n", gib(c.model_states), gib(c.with_buffers));
     if (oom) {
+        if (r->has_need) {
+            char hint[512];
+            zl_ledger_hint(&r->need, largest_need(&c), hint, sizeof hint);
+            printf("needs %.2f GiB per GPU, %.2f GiB more than the card's %.2f GiB (%s)\n"
+                   "  hint: %s\nthe run under that budget stops at:\n", gib(c.total),
+                   gib(c.total > d->memory ? c.total - d->memory : 0), gib(d->memory), d->display,
+                   hint);
+        }
         printf("%s\n", oom);
         return;
     }
@@ -147,24 +200,34 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
                : r->comm_seconds > 0 ? 0.0 : 100.0);
     printf("throughput: %.0f tokens/s, MFU %.1f%% (model FLOPs / %s's %s peak)\n",
            r->tokens_per_second, 100 * r->mfu, d->display, s->precision);
+    if (a->trace)
+        printf("trace: %s, %zu spans (%zu back-to-back runs of the same kernel merged into "
+               "them%s)\n", a->trace, r->trace_spans, r->trace_merged,
+               r->trace_dropped ? "; spans past the cap dropped, see the trace's labels" : "");
     printf("(planned in %.3f s)\n", r->seconds);
 }
 
 static void print_json(const setup *s, const zl_plan_result *r, const char *oom, bool last, bool list)
 {
     const zl_engine_options *o = &s->req.options;
-    categories c = categorize(&r->ledger);
-    printf("%s{\"model\": \"%s\", \"params\": %zu, \"gpus\": %d, \"device\": \"%s\", "
-           "\"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
+    categories c = categorize(shown(r));
+    printf("%s{\"model\": ", list ? "  " : "");
+    json_string(stdout, s->req.model.name);
+    printf(", \"params\": %zu, \"gpus\": %d, \"device\": ", r->params, zl_cluster_size(&s->cluster));
+    json_string(stdout, s->cluster.device->name);
+    printf(", \"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
            "\"gradient_accumulation_steps\": %d, \"seq_len\": %d, "
            "\"memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, \"master\": %zu, "
-           "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu}, "
-           "\"fits\": %s, \"step_seconds\": %.6g, \"compute_seconds\": %.6g, \"comm_seconds\": %.6g, "
+           "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu, "
+           "\"model_states\": %zu, \"model_states_with_buffers\": %zu}, "
+           "\"fits\": %s, \"reason\": ",
+           o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
+           o->seq_len, c.params, c.grads, c.optimizer, c.master, c.activations, c.buffers, c.total,
+           s->cluster.device->memory, c.model_states, c.with_buffers, oom ? "false" : "true");
+    if (oom) json_string(stdout, oom);
+    else fputs("null", stdout);
+    printf(", \"step_seconds\": %.6g, \"compute_seconds\": %.6g, \"comm_seconds\": %.6g, "
            "\"exposed_comm_seconds\": %.6g, \"tokens_per_second\": %.6g, \"mfu\": %.4f}%s\n",
-           list ? "  " : "", s->req.model.name, r->params, zl_cluster_size(&s->cluster),
-           s->cluster.device->name, o->zero_stage, s->precision, o->micro_batch_size,
-           o->gradient_accumulation_steps, o->seq_len, c.params, c.grads, c.optimizer, c.master,
-           c.activations, c.buffers, c.total, s->cluster.device->memory, oom ? "false" : "true",
            r->step_seconds, r->compute_seconds, r->comm_seconds, r->exposed_comm_seconds,
            r->tokens_per_second, r->mfu, list && !last ? "," : "");
 }
@@ -218,7 +281,7 @@ static int search(const plan_args *a, setup *s)
             s->req.options.zero_stage = cands[i].stage;
             s->req.options.micro_batch_size = cands[i].micro;
             s->req.options.gradient_accumulation_steps = cands[i].gas;
-            print_json(s, &cands[i].r, cands[i].fits ? NULL : "oom", i == n - 1, true);
+            print_json(s, &cands[i].r, cands[i].fits ? NULL : cands[i].r.reason, i == n - 1, true);
         }
         printf("]\n");
     } else {
@@ -291,7 +354,7 @@ int zl_cmd_plan(int argc, char **argv)
     st = zl_plan_run(&s.req, &r);
     if (trace && fclose(trace) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", a.trace);
     if (st != ZL_OK && st != ZL_ERR_OOM) return zl_cli_fail();
-    const char *oom = st == ZL_ERR_OOM ? zl_last_error() : NULL;
+    const char *oom = st == ZL_ERR_OOM ? r.reason : NULL;
     if (a.json) print_json(&s, &r, oom, true, false);
     else print_human(&a, &s, &r, oom);
     return ZL_EXIT_OK;

@@ -5,8 +5,8 @@ libzerolab_a_SOURCES += \
     %D%/dtype.c %D%/dtype.h \
     %D%/rng.c %D%/rng.h \
     %D%/device.c %D%/device.h \
-    %D%/tensor.c %D%/tensor.h
+    %D%/tensor.c %D%/tensor.h %D%/checked.h
 zlcoredir = $(zlincdir)/core
-zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h
+zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h %D%/checked.h
 
 ZL_UNIT_TESTS += tests/unit/check_dtype tests/unit/check_ledger

@@ -3,13 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/log.h"
 
 size_t zl_shape_numel(int ndim, const int64_t *shape)
 {
     if (ndim == 0) return 0;
     size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    for (int i = 0; i < ndim; i++) n = zl_sat_mul(n, (size_t)shape[i]);
     return n;
 }
 
@@ -38,6 +39,14 @@ zl_status zl_tensor_alloc(zl_tensor *t, zl_device *dev, const char *tag, zl_dtyp
 {
     memset(t, 0, sizeof *t);
     set_shape(t, ndim, shape);
+    size_t nbytes;
+    if (t->numel == SIZE_MAX || !zl_checked_mul(t->numel, zl_dtype_nbytes(dtype), &nbytes)) {
+        char buf[96];
+        zl_shape_str(buf, sizeof buf, ndim, shape);
+        memset(t, 0, sizeof *t);
+        return zl_errorf(ZL_ERR_INVALID, "tensor '%s' of shape %s is too large: its size in bytes "
+                         "does not fit in 64 bits", tag, buf);
+    }
     t->dtype = dtype;
     t->device = dev;
     snprintf(t->tag, sizeof t->tag, "%s", tag);
@@ -61,7 +70,7 @@ zl_tensor zl_tensor_view(const zl_tensor *base, size_t offset, int ndim, const i
     zl_tensor v;
     memset(&v, 0, sizeof v);
     set_shape(&v, ndim, shape);
-    ZL_ASSERT(offset + v.numel <= base->numel);
+    ZL_ASSERT(v.numel <= base->numel && offset <= base->numel - v.numel);
     v.dtype = base->dtype;
     v.device = base->device;
     v.data = (char *)base->data + offset * zl_dtype_nbytes(base->dtype);

@@ -27,7 +27,8 @@ typedef struct zl_tensor {
     bool owns; /* true: allocated by zl_tensor_alloc and released by zl_tensor_free */
 } zl_tensor;
 
-/* Allocate a zeroed tensor on dev under tag. shape has ndim (1..4) positive entries. */
+/* Allocate a zeroed tensor on dev under tag. shape has ndim (1..4) non-negative entries.
+ * ZL_ERR_INVALID (naming the tag and shape) if its byte count would not fit in 64 bits. */
 zl_status zl_tensor_alloc(zl_tensor *t, zl_device *dev, const char *tag, zl_dtype dtype,
                           int ndim, const int64_t *shape);
 /* Release an owned tensor (views: only reset). Safe on a zeroed struct. */
@@ -42,7 +43,7 @@ static inline size_t zl_tensor_nbytes(const zl_tensor *t)
 }
 static inline float *zl_tensor_f32(const zl_tensor *t) { return (float *)t->data; }
 
-/* Product of a shape; 0 for ndim 0. */
+/* Product of a shape; 0 for ndim 0; SIZE_MAX if it does not fit in size_t. */
 size_t zl_shape_numel(int ndim, const int64_t *shape);
 
 /* "(4, 128, 768)" into buf. */

@@ -16,9 +16,10 @@ typedef struct block_acts {
         *fch_gelu, *out;
 } block_acts;
 
+/* Saturating (SIZE_MAX past 64 bits): zl_model_alloc_activations refuses such shapes. */
 static size_t att_numel(const zl_model *m, int B, int T)
 {
-    return (size_t)B * m->cfg.num_heads * T * T;
+    return zl_sat_mul(zl_sat_mul((size_t)B, (size_t)m->cfg.num_heads), zl_sat_mul((size_t)T, (size_t)T));
 }
 
 static block_acts carve(zl_model *m, int l)
@@ -134,7 +135,7 @@ static double block_flops(const zl_model *m, int l, int B, int T)
 static size_t block_act_numel(const zl_model *m, int l, int B, int T)
 {
     size_t N = (size_t)B * T, C = (size_t)m->cfg.channels;
-    return N * (16 * C + 4) + att_numel(m, B, T);
+    return zl_sat_add(zl_sat_mul(N, 16 * C + 4), att_numel(m, B, T));
 }
 
 static size_t block_act_stats_numel(const zl_model *m, int l, int B, int T)
@@ -145,7 +146,7 @@ static size_t block_act_stats_numel(const zl_model *m, int l, int B, int T)
 static size_t block_scratch_numel(const zl_model *m, int l, int B, int T)
 {
     size_t N = (size_t)B * T, C = (size_t)m->cfg.channels;
-    return 10 * N * C + 2 * att_numel(m, B, T);
+    return zl_sat_add(zl_sat_mul(10 * N, C), zl_sat_mul(2, att_numel(m, B, T)));
 }
 
 const zl_layer_vtable zl_block_layer = {

@@ -32,7 +32,7 @@ static double embed_flops(const zl_model *m, int l, int B, int T)
 
 static size_t embed_act_numel(const zl_model *m, int l, int B, int T)
 {
-    return (size_t)B * T * m->cfg.channels;
+    return zl_sat_mul((size_t)B * T, (size_t)m->cfg.channels);
 }
 
 static size_t embed_scratch_numel(const zl_model *m, int l, int B, int T) { return 0; }

@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "core/checked.h"
+
 static const zl_gpt_config presets[] = {
     /* name        V      maxT  L   NH  C */
     {"lab",        256,   64,   2,  4,  64},   /* ~0.12M params: seconds per step on a laptop */
@@ -20,6 +22,35 @@ const char *zl_gpt_config_preset_names(void)
     return "lab, small, gpt2-124m, gpt2-350m, gpt2-774m, gpt2-1.5b";
 }
 
+/* The parameter count with checked arithmetic: false and *what names the first term past
+ * ZL_GPT_MAX_PARAMS (or past 64 bits). */
+static bool count_params(const zl_gpt_config *c, size_t *total, const char **what, size_t *term)
+{
+    size_t V = (size_t)c->vocab_size, T = (size_t)c->max_seq_len, C = (size_t)c->channels;
+    size_t L = (size_t)c->num_layers;
+    /* per block: 2 LayerNorms (4C) + qkv (3C*C + 3C) + proj (C*C + C) + fc (4C*C + 4C)
+     * + fc proj (4C*C + C) = 12C^2 + 13C; plus wte, wpe and the final LayerNorm. */
+    size_t wte = zl_sat_mul(V, C), wpe = zl_sat_mul(T, C);
+    size_t block = zl_sat_add(zl_sat_mul(12, zl_sat_mul(C, C)), zl_sat_mul(13, C));
+    size_t blocks = zl_sat_mul(L, block);
+    size_t sum = zl_sat_add(zl_sat_add(wte, wpe), zl_sat_add(blocks, zl_sat_mul(2, C)));
+    *total = sum;
+    const struct { const char *what; size_t n; } terms[] = {
+        {"vocab_size x channels (the token embedding)", wte},
+        {"max_seq_len x channels (the position embedding)", wpe},
+        {"12 x channels^2 + 13 x channels (one block)", block},
+        {"num_layers x the parameters of one block", blocks},
+        {"the total", sum},
+    };
+    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++)
+        if (terms[i].n > ZL_GPT_MAX_PARAMS) {
+            *what = terms[i].what;
+            *term = terms[i].n;
+            return false;
+        }
+    return true;
+}
+
 zl_status zl_gpt_config_validate(const zl_gpt_config *c)
 {
     if (c->vocab_size <= 0 || c->max_seq_len <= 0 || c->num_layers <= 0 || c->num_heads <= 0 ||
@@ -33,6 +64,26 @@ zl_status zl_gpt_config_validate(const zl_gpt_config *c)
         return zl_errorf(ZL_ERR_CONFIG,
                          "model '%s': channels (%d) must be divisible by num_heads (%d)", c->name,
                          c->channels, c->num_heads);
+    /* the parameter table has 12 tensors per block (an int count) and a layer per block */
+    if (c->num_layers > ZL_GPT_MAX_LAYERS)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "model '%s': num_layers %d is more than zerolab builds (at most %d)\n"
+                         "  hint: GPT-3 175B has 96 layers; check num_layers (n_layer)",
+                         c->name, c->num_layers, ZL_GPT_MAX_LAYERS);
+    size_t total, term;
+    const char *what;
+    if (!count_params(c, &total, &what, &term)) {
+        char n[32];
+        if (term == SIZE_MAX) snprintf(n, sizeof n, "more than 2^64");
+        else snprintf(n, sizeof n, "%zu", term);
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "model '%s': %s is %s parameters (vocab_size %d, max_seq_len %d, "
+                         "num_layers %d, channels %d), past the limit of 2^53\n"
+                         "  hint: check the dimensions; GPT-3 175B has channels 12288 and "
+                         "96 layers",
+                         c->name, what, n, c->vocab_size, c->max_seq_len, c->num_layers,
+                         c->channels);
+    }
     return ZL_OK;
 }
 
@@ -126,9 +177,8 @@ zl_status zl_gpt_config_resolve(const char *spec, zl_gpt_config *cfg)
 
 size_t zl_gpt_config_num_params(const zl_gpt_config *c)
 {
-    size_t V = (size_t)c->vocab_size, T = (size_t)c->max_seq_len, C = (size_t)c->channels;
-    size_t L = (size_t)c->num_layers;
-    /* per block: 2 LayerNorms (4C) + qkv (3C*C + 3C) + proj (C*C + C) + fc (4C*C + 4C)
-     * + fc proj (4C*C + C) = 12C^2 + 13C; plus wte, wpe and the final LayerNorm. */
-    return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
+    size_t total, term;
+    const char *what;
+    count_params(c, &total, &what, &term);
+    return total; /* SIZE_MAX if it does not fit: zl_gpt_config_validate refuses such a model */
 }

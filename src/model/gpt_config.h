@@ -20,10 +20,17 @@ zl_status zl_gpt_config_load(const char *path, zl_gpt_config *cfg);
 /* `spec` is a preset name, or a path ending in .json. */
 zl_status zl_gpt_config_resolve(const char *spec, zl_gpt_config *cfg);
 
-/* Checks: every dimension positive, channels divisible by heads. */
+/* Largest model zerolab builds: 2^53 parameters (every count exact in a double, every byte
+ * count of its states far from 64-bit overflow), at most 2^16 layers. */
+#define ZL_GPT_MAX_PARAMS ((size_t)1 << 53)
+#define ZL_GPT_MAX_LAYERS (1 << 16)
+
+/* Checks: every dimension positive, channels divisible by heads, at most
+ * ZL_GPT_MAX_LAYERS layers and ZL_GPT_MAX_PARAMS parameters, counted with checked
+ * arithmetic (ZL_ERR_CONFIG naming the term and the dimensions that pass the limit). */
 zl_status zl_gpt_config_validate(const zl_gpt_config *cfg);
 
-/* Parameter count of the model (tied embeddings counted once). */
+/* Parameter count of the model (tied embeddings counted once); SIZE_MAX past 64 bits. */
 size_t zl_gpt_config_num_params(const zl_gpt_config *cfg);
 
 /* The presets' names, for help text: "lab, small, gpt2-124m, ...". */

@@ -78,7 +78,7 @@ static double head_flops(const zl_model *m, int l, int B, int T)
 static size_t head_act_numel(const zl_model *m, int l, int B, int T)
 {
     size_t N = (size_t)B * T;
-    return N * ((size_t)m->cfg.channels + 3 + (size_t)m->cfg.vocab_size);
+    return zl_sat_mul(N, (size_t)m->cfg.channels + 3 + (size_t)m->cfg.vocab_size);
 }
 
 static size_t head_act_stats_numel(const zl_model *m, int l, int B, int T)
@@ -88,7 +88,7 @@ static size_t head_act_stats_numel(const zl_model *m, int l, int B, int T)
 
 static size_t head_scratch_numel(const zl_model *m, int l, int B, int T)
 {
-    return (size_t)B * T * ((size_t)m->cfg.vocab_size + (size_t)m->cfg.channels);
+    return zl_sat_mul((size_t)B * T, (size_t)m->cfg.vocab_size + (size_t)m->cfg.channels);
 }
 
 const zl_layer_vtable zl_head_layer = {

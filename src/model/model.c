@@ -2,11 +2,13 @@
  * per-micro-batch buffers. */
 #include "model/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "model/gpt_config.h"
@@ -58,11 +60,12 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     int L = cfg->num_layers;
     int64_t V = cfg->vocab_size, maxT = cfg->max_seq_len, C = cfg->channels;
 
-    int max_params = EMBED_NUM_PARAMS + L * BLOCK_NUM_PARAMS + HEAD_NUM_PARAMS;
-    m->params = calloc((size_t)max_params, sizeof *m->params);
+    /* at most 12 x 2^16 + 4 tensors (zl_gpt_config_validate caps num_layers) */
+    size_t max_params = EMBED_NUM_PARAMS + (size_t)L * BLOCK_NUM_PARAMS + HEAD_NUM_PARAMS;
+    m->params = calloc(max_params, sizeof *m->params);
     m->layers = calloc((size_t)L + 2, sizeof *m->layers);
-    m->param_ptr = calloc((size_t)max_params, sizeof *m->param_ptr);
-    m->grad_ptr = calloc((size_t)max_params, sizeof *m->grad_ptr);
+    m->param_ptr = calloc(max_params, sizeof *m->param_ptr);
+    m->grad_ptr = calloc(max_params, sizeof *m->grad_ptr);
     if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr) {
         zl_model_destroy(m);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory building model '%s'", cfg->name);
@@ -135,7 +138,24 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T)
                          "sequence length %d is longer than model '%s' allows (max_seq_len %d)\n"
                          "  hint: use a shorter --seq-len or a model with more positions",
                          T, m->cfg.name, m->cfg.max_seq_len);
+    /* the kernels index rows with int N = B*T */
+    if ((int64_t)B * T > INT_MAX)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "micro-batch %d x sequence %d = %lld tokens is more than %d per micro-batch\n"
+                         "  hint: lower train_micro_batch_size_per_gpu or --seq-len",
+                         B, T, (long long)B * T, INT_MAX);
     ZL_ASSERT(m->B == 0 && "activations are allocated once");
+    for (int l = 0; l < m->num_layers; l++) {
+        const zl_layer *layer = &m->layers[l];
+        size_t n = zl_sat_add(layer->vt->act_numel(m, l, B, T), layer->vt->scratch_numel(m, l, B, T));
+        if (n > ZL_MODEL_MAX_ACT_NUMEL)
+            return zl_errorf(ZL_ERR_INVALID,
+                             "model '%s' at micro-batch %d x sequence %d: layer %s's activations "
+                             "(%s elements) do not fit in 64-bit sizes\n"
+                             "  hint: lower train_micro_batch_size_per_gpu or --seq-len",
+                             m->cfg.name, B, T, layer->name,
+                             n == SIZE_MAX ? "more than 2^64" : "more than 2^60");
+    }
     m->B = B;
     m->T = T;
     zl_status st;

@@ -143,8 +143,14 @@ typedef struct zl_model {
 zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev);
 void zl_model_destroy(zl_model *m);
 
+/* Largest element count of one layer's activations and scratch: 2^60, so that their
+ * bytes (at most 8 per element) fit in 64 bits. */
+#define ZL_MODEL_MAX_ACT_NUMEL ((size_t)1 << 60)
+
 /* Allocate each layer's activations for micro-batch (B, T) through the device, tagged
- * "act.<layer>", plus the inputs/targets/losses and backward scratch. */
+ * "act.<layer>", plus the inputs/targets/losses and backward scratch. ZL_ERR_INVALID
+ * (naming B, T and the layer) when B*T passes INT_MAX or a layer's element counts pass
+ * ZL_MODEL_MAX_ACT_NUMEL. */
 zl_status zl_model_alloc_activations(zl_model *m, int B, int T);
 
 /* The engine's walk over the layers. After layer l's forward returned `out`: keep its

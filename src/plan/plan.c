@@ -54,10 +54,40 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     }
 }
 
+static zl_status run_once(const zl_plan_request *req, zl_plan_result *res);
+
 zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
 {
     double t0 = now();
     memset(res, 0, sizeof *res);
+    zl_status st = run_once(req, res);
+    if (st == ZL_ERR_OOM && req->device_memory) {
+        /* The run stopped at the first allocation past the budget, so its ledger lacks
+         * whatever came after (the optimizer, typically). Plan it again without a limit
+         * (and without a clock: only memory is wanted) for the full requirement. */
+        snprintf(res->reason, sizeof res->reason, "%s", zl_last_error());
+        zl_plan_request unlimited = *req;
+        unlimited.device_memory = 0;
+        unlimited.cluster = NULL;
+        unlimited.trace = NULL;
+        zl_plan_result *full = malloc(sizeof *full);
+        if (!full) return res->status = zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+        memset(full, 0, sizeof *full);
+        zl_status fst = run_once(&unlimited, full);
+        if (fst == ZL_OK) {
+            res->need = full->ledger;
+            res->has_need = true;
+        }
+        free(full);
+        if (fst != ZL_OK && fst != ZL_ERR_OOM) return res->status = fst;
+        zl_errorf(ZL_ERR_OOM, "%s", res->reason); /* the message callers read */
+    }
+    res->seconds = now() - t0;
+    return res->status = st;
+}
+
+static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
+{
     if (req->world_size < 1)
         return res->status = zl_errorf(ZL_ERR_INVALID, "plan: world size must be >= 1, got %d",
                                        req->world_size);
@@ -68,6 +98,7 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
     zl_status st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "meta", name, req->device_memory);
     if (st != ZL_OK) return res->status = st;
     if (req->gpu) zl_ledger_exempt(&dev.ledger, "cast");
+    zl_ledger_set_hint_context(&dev.ledger, req->world_size, req->options.zero_stage);
     zl_sim sim;
     bool clocked = req->cluster != NULL;
     if (clocked) {
@@ -90,11 +121,17 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
             mark = sim.timeline; /* the clocks before the last step (spans not copied) */
             mark.spans = NULL;
             sim.timeline.num_spans = 0; /* the trace shows the last step only */
+            sim.timeline.merged_spans = sim.timeline.dropped_spans = 0;
         }
         if (st == ZL_OK) st = train_steps(&e, 1);
         if (clocked && st == ZL_OK) {
             step_figures(req, &e, &mark, &sim.timeline, res);
-            if (req->trace) st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
+            if (req->trace) {
+                st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
+                res->trace_spans = sim.timeline.num_spans;
+                res->trace_merged = sim.timeline.merged_spans; /* counted from the last step */
+                res->trace_dropped = sim.timeline.dropped_spans;
+            }
         }
         res->ledger = dev.ledger; /* before destroy releases everything */
         zl_engine_destroy(&e);
@@ -104,8 +141,13 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
 out:
     zl_comm_destroy(dp);
     if (clocked) zl_sim_free(&sim);
-    res->seconds = now() - t0;
-    return res->status = st;
+    return st;
+}
+
+size_t zl_plan_model_states_peak(const zl_ledger *l)
+{
+    return zl_ledger_peak(l, "param") + zl_ledger_peak(l, "grad") + zl_ledger_peak(l, "master") +
+           zl_ledger_peak(l, "adam.m") + zl_ledger_peak(l, "adam.v");
 }
 
 size_t zl_plan_model_states(const zl_ledger *l)

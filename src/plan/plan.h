@@ -14,6 +14,7 @@
 #ifndef ZL_PLAN_PLAN_H
 #define ZL_PLAN_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/status.h"
@@ -39,21 +40,35 @@ typedef struct zl_plan_request {
 
 typedef struct zl_plan_result {
     zl_status status;      /* ZL_OK: fits; ZL_ERR_OOM: does not (message in zl_last_error) */
-    zl_ledger ledger;      /* the meta device's ledger: current and peak bytes per tag */
+    zl_ledger ledger;      /* the meta device's ledger: current and peak bytes per tag (on
+                            * an OOM: what was live when the allocation failed) */
+    /* On an OOM: the run planned again without a memory limit, so `need` holds the full
+     * requirement of every tag (what was never allocated included), and `reason` the
+     * out-of-memory message of the run under the budget. */
+    zl_ledger need;
+    bool has_need;
+    char reason[2048];
     size_t params;         /* Ψ, parameters of the model */
     double seconds;        /* wall time of the plan itself */
     /* With a clock: the last optimizer step, simulated. */
     double step_seconds, compute_seconds, comm_seconds, exposed_comm_seconds;
     double tokens_per_second; /* the whole world's */
+    /* With a trace: its spans, the back-to-back runs merged into them and the spans
+     * dropped past the timeline's cap (sim/timeline.h). */
+    size_t trace_spans, trace_merged, trace_dropped;
     double mfu;               /* model FLOPs / (step time x peak), per GPU */
 } zl_plan_result;
 
 /* Run the plan. Returns the status of the run (also in result->status); an OOM is a
- * result, not a failure of the plan: result->ledger then holds what was live. Other
- * errors (bad options) have their message in zl_last_error(). */
+ * result, not a failure of the plan: result->ledger then holds what was live,
+ * result->need the full requirement, result->reason (and zl_last_error()) the message.
+ * Other errors (bad options) have their message in zl_last_error(). */
 zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *result);
 
 /* Bytes of ZeRO's model states in the ledger (param, grad, master, adam.*): current. */
 size_t zl_plan_model_states(const zl_ledger *l);
+/* The same at their peaks (the figure a plan prints: the states alone, without the
+ * working buffers and activations). */
+size_t zl_plan_model_states_peak(const zl_ledger *l);
 
 #endif

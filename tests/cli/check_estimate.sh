@@ -111,8 +111,12 @@ refuse 2 "--params: '-3M' is not a parameter count" -- --params -3M
 refuse 2 "--params: expected at least 1 parameter, got '0'" -- --params 0
 refuse 2 "--largest-layer-params: 'big' is not a parameter count" -- --params 1B --largest-layer-params big
 refuse 2 "--stage expects 2 or 3" -- --stage 1 --params 1B
-refuse 2 "--gpus-per-node expects an integer from 1 to" -- --params 1B --gpus-per-node 0
-refuse 2 "--nodes expects an integer from 1 to" -- --params 1B --nodes two
+refuse 2 "--gpus-per-node expects a positive integer, got '0'" -- --params 1B --gpus-per-node 0
+refuse 2 "--nodes expects a positive integer, got 'two'" -- --params 1B --nodes two
+refuse 2 "--gpus-per-node 4294967297 is out of range: at most 1048576" -- --params 1B --gpus-per-node 4294967297
+refuse 2 "--nodes expects a positive integer, got '99999999999999999999'" -- --params 1B --nodes 99999999999999999999
+refuse 2 "--stage expects 2 or 3" -- --stage 2.0 --params 1B
+refuse 2 "is 2^63 bytes or more" -- --params 9e15 --additional-buffer-factor 1e10 --gpus-per-node 1048576 --nodes 2047
 refuse 2 "--additional-buffer-factor expects a positive number" -- --params 1B --additional-buffer-factor -1
 refuse 2 "--stage 3 needs --largest-layer-params" -- --stage 3 --params 1B
 refuse 2 "--largest-layer-params 2000000000 is more than the total parameters (1000000000)" -- \
@@ -123,6 +127,11 @@ refuse 2 "unknown or incomplete option '--world-size'" -- --params 1B --world-si
 refuse 2 "unknown or incomplete option '--params'" -- --params
 refuse 2 "unexpected argument '7B'" -- 7B
 refuse 1 "unknown model 'gpt5'" -- --model gpt5
+# a model whose sizes would wrap 64 bits: refused naming the dimension (a negative total before)
+printf '{"vocab_size": 50257, "max_seq_len": 1024, "num_layers": 12, "num_heads": 16, "channels": 1073741824}\n' >"$tmp/wide.json"
+refuse 1 "channels 1073741824), past the limit of 2^53" -- --model "$tmp/wide.json"
+printf '{"vocab_size": 50257, "max_seq_len": 1024, "num_layers": 1073741824, "num_heads": 16, "channels": 1024}\n' >"$tmp/deep.json"
+refuse 1 "num_layers 1073741824 is more than zerolab builds" -- --model "$tmp/deep.json"
 refuse 1 "cannot open model file '$tmp/none.json'" -- --model "$tmp/none.json"
 
 echo "$checks checks, $failures failures"

@@ -103,6 +103,25 @@ START_TEST(test_plan_oom_is_reported)
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "tiny-gpu"));
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "hint:"));
     ck_assert_uint_le(res.ledger.peak_nbytes, 200000);
+    /* the full requirement: the same plan without a limit, tag by tag */
+    ck_assert(res.has_need);
+    ck_assert_str_eq(res.reason, zl_last_error());
+    zl_plan_request unlimited = req;
+    unlimited.device_memory = 0;
+    zl_plan_result full;
+    ck_assert_int_eq(zl_plan_run(&unlimited, &full), ZL_OK);
+    ck_assert(!full.has_need);
+    ck_assert_uint_gt(res.need.budgeted_peak_nbytes, 200000);
+    ck_assert_uint_eq(res.need.budgeted_peak_nbytes, full.ledger.budgeted_peak_nbytes);
+    ck_assert_int_eq(res.need.num_tags, full.ledger.num_tags);
+    for (int i = 0; i < full.ledger.num_tags; i++)
+        ck_assert_uint_eq(zl_ledger_peak(&res.need, full.ledger.entries[i].tag),
+                          full.ledger.entries[i].peak_nbytes);
+    ck_assert_uint_gt(zl_ledger_peak(&res.need, "adam.v"), 0); /* never allocated under the budget */
+    /* the hint suggests a ZeRO stage only where there are ranks to partition over */
+    if (world->size == 1) ck_assert_ptr_null(strstr(res.reason, "partitions them across"));
+    ck_assert_ptr_null(strstr(res.reason, "offload"));
+    ck_assert_ptr_null(strstr(res.reason, "checkpointing"));
 }
 END_TEST
 

@@ -210,6 +210,15 @@ START_TEST(test_bad_requests)
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "additional buffer factor 0 must be a positive number"));
     r = request(2, 1000, 0, 1, 1); /* ZeRO-2 ignores the largest layer */
     ck_assert_int_eq(zl_estimate_validate(&r), ZL_OK);
+    /* byte counts of 2^63 and more are refused, never converted out of range (a negative
+     * total before) */
+    for (int stage = 2; stage <= 3; stage++) {
+        r = request(stage, INT64_C(9000000000000000), 1000, 1 << 20, 2047);
+        r.additional_buffer_factor = 1e10;
+        zl_estimate_table t;
+        ck_assert_int_eq(zl_estimate_compute(&r, &t), ZL_ERR_INVALID);
+        ck_assert_ptr_nonnull(strstr(zl_last_error(), "is 2^63 bytes or more"));
+    }
 }
 END_TEST
 
@@ -257,6 +266,11 @@ START_TEST(test_count_params)
     zl_estimate_count_params(t, 1, &total, &largest);
     ck_assert_int_eq(total, 1000);
     ck_assert_int_eq(largest, 1000);
+    /* sums that would pass 2^63 saturate (and validate refuses them), never wrap */
+    zl_estimate_tensor huge[] = {{"a.w", INT64_MAX / 2 + 1}, {"a.b", INT64_MAX / 2 + 1}, {"b.w", 5}};
+    zl_estimate_count_params(huge, 3, &total, &largest);
+    ck_assert_int_eq(total, INT64_MAX);
+    ck_assert_int_eq(largest, INT64_MAX);
 
     /* GPT-2 124M from its parameter table: what DeepSpeed's all_live reports for Hugging
      * Face's GPT2Model, whose largest module is wte (50257 x 768) */

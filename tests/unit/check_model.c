@@ -321,6 +321,53 @@ START_TEST(test_model_json_with_hf_keys)
 }
 END_TEST
 
+/* Sizes from user input never wrap: a model whose parameter count passes 2^53 (or 64
+ * bits), too many layers for the parameter table, and activations past 64-bit sizes are
+ * refused with a message naming the dimension; a tensor too large for 64 bits is an
+ * error, not an assertion. */
+START_TEST(test_model_sizes_are_checked)
+{
+    zl_gpt_config wide = {"wide.json", 50257, 1024, 12, 16, 1 << 30};
+    ck_assert_int_eq(zl_gpt_config_validate(&wide), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "model 'wide.json'"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "channels 1073741824"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "past the limit of 2^53"));
+    ck_assert_uint_eq(zl_gpt_config_num_params(&wide), SIZE_MAX); /* saturated, not wrapped */
+    zl_model m;
+    ck_assert_int_eq(zl_model_create(&m, &wide, NULL), ZL_ERR_CONFIG);
+
+    zl_gpt_config deep = {"deep", 50257, 1024, 1 << 30, 16, 1024};
+    ck_assert_int_eq(zl_gpt_config_validate(&deep), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "num_layers 1073741824"));
+    /* just under the limits: accepted, and counted exactly */
+    zl_gpt_config big = {"big", 50257, 2048, 96, 96, 12288};
+    ck_assert_int_eq(zl_gpt_config_validate(&big), ZL_OK);
+    ck_assert_uint_eq(zl_gpt_config_num_params(&big),
+                      50257ull * 12288 + 2048ull * 12288 + 96ull * (12ull * 12288 * 12288 + 13 * 12288) + 2 * 12288);
+
+    /* activations: B*T past INT_MAX, and a (B, NH, T, T) attention past 2^64 elements */
+    zl_device dev;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "meta", "test", 0), ZL_OK);
+    zl_gpt_config heads = {"heads", 256, 1 << 20, 1, 1 << 16, 1 << 16};
+    ck_assert_int_eq(zl_gpt_config_validate(&heads), ZL_OK);
+    ck_assert_int_eq(zl_model_create(&m, &heads, &dev), ZL_OK);
+    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 12, 1 << 20), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "micro-batch 4096 x sequence 1048576"));
+    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 10, 1 << 20), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "layer h.0's activations"));
+    zl_model_destroy(&m);
+
+    zl_tensor t;
+    const int64_t shape[2] = {INT64_C(1) << 40, INT64_C(1) << 40};
+    ck_assert_int_eq(zl_tensor_alloc(&t, &dev, "huge", ZL_F32, 2, shape), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "tensor 'huge' of shape (1099511627776, 1099511627776)"));
+    ck_assert_ptr_null(t.data);
+    const int64_t bytes[1] = {INT64_C(1) << 62}; /* numel fits, bytes do not */
+    ck_assert_int_eq(zl_tensor_alloc(&t, &dev, "huge", ZL_F32, 1, bytes), ZL_ERR_INVALID);
+    ck_assert_uint_eq(dev.ledger.cur_nbytes, 0);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -335,6 +382,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_model_gradient_accumulation_equivalence);
     tcase_add_test(tc, test_model_config_errors);
     tcase_add_test(tc, test_model_json_with_hf_keys);
+    tcase_add_test(tc, test_model_sizes_are_checked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -33,6 +33,11 @@ START_TEST(test_every_preset_is_complete)
                           links[k]->name);
             ck_assert_msg(links[k]->source && links[k]->source[0], "%s: %s has no source",
                           d->name, links[k]->name);
+            /* NCCL's share of the line rate, with the nccl-tests figure it comes from */
+            ck_assert_msg(links[k]->efficiency > 0.5 && links[k]->efficiency <= 1.0, "%s: %s efficiency",
+                          d->name, links[k]->name);
+            ck_assert_msg(links[k]->efficiency_source && strlen(links[k]->efficiency_source) > 10,
+                          "%s: %s efficiency has no source", d->name, links[k]->name);
         }
         /* names are unique, and listed in the message of an unknown device */
         ck_assert_ptr_eq(zl_device_preset_find(d->name), d);
@@ -128,6 +133,19 @@ START_TEST(test_cluster_specs)
     ck_assert_str_eq(c.intra->name, "nvlink3");
     ck_assert_int_eq(zl_cluster_parse("2x4xl4,ib100", &c), ZL_OK);
     ck_assert_str_eq(c.inter->name, "ib100");
+    /* names in any case, as docs/config.md writes them ("V100-16GB") */
+    ck_assert_ptr_eq(zl_device_preset_find("V100-16GB"), zl_device_preset_find("v100-16gb"));
+    ck_assert_int_eq(zl_cluster_parse("2X8xA100-80GB,NVLink,IB400", &c), ZL_OK);
+    ck_assert(c.nodes == 2 && c.gpus_per_node == 8);
+    ck_assert_str_eq(c.device->name, "a100-80gb");
+    ck_assert_str_eq(c.intra->name, "nvlink3");
+    ck_assert_str_eq(c.inter->name, "ib400");
+    /* the same link twice, or pcie with its own generation, is no conflict */
+    ck_assert_int_eq(zl_cluster_parse("8xa100-80gb,pcie,pcie4,ib200,ib200", &c), ZL_OK);
+    ck_assert_str_eq(c.intra->name, "pcie4");
+    /* the most GPUs there may be */
+    ck_assert_int_eq(zl_cluster_parse("1024x1024xh100-80gb", &c), ZL_OK);
+    ck_assert_int_eq(zl_cluster_size(&c), 1 << 20);
 }
 END_TEST
 
@@ -147,9 +165,14 @@ START_TEST(test_bad_cluster_specs)
         {"x8xa100-80gb", "unknown device 'x8xa100-80gb'"},
         {"-2x8xa100-80gb", "unknown device '-2x8xa100-80gb'"},
         {"1x2x3xt4", "unknown device '3xt4'"},
-        {"A100-80GB", "unknown device 'A100-80GB'"},
-        {"99999999999x8xa100-80gb", "counts >= 1"},
-        {"2048x1024xa100-80gb", "more than 1048576"},
+        {"A100-90GB", "unknown device 'A100-90GB'"},
+        {"99999999999x8xa100-80gb", "a count is more than 1048576 GPUs, the most zerolab simulates"},
+        {"99999999999999999999999x8xa100-80gb", "a count is more than 1048576 GPUs"},
+        {"1048577xa100-80gb", "a count is more than 1048576 GPUs, the most zerolab simulates (2^20)"},
+        {"2048x1024xa100-80gb", "2048 x 1024 GPUs is more than 1048576 GPUs, the most zerolab simulates"},
+        {"8xa100-80gb,pcie,nvlink", "conflicting intra-node links 'pcie' and 'nvlink'"},
+        {"8xa100-80gb,nvlink3,pcie4", "conflicting intra-node links 'nvlink3' and 'pcie4'"},
+        {"2x8xa100-80gb,ib100,ib200", "conflicting inter-node links 'ib100' and 'ib200'"},
         {"2x8xa100-80gb,ib999", "unknown link 'ib999'"},
         {"2x8xa100-80gb,", "empty link"},
         {"2x8xa100-80gb,,ib200", "empty link"},

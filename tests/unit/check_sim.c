@@ -2,12 +2,15 @@
  * stream, and ZeRO-2's overlap_comm visible in the timeline: with it, gradient reductions
  * run while backward computes; without it, backward waits for each one. The engine runs
  * on the meta backend as rank 0 of two virtual ranks, so only the clock is tested. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_util.h"
 #include "comm/comm.h"
 #include "engine/engine.h"
+#include "sim/cost.h"
 #include "sim/sim.h"
 
 /* A toy card: 1 TFLOP/s, 100 GB/s, and a 10 GB/s link (only the ratio matters here). */
@@ -96,12 +99,144 @@ START_TEST(test_overlap_comm_hides_gradient_reduction)
 }
 END_TEST
 
+/* A meta device with a simulated A100 (zl_cost_attach: roofline, launch floor). */
+static void a100_device(zl_device *dev, zl_sim *sim, zl_cluster *c)
+{
+    ck_assert_int_eq(zl_cluster_parse("a100-80gb", c), ZL_OK);
+    ck_assert_int_eq(zl_device_init(dev, ZL_DEVICE_ACCEL, "meta", "sim", 0), ZL_OK);
+    zl_sim_init(sim, NULL, NULL, NULL, true);
+    zl_cost_attach(sim, c);
+    zl_device_attach_sim(dev, sim);
+    zl_sim_enter(sim);
+}
+
+static double compute_busy(const zl_sim *s) { return s->timeline.busy[ZL_STREAM_COMPUTE]; }
+
+#define CK_REL(got, want, what) \
+    ck_assert_msg(fabs((got) - (want)) <= 1e-9 * (want), "%s: %.9g s, want %.9g s", what, got, want)
+
+/* The engine runs a 16-bit vector op as the CPU must (widen a piece into an f32 scratch,
+ * the f32 op, narrow it back: 20 bytes per element for a scale), but the simulated GPU is
+ * charged its one kernel at 16 bits (4 bytes per element), however many pieces, with one
+ * span in the trace. A widening nobody consumes stays charged. */
+START_TEST(test_16bit_vector_ops_are_charged_as_the_gpu_runs_them)
+{
+    zl_device dev;
+    zl_sim sim;
+    zl_cluster c;
+    a100_device(&dev, &sim, &c);
+    const zl_ops *ops = dev.ops;
+    const size_t n = (size_t)1 << 24, piece = n / 4;
+    const double hbm = 2039e9 * ZL_COST_EFF_MEMORY;
+    uint16_t *x = ops->alloc(2 * n), *y = ops->alloc(2 * n);
+    float *w = ops->alloc(4 * n), *w2 = ops->alloc(4 * n), *p = ops->alloc(4 * n);
+
+    /* scale, in four pieces as zl__vec_scale does: read and write 2 bytes each */
+    double t0 = compute_busy(&sim);
+    size_t s0 = sim.timeline.num_spans;
+    for (size_t i = 0; i < n; i += piece) {
+        ops->cast(w, ZL_F32, x + i, ZL_BF16, piece);
+        ops->scale(w, 0.5f, piece);
+        ops->cast(x + i, ZL_BF16, w, ZL_F32, piece);
+    }
+    CK_REL(compute_busy(&sim) - t0, 4.0 * n / hbm, "bf16 scale");
+    ck_assert_uint_eq(sim.timeline.num_spans - s0, 1);
+    ck_assert_str_eq(sim.timeline.spans[sim.timeline.num_spans - 1].name, "scale");
+
+    /* y += x, both 16-bit: read 2 + 2, write 2 */
+    t0 = compute_busy(&sim);
+    ops->cast(w, ZL_F32, y, ZL_F16, n);
+    ops->cast(w2, ZL_F32, x, ZL_F16, n);
+    ops->axpy(w, 1.0f, w2, n);
+    ops->cast(y, ZL_F16, w, ZL_F32, n);
+    CK_REL(compute_busy(&sim) - t0, 6.0 * n / hbm, "f16 add");
+    /* f32 y += 16-bit x: 4 + 4 + 2 */
+    t0 = compute_busy(&sim);
+    ops->cast(w2, ZL_F32, x, ZL_BF16, n);
+    ops->axpy(p, 1.0f, w2, n);
+    CK_REL(compute_busy(&sim) - t0, 10.0 * n / hbm, "mixed add");
+    /* norm and overflow check read 2 bytes; Adam reads a 16-bit gradient as such */
+    t0 = compute_busy(&sim);
+    ops->cast(w, ZL_F32, x, ZL_BF16, n);
+    ops->sumsq(w, n);
+    CK_REL(compute_busy(&sim) - t0, 2.0 * n / hbm, "bf16 norm");
+    t0 = compute_busy(&sim);
+    ops->cast(w, ZL_F32, x, ZL_BF16, n);
+    ops->nonfinite(w, n);
+    CK_REL(compute_busy(&sim) - t0, 2.0 * n / hbm, "bf16 overflow check");
+    t0 = compute_busy(&sim);
+    zl_adamw_args args = {0};
+    ops->cast(w2, ZL_F32, x, ZL_BF16, n);
+    ops->adamw(p, p, p, w2, n, &args);
+    CK_REL(compute_busy(&sim) - t0, 26.0 * n / hbm, "adamw, bf16 gradient");
+
+    /* a widening followed by another kernel is a real conversion: charged, 2 + 4 bytes */
+    t0 = compute_busy(&sim);
+    ops->cast(w, ZL_F32, x, ZL_BF16, n);
+    ops->gelu_forward(w2, p, n); /* an f32 activation op: 8 bytes per element at act_dtype f32 */
+    CK_REL(compute_busy(&sim) - t0, 6.0 * n / hbm + 8.0 * n / hbm, "unconsumed widening");
+    zl_sim_enter(NULL);
+    zl_sim_free(&sim);
+}
+END_TEST
+
+/* One training step of `model` in bf16 on a simulated A100 (meta backend): MFU, with or
+ * without the launch floor. */
+static double step_mfu(const zl_gpt_config *model, int B, int T, bool launch)
+{
+    zl_device dev;
+    zl_sim sim;
+    zl_cluster c;
+    zl_engine e;
+    a100_device(&dev, &sim, &c);
+    if (!launch) sim.launch = 0;
+    zl_engine_options o = zl_test_engine_options(B, 1, T);
+    o.precision.dtype = ZL_BF16;
+    ck_assert_int_eq(zl_engine_create(&e, model, &o, &dev), ZL_OK);
+    int32_t *tokens = calloc((size_t)B * T, sizeof *tokens);
+    double t0 = zl_timeline_now(&sim.timeline);
+    ck_assert_int_eq(zl_engine_forward(&e, tokens, tokens, NULL), ZL_OK);
+    ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
+    ck_assert_int_eq(zl_engine_step(&e), ZL_OK);
+    double step = zl_timeline_now(&sim.timeline) - t0;
+    double mfu = 3.0 * zl_model_forward_flops(&e.model, B, T) / (step * 312e12);
+    free(tokens);
+    zl_engine_destroy(&e);
+    zl_sim_free(&sim);
+    return mfu;
+}
+
+/* Kernel launches: a tiny model's kernels take well under the 4 us launch floor by their
+ * roofline, so it is launch-bound and its MFU is a few percent, not the roofline's; a
+ * large model's kernels hide their launches, and its MFU barely moves. */
+START_TEST(test_launch_overhead_bounds_tiny_models)
+{
+    static const zl_gpt_config lab = {"lab", 256, 64, 2, 4, 64};
+    static const zl_gpt_config small = {"small", 8192, 128, 4, 4, 256};
+    static const zl_gpt_config big = {"gpt2-1.5b", 50257, 1024, 48, 25, 1600};
+    double tiny_on = step_mfu(&lab, 16, 64, true), tiny_off = step_mfu(&lab, 16, 64, false);
+    double small_on = step_mfu(&small, 16, 128, true), small_off = step_mfu(&small, 16, 128, false);
+    printf("  MFU small %.1f%% (roofline alone %.1f%%)\n", 100 * small_on, 100 * small_off);
+    ck_assert_double_lt(small_on, 0.9 * small_off); /* 25% by the roofline alone */
+    double big_on = step_mfu(&big, 8, 1024, true), big_off = step_mfu(&big, 8, 1024, false);
+    printf("  MFU lab %.1f%% (roofline alone %.1f%%), gpt2-1.5b %.2f%% (%.2f%%)\n", 100 * tiny_on,
+           100 * tiny_off, 100 * big_on, 100 * big_off);
+    ck_assert_double_gt(tiny_off, 0.05); /* what the roofline alone said */
+    ck_assert_double_lt(tiny_on, 0.05);  /* launch-bound: a few percent at most */
+    ck_assert_double_lt(tiny_on, 0.2 * tiny_off);
+    ck_assert_double_gt(big_on, 0.98 * big_off); /* barely changes */
+    ck_assert_double_le(big_on, big_off);
+}
+END_TEST
+
 static Suite *sim_suite(void)
 {
     Suite *s = suite_create("sim");
     TCase *tc = tcase_create("sim");
     tcase_add_test(tc, test_gemm_is_charged_by_its_flops);
     tcase_add_test(tc, test_overlap_comm_hides_gradient_reduction);
+    tcase_add_test(tc, test_16bit_vector_ops_are_charged_as_the_gpu_runs_them);
+    tcase_add_test(tc, test_launch_overhead_bounds_tiny_models);
     suite_add_tcase(s, tc);
     return s;
 }

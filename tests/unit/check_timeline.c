@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check_util.h"
 #include "sim/timeline.h"
@@ -106,6 +107,49 @@ START_TEST(test_trace_is_chrome_json)
 }
 END_TEST
 
+/* Back-to-back runs of one kernel on one stream are one span (counted); anything between
+ * them, another name or a gap, starts a new one. Past the cap, spans are dropped and
+ * counted, and the trace says so. */
+START_TEST(test_trace_merges_and_caps)
+{
+    zl_timeline tl;
+    zl_timeline_init(&tl, true);
+    for (int i = 0; i < 1000; i++) zl_timeline_kernel(&tl, "scale", 1e-6);
+    ck_assert_uint_eq(tl.num_spans, 1);
+    ck_assert_uint_eq(tl.spans[0].count, 1000);
+    ck_assert_uint_eq(tl.merged_spans, 999);
+    ck_assert_double_eq_tol(tl.spans[0].end, 1e-3, 1e-15);
+    zl_timeline_kernel(&tl, "gemm", 1.0);
+    zl_timeline_run(&tl, ZL_STREAM_COMPUTE, "gemm", 1.0, 5.0); /* after a gap: its own span */
+    zl_timeline_collective(&tl, "allreduce", 1.0, 0, false);
+    zl_timeline_kernel(&tl, "gemm", 1.0); /* a span in between (comm): a new one */
+    ck_assert_uint_eq(tl.num_spans, 5);
+    ck_assert_uint_eq(tl.spans[1].count, 1);
+    ck_assert_uint_eq(tl.spans[2].count, 1);
+
+    tl.max_spans = 6;
+    for (int i = 0; i < 10; i++) zl_timeline_kernel(&tl, i % 2 ? "a" : "b", 1.0);
+    ck_assert_uint_eq(tl.num_spans, 6);
+    ck_assert_uint_eq(tl.dropped_spans, 9);
+    ck_assert_double_eq_tol(tl.clock[ZL_STREAM_COMPUTE], 17.0, 1e-9); /* the clock runs on */
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(zl_timeline_write_trace(&tl, f, 0, true, true), ZL_OK);
+    fclose(f);
+    json_error_t err;
+    json_t *root = json_loads(buf, 0, &err);
+    ck_assert_msg(root, "trace is not JSON: %s", err.text);
+    ck_assert_ptr_nonnull(strstr(buf, "\"args\": {\"kernels\": 1000}"));
+    ck_assert_ptr_nonnull(strstr(buf, "9 spans past the cap of 6 dropped"));
+    ck_assert_ptr_nonnull(json_object_get(root, "otherData"));
+    json_decref(root);
+    free(buf);
+    zl_timeline_free(&tl);
+}
+END_TEST
+
 static Suite *timeline_suite(void)
 {
     Suite *s = suite_create("timeline");
@@ -115,6 +159,7 @@ static Suite *timeline_suite(void)
     tcase_add_test(tc, test_async_collectives_overlap_compute);
     tcase_add_test(tc, test_collective_waits_for_last_member);
     tcase_add_test(tc, test_trace_is_chrome_json);
+    tcase_add_test(tc, test_trace_merges_and_caps);
     suite_add_tcase(s, tc);
     return s;
 }

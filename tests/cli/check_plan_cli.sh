@@ -1,0 +1,81 @@
+#!/bin/sh
+# zerolab plan end to end: a setup that does not fit shows its full requirement per
+# category (planned again without a limit) beside the card's memory, with a hint that names
+# only what zerolab has built and what would help this run; --json says fits: false with
+# the reason, and escapes every string; model states are shown alone and with the working
+# buffers. Needs $ZEROLAB (set by make check).
+set -u
+ZEROLAB=${ZEROLAB:-./zerolab}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zl_plan_cli.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+failures=0 checks=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# run ARGS...: zerolab plan ARGS into $tmp/out, $tmp/err; exit status must be 0.
+run() {
+    "$ZEROLAB" plan "$@" >"$tmp/out" 2>"$tmp/err" || { fail "zerolab plan $*: exit status $?"; cat "$tmp/err"; }
+}
+# has PATTERN / lacks PATTERN: a fixed string in (not in) the last output.
+has() {
+    checks=$((checks + 1))
+    if grep -qF -- "$1" "$tmp/out"; then printf 'ok: has %s\n' "$1"; else fail "no '$1' in:"; cat "$tmp/out"; fi
+}
+lacks() {
+    checks=$((checks + 1))
+    if grep -qiF -- "$1" "$tmp/out"; then fail "'$1' should not be in:"; cat "$tmp/out"; else printf 'ok: lacks %s\n' "$1"; fi
+}
+# valid: the last output parses as JSON (where python3 exists; the escapes are checked
+# by fixed strings either way)
+valid() {
+    command -v python3 >/dev/null 2>&1 || return 0
+    checks=$((checks + 1))
+    if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"; then echo "ok: valid JSON"
+    else fail "not JSON:"; cat "$tmp/out"; fi
+}
+
+# --- does not fit: the full requirement, not what was live at the failure -------------
+# gpt2-1.5b fp32 on a T4 fails at adam.m; the optimizer's 11.61 GiB must still be shown
+run --model gpt2-1.5b --cluster t4
+has "memory per GPU (peak, GiB, the full requirement):"
+has "optimizer     11.61"
+has "DOES NOT FIT"
+has "needs 180.78 GiB per GPU, 164.78 GiB more than the card's 16.00 GiB (T4-16GB)"
+has "hint: activations dominate: lower train_micro_batch_size_per_gpu"
+has "out of memory allocating 5.80 GiB for 'adam.m'"
+# one rank: no ZeRO stage partitions anything; offload and activation checkpointing are not built
+has "on one GPU nothing partitions it"
+lacks "ZeRO stage 1 partitions"
+lacks "offload"
+lacks "checkpointing"
+# model states alone and with working buffers (ZeRO's 16 bytes per parameter in fp32: 4+4+8)
+has "model states 23.21 alone (parameters, gradients, optimizer, master), 23.21 with working buffers"
+
+# eight ranks at stage 0: ZeRO stage 1 would help, and is named
+run --model gpt2-1.5b --cluster 8xt4
+has "ZeRO stage 1 partitions it across the 8 data-parallel ranks"
+lacks "offload"
+
+# --json: fits false, the reason as an escaped string, the full requirement
+run --model gpt2-1.5b --cluster t4 --json
+valid
+has '"fits": false, "reason": "rank 0 (T4-16GB): out of memory allocating 5.80 GiB for '"'"'adam.m'"'"': budget 16.00 GiB, 11.61 GiB already live, by tag:\n    param'
+has '"optimizer": 12460889600'
+has '"model_states": 24921779200, "model_states_with_buffers": 24921779200'
+run --model gpt2-124m --cluster a100-80gb --json
+valid
+has '"fits": true, "reason": null'
+
+# a model name with a quote, a backslash and a control character, escaped in --json
+printf '{"name": "we\\"ird\\\\na\\u0001me", "vocab_size": 256, "max_seq_len": 64, "num_layers": 2, "num_heads": 4, "channels": 64}\n' >"$tmp/odd.json"
+run --model "$tmp/odd.json" --cluster a100-80gb --json
+valid
+has '{"model": "we\"ird\\na\u0001me", "params":'
+
+# --search --json: every setup that does not fit carries its reason
+run --model gpt2-1.5b --cluster 2xt4 --search --json
+valid
+has '"fits": false, "reason": "rank 0 (T4-16GB): out of memory'
+
+echo "$checks checks, $failures failures"
+[ "$failures" -eq 0 ]
