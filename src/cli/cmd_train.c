@@ -66,6 +66,26 @@ static bool parse_positive(const char *flag, const char *s, long max, long *out)
     return zl_cli_parse_positive("train", flag, s, max, out);
 }
 
+/* OpenMP threads per core we allow: oversubscribing a little is a fair experiment, but
+ * libgomp crashes (SIGSEGV in GOMP_parallel) asked for 100000 threads, and past a few per
+ * core threads only add contention. 4 per core keeps the cap proportional to the machine
+ * (a 256-core node still gets 1024). */
+#define THREADS_PER_CORE 4
+
+/* `what` ("--threads 100000", "OMP_NUM_THREADS=100000") asks for n threads: false, with
+ * a message naming what the machine has, past THREADS_PER_CORE per core. */
+static bool threads_in_range(const char *what, long n)
+{
+    int cores = omp_get_num_procs();
+    if (n <= (long)THREADS_PER_CORE * cores) return true;
+    fprintf(stderr, "zerolab train: %s is out of range: at most %d (%d per core); this machine "
+                    "has %d core%s\n  hint: ask for %d or fewer (without --threads or OMP_NUM_THREADS, "
+                    "one per core)\n",
+            what, THREADS_PER_CORE * cores, THREADS_PER_CORE, cores, cores == 1 ? "" : "s",
+            cores);
+    return false;
+}
+
 /* "16GiB", "512MiB", "64KiB", "1.5GB", "2.5e9", "1000": binary units for KiB/MiB/GiB/TiB,
  * decimal for KB/MB/GB/TB, bytes without a unit. */
 static bool parse_bytes(const char *s, size_t *out)
@@ -124,7 +144,13 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
-        case O_THREADS: if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE; break;
+        case O_THREADS: {
+            char what[64];
+            if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE;
+            snprintf(what, sizeof what, "--threads %ld", a->threads);
+            if (!threads_in_range(what, a->threads)) return ZL_EXIT_USAGE;
+            break;
+        }
         case O_SEED: {
             char *end;
             a->seed = strtol(optarg, &end, 10);
@@ -150,6 +176,12 @@ static int parse_args(int argc, char **argv, train_args *a)
         fprintf(stderr, "zerolab train: give --device or --cluster, not both (a cluster names "
                         "its device, e.g. --cluster 2x%s)\n", a->device);
         return ZL_EXIT_USAGE;
+    }
+    /* Without --threads, libgomp takes OMP_NUM_THREADS (already parsed): the same bound. */
+    if (!a->threads && getenv("OMP_NUM_THREADS")) {
+        char what[64];
+        snprintf(what, sizeof what, "OMP_NUM_THREADS=%d", omp_get_max_threads());
+        if (!threads_in_range(what, omp_get_max_threads())) return ZL_EXIT_USAGE;
     }
     if (a->device && !zl_device_preset_find(a->device)) {
         fprintf(stderr, "zerolab train: unknown --device '%s'\n  known devices: %s\n", a->device,
@@ -450,9 +482,10 @@ static int train(const train_args *a)
 
     const zl_gpt_config *mc = &plan.model;
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
-              "%d rank%s x %d threads\n",
+              "%d rank%s x %d thread%s\n",
               mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
-              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads());
+              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
+              omp_get_max_threads() > 1 ? "s" : "");
     zl_print0("  data %s\n", ds.desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld steps\n",

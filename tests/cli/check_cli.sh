@@ -9,12 +9,15 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0 checks=0
 
 # expect STATUS PATTERN -- ARGS...: run zerolab, check its exit status and that stderr
-# (or stdout for status 0) contains PATTERN (a fixed string).
+# (or stdout for status 0) contains PATTERN (a fixed string). $with_env, if set, holds
+# VAR=VALUE words put in zerolab's environment.
+with_env=""
 expect() {
     want_status=$1 pattern=$2
     shift 3
     checks=$((checks + 1))
-    "$ZEROLAB" "$@" >"$tmp/out" 2>"$tmp/err"
+    # shellcheck disable=SC2086
+    env $with_env "$ZEROLAB" "$@" >"$tmp/out" 2>"$tmp/err"
     status=$?
     if [ "$status" -ne "$want_status" ]; then
         echo "FAIL: zerolab $*: exit status $status, expected $want_status"; cat "$tmp/err"
@@ -122,6 +125,13 @@ printf '{"vocab_size": 256, "max_seq_len": 32, "num_layers": 1, "num_heads": 3, 
 expect 1 "divisible by num_heads (3)" -- train --model "$tmp/bad_model.json"
 expect 1 "longer than model" -- train --seq-len 100
 expect 2 "--steps expects a positive integer" -- train --steps zero
+# libgomp crashes creating 100000 threads: more than 4 per core is refused, naming the cores
+expect 2 "this machine has $(nproc) core" -- train --threads 100000
+with_env="OMP_NUM_THREADS=100000"
+expect 2 "OMP_NUM_THREADS=100000 is out of range" -- train --steps 1
+with_env=""
+expect 0 "done: loss" -- train --threads 1 --steps 1
+grep -q ' x 1 thread$' "$tmp/out" || { echo "FAIL: the banner does not say '1 thread'"; cat "$tmp/out"; failures=$((failures + 1)); }
 expect 2 "unknown or incomplete option" -- train --frobnicate
 expect 2 "unknown command 'trian'" -- trian
 expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
