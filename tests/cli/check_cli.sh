@@ -53,6 +53,17 @@ expect 1 "syntax.json:3:" -- train --config "$tmp/syntax.json"
 expect 1 "$tmp/missing.txt" -- train --data "$tmp/missing.txt"
 printf '' >"$tmp/empty.txt"
 expect 1 "empty.txt" -- train --data "$tmp/empty.txt"
+# a FIFO blocked open() for ever: refused at once, by what it is (timeout: the hang guard)
+checks=$((checks + 1))
+if mkfifo "$tmp/fifo"; then
+    timeout 60 "$ZEROLAB" train --data "$tmp/fifo" --steps 1 >"$tmp/out" 2>&1
+    status=$?
+    if [ $status -eq 1 ] && grep -qF "fifo' is a FIFO (named pipe), not a regular file" "$tmp/out"; then
+        echo "ok: zerolab train --data FIFO -> 1"
+    else
+        echo "FAIL: zerolab train --data FIFO: status $status"; cat "$tmp/out"; failures=$((failures + 1))
+    fi
+fi
 
 # --- batch-size triad: DeepSpeed's assertion with the four numbers ---------------------
 printf '{"train_batch_size": 32, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 3}\n' >"$tmp/batch.json"
