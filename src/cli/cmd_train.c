@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/train_preflight.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
 #include "core/device.h"
@@ -462,6 +463,18 @@ static int train(const train_args *a)
         goto done;
     }
     plan.engine.dp = world;
+    /* Before any allocation: a run that cannot fit its device budget or this machine's
+     * memory is refused now, not after minutes of allocating (train_preflight.c). */
+    size_t ntok = (size_t)o->micro_batch_size * o->seq_len;
+    zl_train_preflight pre = {
+        .model = &plan.model, .options = o, .device_memory = budget,
+        .device_name = card ? card->display : NULL, .gpu = card != NULL,
+        .host_nbytes = ds.ntokens * sizeof(int32_t) + 2 * ntok * sizeof(int32_t),
+        .held_nbytes = ds.ntokens * sizeof(int32_t)};
+    if ((st = zl_train_preflight_check(world, &pre)) != ZL_OK) {
+        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        goto done;
+    }
     /* DeepSpeed's comms_logger: every call is logged anyway; print the summary at the end,
      * and with "verbose" one line per call as it happens. */
     if (cfg.comms_logger.enabled && cfg.comms_logger.verbose && rank == 0)
@@ -472,7 +485,6 @@ static int train(const train_args *a)
         rc = zl_cli_fail();
         goto done;
     }
-    size_t ntok = (size_t)o->micro_batch_size * o->seq_len;
     inputs = malloc(ntok * sizeof *inputs);
     targets = malloc(ntok * sizeof *targets);
     if (!inputs || !targets) {

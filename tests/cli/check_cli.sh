@@ -10,14 +10,17 @@ failures=0 checks=0
 
 # expect STATUS PATTERN -- ARGS...: run zerolab, check its exit status and that stderr
 # (or stdout for status 0) contains PATTERN (a fixed string). $with_env, if set, holds
-# VAR=VALUE words put in zerolab's environment.
-with_env=""
+# VAR=VALUE words put in zerolab's environment; $limit_kb, if set, caps its virtual
+# memory (ulimit -v, KiB): a run that should be refused before it allocates then fails
+# with another message if it allocates after all.
+with_env="" limit_kb=""
 expect() {
     want_status=$1 pattern=$2
     shift 3
     checks=$((checks + 1))
     # shellcheck disable=SC2086
-    env $with_env "$ZEROLAB" "$@" >"$tmp/out" 2>"$tmp/err"
+    (if [ -n "$limit_kb" ]; then ulimit -v "$limit_kb" || exit 99; fi
+     exec env $with_env "$ZEROLAB" "$@") >"$tmp/out" 2>"$tmp/err"
     status=$?
     if [ "$status" -ne "$want_status" ]; then
         echo "FAIL: zerolab $*: exit status $status, expected $want_status"; cat "$tmp/err"
@@ -103,9 +106,31 @@ expect 0 "  71.69GB |   0.12GB | offload_param=cpu , offload_optimizer=cpu , zer
 expect 2 "give --params or --model" -- estimate
 expect 0 "simulated V100-SXM2-16GB" -- train --device v100-16gb --steps 2
 expect 2 "unknown --device 'v99'" -- train --device v99
+# A run past its simulated card is refused before it allocates (it held 13.5 GiB of host
+# memory for 72 s before): under a 1 GiB cap, the ledger's message and nothing else.
 printf '{"train_micro_batch_size_per_gpu": 64}\n' >"$tmp/big.json"
-expect 1 "rank 0 (T4-16GB): out of memory allocating" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
+limit_kb=1048576
+expect 1 "rank 0 (T4-16GB): out of memory allocating 8.00 GiB for 'act.h.1'" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
 expect 1 "hint: activations dominate" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
+expect 1 "rank 0: out of memory allocating 471.00 KiB for 'adam.m'" -- train --device-memory 1MiB --steps 1
+limit_kb=""
+# Host memory: a run that needs more than the machine has is refused up front with both
+# numbers (ZL_HOST_MEMORY_AVAILABLE stands in for the machine's figure)
+with_env="ZL_HOST_MEMORY_AVAILABLE=30000000"
+expect 1 "this run needs 84.77 MiB of host memory (1 rank), this machine has 28.61 MiB available (ZL_HOST_MEMORY_AVAILABLE)" -- train --steps 1
+with_env="ZL_HOST_MEMORY_AVAILABLE=1000000000"
+expect 0 "done: loss" -- train --steps 1
+with_env="ZL_HOST_MEMORY_AVAILABLE=lots"
+expect 1 "ZL_HOST_MEMORY_AVAILABLE='lots' is not a number of bytes" -- train --steps 1
+with_env=""
+# ... and with the machine's own figure: gpt2-1.5b needs 36.8 GiB here. Only where that
+# is more than the machine has (the test must not train it), under a 1 GiB cap.
+avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo 2>/dev/null)
+if [ -n "$avail_kb" ] && [ "$avail_kb" -lt 36000000 ]; then
+    limit_kb=1048576
+    expect 1 "this run needs 36.81 GiB of host memory (1 rank)" -- train --model gpt2-1.5b
+    limit_kb=""
+fi
 expect 0 "trace of the last step" -- train --device laptop-cpu --steps 2 --trace "$tmp/trace.json"
 grep -q '"traceEvents"' "$tmp/trace.json" || { echo "FAIL: no trace written"; failures=$((failures + 1)); }
 printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-40gb"}}\n' >"$tmp/dev.json"
@@ -178,6 +203,16 @@ if [ -n "${MPIEXEC:-}" ]; then
         echo "ok: mpiexec -n 2 with a batch triad that does not fit two ranks: one message, exit 1"
     else
         echo "FAIL: triad error at np=2: status $status"; cat "$tmp/dpbad.out"; failures=$((failures + 1))
+    fi
+    # Two ranks on one node share its memory: the host check counts both
+    checks=$((checks + 1))
+    OMP_NUM_THREADS=1 ZL_HOST_MEMORY_AVAILABLE=150000000 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train \
+        --steps 1 >"$tmp/dphost.out" 2>&1
+    status=$?
+    if [ $status -eq 1 ] && [ "$(grep -c 'of host memory (2 ranks x 84.77 MiB), this machine has 143.05 MiB' "$tmp/dphost.out")" -eq 1 ]; then
+        echo "ok: mpiexec -n 2 past the host's memory: refused once, for both ranks"
+    else
+        echo "FAIL: mpiexec -n 2 host memory check: status $status"; cat "$tmp/dphost.out"; failures=$((failures + 1))
     fi
     # The same two ranks as one node of two V100s (NVLink) and as two nodes of one (IB
     # EDR): the same computation, and the gradient allreduce takes longer between nodes.
