@@ -51,7 +51,7 @@ bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, lon
     return true;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) return zl_cmd_train(argc, argv); /* the default job: train visibly */
     const char *cmd = argv[1];
@@ -70,4 +70,21 @@ int main(int argc, char **argv)
     fprintf(stderr, "zerolab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return ZL_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = run(argc, argv);
+    /* Output that did not arrive (a full disk, /dev/full, a closed pipe) is a failed run,
+     * not a success. A command that failed already has said why: one message is enough. */
+    errno = 0;
+    int flushed = fflush(stdout), err = errno;
+    if (flushed != 0 || ferror(stdout)) {
+        if (rc == ZL_EXIT_OK) {
+            fprintf(stderr, "zerolab: error: cannot write to standard output: %s\n",
+                    err ? strerror(err) : "an earlier write failed, output was lost");
+            rc = ZL_EXIT_FAIL;
+        }
+    }
+    return rc;
 }

@@ -138,6 +138,13 @@ expect 0 "simulated A100-SXM4-40GB" -- train --config "$tmp/dev.json" --steps 1
 printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-41gb"}}\n' >"$tmp/dev2.json"
 expect 1 "zerolab.device: unknown device 'a100-41gb'" -- train --config "$tmp/dev2.json" --steps 1
 expect 1 "--trace needs a simulated device" -- train --trace "$tmp/t.json" --steps 1
+# an unwritable trace is found before training, and no stray file is left behind
+expect 1 "cannot write the trace to '$tmp/nodir/t.json'" -- train --device laptop-cpu --steps 2 --trace "$tmp/nodir/t.json"
+if grep -q '^step' "$tmp/out"; then echo "FAIL: trained before finding the trace unwritable"; failures=$((failures + 1)); fi
+expect 1 "cannot write the trace to '$tmp'" -- train --device laptop-cpu --steps 2 --trace "$tmp"
+printf '{"train_micro_batch_size_per_gpu": 64}\n' >"$tmp/big2.json"
+expect 1 "out of memory" -- train --config "$tmp/big2.json" --model gpt2-350m --seq-len 1024 --device t4 --trace "$tmp/stray.json"
+if [ -e "$tmp/stray.json" ]; then echo "FAIL: the trace check left $tmp/stray.json"; failures=$((failures + 1)); fi
 expect 0 "simulated: 1 node x 1 V100-SXM2-16GB (nvlink2 within a node)" -- train --cluster v100-16gb --steps 1
 expect 1 "--cluster 2x2xv100-16gb has 4 GPUs, but this run has 1 rank" -- train --cluster 2x2xv100-16gb --steps 1
 expect 1 "hint: launch 4 ranks" -- train --cluster 2x2xv100-16gb --steps 1
@@ -175,6 +182,23 @@ expect 2 "--device-memory expects a size" -- train --device-memory lots
 expect 1 "rank 0: out of memory allocating" -- train --device-memory 1MiB --steps 1
 expect 1 "hint:" -- train --device-memory 1MiB --steps 1
 expect 0 "memory ledger of rank 0" -- train --device-memory 64MiB --steps 2 --memory-report
+
+# --- output that cannot be written is a failure, reported once -----------------------
+if [ -w /dev/full ]; then
+    for args in "version" "config" "config --help" "plan --model gpt2-124m --cluster 8xa100-80gb --json" \
+        "estimate --params 2851M" "train --steps 1" "--help"; do
+        checks=$((checks + 1))
+        # shellcheck disable=SC2086
+        "$ZEROLAB" $args >/dev/full 2>"$tmp/err"
+        status=$?
+        if [ $status -eq 1 ] && [ "$(grep -c 'zerolab: error: cannot write' "$tmp/err")" -eq 1 ] &&
+            [ "$(wc -l <"$tmp/err")" -eq 1 ]; then
+            echo "ok: zerolab $args >/dev/full -> 1, one message"
+        else
+            echo "FAIL: zerolab $args >/dev/full: status $status"; cat "$tmp/err"; failures=$((failures + 1))
+        fi
+    done
+fi
 
 # --- config: a valid file prints its settings with their sources -----------------------
 expect 0 "train_batch_size" -- config
