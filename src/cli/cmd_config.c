@@ -10,12 +10,13 @@
 
 static void config_usage(FILE *out)
 {
-    fprintf(out,
+    zl_cli_help(out,
             "usage: zerolab config [FILE] [--world-size N]\n"
             "\n"
             "Validate a DeepSpeed JSON config and print the resolved settings.\n"
             "  FILE            the config (default: the built-in config of 'zerolab train')\n"
-            "  --world-size N  data-parallel ranks to resolve the batch-size triad for (default 1)\n"
+            "  --world-size N  data-parallel ranks to resolve the batch-size triad for\n"
+            "                  (default 1)\n"
             "  --json          also print the built-in config's JSON text (no FILE only)\n");
 }
 

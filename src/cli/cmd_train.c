@@ -39,29 +39,38 @@ typedef struct train_args {
 
 static void train_usage(FILE *out)
 {
-    fprintf(out,
+    zl_cli_help(out,
             "usage: zerolab train [options]\n"
             "\n"
             "  --config FILE     DeepSpeed JSON config (default: the built-in lab config)\n"
             "  --model NAME|FILE model preset (%s) or model JSON (default: lab)\n"
             "  --data FILE       text file (read as bytes) or llm.c .bin token shard\n"
             "                    (default: the built-in corpus)\n"
-            "  --steps N         optimizer steps (default: 100, or zerolab.steps in the config)\n"
+            "  --steps N         optimizer steps (default: zerolab.steps in the config: 300\n"
+            "                    in the built-in one; 100 if the config has none)\n"
             "  --seed N          parameter initialisation seed (default: 1337)\n"
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
-            "  --threads N       OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+            "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS\n"
+            "                    or one per core)\n"
             "  --device-memory N the memory budget of each rank's device, in bytes or with a\n"
             "                    unit (16GiB, 512MiB, 2.5e9); an allocation past it fails\n"
             "  --memory-report   print each rank's device memory ledger at the end\n"
-            "  --device NAME     each rank impersonates this GPU: its memory is the budget and\n"
-            "                    a cost model gives every step a simulated time (%s;\n"
-            "                    also \"zerolab\": {\"device\": NAME} in the config)\n"
+            "  --device NAME     each rank impersonates this GPU: its memory is the budget,\n"
+            "                    and a cost model gives every step a simulated time (also\n"
+            "                    \"zerolab\": {\"device\": NAME} in the config); NAME is one\n"
+            "                    of %s\n"
             "  --cluster SPEC    as --device, on a cluster of that many GPUs: GPUSxDEVICE or\n"
-            "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its size\n"
-            "                    must be the number of ranks (also \"zerolab\": {\"cluster\": SPEC})\n"
+            "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its\n"
+            "                    size must be the number of ranks (also \"zerolab\":\n"
+            "                    {\"cluster\": SPEC} in the config)\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
-            "                    last step, one track per rank and stream\n",
+            "                    last step, one track per rank and stream\n"
+            "\n"
+            "Before it allocates, train runs the same engine on the meta backend (as zerolab\n"
+            "plan does) and refuses a run that would pass its device's budget or the host's\n"
+            "available memory (all ranks on a node together). ZL_HOST_MEMORY_AVAILABLE=BYTES\n"
+            "replaces the host's figure (for tests, or where the kernel's is wrong).\n",
             zl_gpt_config_preset_names(), zl_device_preset_names());
 }
 
@@ -486,13 +495,19 @@ static int train(const train_args *a)
     plan.engine.dp = world;
     /* Before any allocation: a run that cannot fit its device budget or this machine's
      * memory is refused now, not after minutes of allocating (train_preflight.c). */
-    size_t ntok = (size_t)o->micro_batch_size * o->seq_len;
+    /* Checked, though the loader has bounded W x B x T by the data set: B and T come from
+     * the user. The data set's bytes were checked when it was allocated. */
+    size_t ntok = 0, io_nbytes = 0, host_nbytes = 0, data_nbytes = ds.ntokens * sizeof(int32_t);
+    if (__builtin_mul_overflow((size_t)o->micro_batch_size, (size_t)o->seq_len, &ntok) ||
+        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) || /* inputs, targets */
+        __builtin_add_overflow(io_nbytes, data_nbytes, &host_nbytes))
+        st = zl_errorf(ZL_ERR_INVALID, "micro-batch %d x sequence %d tokens is too large",
+                       o->micro_batch_size, o->seq_len);
     zl_train_preflight pre = {
         .model = &plan.model, .options = o, .device_memory = budget,
         .device_name = card ? card->display : NULL, .gpu = card != NULL,
-        .host_nbytes = ds.ntokens * sizeof(int32_t) + 2 * ntok * sizeof(int32_t),
-        .held_nbytes = ds.ntokens * sizeof(int32_t)};
-    if ((st = zl_train_preflight_check(world, &pre)) != ZL_OK) {
+        .host_nbytes = host_nbytes, .held_nbytes = data_nbytes};
+    if (st != ZL_OK || (st = zl_train_preflight_check(world, &pre)) != ZL_OK) {
         rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
         goto done;
     }
@@ -506,8 +521,8 @@ static int train(const train_args *a)
         rc = zl_cli_fail();
         goto done;
     }
-    inputs = malloc(ntok * sizeof *inputs);
-    targets = malloc(ntok * sizeof *targets);
+    inputs = malloc(io_nbytes / 2);  /* (B, T) */
+    targets = malloc(io_nbytes / 2); /* (B, T) */
     if (!inputs || !targets) {
         fprintf(stderr, "zerolab: error: out of host memory\n");
         goto done;

@@ -200,6 +200,21 @@ if [ -w /dev/full ]; then
     done
 fi
 
+# --- help fits an 80-column terminal: no line of any command's help is wider --------
+for cmd in "" train plan estimate config; do
+    checks=$((checks + 1))
+    # shellcheck disable=SC2086
+    "$ZEROLAB" $cmd --help >"$tmp/help" 2>&1
+    status=$?
+    wide=$(awk 'length($0) > 80' "$tmp/help")
+    if [ $status -eq 0 ] && [ -s "$tmp/help" ] && [ -z "$wide" ]; then
+        echo "ok: zerolab $cmd --help fits 80 columns"
+    else
+        echo "FAIL: zerolab $cmd --help: status $status, lines over 80 columns:"; echo "$wide"
+        failures=$((failures + 1))
+    fi
+done
+
 # --- config: a valid file prints its settings with their sources -----------------------
 expect 0 "train_batch_size" -- config
 expect 0 "(inferred" -- config

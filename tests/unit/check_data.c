@@ -484,6 +484,21 @@ START_TEST(test_data_loader_too_small_dataset)
 }
 END_TEST
 
+/* 2^20 ranks x 2^22 x 2^22 tokens is 2^64: it wrapped to 0 and passed the size check. */
+START_TEST(test_data_loader_global_batch_overflow_refused)
+{
+    zl_dataset ds;
+    iota_dataset(&ds, 100);
+    zl_loader l;
+    zl_error_clear();
+    ck_assert_int_eq(zl_loader_init(&l, &ds, 1 << 22, 1 << 22, 0, 1 << 20), ZL_ERR_INVALID);
+    ASSERT_MSG_HAS("more than 2^64 tokens");
+    ck_assert_int_eq(zl_loader_init(&l, &ds, 1 << 22, 1 << 22, 0, 1 << 19), ZL_ERR_INVALID);
+    ASSERT_MSG_HAS("needs 9223372036854775809"); /* 2^63 + 1 */
+    zl_dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(test_data_loader_reset_and_seek_resume)
 {
     zl_dataset ds;
@@ -534,6 +549,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_data_loader_dp_equals_single_rank_w3);
     tcase_add_test(tc, test_data_loader_too_small_dataset);
     tcase_add_test(tc, test_data_loader_reset_and_seek_resume);
+    tcase_add_test(tc, test_data_loader_global_batch_overflow_refused);
     suite_add_tcase(s, tc);
     return s;
 }
