@@ -536,10 +536,10 @@ static int train(const train_args *a)
               omp_get_max_threads() > 1 ? "s" : "");
     zl_print0("  data %s\n", ds.desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
-              "ZeRO stage %d; %s lr %.3g; %ld steps\n",
+              "ZeRO stage %d; %s lr %.3g; %ld step%s\n",
               (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
               W, o->seq_len, o->zero_stage, cfg.optimizer_name ? cfg.optimizer_name : "adamw",
-              o->optimizer.lr, plan.steps);
+              o->optimizer.lr, plan.steps, plan.steps == 1 ? "" : "s");
     if (card)
         zl_print0("  simulated: %d node%s x %d %s (%s within a node%s%s%s), one GPU per rank\n",
                   cluster.nodes, cluster.nodes > 1 ? "s" : "", cluster.gpus_per_node,
@@ -599,7 +599,8 @@ static int train(const train_args *a)
         }
     }
     double elapsed = now_seconds() - t_start;
-    zl_print0("done: loss %.4f -> %.4f in %ld steps, %.1f s\n", first_loss, loss, plan.steps, elapsed);
+    zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, plan.steps,
+              plan.steps == 1 ? "" : "s", elapsed);
     if (engine.skipped_steps)
         zl_print0("skipped %lld of %ld optimizer steps (inf/nan gradients)\n",
                   (long long)engine.skipped_steps, plan.steps);

@@ -175,6 +175,8 @@ expect 2 "OMP_NUM_THREADS=100000 is out of range" -- train --steps 1
 with_env=""
 expect 0 "done: loss" -- train --threads 1 --steps 1
 grep -q ' x 1 thread$' "$tmp/out" || { echo "FAIL: the banner does not say '1 thread'"; cat "$tmp/out"; failures=$((failures + 1)); }
+grep -q '; 1 step$' "$tmp/out" && grep -q '^done: .* in 1 step,' "$tmp/out" ||
+    { echo "FAIL: the banner or the summary does not say '1 step'"; cat "$tmp/out"; failures=$((failures + 1)); }
 expect 2 "unknown or incomplete option" -- train --frobnicate
 expect 2 "unknown command 'trian'" -- trian
 expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
