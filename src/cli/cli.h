@@ -4,6 +4,7 @@
 #define ZL_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #define ZL_EXIT_OK 0
 #define ZL_EXIT_FAIL 1
@@ -16,6 +17,12 @@ int zl_cmd_estimate(int argc, char **argv);
 
 /* The DeepSpeed config `zerolab train` uses when given none (default_config.c). */
 extern const char zl_default_config_json[];
+
+/* Help text, printf-style, with every line wrapped at ZL_CLI_HELP_COLUMNS (lists such
+ * as the model presets and devices grow); a wrapped option's description continues under
+ * its first column. Every line ends with a newline, the last one too. */
+#define ZL_CLI_HELP_COLUMNS 80
+void zl_cli_help(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Print "zerolab: error: <zl_last_error()>" to stderr and return ZL_EXIT_FAIL. */
 int zl_cli_fail(void);

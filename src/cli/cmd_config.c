@@ -76,7 +76,7 @@ int zl_cli_fill_flag(const char *cmd, const char *flag, const char *arg, zl_conf
 
 static void config_usage(FILE *out)
 {
-    fprintf(out,
+    zl_cli_help(out,
             "usage: zerolab config [FILE] [--world-size N] [--json] [fill flags]\n"
             "\n"
             "Validate a DeepSpeed JSON config and print the resolved settings.\n"

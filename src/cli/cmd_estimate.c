@@ -13,29 +13,32 @@
 
 static void estimate_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: zerolab estimate (--params N [--largest-layer-params N] | --model NAME|FILE)\n"
+    zl_cli_help(out,
+            "usage: zerolab estimate (--params N [--largest-layer-params N]\n"
+            "                         | --model NAME|FILE)\n"
             "                        [--stage 2|3] [--gpus-per-node G] [--nodes N]\n"
             "                        [--additional-buffer-factor F] [--legacy-zero2]\n"
             "\n"
             "DeepSpeed's estimate_zero2_model_states_mem_needs_all_cold and\n"
-            "estimate_zero3_model_states_mem_needs_all_cold: memory per CPU and per GPU for the\n"
-            "parameters, gradients and optimizer states, with and without offload, as DeepSpeed\n"
-            "prints it (GB = 2^30 bytes). Activations and buffers are not included.\n"
+            "estimate_zero3_model_states_mem_needs_all_cold: memory per CPU and per GPU for\n"
+            "the parameters, gradients and optimizer states, with and without offload, as\n"
+            "DeepSpeed prints it (GB = 2^30 bytes). Activations and buffers are not included.\n"
             "\n"
-            "  --params N                  total parameters: 2851000000, 2851e6, 2.851e9, 2851M,\n"
-            "                              2.851B (suffixes K, M, B or G, T)\n"
+            "  --params N                  total parameters: 2851000000, 2851e6, 2.851e9,\n"
+            "                              2851M, 2.851B (suffixes K, M, B or G, T)\n"
             "  --largest-layer-params N    parameters of the largest layer (ZeRO-3)\n"
-            "  --model NAME|FILE           count a model instead: preset (%s)\n"
-            "                              or model JSON; the largest layer is its largest module\n"
-            "                              (e.g. wte), as DeepSpeed's *_all_live counts it\n"
-            "  --stage 2|3                 one estimator (default: ZeRO-2, then ZeRO-3 when the\n"
-            "                              largest layer is known)\n"
+            "  --model NAME|FILE           count a model instead (model JSON or a preset);\n"
+            "                              the largest layer is its largest module (e.g.\n"
+            "                              wte), as DeepSpeed's *_all_live counts it;\n"
+            "                              presets: %s\n"
+            "  --stage 2|3                 one estimator (default: ZeRO-2, then ZeRO-3 when\n"
+            "                              the largest layer is known)\n"
             "  --gpus-per-node G           default 1\n"
             "  --nodes N                   default 1\n"
             "  --additional-buffer-factor F  CPU memory safety factor, default 1.5\n"
-            "  --legacy-zero2              ZeRO-2 GPU memory without offload by DeepSpeed's formula\n"
-            "                              before PR #5099 (4P + 16P/GPUs, its docs' 15.93GB)\n",
+            "  --legacy-zero2              ZeRO-2 GPU memory without offload by DeepSpeed's\n"
+            "                              formula before PR #5099 (4P + 16P/GPUs, its docs'\n"
+            "                              15.93GB)\n",
             zl_gpt_config_preset_names());
 }
 

@@ -24,18 +24,18 @@ typedef struct plan_args {
 
 static void plan_usage(FILE *out)
 {
-    fprintf(out,
+    zl_cli_help(out,
             "usage: zerolab plan --model NAME|FILE --cluster SPEC [options]\n"
             "\n"
-            "  --model NAME|FILE  model preset (%s) or model JSON\n"
-            "                     (ours or a Hugging Face GPT-2 config.json)\n"
+            "  --model NAME|FILE  model JSON (ours or a Hugging Face GPT-2 config.json) or\n"
+            "                     a preset: %s\n"
             "  --cluster SPEC     GPUs: DEVICE, GPUSxDEVICE or NODESxGPUSxDEVICE, optionally\n"
             "                     ,nvlink ,pcie ,ib100 ,ib200 ,ib400 (e.g. 2x8xa100-80gb)\n"
             "                     devices: %s\n"
             "  --config FILE      DeepSpeed JSON config (default: the built-in one)\n"
             "  --seq-len T        tokens per sequence (default: the model's max_seq_len)\n"
-            "  --search           try ZeRO stages 0-3 and micro-batch sizes at the same global\n"
-            "                     batch; rank those that fit by simulated tokens/s\n"
+            "  --search           try ZeRO stages 0-3 and micro-batch sizes at the same\n"
+            "                     global batch; rank those that fit by simulated tokens/s\n"
             "  --trace FILE       Chrome trace (Perfetto) of rank 0's simulated step\n"
             "  --json             machine-readable output\n",
             zl_gpt_config_preset_names(), zl_device_preset_names());

@@ -3,6 +3,8 @@
  * Settings come from, strongest first: command-line flags, the config's "zerolab" block,
  * the built-in defaults. Without --config the built-in config (default_config.c) is used,
  * so `zerolab train` alone trains the lab model on the built-in corpus. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -12,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/train_preflight.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
 #include "core/device.h"
@@ -36,36 +40,65 @@ typedef struct train_args {
 
 static void train_usage(FILE *out)
 {
-    fprintf(out,
+    zl_cli_help(out,
             "usage: zerolab train [options]\n"
             "\n"
             "  --config FILE     DeepSpeed JSON config (default: the built-in lab config)\n"
             "  --model NAME|FILE model preset (%s) or model JSON (default: lab)\n"
             "  --data FILE       text file (read as bytes) or llm.c .bin token shard\n"
             "                    (default: the built-in corpus)\n"
-            "  --steps N         optimizer steps (default: 100, or zerolab.steps in the config)\n"
+            "  --steps N         optimizer steps (default: zerolab.steps in the config: 300\n"
+            "                    in the built-in one; 100 if the config has none)\n"
             "  --seed N          parameter initialisation seed (default: 1337)\n"
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
-            "  --threads N       OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+            "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS\n"
+            "                    or one per core)\n"
             "  --device-memory N the memory budget of each rank's device, in bytes or with a\n"
             "                    unit (16GiB, 512MiB, 2.5e9); an allocation past it fails\n"
             "  --memory-report   print each rank's device memory ledger at the end\n"
-            "  --device NAME     each rank impersonates this GPU: its memory is the budget and\n"
-            "                    a cost model gives every step a simulated time (%s;\n"
-            "                    also \"zerolab\": {\"device\": NAME} in the config)\n"
+            "  --device NAME     each rank impersonates this GPU: its memory is the budget,\n"
+            "                    and a cost model gives every step a simulated time (also\n"
+            "                    \"zerolab\": {\"device\": NAME} in the config); NAME is one\n"
+            "                    of %s\n"
             "  --cluster SPEC    as --device, on a cluster of that many GPUs: GPUSxDEVICE or\n"
-            "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its size\n"
-            "                    must be the number of ranks (also \"zerolab\": {\"cluster\": SPEC})\n"
+            "                    NODESxGPUSxDEVICE[,links] (see zerolab plan --help); its\n"
+            "                    size must be the number of ranks (also \"zerolab\":\n"
+            "                    {\"cluster\": SPEC} in the config)\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
             "                    last step, one track per rank and stream\n"
-            "%s",
+            "%s"
+            "\n"
+            "Before it allocates, train runs the same engine on the meta backend (as zerolab\n"
+            "plan does) and refuses a run that would pass its device's budget or the host's\n"
+            "available memory (all ranks on a node together). ZL_HOST_MEMORY_AVAILABLE=BYTES\n"
+            "replaces the host's figure (for tests, or where the kernel's is wrong).\n",
             zl_gpt_config_preset_names(), zl_device_preset_names(), zl_cli_fill_usage);
 }
 
 static bool parse_positive(const char *flag, const char *s, long max, long *out)
 {
     return zl_cli_parse_positive("train", flag, s, max, out);
+}
+
+/* OpenMP threads per core we allow: oversubscribing a little is a fair experiment, but
+ * libgomp crashes (SIGSEGV in GOMP_parallel) asked for 100000 threads, and past a few per
+ * core threads only add contention. 4 per core keeps the cap proportional to the machine
+ * (a 256-core node still gets 1024). */
+#define THREADS_PER_CORE 4
+
+/* `what` ("--threads 100000", "OMP_NUM_THREADS=100000") asks for n threads: false, with
+ * a message naming what the machine has, past THREADS_PER_CORE per core. */
+static bool threads_in_range(const char *what, long n)
+{
+    int cores = omp_get_num_procs();
+    if (n <= (long)THREADS_PER_CORE * cores) return true;
+    fprintf(stderr, "zerolab train: %s is out of range: at most %d (%d per core); this machine "
+                    "has %d core%s\n  hint: ask for %d or fewer (without --threads or OMP_NUM_THREADS, "
+                    "one per core)\n",
+            what, THREADS_PER_CORE * cores, THREADS_PER_CORE, cores, cores == 1 ? "" : "s",
+            cores);
+    return false;
 }
 
 /* "16GiB", "512MiB", "64KiB", "1.5GB", "2.5e9", "1000": binary units for KiB/MiB/GiB/TiB,
@@ -135,7 +168,13 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
-        case O_THREADS: if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE; break;
+        case O_THREADS: {
+            char what[64];
+            if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE;
+            snprintf(what, sizeof what, "--threads %ld", a->threads);
+            if (!threads_in_range(what, a->threads)) return ZL_EXIT_USAGE;
+            break;
+        }
         case O_SEED: {
             char *end;
             a->seed = strtol(optarg, &end, 10);
@@ -161,6 +200,12 @@ static int parse_args(int argc, char **argv, train_args *a)
         fprintf(stderr, "zerolab train: give --device or --cluster, not both (a cluster names "
                         "its device, e.g. --cluster 2x%s)\n", a->device);
         return ZL_EXIT_USAGE;
+    }
+    /* Without --threads, libgomp takes OMP_NUM_THREADS (already parsed): the same bound. */
+    if (!a->threads && getenv("OMP_NUM_THREADS")) {
+        char what[64];
+        snprintf(what, sizeof what, "OMP_NUM_THREADS=%d", omp_get_max_threads());
+        if (!threads_in_range(what, omp_get_max_threads())) return ZL_EXIT_USAGE;
     }
     if (a->device && !zl_device_preset_find(a->device)) {
         fprintf(stderr, "zerolab train: unknown --device '%s'\n  known devices: %s\n", a->device,
@@ -201,6 +246,22 @@ static zl_status write_trace(zl_comm *world, const zl_timeline *tl, const char *
         zl_comm_barrier(world);
     }
     return zl_comm_agree(world, st);
+}
+
+/* Can the trace be written at `path`? Found out before training, not after it: open it
+ * for writing without truncating it (O_NONBLOCK: a FIFO without a reader fails instead of
+ * blocking), and remove it again if this check created it. */
+static zl_status check_trace_writable(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
+    bool created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s': %s\n  hint: --trace names "
+                         "a file in a directory that exists and is writable", path, strerror(errno));
+    close(fd);
+    if (created) unlink(path);
+    return ZL_OK;
 }
 
 static double now_seconds(void)
@@ -429,6 +490,8 @@ static int train(const train_args *a)
         st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME, --cluster "
                                       "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
                                       "shows simulated time");
+    /* Rank 0 writes the trace first; the agreement below brings its verdict to all. */
+    if (st == ZL_OK && a->trace && rank == 0) st = check_trace_writable(a->trace);
     char devname[64];
     snprintf(devname, sizeof devname, card ? "rank %d (%s)" : "rank %d", rank, card ? card->display : "");
     size_t budget = a->device_memory ? a->device_memory : card ? card->memory : 0;
@@ -445,6 +508,24 @@ static int train(const train_args *a)
         goto done;
     }
     plan.engine.dp = world;
+    /* Before any allocation: a run that cannot fit its device budget or this machine's
+     * memory is refused now, not after minutes of allocating (train_preflight.c). */
+    /* Checked, though the loader has bounded W x B x T by the data set: B and T come from
+     * the user. The data set's bytes were checked when it was allocated. */
+    size_t ntok = 0, io_nbytes = 0, host_nbytes = 0, data_nbytes = ds.ntokens * sizeof(int32_t);
+    if (__builtin_mul_overflow((size_t)o->micro_batch_size, (size_t)o->seq_len, &ntok) ||
+        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) || /* inputs, targets */
+        __builtin_add_overflow(io_nbytes, data_nbytes, &host_nbytes))
+        st = zl_errorf(ZL_ERR_INVALID, "micro-batch %d x sequence %d tokens is too large",
+                       o->micro_batch_size, o->seq_len);
+    zl_train_preflight pre = {
+        .model = &plan.model, .options = o, .device_memory = budget,
+        .device_name = card ? card->display : NULL, .gpu = card != NULL,
+        .host_nbytes = host_nbytes, .held_nbytes = data_nbytes};
+    if (st != ZL_OK || (st = zl_train_preflight_check(world, &pre)) != ZL_OK) {
+        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        goto done;
+    }
     /* DeepSpeed's comms_logger: every call is logged anyway; print the summary at the end,
      * and with "verbose" one line per call as it happens. */
     if (cfg.comms_logger.enabled && cfg.comms_logger.verbose && rank == 0)
@@ -455,9 +536,8 @@ static int train(const train_args *a)
         rc = zl_cli_fail();
         goto done;
     }
-    size_t ntok = (size_t)o->micro_batch_size * o->seq_len;
-    inputs = malloc(ntok * sizeof *inputs);
-    targets = malloc(ntok * sizeof *targets);
+    inputs = malloc(io_nbytes / 2);  /* (B, T) */
+    targets = malloc(io_nbytes / 2); /* (B, T) */
     if (!inputs || !targets) {
         fprintf(stderr, "zerolab: error: out of host memory\n");
         goto done;
@@ -465,15 +545,16 @@ static int train(const train_args *a)
 
     const zl_gpt_config *mc = &plan.model;
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
-              "%d rank%s x %d threads\n",
+              "%d rank%s x %d thread%s\n",
               mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
-              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads());
+              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
+              omp_get_max_threads() > 1 ? "s" : "");
     zl_print0("  data %s\n", ds.desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
-              "ZeRO stage %d; %s lr %.3g; %ld steps\n",
+              "ZeRO stage %d; %s lr %.3g; %ld step%s\n",
               (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
               W, o->seq_len, o->zero_stage, cfg.optimizer_name ? cfg.optimizer_name : "adamw",
-              o->optimizer.lr, plan.steps);
+              o->optimizer.lr, plan.steps, plan.steps == 1 ? "" : "s");
     if (card)
         zl_print0("  simulated: %d node%s x %d %s (%s within a node%s%s%s), one GPU per rank\n",
                   cluster.nodes, cluster.nodes > 1 ? "s" : "", cluster.gpus_per_node,
@@ -533,7 +614,8 @@ static int train(const train_args *a)
         }
     }
     double elapsed = now_seconds() - t_start;
-    zl_print0("done: loss %.4f -> %.4f in %ld steps, %.1f s\n", first_loss, loss, plan.steps, elapsed);
+    zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, plan.steps,
+              plan.steps == 1 ? "" : "s", elapsed);
     if (engine.skipped_steps)
         zl_print0("skipped %lld of %ld optimizer steps (inf/nan gradients)\n",
                   (long long)engine.skipped_steps, plan.steps);

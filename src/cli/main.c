@@ -1,5 +1,6 @@
 /* zerolab: DeepSpeed's training engine in C, with simulated GPUs. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,81 @@ static void usage(FILE *out)
             "  train     train a GPT model from a DeepSpeed config\n"
             "            (no options: the lab model on the built-in corpus)\n"
             "  config    validate a DeepSpeed config and print the resolved settings\n"
-            "  plan      a run's memory and simulated step time on a GPU cluster (meta backend)\n"
+            "  plan      a run's memory and simulated step time on a GPU cluster\n"
+            "            (the meta backend: nothing allocated)\n"
             "  estimate  DeepSpeed's ZeRO-2/ZeRO-3 model-state memory estimators\n"
             "  version   print the version\n"
             "\n"
             "Run 'zerolab <command> --help' for the options of a command.\n");
+}
+
+/* One line of help, wrapped at ZL_CLI_HELP_COLUMNS: continuation lines are indented to
+ * where an option's description starts ("  --flag ARG   text": after the first run of
+ * two or more spaces), or to the line's own indent for other lines. */
+static void help_line(FILE *out, const char *line, size_t len)
+{
+    size_t lead = 0, hang;
+    while (lead < len && line[lead] == ' ') lead++;
+    hang = lead;
+    if (lead < len && line[lead] == '-') {
+        const char *gap = NULL;
+        for (size_t i = lead; i + 1 < len && !gap; i++)
+            if (line[i] == ' ' && line[i + 1] == ' ') gap = line + i;
+        if (gap) {
+            while (*gap == ' ') gap++;
+            hang = (size_t)(gap - line);
+        } else { /* "  --model NAME|FILE text": after the flag and its argument */
+            size_t i = lead;
+            for (int words = 0; words < 2 && i < len; words++) {
+                while (i < len && line[i] != ' ') i++;
+                while (i < len && line[i] == ' ') i++;
+            }
+            hang = i;
+        }
+    } else if (!strncmp(line + lead, "usage: ", 7)) {
+        hang = lead + 7;
+    }
+    if (hang > ZL_CLI_HELP_COLUMNS / 2) hang = lead + 4;
+    size_t col = 0, i = 0;
+    while (i < len) {
+        /* the next word with the spaces before it */
+        size_t sp = i;
+        while (sp < len && line[sp] == ' ') sp++;
+        size_t end = sp;
+        while (end < len && line[end] != ' ') end++;
+        if (col > hang && col + (sp - i) + (end - sp) > ZL_CLI_HELP_COLUMNS) {
+            fprintf(out, "\n%*s", (int)hang, "");
+            col = hang;
+            i = sp; /* the break eats the spaces */
+        }
+        fwrite(line + i, 1, end - i, out);
+        col += end - i;
+        i = end;
+    }
+    fputc('\n', out);
+}
+
+void zl_cli_help(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[8192], *text = small;
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof small) {
+        if (!(text = malloc((size_t)n + 1))) return;
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        help_line(out, p, len);
+        p += len + (nl != NULL);
+    }
+    if (text != small) free(text);
 }
 
 int zl_cli_fail(void)
@@ -51,7 +122,7 @@ bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, lon
     return true;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) return zl_cmd_train(argc, argv); /* the default job: train visibly */
     const char *cmd = argv[1];
@@ -70,4 +141,21 @@ int main(int argc, char **argv)
     fprintf(stderr, "zerolab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return ZL_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = run(argc, argv);
+    /* Output that did not arrive (a full disk, /dev/full, a closed pipe) is a failed run,
+     * not a success. A command that failed already has said why: one message is enough. */
+    errno = 0;
+    int flushed = fflush(stdout), err = errno;
+    if (flushed != 0 || ferror(stdout)) {
+        if (rc == ZL_EXIT_OK) {
+            fprintf(stderr, "zerolab: error: cannot write to standard output: %s\n",
+                    err ? strerror(err) : "an earlier write failed, output was lost");
+            rc = ZL_EXIT_FAIL;
+        }
+    }
+    return rc;
 }

@@ -5,6 +5,7 @@ libzerolab_a_SOURCES += \
     %D%/dtype.c %D%/dtype.h \
     %D%/rng.c %D%/rng.h \
     %D%/device.c %D%/device.h \
+    %D%/hostmem.c %D%/hostmem.h \
     %D%/tensor.c %D%/tensor.h %D%/checked.h
 zlcoredir = $(zlincdir)/core
 zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h %D%/checked.h

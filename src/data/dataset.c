@@ -2,11 +2,13 @@
 #include "data/dataset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Files are read in chunks of this many bytes and widened to int32 as they arrive, so a
  * large shard never sits in memory twice. */
@@ -116,6 +118,10 @@ static zl_status load_shard(zl_dataset *ds, FILE *f, const char *path, long long
      * so every id stays in range; the model compares vocab_size with its own. */
     const char *note = "";
     if (max_id >= (uint32_t)vocab) {
+        if (max_id >= (uint32_t)INT32_MAX) /* the vocabulary, max_id + 1, must fit an int */
+            return zl_errorf(ZL_ERR_FORMAT, "data file '%s' (%s): token id %" PRIu32 " needs a "
+                             "vocabulary of 2^31 entries, past what a model can have\n  hint: the "
+                             "file is corrupt", path, kind, max_id);
         vocab = (int)max_id + 1;
         note = ", ids beyond the default vocabulary";
     }
@@ -125,13 +131,28 @@ static zl_status load_shard(zl_dataset *ds, FILE *f, const char *path, long long
     return ZL_OK;
 }
 
+/* Only regular files are data: a FIFO would block open() until a writer comes (and its
+ * size says nothing), a device may never end, a directory cannot be read. */
+static zl_status check_regular(const struct stat *sb, const char *path)
+{
+    if (S_ISREG(sb->st_mode)) return ZL_OK;
+    const char *what = S_ISFIFO(sb->st_mode)  ? "a FIFO (named pipe)"
+                       : S_ISCHR(sb->st_mode) ? "a character device"
+                       : S_ISBLK(sb->st_mode) ? "a block device"
+                       : S_ISDIR(sb->st_mode) ? "a directory"
+                       : S_ISSOCK(sb->st_mode) ? "a socket"
+                                               : "not a file";
+    return zl_errorf(ZL_ERR_IO, "data file '%s' is %s, not a regular file\n  hint: give a file "
+                     "on disk (write a stream to a file first)", path, what);
+}
+
 static zl_status load_file(zl_dataset *ds, FILE *f, const char *path)
 {
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0)
         return zl_errorf(ZL_ERR_IO, "cannot stat data file '%s': %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return zl_errorf(ZL_ERR_IO, "data file '%s' is not a regular file", path);
+    zl_status rst = check_regular(&sb, path); /* again: the path may have changed since */
+    if (rst != ZL_OK) return rst;
     long long file_nbytes = (long long)sb.st_size;
     if (file_nbytes == 0)
         return zl_errorf(ZL_ERR_FORMAT,
@@ -173,9 +194,22 @@ static zl_status load_file(zl_dataset *ds, FILE *f, const char *path)
 zl_status zl_dataset_load(zl_dataset *ds, const char *path)
 {
     memset(ds, 0, sizeof *ds);
-    FILE *f = fopen(path, "rb");
-    if (!f) return zl_errorf(ZL_ERR_IO, "cannot open data file '%s': %s", path, strerror(errno));
-    zl_status st = load_file(ds, f, path);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return zl_errorf(ZL_ERR_IO, "cannot open data file '%s': %s", path, strerror(errno));
+    zl_status st = check_regular(&sb, path);
+    if (st != ZL_OK) return st;
+    /* O_NONBLOCK: should a FIFO replace the file after the stat, open returns at once and
+     * load_file's fstat refuses it (reads of a regular file never block on it). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return zl_errorf(ZL_ERR_IO, "cannot open data file '%s': %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        st = zl_errorf(ZL_ERR_IO, "cannot open data file '%s': %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    st = load_file(ds, f, path);
     fclose(f);
     if (st != ZL_OK) zl_dataset_free(ds);
     return st;

@@ -18,7 +18,15 @@ zl_status zl_loader_init(zl_loader *l, const zl_dataset *ds, int B, int T, int r
         return zl_errorf(ZL_ERR_INVALID,
                          "data loader: rank %d is not in a data-parallel group of size %d",
                          rank, world_size);
-    size_t global = (size_t)world_size * (size_t)B * (size_t)T;
+    /* Checked: W x B x T comes from the user and can pass 2^64 (2^20 ranks x 2^22 x 2^22
+     * wrapped to 0 and was accepted); no data set holds that many tokens anyway. */
+    size_t global;
+    if (__builtin_mul_overflow((size_t)world_size, (size_t)B, &global) ||
+        __builtin_mul_overflow(global, (size_t)T, &global) || global == SIZE_MAX)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "data loader: one global batch (data-parallel size %d x micro-batch %d "
+                         "x sequence %d) has more than 2^64 tokens\n  hint: use a smaller "
+                         "micro-batch or sequence length", world_size, B, T);
     if (ds->ntokens < global + 1)
         return zl_errorf(ZL_ERR_INVALID,
                          "data loader: dataset %s has %zu tokens, but one global batch needs "

@@ -93,7 +93,8 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
                                        req->world_size);
     res->params = zl_gpt_config_num_params(&req->model);
     char name[64];
-    snprintf(name, sizeof name, "rank 0 (%s)", req->device_name ? req->device_name : "device");
+    if (req->device_name) snprintf(name, sizeof name, "rank 0 (%s)", req->device_name);
+    else snprintf(name, sizeof name, "rank 0"); /* as a real run's rank 0 without a card */
     zl_device dev;
     zl_status st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "meta", name, req->device_memory);
     if (st != ZL_OK) return res->status = st;

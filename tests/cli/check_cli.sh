@@ -9,12 +9,18 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0 checks=0
 
 # expect STATUS PATTERN -- ARGS...: run zerolab, check its exit status and that stderr
-# (or stdout for status 0) contains PATTERN (a fixed string).
+# (or stdout for status 0) contains PATTERN (a fixed string). $with_env, if set, holds
+# VAR=VALUE words put in zerolab's environment; $limit_kb, if set, caps its virtual
+# memory (ulimit -v, KiB): a run that should be refused before it allocates then fails
+# with another message if it allocates after all.
+with_env="" limit_kb=""
 expect() {
     want_status=$1 pattern=$2
     shift 3
     checks=$((checks + 1))
-    "$ZEROLAB" "$@" >"$tmp/out" 2>"$tmp/err"
+    # shellcheck disable=SC2086
+    (if [ -n "$limit_kb" ]; then ulimit -v "$limit_kb" || exit 99; fi
+     exec env $with_env "$ZEROLAB" "$@") >"$tmp/out" 2>"$tmp/err"
     status=$?
     if [ "$status" -ne "$want_status" ]; then
         echo "FAIL: zerolab $*: exit status $status, expected $want_status"; cat "$tmp/err"
@@ -50,6 +56,17 @@ expect 1 "syntax.json:3:" -- train --config "$tmp/syntax.json"
 expect 1 "$tmp/missing.txt" -- train --data "$tmp/missing.txt"
 printf '' >"$tmp/empty.txt"
 expect 1 "empty.txt" -- train --data "$tmp/empty.txt"
+# a FIFO blocked open() for ever: refused at once, by what it is (timeout: the hang guard)
+checks=$((checks + 1))
+if mkfifo "$tmp/fifo"; then
+    timeout 60 "$ZEROLAB" train --data "$tmp/fifo" --steps 1 >"$tmp/out" 2>&1
+    status=$?
+    if [ $status -eq 1 ] && grep -qF "fifo' is a FIFO (named pipe), not a regular file" "$tmp/out"; then
+        echo "ok: zerolab train --data FIFO -> 1"
+    else
+        echo "FAIL: zerolab train --data FIFO: status $status"; cat "$tmp/out"; failures=$((failures + 1))
+    fi
+fi
 
 # --- batch-size triad: DeepSpeed's assertion with the four numbers ---------------------
 printf '{"train_batch_size": 32, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 3}\n' >"$tmp/batch.json"
@@ -89,9 +106,31 @@ expect 0 "  71.69GB |   0.12GB | offload_param=cpu , offload_optimizer=cpu , zer
 expect 2 "give --params or --model" -- estimate
 expect 0 "simulated V100-SXM2-16GB" -- train --device v100-16gb --steps 2
 expect 2 "unknown --device 'v99'" -- train --device v99
+# A run past its simulated card is refused before it allocates (it held 13.5 GiB of host
+# memory for 72 s before): under a 1 GiB cap, the ledger's message and nothing else.
 printf '{"train_micro_batch_size_per_gpu": 64}\n' >"$tmp/big.json"
-expect 1 "rank 0 (T4-16GB): out of memory allocating" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
+limit_kb=1048576
+expect 1 "rank 0 (T4-16GB): out of memory allocating 8.00 GiB for 'act.h.1'" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
 expect 1 "hint: activations dominate" -- train --config "$tmp/big.json" --model gpt2-350m --seq-len 1024 --device t4 --steps 1
+expect 1 "rank 0: out of memory allocating 471.00 KiB for 'adam.m'" -- train --device-memory 1MiB --steps 1
+limit_kb=""
+# Host memory: a run that needs more than the machine has is refused up front with both
+# numbers (ZL_HOST_MEMORY_AVAILABLE stands in for the machine's figure)
+with_env="ZL_HOST_MEMORY_AVAILABLE=30000000"
+expect 1 "MiB of host memory (1 rank), this machine has 28.61 MiB available (ZL_HOST_MEMORY_AVAILABLE)" -- train --steps 1
+with_env="ZL_HOST_MEMORY_AVAILABLE=1000000000"
+expect 0 "done: loss" -- train --steps 1
+with_env="ZL_HOST_MEMORY_AVAILABLE=lots"
+expect 1 "ZL_HOST_MEMORY_AVAILABLE='lots' is not a number of bytes" -- train --steps 1
+with_env=""
+# ... and with the machine's own figure: gpt2-1.5b needs 36.8 GiB. Only where that
+# is more than the machine has (the test must not train it), under a 1 GiB cap.
+avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo 2>/dev/null)
+if [ -n "$avail_kb" ] && [ "$avail_kb" -lt 36000000 ]; then
+    limit_kb=1048576
+    expect 1 "GiB of host memory (1 rank), this machine has" -- train --model gpt2-1.5b
+    limit_kb=""
+fi
 expect 0 "trace of the last step" -- train --device laptop-cpu --steps 2 --trace "$tmp/trace.json"
 grep -q '"traceEvents"' "$tmp/trace.json" || { echo "FAIL: no trace written"; failures=$((failures + 1)); }
 printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-40gb"}}\n' >"$tmp/dev.json"
@@ -99,6 +138,13 @@ expect 0 "simulated A100-SXM4-40GB" -- train --config "$tmp/dev.json" --steps 1
 printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-41gb"}}\n' >"$tmp/dev2.json"
 expect 1 "zerolab.device: unknown device 'a100-41gb'" -- train --config "$tmp/dev2.json" --steps 1
 expect 1 "--trace needs a simulated device" -- train --trace "$tmp/t.json" --steps 1
+# an unwritable trace is found before training, and no stray file is left behind
+expect 1 "cannot write the trace to '$tmp/nodir/t.json'" -- train --device laptop-cpu --steps 2 --trace "$tmp/nodir/t.json"
+if grep -q '^step' "$tmp/out"; then echo "FAIL: trained before finding the trace unwritable"; failures=$((failures + 1)); fi
+expect 1 "cannot write the trace to '$tmp'" -- train --device laptop-cpu --steps 2 --trace "$tmp"
+printf '{"train_micro_batch_size_per_gpu": 64}\n' >"$tmp/big2.json"
+expect 1 "out of memory" -- train --config "$tmp/big2.json" --model gpt2-350m --seq-len 1024 --device t4 --trace "$tmp/stray.json"
+if [ -e "$tmp/stray.json" ]; then echo "FAIL: the trace check left $tmp/stray.json"; failures=$((failures + 1)); fi
 expect 0 "simulated: 1 node x 1 V100-SXM2-16GB (nvlink2 within a node)" -- train --cluster v100-16gb --steps 1
 expect 1 "--cluster 2x2xv100-16gb has 4 GPUs, but this run has 1 rank" -- train --cluster 2x2xv100-16gb --steps 1
 expect 1 "hint: launch 4 ranks" -- train --cluster 2x2xv100-16gb --steps 1
@@ -122,6 +168,15 @@ printf '{"vocab_size": 256, "max_seq_len": 32, "num_layers": 1, "num_heads": 3, 
 expect 1 "divisible by num_heads (3)" -- train --model "$tmp/bad_model.json"
 expect 1 "longer than model" -- train --seq-len 100
 expect 2 "--steps expects a positive integer" -- train --steps zero
+# libgomp crashes creating 100000 threads: more than 4 per core is refused, naming the cores
+expect 2 "this machine has $(nproc) core" -- train --threads 100000
+with_env="OMP_NUM_THREADS=100000"
+expect 2 "OMP_NUM_THREADS=100000 is out of range" -- train --steps 1
+with_env=""
+expect 0 "done: loss" -- train --threads 1 --steps 1
+grep -q ' x 1 thread$' "$tmp/out" || { echo "FAIL: the banner does not say '1 thread'"; cat "$tmp/out"; failures=$((failures + 1)); }
+grep -q '; 1 step$' "$tmp/out" && grep -q '^done: .* in 1 step,' "$tmp/out" ||
+    { echo "FAIL: the banner or the summary does not say '1 step'"; cat "$tmp/out"; failures=$((failures + 1)); }
 expect 2 "unknown or incomplete option" -- train --frobnicate
 expect 2 "unknown command 'trian'" -- trian
 expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
@@ -129,6 +184,38 @@ expect 2 "--device-memory expects a size" -- train --device-memory lots
 expect 1 "rank 0: out of memory allocating" -- train --device-memory 1MiB --steps 1
 expect 1 "hint:" -- train --device-memory 1MiB --steps 1
 expect 0 "memory ledger of rank 0" -- train --device-memory 64MiB --steps 2 --memory-report
+
+# --- output that cannot be written is a failure, reported once -----------------------
+if [ -w /dev/full ]; then
+    for args in "version" "config" "config --help" "plan --model gpt2-124m --cluster 8xa100-80gb --json" \
+        "estimate --params 2851M" "train --steps 1" "--help"; do
+        checks=$((checks + 1))
+        # shellcheck disable=SC2086
+        "$ZEROLAB" $args >/dev/full 2>"$tmp/err"
+        status=$?
+        if [ $status -eq 1 ] && [ "$(grep -c 'zerolab: error: cannot write' "$tmp/err")" -eq 1 ] &&
+            [ "$(wc -l <"$tmp/err")" -eq 1 ]; then
+            echo "ok: zerolab $args >/dev/full -> 1, one message"
+        else
+            echo "FAIL: zerolab $args >/dev/full: status $status"; cat "$tmp/err"; failures=$((failures + 1))
+        fi
+    done
+fi
+
+# --- help fits an 80-column terminal: no line of any command's help is wider --------
+for cmd in "" train plan estimate config; do
+    checks=$((checks + 1))
+    # shellcheck disable=SC2086
+    "$ZEROLAB" $cmd --help >"$tmp/help" 2>&1
+    status=$?
+    wide=$(awk 'length($0) > 80' "$tmp/help")
+    if [ $status -eq 0 ] && [ -s "$tmp/help" ] && [ -z "$wide" ]; then
+        echo "ok: zerolab $cmd --help fits 80 columns"
+    else
+        echo "FAIL: zerolab $cmd --help: status $status, lines over 80 columns:"; echo "$wide"
+        failures=$((failures + 1))
+    fi
+done
 
 # --- config: a valid file prints its settings with their sources -----------------------
 expect 0 "train_batch_size" -- config
@@ -157,6 +244,16 @@ if [ -n "${MPIEXEC:-}" ]; then
         echo "ok: mpiexec -n 2 with a batch triad that does not fit two ranks: one message, exit 1"
     else
         echo "FAIL: triad error at np=2: status $status"; cat "$tmp/dpbad.out"; failures=$((failures + 1))
+    fi
+    # Two ranks on one node share its memory: the host check counts both
+    checks=$((checks + 1))
+    OMP_NUM_THREADS=1 ZL_HOST_MEMORY_AVAILABLE=150000000 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train \
+        --steps 1 >"$tmp/dphost.out" 2>&1
+    status=$?
+    if [ $status -eq 1 ] && [ "$(grep -c 'of host memory (2 ranks x .* MiB), this machine has 143.05 MiB' "$tmp/dphost.out")" -eq 1 ]; then
+        echo "ok: mpiexec -n 2 past the host's memory: refused once, for both ranks"
+    else
+        echo "FAIL: mpiexec -n 2 host memory check: status $status"; cat "$tmp/dphost.out"; failures=$((failures + 1))
     fi
     # The same two ranks as one node of two V100s (NVLink) and as two nodes of one (IB
     # EDR): the same computation, and the gradient allreduce takes longer between nodes.

@@ -101,7 +101,7 @@ printf '{"name": "tiny", "vocab_size": 1000, "n_positions": 64, "n_layer": 2, "n
 line "SW: Model with 0M total params, 0M largest layer params." -- --model "$tmp/tiny.json" --stage 3
 
 # --- help ---------------------------------------------------------------------------------
-line "usage: zerolab estimate (--params N [--largest-layer-params N] | --model NAME|FILE)" -- --help
+line "usage: zerolab estimate (--params N [--largest-layer-params N]" -- --help
 
 # --- bad input: exit 2 (usage) or 1 (a model that cannot be read), one message ------------
 refuse 2 "give --params or --model" --

@@ -3,7 +3,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check_util.h"
@@ -222,6 +224,54 @@ START_TEST(test_data_missing_and_empty_files)
 }
 END_TEST
 
+/* A FIFO blocked open() until a writer came (forever, under --data); devices and
+ * directories are refused as well, each by what it is. alarm() fails the test (SIGALRM
+ * kills it) instead of hanging the suite if open blocks again. */
+START_TEST(test_data_fifo_device_directory_refused_without_blocking)
+{
+    const char *dir = getenv("TMPDIR");
+    char fifo[96];
+    snprintf(fifo, sizeof fifo, "%s/zl_data_fifo_%ld", dir && strlen(dir) < 40 ? dir : "/tmp",
+             (long)getpid());
+    unlink(fifo);
+    ck_assert_msg(mkfifo(fifo, 0600) == 0, "mkfifo(%s): %s", fifo, strerror(errno));
+    zl_dataset ds;
+    alarm(10);
+    zl_status st = zl_dataset_load(&ds, fifo);
+    alarm(0);
+    unlink(fifo);
+    ck_assert_int_eq(st, ZL_ERR_IO);
+    ASSERT_MSG_HAS(fifo);
+    ASSERT_MSG_HAS("is a FIFO");
+    ASSERT_MSG_HAS("hint:");
+    ck_assert_ptr_null(ds.tokens);
+
+    alarm(10);
+    st = zl_dataset_load(&ds, "/dev/null");
+    alarm(0);
+    ck_assert_int_eq(st, ZL_ERR_IO);
+    ASSERT_MSG_HAS("is a character device");
+    ck_assert_int_eq(zl_dataset_load(&ds, "/"), ZL_ERR_IO);
+    ASSERT_MSG_HAS("is a directory");
+}
+END_TEST
+
+/* A token id of 2^31 - 1 needs a vocabulary of 2^31, one past INT_MAX: refused, where
+ * `max_id + 1` overflowed int before (UBSan: signed overflow at dataset.c). */
+START_TEST(test_data_shard_id_int32_max_refused)
+{
+    uint32_t tok[] = {1, 0x7fffffffu, 2};
+    size_t nbytes;
+    unsigned char *shard = make_shard(20240801, 7, 3, tok, 3, 4, &nbytes);
+    char path[64];
+    zl_dataset ds;
+    ck_assert_int_eq(load_bytes(&ds, shard, nbytes, path), ZL_ERR_FORMAT);
+    ASSERT_MSG_HAS("2147483647");
+    ck_assert_ptr_null(ds.tokens);
+    free(shard);
+}
+END_TEST
+
 /* ---- the built-in corpus -------------------------------------------------------------- */
 
 /* Printable ASCII and '\n' mapped to 0..95 (anything else: -1). */
@@ -434,6 +484,21 @@ START_TEST(test_data_loader_too_small_dataset)
 }
 END_TEST
 
+/* 2^20 ranks x 2^22 x 2^22 tokens is 2^64: it wrapped to 0 and passed the size check. */
+START_TEST(test_data_loader_global_batch_overflow_refused)
+{
+    zl_dataset ds;
+    iota_dataset(&ds, 100);
+    zl_loader l;
+    zl_error_clear();
+    ck_assert_int_eq(zl_loader_init(&l, &ds, 1 << 22, 1 << 22, 0, 1 << 20), ZL_ERR_INVALID);
+    ASSERT_MSG_HAS("more than 2^64 tokens");
+    ck_assert_int_eq(zl_loader_init(&l, &ds, 1 << 22, 1 << 22, 0, 1 << 19), ZL_ERR_INVALID);
+    ASSERT_MSG_HAS("needs 9223372036854775809"); /* 2^63 + 1 */
+    zl_dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(test_data_loader_reset_and_seek_resume)
 {
     zl_dataset ds;
@@ -474,6 +539,8 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_data_shard_size_mismatch_names_both_sizes);
     tcase_add_test(tc, test_data_shard_bad_version);
     tcase_add_test(tc, test_data_missing_and_empty_files);
+    tcase_add_test(tc, test_data_fifo_device_directory_refused_without_blocking);
+    tcase_add_test(tc, test_data_shard_id_int32_max_refused);
     tcase_add_test(tc, test_data_default_corpus_deterministic_text);
     tcase_add_test(tc, test_data_default_corpus_is_learnable);
     tcase_add_test(tc, test_data_loader_targets_are_inputs_shifted);
@@ -482,6 +549,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_data_loader_dp_equals_single_rank_w3);
     tcase_add_test(tc, test_data_loader_too_small_dataset);
     tcase_add_test(tc, test_data_loader_reset_and_seek_resume);
+    tcase_add_test(tc, test_data_loader_global_batch_overflow_refused);
     suite_add_tcase(s, tc);
     return s;
 }
