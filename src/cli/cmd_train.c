@@ -530,6 +530,11 @@ static int train(const train_args *a)
      * and with "verbose" one line per call as it happens. */
     if (cfg.comms_logger.enabled && cfg.comms_logger.verbose && rank == 0)
         zl_comm_log_set_verbose(log, stdout);
+    /* prof_all false: only the ops in prof_ops are shown. An unknown name is DeepSpeed's
+     * silent no-op; here it is a warning, since the user surely meant some op. */
+    if (zl_comm_log_set_filter(log, cfg.comms_logger.prof_all, cfg.comms_logger.prof_ops) != ZL_OK &&
+        rank == 0)
+        zl_log_warn("%s: %s", cfg.name, zl_last_error());
     /* Out of memory can hit one rank and not another: every rank reports, the ones that
      * did not fail naming the one that did. */
     if ((st = zl_engine_create(&engine, &plan.model, o, &dev)) != ZL_OK) {

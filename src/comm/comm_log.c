@@ -26,12 +26,14 @@ struct zl_comm_log {
     zl_comm_observer observer;
     void *observer_ctx;
     FILE *verbose;
+    bool shown[ZL_COMM_NUM_OPS]; /* in the summary and verbose lines (prof_all/prof_ops) */
 };
 
 zl_status zl_comm_log_create(zl_comm_log **out)
 {
     *out = calloc(1, sizeof **out);
     if (!*out) return zl_errorf(ZL_ERR_NOMEM, "cannot allocate the comms log");
+    for (int op = 0; op < ZL_COMM_NUM_OPS; op++) (*out)->shown[op] = true; /* prof_all */
     return ZL_OK;
 }
 
@@ -60,6 +62,42 @@ void zl_comm_log_set_observer(zl_comm_log *log, zl_comm_observer fn, void *ctx)
 }
 
 void zl_comm_log_set_verbose(zl_comm_log *log, FILE *out) { log->verbose = out; }
+
+/* The op a prof_ops name selects, or ZL_COMM_NUM_OPS. */
+static zl_comm_op op_named(const char *name, size_t len)
+{
+    static const struct { const char *name; zl_comm_op op; } aliases[] = {
+        {"all_gather", ZL_COMM_ALLGATHER}, {"reduce_scatter", ZL_COMM_REDUCE_SCATTER}};
+    for (int op = 0; op < ZL_COMM_NUM_OPS; op++) {
+        const char *own = zl_comm_op_name((zl_comm_op)op);
+        if (strlen(own) == len && !strncmp(own, name, len)) return (zl_comm_op)op;
+    }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strlen(aliases[i].name) == len && !strncmp(aliases[i].name, name, len))
+            return aliases[i].op;
+    return ZL_COMM_NUM_OPS;
+}
+
+zl_status zl_comm_log_set_filter(zl_comm_log *log, bool prof_all, const char *prof_ops)
+{
+    for (int op = 0; op < ZL_COMM_NUM_OPS; op++) log->shown[op] = prof_all;
+    if (prof_all) return ZL_OK;
+    zl_status st = ZL_OK;
+    for (const char *c = prof_ops ? prof_ops : ""; *c;) {
+        size_t len = strcspn(c, ",");
+        zl_comm_op op = op_named(c, len);
+        if (op < ZL_COMM_NUM_OPS)
+            log->shown[op] = true;
+        else if (st == ZL_OK)
+            st = zl_errorf(ZL_ERR_CONFIG,
+                           "comms_logger.prof_ops: '%.*s' is not a communication op; known: "
+                           "all_reduce, all_gather_into_tensor (all_gather), "
+                           "reduce_scatter_tensor (reduce_scatter), broadcast, reduce, send, "
+                           "recv, barrier", (int)len, c);
+        c += len + (c[len] == ',');
+    }
+    return st;
+}
 
 /* DeepSpeed's calc_bw_log (utils/comms_logging.py), with its size conventions:
  * - all_gather logs the rank's input chunk and multiplies it by n here, so algbw counts
@@ -174,7 +212,7 @@ void zl_comm_log_record(zl_comm_log *log, const zl_comm_event *ev)
         }
         if (r->nlat < r->cap) r->lat_ms[r->nlat++] = ev->seconds * 1e3;
     }
-    if (log->verbose && r) {
+    if (log->verbose && r && log->shown[ev->op]) {
         char name[64], size[32];
         double alg, bus;
         record_name(r, name, sizeof name);
@@ -247,7 +285,7 @@ void zl_comm_log_print(const zl_comm_log *log, FILE *out)
     }
     /* Op lines in order of first use; under each, its sizes in increasing order. */
     for (size_t i = 0; i < log->nrecs; i++) {
-        if (done[i]) continue;
+        if (done[i] || !log->shown[log->recs[i].op]) continue;
         const record *head = &log->recs[i];
         size_t nrows = 0;
         for (size_t j = i; j < log->nrecs; j++) {

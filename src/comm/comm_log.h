@@ -17,6 +17,7 @@
 #ifndef ZL_COMM_COMM_LOG_H
 #define ZL_COMM_COMM_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,6 +48,16 @@ void zl_comm_log_set_observer(zl_comm_log *log, zl_comm_observer fn, void *ctx);
 /* DeepSpeed's comms_logger.verbose: one line per call on `out` (NULL: off):
  *   comm op: all_reduce | time (ms): 0.01 | msg size: 4.0 KB | algbw (Gbps): ... | busbw ... */
 void zl_comm_log_set_verbose(zl_comm_log *log, FILE *out);
+
+/* DeepSpeed's comms_logger.prof_all / prof_ops: with prof_all false, only the ops named in
+ * `prof_ops` (comma-separated, as the config reader keeps the list; NULL = none) appear in
+ * the summary and the verbose lines. Every call is still recorded and still seen by the
+ * observer (the simulator times them all). A name is an op's DeepSpeed name as printed
+ * ("all_reduce", "all_gather_into_tensor", "reduce_scatter_tensor", "broadcast", "reduce",
+ * "send", "recv", "barrier"); "all_gather" and "reduce_scatter", the torch.distributed
+ * names of the same collectives on lists, are accepted for them too. An unknown name is
+ * ZL_ERR_CONFIG naming it and the known ones; the other names still take effect. */
+zl_status zl_comm_log_set_filter(zl_comm_log *log, bool prof_all, const char *prof_ops);
 
 /* Totals over all groups and sizes: calls, message bytes (sum of the sizes above), and
  * wall seconds, of one op. */

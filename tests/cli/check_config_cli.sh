@@ -72,6 +72,20 @@ mkfifo "$tmp/fifo.json"
 expect 1 "is not a regular file (it is a FIFO" -- config "$tmp/fifo.json"
 expect 1 "is not a regular file (it is a directory)" -- train --config "$tmp"
 
+# --- comms_logger.prof_all false: only prof_ops' ops in the summary -----------------------
+printf '{"train_micro_batch_size_per_gpu": 4, "comms_logger": {"enabled": true}}\n' >"$tmp/cl_all.json"
+printf '{"train_micro_batch_size_per_gpu": 4, "comms_logger": {"enabled": true, "prof_all": false, "prof_ops": ["broadcast"]}}\n' >"$tmp/cl_some.json"
+checks=$((checks + 1))
+"$ZEROLAB" train --config "$tmp/cl_all.json" --steps 2 >"$tmp/cl_all" 2>&1
+"$ZEROLAB" train --config "$tmp/cl_some.json" --steps 2 >"$tmp/cl_some" 2>&1
+if grep -q '^all_gather_into_tensor' "$tmp/cl_all" && grep -q '^Comm. Op' "$tmp/cl_some" &&
+   ! grep -q '^all_gather_into_tensor' "$tmp/cl_some"; then
+    echo "ok: prof_all false hides the ops not in prof_ops"
+else
+    echo "FAIL: comms_logger.prof_all false is not honoured:"; cat "$tmp/cl_some"
+    failures=$((failures + 1))
+fi
+
 # --- config --json: only JSON on stdout, and it reads back to the same settings ----------
 # values VIEW: the table view's "name ... value" lines without their (source) or file name.
 values() { grep '^  [a-z]' "$1" | grep -v '^  config_file ' | sed 's/ (.*$//'; }

@@ -376,6 +376,53 @@ START_TEST(test_comm_log_observer_and_verbose)
 }
 END_TEST
 
+/* comms_logger.prof_all false: only prof_ops' ops are printed, every call still counts and
+ * the observer (the simulator) still sees all of them. */
+START_TEST(test_comm_log_prof_ops_filter)
+{
+    zl_comm_log *log;
+    ck_assert_int_eq(zl_comm_log_create(&log), ZL_OK);
+    seen s = {0};
+    zl_comm_log_set_observer(log, observe, &s);
+    ck_assert_int_eq(zl_comm_log_set_filter(log, false, "all_gather,barrier"), ZL_OK);
+    char *verbose = NULL, *summary = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&verbose, &len);
+    zl_comm_log_set_verbose(log, f);
+    record(log, ZL_COMM_ALLREDUCE, "world", 4, 1 << 20, 1);
+    record(log, ZL_COMM_ALLGATHER, "world", 4, 1 << 20, 1);
+    zl_comm_log_set_verbose(log, NULL);
+    fclose(f);
+    f = open_memstream(&summary, &len);
+    zl_comm_log_print(log, f);
+    fclose(f);
+    ck_assert_msg(!strstr(verbose, "all_reduce") && strstr(verbose, "all_gather_into_tensor"),
+                  "verbose lines:\n%s", verbose);
+    ck_assert_msg(!strstr(summary, "all_reduce") && strstr(summary, "all_gather_into_tensor"),
+                  "summary:\n%s", summary);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_uint_eq(zl_comm_log_count(log, ZL_COMM_ALLREDUCE), 1);
+    free(verbose);
+    free(summary);
+    /* An unknown name is reported, naming it; the known ones still apply. */
+    ck_assert_int_eq(zl_comm_log_set_filter(log, false, "allreduce,all_reduce"), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "'allreduce' is not a communication op"));
+    f = open_memstream(&summary, &len);
+    zl_comm_log_print(log, f);
+    fclose(f);
+    ck_assert_msg(strstr(summary, "all_reduce") && !strstr(summary, "all_gather"), "%s", summary);
+    free(summary);
+    /* prof_all true shows everything again, whatever prof_ops says. */
+    ck_assert_int_eq(zl_comm_log_set_filter(log, true, NULL), ZL_OK);
+    f = open_memstream(&summary, &len);
+    zl_comm_log_print(log, f);
+    fclose(f);
+    ck_assert(strstr(summary, "all_reduce") && strstr(summary, "all_gather_into_tensor"));
+    free(summary);
+    zl_comm_log_destroy(log);
+}
+END_TEST
+
 START_TEST(test_comm_op_names)
 {
     ck_assert_str_eq(zl_comm_op_name(ZL_COMM_ALLREDUCE), "all_reduce");
@@ -404,6 +451,7 @@ static Suite *comm_self_suite(void)
     tcase_add_test(tl, test_comm_log_summary_table);
     tcase_add_test(tl, test_comm_log_observer_and_verbose);
     tcase_add_test(tl, test_comm_op_names);
+    tcase_add_test(tl, test_comm_log_prof_ops_filter);
     suite_add_tcase(s, tl);
     return s;
 }
