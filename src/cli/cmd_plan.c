@@ -320,6 +320,7 @@ int zl_cmd_plan(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     zl_status st = a.config_path ? zl_config_load(&cfg, a.config_path, W)
                                  : zl_config_parse(&cfg, zl_default_config_json, "<built-in config>", W);
+    if (st == ZL_OK) st = zl_engine_check_config(&cfg);
     if (st == ZL_OK) st = zl_gpt_config_resolve(a.model, &s.req.model);
     if (st != ZL_OK) {
         zl_config_free(&cfg);

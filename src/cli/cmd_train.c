@@ -271,36 +271,12 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Features the config may enable that this engine does not run yet: refuse them by name
- * rather than train without them. */
+/* Features the engine does not run yet are refused (zl_engine_check_config); these observe
+ * training without changing it, so they only get a warning that their output is missing. */
 static zl_status check_engine_supports(const zl_config *cfg)
 {
-    const char *model_type = cfg->fp16.enabled ? "fp16" : cfg->bf16.enabled ? "bf16" : "fp32";
-    const char *names[] = {"fp32", "fp16", "bf16"};
-    int own = cfg->fp16.enabled ? ZL_CFG_FP16 : cfg->bf16.enabled ? ZL_CFG_BF16 : ZL_CFG_FP32;
-    if (cfg->communication_data_type != own && cfg->communication_data_type != ZL_CFG_FP32)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: communication_data_type \"%s\" with %s training is not supported\n"
-                         "  hint: use \"%s\" (the default) or \"fp32\"",
-                         cfg->name, names[cfg->communication_data_type], model_type, model_type);
-    if (cfg->grad_accum_dtype >= 0 && cfg->grad_accum_dtype != own &&
-        cfg->grad_accum_dtype != ZL_CFG_FP32)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: data_types.grad_accum_dtype \"%s\" with %s training is not supported\n"
-                         "  hint: use \"%s\" (the default) or \"fp32\"",
-                         cfg->name, names[cfg->grad_accum_dtype], model_type, model_type);
-    if (cfg->fp16.fp16_master_weights_and_grads || cfg->bf16.bf16_master_weights_and_grads)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: %s_master_weights_and_grads (16-bit master weights) is not "
-                         "implemented yet\n  hint: remove it; master weights stay fp32",
-                         cfg->name, cfg->fp16.enabled ? "fp16.fp16" : "bf16.bf16");
-    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
-        cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_%s: ZeRO-Offload is not implemented yet\n"
-                         "  hint: set \"device\": \"none\"",
-                         cfg->name,
-                         cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ? "optimizer" : "param");
+    zl_status st = zl_engine_check_config(cfg);
+    if (st != ZL_OK) return st;
     /* These observe training without changing it; say that their output will be missing. */
     static const struct { size_t off; const char *name; } observers[] = {
         {offsetof(zl_config, flops_profiler.enabled), "flops_profiler"},

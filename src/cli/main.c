@@ -1,5 +1,6 @@
 /* zerolab: DeepSpeed's training engine in C, with simulated GPUs. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,12 +110,13 @@ bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, lon
 {
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v <= 0 || errno == ERANGE) {
+    /* Digits only: strtol would also take leading blanks and a '+'. */
+    long v = s[0] >= '0' && s[0] <= '9' ? strtol(s, &end, 10) : 0;
+    if (v == 0 || *end != '\0') {
         fprintf(stderr, "zerolab %s: %s expects a positive integer, got '%s'\n", cmd, flag, s);
         return false;
     }
-    if (v > max) {
+    if (errno == ERANGE || v > max) { /* a number, only too large for its flag */
         fprintf(stderr, "zerolab %s: %s %s is out of range: at most %ld\n", cmd, flag, s, max);
         return false;
     }

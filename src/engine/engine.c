@@ -99,6 +99,9 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     if (e->opt.param_persistence_threshold == 0) e->opt.param_persistence_threshold = 100000;
     if (e->opt.prefetch_bucket_size == 0) e->opt.prefetch_bucket_size = 50000000;
     if (e->opt.max_live_parameters == 0) e->opt.max_live_parameters = 1000000000;
+    /* An out-of-memory hint suggests only what would help this run (no ZeRO on one rank,
+     * not the stage it already uses). */
+    zl_ledger_set_hint_context(&dev->ledger, opt->dp ? opt->dp->size : 1, opt->zero_stage);
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the broadcast below. */

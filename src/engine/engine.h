@@ -130,6 +130,11 @@ struct zl_config;
 void zl_engine_options_from_config(zl_engine_options *o, const struct zl_config *cfg, int seq_len,
                                    uint64_t seed, zl_comm *dp);
 
+/* Refuse, by name and with a hint, what a config asks of the engine that it does not do
+ * yet (offload, 16-bit master weights, a communication or accumulation type other than the
+ * model's or fp32), rather than train or plan without it. train and plan both call it. */
+zl_status zl_engine_check_config(const struct zl_config *cfg);
+
 /* Build the model on dev, allocate parameters (initialised from opt->seed, then broadcast
  * from data-parallel rank 0 so that every replica starts equal), gradients, optimizer
  * state and activations. On any failure everything allocated is released and the status

@@ -45,3 +45,34 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     p->consecutive_hysteresis = cfg->fp16.consecutive_hysteresis;
     p->min_loss_scale = (double)cfg->fp16.min_loss_scale;
 }
+
+zl_status zl_engine_check_config(const zl_config *cfg)
+{
+    const char *model_type = cfg->fp16.enabled ? "fp16" : cfg->bf16.enabled ? "bf16" : "fp32";
+    const char *names[] = {"fp32", "fp16", "bf16"};
+    int own = cfg->fp16.enabled ? ZL_CFG_FP16 : cfg->bf16.enabled ? ZL_CFG_BF16 : ZL_CFG_FP32;
+    if (cfg->communication_data_type != own && cfg->communication_data_type != ZL_CFG_FP32)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: communication_data_type \"%s\" with %s training is not supported\n"
+                         "  hint: use \"%s\" (the default) or \"fp32\"",
+                         cfg->name, names[cfg->communication_data_type], model_type, model_type);
+    if (cfg->grad_accum_dtype >= 0 && cfg->grad_accum_dtype != own &&
+        cfg->grad_accum_dtype != ZL_CFG_FP32)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: data_types.grad_accum_dtype \"%s\" with %s training is not supported\n"
+                         "  hint: use \"%s\" (the default) or \"fp32\"",
+                         cfg->name, names[cfg->grad_accum_dtype], model_type, model_type);
+    if (cfg->fp16.fp16_master_weights_and_grads || cfg->bf16.bf16_master_weights_and_grads)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: %s_master_weights_and_grads (16-bit master weights) is not "
+                         "implemented yet\n  hint: remove it; master weights stay fp32",
+                         cfg->name, cfg->fp16.enabled ? "fp16.fp16" : "bf16.bf16");
+    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
+        cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: zero_optimization.offload_%s: ZeRO-Offload is not implemented yet\n"
+                         "  hint: set \"device\": \"none\"",
+                         cfg->name,
+                         cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ? "optimizer" : "param");
+    return ZL_OK;
+}

@@ -168,6 +168,12 @@ printf '{"vocab_size": 256, "max_seq_len": 32, "num_layers": 1, "num_heads": 3, 
 expect 1 "divisible by num_heads (3)" -- train --model "$tmp/bad_model.json"
 expect 1 "longer than model" -- train --seq-len 100
 expect 2 "--steps expects a positive integer" -- train --steps zero
+# Integers are never truncated into an int, and only digits are a number.
+expect 2 "--seq-len 4294967297 is out of range: at most 2147483647" -- train --seq-len 4294967297
+expect 2 "--steps 99999999999999999999 is out of range" -- train --steps 99999999999999999999
+expect 2 "--steps expects a positive integer, got '+5'" -- train --steps +5
+expect 2 "--seq-len 4294967297 is out of range" -- plan --model lab --cluster v100-16gb --seq-len 4294967297
+expect 2 "--world-size 4294967297 is out of range" -- config --world-size 4294967297
 # libgomp crashes creating 100000 threads: more than 4 per core is refused, naming the cores
 expect 2 "this machine has $(nproc) core" -- train --threads 100000
 with_env="OMP_NUM_THREADS=100000"
