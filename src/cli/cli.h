@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/status.h"
+
 #define ZL_EXIT_OK 0
 #define ZL_EXIT_FAIL 1
 #define ZL_EXIT_USAGE 2
@@ -42,5 +44,10 @@ struct zl_config_fill;
 int zl_cli_fill_flag(const char *cmd, const char *flag, const char *arg,
                      struct zl_config_fill *fill);
 extern const char zl_cli_fill_usage[];
+
+/* Can `path` (given by `flag`) be written? Asked before a long run, not after it: opened for
+ * writing without truncating it (O_NONBLOCK, so a FIFO without a reader fails instead of
+ * blocking) and removed again if this check created it. ZL_ERR_IO with the reason. */
+zl_status zl_cli_check_writable(const char *path, const char *flag);
 
 #endif

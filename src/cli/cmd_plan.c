@@ -2,6 +2,7 @@
  * cluster, from the engine itself on the meta backend (src/plan), in about a second for
  * any size. --search tries ZeRO stages and micro-batch sizes under the same global batch
  * and ranks those that fit by simulated throughput. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -346,8 +347,9 @@ int zl_cmd_plan(int argc, char **argv)
     if (a.search) return search(&a, &s);
 
     FILE *trace = NULL;
+    if (a.trace && zl_cli_check_writable(a.trace, "--trace") != ZL_OK) return zl_cli_fail();
     if (a.trace && !(trace = fopen(a.trace, "w"))) {
-        zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s'", a.trace);
+        zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s': %s", a.trace, strerror(errno));
         return zl_cli_fail();
     }
     s.req.trace = trace;

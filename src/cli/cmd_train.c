@@ -248,22 +248,6 @@ static zl_status write_trace(zl_comm *world, const zl_timeline *tl, const char *
     return zl_comm_agree(world, st);
 }
 
-/* Can the trace be written at `path`? Found out before training, not after it: open it
- * for writing without truncating it (O_NONBLOCK: a FIFO without a reader fails instead of
- * blocking), and remove it again if this check created it. */
-static zl_status check_trace_writable(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
-    bool created = fd >= 0;
-    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s': %s\n  hint: --trace names "
-                         "a file in a directory that exists and is writable", path, strerror(errno));
-    close(fd);
-    if (created) unlink(path);
-    return ZL_OK;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -467,7 +451,7 @@ static int train(const train_args *a)
                                       "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
                                       "shows simulated time");
     /* Rank 0 writes the trace first; the agreement below brings its verdict to all. */
-    if (st == ZL_OK && a->trace && rank == 0) st = check_trace_writable(a->trace);
+    if (st == ZL_OK && a->trace && rank == 0) st = zl_cli_check_writable(a->trace, "--trace");
     char devname[64];
     snprintf(devname, sizeof devname, card ? "rank %d (%s)" : "rank %d", rank, card ? card->display : "");
     size_t budget = a->device_memory ? a->device_memory : card ? card->memory : 0;

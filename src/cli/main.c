@@ -1,5 +1,7 @@
 /* zerolab: DeepSpeed's training engine in C, with simulated GPUs. */
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,6 +145,20 @@ static int run(int argc, char **argv)
     fprintf(stderr, "zerolab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return ZL_EXIT_USAGE;
+}
+
+zl_status zl_cli_check_writable(const char *path, const char *flag)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
+    bool created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return zl_errorf(ZL_ERR_IO, "cannot write '%s' (%s): %s\n  hint: %s names a file in a "
+                         "directory that exists and is writable", path, flag,
+                         errno == ENXIO ? "a FIFO with no reader" : strerror(errno), flag);
+    close(fd);
+    if (created) unlink(path);
+    return ZL_OK;
 }
 
 int main(int argc, char **argv)

@@ -77,5 +77,15 @@ run --model gpt2-1.5b --cluster 2xt4 --search --json
 valid
 has '"fits": false, "reason": "rank 0 (T4-16GB): out of memory'
 
+# --- --trace: an unwritable path or a FIFO with no reader fails at once, before the plan --
+mkfifo "$tmp/fifo"
+for path in "$tmp/fifo" "$tmp/no/such/dir/t.json"; do
+    checks=$((checks + 1))
+    if timeout 20 "$ZEROLAB" plan --model lab --cluster v100-16gb --trace "$path" >"$tmp/out" 2>"$tmp/err"; then
+        fail "plan --trace $path exited 0"
+    elif grep -qF "cannot write '$path' (--trace)" "$tmp/err"; then echo "ok: plan --trace $path refused"
+    else fail "plan --trace $path: no clear message (exit $?):"; cat "$tmp/err"; fi
+done
+
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]
