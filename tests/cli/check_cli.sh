@@ -139,9 +139,9 @@ printf '{"train_micro_batch_size_per_gpu": 8, "zerolab": {"device": "a100-41gb"}
 expect 1 "zerolab.device: unknown device 'a100-41gb'" -- train --config "$tmp/dev2.json" --steps 1
 expect 1 "--trace needs a simulated device" -- train --trace "$tmp/t.json" --steps 1
 # an unwritable trace is found before training, and no stray file is left behind
-expect 1 "cannot write the trace to '$tmp/nodir/t.json'" -- train --device laptop-cpu --steps 2 --trace "$tmp/nodir/t.json"
+expect 1 "cannot write '$tmp/nodir/t.json' (--trace)" -- train --device laptop-cpu --steps 2 --trace "$tmp/nodir/t.json"
 if grep -q '^step' "$tmp/out"; then echo "FAIL: trained before finding the trace unwritable"; failures=$((failures + 1)); fi
-expect 1 "cannot write the trace to '$tmp'" -- train --device laptop-cpu --steps 2 --trace "$tmp"
+expect 1 "cannot write '$tmp' (--trace)" -- train --device laptop-cpu --steps 2 --trace "$tmp"
 printf '{"train_micro_batch_size_per_gpu": 64}\n' >"$tmp/big2.json"
 expect 1 "out of memory" -- train --config "$tmp/big2.json" --model gpt2-350m --seq-len 1024 --device t4 --trace "$tmp/stray.json"
 if [ -e "$tmp/stray.json" ]; then echo "FAIL: the trace check left $tmp/stray.json"; failures=$((failures + 1)); fi
