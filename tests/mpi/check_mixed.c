@@ -579,7 +579,6 @@ static Suite *mixed_suite(void)
 {
     Suite *s = suite_create("mixed");
     TCase *tc = tcase_create("mixed");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_activations_stored_in_16_bits);
     tcase_add_test(tc, test_ledger_16bit_stage0);
     tcase_add_test(tc, test_ledger_16bit_stage0_fp32_accumulation);

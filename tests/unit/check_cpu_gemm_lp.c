@@ -194,7 +194,6 @@ static Suite *gemm_lp_suite(void)
 {
     Suite *s = suite_create("cpu_gemm_lp");
     TCase *tc = tcase_create("gemm_lp");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gemm_lp_bf16_every_transpose);
     tcase_add_test(tc, test_gemm_lp_bf16_thread_counts);
     tcase_add_test(tc, test_gemm_lp_bf16_tall_blocks);
