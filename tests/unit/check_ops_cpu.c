@@ -666,6 +666,37 @@ START_TEST(test_ops_cpu_drain_nan_choice_is_explicit)
 }
 END_TEST
 
+/* NaN inputs give NaN, as in ref, where the kernels' vectorized exp (cpu.h) meets them
+ * (GELU, softmax in cross-entropy and attention), and the rows without one stay finite:
+ * the engine's overflow check relies on a NaN showing up. (The exp must not turn a NaN
+ * into an integer on the way: that conversion is undefined behaviour, which the sanitizer
+ * build of .ci/run reports.) */
+START_TEST(test_ops_cpu_nan_inputs_give_nan)
+{
+    enum { V = 37, ROWS = 3 };
+    float x[8] = {NAN, 1.0f, -0.5f, NAN, 3.0f, -2.0f, 0.25f, -NAN}, g_cpu[8], g_ref[8];
+    cpu->gelu_forward(g_cpu, x, 8);
+    ref->gelu_forward(g_ref, x, 8);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(isnan(g_cpu[i]) == isnan(x[i]), "gelu(%g) = %g", x[i], g_cpu[i]);
+        if (!isnan(x[i])) ck_assert(fabsf(g_cpu[i] - g_ref[i]) <= TOL_KERNEL * fabsf(g_ref[i]) + TOL_ATOL);
+    }
+    float *logits = frand(ROWS * V, 260, -3, 3), *probs = falloc(ROWS * V), *losses = falloc(ROWS);
+    int32_t targets[ROWS] = {0, 5, 36};
+    logits[V + 7] = NAN; /* row 1 only */
+    cpu->crossentropy_forward(losses, probs, logits, targets, ROWS, V);
+    ck_assert(isnan(losses[1]));
+    ck_assert(isfinite(losses[0]) && isfinite(losses[2]));
+    free(logits);
+    free(probs);
+    free(losses);
+    float big[3] = {NAN, 200.0f, -200.0f}, out[3];
+    cpu->gelu_forward(out, big, 3); /* past the clamp, on both sides */
+    ck_assert(isnan(out[0]));
+    ck_assert_msg(out[1] == 200.0f && fabsf(out[2]) < 1e-30f, "gelu(+-200) = %g, %g", out[1], out[2]);
+}
+END_TEST
+
 START_TEST(test_ops_cpu_cast_matches_zl_convert)
 {
     size_t n16 = 65536;
@@ -864,6 +895,7 @@ static Suite *ops_cpu_suite(void)
     tcase_add_test(tc, test_ops_cpu_cast_matches_zl_convert);
     tcase_add_test(tc, test_ops_cpu_round_and_drain_match_ref);
     tcase_add_test(tc, test_ops_cpu_drain_nan_choice_is_explicit);
+    tcase_add_test(tc, test_ops_cpu_nan_inputs_give_nan);
     tcase_add_test(tc, test_ops_cpu_one_and_two_threads_agree);
     suite_add_tcase(s, tc);
     return s;
