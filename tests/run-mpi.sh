@@ -8,7 +8,10 @@
 # when it is empty, the build has no MPI and the test is skipped (exit 77); unset (a run
 # by hand), mpiexec from PATH. Exit 99 (a hard error, not a test failure) when the
 # launcher cannot start even a trivial job. A job that outlives ZL_MPI_TIMEOUT seconds
-# (default 120) is killed and fails: a hang is a failure.
+# (default 900: a guard against hangs, generous enough for a loaded machine or a
+# sanitizer build, never a speed test) is killed and fails: a hang is a failure. The
+# test programs announce each test as it starts ("[  12.34 s] test_name", rank 0), so
+# the log of a killed job ends with the test that hung.
 #
 # Every rank runs one OpenMP thread: N ranks already share the machine's cores.
 set -u
@@ -56,7 +59,7 @@ fi
 
 OMP_NUM_THREADS=1
 export OMP_NUM_THREADS
-timeout_s=${ZL_MPI_TIMEOUT:-120}
+timeout_s=${ZL_MPI_TIMEOUT:-900}
 
 # A launcher start can fail transiently when the machine is loaded or another mpiexec
 # starts at the same moment (make -j): try three times before calling it broken.
@@ -75,7 +78,8 @@ echo "$MPIEXEC -n $np $prog"
 timeout -k 10 "$timeout_s" $MPIEXEC -n "$np" "$prog"
 status=$?
 if [ $status -eq 124 ] || [ $status -eq 137 ]; then
-    echo "$prog at np=$np did not finish within ${timeout_s} s (killed): a hang is a failure" >&2
+    echo "$prog at np=$np did not finish within ${timeout_s} s (ZL_MPI_TIMEOUT) and was killed:" \
+        "a hang is a failure; the last test announced above ('[ ... s] NAME') was running" >&2
     exit 1
 fi
 exit $status

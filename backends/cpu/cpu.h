@@ -68,11 +68,13 @@ static inline void zl__cpu_thread_cols(int n, int *lo, int *hi)
  * exponent bits: within 2 ulp (1.2e-7 relative) over the clamped range. Inputs are clamped
  * to [-87, 88], so exp of a very negative number is ~1e-38 instead of 0 (below anything a
  * softmax can notice) and nothing overflows to inf: every caller either subtracts a
- * maximum first or (GELU) only needs the limits. */
-static inline float zl__cpu_expf(float x)
+ * maximum first or (GELU) only needs the limits. NaN gives NaN. */
+static inline float zl__cpu_expf(float x_in)
 {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+    /* clamped so that NaN becomes -87 too (the comparisons are false for it): n below must
+     * be an integer in range before it is converted, and the NaN is returned at the end */
+    float x = x_in > -87.0f ? x_in : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     /* round(x / ln2) with the 1.5 * 2^23 trick: no call to rintf, so it vectorizes */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f; /* ln2 split in two: the high part is exact in f32 */
@@ -85,7 +87,7 @@ static inline float zl__cpu_expf(float x)
     int32_t bits = ((int32_t)n + 127) * (1 << 23); /* n in [-126, 127]: a normal 2^n */
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
-    return p * two_n;
+    return x_in != x_in ? x_in : p * two_n; /* NaN in, NaN out */
 }
 
 /* cpu.c: memory */

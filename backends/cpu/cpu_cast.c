@@ -195,19 +195,29 @@ void zl__cpu_round(float *x, zl_dtype t, size_t n)
     }
 }
 
+/* A drain's sum y + g with its NaN chosen explicitly, as ref's (ref_vector.c): y's NaN if
+ * y is one, else g's, quieted with sign and payload kept. IEEE 754 leaves the choice
+ * between two NaN operands open, x86 keeps an addition's first operand's, and the
+ * compiler may swap the operands (gcc does at -O0 and -O3, not at -O2): nothing here may
+ * depend on that. Selects, so the loops still vectorize. inf + -inf gives the CPU's
+ * default NaN, in ref too. */
+static inline float drain_add(float y, float g)
+{
+    float qy = bits_f32(f32_bits(y) | 0x00400000u), qg = bits_f32(f32_bits(g) | 0x00400000u);
+    float sum = y + g;
+    return y != y ? qy : g != g ? qg : sum;
+}
+
 /* drain of bf16 gradients into a bf16 store, one fused loop (the bf16 conversions are a
  * few integer operations that vectorize; f16's are faster through F16C, hence the chunks
  * below): y (n) = y + round(x); x (n) = 0. Three times faster than the chunks on this
- * CPU, and the step drains every parameter's gradient. With two NaNs the reference's
- * y + x gives y's (x86 keeps an addition's first NaN operand), and the test compares NaN
- * payloads bit for bit; the compiler may swap the operands of an addition, so a NaN y is
- * selected explicitly (f32_to_bf16 quiets it as the addition would). */
+ * CPU, and the step drains every parameter's gradient. */
 ZL_CPU_VECTOR static void drain_bf16_chunk(uint16_t *restrict y, float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t j = 0; j < n; j++) {
         float cur = bf16_to_f32(y[j]), g = bf16_to_f32(f32_to_bf16(x[j]));
-        y[j] = f32_to_bf16(cur != cur ? cur : cur + g);
+        y[j] = f32_to_bf16(drain_add(cur, g));
         x[j] = 0.0f;
     }
 }
@@ -215,11 +225,10 @@ ZL_CPU_VECTOR static void drain_bf16_chunk(uint16_t *restrict y, float *restrict
 #ifdef CAST_F16C
 /* The same for fp16, 8 at a time with F16C: x rounded to f16 and back (exact: F16C's
  * narrowing is zl_f32_to_f16, and its widening of the quiet result is exact), y widened,
- * added, narrowed. F16C would quiet a signalling NaN in y where zl_f16_to_f32 does not,
- * but the reference's addition quiets it anyway, and with two NaNs keeps its first
- * operand's, y's. The compiler may swap an addition's operands, so a NaN y is selected
- * explicitly. Bit for bit the reference. Returns how many elements it did (multiples
- * of 8). */
+ * added, narrowed. F16C quiets a signalling NaN in y as it widens, where zl_f16_to_f32
+ * does not, but drain_add quiets it too, and the narrowing would. The NaN is selected as
+ * in drain_add: y's, else g's. Bit for bit the reference. Returns how many elements it
+ * did (multiples of 8). */
 __attribute__((target("avx,f16c"))) static size_t drain_f16_f16c(uint16_t *y, float *x, size_t n)
 {
     size_t i = 0;
@@ -227,8 +236,9 @@ __attribute__((target("avx,f16c"))) static size_t drain_f16_f16c(uint16_t *y, fl
         __m128i gh = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
         __m256 g = _mm256_cvtph_ps(gh);
         __m256 cur = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
-        __m256 y_nan = _mm256_cmp_ps(cur, cur, _CMP_UNORD_Q); /* y's NaN wins: see above */
-        cur = _mm256_blendv_ps(_mm256_add_ps(cur, g), cur, y_nan);
+        __m256 y_nan = _mm256_cmp_ps(cur, cur, _CMP_UNORD_Q), g_nan = _mm256_cmp_ps(g, g, _CMP_UNORD_Q);
+        __m256 sum = _mm256_blendv_ps(_mm256_add_ps(cur, g), g, g_nan); /* see drain_add */
+        cur = _mm256_blendv_ps(sum, cur, y_nan);
         _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(cur, _MM_FROUND_TO_NEAREST_INT));
         _mm256_storeu_ps(x + i, _mm256_setzero_ps());
     }
@@ -282,10 +292,10 @@ void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
         }
         if (yt == ZL_F32) {
             float *yf = yi;
-            for (size_t j = 0; j < len; j++) yf[j] += xi[j];
+            for (size_t j = 0; j < len; j++) yf[j] = drain_add(yf[j], xi[j]);
         } else {
             cast_chunk(acc, ZL_F32, yi, yt, 0, len, f16c);
-            for (size_t j = 0; j < len; j++) acc[j] += xi[j];
+            for (size_t j = 0; j < len; j++) acc[j] = drain_add(acc[j], xi[j]);
             cast_chunk(yi, yt, acc, ZL_F32, 0, len, f16c);
         }
         memset(xi, 0, len * sizeof(float));

@@ -8,6 +8,8 @@
  *   axpy       y += a * x
  *   cast       f32 <-> f16 <-> bf16, round to nearest even (core/dtype.h does the rounding) */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "backends/ref/ref.h"
 #include "core/log.h"
@@ -53,13 +55,30 @@ void zl__ref_round(float *x, zl_dtype t, size_t n)
         x[i] = t == ZL_F16 ? zl_round_f16(x[i]) : t == ZL_BF16 ? zl_round_bf16(x[i]) : x[i];
 }
 
+/* y + g where a NaN is chosen explicitly: y's NaN if y is one, else g's, quieted (quiet
+ * bit set, sign and payload kept). IEEE 754 leaves the choice between two NaN operands
+ * open, x86 keeps the first operand's, and the compiler may swap an addition's operands:
+ * the kernels must not inherit that, and cpu (cpu_cast.c) selects the same way. */
+static float drain_add(float y, float g)
+{
+    uint32_t u;
+    if (isnan(y) || isnan(g)) {
+        float v = isnan(y) ? y : g;
+        memcpy(&u, &v, sizeof u);
+        u |= 0x00400000u;
+        memcpy(&v, &u, sizeof v);
+        return v;
+    }
+    return y + g; /* inf + -inf: the CPU's default NaN, as in cpu */
+}
+
 void zl__ref_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float g = x[i], cur;
         zl__ref_round(&g, xt, 1);
         zl_convert(&cur, ZL_F32, (char *)y + i * zl_dtype_nbytes(yt), yt, 1);
-        cur += g;
+        cur = drain_add(cur, g);
         zl_convert((char *)y + i * zl_dtype_nbytes(yt), yt, &cur, ZL_F32, 1);
         x[i] = 0.0f;
     }

@@ -56,10 +56,11 @@ static zl_status read_tokens(zl_dataset *ds, FILE *f, int elem_nbytes, const cha
             uint32_t id = elem_nbytes == 1 ? p[0]
                         : elem_nbytes == 2 ? (uint32_t)(p[0] | p[1] << 8)
                                            : read_le32(p);
-            if (id > INT32_MAX)
+            /* INT32_MAX itself is refused too: the vocabulary, id + 1, must fit an int */
+            if (id >= INT32_MAX)
                 st = zl_errorf(ZL_ERR_FORMAT,
                                "data file '%s': token %zu has id %" PRIu32
-                               ", too large for int32; hint: the file is corrupt",
+                               ", too large (ids must be below 2^31 - 1); hint: the file is corrupt",
                                path, done + i, id);
             ds->tokens[done + i] = (int32_t)id;
             if (id > max) max = id;

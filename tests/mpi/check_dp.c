@@ -15,9 +15,12 @@
 #include "core/rng.h"
 #include "engine/engine.h"
 
-/* V=64 C=32 L=2 NH=4: small enough that 10 steps of 8 configurations take seconds. */
+/* V=64 C=32 L=2 NH=4, 5 steps: every rank of a DP test waits on the others in each
+ * collective, and at np = 3-4 on two loaded cores each wait can cost a scheduler slice,
+ * so the tests take few steps of a small model; 5 steps cover accumulation, clipping and
+ * Adam past its first (sign-like) step. */
 static const zl_gpt_config model = {"dp-test", 64, 16, 2, 4, 32};
-enum { B = 2, T = 8, STEPS = 10 };
+enum { B = 2, T = 8, STEPS = 5 };
 
 static zl_comm *world;
 
@@ -496,8 +499,12 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, test_dp_stage2_gas4);
     tcase_add_test(tc, test_dp_stage3_gas1_clip);
     tcase_add_test(tc, test_dp_stage3_gas4);
-    tcase_add_test(tc, test_dp_stage3_persistent_layers);
-    tcase_add_test(tc, test_dp_stage3_prefetch_same_bits);
+    if (world->size == 2) {
+        /* when layers are gathered does not depend on the world size: two ranks suffice
+         * (and compare bit for bit there); at three they only cost time */
+        tcase_add_test(tc, test_dp_stage3_persistent_layers);
+        tcase_add_test(tc, test_dp_stage3_prefetch_same_bits);
+    }
     tcase_add_test(tc, test_dp_stage2_overlap_comm);
     tcase_add_test(tc, test_dp_stage3_ledger_matches_formula);
     tcase_add_test(tc, test_dp_comm_volume_stage3);

@@ -341,7 +341,6 @@ static Suite *cpu_gemm_suite(void)
     Suite *s = suite_create("cpu_gemm");
     TCase *tc = tcase_create("cpu_gemm");
     tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_cpu_gemm_openblas_is_the_openmp_build);
     tcase_add_test(tc, test_cpu_gemm_two_threads_row_blocks_every_transpose);
     tcase_add_test(tc, test_cpu_gemm_three_threads_uneven_blocks);

@@ -129,7 +129,7 @@ static bool check_one(zl_dtype t, int m, int n, int k, bool ta, bool tb, float a
 START_TEST(test_gemm_lp_bf16_every_transpose)
 {
     int shapes[][3] = {{1, 1, 1},    {3, 17, 5},     {17, 1, 3},      {1, 64, 255},
-                       {64, 64, 64}, {255, 130, 97}, {128, 256, 512}, {300, 17, 255}};
+                       {64, 64, 64}, {255, 130, 97}, {96, 256, 160}, {300, 17, 255}};
     int big = 0, taken = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int tr = 0; tr < 4; tr++) {
@@ -194,7 +194,6 @@ static Suite *gemm_lp_suite(void)
 {
     Suite *s = suite_create("cpu_gemm_lp");
     TCase *tc = tcase_create("gemm_lp");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_gemm_lp_bf16_every_transpose);
     tcase_add_test(tc, test_gemm_lp_bf16_thread_counts);
     tcase_add_test(tc, test_gemm_lp_bf16_tall_blocks);

@@ -139,7 +139,6 @@ static Suite *cpu_memory_suite(void)
     Suite *s = suite_create("cpu_memory");
     TCase *tc = tcase_create("cpu_memory");
     tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_cpu_memory_zero_copy_every_path);
     tcase_add_test(tc, test_cpu_memory_overlapping_copy_is_memmove);
     suite_add_tcase(s, tc);

@@ -13,6 +13,31 @@
 
 #include "core/rng.h"
 
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The program's start, near enough: the first test's announcement, or zl_test_run. */
+static double t0;
+
+void zl_test_started(const char *name)
+{
+    int rank = 0;
+#ifdef ZL_HAVE_MPI
+    int init = 0;
+    MPI_Initialized(&init);
+    if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+#endif
+    if (rank != 0) return;
+    if (t0 == 0) t0 = now_s();
+    fprintf(stderr, "[%7.2f s] %s\n", now_s() - t0, name); /* stderr: unbuffered */
+}
+
 int zl_test_close(const char *label, const float *got, const float *want, size_t n, double rtol,
                   double atol)
 {
@@ -48,6 +73,7 @@ void zl_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
 
 int zl_test_run(Suite *s)
 {
+    t0 = now_s();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int nfailed = srunner_ntests_failed(sr);
@@ -96,6 +122,7 @@ static void mpi_finish(void)
 /* Run on every rank and agree on the exit code; MPI stays up. */
 static int run_on_all_ranks(Suite *s)
 {
+    t0 = now_s();
     int rank = 0;
 #ifdef ZL_HAVE_MPI
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

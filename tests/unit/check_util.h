@@ -13,6 +13,24 @@
 #include "comm/comm.h"
 #include "engine/engine.h"
 
+/* Every test announces itself as it starts (on stderr, unbuffered, rank 0 only under MPI,
+ * with the seconds since the program started), so that a log cut off by a timeout says
+ * which test was running, and the gaps between the lines say what each test costs.
+ * START_TEST is Check's, with one call in front of the test's body. */
+void zl_test_started(const char *name);
+#undef START_TEST
+#define START_TEST(__testname)                                                             \
+    static void __testname##_body(int _i);                                                 \
+    static void __testname##_fn(int _i)                                                    \
+    {                                                                                      \
+        zl_test_started(#__testname);                                                      \
+        __testname##_body(_i);                                                             \
+    }                                                                                      \
+    static const TTest __testname##_ttest = {"" #__testname, __testname##_fn, __FILE__,    \
+                                             __LINE__};                                    \
+    static const TTest *__testname = &__testname##_ttest;                                  \
+    static void __testname##_body(int _i CK_ATTRIBUTE_UNUSED)
+
 /* Same arithmetic in a different order (blocked sums, threads): a few f32 ulps relative. */
 #define ZL_TOL_F32_REORDER 1e-5
 /* Different algorithm, same math (sgemm vs loops over long reductions). */
