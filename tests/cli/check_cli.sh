@@ -59,7 +59,7 @@ expect 1 "empty.txt" -- train --data "$tmp/empty.txt"
 # a FIFO blocked open() for ever: refused at once, by what it is (timeout: the hang guard)
 checks=$((checks + 1))
 if mkfifo "$tmp/fifo"; then
-    timeout 60 "$ZEROLAB" train --data "$tmp/fifo" --steps 1 >"$tmp/out" 2>&1
+    timeout 600 "$ZEROLAB" train --data "$tmp/fifo" --steps 1 >"$tmp/out" 2>&1
     status=$?
     if [ $status -eq 1 ] && grep -qF "fifo' is a FIFO (named pipe), not a regular file" "$tmp/out"; then
         echo "ok: zerolab train --data FIFO -> 1"
@@ -233,7 +233,7 @@ expect 0 "valid" -- config
 if [ -n "${MPIEXEC:-}" ]; then
     printf '{"train_micro_batch_size_per_gpu": 4, "steps_per_print": 5, "zero_optimization": {"stage": 2}}\n' >"$tmp/dp.json"
     checks=$((checks + 1))
-    if OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dp.json" --steps 10 \
+    if OMP_NUM_THREADS=1 timeout 600 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dp.json" --steps 10 \
             --memory-report >"$tmp/dp.out" 2>&1 &&
         grep -q "data-parallel 2" "$tmp/dp.out" && grep -q "ZeRO stage 2" "$tmp/dp.out" &&
         grep -q "memory ledger of rank 0" "$tmp/dp.out" && grep -q "memory ledger of rank 1" "$tmp/dp.out" &&
@@ -244,7 +244,7 @@ if [ -n "${MPIEXEC:-}" ]; then
     fi
     printf '{"train_batch_size": 12, "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1}\n' >"$tmp/dpbad.json"
     checks=$((checks + 1))
-    OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dpbad.json" >"$tmp/dpbad.out" 2>&1
+    OMP_NUM_THREADS=1 timeout 600 $MPIEXEC -n 2 "$ZEROLAB" train --config "$tmp/dpbad.json" >"$tmp/dpbad.out" 2>&1
     status=$?
     if [ $status -eq 1 ] && [ "$(grep -c '12 != 4 \* 1 \* 2' "$tmp/dpbad.out")" -eq 1 ]; then
         echo "ok: mpiexec -n 2 with a batch triad that does not fit two ranks: one message, exit 1"
@@ -253,7 +253,7 @@ if [ -n "${MPIEXEC:-}" ]; then
     fi
     # Two ranks on one node share its memory: the host check counts both
     checks=$((checks + 1))
-    OMP_NUM_THREADS=1 ZL_HOST_MEMORY_AVAILABLE=150000000 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train \
+    OMP_NUM_THREADS=1 ZL_HOST_MEMORY_AVAILABLE=150000000 timeout 600 $MPIEXEC -n 2 "$ZEROLAB" train \
         --steps 1 >"$tmp/dphost.out" 2>&1
     status=$?
     if [ $status -eq 1 ] && [ "$(grep -c 'of host memory (2 ranks x .* MiB), this machine has 143.05 MiB' "$tmp/dphost.out")" -eq 1 ]; then
@@ -264,7 +264,7 @@ if [ -n "${MPIEXEC:-}" ]; then
     # The same two ranks as one node of two V100s (NVLink) and as two nodes of one (IB
     # EDR): the same computation, and the gradient allreduce takes longer between nodes.
     comm_ms() { # the simulated communication of the last step
-        OMP_NUM_THREADS=1 timeout 120 $MPIEXEC -n 2 "$ZEROLAB" train --cluster "$1" --steps 3 \
+        OMP_NUM_THREADS=1 timeout 600 $MPIEXEC -n 2 "$ZEROLAB" train --cluster "$1" --steps 3 \
             --threads 1 >"$tmp/clu.out" 2>&1 || { cat "$tmp/clu.out"; return; }
         sed -n 's/.*(comm \([0-9.]*\) ms).*/\1/p' "$tmp/clu.out" | tail -n 1
     }

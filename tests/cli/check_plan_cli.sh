@@ -81,7 +81,7 @@ has '"fits": false, "reason": "rank 0 (T4-16GB): out of memory'
 mkfifo "$tmp/fifo"
 for path in "$tmp/fifo" "$tmp/no/such/dir/t.json"; do
     checks=$((checks + 1))
-    if timeout 20 "$ZEROLAB" plan --model lab --cluster v100-16gb --trace "$path" >"$tmp/out" 2>"$tmp/err"; then
+    if timeout 600 "$ZEROLAB" plan --model lab --cluster v100-16gb --trace "$path" >"$tmp/out" 2>"$tmp/err"; then
         fail "plan --trace $path exited 0"
     elif grep -qF "cannot write '$path' (--trace)" "$tmp/err"; then echo "ok: plan --trace $path refused"
     else fail "plan --trace $path: no clear message (exit $?):"; cat "$tmp/err"; fi

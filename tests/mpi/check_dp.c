@@ -481,7 +481,6 @@ static Suite *dp_suite(void)
 {
     Suite *s = suite_create("dp");
     TCase *tc = tcase_create("dp");
-    tcase_set_timeout(tc, 300);
     if (world->size >= 4) {
         /* Four ranks on two cores spin against each other (every collective costs
          * milliseconds): run a representative pair only. */

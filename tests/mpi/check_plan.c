@@ -129,7 +129,6 @@ static Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
     TCase *tc = tcase_create("plan");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_plan_stage0_fp32);
     tcase_add_test(tc, test_plan_stage1_fp32);
     tcase_add_test(tc, test_plan_stage2_fp32);

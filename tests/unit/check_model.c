@@ -372,7 +372,6 @@ static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_model_param_table);
     tcase_add_test(tc, test_model_init_independent_of_slicing);
     tcase_add_test(tc, test_model_gradients_match_finite_differences);
