@@ -147,20 +147,6 @@ START_TEST(test_data_llama3_shard_uint32)
 }
 END_TEST
 
-/* The largest int32 id would make the vocabulary (id + 1) overflow int: refused. */
-START_TEST(test_data_shard_id_int32_max_refused)
-{
-    uint32_t tok[] = {1, 2147483647u};
-    size_t nbytes;
-    unsigned char *shard = make_shard(20240801, 7, 2, tok, 2, 4, &nbytes);
-    char path[64];
-    zl_dataset ds;
-    ck_assert_int_eq(load_bytes(&ds, shard, nbytes, path), ZL_ERR_FORMAT);
-    ASSERT_MSG_HAS("2147483647");
-    free(shard);
-}
-END_TEST
-
 START_TEST(test_data_shard_size_mismatch_names_both_sizes)
 {
     uint32_t tok[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -555,7 +541,6 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_data_shard_bad_version);
     tcase_add_test(tc, test_data_missing_and_empty_files);
     tcase_add_test(tc, test_data_fifo_device_directory_refused_without_blocking);
-    tcase_add_test(tc, test_data_shard_id_int32_max_refused);
     tcase_add_test(tc, test_data_default_corpus_deterministic_text);
     tcase_add_test(tc, test_data_default_corpus_is_learnable);
     tcase_add_test(tc, test_data_loader_targets_are_inputs_shifted);
