@@ -10,8 +10,8 @@ endif
 # End-to-end tests of the zerolab command (shell scripts; $ZEROLAB points at the binary).
 TEST_EXTENSIONS = .sh .mpi
 SH_LOG_COMPILER = $(SHELL)
-TESTS += tests/cli/check_cli.sh
-EXTRA_DIST += tests/cli/check_cli.sh
+TESTS += tests/cli/check_cli.sh tests/cli/check_faults.sh
+EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_faults.sh
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS
 # and data files tests/mpi/NAME-npN.mpi (one line: the program's path) to ZL_MPI_TESTS;
