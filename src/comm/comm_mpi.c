@@ -633,6 +633,11 @@ zl_status zl__comm_mpi_world(zl_comm **out, zl_comm_log *log)
             return zl_errorf(ZL_ERR_COMM, "MPI_Init_thread failed (MPI error %d): is this "
                              "process started by a working mpiexec?", rc);
         g.we_initialized = true;
+        /* MPICH 4.0 reports failures of MPI_Test (which every wait goes through, see the
+         * watchdog) through MPI_COMM_WORLD's error handler, not the request's
+         * communicator's: make them statuses too. A program that initialised MPI itself
+         * keeps its own handler. */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     }
     zl_status st = setup();
     if (st != ZL_OK) return st;
