@@ -394,6 +394,20 @@ static zl_status simulated_cluster(const train_args *a, const zl_config *cfg, in
 
 /* ---- faults: signals, a broken world (docs/faults.md) ---------------------------- */
 
+/* End the job with MPI_Abort after a pause of `seconds`: the launcher kills every rank at
+ * once, and output a rank wrote just before (the reason) is lost unless the launcher has
+ * had time to forward it. Returns only without MPI (one rank, no launcher). */
+static void end_job(zl_comm *world, int code, double seconds)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (world->vt->abort) { /* there is a job to end */
+        struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+        while (nanosleep(&pause, &pause) != 0) {}
+    }
+    zl_comm_abort(world, code);
+}
+
 /* The signal that asked training to stop, or 0. A handler may only set a flag
  * (async-signal-safe); the training loop reads it between micro-steps, and the world's
  * waits read it through zl_comm_set_interrupt, so a signal also ends a wait for a rank
@@ -435,7 +449,10 @@ static void release_stop_signals(const struct sigaction old[2])
 /* Training stopped by a signal, every rank at the same micro-step (they agreed on it).
  * The ranks agree on the signal too (a rank the launcher did not signal learns it), rank
  * 0 says where training stopped, and every rank exits 128 + signal, the shell's
- * convention (143 for SIGTERM, 130 for SIGINT). */
+ * convention (143 for SIGTERM, 130 for SIGINT). Under MPI, rank 0 then ends the job with
+ * that code through MPI_Abort: MPICH 4.0's mpiexec, once it has forwarded a signal, loses
+ * the ranks' exit statuses about half the time and exits 0 (seen with a plain MPI
+ * program that catches SIGTERM and exits 143), while an abort's code always arrives. */
 static int stopped_by_signal(zl_comm *world, long step, long steps)
 {
     int32_t sig = stop_signal;
@@ -449,6 +466,7 @@ static int stopped_by_signal(zl_comm *world, long step, long steps)
         fprintf(stderr, "interrupted by %s at step %ld of %ld; no checkpoint was written\n", name,
                 step, steps);
     }
+    if (world->rank == 0) end_job(world, 128 + sig, 1.0);
     return 128 + sig;
 }
 
@@ -467,14 +485,9 @@ static int failed(zl_comm *world, bool report)
  * this one did: a pause of 2 s lets them report too before the launcher kills them. */
 static int end_broken_job(zl_comm *world, int rc)
 {
-    zl_status st = zl_comm_health(world);
-    if (st == ZL_OK) return rc;
+    if (zl_comm_health(world) == ZL_OK) return rc;
     zl_cli_fail();
-    if (st == ZL_ERR_TIMEOUT && world->size > 1) {
-        struct timespec pause = {2, 0};
-        while (nanosleep(&pause, &pause) != 0 && !stop_signal) {}
-    }
-    zl_comm_abort(world, rc != ZL_EXIT_OK ? rc : ZL_EXIT_FAIL);
+    end_job(world, rc != ZL_EXIT_OK ? rc : ZL_EXIT_FAIL, 2.0);
     return rc; /* no job to end (one rank without MPI) */
 }
 
