@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ typedef struct train_args {
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
+    double collective_timeout; /* seconds, 0: off; < 0: not given (ZL_COLLECTIVE_TIMEOUT or 10 min) */
 } train_args;
 
 static void train_usage(FILE *out)
@@ -67,6 +69,10 @@ static void train_usage(FILE *out)
             "                    {\"cluster\": SPEC} in the config)\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
             "                    last step, one track per rank and stream\n"
+            "  --collective-timeout SECONDS\n"
+            "                    how long a rank may wait in one collective before it reports\n"
+            "                    a stalled rank and ends the job; 0: no limit (default 600,\n"
+            "                    or ZL_COLLECTIVE_TIMEOUT; see docs/faults.md)\n"
             "%s"
             "\n"
             "Before it allocates, train runs the same engine on the meta backend (as zerolab\n"
@@ -74,6 +80,20 @@ static void train_usage(FILE *out)
             "available memory (all ranks on a node together). ZL_HOST_MEMORY_AVAILABLE=BYTES\n"
             "replaces the host's figure (for tests, or where the kernel's is wrong).\n",
             zl_gpt_config_preset_names(), zl_device_preset_names(), zl_cli_fill_usage);
+}
+
+/* --collective-timeout: seconds >= 0 (fractions allowed), at most a week. */
+static bool parse_timeout(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0) || v > 604800) {
+        fprintf(stderr, "zerolab train: --collective-timeout expects seconds from 0 (no timeout) "
+                        "to 604800 (a week), e.g. 300; got '%s'\n", s);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 static bool parse_positive(const char *flag, const char *s, long max, long *out)
@@ -125,7 +145,7 @@ static bool parse_bytes(const char *s, size_t *out)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
-           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_HELP, O_FILL };
+           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -137,9 +157,11 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"micro-batch", required_argument, 0, O_FILL}, {"grad-accum", required_argument, 0, O_FILL},
         {"train-batch-size", required_argument, 0, O_FILL}, {"lr", required_argument, 0, O_FILL},
         {"total-steps", required_argument, 0, O_FILL}, {"warmup-steps", required_argument, 0, O_FILL},
+        {"collective-timeout", required_argument, 0, O_TIMEOUT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
+    a->collective_timeout = -1;
     opterr = 0;
     optind = 1;
     int c, which = 0;
@@ -159,6 +181,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_DEVICE: a->device = optarg; break;
         case O_CLUSTER: a->cluster = optarg; break;
         case O_TRACE: a->trace = optarg; break;
+        case O_TIMEOUT: if (!parse_timeout(optarg, &a->collective_timeout)) return ZL_EXIT_USAGE; break;
         case O_BUDGET:
             if (!parse_bytes(optarg, &a->device_memory)) {
                 fprintf(stderr, "zerolab train: --device-memory expects a size such as 16GiB, "
@@ -405,6 +428,105 @@ static zl_status simulated_cluster(const train_args *a, const zl_config *cfg, in
     return ZL_OK;
 }
 
+/* ---- faults: signals, a broken world (docs/faults.md) ---------------------------- */
+
+/* End the job with MPI_Abort after a pause of `seconds`: the launcher kills every rank at
+ * once, and output a rank wrote just before (the reason) is lost unless the launcher has
+ * had time to forward it. Returns only without MPI (one rank, no launcher). */
+static void end_job(zl_comm *world, int code, double seconds)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (world->vt->abort) { /* there is a job to end */
+        struct timespec pause = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+        while (nanosleep(&pause, &pause) != 0) {}
+    }
+    zl_comm_abort(world, code);
+}
+
+/* The signal that asked training to stop, or 0. A handler may only set a flag
+ * (async-signal-safe); the training loop reads it between micro-steps, and the world's
+ * waits read it through zl_comm_set_interrupt, so a signal also ends a wait for a rank
+ * that will never come. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    if (stop_signal) { /* the second one: the default action, at once */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
+
+/* SIGTERM and SIGINT, in every rank (mpiexec forwards both). Installed even where the
+ * shell started us with SIGINT ignored (a background job): under a launcher that
+ * forwards Ctrl-C, ignoring it would leave the job running. SA_RESTART: reads and writes
+ * in progress are not cut short by the signal. */
+static void catch_stop_signals(struct sigaction old[2])
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    stop_signal = 0;
+    sigaction(SIGTERM, &sa, &old[0]);
+    sigaction(SIGINT, &sa, &old[1]);
+}
+
+static void release_stop_signals(const struct sigaction old[2])
+{
+    sigaction(SIGTERM, &old[0], NULL);
+    sigaction(SIGINT, &old[1], NULL);
+}
+
+/* Training stopped by a signal, every rank at the same micro-step (they agreed on it).
+ * The ranks agree on the signal too (a rank the launcher did not signal learns it), rank
+ * 0 says where training stopped, and every rank exits 128 + signal, the shell's
+ * convention (143 for SIGTERM, 130 for SIGINT). Under MPI, rank 0 then ends the job with
+ * that code through MPI_Abort: MPICH 4.0's mpiexec, once it has forwarded a signal, loses
+ * the ranks' exit statuses about half the time and exits 0 (seen with a plain MPI
+ * program that catches SIGTERM and exits 143), while an abort's code always arrives. */
+static int stopped_by_signal(zl_comm *world, long step, long steps)
+{
+    int32_t sig = stop_signal;
+    bool healthy = zl_comm_health(world) == ZL_OK;
+    if (healthy && zl_comm_allreduce(world, &sig, 1, ZL_I32, ZL_REDUCE_MAX) != ZL_OK) healthy = false;
+    if (sig <= 0) return ZL_EXIT_FAIL;
+    const char *name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
+    if (world->rank == 0 || !healthy) {
+        if (healthy || world->size == 1) fprintf(stderr, "zerolab: ");
+        else fprintf(stderr, "[rank %d] zerolab: ", world->rank);
+        fprintf(stderr, "interrupted by %s at step %ld of %ld; no checkpoint was written\n", name,
+                step, steps);
+    }
+    if (world->rank == 0) end_job(world, 128 + sig, 1.0);
+    return 128 + sig;
+}
+
+/* A failure at a site where one rank, or every rank, reports: on a broken world (a
+ * timeout) not here, since every rank reports the world's failure at the end. */
+static int failed(zl_comm *world, bool report)
+{
+    if (zl_comm_health(world) != ZL_OK) return ZL_EXIT_FAIL;
+    return report ? zl_cli_fail() : ZL_EXIT_FAIL;
+}
+
+/* The world cannot communicate (a collective timed out, or a signal cut a wait short):
+ * MPI_Finalize would wait for the stalled rank, so this rank reports and ends the whole
+ * job with MPI_Abort, whose launcher kills every rank (a stopped one too) and exits with
+ * rc. The other ranks waiting in the same collective started their clocks about when
+ * this one did: a pause of 2 s lets them report too before the launcher kills them. */
+static int end_broken_job(zl_comm *world, int rc)
+{
+    if (zl_comm_health(world) == ZL_OK) return rc;
+    zl_cli_fail();
+    end_job(world, rc != ZL_EXIT_OK ? rc : ZL_EXIT_FAIL, 2.0);
+    return rc; /* no job to end (one rank without MPI) */
+}
+
 static int train(const train_args *a)
 {
     zl_config cfg;
@@ -420,6 +542,8 @@ static int train(const train_args *a)
     zl_comm_log *log = NULL;
     int32_t *inputs = NULL, *targets = NULL;
     int rc = ZL_EXIT_FAIL;
+    struct sigaction old_actions[2];
+    catch_stop_signals(old_actions);
     memset(&cfg, 0, sizeof cfg);
     memset(&ds, 0, sizeof ds);
     memset(&engine, 0, sizeof engine);
@@ -433,6 +557,9 @@ static int train(const train_args *a)
         goto done;
     }
     int rank = world->rank, W = world->size;
+    if (a->collective_timeout >= 0) zl_comm_set_timeout(world, a->collective_timeout);
+    zl_comm_set_interrupt(world, &stop_signal);
+    zl_comm_set_phase(world, "set-up");
 
     /* Set-up reads the same files on every rank and fails the same way everywhere, so only
      * rank 0 reports it; the agreement keeps a rank that did fail from being waited for. */
@@ -464,7 +591,7 @@ static int train(const train_args *a)
     }
     zl_status agreed = zl_comm_agree(world, st);
     if (agreed != ZL_OK) {
-        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        rc = failed(world, rank == 0);
         goto done;
     }
     plan.engine.dp = world;
@@ -498,7 +625,7 @@ static int train(const train_args *a)
     /* Out of memory can hit one rank and not another: every rank reports, the ones that
      * did not fail naming the one that did. */
     if ((st = zl_engine_create(&engine, &plan.model, o, &dev)) != ZL_OK) {
-        rc = zl_cli_fail();
+        rc = failed(world, true);
         goto done;
     }
     inputs = malloc(io_nbytes / 2);  /* (B, T) */
@@ -538,17 +665,24 @@ static int train(const train_args *a)
             mark = sim.timeline;
         }
         for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
+            /* Named in a collective timeout's message. */
+            zl_comm_set_phase(world, "step %ld of %ld, micro-step %d of %d", step, plan.steps,
+                              micro + 1, o->gradient_accumulation_steps);
             zl_loader_next(&loader, inputs, targets);
             st = zl_engine_forward(&engine, inputs, targets, &loss);
-            if (st == ZL_OK) {
-                zl_engine_backward(&engine);
-                st = zl_engine_step(&engine);
-            }
+            if (st == ZL_OK) st = zl_engine_backward(&engine);
+            if (st == ZL_OK) st = zl_engine_step(&engine);
+            /* A signal stops training here; the agreement stops every rank at this micro-step. */
+            if (st == ZL_OK && stop_signal) st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
             zl_sim *clock = zl_sim_enter(NULL); /* the CLI's agreement is not training */
             agreed = zl_comm_agree(world, st);
             zl_sim_enter(clock);
+            if (agreed == ZL_ERR_INTERRUPTED) {
+                rc = stopped_by_signal(world, step, plan.steps);
+                goto done;
+            }
             if (agreed != ZL_OK) {
-                rc = st != ZL_OK ? zl_cli_fail() : ZL_EXIT_FAIL;
+                rc = failed(world, st != ZL_OK);
                 goto done;
             }
             loss_sum += loss;
@@ -557,6 +691,7 @@ static int train(const train_args *a)
         /* The loss reported is the global batch's: averaged over micro-steps and ranks. */
         loss = (float)(loss_sum / o->gradient_accumulation_steps);
         if (print || step == plan.steps) loss = zl_engine_dp_mean(&engine, loss);
+        if (zl_comm_health(world) != ZL_OK) goto done; /* the mean is NaN: not the loss's fault */
         if (step == 1) first_loss = loss;
         if ((print || step == plan.steps) && !isfinite(loss)) {
             zl_errorf(ZL_ERR_TRAINING, "loss became %g at step %ld\n  hint: lower the learning rate "
@@ -578,6 +713,7 @@ static int train(const train_args *a)
             t_window = t;
         }
     }
+    zl_comm_set_phase(world, "the end-of-training reports");
     double elapsed = now_seconds() - t_start;
     zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, plan.steps,
               plan.steps == 1 ? "" : "s", elapsed);
@@ -596,6 +732,7 @@ static int train(const train_args *a)
     if (cfg.comms_logger.enabled && rank == 0) zl_comm_log_print(log, stdout);
     rc = ZL_EXIT_OK;
 done:
+    if (world) rc = end_broken_job(world, rc);
     free(inputs);
     free(targets);
     zl_engine_destroy(&engine);
@@ -604,6 +741,7 @@ done:
     zl_config_free(&cfg);
     if (world) zl_comm_destroy(world);
     if (log) zl_comm_log_destroy(log);
+    release_stop_signals(old_actions);
     return rc;
 }
 

@@ -4,7 +4,10 @@
 #include "comm/comm_internal.h"
 #include "sim/sim.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +38,114 @@ const char *zl_comm_op_name(zl_comm_op op)
     case ZL_COMM_NUM_OPS: break;
     }
     return "?";
+}
+
+/* ------------------------------------------------------------------ the watchdog */
+
+zl_comm_guard *zl__comm_guard_new(void)
+{
+    zl_comm_guard *g = calloc(1, sizeof *g);
+    if (g) {
+        g->refs = 1;
+        g->timeout = ZL_COMM_DEFAULT_TIMEOUT;
+    }
+    return g;
+}
+
+zl_comm_guard *zl__comm_guard_ref(zl_comm_guard *g)
+{
+    if (g) g->refs++;
+    return g;
+}
+
+void zl__comm_guard_unref(zl_comm_guard *g)
+{
+    if (g && --g->refs == 0) free(g);
+}
+
+zl_status zl__comm_guard_break(zl_comm_guard *g, zl_status st, const char *fmt, ...)
+{
+    char msg[sizeof g->broken_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g && g->broken == ZL_OK) { /* the first failure is the cause; keep it */
+        g->broken = st;
+        snprintf(g->broken_msg, sizeof g->broken_msg, "%s", msg);
+    }
+    return zl_errorf(st, "%s", msg);
+}
+
+zl_status zl_comm_set_timeout(zl_comm *c, double seconds)
+{
+    ZL_ASSERT(c != NULL);
+    if (!(seconds >= 0) || !isfinite(seconds))
+        return zl_errorf(ZL_ERR_INVALID, "collective timeout %g s on communicator '%s': give a "
+                         "number of seconds >= 0 (0: wait forever)", seconds, c->name);
+    if (c->guard) c->guard->timeout = seconds;
+    return ZL_OK;
+}
+
+double zl_comm_timeout(const zl_comm *c) { return c->guard ? c->guard->timeout : 0; }
+
+void zl_comm_set_phase(zl_comm *c, const char *fmt, ...)
+{
+    if (!c->guard) return;
+    c->guard->phase[0] = '\0';
+    if (!fmt) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->guard->phase, sizeof c->guard->phase, fmt, ap);
+    va_end(ap);
+}
+
+void zl_comm_set_interrupt(zl_comm *c, const volatile sig_atomic_t *flag)
+{
+    if (c->guard) c->guard->interrupt = flag;
+}
+
+zl_status zl_comm_health(const zl_comm *c)
+{
+    ZL_ASSERT(c != NULL);
+    if (!c->guard || c->guard->broken == ZL_OK) return ZL_OK;
+    return zl_errorf(c->guard->broken, "%s", c->guard->broken_msg);
+}
+
+void zl_comm_abort(zl_comm *c, int code)
+{
+    ZL_ASSERT(c != NULL);
+    if (c->vt->abort) c->vt->abort(c, code);
+}
+
+/* A call on a broken communicator: at once, naming the call and the original failure. */
+static zl_status refuse_broken(const zl_comm *c, const char *call)
+{
+    return zl_errorf(c->guard->broken, "%s on communicator '%s' not started: the communicator "
+                     "is broken by an earlier failure:\n  %s", call, c->name, c->guard->broken_msg);
+}
+
+#define REFUSE_IF_BROKEN(c, call)                                                    \
+    do {                                                                             \
+        ZL_ASSERT((c) != NULL);                                                      \
+        if ((c)->guard && (c)->guard->broken != ZL_OK) return refuse_broken(c, call); \
+    } while (0)
+
+/* ZL_COLLECTIVE_TIMEOUT: seconds, >= 0, strictly parsed (a typo must not silently mean
+ * "the default" or "forever"). Unset: the default. */
+static zl_status env_timeout(double *out)
+{
+    *out = ZL_COMM_DEFAULT_TIMEOUT;
+    const char *s = getenv("ZL_COLLECTIVE_TIMEOUT");
+    if (!s) return ZL_OK;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0) || !isfinite(v))
+        return zl_errorf(ZL_ERR_CONFIG, "ZL_COLLECTIVE_TIMEOUT='%s' is not a number of seconds\n"
+                         "  hint: give seconds >= 0, e.g. ZL_COLLECTIVE_TIMEOUT=300 (0: no "
+                         "timeout), or unset it for the default (%g s)", s, ZL_COMM_DEFAULT_TIMEOUT);
+    *out = v;
+    return ZL_OK;
 }
 
 /* ------------------------------------------------------------------ the world */
@@ -68,15 +179,22 @@ zl_status zl_comm_world(zl_comm **out, zl_comm_log *log)
     if (force && strcmp(force, "self") && strcmp(force, "mpi"))
         return zl_errorf(ZL_ERR_CONFIG, "ZL_COMM='%s' is not a communicator (use 'self' or 'mpi')",
                          force);
+    double timeout;
+    zl_status st = env_timeout(&timeout);
+    if (st != ZL_OK) return st;
 #ifdef ZL_HAVE_MPI
-    if (want_mpi()) return zl__comm_mpi_world(out, log);
+    if (want_mpi()) {
+        st = zl__comm_mpi_world(out, log);
+        if (st == ZL_OK) zl_comm_set_timeout(*out, timeout);
+        return st;
+    }
 #else
     if (force && !strcmp(force, "mpi"))
         return zl_errorf(ZL_ERR_UNSUPPORTED,
                          "ZL_COMM=mpi, but zerolab was built without MPI (install MPICH, "
                          "e.g. apt-get install mpich libmpich-dev, and reconfigure)");
 #endif
-    zl_status st = zl__comm_self_create(out, "world", log);
+    st = zl__comm_self_create(out, "world", log);
     if (st == ZL_OK) zl_log_set_rank(0, 1);
     return st;
 }
@@ -194,6 +312,7 @@ static void record(const zl_comm *c, zl_comm_op op, zl_dtype dt, size_t nbytes, 
 
 zl_status zl_comm_allreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op)
 {
+    REFUSE_IF_BROKEN(c, "all_reduce");
     check_common(c, dt);
     check_reduce_op(op);
     ZL_ASSERT(buf || count == 0);
@@ -207,6 +326,7 @@ zl_status zl_comm_allreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl
 zl_status zl_comm_reduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
                                  zl_dtype dt, zl_reduce_op op)
 {
+    REFUSE_IF_BROKEN(c, "reduce_scatter");
     check_common(c, dt);
     check_reduce_op(op);
     ZL_ASSERT((recv && send) || count == 0);
@@ -222,6 +342,7 @@ zl_status zl_comm_reduce_scatter(zl_comm *c, void *recv, const void *send, size_
 
 zl_status zl_comm_allgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt)
 {
+    REFUSE_IF_BROKEN(c, "allgather");
     check_common(c, dt);
     ZL_ASSERT((recv && send) || count == 0);
     size_t chunk = count * zl_dtype_nbytes(dt);
@@ -236,6 +357,7 @@ zl_status zl_comm_allgather(zl_comm *c, void *recv, const void *send, size_t cou
 
 zl_status zl_comm_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root)
 {
+    REFUSE_IF_BROKEN(c, "broadcast");
     check_common(c, dt);
     ZL_ASSERT(buf || count == 0);
     zl_status st = check_rank(c, "root", root, "broadcast");
@@ -250,6 +372,7 @@ zl_status zl_comm_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, in
 zl_status zl_comm_reduce(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
                          zl_reduce_op op, int root)
 {
+    REFUSE_IF_BROKEN(c, "reduce");
     check_common(c, dt);
     check_reduce_op(op);
     zl_status st = check_rank(c, "root", root, "reduce");
@@ -270,6 +393,7 @@ zl_status zl_comm_reduce(zl_comm *c, void *recv, const void *send, size_t count,
 
 zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, int peer, int tag)
 {
+    REFUSE_IF_BROKEN(c, "send");
     check_common(c, dt);
     ZL_ASSERT(buf || count == 0);
     zl_status st = check_peer(c, peer, tag, "send");
@@ -282,6 +406,7 @@ zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, i
 
 zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int peer, int tag)
 {
+    REFUSE_IF_BROKEN(c, "recv");
     check_common(c, dt);
     ZL_ASSERT(buf || count == 0);
     zl_status st = check_peer(c, peer, tag, "recv");
@@ -294,6 +419,7 @@ zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int pee
 
 zl_status zl_comm_barrier(zl_comm *c)
 {
+    REFUSE_IF_BROKEN(c, "barrier");
     ZL_ASSERT(c != NULL);
     double t0 = zl__comm_now();
     zl_status st = c->vt->barrier(c);
@@ -318,6 +444,7 @@ static void request_start(zl_comm_request *req, zl_comm_op op, zl_dtype dt, size
 zl_status zl_comm_iallreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, zl_reduce_op op,
                              zl_comm_request *req)
 {
+    REFUSE_IF_BROKEN(c, "iallreduce");
     check_common(c, dt);
     check_reduce_op(op);
     ZL_ASSERT(buf || count == 0);
@@ -331,6 +458,7 @@ zl_status zl_comm_iallreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt, z
 zl_status zl_comm_ireduce_scatter(zl_comm *c, void *recv, const void *send, size_t count,
                                   zl_dtype dt, zl_reduce_op op, zl_comm_request *req)
 {
+    REFUSE_IF_BROKEN(c, "ireduce_scatter");
     check_common(c, dt);
     check_reduce_op(op);
     ZL_ASSERT((recv && send) || count == 0);
@@ -347,6 +475,7 @@ zl_status zl_comm_ireduce_scatter(zl_comm *c, void *recv, const void *send, size
 zl_status zl_comm_iallgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
                              zl_comm_request *req)
 {
+    REFUSE_IF_BROKEN(c, "iallgather");
     check_common(c, dt);
     ZL_ASSERT((recv && send) || count == 0);
     size_t chunk = count * zl_dtype_nbytes(dt);
@@ -363,6 +492,10 @@ zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req)
 {
     ZL_ASSERT(c != NULL && req != NULL);
     if (!req->active) return ZL_OK; /* never started, or already completed */
+    if (c->guard && c->guard->broken != ZL_OK) {
+        req->active = false; /* abandoned with the communicator (comm.h, the watchdog) */
+        return refuse_broken(c, "wait");
+    }
     zl_status st = c->vt->wait(c, req);
     req->active = false;
     if (st == ZL_OK) record(c, req->op, req->dtype, req->nbytes, req->t_start);
@@ -376,6 +509,7 @@ zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_com
 {
     ZL_ASSERT(c != NULL && out != NULL);
     *out = NULL;
+    REFUSE_IF_BROKEN(c, "split");
     if (color < 0)
         return zl_errorf(ZL_ERR_INVALID, "split of '%s': color %d is negative", c->name, color);
     return c->vt->split(c, color, key, name ? name : c->name, out);
@@ -387,6 +521,9 @@ zl_status zl_comm_agree(zl_comm *c, zl_status st)
 {
     ZL_ASSERT(c != NULL);
     if (c->size == 1) return st;
+    /* Broken (a timeout): nobody can be asked. A rank that failed keeps its own message
+     * (often the timeout itself); the others get the communicator's. */
+    if (c->guard && c->guard->broken != ZL_OK) return st != ZL_OK ? st : zl_comm_health(c);
     int32_t v[2] = {(int32_t)st, st != ZL_OK ? (int32_t)c->rank : INT32_MAX};
     zl_status ast = zl_comm_allreduce(c, v, 2, ZL_I32, ZL_REDUCE_MIN);
     if (ast != ZL_OK)

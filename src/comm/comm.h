@@ -13,10 +13,15 @@
  *
  * Every call is recorded in the communicator's log (op, group, dtype, bytes, wall time):
  * the comms logger (DeepSpeed's comms_logger block) prints it, and the simulator turns it
- * into time on the links of the device the rank impersonates. */
+ * into time on the links of the device the rank impersonates.
+ *
+ * A watchdog guards every wait of the MPI communicator: a call that waits longer than the
+ * collective timeout (a stalled rank) fails with ZL_ERR_TIMEOUT instead of hanging, and
+ * the communicator is broken from then on (see "the watchdog" below). */
 #ifndef ZL_COMM_COMM_H
 #define ZL_COMM_COMM_H
 
+#include <signal.h> /* sig_atomic_t */
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +44,7 @@ typedef enum zl_comm_op {
 
 typedef struct zl_comm zl_comm;
 typedef struct zl_comm_log zl_comm_log;
+typedef struct zl_comm_guard zl_comm_guard; /* the watchdog's state (comm_internal.h) */
 
 /* A pending non-blocking operation. zl_comm_wait completes it (and records it, with the
  * time from start to completion). */
@@ -79,6 +85,9 @@ typedef struct zl_comm_vtable {
      * shares c's log. Collective over c. */
     zl_status (*split)(zl_comm *c, int color, int key, const char *name, zl_comm **out);
     void (*destroy)(zl_comm *c); /* frees c itself */
+    /* End every rank of the job with exit status `code`; NULL: there is no job to end
+     * (self, virtual), zl_comm_abort returns. */
+    void (*abort)(zl_comm *c, int code);
 } zl_comm_vtable;
 
 struct zl_comm {
@@ -87,6 +96,10 @@ struct zl_comm {
     char name[32];    /* "world", "data", "model", "pipe" */
     zl_comm_log *log; /* shared by the communicators of one process; may be NULL */
     void *impl;
+    /* The watchdog (timeout, phase, interrupt flag, broken state): an MPI world handle's
+     * own, shared with the communicators split from it; NULL for self and virtual
+     * communicators, which never wait. */
+    zl_comm_guard *guard;
 };
 
 /* The world, named "world": the MPI communicator when built with MPI and launched by a
@@ -143,6 +156,56 @@ zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_com
  * A rank that failed keeps its message; the others get "rank R failed (its message is in
  * its output)", R the lowest failing rank. One 8-byte allreduce (logged as such). */
 zl_status zl_comm_agree(zl_comm *c, zl_status st);
+
+/* ------------------------------------------------------------------ the watchdog
+ *
+ * Every wait of the MPI communicator (blocking collectives, send, recv, barrier,
+ * zl_comm_wait) is bounded by the collective timeout, counted from the moment the call
+ * starts waiting. A call that reaches it returns ZL_ERR_TIMEOUT with a message naming the
+ * rank, the operation, its bytes, the communicator, the time waited and the caller's
+ * phase; from then on the communicator, and every communicator sharing its guard (the
+ * world handle and those split from it), is broken: each call, zl_comm_agree included,
+ * fails at once with that message instead of waiting again. The operation that timed out
+ * cannot be cancelled (MPI has no cancel for collectives): its buffers may still be
+ * written until the process ends, and the process should end the job with
+ * zl_comm_abort (MPI_Finalize would wait for the stalled rank).
+ *
+ * Default: ZL_COMM_DEFAULT_TIMEOUT seconds, or ZL_COLLECTIVE_TIMEOUT (seconds) from the
+ * environment when zl_comm_world creates the world. Ten minutes, as DeepSpeed's
+ * process-group timeout (DEEPSPEED_TIMEOUT, 10 minutes): a healthy rank never waits that
+ * long for another (the slowest legitimate wait is a peer building a large model or
+ * writing a file, a minute or two), yet a stalled job gives its machines back in minutes,
+ * not hours. 0 turns the watchdog off (wait forever). */
+#define ZL_COMM_DEFAULT_TIMEOUT 600.0
+
+/* The collective timeout in seconds for c and the communicators sharing its guard; 0:
+ * wait forever. Negative or non-finite: ZL_ERR_INVALID. Self and virtual communicators
+ * never wait: the call is accepted and changes nothing (zl_comm_timeout reports 0). */
+zl_status zl_comm_set_timeout(zl_comm *c, double seconds);
+double zl_comm_timeout(const zl_comm *c);
+
+/* What the caller is doing ("step 12 of 100, micro-step 3 of 4"), printed by a timeout's
+ * message. Kept until the next call; "" or NULL clears it. Cheap (one snprintf). */
+void zl_comm_set_phase(zl_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A flag a signal handler sets (to the signal's number): while it is non-zero, a wait
+ * gives the other ranks ZL_COMM_INTERRUPT_GRACE seconds (at most the timeout) to complete
+ * the operation, then fails with ZL_ERR_INTERRUPTED and breaks the communicator. An
+ * operation that completes within the grace succeeds: ranks that all received the
+ * signal finish the collective they were in and may stop together (zl_comm_agree).
+ * NULL: no flag. The flag must outlive the communicator. */
+#define ZL_COMM_INTERRUPT_GRACE 5.0
+void zl_comm_set_interrupt(zl_comm *c, const volatile sig_atomic_t *flag);
+
+/* ZL_OK while c can communicate; after a timeout or an interrupted wait, that failure's
+ * status, with its message recorded again (zl_last_error). */
+zl_status zl_comm_health(const zl_comm *c);
+
+/* End the whole job with exit status `code` (0-255): MPI_Abort, so the launcher kills
+ * every rank, a stopped one included, and exits non-zero. Returns only where there is no
+ * job to end (self and virtual communicators): the caller then returns `code` itself.
+ * For the command line, after it printed why; library code never calls it. */
+void zl_comm_abort(zl_comm *c, int code);
 
 /* DeepSpeed's names: "all_reduce", "reduce_scatter_tensor", "all_gather_into_tensor",
  * "broadcast", "reduce", "send", "recv", "barrier". */

@@ -7,6 +7,28 @@
 
 #include "comm/comm.h"
 
+/* The watchdog's state (comm.h), shared by an MPI world handle and the communicators
+ * split from it (reference-counted: any of them may be destroyed first). Only the main
+ * thread communicates (MPI_THREAD_FUNNELED), so no locking. */
+struct zl_comm_guard {
+    int refs;
+    double timeout;                         /* seconds; 0: wait forever */
+    const volatile sig_atomic_t *interrupt; /* non-zero: stop waiting, after a grace */
+    char phase[160];                        /* the caller's, for the timeout's message */
+    zl_status broken;                       /* ZL_OK, or why every call now fails at once */
+    char broken_msg[1024];                  /* that failure's message */
+};
+
+/* A new guard (refs 1, the default timeout) or NULL when out of memory; another holder;
+ * let go of one (the last frees it; NULL is fine). */
+zl_comm_guard *zl__comm_guard_new(void);
+zl_comm_guard *zl__comm_guard_ref(zl_comm_guard *g);
+void zl__comm_guard_unref(zl_comm_guard *g);
+/* Record a failed wait: set the current message (zl_errorf(st, ...)), keep it in the
+ * guard and mark it broken. Returns st. */
+zl_status zl__comm_guard_break(zl_comm_guard *g, zl_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A new one-rank communicator called `name`. */
 zl_status zl__comm_self_create(zl_comm **out, const char *name, zl_comm_log *log);
 

@@ -9,7 +9,13 @@
  * and installs the MPI_Abort panic hook, all once. An attribute on MPI_COMM_SELF brings
  * them down inside MPI_Finalize (MPI deletes MPI_COMM_SELF's attributes first thing
  * there), whoever calls it. MPI_Finalize itself is called by destroying the last world
- * handle, if and only if we initialised MPI. */
+ * handle, if and only if we initialised MPI.
+ *
+ * The watchdog (comm.h): every blocking call is issued as its non-blocking counterpart
+ * (MPI_Iallreduce for MPI_Allreduce, ...) and completed by await(), an MPI_Test loop that
+ * reads the clock every POLLS_PER_CLOCK polls and gives up at the collective timeout. MPI
+ * itself has no timed wait, and MPICH's MPI_Wait spins on the progress engine just as
+ * this loop does, so the common case costs the same (one MPI_Test per poll). */
 #include "comm/comm_internal.h"
 
 #include <limits.h>
@@ -77,6 +83,120 @@ static zl_status too_large(const zl_comm *c, const char *call, size_t count)
                      "elements; split the buffer (e.g. a smaller bucket size)",
                      call, count, c->name, max_count);
 }
+
+/* ------------------------------------------------------------------ the watchdog */
+
+/* The clock is read once per this many MPI_Test calls: a poll costs about 0.1-1 us, so
+ * the timeout is checked every 0.1-1 ms and clock_gettime stays off the fast path. */
+enum { POLLS_PER_CLOCK = 1024 };
+
+static MPI_Comm comm_of(const zl_comm *c);
+
+/* "all_reduce of 8 bytes" / "send of 8 bytes to rank 1": the operation in a message. */
+static void describe(char *buf, size_t n, zl_comm_op op, size_t nbytes, int peer)
+{
+    int k = snprintf(buf, n, "%s of %zu bytes", zl_comm_op_name(op), nbytes);
+    if (peer >= 0 && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, op == ZL_COMM_RECV ? " from rank %d" : " to rank %d", peer);
+}
+
+static zl_status gave_up(zl_comm *c, zl_status st, zl_comm_op op, size_t nbytes, int peer,
+                         double waited)
+{
+    zl_comm_guard *g = c->guard;
+    char what[96];
+    describe(what, sizeof what, op, nbytes, peer);
+    const char *phase = g->phase[0] ? g->phase : "no phase set";
+    if (st == ZL_ERR_INTERRUPTED)
+        return zl__comm_guard_break(
+            g, st,
+            "rank %d of %d: interrupted by signal %d while waiting in %s on communicator '%s' "
+            "(%s); waited %.1f s, the other ranks did not complete it within the grace of %g s",
+            c->rank, c->size, (int)*g->interrupt, what, c->name, phase, waited,
+            g->timeout > 0 && g->timeout < ZL_COMM_INTERRUPT_GRACE ? g->timeout
+                                                                   : ZL_COMM_INTERRUPT_GRACE);
+    return zl__comm_guard_break(
+        g, st,
+        "rank %d of %d: %s on communicator '%s' timed out after %.1f s (%s); collective "
+        "timeout %g s\n"
+        "  hint: another rank of '%s' is stalled (stopped, swapping, stuck in I/O or a long "
+        "computation) or waits in a different collective; its own output says where. A "
+        "longer limit: zerolab train --collective-timeout SECONDS or ZL_COLLECTIVE_TIMEOUT "
+        "(0 waits forever)",
+        c->rank, c->size, what, c->name, waited, phase, g->timeout, c->name);
+}
+
+/* What a wait polls: a request (MPI_Test), or, for a receive, the arrival of a message
+ * (MPI_Improbe: a matched probe, so the receive can check the length before taking the
+ * message; a truncating receive would fail inside MPI_Test, and MPICH reports errors of
+ * MPI_Test through MPI_COMM_WORLD's error handler, which aborts, not through ours). */
+typedef struct waitable {
+    MPI_Request *req;   /* or NULL: probe */
+    MPI_Message *msg;   /* the probe's match */
+    int source, tag;    /* the probe's */
+    MPI_Status *status; /* or MPI_STATUS_IGNORE (not for a probe) */
+} waitable;
+
+static int poll_once(const zl_comm *c, waitable *w, int *done)
+{
+    if (w->req) return MPI_Test(w->req, done, w->status);
+    return MPI_Improbe(w->source, w->tag, comm_of(c), done, w->msg, w->status);
+}
+
+static int wait_forever(const zl_comm *c, waitable *w)
+{
+    if (w->req) return MPI_Wait(w->req, w->status);
+    return MPI_Mprobe(w->source, w->tag, comm_of(c), w->msg, w->status);
+}
+
+/* Complete w, started by operation `op` (nbytes as logged, peer or -1), waiting since
+ * t0: ZL_OK, an MPI failure, or ZL_ERR_TIMEOUT / ZL_ERR_INTERRUPTED with the communicator
+ * broken. A request given up on stays with MPI (a collective cannot be cancelled). */
+static zl_status watch(zl_comm *c, waitable *w, zl_comm_op op, size_t nbytes, int peer, double t0)
+{
+    const zl_comm_guard *g = c->guard;
+    double limit = g->timeout;
+    const volatile sig_atomic_t *intr = g->interrupt;
+    const char *call = w->req ? "MPI_Test" : "MPI_Improbe";
+    if (limit <= 0 && !intr) { /* no watchdog: MPI's own wait */
+        int rc = wait_forever(c, w);
+        return rc == MPI_SUCCESS ? ZL_OK : mpi_fail(c, w->req ? "MPI_Wait" : "MPI_Mprobe", rc);
+    }
+    double signalled = -1; /* when the interrupt flag was first seen */
+    for (unsigned polls = 1;; polls++) {
+        int done = 0;
+        int rc = poll_once(c, w, &done);
+        if (rc != MPI_SUCCESS) return mpi_fail(c, call, rc);
+        if (done) return ZL_OK;
+        if (polls % POLLS_PER_CLOCK) continue;
+        double now = zl__comm_now();
+        /* A signal: the grace runs from when the flag was seen (from the start when it was
+         * set already), and it, not the timeout, is the reason given. */
+        if (intr && *intr) {
+            if (signalled < 0) signalled = polls == POLLS_PER_CLOCK ? t0 : now;
+            if (now - signalled >= ZL_COMM_INTERRUPT_GRACE || (limit > 0 && now - t0 >= limit))
+                return gave_up(c, ZL_ERR_INTERRUPTED, op, nbytes, peer, now - t0);
+        } else if (limit > 0 && now - t0 >= limit) {
+            return gave_up(c, ZL_ERR_TIMEOUT, op, nbytes, peer, now - t0);
+        }
+    }
+}
+
+static zl_status await(zl_comm *c, MPI_Request *r, MPI_Status *status, zl_comm_op op,
+                       size_t nbytes, int peer, double t0)
+{
+    waitable w = {.req = r, .status = status};
+    return watch(c, &w, op, nbytes, peer, t0);
+}
+
+/* Start a non-blocking call (`expr` sets req) and wait for it under the watchdog. */
+#define MPI_AWAIT(c, call, expr, req, op, nbytes, peer, t0)                      \
+    do {                                                                         \
+        int rc_ = (expr);                                                        \
+        if (rc_ != MPI_SUCCESS) return mpi_fail(c, call, rc_);                   \
+        zl_status st_ = await(c, &(req), MPI_STATUS_IGNORE, op, nbytes, peer, t0); \
+        if (st_ != ZL_OK) return st_;                                            \
+    } while (0)
 
 /* ------------------------------------------------------------------ 16-bit reductions */
 
@@ -200,10 +320,13 @@ static zl_status mpi_allreduce(zl_comm *c, void *buf, size_t count, zl_dtype dt,
     }
     /* Element-wise: any split into pieces gives the same result. */
     size_t es = zl_dtype_nbytes(dt);
+    double t0 = zl__comm_now();
     for (size_t off = 0; off < count;) {
         size_t n = count - off < max_count ? count - off : max_count;
-        MPI_TRY(c, "MPI_Allreduce",
-                MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * es, (int)n, t, o, comm_of(c)));
+        MPI_Request r;
+        MPI_AWAIT(c, "MPI_Iallreduce",
+                  MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * es, (int)n, t, o, comm_of(c), &r),
+                  r, ZL_COMM_ALLREDUCE, count * es, -1, t0);
         off += n;
     }
     return ZL_OK;
@@ -234,8 +357,10 @@ static zl_status mpi_reduce_scatter(zl_comm *c, void *recv, const void *send, si
         int rc = MPI_Ireduce_scatter_block(sbuf, rbuf, (int)count, t, o, comm_of(c), &r->req);
         return rc == MPI_SUCCESS ? ZL_OK : failed_start(c, req, "MPI_Ireduce_scatter_block", rc);
     }
-    MPI_TRY(c, "MPI_Reduce_scatter_block",
-            MPI_Reduce_scatter_block(sbuf, rbuf, (int)count, t, o, comm_of(c)));
+    MPI_Request r;
+    MPI_AWAIT(c, "MPI_Ireduce_scatter_block",
+              MPI_Ireduce_scatter_block(sbuf, rbuf, (int)count, t, o, comm_of(c), &r), r,
+              ZL_COMM_REDUCE_SCATTER, (size_t)c->size * chunk, -1, zl__comm_now());
     if (in_place && c->rank != 0) memmove(recv, send, chunk);
     return ZL_OK;
 }
@@ -258,17 +383,23 @@ static zl_status mpi_allgather(zl_comm *c, void *recv, const void *send, size_t 
         int rc = MPI_Iallgather(sbuf, scount, stype, recv, (int)count, t, comm_of(c), &r->req);
         return rc == MPI_SUCCESS ? ZL_OK : failed_start(c, req, "MPI_Iallgather", rc);
     }
-    MPI_TRY(c, "MPI_Allgather", MPI_Allgather(sbuf, scount, stype, recv, (int)count, t, comm_of(c)));
+    MPI_Request r;
+    MPI_AWAIT(c, "MPI_Iallgather",
+              MPI_Iallgather(sbuf, scount, stype, recv, (int)count, t, comm_of(c), &r), r,
+              ZL_COMM_ALLGATHER, count * zl_dtype_nbytes(dt), -1, zl__comm_now());
     return ZL_OK;
 }
 
 static zl_status mpi_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root)
 {
     size_t es = zl_dtype_nbytes(dt);
+    double t0 = zl__comm_now();
     for (size_t off = 0; off < count;) {
         size_t n = count - off < max_count ? count - off : max_count;
-        MPI_TRY(c, "MPI_Bcast",
-                MPI_Bcast((char *)buf + off * es, (int)n, mpi_type(dt), root, comm_of(c)));
+        MPI_Request r;
+        MPI_AWAIT(c, "MPI_Ibcast",
+                  MPI_Ibcast((char *)buf + off * es, (int)n, mpi_type(dt), root, comm_of(c), &r), r,
+                  ZL_COMM_BROADCAST, count * es, -1, t0);
         off += n;
     }
     return ZL_OK;
@@ -288,16 +419,20 @@ static zl_status mpi_reduce(zl_comm *c, void *recv, const void *send, size_t cou
         if (!tmp) return zl_errorf(ZL_ERR_NOMEM, "reduce on '%s': out of host memory", c->name);
     }
     zl_status st = ZL_OK;
+    double t0 = zl__comm_now();
     for (size_t off = 0; off < count && st == ZL_OK;) {
         size_t n = count - off < max_count ? count - off : max_count;
         const void *s = (const char *)send + off * es;
         void *r = is_root ? (in_place ? tmp : (char *)recv + off * es) : NULL;
-        int rc = MPI_Reduce(s, r, (int)n, mpi_type(dt), mpi_op(dt, op), root, comm_of(c));
-        if (rc != MPI_SUCCESS) st = mpi_fail(c, "MPI_Reduce", rc);
-        else if (in_place) memcpy((char *)recv + off * es, tmp, n * es);
+        MPI_Request req;
+        int rc = MPI_Ireduce(s, r, (int)n, mpi_type(dt), mpi_op(dt, op), root, comm_of(c), &req);
+        if (rc != MPI_SUCCESS) st = mpi_fail(c, "MPI_Ireduce", rc);
+        else st = await(c, &req, MPI_STATUS_IGNORE, ZL_COMM_REDUCE, count * es, -1, t0);
+        if (st == ZL_OK && in_place) memcpy((char *)recv + off * es, tmp, n * es);
         off += n;
     }
-    free(tmp);
+    /* After a timeout MPI may still write tmp: leave it (the process is ending). */
+    if (st != ZL_ERR_TIMEOUT && st != ZL_ERR_INTERRUPTED) free(tmp);
     return st;
 }
 
@@ -316,10 +451,13 @@ static zl_status mpi_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt
      * the same source, destination, tag and communicator. */
     size_t es = zl_dtype_nbytes(dt);
     size_t off = 0;
+    double t0 = zl__comm_now();
     do {
         size_t n = count - off < max_count ? count - off : max_count;
-        MPI_TRY(c, "MPI_Send",
-                MPI_Send((const char *)buf + off * es, (int)n, mpi_type(dt), peer, tag, comm_of(c)));
+        MPI_Request r;
+        MPI_AWAIT(c, "MPI_Isend",
+                  MPI_Isend((const char *)buf + off * es, (int)n, mpi_type(dt), peer, tag, comm_of(c), &r),
+                  r, ZL_COMM_SEND, count * es, peer, t0);
         off += n;
     } while (off < count);
     return ZL_OK;
@@ -330,13 +468,35 @@ static zl_status mpi_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int 
     if (c->size == 1) return alone(c, "recv");
     size_t es = zl_dtype_nbytes(dt);
     size_t off = 0;
+    double t0 = zl__comm_now();
     do {
         size_t n = count - off < max_count ? count - off : max_count;
+        /* The message's length first (a matched probe), then the receive into buf. */
         MPI_Status status;
-        MPI_TRY(c, "MPI_Recv",
-                MPI_Recv((char *)buf + off * es, (int)n, mpi_type(dt), peer, tag, comm_of(c), &status));
+        MPI_Message msg;
+        waitable w = {.msg = &msg, .source = peer, .tag = tag, .status = &status};
+        zl_status st = watch(c, &w, ZL_COMM_RECV, count * es, peer, t0);
+        if (st != ZL_OK) return st;
         int got = 0;
         MPI_Get_count(&status, mpi_type(dt), &got);
+        if (got == MPI_UNDEFINED || (size_t)got > n) {
+            /* Too long: take it out of the way (so it cannot match a later receive) and
+             * report the truncation MPI_Recv would have. */
+            int nbytes = 0;
+            MPI_Get_count(&status, MPI_BYTE, &nbytes);
+            void *sink = malloc(nbytes > 0 ? (size_t)nbytes : 1);
+            if (sink) MPI_Mrecv(sink, nbytes, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+            free(sink);
+            return zl_errorf(ZL_ERR_COMM,
+                             "MPI_Recv on communicator '%s' (rank %d of %d) failed: message "
+                             "truncated: rank %d sent %d bytes, more than the %zu elements of %s "
+                             "expected (tag %d)",
+                             c->name, c->rank, c->size, peer, nbytes, n, zl_dtype_name(dt), tag);
+        }
+        MPI_Request r;
+        MPI_TRY(c, "MPI_Imrecv", MPI_Imrecv((char *)buf + off * es, got, mpi_type(dt), &msg, &r));
+        if ((st = await(c, &r, MPI_STATUS_IGNORE, ZL_COMM_RECV, count * es, peer, t0)) != ZL_OK)
+            return st;
         if ((size_t)got != n)
             return zl_errorf(ZL_ERR_COMM,
                              "recv on communicator '%s': rank %d sent %zu elements of %s, rank %d "
@@ -349,7 +509,9 @@ static zl_status mpi_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int 
 
 static zl_status mpi_barrier(zl_comm *c)
 {
-    MPI_TRY(c, "MPI_Barrier", MPI_Barrier(comm_of(c)));
+    MPI_Request r;
+    MPI_AWAIT(c, "MPI_Ibarrier", MPI_Ibarrier(comm_of(c), &r), r, ZL_COMM_BARRIER, 0, -1,
+              zl__comm_now());
     return ZL_OK;
 }
 
@@ -357,26 +519,30 @@ static zl_status mpi_wait(zl_comm *c, zl_comm_request *req)
 {
     mpi_request *r = req->impl;
     if (!r) return ZL_OK;
-    int rc = MPI_Wait(&r->req, MPI_STATUS_IGNORE);
-    if (rc == MPI_SUCCESS && r->move_nbytes) memmove(r->move_dst, r->move_src, r->move_nbytes);
-    free(r);
+    /* The watchdog counts from the wait, not the start: overlapping a pending operation
+     * with computation is the point of starting it early. */
+    zl_status st = await(c, &r->req, MPI_STATUS_IGNORE, req->op, req->nbytes, -1, zl__comm_now());
+    if (st == ZL_OK && r->move_nbytes) memmove(r->move_dst, r->move_src, r->move_nbytes);
+    free(r); /* MPI keeps its own request object; ours is only the handle */
     req->impl = NULL;
-    if (rc != MPI_SUCCESS) return mpi_fail(c, "MPI_Wait", rc);
-    return ZL_OK;
+    return st;
 }
 
 /* ------------------------------------------------------------------ communicators */
 
 static const zl_comm_vtable mpi_vtable;
 
+/* guard: the new communicator's reference (a new one for a world handle, the parent's
+ * for a split); released here on failure. */
 static zl_status wrap(MPI_Comm comm, bool is_world, const char *name, zl_comm_log *log,
-                      zl_comm **out)
+                      zl_comm_guard *guard, zl_comm **out)
 {
     zl_comm *c = calloc(1, sizeof *c);
     mpi_impl *m = calloc(1, sizeof *m);
-    if (!c || !m) {
+    if (!c || !m || !guard) {
         free(c);
         free(m);
+        zl__comm_guard_unref(guard);
         MPI_Comm_free(&comm);
         return zl_errorf(ZL_ERR_NOMEM, "cannot allocate communicator '%s'", name);
     }
@@ -390,6 +556,7 @@ static zl_status wrap(MPI_Comm comm, bool is_world, const char *name, zl_comm_lo
     snprintf(c->name, sizeof c->name, "%s", name);
     c->log = log;
     c->impl = m;
+    c->guard = guard;
     *out = c;
     return ZL_OK;
 }
@@ -398,7 +565,7 @@ static zl_status mpi_split(zl_comm *c, int color, int key, const char *name, zl_
 {
     MPI_Comm nc;
     MPI_TRY(c, "MPI_Comm_split", MPI_Comm_split(comm_of(c), color, key, &nc));
-    return wrap(nc, false, name, c->log, out);
+    return wrap(nc, false, name, c->log, zl__comm_guard_ref(c->guard), out);
 }
 
 static void mpi_destroy(zl_comm *c)
@@ -411,8 +578,18 @@ static void mpi_destroy(zl_comm *c)
         MPI_Finalize();
         g.we_initialized = false;
     }
+    zl__comm_guard_unref(c->guard);
     free(m);
     free(c);
+}
+
+/* MPI_COMM_WORLD whatever c is: the job ends, not a group of it (MPICH ends the job
+ * either way). */
+static void mpi_abort(zl_comm *c, int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 static const zl_comm_vtable mpi_vtable = {
@@ -428,6 +605,7 @@ static const zl_comm_vtable mpi_vtable = {
     .wait = mpi_wait,
     .split = mpi_split,
     .destroy = mpi_destroy,
+    .abort = mpi_abort,
 };
 
 bool zl__comm_mpi_active(void)
@@ -455,6 +633,11 @@ zl_status zl__comm_mpi_world(zl_comm **out, zl_comm_log *log)
             return zl_errorf(ZL_ERR_COMM, "MPI_Init_thread failed (MPI error %d): is this "
                              "process started by a working mpiexec?", rc);
         g.we_initialized = true;
+        /* MPICH 4.0 reports failures of MPI_Test (which every wait goes through, see the
+         * watchdog) through MPI_COMM_WORLD's error handler, not the request's
+         * communicator's: make them statuses too. A program that initialised MPI itself
+         * keeps its own handler. */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     }
     zl_status st = setup();
     if (st != ZL_OK) return st;
@@ -462,7 +645,7 @@ zl_status zl__comm_mpi_world(zl_comm **out, zl_comm_log *log)
     /* Our own copy of the world: our messages never match the application's. */
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, &dup);
     if (rc != MPI_SUCCESS) return zl_errorf(ZL_ERR_COMM, "MPI_Comm_dup of MPI_COMM_WORLD failed (MPI error %d)", rc);
-    st = wrap(dup, true, "world", log, out);
+    st = wrap(dup, true, "world", log, zl__comm_guard_new(), out);
     if (st != ZL_OK) return st;
     g.world_handles++;
     zl_log_set_rank((*out)->rank, (*out)->size);

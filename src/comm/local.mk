@@ -15,3 +15,6 @@ ZL_UNIT_TESTS += tests/unit/check_topology tests/unit/check_comm_self
 # MPI tests (see tests/local.mk), under mpiexec at 2, 3 and 4 ranks.
 ZL_MPI_CHECKS += tests/mpi/check_comm_mpi
 ZL_MPI_TESTS += tests/mpi/comm-np2.mpi tests/mpi/comm-np3.mpi tests/mpi/comm-np4.mpi
+# The collective watchdog (timeouts, the interrupt flag), at 2 ranks.
+ZL_MPI_CHECKS += tests/mpi/check_watchdog
+ZL_MPI_TESTS += tests/mpi/watchdog-np2.mpi

@@ -23,6 +23,8 @@ const char *zl_status_str(zl_status st)
     case ZL_ERR_NOT_FOUND: return "not found";
     case ZL_ERR_TRAINING: return "training stopped";
     case ZL_ERR_DEVICE: return "device error";
+    case ZL_ERR_TIMEOUT: return "timed out";
+    case ZL_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

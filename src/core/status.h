@@ -24,6 +24,8 @@ typedef enum zl_status {
     ZL_ERR_NOT_FOUND = -9,   /* named thing (preset, backend, tag) does not exist */
     ZL_ERR_TRAINING = -10,   /* training cannot continue (e.g. loss scale at minimum) */
     ZL_ERR_DEVICE = -11,     /* a real device (CUDA) reported an error */
+    ZL_ERR_TIMEOUT = -12,    /* a collective waited past its timeout (a stalled rank) */
+    ZL_ERR_INTERRUPTED = -13, /* stopped by a signal (SIGTERM, SIGINT) */
 } zl_status;
 
 #ifdef __cplusplus /* included by the CUDA backend's .cu files */
