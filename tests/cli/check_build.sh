@@ -45,8 +45,9 @@ if command -v pkg-config >/dev/null; then
            pkg-config --define-variable=libdir="$PWD" --libs --static zerolab 2>"$tmp/pc.err")
     if [ $? -ne 0 ]; then
         fail "pkg-config --libs --static zerolab: $(cat "$tmp/pc.err")"
-    elif ${CC:-cc} -std=c11 -I"$srcdir/src" -I. "$srcdir/docs/examples/train_minimal.c" \
-            -o "$tmp/example" $libs >"$tmp/cc.out" 2>&1; then
+    # The build's own compiler and flags (a sanitizer build's library needs its runtime).
+    elif ${ZL_CC:-cc} ${ZL_CFLAGS:-} -std=c11 -I"$srcdir/src" -I. "$srcdir/docs/examples/train_minimal.c" \
+            -o "$tmp/example" ${ZL_LDFLAGS:-} $libs >"$tmp/cc.out" 2>&1; then
         ok "docs/examples/train_minimal.c links with pkg-config --libs --static"
     else
         fail "the documented static link failed:"; head -n 20 "$tmp/cc.out"

@@ -114,7 +114,7 @@ refuse 2 "--stage expects 2 or 3" -- --stage 1 --params 1B
 refuse 2 "--gpus-per-node expects a positive integer, got '0'" -- --params 1B --gpus-per-node 0
 refuse 2 "--nodes expects a positive integer, got 'two'" -- --params 1B --nodes two
 refuse 2 "--gpus-per-node 4294967297 is out of range: at most 1048576" -- --params 1B --gpus-per-node 4294967297
-refuse 2 "--nodes expects a positive integer, got '99999999999999999999'" -- --params 1B --nodes 99999999999999999999
+refuse 2 "--nodes 99999999999999999999 is out of range" -- --params 1B --nodes 99999999999999999999
 refuse 2 "--stage expects 2 or 3" -- --stage 2.0 --params 1B
 refuse 2 "is 2^63 bytes or more" -- --params 9e15 --additional-buffer-factor 1e10 --gpus-per-node 1048576 --nodes 2047
 refuse 2 "--additional-buffer-factor expects a positive number" -- --params 1B --additional-buffer-factor -1
