@@ -525,7 +525,12 @@ zl_status zl_comm_agree(zl_comm *c, zl_status st)
      * (often the timeout itself); the others get the communicator's. */
     if (c->guard && c->guard->broken != ZL_OK) return st != ZL_OK ? st : zl_comm_health(c);
     int32_t v[2] = {(int32_t)st, st != ZL_OK ? (int32_t)c->rank : INT32_MAX};
+    /* zerolab's own control traffic, not training's: DeepSpeed's comms logger would not
+     * show it, so it stays out of the log (and its summary). */
+    zl_comm_log *log = c->log;
+    c->log = NULL;
     zl_status ast = zl_comm_allreduce(c, v, 2, ZL_I32, ZL_REDUCE_MIN);
+    c->log = log;
     if (ast != ZL_OK)
         return zl_error_wrap(ast, "agreeing on the status of rank %d (%s): ", c->rank,
                              zl_status_str(st));

@@ -46,7 +46,7 @@ if command -v pkg-config >/dev/null; then
     if [ $? -ne 0 ]; then
         fail "pkg-config --libs --static zerolab: $(cat "$tmp/pc.err")"
     # The build's own compiler and flags (a sanitizer build's library needs its runtime).
-    elif ${ZL_CC:-cc} ${ZL_CFLAGS:-} -std=c11 -I"$srcdir/src" -I. "$srcdir/docs/examples/train_minimal.c" \
+    elif ${ZL_CC:-cc} ${ZL_CFLAGS:-} -std=c11 -I"$srcdir/src" -I"$srcdir" -I. "$srcdir/docs/examples/train_minimal.c" \
             -o "$tmp/example" ${ZL_LDFLAGS:-} $libs >"$tmp/cc.out" 2>&1; then
         ok "docs/examples/train_minimal.c links with pkg-config --libs --static"
     else
