@@ -171,11 +171,13 @@ zl_status zl_comm_agree(zl_comm *c, zl_status st);
  * zl_comm_abort (MPI_Finalize would wait for the stalled rank).
  *
  * Default: ZL_COMM_DEFAULT_TIMEOUT seconds, or ZL_COLLECTIVE_TIMEOUT (seconds) from the
- * environment when zl_comm_world creates the world. Ten minutes, as DeepSpeed's
- * process-group timeout (DEEPSPEED_TIMEOUT, 10 minutes): a healthy rank never waits that
- * long for another (the slowest legitimate wait is a peer building a large model or
- * writing a file, a minute or two), yet a stalled job gives its machines back in minutes,
- * not hours. 0 turns the watchdog off (wait forever). */
+ * environment when zl_comm_world creates the world. Ten minutes: a healthy rank never
+ * waits that long for another (the slowest legitimate wait is a peer building a large
+ * model or writing a file, a minute or two), yet a stalled job gives its machines back in
+ * minutes, not hours. DeepSpeed's process-group timeout is 30 minutes (DEEPSPEED_TIMEOUT,
+ * in minutes), sized for real clusters, where loading a checkpoint can keep one rank
+ * busy that long; zerolab's ranks share one machine's memory and disk. 0 turns the
+ * watchdog off (wait forever). */
 #define ZL_COMM_DEFAULT_TIMEOUT 600.0
 
 /* The collective timeout in seconds for c and the communicators sharing its guard; 0:
