@@ -23,6 +23,7 @@
 #include "comm/comm_log.h"
 #include "core/device.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/config.h"
@@ -54,8 +55,9 @@ static void train_usage(FILE *out)
             "  --seed N          parameter initialisation seed (default: 1337)\n"
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
-            "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS\n"
-            "                    or one per core)\n"
+            "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS,\n"
+            "                    or the cores not busy with other work, shared among the\n"
+            "                    node's ranks)\n"
             "  --device-memory N the memory budget of each rank's device, in bytes or with a\n"
             "                    unit (16GiB, 512MiB, 2.5e9); an allocation past it fails\n"
             "  --memory-report   print each rank's device memory ledger at the end\n"
@@ -115,7 +117,7 @@ static bool threads_in_range(const char *what, long n)
     if (n <= (long)THREADS_PER_CORE * cores) return true;
     fprintf(stderr, "zerolab train: %s is out of range: at most %d (%d per core); this machine "
                     "has %d core%s\n  hint: ask for %d or fewer (without --threads or OMP_NUM_THREADS, "
-                    "one per core)\n",
+                    "zerolab picks)\n",
             what, THREADS_PER_CORE * cores, THREADS_PER_CORE, cores, cores == 1 ? "" : "s",
             cores);
     return false;
@@ -548,7 +550,12 @@ static int train(const train_args *a)
     memset(&ds, 0, sizeof ds);
     memset(&engine, 0, sizeof engine);
 
+    /* Threads: --threads, else OMP_NUM_THREADS, else what this machine can give each rank
+     * now (core/threads.h: OpenMP's one-per-core default spins ranks and busy machines
+     * against each other). */
+    const char *auto_why = NULL;
     if (a->threads) omp_set_num_threads((int)a->threads);
+    else if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(zl_threads_default(&auto_why));
     /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. */
     zl_status st = zl_comm_log_create(&log);
     if (st == ZL_OK) st = zl_comm_world(&world, log);
@@ -637,10 +644,11 @@ static int train(const train_args *a)
 
     const zl_gpt_config *mc = &plan.model;
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
-              "%d rank%s x %d thread%s\n",
+              "%d rank%s x %d thread%s%s%s%s\n",
               mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
               mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
-              omp_get_max_threads() > 1 ? "s" : "");
+              omp_get_max_threads() > 1 ? "s" : "", auto_why ? " (" : "", auto_why ? auto_why : "",
+              auto_why ? ")" : "");
     zl_print0("  data %s\n", ds.desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",

@@ -6,8 +6,9 @@ libzerolab_a_SOURCES += \
     %D%/rng.c %D%/rng.h \
     %D%/device.c %D%/device.h \
     %D%/hostmem.c %D%/hostmem.h \
+    %D%/threads.c %D%/threads.h \
     %D%/tensor.c %D%/tensor.h %D%/checked.h
 zlcoredir = $(zlincdir)/core
 zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h %D%/checked.h
 
-ZL_UNIT_TESTS += tests/unit/check_dtype tests/unit/check_ledger
+ZL_UNIT_TESTS += tests/unit/check_dtype tests/unit/check_ledger tests/unit/check_threads

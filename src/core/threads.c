@@ -1,0 +1,61 @@
+/* The default thread count of a rank: see threads.h. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/threads.h"
+
+int zl_threads_choose(int cpus, int runnable, int ranks)
+{
+    if (cpus < 1) cpus = 1;
+    if (ranks < 1) ranks = 1;
+    /* Runnable tasks that are not ours: the count includes this rank, and the other ranks
+     * of the node will be running too once the job starts, whether or not they are yet. */
+    int others = runnable > ranks ? runnable - ranks : 0;
+    int free_cpus = cpus - others;
+    int n = free_cpus / ranks;
+    return n >= 1 ? n : 1;
+}
+
+/* The launcher's count of this job's ranks on this node, 1 if none says. */
+static int ranks_on_node(void)
+{
+    static const char *vars[] = {"MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n = v ? strtol(v, &end, 10) : 0;
+        if (v && *v && *end == '\0' && n >= 1 && n <= 1 << 20) return (int)n;
+    }
+    return 1;
+}
+
+/* Tasks runnable now on the machine (the numerator of /proc/loadavg's "4/321"), 0 if
+ * unknown. */
+static int runnable_now(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return 0;
+    double l1, l5, l15;
+    int running = 0, total = 0;
+    if (fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) != 5) running = 0;
+    fclose(f);
+    return running > 0 ? running : 0;
+}
+
+int zl_threads_default(const char **why)
+{
+    static char text[96];
+    int cpus = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+    if (cpus < 1) cpus = 1;
+    int runnable = runnable_now(), ranks = ranks_on_node();
+    int n = zl_threads_choose(cpus, runnable, ranks);
+    int others = runnable > ranks ? runnable - ranks : 0;
+    snprintf(text, sizeof text, "%d core%s, %d rank%s here, %d other task%s running", cpus,
+             cpus == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", others, others == 1 ? "" : "s");
+    if (why) *why = text;
+    return n;
+}

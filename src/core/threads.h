@@ -1,0 +1,30 @@
+/* How many OpenMP threads a rank runs when nobody said (no --threads, no OMP_NUM_THREADS).
+ *
+ * OpenMP's own default, one thread per core for every process, goes badly wrong in two
+ * cases zerolab's users meet every day:
+ *   - several ranks on one machine (mpiexec -n 2 on a 2-core laptop): each rank starts a
+ *     thread per core, so twice as many threads as cores spin against each other at every
+ *     barrier; a step runs 5-10x slower than with one thread per rank;
+ *   - a machine already busy with other work (a shared lab server, a CI runner): a thread
+ *     that waits at a barrier spins while the one it waits for is descheduled, and a step
+ *     of the lab model went from 15 ms to 900 ms with six busy loops beside it.
+ * So the default is the cores this process may use (its affinity mask), less what other
+ * work keeps busy right now (runnable tasks that are not zerolab's ranks), divided among
+ * the ranks of this node, and at least 1. The choice is a pure function of those three
+ * numbers (zl_threads_choose, unit-tested with made-up machines); zl_threads_default reads
+ * them from this machine. */
+#ifndef ZL_CORE_THREADS_H
+#define ZL_CORE_THREADS_H
+
+/* cpus: cores in the affinity mask; runnable: tasks runnable right now on the machine,
+ * this process included (/proc/loadavg's 4th field), 0 if unknown; ranks: ranks of this
+ * job on this node (they are, or soon will be, among the runnable). */
+int zl_threads_choose(int cpus, int runnable, int ranks);
+
+/* What the machine says: sched_getaffinity, /proc/loadavg, and the launcher's count of
+ * ranks on this node (MPICH's MPI_LOCALNRANKS, Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE;
+ * 1 without a launcher). *why, if not NULL, gets a short explanation for the banner,
+ * e.g. "2 cores, 6 other tasks running" (static storage). */
+int zl_threads_default(const char **why);
+
+#endif

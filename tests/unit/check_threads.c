@@ -1,0 +1,61 @@
+/* The default thread count, on made-up machines: an idle laptop, two ranks on it, a
+ * machine busy with other work, a big node. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "core/threads.h"
+
+START_TEST(test_threads_idle_machine_uses_every_core)
+{
+    ck_assert_int_eq(zl_threads_choose(2, 1, 1), 2);   /* only this process runs */
+    ck_assert_int_eq(zl_threads_choose(64, 1, 1), 64);
+    ck_assert_int_eq(zl_threads_choose(2, 0, 1), 2);   /* /proc/loadavg unreadable */
+}
+END_TEST
+
+START_TEST(test_threads_ranks_share_the_cores)
+{
+    ck_assert_int_eq(zl_threads_choose(2, 2, 2), 1);   /* mpiexec -n 2 on 2 cores */
+    ck_assert_int_eq(zl_threads_choose(2, 1, 2), 1);   /* the other rank not started yet */
+    ck_assert_int_eq(zl_threads_choose(64, 8, 8), 8);  /* 8 ranks on a 64-core node */
+    ck_assert_int_eq(zl_threads_choose(2, 4, 4), 1);   /* more ranks than cores: still 1 */
+}
+END_TEST
+
+START_TEST(test_threads_busy_machine_leaves_room)
+{
+    ck_assert_int_eq(zl_threads_choose(2, 7, 1), 1);   /* six busy loops beside us */
+    ck_assert_int_eq(zl_threads_choose(16, 5, 1), 12); /* four cores busy elsewhere */
+    ck_assert_int_eq(zl_threads_choose(16, 6, 2), 6);  /* ... shared by two ranks */
+    ck_assert_int_eq(zl_threads_choose(0, 0, 0), 1);   /* nonsense in, one thread out */
+}
+END_TEST
+
+/* The machine's own answer is at least 1 and at most its cores, and says why. */
+START_TEST(test_threads_default_reads_the_machine)
+{
+    const char *why = NULL;
+    int n = zl_threads_default(&why);
+    ck_assert_int_ge(n, 1);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_ptr_nonnull(strstr(why, "core"));
+    setenv("MPI_LOCALNRANKS", "1000", 1); /* far more ranks than cores: one thread each */
+    ck_assert_int_eq(zl_threads_default(NULL), 1);
+    unsetenv("MPI_LOCALNRANKS");
+}
+END_TEST
+
+static Suite *threads_suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("choose");
+    tcase_add_test(tc, test_threads_idle_machine_uses_every_core);
+    tcase_add_test(tc, test_threads_ranks_share_the_cores);
+    tcase_add_test(tc, test_threads_busy_machine_leaves_room);
+    tcase_add_test(tc, test_threads_default_reads_the_machine);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ZL_TEST_MAIN(threads_suite)
