@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "engine/config.h"
+#include "engine/engine.h"
 
 const char zl_cli_fill_usage[] =
     "  --micro-batch N       train_micro_batch_size_per_gpu\n"
@@ -139,10 +140,20 @@ int zl_cmd_config(int argc, char **argv)
         if (show_json) {
             /* stdout is the JSON alone, so it can be piped or saved and read back. */
             for (int i = 0; i < cfg.nwarnings; i++) fprintf(stderr, "warning: %s\n", cfg.warnings[i]);
+            if (zl_engine_check_config(&cfg) != ZL_OK)
+                fprintf(stderr, "warning: valid DeepSpeed config; zerolab cannot yet run it: %s\n",
+                        zl_last_error());
             rc = zl_config_print_json(&cfg, stdout) == ZL_OK ? ZL_EXIT_OK : zl_cli_fail();
         } else {
             zl_config_print(&cfg, stdout);
-            printf("%s: valid\n", cfg.name);
+            /* Valid DeepSpeed is one question, what this engine runs another: a config can
+             * be right and still ask for a feature zerolab has not built (the same check
+             * train and plan refuse it with). */
+            if (zl_engine_check_config(&cfg) != ZL_OK)
+                printf("%s: valid DeepSpeed config; zerolab cannot yet run it:\n  %s\n", cfg.name,
+                       zl_last_error());
+            else
+                printf("%s: valid\n", cfg.name);
             rc = ZL_EXIT_OK;
         }
     }

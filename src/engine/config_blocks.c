@@ -299,41 +299,25 @@ static zl_status check_compile_keys(zl__cfg_reader *r, const json_t *c)
                      list);
 }
 
-/* activation_checkpointing is not built yet. DeepSpeed's block only configures
- * deepspeed.checkpointing for models that call it, and many published configs carry it as
- * a template with every value false/null: such a block asks for nothing and is accepted
- * with a note. A block that asks for something (any true, number_checkpoints set) would
- * silently do nothing here, so it is refused by name. */
-static zl_status check_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
+/* activation_checkpointing is valid DeepSpeed whatever it asks; whether zerolab can run
+ * what it asks is the engine's question (zl_engine_check_config). Many published configs
+ * carry the block as a template with every value false/null: say that it does nothing. */
+static void note_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
 {
     const json_t *ac = json_object_get(root, "activation_checkpointing");
-    if (!ac || json_is_null(ac)) return ZL_OK;
+    if (!ac || json_is_null(ac)) return;
     const zl_config_activation_checkpointing *c = &r->cfg->activation_checkpointing;
-    static const char *const keys[] = {"partition_activations", "cpu_checkpointing",
-                                       "contiguous_memory_optimization", "number_checkpoints",
-                                       "synchronize_checkpoint_boundary", "profile"};
-    const bool asks[] = {c->partition_activations, c->cpu_checkpointing,
-                         c->contiguous_memory_optimization, c->number_checkpoints != 0,
-                         c->synchronize_checkpoint_boundary, c->profile};
-    for (int k = 0; k < 6; k++) {
-        if (!asks[k]) continue;
-        char path[128];
-        zl__cfg_join(path, sizeof path, "activation_checkpointing", keys[k]);
-        return zl__cfg_fail(r, ZL_ERR_UNSUPPORTED, path,
-                            "activation checkpointing is not implemented yet\nhint: remove the "
-                            "\"activation_checkpointing\" block (or set its values to false/null)"
-                            "; zerolab keeps every activation");
-    }
-    zl__cfg_warn(r, "activation_checkpointing",
-                 "the block asks for nothing (all values false/null) and is accepted; "
-                 "activation checkpointing is not implemented yet");
-    return ZL_OK;
+    if (!c->partition_activations && !c->cpu_checkpointing && !c->contiguous_memory_optimization &&
+        !c->number_checkpoints && !c->synchronize_checkpoint_boundary && !c->profile)
+        zl__cfg_warn(r, "activation_checkpointing",
+                     "the block asks for nothing (all values false/null) and is accepted; "
+                     "activation checkpointing is not implemented yet");
 }
 
 zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root)
 {
     zl_status cst = check_compile_keys(r, json_object_get(root, "compile"));
-    if (cst == ZL_OK) cst = check_activation_checkpointing(r, root);
+    if (cst == ZL_OK) note_activation_checkpointing(r, root);
     if (cst != ZL_OK) return cst;
     for (int k = 0; k < zl__cfg_nunsupported; k++) {
         const zl__cfg_unsupported *u = &zl__cfg_unsupported_keys[k];

@@ -1,5 +1,6 @@
 /* From a resolved DeepSpeed config to the engine's options: the one place that knows
  * which config keys drive the engine, shared by the CLI and library users. */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/config.h"
@@ -48,6 +49,39 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
 
 zl_status zl_engine_check_config(const zl_config *cfg)
 {
+    /* activation_checkpointing: a block that asks for something would silently do nothing
+     * (zerolab keeps every activation). */
+    static const char *const ac_keys[] = {"partition_activations", "cpu_checkpointing",
+                                          "contiguous_memory_optimization", "number_checkpoints",
+                                          "synchronize_checkpoint_boundary", "profile"};
+    const zl_config_activation_checkpointing *ac = &cfg->activation_checkpointing;
+    const bool ac_asks[] = {ac->partition_activations, ac->cpu_checkpointing,
+                            ac->contiguous_memory_optimization, ac->number_checkpoints != 0,
+                            ac->synchronize_checkpoint_boundary, ac->profile};
+    for (size_t k = 0; k < sizeof ac_keys / sizeof ac_keys[0]; k++) {
+        if (!ac_asks[k]) continue;
+        char name[96];
+        snprintf(name, sizeof name, "activation_checkpointing.%s", ac_keys[k]);
+        const zl_config_origin *o = zl_config_origin_of(cfg, name);
+        char at[16] = "";
+        if (o && o->line > 0) snprintf(at, sizeof at, ":%d", o->line);
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s%s: %s: activation checkpointing is not implemented yet\n"
+                         "  hint: remove the \"activation_checkpointing\" block (or set its "
+                         "values to false/null); zerolab keeps every activation",
+                         cfg->name, at, name);
+    }
+    /* pipeline.stages > 1 asks for pipeline parallelism. */
+    if (cfg->pipeline.stages > 1) {
+        const zl_config_origin *o = zl_config_origin_of(cfg, "pipeline.stages");
+        char at[16] = "";
+        if (o && o->line > 0) snprintf(at, sizeof at, ":%d", o->line);
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s%s: pipeline.stages %lld: pipeline parallelism is not implemented "
+                         "yet\n  hint: remove \"stages\" (or set it to 1 or \"auto\"); zerolab "
+                         "holds every layer on every rank",
+                         cfg->name, at, (long long)cfg->pipeline.stages);
+    }
     const char *model_type = cfg->fp16.enabled ? "fp16" : cfg->bf16.enabled ? "bf16" : "fp32";
     const char *names[] = {"fp32", "fp16", "bf16"};
     int own = cfg->fp16.enabled ? ZL_CFG_FP16 : cfg->bf16.enabled ? ZL_CFG_BF16 : ZL_CFG_FP32;
