@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
 

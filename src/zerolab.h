@@ -19,7 +19,7 @@
 #include "optim/lr_schedule.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 
 #endif

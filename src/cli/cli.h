@@ -35,7 +35,7 @@ int zl_cli_fail(void);
  * lands in an int must pass INT_MAX or less). */
 bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long max, long *out);
 
-/* The flags that fill Hugging Face "auto" values (zl_config_fill, engine/config.h), shared
+/* The flags that fill Hugging Face "auto" values (zl_config_fill, config/config.h), shared
  * by train and config: --micro-batch N, --grad-accum N, --train-batch-size N, --lr X,
  * --total-steps N, --warmup-steps N (cmd_config.c). zl_cli_fill_flag: 1 if `flag` is one
  * of them and `arg` is valid (stored in *fill), 0 if it is not one of them, -1 with a

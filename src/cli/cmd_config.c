@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 
 const char zl_cli_fill_usage[] =

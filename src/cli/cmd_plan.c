@@ -11,7 +11,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "model/gpt_config.h"
 #include "plan/plan.h"
 #include "sim/cost.h"

@@ -26,7 +26,7 @@
 #include "core/threads.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
 #include "sim/cost.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 
 /* Options whose DeepSpeed value 0 means "none", where the engine's 0 means "default". */

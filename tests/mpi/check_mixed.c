@@ -20,7 +20,7 @@
 #include "comm/comm.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* the gradient shares, to inject an overflow */
 #include "model/gpt_config.h"

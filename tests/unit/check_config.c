@@ -14,7 +14,7 @@
 
 #include "check_util.h"
 #include "core/status.h"
-#include "engine/config.h"
+#include "config/config.h"
 #include "engine/engine.h"
 
 #define NAME "t.json"

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 static const char *source_text(const zl_config_origin *o, char *buf, size_t n)
 {

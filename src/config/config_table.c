@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 #define OFF(m) offsetof(zl_config, m)
 #define ROW(blk, k, al, t, m, d, ...) \

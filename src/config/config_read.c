@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "core/log.h"
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 const char *zl__cfg_join(char *buf, size_t nbuf, const char *a, const char *b)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 zl_status zl__cfg_expect_object(zl__cfg_reader *r, const json_t *v, const char *path)
 {

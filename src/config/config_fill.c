@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 /* The keys zl_config_fill fills, their flag in the CLI and HF's TrainingArguments name. */
 typedef struct fill_key {

@@ -4,7 +4,7 @@
  * implement, which must never be ignored silently when they would change training. */
 #include <string.h>
 
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 static int line_of(const zl__cfg_reader *r, const char *block, const char *key)
 {

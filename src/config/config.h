@@ -27,8 +27,8 @@
  * (never print; the CLI may set its own default when !zl_config_given()), overlap_comm
  * None -> true for stage 3 only, stage3_prefetch_bucket_size 5e7, offload device "none",
  * offload pin_memory true, bf16.check_grad_overflow true, bf16.immediate_grad_update false. */
-#ifndef ZL_ENGINE_CONFIG_H
-#define ZL_ENGINE_CONFIG_H
+#ifndef ZL_CONFIG_CONFIG_H
+#define ZL_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 static zl_config_origin *origin(zl_config *cfg, const char *path)
 {

@@ -1,7 +1,7 @@
 /* zl_config: load, parse, override, query, free. The reading itself is in config_read.c
  * (table rows), config_blocks.c and config_optim.c (block rules) and config_check.c (batch
  * triad, derived values, cross-field checks). */
-#include "engine/config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "engine/config_internal.h"
+#include "config/config_internal.h"
 
 void zl_config_default(zl_config *cfg)
 {

@@ -1,4 +1,4 @@
-/* Private to src/engine/config*.c: the settings table, the reader state, and the helpers
+/* Private to src/config/config*.c: the settings table, the reader state, and the helpers
  * that turn JSON values into settings with DeepSpeed's checks and zerolab's messages.
  *
  * Most settings are rows of one table (config_table.c): block, key, type, where the value
@@ -6,13 +6,13 @@
  * zl_config_set and printing all walk that table, so a setting is declared once. The few
  * settings with cross-field rules (batch triad, optimizer, scheduler, deprecated ZeRO keys)
  * are rows too, and config_blocks.c applies their rules after the generic read. */
-#ifndef ZL_ENGINE_CONFIG_INTERNAL_H
-#define ZL_ENGINE_CONFIG_INTERNAL_H
+#ifndef ZL_CONFIG_CONFIG_INTERNAL_H
+#define ZL_CONFIG_CONFIG_INTERNAL_H
 
 #include <jansson.h>
 #include <stddef.h>
 
-#include "engine/config.h"
+#include "config/config.h"
 
 typedef enum zl__cfg_type {
     ZL__CT_BOOL,    /* bool */

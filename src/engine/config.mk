@@ -1,9 +1,0 @@
-# src/engine: DeepSpeed configuration reader (config.h; the rest is private to config*.c)
-libzerolab_a_SOURCES += \
-    %D%/config.c %D%/config.h %D%/config_internal.h \
-    %D%/config_json.c %D%/config_read.c %D%/config_keys.c %D%/config_table.c \
-    %D%/config_blocks.c %D%/config_optim.c %D%/config_check.c %D%/config_fill.c %D%/config_print.c
-zlengcfgdir = $(zlincdir)/engine
-zlengcfg_HEADERS = %D%/config.h
-
-ZL_UNIT_TESTS += tests/unit/check_config
