@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "backends/cpu/cpu.h"
-#include "config.h"
+#include "zl_build.h"
 
 #ifdef ZL_HAVE_ONEDNN
 #include <dnnl.h>

@@ -28,7 +28,7 @@
  * operand: an exception to "kernels do not allocate", like cuBLAS's workspace; the memory
  * is the backend's, not on the simulated device's ledger. Not thread-safe (cpu.h). */
 #include "backends/cpu/cpu.h"
-#include "config.h"
+#include "zl_build.h"
 #include "core/log.h"
 
 #ifdef ZL_HAVE_ONEDNN

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "config.h"
+#include "zl_build.h"
 #include "core/log.h"
 #include "core/status.h"
 

@@ -3,7 +3,7 @@
 #ifndef ZL_COMM_COMM_INTERNAL_H
 #define ZL_COMM_COMM_INTERNAL_H
 
-#include "config.h" /* ZL_HAVE_MPI */
+#include "zl_build.h" /* ZL_HAVE_MPI */
 
 #include "comm/comm.h"
 

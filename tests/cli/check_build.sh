@@ -9,8 +9,8 @@ failures=0 checks=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 
-[ -f zerolab.pc ] && [ -f config.h ] && [ -f libzerolab.a ] || { echo "run from the build directory"; exit 99; }
-have() { grep -q "^#define $1 1" config.h; }
+[ -f zerolab.pc ] && [ -f zl_build.h ] && [ -f libzerolab.a ] || { echo "run from the build directory"; exit 99; }
+have() { grep -q "^#define $1 1" zl_build.h; }
 
 # --- zerolab.pc's static link list --------------------------------------------------
 checks=$((checks + 1))

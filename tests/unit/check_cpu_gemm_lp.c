@@ -21,7 +21,7 @@
 #include "backends/cpu/cpu.h"
 #include "backends/ops.h"
 #include "check_util.h"
-#include "config.h"
+#include "zl_build.h"
 #include "core/dtype.h"
 #include "core/rng.h"
 

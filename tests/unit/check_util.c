@@ -1,4 +1,4 @@
-#include "config.h" /* ZL_HAVE_MPI */
+#include "zl_build.h" /* ZL_HAVE_MPI */
 
 #include "check_util.h"
 
