@@ -25,22 +25,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "comm/comm_op.h" /* zl_comm_op, zl_comm_op_name */
 #include "core/dtype.h"
 #include "core/status.h"
 
 typedef enum zl_reduce_op { ZL_REDUCE_SUM, ZL_REDUCE_MAX, ZL_REDUCE_MIN } zl_reduce_op;
-
-typedef enum zl_comm_op {
-    ZL_COMM_ALLREDUCE,
-    ZL_COMM_REDUCE_SCATTER,
-    ZL_COMM_ALLGATHER,
-    ZL_COMM_BROADCAST,
-    ZL_COMM_REDUCE,
-    ZL_COMM_SEND,
-    ZL_COMM_RECV,
-    ZL_COMM_BARRIER,
-    ZL_COMM_NUM_OPS
-} zl_comm_op;
 
 typedef struct zl_comm zl_comm;
 typedef struct zl_comm_log zl_comm_log;
@@ -208,9 +197,5 @@ zl_status zl_comm_health(const zl_comm *c);
  * job to end (self and virtual communicators): the caller then returns `code` itself.
  * For the command line, after it printed why; library code never calls it. */
 void zl_comm_abort(zl_comm *c, int code);
-
-/* DeepSpeed's names: "all_reduce", "reduce_scatter_tensor", "all_gather_into_tensor",
- * "broadcast", "reduce", "send", "recv", "barrier". */
-const char *zl_comm_op_name(zl_comm_op op);
 
 #endif

@@ -18,10 +18,16 @@
 #define ZL_COMM_COMM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "comm/comm.h"
+/* Below the communicators (comm.h records into it): it needs only the ops' names. */
+#include "comm/comm_op.h"
+#include "core/dtype.h"
+#include "core/status.h"
+
+typedef struct zl_comm_log zl_comm_log; /* also declared, opaque, in comm.h */
 
 /* One completed call. */
 typedef struct zl_comm_event {
