@@ -26,7 +26,6 @@ static zl_status build_ranges(zl_engine *e)
 }
 
 #define dp_size(e) zl__engine_dp_size(e)
-#define dp_rank(e) zl__engine_dp_rank(e)
 
 static zl_status check_options(const zl_engine_options *o)
 {
