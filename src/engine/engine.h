@@ -11,8 +11,9 @@
  *
  * The engine owns the flat buffers (tags "param" and "grad"), the optimizer state
  * (inside zl_adamw) and, through the model, the activations: every byte on the device's
- * ledger. ZeRO partitioning lives in engine_zero*.c, mixed precision in
- * engine_precision.c. */
+ * ledger. Where they live and how they move under each ZeRO stage is the stage's
+ * strategy (zero/zero.h); dtype-specific work is the precision policy's
+ * (zero/precision.h); the loss scale is engine_precision.c's. */
 #ifndef ZL_ENGINE_ENGINE_H
 #define ZL_ENGINE_ENGINE_H
 
@@ -27,7 +28,7 @@
 #include "model/model.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
-#include "zero/partition.h"
+#include "zero/zero.h"
 
 /* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"). A zeroed
  * struct is fp32 training. Under 16 bits the model's parameters, activations and their
@@ -46,7 +47,7 @@ typedef struct zl_engine_precision {
     double min_loss_scale;
 } zl_engine_precision;
 
-/* What the engine needs from a resolved DeepSpeed config (engine/config.h fills it). */
+/* What the engine needs from a resolved DeepSpeed config (config/config.h fills it). */
 typedef struct zl_engine_options {
     int micro_batch_size;            /* train_micro_batch_size_per_gpu */
     int gradient_accumulation_steps;
@@ -60,7 +61,7 @@ typedef struct zl_engine_options {
      * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
     zl_comm *dp;                     /* the data-parallel group (not owned) */
     int zero_stage;                  /* 0 replicated; 1 optimizer state, 2 also gradients,
-                                      * 3 also parameters partitioned (engine_zero*.c) */
+                                      * 3 also parameters partitioned (src/zero) */
     int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
     bool reduce_scatter;             /* stage 1/2: pre-divide, then reduce per bucket (true) */
     bool use_multi_rank_bucket_allreduce; /* stage 1/2: allreduce each bucket (DeepSpeed's
@@ -86,25 +87,10 @@ typedef struct zl_engine {
     zl_tensor params; /* dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
     zl_tensor grads;  /* grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
                        * for 2, (shard) for 3 */
-    zl_tensor staging_embed, staging_layer; /* stages 2-3: backward's gradient staging, "bucket" */
-    zl_tensor staging_spare;  /* stage 2 with overlap_comm: the second layer bucket */
-    void *staging_cur;        /* the layer bucket backward is writing now (comm_dtype) */
-    struct zl_engine_pending { /* stage 2 with overlap_comm: reductions in flight */
-        int layer;             /* -1: none */
-        void *buf;
-        zl_comm_request req;
-    } pending[2];
-    struct zl_zero3 *z3; /* stage 3's layout and gather buffers (engine_zero3.c) */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */
-    /* 16 bits only, tag "cast": the CPU's stand-in for 16-bit kernels. Kernels compute in
-     * f32, so the layer in use gets f32 copies of its parameters (work_params) and writes
-     * f32 gradients (work_grads), which are rounded to 16 bits when its backward is done.
-     * [0] is the embedding (live from its forward to its backward: the head uses the tied
-     * wte), [1] any other layer. scratch widens 16-bit buffers piecewise for the vector
-     * ops and the optimizer; comm_buf converts stage 0-1 gradients to comm_dtype. */
-    zl_tensor work_params[2], work_grads[2], scratch;
-    zl_tensor comm_buf; /* tag "bucket" */
+    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers */
+    zl_zero_ctx zero;    /* the ZeRO stage's strategy and its buffers (zero/zero.h) */
     zl_loss_scaler scaler; /* fp16: the loss scale (static or dynamic); others: 1 */
     bool overflow;         /* the last boundary found inf/nan gradients and skipped */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
@@ -124,7 +110,7 @@ typedef struct zl_engine {
 } zl_engine;
 
 struct zl_config;
-/* Fill options from a resolved DeepSpeed config (engine/config.h): batch, clipping,
+/* Fill options from a resolved DeepSpeed config (config/config.h): batch, clipping,
  * optimizer, scheduler and zero_optimization; seq_len, seed and the data-parallel group
  * are zerolab's own (command line or the "zerolab" block). */
 void zl_engine_options_from_config(zl_engine_options *o, const struct zl_config *cfg, int seq_len,

@@ -1,6 +1,6 @@
 # src/engine: the training engine
-libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h %D%/engine_zero.c \
-    %D%/engine_zero3.c %D%/engine_precision.c %D%/engine_options.c
+libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h \
+    %D%/engine_precision.c %D%/engine_options.c
 zlenginedir = $(zlincdir)/engine
 zlengine_HEADERS = %D%/engine.h %D%/loss_scaler.h
 

@@ -1,0 +1,109 @@
+/* ZeRO stage 2: gradients partitioned too. Backward writes each layer's gradient into a
+ * staging buffer (comm_dtype, "bucket"), which is reduced as soon as the layer is done
+ * (a bucketed allreduce, or each owner's slice reduced to its owner), and only this
+ * rank's share is added to its gradient partition. The reduction runs every micro-step
+ * (DeepSpeed's behaviour); only the partition is accumulated across micro-steps. With
+ * overlap_comm, a layer's reduction runs while the next layer computes
+ * (stage2_overlap.c). Optimizer state and the step are stage 1's. */
+#include "zero/zero_internal.h"
+
+static size_t layer_numel(const zl_zero_ctx *z, int l)
+{
+    size_t b, end;
+    zl__zero_layer_range(z, l, &b, &end);
+    return end - b;
+}
+
+static zl_status alloc(zl_zero_ctx *z)
+{
+    zl__zero_set_scales(z, true);
+    z->bucket_allreduce = z->opt.use_multi_rank_bucket_allreduce;
+    /* Owner reduction has no non-blocking form here and stays blocking. */
+    z->overlap = z->opt.overlap_comm && z->dp_size > 1 && z->opt.use_multi_rank_bucket_allreduce;
+    zl_status st = zl__zero_replicated_alloc(z, true);
+    if (st != ZL_OK) return st;
+    int64_t pn = (int64_t)z->part->partition_numel;
+    if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &pn)) != ZL_OK) return st;
+    return zl__zero_staging_alloc(z, layer_numel);
+}
+
+/* Add this rank's share of a reduced layer gradient g (the layer's range) to its
+ * gradient partition. */
+void zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g)
+{
+    size_t b, end;
+    zl__zero_layer_range(z, layer, &b, &end);
+    const zl_partition *p = z->part;
+    size_t lo = b > p->begin ? b : p->begin;
+    size_t hi = end < p->end ? end : p->end;
+    if (lo < hi)
+        zl_precision_add(z->prec, zl__at(z->grads->data, z->prec->grad_dtype, lo - p->begin),
+                         z->prec->grad_dtype, zl__at(g, z->prec->comm_dtype, lo - b),
+                         z->prec->comm_dtype, hi - lo);
+}
+
+static zl_status begin_grads(zl_zero_ctx *z, int layer)
+{
+    size_t csz = zl_dtype_nbytes(z->prec->comm_dtype);
+    /* Backward starts at the last layer: clear the embedding's staging then, since the
+     * head already writes the tied wte's gradient into it. */
+    if (layer == z->model->num_layers - 1)
+        z->device->ops->zero(zl__zero_staging_of(z, 0), layer_numel(z, 0) * csz);
+    if (layer == 0) return ZL_OK;
+    if (z->overlap) {
+        zl_status st = zl__zero2_overlap_swap(z, layer);
+        if (st != ZL_OK) return st;
+    }
+    z->device->ops->zero(zl__zero_staging_of(z, layer), layer_numel(z, layer) * csz);
+    return ZL_OK;
+}
+
+static zl_status end_grads(zl_zero_ctx *z, int layer)
+{
+    zl__zero_flush_grads(z, layer, zl__zero_staging_of, z->prec->comm_dtype);
+    size_t b, end;
+    zl__zero_layer_range(z, layer, &b, &end);
+    void *g = zl__zero_staging_of(z, layer);
+    if (z->overlap && layer > 0 && (int64_t)(end - b) <= z->opt.reduce_bucket_size)
+        return zl__zero2_overlap_start(z, layer, g, end - b);
+    zl_status st = z->dp_size > 1 ? zl__zero_reduce_range(z, g, b, end - b) : ZL_OK;
+    if (st != ZL_OK) return st;
+    zl__zero2_keep_share(z, layer, g);
+    return ZL_OK;
+}
+
+static zl_status end_backward(zl_zero_ctx *z)
+{
+    zl_status st = zl__zero2_finish_pending(z, &z->pending[0]);
+    zl_status st2 = zl__zero2_finish_pending(z, &z->pending[1]);
+    return st != ZL_OK ? st : st2;
+}
+
+/* The gradient is the partition. */
+static void *own_grads(zl_zero_ctx *z, size_t *n)
+{
+    *n = zl_partition_real_numel(z->part);
+    return z->grads->data;
+}
+
+static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
+{
+    return zl__zero_step_master(z, lr, beta1, grad_scale, true);
+}
+
+const zl_zero_strategy zl__zero_stage2 = {
+    .name = "ZeRO stage 2",
+    .stage = 2,
+    .zero_optimizer = true,
+    .alloc = alloc,
+    .init_params = zl__zero_replicated_init_params,
+    .use_params = zl__zero_replicated_use_params,
+    .begin_grads = begin_grads,
+    .end_grads = end_grads,
+    .end_backward = end_backward,
+    .reduce = zl__zero_no_op,
+    .own_grads = own_grads,
+    .step = step,
+    .gather_all = zl__zero_replicated_gather_all,
+    .free = zl__zero_replicated_free,
+};

@@ -1,0 +1,86 @@
+/* Choosing a strategy, and what every stage does alike (zero/zero.h). */
+#include <math.h>
+
+#include "zero/zero_internal.h"
+
+zl_status zl_zero_choose(int stage, const zl_zero_strategy **out)
+{
+    static const zl_zero_strategy *const stages[] = {&zl__zero_stage0, &zl__zero_stage1,
+                                                     &zl__zero_stage2, &zl__zero_stage3};
+    if (stage < 0 || stage > 3)
+        return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.stage must be 0, 1, 2 or 3, got %d", stage);
+    *out = stages[stage];
+    return ZL_OK;
+}
+
+/* Each rank sums the squares of the elements it owns; under a ZeRO optimizer the partial
+ * sums are added across ranks, in double. */
+zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
+{
+    size_t n;
+    void *own = z->strategy->own_grads(z, &n);
+    double sumsq = zl_precision_sumsq(z->prec, own, z->prec->grad_dtype, n);
+    if (z->strategy->zero_optimizer && z->dp_size > 1) {
+        zl_status st = zl_comm_allreduce(z->dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
+        if (st != ZL_OK) return st;
+    }
+    *norm = sqrt(sumsq);
+    return ZL_OK;
+}
+
+void zl_zero_zero_grads(zl_zero_ctx *z)
+{
+    z->device->ops->zero(z->grads->data, zl_tensor_nbytes(z->grads));
+}
+
+/* ---- gradient staging (stages 2-3) -------------------------------------------------- */
+
+zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int))
+{
+    zl_model *m = z->model;
+    size_t largest = 0;
+    for (int l = 1; l < m->num_layers; l++)
+        if (numel(z, l) > largest) largest = numel(z, l);
+    int64_t embed_n = (int64_t)numel(z, 0), layer_n = (int64_t)largest;
+    zl_dtype ct = z->prec->comm_dtype;
+    zl_status st;
+    if ((st = zl_tensor_alloc(&z->staging_embed, z->device, "bucket", ct, 1, &embed_n)) != ZL_OK)
+        return st;
+    if ((st = zl_tensor_alloc(&z->staging_layer, z->device, "bucket", ct, 1, &layer_n)) != ZL_OK)
+        return st;
+    z->staging_cur = z->staging_layer.data;
+    if (z->overlap &&
+        (st = zl_tensor_alloc(&z->staging_spare, z->device, "bucket", ct, 1, &layer_n)) != ZL_OK)
+        return st;
+    /* f32: backward writes straight into the staging (16 bits: into the work gradients,
+     * flushed into the staging after each layer). */
+    for (int l = 0; l < m->num_layers && zl_precision_grads_in_place(z->prec); l++)
+        zl_model_bind_layer_grads(m, l, l == 0 ? zl_tensor_f32(&z->staging_embed) : z->staging_cur);
+    return ZL_OK;
+}
+
+void *zl__zero_staging_of(zl_zero_ctx *z, int layer)
+{
+    return layer == 0 ? z->staging_embed.data : z->staging_cur;
+}
+
+void zl__zero_free_grads(zl_zero_ctx *z)
+{
+    for (int i = 0; i < 2; i++) /* never free a buffer MPI is still writing */
+        if (z->pending[i].layer >= 0 && z->pending[i].req.active) zl_comm_wait(z->dp, &z->pending[i].req);
+    zl_tensor_free(&z->staging_spare);
+    zl_tensor_free(&z->staging_layer);
+    zl_tensor_free(&z->staging_embed);
+    zl_tensor_free(z->grads);
+}
+
+void zl__zero_flush_grads(zl_zero_ctx *z, int layer, void *(*dest)(zl_zero_ctx *, int), zl_dtype dt)
+{
+    if (zl_precision_grads_in_place(z->prec)) return;
+    zl_precision_flush_grads(z->prec, layer, dest(z, layer), dt);
+    if (layer == z->model->num_layers - 1) /* the head's share of the tied wte */
+        zl_precision_flush_grads(z->prec, 0, dest(z, 0), dt);
+}
+
+zl_status zl__zero_no_op(zl_zero_ctx *z) { (void)z; return ZL_OK; }
+zl_status zl__zero_no_layer_op(zl_zero_ctx *z, int layer) { (void)z; (void)layer; return ZL_OK; }

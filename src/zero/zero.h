@@ -1,0 +1,146 @@
+/* ZeRO's stages as strategies: one table of operations per stage, over a narrow context.
+ *
+ * DeepSpeed's engine asks its ZeRO optimizer to do the same things at the same points of a
+ * step whatever the stage; the stages differ only in where parameters, gradients and
+ * optimizer state live and how they move. So the engine calls, per micro-step:
+ *
+ *   for each layer, forward:      use_params
+ *   for each layer, backward:     use_params, begin_grads, (the layer), end_grads
+ *   after backward:               end_backward
+ *   at the accumulation boundary: reduce, own_grads (overflow check, norm), step,
+ *                                 zl_zero_zero_grads
+ *
+ * and the strategy of the configured stage decides what each means:
+ *
+ *   stage 0  (stage0.c)  everything whole on every rank; bucketed allreduce at the boundary
+ *   stage 1  (stage1.c)  fp32 master weights and Adam state: this rank's partition only;
+ *                        the whole gradient reduced at the boundary (a bucketed allreduce,
+ *                        or each owner's slice reduced to it), each rank steps its
+ *                        partition, the updated partitions are allgathered
+ *   stage 2  (stage2.c)  as 1, and the gradient too: each layer's gradient is reduced as
+ *                        soon as backward produces it, keeping only this rank's share
+ *                        (stage2_overlap.c: with overlap_comm, while the next layer runs)
+ *   stage 3  (stage3.c)  parameters partitioned per layer, allgathered just before forward
+ *                        and backward with prefetch and a persistence threshold; each
+ *                        layer's gradient reduce-scattered
+ *
+ * Parameters of stages 0-2 are replicated (replicated.c); the reductions they share are in
+ * reduce.c. Anything dtype-specific goes through the precision policy (zero/precision.h).
+ * Only src/zero knows what a stage number means: the engine gets its table from
+ * zl_zero_choose. */
+#ifndef ZL_ZERO_ZERO_H
+#define ZL_ZERO_ZERO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comm/comm.h"
+#include "core/device.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "model/model.h"
+#include "optim/adamw.h"
+#include "zero/partition.h"
+#include "zero/precision.h"
+
+/* DeepSpeed's "zero_optimization" keys the strategies read (defaults already applied). */
+typedef struct zl_zero_options {
+    int64_t reduce_bucket_size;           /* elements per gradient reduction */
+    bool reduce_scatter;                  /* stage 1/2: pre-divide by N, reduce per bucket */
+    bool use_multi_rank_bucket_allreduce; /* stage 1/2: allreduce each bucket, not reduce to owners */
+    int64_t param_persistence_threshold;  /* stage 3: layers this small stay gathered */
+    bool overlap_comm;                    /* stage 2: reduce while the next layer computes */
+    int64_t prefetch_bucket_size;         /* stage 3: largest prefetch, elements */
+    int64_t max_live_parameters;          /* stage 3: cap on gathered elements */
+    bool prescale_gradients;              /* divide by N before the reduction */
+    double gradient_predivide_factor;
+} zl_zero_options;
+
+/* A reduction in flight (stage 2 with overlap_comm). */
+typedef struct zl_zero_pending {
+    int layer; /* -1: none */
+    void *buf;
+    zl_comm_request req;
+} zl_zero_pending;
+
+struct zl_zero_strategy;
+struct zl_zero3;
+
+/* What a strategy works on. The engine fills the first part; the strategy the rest. */
+typedef struct zl_zero_ctx {
+    const struct zl_zero_strategy *strategy;
+    zl_device *device;
+    zl_comm *dp;                   /* the data-parallel group; NULL: one rank */
+    int dp_size, dp_rank;
+    zl_model *model;               /* layer ranges; gradients are bound to the strategy's buffers */
+    zl_precision *prec;
+    zl_adamw *adam;                /* stepped on this rank's partition */
+    const zl_param_range *ranges;  /* weight decay over the flat vector */
+    int num_ranges;
+    zl_zero_options opt;
+    /* The flat buffers: the engine's tensors (what tools and tests read), allocated by the
+     * strategy. params (dtype, "param"): the whole padded vector, or stage 3's shard;
+     * grads (grad_dtype, "grad"): whole at 0-1, the partition at 2, the shard at 3;
+     * master (f32, "master"): the optimizer partition's fp32 weights, when there are any. */
+    zl_tensor *params, *grads, *master;
+    zl_partition *part;            /* this rank's share of the flat vector (whole at stage 0) */
+
+    /* Set by the strategy's alloc. */
+    size_t opt_numel;              /* elements of the optimizer's partition (Adam's state) */
+    double pre_scale, post_scale;  /* gradient scale before and after the sum (reduce.c) */
+    bool bucket_allreduce;         /* allreduce each bucket (else reduce each owner's slice) */
+    bool overlap;                  /* stage 2: layer reductions run while backward goes on */
+    zl_tensor comm_buf;            /* stages 0-1: grads converted to comm_dtype, "bucket" */
+    /* stages 2-3: backward's gradient staging (comm_dtype, "bucket"). The embedding has
+     * its own: the head writes the tied wte's gradient first and the embedding layer
+     * completes it last. Every other layer shares staging_layer (and staging_spare, the
+     * second bucket of overlap_comm); staging_cur is the one backward writes now. */
+    zl_tensor staging_embed, staging_layer, staging_spare;
+    void *staging_cur;
+    zl_zero_pending pending[2];
+    struct zl_zero3 *z3;           /* stage 3's layout and gather buffers */
+} zl_zero_ctx;
+
+typedef struct zl_zero_strategy {
+    const char *name;    /* "ZeRO stage 2" */
+    int stage;           /* zero_optimization.stage (for messages and hints) */
+    /* DeepSpeed wraps the optimizer in its ZeRO optimizer (stages 1-3): fp16's loss
+     * scaler is that optimizer's, and the gradient norm sums partitions across ranks. */
+    bool zero_optimizer;
+
+    /* Partition, parameters (with their initial values, locally), master weights,
+     * gradients and buckets, in the ledger's order. Local: the caller agrees on it. */
+    zl_status (*alloc)(zl_zero_ctx *z);
+    /* Collective: every rank starts from rank 0's values; master weights from them. */
+    zl_status (*init_params)(zl_zero_ctx *z);
+    /* Make layer l's values available (stage 3 gathers, prefetching the next layer);
+     * *values: where the layer's whole range is now (type dtype). */
+    zl_status (*use_params)(zl_zero_ctx *z, int layer, bool backward, void **values);
+    /* Before a layer's backward: prepare where it writes its gradients. */
+    zl_status (*begin_grads)(zl_zero_ctx *z, int layer);
+    /* After it: move its gradients to where they are kept (stages 2-3 reduce them). */
+    zl_status (*end_grads)(zl_zero_ctx *z, int layer);
+    /* End of backward: complete the reductions still in flight. */
+    zl_status (*end_backward)(zl_zero_ctx *z);
+    /* At the boundary: reduce what backward has not reduced (stages 0-1). */
+    zl_status (*reduce)(zl_zero_ctx *z);
+    /* This rank's share of the reduced gradient (grad_dtype), aligned with its partition. */
+    void *(*own_grads)(zl_zero_ctx *z, size_t *n);
+    /* The optimizer on this rank's share, and the parameters updated everywhere. */
+    zl_status (*step)(zl_zero_ctx *z, double lr, double beta1, float grad_scale);
+    /* The whole flat vector as f32 into out, on every rank. Collective. */
+    zl_status (*gather_all)(zl_zero_ctx *z, float *out);
+    void (*free)(zl_zero_ctx *z);
+} zl_zero_strategy;
+
+/* The strategy of zero_optimization.stage; an error naming the key for another number. */
+zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
+
+/* The global L2 norm of the reduced gradient: this rank's share, summed across the
+ * ranks that partition it. */
+zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm);
+/* DeepSpeed's zero_grad after the step. */
+void zl_zero_zero_grads(zl_zero_ctx *z);
+
+#endif

@@ -1,0 +1,54 @@
+/* Internal to src/zero: what the stage files share. */
+#ifndef ZL_ZERO_ZERO_INTERNAL_H
+#define ZL_ZERO_ZERO_INTERNAL_H
+
+#include "zero/zero.h"
+
+extern const zl_zero_strategy zl__zero_stage0, zl__zero_stage1, zl__zero_stage2, zl__zero_stage3;
+
+static inline void zl__zero_layer_range(const zl_zero_ctx *z, int l, size_t *begin, size_t *end)
+{
+    zl_model_layer_range(z->model, l, begin, end);
+}
+
+/* reduce.c: average g (type comm_dtype), the gradient of the flat range [first, first + n),
+ * over the ranks, in buckets; the same through comm_buf for a buffer of another type. */
+zl_status zl__zero_reduce_range(zl_zero_ctx *z, void *g, size_t first, size_t n);
+zl_status zl__zero_reduce_typed(zl_zero_ctx *z, void *g, zl_dtype gt, size_t first, size_t n);
+/* DeepSpeed's pre- and post-reduction scales; `partitioned`: a ZeRO optimizer's
+ * reduce_scatter path (stages 1-2), which divides by N before the sum. */
+void zl__zero_set_scales(zl_zero_ctx *z, bool partitioned);
+/* 16 bits: layer l's work gradient into dest(z, l) (type dt), and after the last layer
+ * (the head) the embedding's share of the tied wte into dest(z, 0). */
+void zl__zero_flush_grads(zl_zero_ctx *z, int layer, void *(*dest)(zl_zero_ctx *, int), zl_dtype dt);
+
+/* replicated.c: the whole parameter vector on every rank (stages 0-2). */
+zl_status zl__zero_replicated_alloc(zl_zero_ctx *z, bool partitioned); /* partition, params, master */
+zl_status zl__zero_replicated_init_params(zl_zero_ctx *z);
+zl_status zl__zero_replicated_use_params(zl_zero_ctx *z, int layer, bool backward, void **values);
+zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out);
+void zl__zero_replicated_free(zl_zero_ctx *z);
+zl_status zl__zero_no_op(zl_zero_ctx *z);
+zl_status zl__zero_no_layer_op(zl_zero_ctx *z, int layer);
+
+/* stage0.c: the whole gradient, reduced at the boundary (stages 0-1). */
+zl_status zl__zero_whole_grads_alloc(zl_zero_ctx *z);
+zl_status zl__zero_whole_grads_end(zl_zero_ctx *z, int layer);
+zl_status zl__zero_whole_grads_reduce(zl_zero_ctx *z);
+
+/* stage1.c: step the fp32 master partition and round it into the parameters; then, if
+ * `gather`, allgather everyone's partition (stages 0 in 16 bits, 1 and 2). */
+zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float grad_scale, bool gather);
+
+/* zero.c: gradient staging of stages 2-3; numel(z, l): what layer l's staging holds. */
+zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int));
+void *zl__zero_staging_of(zl_zero_ctx *z, int layer);
+void zl__zero_free_grads(zl_zero_ctx *z);
+
+/* stage2.c and stage2_overlap.c */
+void zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g);
+zl_status zl__zero2_finish_pending(zl_zero_ctx *z, zl_zero_pending *p);
+zl_status zl__zero2_overlap_swap(zl_zero_ctx *z, int layer);
+zl_status zl__zero2_overlap_start(zl_zero_ctx *z, int layer, void *g, size_t n);
+
+#endif
