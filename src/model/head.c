@@ -24,9 +24,10 @@ static head_acts carve(zl_model *m, int l)
     return a;
 }
 
-/* The head reads wte, which the embedding layer owns (tied weights). */
-static float *wte(const zl_model *m) { return m->param_ptr[m->layers[0].first_param + EMBED_WTE]; }
-static float *dwte(const zl_model *m) { return m->grad_ptr[m->layers[0].first_param + EMBED_WTE]; }
+/* The head's output projection is a tied parameter (wte, which the embedding owns): it
+ * reads it, and adds its gradient, through the model's tie group. */
+static float *wte(const zl_model *m, int l) { return m->param_ptr[zl_model_tie_used_by(m, l)->param]; }
+static float *dwte(const zl_model *m, int l) { return m->grad_ptr[zl_model_tie_used_by(m, l)->param]; }
 
 static const float *head_forward(zl_model *m, int l, const float *inp)
 {
@@ -37,7 +38,7 @@ static const float *head_forward(zl_model *m, int l, const float *inp)
     ops->layernorm_forward(a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
                            zl__layer_param(m, l, HEAD_LNF_B), N, C);
     zl__round(m, a.lnf, (size_t)N * C);
-    zl__gemm(m, logits, a.lnf, wte(m), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
+    zl__gemm(m, logits, a.lnf, wte(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
     zl__round(m, logits, (size_t)N * V);
     ops->crossentropy_forward(a.losses, a.probs, logits, m->targets, N, V);
     zl__round(m, a.probs, (size_t)N * V); /* the losses stay f32 */
@@ -60,9 +61,9 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
      * loss_grad is 1/(tokens * accumulation steps) times the loss scale. */
     zl__round(m, dlogits, (size_t)N * V);
     /* dlnf (N,C) = dlogits (N,V) @ wte (V,C); dwte (V,C) += dlogits^T (V,N) @ lnf (N,C) */
-    zl__gemm(m, dlnf, dlogits, wte(m), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
+    zl__gemm(m, dlnf, dlogits, wte(m, l), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
     zl__round(m, dlnf, (size_t)N * C);
-    zl__gemm(m, dwte(m), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f, 1.0f);
+    zl__gemm(m, dwte(m, l), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f, 1.0f);
     ops->zero(dinp, (size_t)N * C * sizeof(float));
     ops->layernorm_backward(dinp, zl__layer_grad(m, l, HEAD_LNF_W), zl__layer_grad(m, l, HEAD_LNF_B),
                             dlnf, inp, zl__layer_param(m, l, HEAD_LNF_W), a.mean, a.rstd, N, C);

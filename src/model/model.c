@@ -107,6 +107,13 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     add_param(&tb, L + 1, "ln_f.bias", C, 0, ZL_INIT_ZEROS);
     add_layer(m, ZL_LAYER_HEAD, &zl_head_layer, -1, "head", first);
 
+    /* GPT-2's one tie: the head's output projection is the token embedding. */
+    zl_tie_group *tie = &m->ties[m->num_ties++];
+    snprintf(tie->name, sizeof tie->name, "wte");
+    tie->param = m->layers[0].first_param + EMBED_WTE;
+    tie->owner = 0;
+    tie->members[tie->num_members++] = m->num_layers - 1;
+
     m->params_numel = tb.offset;
     ZL_ASSERT(m->params_numel == zl_gpt_config_num_params(cfg));
     return ZL_OK;
@@ -297,6 +304,29 @@ void zl_model_bind_layer_params(zl_model *m, int layer, float *base)
 void zl_model_bind_layer_grads(zl_model *m, int layer, float *base)
 {
     bind_layer(m, layer, m->grad_ptr, base);
+}
+
+const zl_tie_group *zl_model_tie_owned_by(const zl_model *m, int layer)
+{
+    for (int t = 0; t < m->num_ties; t++)
+        if (m->ties[t].owner == layer) return &m->ties[t];
+    return NULL;
+}
+
+const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer)
+{
+    for (int t = 0; t < m->num_ties; t++)
+        for (int k = 0; k < m->ties[t].num_members; k++)
+            if (m->ties[t].members[k] == layer) return &m->ties[t];
+    return NULL;
+}
+
+int zl_model_tie_first_backward(const zl_tie_group *g)
+{
+    int first = g->owner;
+    for (int k = 0; k < g->num_members; k++)
+        if (g->members[k] > first) first = g->members[k];
+    return first;
 }
 
 int zl_model_find_param(const zl_model *m, const char *name)

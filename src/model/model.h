@@ -102,6 +102,23 @@ typedef struct zl_layer {
     size_t out_offset; /* where out sits in acts (elements) */
 } zl_layer;
 
+/* Tied parameters (DeepSpeed's TiedLayerSpec): one parameter that several layers use. The
+ * owner layer holds it in the parameter table; each member reads it through
+ * param_ptr[param] and adds its gradient into grad_ptr[param]. The members come after the
+ * owner in forward, so in backward they run first and the owner last: the tied gradient is
+ * complete when the owner's backward returns, and is reduced once, with the owner's.
+ * GPT-2 ties the token embedding (owned by "embed") with the LM head. Code that must know
+ * about a tie reads these groups (zl_model_tie_*), never "the first" or "the last" layer. */
+#define ZL_TIE_MAX_MEMBERS 4
+#define ZL_MAX_TIES 1 /* GPT-2's; the ZeRO strategies keep one owner's staging (src/zero) */
+typedef struct zl_tie_group {
+    char name[32];   /* "wte" */
+    int param;       /* the tied parameter's index in the parameter table */
+    int owner;       /* the layer that owns it */
+    int num_members; /* layers that use it besides the owner */
+    int members[ZL_TIE_MAX_MEMBERS];
+} zl_tie_group;
+
 typedef struct zl_model {
     zl_gpt_config cfg;
     zl_device *device;
@@ -111,6 +128,8 @@ typedef struct zl_model {
     int num_params;
     zl_param_info *params;
     size_t params_numel; /* elements of the flat parameter vector */
+    int num_ties;
+    zl_tie_group ties[ZL_MAX_TIES];
 
     /* Storage precision of parameters, activations and their gradients (ZL_F32, ZL_F16 or
      * ZL_BF16; set by the engine). Kernels compute in f32; under a 16-bit type every
@@ -180,6 +199,14 @@ void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *e
  * flat range: what ZeRO-3's gathered parameters and ZeRO-2/3's staged gradients are. */
 void zl_model_bind_layer_params(zl_model *m, int layer, float *base);
 void zl_model_bind_layer_grads(zl_model *m, int layer, float *base);
+
+/* The tie group that `layer` owns, or NULL. */
+const zl_tie_group *zl_model_tie_owned_by(const zl_model *m, int layer);
+/* The tie group of which `layer` is a member (not the owner), or NULL. */
+const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer);
+/* The member of g that runs backward first (the one latest in forward): where the tied
+ * gradient starts to collect. */
+int zl_model_tie_first_backward(const zl_tie_group *g);
 
 /* Find a parameter by name; -1 if none. */
 int zl_model_find_param(const zl_model *m, const char *name);

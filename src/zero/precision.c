@@ -34,6 +34,13 @@ static size_t layer_numel(const zl_precision *p, int l)
     return end - b;
 }
 
+/* Layer l owns the model's tie (zl_model_tie_*): its work buffers live from its forward to
+ * its backward. */
+static bool owns_tie(const zl_precision *p, int l) { return zl_model_tie_owned_by(p->model, l) != NULL; }
+
+/* Which of the two work buffers layer l uses: [0] the tie's owner, [1] any other layer. */
+static int work_of(const zl_precision *p, int l) { return owns_tie(p, l) ? 0 : 1; }
+
 zl_status zl_precision_init(zl_precision *p, zl_device *dev, zl_model *m, uint64_t seed,
                             zl_dtype dtype, bool grad_accum_fp32, bool comm_fp32)
 {
@@ -55,18 +62,21 @@ zl_status zl_precision_alloc(zl_precision *p)
     zl_model *m = p->model;
     if (!half(p)) return ZL_OK;
 
-    size_t largest = 0;
-    for (int l = 1; l < m->num_layers; l++)
-        if (layer_numel(p, l) > largest) largest = layer_numel(p, l);
+    /* [0]: the tie's owner (live from its forward to its backward: its members use the
+     * tied parameter in between); [1]: every other layer, one at a time. */
+    const zl_tie_group *tie = m->num_ties ? &m->ties[0] : NULL;
+    size_t largest = 0, tied = tie ? layer_numel(p, tie->owner) : 0;
+    for (int l = 0; l < m->num_layers; l++)
+        if (!owns_tie(p, l) && layer_numel(p, l) > largest) largest = layer_numel(p, l);
     zl_status st;
-    if ((st = alloc_f32(p, &p->work_params[0], "cast", layer_numel(p, 0))) != ZL_OK ||
+    if ((st = alloc_f32(p, &p->work_params[0], "cast", tied)) != ZL_OK ||
         (st = alloc_f32(p, &p->work_params[1], "cast", largest)) != ZL_OK ||
-        (st = alloc_f32(p, &p->work_grads[0], "cast", layer_numel(p, 0))) != ZL_OK ||
+        (st = alloc_f32(p, &p->work_grads[0], "cast", tied)) != ZL_OK ||
         (st = alloc_f32(p, &p->work_grads[1], "cast", largest)) != ZL_OK ||
         (st = alloc_f32(p, &p->scratch, "cast", 2 * PIECE)) != ZL_OK)
         return st;
     for (int l = 0; l < m->num_layers; l++)
-        zl_model_bind_layer_grads(m, l, zl_tensor_f32(&p->work_grads[l ? 1 : 0]));
+        zl_model_bind_layer_grads(m, l, zl_tensor_f32(&p->work_grads[work_of(p, l)]));
     return ZL_OK;
 }
 
@@ -166,25 +176,25 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
         zl_model_bind_layer_params(p->model, l, values);
         return ZL_OK;
     }
-    /* The embedding's f32 copy, made at its forward, serves the head and the backward
-     * (parameters do not change within a micro-step). */
-    if (l == 0 && backward) return ZL_OK;
+    /* The tie owner's f32 copy, made at its forward, serves its members (the head) and
+     * its own backward (parameters do not change within a micro-step). */
+    if (owns_tie(p, l) && backward) return ZL_OK;
     /* the CPU's widening (a GPU reads the 16-bit values): past a simulated clock */
-    float *work = zl_tensor_f32(&p->work_params[l ? 1 : 0]);
+    float *work = zl_tensor_f32(&p->work_params[work_of(p, l)]);
     zl_device_backend(p->device)->cast(work, ZL_F32, values, p->dtype, layer_numel(p, l));
     zl_model_bind_layer_params(p->model, l, work);
     return ZL_OK;
 }
 
 /* The work gradient is left zero for the next layer (ops->drain): the work gradients are
- * zero whenever no backward is running (they start zeroed). The head's turn drains the
- * embedding's work gradient too (its share of the tied wte), so that the two
- * contributions to wte are rounded separately, as two 16-bit gradients are added on a
- * GPU (the strategies call this for layer 0 after the last layer). */
+ * zero whenever no backward is running (they start zeroed). A tie member's turn (the
+ * head's) drains the owner's work gradient too (its share of the tied wte), so that the
+ * two contributions are rounded separately, as two 16-bit gradients are added on a GPU
+ * (the strategies call this for the owner after each member, zl__zero_flush_grads). */
 void zl_precision_flush_grads(zl_precision *p, int l, void *dst, zl_dtype dt)
 {
     if (!half(p)) return;
-    p->device->ops->drain(dst, dt, zl_tensor_f32(&p->work_grads[l ? 1 : 0]), p->dtype,
+    p->device->ops->drain(dst, dt, zl_tensor_f32(&p->work_grads[work_of(p, l)]), p->dtype,
                           layer_numel(p, l));
 }
 

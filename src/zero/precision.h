@@ -13,9 +13,9 @@
  * of its parameters (work_params) and writes f32 gradients (work_grads), rounded to 16
  * bits when its backward is done; the vector helpers widen 16-bit buffers piecewise
  * through `scratch`. All of these are tag "cast": the CPU's stand-in for 16-bit kernels,
- * which the ledger's budget does not count. [0] of work_params/work_grads is the
- * embedding (live from its forward to its backward: the head uses the tied wte), [1]
- * any other layer. The loss scaler stays with the engine (engine/loss_scaler.h). */
+ * which the ledger's budget does not count. [0] of work_params/work_grads is the tie's
+ * owner (the embedding: live from its forward to its backward, because the head uses
+ * the tied wte in between; zl_model_tie_*), [1] any other layer. The loss scaler stays with the engine (engine/loss_scaler.h). */
 #ifndef ZL_ZERO_PRECISION_H
 #define ZL_ZERO_PRECISION_H
 

@@ -45,11 +45,12 @@ void zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g)
 static zl_status begin_grads(zl_zero_ctx *z, int layer)
 {
     size_t csz = zl_dtype_nbytes(z->prec->comm_dtype);
-    /* Backward starts at the last layer: clear the embedding's staging then, since the
-     * head already writes the tied wte's gradient into it. */
-    if (layer == z->model->num_layers - 1)
-        z->device->ops->zero(zl__zero_staging_of(z, 0), layer_numel(z, 0) * csz);
-    if (layer == 0) return ZL_OK;
+    /* The first tie member in backward (the head) starts the tied gradient in the owner's
+     * staging, which stays until the owner's own backward completes it. */
+    const zl_tie_group *tie = zl__zero_tie(z);
+    if (zl__zero_starts_tie(z, layer))
+        z->device->ops->zero(zl__zero_staging_of(z, tie->owner), layer_numel(z, tie->owner) * csz);
+    if (zl__zero_owns_tie(z, layer)) return ZL_OK;
     if (z->overlap) {
         zl_status st = zl__zero2_overlap_swap(z, layer);
         if (st != ZL_OK) return st;

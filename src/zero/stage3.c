@@ -39,7 +39,7 @@ typedef struct zl_zero3 zl_zero3;
 struct zl_zero3 {
     zero3_layer *layers;
     size_t shard_numel;
-    zl_tensor gather_embed;    /* tag "gather": the embedding, gathered forward to backward */
+    zl_tensor gather_tied;     /* tag "gather": the tie's owner (the embedding), gathered forward to backward */
     zl_tensor gather_block[2]; /* tag "gather": the layer in use, and the one prefetched */
     int holds[2];              /* layer whose values each block buffer holds, -1 if none */
     bool prefetch;             /* the second buffer exists (prefetch within the bounds) */
@@ -58,7 +58,7 @@ static void *gather_buffer(zl_zero_ctx *z, int l, int slot)
 {
     zero3_layer *lay = &z->z3->layers[l];
     if (lay->persistent) return lay->keep.data;
-    return (l == 0 ? &z->z3->gather_embed : &z->z3->gather_block[slot])->data;
+    return (zl__zero_owns_tie(z, l) ? &z->z3->gather_tied : &z->z3->gather_block[slot])->data;
 }
 
 /* Start gathering layer l's chunks into its buffer (req NULL: and finish). */
@@ -78,7 +78,7 @@ static zl_status gather(zl_zero_ctx *z, int l, int slot)
 {
     zl_status st = start_gather(z, l, slot, NULL);
     if (st != ZL_OK) return st;
-    if (l != 0 && !z->z3->layers[l].persistent) z->z3->holds[slot] = l;
+    if (!zl__zero_owns_tie(z, l) && !z->z3->layers[l].persistent) z->z3->holds[slot] = l;
     return ZL_OK;
 }
 
@@ -103,21 +103,22 @@ static zl_status release_all(zl_zero_ctx *z)
 static int next_fetch(const zl_zero_ctx *z, int l, bool backward)
 {
     int n = backward ? l - 1 : l + 1;
-    if (n <= 0 || n >= z->model->num_layers || z->z3->layers[n].persistent) return -1;
+    if (n < 0 || n >= z->model->num_layers || zl__zero_owns_tie(z, n) || z->z3->layers[n].persistent)
+        return -1;
     return n;
 }
 
 static zl_status use_params(zl_zero_ctx *z, int l, bool backward, void **values)
 {
     zl_zero3 *z3 = z->z3;
-    *values = gather_buffer(z, l, 0); /* persistent layers and the embedding */
+    *values = gather_buffer(z, l, 0); /* persistent layers and the tie's owner */
     if (z3->layers[l].persistent) return ZL_OK; /* always gathered */
     zl_status st;
     int slot;
-    if (l == 0) { /* gathered once per micro-step, at the embedding's forward */
+    if (zl__zero_owns_tie(z, l)) { /* gathered once per micro-step, at the owner's forward */
         if (backward) return ZL_OK;
-        if ((st = gather(z, 0, 0)) != ZL_OK) return st;
-        slot = 1; /* any block buffer may take the prefetch of layer 1 */
+        if ((st = gather(z, l, 0)) != ZL_OK) return st;
+        slot = 1; /* any block buffer may take the prefetch of the next layer */
     } else {
         if (z3->pending == l && (st = finish_prefetch(z)) != ZL_OK) return st;
         slot = z3->holds[0] == l ? 0 : z3->holds[1] == l ? 1 : -1;
@@ -161,19 +162,21 @@ static zl_status alloc_shards(zl_zero_ctx *z)
         lay->chunk = (lay->numel + (size_t)N - 1) / (size_t)N;
         lay->shard_offset = off;
         off += lay->chunk;
-        lay->persistent = l != 0 && (int64_t)lay->numel <= z->opt.param_persistence_threshold;
-        if (l != 0 && !lay->persistent && lay->chunk * (size_t)N > largest_block)
+        bool tied = zl__zero_owns_tie(z, l);
+        lay->persistent = !tied && (int64_t)lay->numel <= z->opt.param_persistence_threshold;
+        if (!tied && !lay->persistent && lay->chunk * (size_t)N > largest_block)
             largest_block = lay->chunk * (size_t)N;
     }
     z3->shard_numel = off;
 
-    int64_t shard = (int64_t)off, embed = (int64_t)(z3->layers[0].chunk * (size_t)N);
+    const zl_tie_group *tie = zl__zero_tie(z);
+    int64_t shard = (int64_t)off, tied_n = tie ? (int64_t)(z3->layers[tie->owner].chunk * (size_t)N) : 0;
     int64_t block = (int64_t)largest_block;
     zl_dtype t = z->prec->dtype;
     if ((st = zl_tensor_alloc(z->params, z->device, "param", t, 1, &shard)) != ZL_OK) return st;
     if ((st = zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &shard)) != ZL_OK) return st;
     if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &shard)) != ZL_OK) return st;
-    if ((st = zl_tensor_alloc(&z3->gather_embed, z->device, "gather", t, 1, &embed)) != ZL_OK)
+    if (tie && (st = zl_tensor_alloc(&z3->gather_tied, z->device, "gather", t, 1, &tied_n)) != ZL_OK)
         return st;
     /* The second block buffer exists only when a prefetch can ever happen. */
     z3->prefetch = block && block <= z->opt.prefetch_bucket_size && 2 * block <= z->opt.max_live_parameters;
@@ -289,7 +292,7 @@ static void free_shards(zl_zero_ctx *z)
     if (z3->pending >= 0) zl_comm_wait(z->dp, &z3->pending_req); /* never leave it in flight */
     zl_tensor_free(&z3->gather_block[1]);
     zl_tensor_free(&z3->gather_block[0]);
-    zl_tensor_free(&z3->gather_embed);
+    zl_tensor_free(&z3->gather_tied);
     free(z3->ranges);
     free(z3->layers);
     free(z3);
@@ -310,11 +313,12 @@ static zl_status alloc(zl_zero_ctx *z)
 static zl_status begin_grads(zl_zero_ctx *z, int layer)
 {
     size_t csz = zl_dtype_nbytes(z->prec->comm_dtype);
-    /* Backward starts at the last layer: clear the embedding's staging then, since the
-     * head already writes the tied wte's gradient into it. */
-    if (layer == z->model->num_layers - 1)
-        z->device->ops->zero(zl__zero_staging_of(z, 0), layer_padded(z, 0) * csz);
-    if (layer == 0) return ZL_OK;
+    /* The first tie member in backward (the head) starts the tied gradient in the owner's
+     * staging, which stays until the owner's own backward completes it. */
+    const zl_tie_group *tie = zl__zero_tie(z);
+    if (zl__zero_starts_tie(z, layer))
+        z->device->ops->zero(zl__zero_staging_of(z, tie->owner), layer_padded(z, tie->owner) * csz);
+    if (zl__zero_owns_tie(z, layer)) return ZL_OK;
     z->device->ops->zero(zl__zero_staging_of(z, layer), layer_padded(z, layer) * csz);
     return ZL_OK;
 }

@@ -39,12 +39,13 @@ zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_c
 {
     zl_model *m = z->model;
     size_t largest = 0;
-    for (int l = 1; l < m->num_layers; l++)
-        if (numel(z, l) > largest) largest = numel(z, l);
-    int64_t embed_n = (int64_t)numel(z, 0), layer_n = (int64_t)largest;
+    for (int l = 0; l < m->num_layers; l++)
+        if (!zl__zero_owns_tie(z, l) && numel(z, l) > largest) largest = numel(z, l);
+    const zl_tie_group *tie = zl__zero_tie(z);
+    int64_t tied_n = tie ? (int64_t)numel(z, tie->owner) : 0, layer_n = (int64_t)largest;
     zl_dtype ct = z->prec->comm_dtype;
     zl_status st;
-    if ((st = zl_tensor_alloc(&z->staging_embed, z->device, "bucket", ct, 1, &embed_n)) != ZL_OK)
+    if (tie && (st = zl_tensor_alloc(&z->staging_tied, z->device, "bucket", ct, 1, &tied_n)) != ZL_OK)
         return st;
     if ((st = zl_tensor_alloc(&z->staging_layer, z->device, "bucket", ct, 1, &layer_n)) != ZL_OK)
         return st;
@@ -55,13 +56,13 @@ zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_c
     /* f32: backward writes straight into the staging (16 bits: into the work gradients,
      * flushed into the staging after each layer). */
     for (int l = 0; l < m->num_layers && zl_precision_grads_in_place(z->prec); l++)
-        zl_model_bind_layer_grads(m, l, l == 0 ? zl_tensor_f32(&z->staging_embed) : z->staging_cur);
+        zl_model_bind_layer_grads(m, l, zl__zero_owns_tie(z, l) ? zl_tensor_f32(&z->staging_tied) : z->staging_cur);
     return ZL_OK;
 }
 
 void *zl__zero_staging_of(zl_zero_ctx *z, int layer)
 {
-    return layer == 0 ? z->staging_embed.data : z->staging_cur;
+    return zl__zero_owns_tie(z, layer) ? z->staging_tied.data : z->staging_cur;
 }
 
 void zl__zero_free_grads(zl_zero_ctx *z)
@@ -70,7 +71,7 @@ void zl__zero_free_grads(zl_zero_ctx *z)
         if (z->pending[i].layer >= 0 && z->pending[i].req.active) zl_comm_wait(z->dp, &z->pending[i].req);
     zl_tensor_free(&z->staging_spare);
     zl_tensor_free(&z->staging_layer);
-    zl_tensor_free(&z->staging_embed);
+    zl_tensor_free(&z->staging_tied);
     zl_tensor_free(z->grads);
 }
 
@@ -78,8 +79,9 @@ void zl__zero_flush_grads(zl_zero_ctx *z, int layer, void *(*dest)(zl_zero_ctx *
 {
     if (zl_precision_grads_in_place(z->prec)) return;
     zl_precision_flush_grads(z->prec, layer, dest(z, layer), dt);
-    if (layer == z->model->num_layers - 1) /* the head's share of the tied wte */
-        zl_precision_flush_grads(z->prec, 0, dest(z, 0), dt);
+    const zl_tie_group *tie = zl_model_tie_used_by(z->model, layer);
+    if (tie) /* a member's (the head's) share of the tied parameter */
+        zl_precision_flush_grads(z->prec, tie->owner, dest(z, tie->owner), dt);
 }
 
 zl_status zl__zero_no_op(zl_zero_ctx *z) { (void)z; return ZL_OK; }

@@ -92,11 +92,12 @@ typedef struct zl_zero_ctx {
     bool bucket_allreduce;         /* allreduce each bucket (else reduce each owner's slice) */
     bool overlap;                  /* stage 2: layer reductions run while backward goes on */
     zl_tensor comm_buf;            /* stages 0-1: grads converted to comm_dtype, "bucket" */
-    /* stages 2-3: backward's gradient staging (comm_dtype, "bucket"). The embedding has
-     * its own: the head writes the tied wte's gradient first and the embedding layer
-     * completes it last. Every other layer shares staging_layer (and staging_spare, the
-     * second bucket of overlap_comm); staging_cur is the one backward writes now. */
-    zl_tensor staging_embed, staging_layer, staging_spare;
+    /* stages 2-3: backward's gradient staging (comm_dtype, "bucket"). The tie's owner has
+     * its own (the embedding: the head writes the tied wte's gradient first and the owner
+     * completes it last, zl_model_tie_*). Every other layer shares staging_layer (and
+     * staging_spare, the second bucket of overlap_comm); staging_cur is the one backward
+     * writes now. */
+    zl_tensor staging_tied, staging_layer, staging_spare;
     void *staging_cur;
     zl_zero_pending pending[2];
     struct zl_zero3 *z3;           /* stage 3's layout and gather buffers */

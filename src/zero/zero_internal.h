@@ -6,6 +6,27 @@
 
 extern const zl_zero_strategy zl__zero_stage0, zl__zero_stage1, zl__zero_stage2, zl__zero_stage3;
 
+/* The model's tie (zl_model_tie_*): its owner keeps one staging buffer, and at stage 3 one
+ * gather buffer, from forward to backward, because its members (GPT-2's head) use the tied
+ * parameter after the owner's forward and add to its gradient before the owner's backward.
+ * A model declares at most ZL_MAX_TIES (one) tie group. */
+static inline const zl_tie_group *zl__zero_tie(const zl_zero_ctx *z)
+{
+    return z->model->num_ties ? &z->model->ties[0] : NULL;
+}
+/* Layer l owns the tie. */
+static inline bool zl__zero_owns_tie(const zl_zero_ctx *z, int l)
+{
+    const zl_tie_group *g = zl__zero_tie(z);
+    return g && g->owner == l;
+}
+/* Layer l is the tie member that runs backward first: the tied gradient starts there. */
+static inline bool zl__zero_starts_tie(const zl_zero_ctx *z, int l)
+{
+    const zl_tie_group *g = zl__zero_tie(z);
+    return g && zl_model_tie_first_backward(g) == l;
+}
+
 static inline void zl__zero_layer_range(const zl_zero_ctx *z, int l, size_t *begin, size_t *end)
 {
     zl_model_layer_range(z->model, l, begin, end);
@@ -18,8 +39,8 @@ zl_status zl__zero_reduce_typed(zl_zero_ctx *z, void *g, zl_dtype gt, size_t fir
 /* DeepSpeed's pre- and post-reduction scales; `partitioned`: a ZeRO optimizer's
  * reduce_scatter path (stages 1-2), which divides by N before the sum. */
 void zl__zero_set_scales(zl_zero_ctx *z, bool partitioned);
-/* 16 bits: layer l's work gradient into dest(z, l) (type dt), and after the last layer
- * (the head) the embedding's share of the tied wte into dest(z, 0). */
+/* 16 bits: layer l's work gradient into dest(z, l) (type dt), and after a tie member (the
+ * head) its share of the tied parameter into dest(z, owner). */
 void zl__zero_flush_grads(zl_zero_ctx *z, int layer, void *(*dest)(zl_zero_ctx *, int), zl_dtype dt);
 
 /* replicated.c: the whole parameter vector on every rank (stages 0-2). */

@@ -93,6 +93,71 @@ START_TEST(test_model_init_independent_of_slicing)
 END_TEST
 
 /* Loss of the engine's model at its current parameters for one batch. */
+/* GPT-2's tie is data: one group, the token embedding owned by "embed" and used by "head",
+ * which reads and writes it through the group's parameter slot, not through "layer 0". */
+START_TEST(test_model_tie_group)
+{
+    zl_device dev;
+    zl_model m;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "test", 0), ZL_OK);
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_model_create(&m, &cfg, &dev), ZL_OK);
+    ck_assert_int_eq(m.num_ties, 1);
+    const zl_tie_group *g = &m.ties[0];
+    ck_assert_str_eq(g->name, "wte");
+    ck_assert_int_eq(g->param, zl_model_find_param(&m, "wte.weight"));
+    ck_assert(m.layers[g->owner].kind == ZL_LAYER_EMBED);
+    ck_assert_int_eq(g->num_members, 1);
+    ck_assert(m.layers[g->members[0]].kind == ZL_LAYER_HEAD);
+    int head = g->members[0];
+    ck_assert_ptr_eq(zl_model_tie_owned_by(&m, g->owner), g);
+    ck_assert_ptr_eq(zl_model_tie_used_by(&m, head), g);
+    ck_assert_ptr_null(zl_model_tie_used_by(&m, g->owner));
+    ck_assert_ptr_null(zl_model_tie_owned_by(&m, head));
+    ck_assert_ptr_null(zl_model_tie_used_by(&m, 1)); /* a block */
+    ck_assert_int_eq(zl_model_tie_first_backward(g), head);
+    zl_model_destroy(&m);
+}
+END_TEST
+
+/* The head's logits come from whatever the tie's parameter slot points at: with the slot
+ * pointed at a scaled copy of wte (and nothing else changed), every logit scales too. */
+START_TEST(test_model_head_reads_through_the_tie)
+{
+    zl_device dev;
+    zl_engine e;
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "test", 0), ZL_OK);
+    zl_engine_options o = options(1, 8, 1);
+    ck_assert_int_eq(zl_engine_create(&e, &cfg, &o, &dev), ZL_OK);
+    int32_t in[8], tg[8];
+    random_batch(in, tg, 8, cfg.vocab_size, 7);
+    ck_assert_int_eq(zl_engine_forward(&e, in, tg, NULL), ZL_OK);
+    size_t nlogits = (size_t)8 * cfg.vocab_size;
+    float *before = malloc(nlogits * sizeof *before);
+    memcpy(before, zl_model_logits(&e.model), nlogits * sizeof *before);
+    /* Run only the head again with the slot on 2 x wte. */
+    zl_model *m = &e.model;
+    const zl_tie_group *g = &m->ties[0];
+    size_t n = m->params[g->param].numel;
+    float *orig = m->param_ptr[g->param], *twice = malloc(n * sizeof *twice);
+    for (size_t i = 0; i < n; i++) twice[i] = 2 * orig[i];
+    m->param_ptr[g->param] = twice;
+    int head = g->members[0];
+    m->layers[head].vt->forward(m, head, m->layers[head - 1].out);
+    const float *after = zl_model_logits(m);
+    for (size_t i = 0; i < nlogits; i++)
+        ck_assert_msg(fabsf(after[i] - 2 * before[i]) <= 1e-5f * (1 + fabsf(before[i])),
+                      "logit %zu: %g, twice %g", i, after[i], before[i]);
+    m->param_ptr[g->param] = orig;
+    free(twice);
+    free(before);
+    zl_engine_destroy(&e);
+}
+END_TEST
+
 static double loss_at(zl_engine *e, const int32_t *in, const int32_t *tg)
 {
     float loss;
@@ -373,6 +438,8 @@ static Suite *model_suite(void)
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
     tcase_add_test(tc, test_model_param_table);
+    tcase_add_test(tc, test_model_tie_group);
+    tcase_add_test(tc, test_model_head_reads_through_the_tie);
     tcase_add_test(tc, test_model_init_independent_of_slicing);
     tcase_add_test(tc, test_model_gradients_match_finite_differences);
     tcase_add_test(tc, test_model_cpu_matches_ref);
