@@ -50,10 +50,16 @@ static double sim_coll(const zl_sim *s, zl_sim_coll op, double bytes, int group_
     return zl_cost_collective(c, op, bytes, group_size, group_size > c->gpus_per_node);
 }
 
+static double sim_copy(const zl_sim *s, bool to_device, double bytes)
+{
+    return zl_cost_transfer(s->cluster, to_device ? ZL_HOST_TO_DEVICE : ZL_DEVICE_TO_HOST, bytes);
+}
+
 void zl_cost_attach(zl_sim *s, const zl_cluster *c)
 {
     s->op_cost = sim_op;
     s->coll_cost = sim_coll;
+    s->copy_cost = sim_copy;
     s->device_preset = c->device;
     s->cluster = c;
     s->launch = ZL_COST_KERNEL_LAUNCH;

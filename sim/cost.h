@@ -16,7 +16,8 @@
  *               inter-node link (one NIC per GPU: NCCL's rings cross nodes at that rate).
  *               (Hierarchical algorithms, NCCL's trees and contention between groups
  *               sharing a link are not modelled.)
- *   transfer    host: latency + bytes / bandwidth of the host link (PCIe);
+ *   transfer    host: latency + bytes / bandwidth of the host link (PCIe), each way;
+ *               a simulator charges it on the host-copy stream (zl_sim_copy);
  *               NVMe: bytes / the node's NVMe bandwidth.
  *
  * Units: FLOPs, bytes, seconds; rates in FLOP/s and bytes/s from sim/presets.h.

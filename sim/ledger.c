@@ -13,6 +13,22 @@ void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
     l->hint_zero_stage = -1;
 }
 
+void zl_ledger_set_placement(zl_ledger *l, zl_placement placement) { l->placement = placement; }
+
+const char *zl_placement_name(zl_placement placement)
+{
+    return placement == ZL_PLACE_HOST ? "host memory" : placement == ZL_PLACE_NVME ? "NVMe" : "device memory";
+}
+
+/* How messages name the ledger: "rank 0 (V100-16GB)" for a card's memory (the usual case
+ * needs no qualifier), "rank 0 host (host memory)" elsewhere. */
+static const char *who(const zl_ledger *l, char *buf, size_t size)
+{
+    if (l->placement == ZL_PLACE_DEVICE) return l->device_name;
+    snprintf(buf, size, "%s (%s)", l->device_name, zl_placement_name(l->placement));
+    return buf;
+}
+
 static zl_ledger_entry *find(const zl_ledger *l, const char *tag)
 {
     for (int i = 0; i < l->num_tags; i++)
@@ -41,6 +57,13 @@ char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
  * built yet: not suggested.) */
 void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
 {
+    /* Off the card, partitioning and micro-batches are not the remedy: the host's memory
+     * is the node's RAM, shared by its GPUs, and NVMe is a swap budget. */
+    if (l->placement != ZL_PLACE_DEVICE) {
+        snprintf(buf, size, "%s holds what is placed there; give it a larger budget or place "
+                 "less on it", zl_placement_name(l->placement));
+        return;
+    }
     int dp = l->hint_dp_size, z = l->hint_zero_stage;
     /* the ZeRO stage that partitions this kind of state, and what it is */
     int stage = 0;
@@ -138,12 +161,12 @@ zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)
         const char *hint_tag = largest ? largest->tag : tag;
         if (acts > top) hint_tag = "act.", top = acts;
         if (nbytes >= top) hint_tag = tag;
-        char hint[512];
+        char hint[512], name[96];
         zl_ledger_hint(l, hint_tag, hint, sizeof hint);
         return zl_errorf(ZL_ERR_OOM,
                          "%s: out of memory allocating %s for '%s': budget %s, %s already live%s%s\n"
                          "  hint: %s",
-                         l->device_name, zl_format_bytes(req, sizeof req, nbytes), tag,
+                         who(l, name, sizeof name), zl_format_bytes(req, sizeof req, nbytes), tag,
                          zl_format_bytes(bud, sizeof bud, l->budget_nbytes),
                          zl_format_bytes(live, sizeof live, l->budgeted_nbytes),
                          off ? ", by tag:" : "", breakdown, hint);
@@ -216,8 +239,13 @@ void zl_ledger_print(const zl_ledger *l, FILE *out)
     char cur[32], peak[32];
     for (int i = 0; i < l->num_tags; i++) sorted[i] = &l->entries[i];
     qsort(sorted, (size_t)l->num_tags, sizeof sorted[0], by_peak_desc);
+    /* "of rank 0 (budget 16.00 GiB)", "of rank 0 host (host memory, budget 64.00 GiB)" */
+    bool card = l->placement == ZL_PLACE_DEVICE;
     fprintf(out, "memory ledger of %s", l->device_name);
-    if (l->budget_nbytes) fprintf(out, " (budget %s)", zl_format_bytes(cur, sizeof cur, l->budget_nbytes));
+    if (!card) fprintf(out, " (%s", zl_placement_name(l->placement));
+    if (l->budget_nbytes)
+        fprintf(out, "%sbudget %s", card ? " (" : ", ", zl_format_bytes(cur, sizeof cur, l->budget_nbytes));
+    if (!card || l->budget_nbytes) fputc(')', out);
     fprintf(out, "\n  %-24s %12s %12s %7s\n", "tag", "current", "peak", "peak%");
     for (int i = 0; i < l->num_tags; i++)
         fprintf(out, "  %-24s %12s %12s %6.1f%%\n", sorted[i]->tag,

@@ -17,6 +17,16 @@
 
 #include "core/status.h"
 
+/* Where a ledger's bytes live. Each device has one ledger, so the placement is the
+ * device's: the card's own memory, the host's (pinned) memory an accelerator offloads to,
+ * or NVMe swap space. It shapes how the ledger reports itself: "host memory" in printouts
+ * and out-of-memory messages, and a hint that fits the place. */
+typedef enum zl_placement {
+    ZL_PLACE_DEVICE, /* the accelerator's memory (VRAM) */
+    ZL_PLACE_HOST,   /* CPU memory, pinned for copies (offload) */
+    ZL_PLACE_NVME,   /* swap files (ZeRO-Infinity) */
+} zl_placement;
+
 #define ZL_LEDGER_MAX_TAGS 512
 #define ZL_LEDGER_TAG_LEN 48
 
@@ -29,6 +39,7 @@ typedef struct zl_ledger_entry {
 
 typedef struct zl_ledger {
     char device_name[64];  /* "rank 0: V100-16GB", "host", ... */
+    zl_placement placement; /* ZL_PLACE_DEVICE unless zl_ledger_set_placement says */
     size_t budget_nbytes;  /* 0 = unlimited */
     size_t cur_nbytes;
     size_t peak_nbytes;
@@ -45,6 +56,11 @@ typedef struct zl_ledger {
 } zl_ledger;
 
 void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes);
+
+/* Say where the ledger's bytes live (zl_device_init does, from the device's kind). */
+void zl_ledger_set_placement(zl_ledger *l, zl_placement placement);
+/* "device memory", "host memory", "NVMe" */
+const char *zl_placement_name(zl_placement placement);
 
 /* Record `nbytes` under `tag`. Fails with ZL_ERR_OOM (and records nothing) if the total
  * would pass the budget; fails with ZL_ERR_INVALID if the tag table is full. */

@@ -137,6 +137,23 @@ void zl_sim_wait(double end)
     zl_timeline_wait(&current->timeline, end);
 }
 
+double zl_sim_copy(zl_sim *s, bool to_device, double bytes)
+{
+    if (!s->copy_cost) return s->timeline.clock[ZL_STREAM_HOST];
+    /* a pending widening would be undone by restoring the clocks, this copy with it */
+    forget_fusion(s);
+    s->run.open = false;
+    double t = s->copy_cost(s, to_device, bytes);
+    return zl_timeline_copy(&s->timeline, to_device ? "memcpy HtoD" : "memcpy DtoH", t);
+}
+
+void zl_sim_copy_wait(zl_sim *s)
+{
+    forget_fusion(s);
+    s->run.open = false;
+    zl_timeline_wait_copy(&s->timeline, s->timeline.clock[ZL_STREAM_HOST]);
+}
+
 /* element size of an activation tensor on the simulated GPU */
 static double A(const zl_sim *s) { return (double)zl_dtype_nbytes(s->act_dtype); }
 

@@ -5,7 +5,8 @@
  * kernel's simulated time to the compute stream of the device's timeline. The time comes
  * from the op's FLOPs and bytes, counted here from its arguments, through a cost function
  * (the roofline of sim/cost.h with the card's rates). Collectives are charged by
- * src/comm (zl_sim_collective), on the comm stream.
+ * src/comm (zl_sim_collective), on the comm stream; copies between the host and the
+ * card by core/device.c (zl_sim_copy), on the host-copy stream.
  *
  * Kernels have no context argument, so the wrappers find their simulator through the
  * thread's current one: the engine makes its device's simulator current at the top of
@@ -63,6 +64,9 @@ typedef double (*zl_sim_cost_fn)(const struct zl_sim *s, zl_sim_op_kind kind, do
 typedef double (*zl_sim_coll_cost_fn)(const struct zl_sim *s, zl_sim_coll op, double bytes,
                                       int group_size);
 
+/* Seconds for one host <-> device copy of `bytes` (to_device: host to device). */
+typedef double (*zl_sim_copy_cost_fn)(const struct zl_sim *s, bool to_device, double bytes);
+
 /* A widening cast (16 bits -> f32 scratch) that the next vector op may consume. */
 typedef struct zl_sim_widening {
     const void *ptr; /* the f32 scratch it wrote */
@@ -75,6 +79,7 @@ typedef struct zl_sim {
     const zl_ops *inner;       /* the backend that runs the kernels */
     zl_sim_cost_fn op_cost;
     zl_sim_coll_cost_fn coll_cost;
+    zl_sim_copy_cost_fn copy_cost;
     const void *device_preset; /* for the cost functions (sim/presets.h) */
     const void *cluster;       /* for the collective cost (sim/presets.h) */
     zl_dtype act_dtype;        /* element type of activations on the simulated GPU */
@@ -130,6 +135,14 @@ double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int gro
 double zl_sim_ready(void);
 /* Compute waits for an asynchronous collective that ends at `end`. */
 void zl_sim_wait(double end);
+
+/* Charge a host <-> device copy of `bytes` on s's host-copy stream ("memcpy HtoD" or
+ * "memcpy DtoH"; no-op without a copy cost): it starts when compute has produced its
+ * input and compute goes on. Returns its end. s is passed, not found: the device that
+ * copies holds it. */
+double zl_sim_copy(zl_sim *s, bool to_device, double bytes);
+/* Compute waits for every copy charged to s so far. */
+void zl_sim_copy_wait(zl_sim *s);
 
 /* FLOPs and bytes of one gemm of (m, n, k) with operands of `dt` (for tests and costs). */
 void zl_sim_gemm_counts(int m, int n, int k, bool accumulate, zl_dtype dt, double *flops,

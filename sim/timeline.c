@@ -23,6 +23,7 @@ void zl_timeline_mark_get(const zl_timeline *tl, zl_timeline_mark *m)
     memcpy(m->clock, tl->clock, sizeof m->clock);
     memcpy(m->busy, tl->busy, sizeof m->busy);
     m->exposed_comm = tl->exposed_comm;
+    m->exposed_copy = tl->exposed_copy;
     m->num_spans = tl->num_spans;
     m->merged_spans = tl->merged_spans;
     m->dropped_spans = tl->dropped_spans;
@@ -34,6 +35,7 @@ void zl_timeline_restore(zl_timeline *tl, const zl_timeline_mark *m)
     memcpy(tl->clock, m->clock, sizeof m->clock);
     memcpy(tl->busy, m->busy, sizeof m->busy);
     tl->exposed_comm = m->exposed_comm;
+    tl->exposed_copy = m->exposed_copy;
     if (m->num_spans <= tl->num_spans) {
         tl->num_spans = m->num_spans;
         if (m->num_spans) tl->spans[m->num_spans - 1] = m->last;
@@ -116,6 +118,19 @@ double zl_timeline_collective(zl_timeline *tl, const char *name, double seconds,
     double end = zl_timeline_run(tl, ZL_STREAM_COMM, name, seconds, ready);
     if (blocking) zl_timeline_wait(tl, end);
     return end;
+}
+
+double zl_timeline_copy(zl_timeline *tl, const char *name, double seconds)
+{
+    return zl_timeline_run(tl, ZL_STREAM_HOST, name, seconds, tl->clock[ZL_STREAM_COMPUTE]);
+}
+
+void zl_timeline_wait_copy(zl_timeline *tl, double end)
+{
+    if (end > tl->clock[ZL_STREAM_COMPUTE]) {
+        tl->exposed_copy += end - tl->clock[ZL_STREAM_COMPUTE];
+        tl->clock[ZL_STREAM_COMPUTE] = end;
+    }
 }
 
 double zl_timeline_now(const zl_timeline *tl)

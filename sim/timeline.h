@@ -11,9 +11,12 @@
  *                   member); compute waits for its end (exposed communication)
  *   async coll.     comm: the same start, compute goes on; zl_timeline_wait() later makes
  *                   compute wait for its end, if it has not passed already
+ *   host copy       host: start = max(clock[compute], clock[host]), compute goes on (a
+ *                   copy on a side stream, as DeepSpeed's offload issues them);
+ *                   zl_timeline_wait_copy() makes compute wait for it
  *
  * The time compute spends waiting for communication is "exposed" communication; the rest
- * of the communication is hidden behind compute. Durations come from the cost model
+ * of the communication is hidden behind compute. Likewise for copies (exposed_copy). Durations come from the cost model
  * (sim/cost.h); the timeline only orders them. */
 #ifndef ZL_SIM_TIMELINE_H
 #define ZL_SIM_TIMELINE_H
@@ -47,6 +50,7 @@ typedef struct zl_timeline {
     double clock[ZL_STREAM_COUNT]; /* when each stream is next free */
     double busy[ZL_STREAM_COUNT];  /* seconds of work run on each */
     double exposed_comm;           /* compute waiting for communication */
+    double exposed_copy;           /* compute waiting for host copies */
     bool record;                   /* keep spans for a trace */
     zl_span *spans;
     size_t num_spans, cap_spans;
@@ -60,7 +64,7 @@ typedef struct zl_timeline {
 /* The clocks and the end of the span list, to undo what was run after it
  * (zl_timeline_restore). */
 typedef struct zl_timeline_mark {
-    double clock[ZL_STREAM_COUNT], busy[ZL_STREAM_COUNT], exposed_comm;
+    double clock[ZL_STREAM_COUNT], busy[ZL_STREAM_COUNT], exposed_comm, exposed_copy;
     size_t num_spans, merged_spans, dropped_spans;
     zl_span last;
 } zl_timeline_mark;
@@ -90,6 +94,13 @@ double zl_timeline_collective(zl_timeline *tl, const char *name, double seconds,
 /* Compute waits for an event on another stream that ends at `end` (an async collective's
  * wait). The wait counts as exposed communication. */
 void zl_timeline_wait(zl_timeline *tl, double end);
+
+/* A host <-> device copy on the host stream, ready when compute has produced its input;
+ * compute goes on. Returns the end. */
+double zl_timeline_copy(zl_timeline *tl, const char *name, double seconds);
+
+/* Compute waits for a copy that ends at `end`; the wait counts as exposed copy time. */
+void zl_timeline_wait_copy(zl_timeline *tl, double end);
 
 /* The time everything issued so far is done. */
 double zl_timeline_now(const zl_timeline *tl);

@@ -13,6 +13,9 @@ zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backen
     if (!dev->ops)
         return zl_errorf(ZL_ERR_NOT_FOUND, "unknown backend '%s' (available: ref, cpu, meta)", backend);
     zl_ledger_init(&dev->ledger, name, budget_nbytes);
+    zl_ledger_set_placement(&dev->ledger, kind == ZL_DEVICE_HOST   ? ZL_PLACE_HOST
+                                          : kind == ZL_DEVICE_NVME ? ZL_PLACE_NVME
+                                                                   : ZL_PLACE_DEVICE);
     return ZL_OK;
 }
 
@@ -47,4 +50,29 @@ void zl_device_attach_sim(zl_device *dev, zl_sim *sim)
     sim->inner = zl_device_backend(dev);
     dev->ops = zl_sim_ops(sim->inner);
     dev->sim = sim;
+}
+
+zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev, const void *src,
+                         size_t nbytes)
+{
+    bool to_device = dst_dev->kind == ZL_DEVICE_ACCEL && src_dev->kind == ZL_DEVICE_HOST;
+    bool to_host = dst_dev->kind == ZL_DEVICE_HOST && src_dev->kind == ZL_DEVICE_ACCEL;
+    if (!to_device && !to_host)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "copy from %s to %s: zl_device_copy moves data between the host and "
+                         "an accelerator\n  hint: between accelerators use the communicator's "
+                         "send/recv; within one device, ops->copy",
+                         src_dev->ledger.device_name, dst_dev->ledger.device_name);
+    const zl_device *accel = to_device ? dst_dev : src_dev;
+    /* ref and cpu keep both devices' memory in this process: a memcpy is the transfer (a
+     * cuda backend will bring a copy op of its own). Meta pointers are not memory. */
+    if (nbytes && !zl_device_backend(dst_dev)->meta && !zl_device_backend(src_dev)->meta)
+        memcpy(dst, src, nbytes);
+    if (accel->sim) zl_sim_copy(accel->sim, to_device, (double)nbytes);
+    return ZL_OK;
+}
+
+void zl_device_copy_wait(zl_device *dev)
+{
+    if (dev->sim) zl_sim_copy_wait(dev->sim);
 }

@@ -5,7 +5,14 @@
  * On ref and cpu the memory is host memory; on cuda it is VRAM. In both cases the budget
  * is the card the rank impersonates (or really is), so a run on a laptop fails where the
  * same run on a V100 would, with the same message. Host memory for offload and NVMe swap
- * space are devices of their own kind, with ledgers of their own. */
+ * space are devices of their own kind, with ledgers of their own.
+ *
+ * The host device is DeepSpeed's pinned host memory: where ZeRO-Offload keeps optimizer
+ * state and parameters. It has its own budget (the node's RAM a rank may pin), and its
+ * ledger reports itself as host memory. On the cpu and ref backends it is ordinary
+ * memory, as the accelerator's is; on meta it holds shapes only. Data moves between it
+ * and an accelerator with zl_device_copy, which a simulated card charges to its host link
+ * (PCIe) on the host-copy stream; ops->copy stays within one device. */
 #ifndef ZL_CORE_DEVICE_H
 #define ZL_CORE_DEVICE_H
 
@@ -29,8 +36,9 @@ typedef struct zl_device {
     zl_sim *sim;        /* the simulated GPU's clock, or NULL (not owned) */
 } zl_device;
 
-/* backend: "ref" or "cpu" (more later). name: for messages, e.g. "rank 0 (V100-16GB)".
- * budget_nbytes: 0 for unlimited. */
+/* backend: "ref", "cpu" or "meta" (more later). name: for messages, e.g. "rank 0
+ * (V100-16GB)", "rank 0 host". budget_nbytes: 0 for unlimited. The kind sets the ledger's
+ * placement (ZL_DEVICE_HOST: host memory). */
 zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backend,
                          const char *name, size_t budget_nbytes);
 
@@ -51,5 +59,19 @@ zl_status zl_device_alloc(zl_device *dev, const char *tag, size_t nbytes, void *
 /* Free memory from zl_device_alloc: tag and nbytes must be the ones it was allocated
  * with (sized release keeps the ledger exact without a lookup table). NULL is a no-op. */
 void zl_device_free(zl_device *dev, const char *tag, void *ptr, size_t nbytes);
+
+/* Copy nbytes from src on src_dev to dst on dst_dev, between the host device and an
+ * accelerator, either way (ZL_ERR_INVALID for any other pair: one accelerator to another
+ * is a communicator's send/recv). On meta (either side) nothing moves. When the
+ * accelerator has a simulator, the copy is charged to its host-copy stream (sim/sim.h,
+ * zl_sim_copy): it starts once the compute issued before it is done and runs beside the
+ * compute issued after it, until zl_device_copy_wait. In the real process the bytes have
+ * arrived when this returns. */
+zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev, const void *src,
+                         size_t nbytes);
+
+/* Compute on accelerator dev waits for every copy to or from it issued so far (a CUDA
+ * event on the copy stream that the compute stream waits for). No-op without a simulator. */
+void zl_device_copy_wait(zl_device *dev);
 
 #endif

@@ -12,3 +12,4 @@ zlcoredir = $(zlincdir)/core
 zlcore_HEADERS = %D%/status.h %D%/log.h %D%/dtype.h %D%/rng.h %D%/device.h %D%/tensor.h %D%/checked.h
 
 ZL_UNIT_TESTS += tests/unit/check_dtype tests/unit/check_ledger tests/unit/check_threads
+ZL_UNIT_TESTS += tests/unit/check_device_copy
