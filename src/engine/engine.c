@@ -126,6 +126,8 @@ void zl_engine_destroy(zl_engine *e)
 {
     zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
+    free(e->batch_inputs);
+    free(e->batch_targets);
     zl_adamw_destroy(&e->adam);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
     zl__engine_precision_free(e);
@@ -195,56 +197,121 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 
-zl_status zl_engine_step(zl_engine *e)
+/* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
+static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }
+
+/* OptimizerStep: overflow check, norm, unscale and clip, the optimizer on this rank's
+ * partition, the LR schedule; a step with inf/nan gradients is skipped as DeepSpeed skips
+ * it. The micro-step is counted by the caller. */
+static zl_status optimizer_step(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
-    zl_status st = ZL_OK;
+    zl_status st;
     zl_zero_ctx *z = &e->zero;
-    if (zl_engine_is_gradient_accumulation_boundary(e)) {
-        if ((st = z->strategy->reduce(z)) != ZL_OK) return st;
-        /* The scale the gradients carry: the update below may change it for the next step. */
-        double scale = e->scaler.cur_scale;
-        size_t own_n;
-        void *own = z->strategy->own_grads(z, &own_n);
-        bool skip;
-        if ((st = zl__engine_check_overflow(e, own, own_n, &skip)) != ZL_OK) return st;
-        if (skip) {
-            /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step
-             * and its samples still count. */
-            zl_zero_zero_grads(z);
-            e->skipped_steps++;
-            e->grad_norm = -1;
-            e->global_steps++;
-            e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *
-                                 dp_size(e);
-            e->micro_steps++;
-            return ZL_OK;
-        }
-        if ((st = zl_zero_grad_norm(z, &e->grad_norm)) != ZL_OK) return st;
-        e->grad_norm /= scale;
-        /* Unscale and clip in one factor: 1 / (scale * max(1, (norm + 1e-6) / clip)), the
-         * formula of DeepSpeed's ZeRO and FP16 optimizers, and in fp32 (scale 1) torch's
-         * clip_grad_norm_ coefficient min(1, clip / (norm + 1e-6)). */
-        float grad_scale = (float)(1.0 / scale);
-        if (e->opt.gradient_clipping > 0) {
-            double coef = e->opt.gradient_clipping / (e->grad_norm + 1e-6);
-            if (coef < 1.0) grad_scale = (float)(coef / scale);
-        }
-        e->lr = e->lr_schedule.lr;
-        double beta1 = e->opt.optimizer.beta1;
-        if (e->lr_schedule.has_momentum) { /* OneCycle cycles beta1 and pins beta2 */
-            beta1 = e->lr_schedule.momentum;
-            e->adam.p.beta2 = e->lr_schedule.momentum_beta2;
-        }
-        if ((st = z->strategy->step(z, e->lr, beta1, grad_scale)) != ZL_OK) return st;
+    /* The scale the gradients carry: the update below may change it for the next step. */
+    double scale = e->scaler.cur_scale;
+    size_t own_n;
+    void *own = z->strategy->own_grads(z, &own_n);
+    bool skip;
+    if ((st = zl__engine_check_overflow(e, own, own_n, &skip)) != ZL_OK) return st;
+    if (skip) {
+        /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step and
+         * its samples still count. */
         zl_zero_zero_grads(z);
-        zl_lr_schedule_step(&e->lr_schedule);
+        e->skipped_steps++;
+        e->grad_norm = -1;
         e->global_steps++;
         e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *
                              dp_size(e);
+        return ZL_OK;
+    }
+    if ((st = zl_zero_grad_norm(z, &e->grad_norm)) != ZL_OK) return st;
+    e->grad_norm /= scale;
+    /* Unscale and clip in one factor: 1 / (scale * max(1, (norm + 1e-6) / clip)), the
+     * formula of DeepSpeed's ZeRO and FP16 optimizers, and in fp32 (scale 1) torch's
+     * clip_grad_norm_ coefficient min(1, clip / (norm + 1e-6)). */
+    float grad_scale = (float)(1.0 / scale);
+    if (e->opt.gradient_clipping > 0) {
+        double coef = e->opt.gradient_clipping / (e->grad_norm + 1e-6);
+        if (coef < 1.0) grad_scale = (float)(coef / scale);
+    }
+    e->lr = e->lr_schedule.lr;
+    double beta1 = e->opt.optimizer.beta1;
+    if (e->lr_schedule.has_momentum) { /* OneCycle cycles beta1 and pins beta2 */
+        beta1 = e->lr_schedule.momentum;
+        e->adam.p.beta2 = e->lr_schedule.momentum_beta2;
+    }
+    if ((st = z->strategy->step(z, e->lr, beta1, grad_scale)) != ZL_OK) return st;
+    zl_zero_zero_grads(z);
+    zl_lr_schedule_step(&e->lr_schedule);
+    e->global_steps++;
+    e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *
+                         dp_size(e);
+    return ZL_OK;
+}
+
+zl_status zl_engine_step(zl_engine *e)
+{
+    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
+    zl_status st;
+    if (zl_engine_is_gradient_accumulation_boundary(e)) {
+        if ((st = reduce_grads(e)) != ZL_OK) return st;
+        if ((st = optimizer_step(e)) != ZL_OK) return st;
     }
     e->micro_steps++;
     return ZL_OK;
+}
+
+zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, float *loss)
+{
+    int gas = e->opt.gradient_accumulation_steps;
+    if (e->micro_steps % gas != 0)
+        return zl_errorf(ZL_ERR_INVALID, "train_batch at micro-step %lld, inside an accumulation "
+                         "of %d: finish it with forward/backward/step first",
+                         (long long)e->micro_steps, gas);
+    size_t ntok = (size_t)e->opt.micro_batch_size * (size_t)e->opt.seq_len;
+    if (!e->batch_inputs) { /* once: the host side of LoadMicroBatch */
+        e->batch_inputs = malloc(ntok * sizeof *e->batch_inputs);
+        e->batch_targets = malloc(ntok * sizeof *e->batch_targets);
+        if (!e->batch_inputs || !e->batch_targets)
+            return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
+    }
+    zl_instr sched[3 * 64 + 3], *prog = sched;
+    int n = zl_schedule_data_parallel(gas, NULL, 0);
+    if (n > (int)(sizeof sched / sizeof sched[0]) && !(prog = malloc((size_t)n * sizeof *prog)))
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a schedule of %d instructions", n);
+    zl_schedule_data_parallel(gas, prog, n);
+    zl_status st = ZL_OK;
+    double loss_sum = 0;
+    for (int i = 0; i < n && st == ZL_OK; i++) {
+        const zl_instr *in = &prog[i];
+        if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, in);
+        switch (in->kind) {
+        case ZL_LOAD_MICRO_BATCH: st = next(ctx, e->batch_inputs, e->batch_targets); break;
+        case ZL_FORWARD_PASS: {
+            float l;
+            st = zl_engine_forward(e, e->batch_inputs, e->batch_targets, &l);
+            loss_sum += l;
+            break;
+        }
+        case ZL_BACKWARD_PASS:
+            st = zl_engine_backward(e);
+            /* Every micro-step but the last is counted here; OptimizerStep counts its own. */
+            if (st == ZL_OK && !zl_engine_is_gradient_accumulation_boundary(e)) e->micro_steps++;
+            break;
+        case ZL_REDUCE_TIED_GRADS: break; /* the tie's members are all on this rank */
+        case ZL_REDUCE_GRADS:
+            zl_sim_enter(e->device ? e->device->sim : NULL);
+            st = reduce_grads(e);
+            break;
+        case ZL_OPTIMIZER_STEP:
+            zl_sim_enter(e->device ? e->device->sim : NULL);
+            if ((st = optimizer_step(e)) == ZL_OK) e->micro_steps++;
+            break;
+        }
+    }
+    if (prog != sched) free(prog);
+    if (loss) *loss = (float)(loss_sum / gas);
+    return st;
 }
 
 zl_status zl_engine_gather_params(zl_engine *e, float *out)

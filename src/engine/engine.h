@@ -28,6 +28,7 @@
 #include "model/model.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
+#include "engine/schedule.h"
 #include "zero/zero.h"
 
 /* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"). A zeroed
@@ -107,6 +108,12 @@ typedef struct zl_engine {
     double grad_norm;       /* global gradient norm at the last boundary (unscaled, before
                              * clipping; -1 if it was skipped) */
     double lr;              /* lr used by the last optimizer step */
+
+    /* zl_engine_train_batch: host buffers of one micro-batch (allocated at its first call),
+     * and an observer that sees each instruction as it runs (NULL: none). */
+    int32_t *batch_inputs, *batch_targets;
+    void (*instr_observer)(void *ctx, const zl_instr *in);
+    void *instr_observer_ctx;
 } zl_engine;
 
 struct zl_config;
@@ -140,6 +147,17 @@ zl_status zl_engine_backward(zl_engine *e);
 /* Count a micro-step; at the boundary, reduce the gradients across data-parallel ranks,
  * clip, update, zero the gradients and advance the LR schedule. Collective over opt->dp. */
 zl_status zl_engine_step(zl_engine *e);
+
+/* Where zl_engine_train_batch gets micro-batches: fill inputs and targets (B, T). */
+typedef zl_status (*zl_batch_source)(void *ctx, int32_t *inputs, int32_t *targets);
+
+/* One optimizer step (DeepSpeed's PipelineEngine.train_batch): the engine's schedule
+ * (engine/schedule.h: LoadMicroBatch, ForwardPass, BackwardPass per micro-batch, then
+ * ReduceTiedGrads, ReduceGrads, OptimizerStep) run by one executor. *loss: the mean of the
+ * micro-batches' losses on this rank. The same arithmetic as gradient_accumulation_steps
+ * rounds of forward/backward/step; the engine must be at an accumulation boundary
+ * (ZL_ERR_INVALID otherwise). Collective over opt->dp. */
+zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, float *loss);
 
 /* The whole flat parameter vector (params_numel floats, host-addressable `out`), on every
  * rank: a copy for stages 0-2, gathered from the shards for stage 3 (DeepSpeed's

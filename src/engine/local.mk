@@ -1,8 +1,9 @@
 # src/engine: the training engine
 libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h \
-    %D%/engine_precision.c %D%/engine_options.c
+    %D%/engine_precision.c %D%/engine_options.c %D%/schedule.c %D%/schedule.h
 zlenginedir = $(zlincdir)/engine
-zlengine_HEADERS = %D%/engine.h %D%/loss_scaler.h
+zlengine_HEADERS = %D%/engine.h %D%/loss_scaler.h %D%/schedule.h
+ZL_UNIT_TESTS += tests/unit/check_schedule
 
 # Data parallelism and ZeRO against single-rank training, at 2, 3 (uneven partitions) and 4 ranks.
 ZL_MPI_CHECKS += tests/mpi/check_dp

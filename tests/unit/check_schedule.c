@@ -1,0 +1,131 @@
+/* One optimizer step as data: the data-parallel schedule's instruction stream, and the
+ * executor (zl_engine_train_batch) against DeepSpeed's forward/backward/step API, bit for
+ * bit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "core/rng.h"
+#include "engine/engine.h"
+#include "engine/schedule.h"
+#include "model/gpt_config.h"
+
+/* The stream of one step at gradient accumulation 4, as DeepSpeed prints instructions. */
+START_TEST(test_schedule_data_parallel_stream)
+{
+    zl_instr prog[32];
+    int n = zl_schedule_data_parallel(4, prog, 32);
+    ck_assert_int_eq(n, 15);
+    ck_assert_int_eq(zl_schedule_data_parallel(4, NULL, 0), 15); /* sizing call */
+    char text[1024] = "", one[64];
+    for (int i = 0; i < n; i++) {
+        zl_instr_format(&prog[i], one, sizeof one);
+        strcat(text, one);
+        strcat(text, i + 1 < n ? " " : "");
+    }
+    const char *mb = "LoadMicroBatch(buffer_id=0) ForwardPass(buffer_id=0) BackwardPass(buffer_id=0) ";
+    char want[1024] = "";
+    for (int i = 0; i < 4; i++) strcat(want, mb);
+    strcat(want, "ReduceTiedGrads() ReduceGrads() OptimizerStep()");
+    printf("gradient_accumulation_steps 4: %s\n", text);
+    ck_assert_str_eq(text, want);
+}
+END_TEST
+
+/* A data source: micro-batch k of a fixed random sequence. */
+typedef struct source {
+    int k, ntok, V;
+} source;
+
+static zl_status next_batch(void *ctx, int32_t *in, int32_t *tg)
+{
+    source *s = ctx;
+    for (int i = 0; i < s->ntok; i++) {
+        in[i] = (int32_t)(zl_rng_bits(77, 2 * (uint64_t)s->k, (uint64_t)i) % (uint64_t)s->V);
+        tg[i] = (int32_t)(zl_rng_bits(77, 2 * (uint64_t)s->k + 1, (uint64_t)i) % (uint64_t)s->V);
+    }
+    s->k++;
+    return ZL_OK;
+}
+
+typedef struct seen {
+    int n;
+    zl_instr ins[64];
+} seen;
+
+static void observe(void *ctx, const zl_instr *in)
+{
+    seen *s = ctx;
+    if (s->n < 64) s->ins[s->n] = *in;
+    s->n++;
+}
+
+/* train_batch runs the same arithmetic as forward/backward/step: the same weights, loss,
+ * norm and counters after three steps at gradient accumulation 4, bit for bit; the executor
+ * ran exactly the schedule. */
+START_TEST(test_train_batch_equals_forward_backward_step)
+{
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    zl_device d1, d2;
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
+    zl_engine_options o = zl_test_engine_options(2, 4, 16);
+    o.gradient_clipping = 0.5;
+    zl_engine a, b;
+    ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
+    seen s = {0};
+    b.instr_observer = observe;
+    b.instr_observer_ctx = &s;
+    source sa = {0, 32, cfg.vocab_size}, sb = sa;
+    int32_t in[32], tg[32];
+    for (int step = 0; step < 3; step++) {
+        double sum = 0;
+        for (int micro = 0; micro < 4; micro++) {
+            float l;
+            next_batch(&sa, in, tg);
+            ck_assert_int_eq(zl_engine_forward(&a, in, tg, &l), ZL_OK);
+            ck_assert_int_eq(zl_engine_backward(&a), ZL_OK);
+            ck_assert_int_eq(zl_engine_step(&a), ZL_OK);
+            sum += l;
+        }
+        float loss;
+        ck_assert_int_eq(zl_engine_train_batch(&b, next_batch, &sb, &loss), ZL_OK);
+        ck_assert_float_eq(loss, (float)(sum / 4));
+        ck_assert(a.grad_norm == b.grad_norm);
+    }
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, zl_tensor_nbytes(&a.params)), 0);
+    ck_assert_int_eq(a.micro_steps, b.micro_steps);
+    ck_assert_int_eq(a.global_steps, b.global_steps);
+    ck_assert_int_eq(a.global_samples, b.global_samples);
+    ck_assert_int_eq(s.n, 3 * 15);
+    zl_instr prog[15];
+    zl_schedule_data_parallel(4, prog, 15);
+    for (int i = 0; i < s.n; i++) {
+        ck_assert_int_eq(s.ins[i].kind, prog[i % 15].kind);
+        ck_assert_int_eq(s.ins[i].buffer, prog[i % 15].buffer);
+    }
+    /* Inside an accumulation, train_batch refuses rather than mix two batches. */
+    next_batch(&sa, in, tg);
+    ck_assert_int_eq(zl_engine_forward(&a, in, tg, NULL), ZL_OK);
+    ck_assert_int_eq(zl_engine_backward(&a), ZL_OK);
+    ck_assert_int_eq(zl_engine_step(&a), ZL_OK);
+    ck_assert_int_eq(zl_engine_train_batch(&a, next_batch, &sa, NULL), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "inside an accumulation of 4"));
+    zl_engine_destroy(&a);
+    zl_engine_destroy(&b);
+}
+END_TEST
+
+static Suite *schedule_suite(void)
+{
+    Suite *s = suite_create("schedule");
+    TCase *tc = tcase_create("data_parallel");
+    tcase_add_test(tc, test_schedule_data_parallel_stream);
+    tcase_add_test(tc, test_train_batch_equals_forward_backward_step);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ZL_TEST_MAIN(schedule_suite)
