@@ -48,13 +48,12 @@ zl_status zl_run_check_config(const zl_config *cfg)
 
 /* ---- set-up: the user's input, read and checked ------------------------------------ */
 
-static zl_status load_config(zl_run *run, const zl_run_options *o)
+static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
 {
     if (o->config) {
         run->config = (zl_config *)o->config; /* borrowed; never freed here */
         return zl_run_check_config(run->config);
     }
-    int W = run->comm->size;
     zl_status st;
     if (o->config_path) st = zl_config_load_filled(&run->own_config, o->config_path, W, &o->fill);
     else if (o->config_text)
@@ -88,7 +87,9 @@ static zl_status resolve(zl_run *run, const zl_run_options *a)
     /* DeepSpeed's steps_per_print defaults to None (silent); a run shows progress. */
     run->steps_per_print = zl_config_given(cfg, "steps_per_print") ? (long)cfg->steps_per_print : 10;
 
-    int seq_len = a->seq_len ? a->seq_len : run->model.max_seq_len < 128 ? run->model.max_seq_len : 128;
+    int seq_len = a->seq_len == ZL_RUN_SEQ_LEN_MODEL ? run->model.max_seq_len
+                  : a->seq_len ? a->seq_len
+                  : run->model.max_seq_len < 128 ? run->model.max_seq_len : 128;
     uint64_t seed =
         (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
     zl_engine_options_from_config(&run->options, cfg, seq_len, seed, NULL); /* dp: once agreed */
@@ -176,12 +177,28 @@ static zl_status check_writable(const char *path, const char *flag)
     return ZL_OK;
 }
 
+static zl_status configure(zl_run *run, const zl_run_options *a, int world_size)
+{
+    zl_status st = load_config(run, a, world_size);
+    return st == ZL_OK ? resolve(run, a) : st;
+}
+
+zl_status zl_run_configure(zl_run *run, const zl_run_options *a, int world_size)
+{
+    memset(run, 0, sizeof *run);
+    zl_status st = configure(run, a, world_size);
+    if (st != ZL_OK) {
+        zl_run_free(run);
+        run->failed_at = ZL_RUN_SETUP;
+    }
+    return st;
+}
+
 /* Everything read from the user, on this rank: not yet agreed. */
 static zl_status set_up(zl_run *run, const zl_run_options *a)
 {
     int rank = run->comm->rank, W = run->comm->size;
-    zl_status st = load_config(run, a);
-    if (st == ZL_OK) st = resolve(run, a);
+    zl_status st = configure(run, a, W);
     if (st == ZL_OK) st = load_data(run, a);
     const zl_engine_options *o = &run->options;
     if (st == ZL_OK) st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len, rank, W);

@@ -39,6 +39,8 @@
 #include "sim/presets.h"
 #include "sim/sim.h"
 
+#define ZL_RUN_SEQ_LEN_MODEL (-1)
+
 /* What a run is made from. zl_run_options_init gives the defaults; a field left at its
  * default takes the config's "zerolab" block, then the built-in default. Messages name
  * the command-line flags of `zerolab train`, which set the fields of the same names. */
@@ -63,7 +65,8 @@ typedef struct zl_run_options {
 
     long steps;          /* optimizer steps (0: zerolab.steps, else 100) */
     long seed;           /* parameter initialisation (< 0: zerolab.seed, else 1337) */
-    int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128)) */
+    int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
+                          * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */
     int threads;         /* OpenMP threads (0: leave the process's setting) */
     /* The GPU each rank impersonates: a device preset (one node of W), or a cluster spec
@@ -132,6 +135,14 @@ void zl_run_options_init(zl_run_options *o);
  * and refuse one that cannot fit; then create the engine. On failure everything built is
  * released, run->failed_at says where, and zl_run_free is still safe. Collective. */
 zl_status zl_run_init(zl_run *run, const zl_run_options *options);
+
+/* The first stage of zl_run_init alone, on this process (no communicator, device or
+ * data): the config loaded and resolved for world_size ranks, the feature check
+ * (zl_run_check_config), the model, and the engine's options (run->options, dp NULL),
+ * backend and steps. What `zerolab plan` shares with `zerolab train`, so that both read a
+ * config the same way and refuse the same configs with the same messages. Free with
+ * zl_run_free; on failure it is already released (failed_at ZL_RUN_SETUP). */
+zl_status zl_run_configure(zl_run *run, const zl_run_options *options, int world_size);
 
 /* Refuse what a config asks that zerolab does not run yet (zl_engine_check_config: by
  * name, with a hint), and warn about observers (profilers, monitors) whose output will be

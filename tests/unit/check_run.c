@@ -162,6 +162,30 @@ START_TEST(test_run_interrupt)
 }
 END_TEST
 
+/* The first stage alone (what zerolab plan uses): config, check, model and options at
+ * any world size, without a communicator, device or data. */
+START_TEST(test_run_configure)
+{
+    zl_run_options o;
+    options(&o, small);
+    o.seq_len = ZL_RUN_SEQ_LEN_MODEL;
+    o.model = "gpt2-124m";
+    zl_run run;
+    ck_assert_int_eq(zl_run_configure(&run, &o, 64), ZL_OK);
+    ck_assert_int_eq(run.options.seq_len, run.model.max_seq_len);
+    ck_assert_int_eq(run.model.vocab_size, 50257);
+    ck_assert_int_eq(run.config->train_batch_size, 4 * 2 * 64); /* resolved for 64 ranks */
+    ck_assert_ptr_null(run.engine);
+    ck_assert_ptr_null(run.comm);
+    zl_run_free(&run);
+    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"pipeline\": {\"stages\": 2}}");
+    ck_assert_int_ne(zl_run_configure(&run, &o, 8), ZL_OK);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "pipeline"));
+    ck_assert_ptr_null(run.config);
+}
+END_TEST
+
 static Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -172,6 +196,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, test_run_preflight);
     tcase_add_test(tc, test_run_card_and_trace);
     tcase_add_test(tc, test_run_interrupt);
+    tcase_add_test(tc, test_run_configure);
     suite_add_tcase(s, tc);
     return s;
 }
