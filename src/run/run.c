@@ -51,7 +51,7 @@ zl_status zl_run_check_config(const zl_config *cfg)
 static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
 {
     if (o->config) {
-        run->config = (zl_config *)o->config; /* borrowed; never freed here */
+        run->config = o->config; /* borrowed; never freed here */
         return zl_run_check_config(run->config);
     }
     zl_status st;

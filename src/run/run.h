@@ -95,7 +95,7 @@ typedef enum zl_run_phase {
 
 /* A run. Read its fields; change none of them. */
 typedef struct zl_run {
-    zl_config *config;          /* the resolved config (owned unless options.config) */
+    const zl_config *config;    /* the resolved config (owned unless options.config) */
     zl_gpt_config model;        /* the model's shape */
     zl_engine_options options;  /* what the engine got (dp: the communicator) */
     const char *backend;        /* "ref", "cpu", "cuda" */
