@@ -15,11 +15,8 @@
 
 #include "comm/comm.h"
 #include "core/log.h"
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "config/config.h"
 #include "engine/engine.h"
-#include "model/gpt_config.h"
+#include "run/run.h"
 
 static zl_comm *world;
 
@@ -44,40 +41,28 @@ static void die(const char *what)
  * of the global batch's loss over the last 10 steps, and the skipped steps. */
 static double train(const char *precision, int stage, zl_comm *dp, int steps, long long *skipped)
 {
-    int W = dp ? dp->size : 1, rank = dp ? dp->rank : 0;
+    int W = dp ? dp->size : 1;
     char json[2048];
     snprintf(json, sizeof json, recipe, 16 / W, stage, precision[0] ? ", " : "", precision);
-    zl_config cfg;
-    if (zl_config_parse(&cfg, json, "<bench>", W) != ZL_OK) die("config");
-    zl_engine_options o;
-    zl_engine_options_from_config(&o, &cfg, 64, 1337, dp);
-    zl_config_free(&cfg);
-    zl_gpt_config m;
-    zl_device dev;
-    zl_engine e;
-    zl_dataset ds;
-    zl_loader loader;
-    if (zl_gpt_config_preset("lab", &m) != ZL_OK || zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "bench", 0) != ZL_OK ||
-        zl_engine_create(&e, &m, &o, &dev) != ZL_OK || zl_dataset_default(&ds) != ZL_OK ||
-        zl_loader_init(&loader, &ds, o.micro_batch_size, o.seq_len, rank, W) != ZL_OK)
-        die("set-up");
-    size_t n = (size_t)o.micro_batch_size * o.seq_len;
-    int32_t *in = malloc(n * sizeof *in), *tg = malloc(n * sizeof *tg);
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.config_text = json;
+    o.config_name = "<bench>";
+    o.model = "lab";
+    o.seq_len = 64;
+    o.seed = 1337;
+    o.comm = dp; /* NULL: this rank alone */
+    zl_run run;
+    if (zl_run_init(&run, &o) != ZL_OK) die("set-up");
     double tail = 0;
     for (int step = 0; step < steps; step++) {
         float loss;
-        zl_loader_next(&loader, in, tg);
-        if (zl_engine_forward(&e, in, tg, &loss) != ZL_OK || zl_engine_backward(&e) != ZL_OK ||
-            zl_engine_step(&e) != ZL_OK)
-            die("training");
-        if (W > 1) loss = zl_engine_dp_mean(&e, loss);
+        if (zl_run_step(&run, &loss) != ZL_OK) die("training");
+        if (W > 1) loss = zl_engine_dp_mean(run.engine, loss);
         if (step >= steps - 10) tail += loss / 10.0;
     }
-    *skipped = e.skipped_steps;
-    free(in);
-    free(tg);
-    zl_dataset_free(&ds);
-    zl_engine_destroy(&e);
+    *skipped = run.engine->skipped_steps;
+    zl_run_free(&run);
     return tail;
 }
 

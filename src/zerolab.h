@@ -21,5 +21,6 @@
 #include "data/loader.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "run/run.h"
 
 #endif

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "model/gpt_config.h"
 #include "plan/plan.h"
+#include "run/run.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
 
@@ -317,26 +318,24 @@ int zl_cmd_plan(int argc, char **argv)
     memset(&s, 0, sizeof s);
     if (zl_cluster_parse(a.cluster, &s.cluster) != ZL_OK) return zl_cli_fail();
     int W = zl_cluster_size(&s.cluster);
-    zl_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    zl_status st = a.config_path ? zl_config_load(&cfg, a.config_path, W)
-                                 : zl_config_parse(&cfg, zl_default_config_json, "<built-in config>", W);
-    if (st == ZL_OK) st = zl_engine_check_config(&cfg);
-    if (st == ZL_OK) st = zl_gpt_config_resolve(a.model, &s.req.model);
-    if (st != ZL_OK) {
-        zl_config_free(&cfg);
-        return zl_cli_fail();
+    /* The config, the feature check, the model and the engine's options as train reads
+     * them (src/run): both refuse the same configs with the same messages. */
+    zl_run_options ro;
+    zl_run_options_init(&ro);
+    ro.config_path = a.config_path;
+    if (!a.config_path) {
+        ro.config_text = zl_default_config_json;
+        ro.config_name = "<built-in config>";
     }
-    int T = (int)(a.seq_len ? a.seq_len : s.req.model.max_seq_len);
-    if (T > s.req.model.max_seq_len) {
-        zl_config_free(&cfg);
-        zl_errorf(ZL_ERR_INVALID, "--seq-len %d is longer than model '%s' allows (max_seq_len %d)", T,
-                  s.req.model.name, s.req.model.max_seq_len);
-        return zl_cli_fail();
-    }
-    zl_engine_options_from_config(&s.req.options, &cfg, T, 1, NULL);
-    s.precision = cfg.fp16.enabled ? "fp16" : cfg.bf16.enabled ? "bf16" : "fp32";
-    zl_config_free(&cfg);
+    ro.model = a.model;
+    ro.seq_len = a.seq_len ? (int)a.seq_len : ZL_RUN_SEQ_LEN_MODEL;
+    ro.seed = 1;
+    zl_run run;
+    if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
+    s.req.model = run.model;
+    s.req.options = run.options;
+    s.precision = run.config->fp16.enabled ? "fp16" : run.config->bf16.enabled ? "bf16" : "fp32";
+    zl_run_free(&run);
 
     const zl_device_preset *d = s.cluster.device;
     s.req.world_size = W;
@@ -354,7 +353,7 @@ int zl_cmd_plan(int argc, char **argv)
     }
     s.req.trace = trace;
     zl_plan_result r;
-    st = zl_plan_run(&s.req, &r);
+    zl_status st = zl_plan_run(&s.req, &r);
     if (trace && fclose(trace) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", a.trace);
     if (st != ZL_OK && st != ZL_ERR_OOM) return zl_cli_fail();
     const char *oom = st == ZL_ERR_OOM ? r.reason : NULL;

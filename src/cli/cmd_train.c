@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/train_preflight.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
 #include "core/device.h"
@@ -28,6 +27,7 @@
 #include "data/loader.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "run/run.h"
 #include "model/gpt_config.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
@@ -254,117 +254,11 @@ static void print_sim_step(const zl_timeline *mark, const zl_timeline *tl,
               card->display, 1e3 * t, 1e3 * (t - exposed), 1e3 * exposed, 1e3 * comm, 100 * mfu);
 }
 
-/* Each rank appends its spans to the trace in turn: rank 0 creates the file and opens the
- * JSON, the last rank closes it (all ranks see one file system). */
-static zl_status write_trace(zl_comm *world, const zl_timeline *tl, const char *path)
-{
-    zl_status st = ZL_OK;
-    for (int r = 0; r < world->size; r++) {
-        if (r == world->rank) {
-            FILE *f = fopen(path, r == 0 ? "w" : "a");
-            if (!f) st = zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s'", path);
-            else {
-                st = zl_timeline_write_trace(tl, f, r, r == 0, r == world->size - 1);
-                if (fclose(f) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", path);
-            }
-        }
-        zl_comm_barrier(world);
-    }
-    return zl_comm_agree(world, st);
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Features the engine does not run yet are refused (zl_engine_check_config); these observe
- * training without changing it, so they only get a warning that their output is missing. */
-static zl_status check_engine_supports(const zl_config *cfg)
-{
-    zl_status st = zl_engine_check_config(cfg);
-    if (st != ZL_OK) return st;
-    /* These observe training without changing it; say that their output will be missing. */
-    static const struct { size_t off; const char *name; } observers[] = {
-        {offsetof(zl_config, flops_profiler.enabled), "flops_profiler"},
-        {offsetof(zl_config, tensorboard.enabled), "tensorboard"},
-        {offsetof(zl_config, csv_monitor.enabled), "csv_monitor"},
-        {offsetof(zl_config, wandb.enabled), "wandb"},
-        {offsetof(zl_config, comet.enabled), "comet"},
-        {offsetof(zl_config, wall_clock_breakdown), "wall_clock_breakdown"},
-    };
-    for (size_t i = 0; i < sizeof observers / sizeof observers[0]; i++)
-        if (*(const bool *)((const char *)cfg + observers[i].off))
-            zl_log_warn("%s: '%s' is enabled but not implemented yet: training is unchanged, "
-                        "its output will be missing", cfg->name, observers[i].name);
-    return ZL_OK;
-}
-
-/* The run, resolved: what the engine gets and what the banner prints. */
-typedef struct run_plan {
-    zl_gpt_config model;
-    zl_engine_options engine;
-    const char *backend;
-    long steps;
-    long steps_per_print;
-} run_plan;
-
-static zl_status plan_run(const train_args *a, const zl_config *cfg, run_plan *p)
-{
-    static const char *backend_names[] = {"ref", "cpu", "cuda"};
-    memset(p, 0, sizeof *p);
-    const char *model = a->model ? a->model : cfg->zerolab.model ? cfg->zerolab.model : "lab";
-    zl_status st = zl_gpt_config_resolve(model, &p->model);
-    if (st != ZL_OK) return st;
-
-    p->backend = a->backend ? a->backend
-                 : cfg->zerolab.backend >= 0 ? backend_names[cfg->zerolab.backend] : "cpu";
-    p->steps = a->steps ? a->steps : cfg->zerolab.steps > 0 ? (long)cfg->zerolab.steps : 100;
-    /* DeepSpeed's steps_per_print defaults to None (silent); a CLI run shows progress. */
-    p->steps_per_print = zl_config_given(cfg, "steps_per_print") ? (long)cfg->steps_per_print : 10;
-
-    zl_engine_options *o = &p->engine;
-    int seq_len = (int)(a->seq_len ? a->seq_len
-                                   : p->model.max_seq_len < 128 ? p->model.max_seq_len : 128);
-    uint64_t seed =
-        (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
-    zl_engine_options_from_config(o, cfg, seq_len, seed, NULL); /* dp: set once the world exists */
-    if (o->seq_len > p->model.max_seq_len)
-        return zl_errorf(ZL_ERR_INVALID,
-                         "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",
-                         o->seq_len, p->model.name, p->model.max_seq_len);
-    return ZL_OK;
-}
-
-static zl_status load_config(const train_args *a, int dp_size, zl_config *cfg)
-{
-    /* The fill flags fill "auto" in a config file; the built-in config's values they set. */
-    zl_config_fill fill = a->fill;
-    fill.override_file = !a->config_path;
-    zl_status st = a->config_path
-                       ? zl_config_load_filled(cfg, a->config_path, dp_size, &fill)
-                       : zl_config_parse_filled(cfg, zl_default_config_json, "<built-in config>",
-                                                dp_size, &fill);
-    if (st != ZL_OK) return st;
-    if (zl_log_rank() == 0) zl_config_log_warnings(cfg);
-    return check_engine_supports(cfg);
-}
-
-static zl_status load_data(const train_args *a, const zl_config *cfg, const zl_gpt_config *model,
-                           zl_dataset *ds)
-{
-    const char *path = a->data ? a->data : cfg->zerolab.data;
-    zl_status st = path ? zl_dataset_load(ds, path) : zl_dataset_default(ds);
-    if (st != ZL_OK) return st;
-    if (ds->vocab_size > model->vocab_size)
-        return zl_errorf(ZL_ERR_INVALID,
-                         "data %s has a vocabulary of %d tokens but model '%s' has vocab_size %d\n"
-                         "  hint: pick a model whose vocabulary covers the data's tokenizer "
-                         "(llm.c GPT-2 shards need vocab_size 50257, e.g. --model gpt2-124m)",
-                         ds->desc, ds->vocab_size, model->name, model->vocab_size);
-    return ZL_OK;
 }
 
 /* One line: every rank's peak device memory (they differ when ZeRO's padding does). */
@@ -394,40 +288,6 @@ static void print_memory(zl_comm *world, const zl_device *dev)
         }
         zl_comm_barrier(world);
     }
-}
-
-/* The cluster this run's W ranks impersonate, if any: --cluster, else --device (one node
- * of W), else the config's "cluster", else its "device". *card stays NULL without one. */
-static zl_status simulated_cluster(const train_args *a, const zl_config *cfg, int W,
-                                   zl_cluster *cluster, const zl_device_preset **card)
-{
-    const char *spec = a->cluster, *device = a->device;
-    char from[160] = "--cluster";
-    if (!spec && !device) {
-        spec = cfg->zerolab.cluster;
-        device = spec ? NULL : cfg->zerolab.device;
-        snprintf(from, sizeof from, "%s: zerolab.cluster", cfg->name);
-    }
-    char one_node[96];
-    if (!spec && device) {
-        if (!zl_device_preset_find(device)) /* the flag was checked; this is the config's */
-            return zl_errorf(ZL_ERR_CONFIG, "%s: zerolab.device: unknown device '%s'\n  known "
-                             "devices: %s", cfg->name, device, zl_device_preset_names());
-        snprintf(one_node, sizeof one_node, "%dx%s", W, device);
-        spec = one_node;
-    }
-    if (!spec) return ZL_OK;
-    zl_status st = zl_cluster_parse(spec, cluster);
-    if (st != ZL_OK) return st;
-    if (zl_cluster_size(cluster) != W)
-        return zl_errorf(ZL_ERR_CONFIG,
-                         "%s %s has %d GPUs, but this run has %d rank%s: every rank is one GPU\n"
-                         "  hint: launch %d ranks (mpiexec -n %d zerolab train ...), or give a "
-                         "cluster of %d GPU%s",
-                         from, spec, zl_cluster_size(cluster), W, W == 1 ? "" : "s",
-                         zl_cluster_size(cluster), zl_cluster_size(cluster), W, W == 1 ? "" : "s");
-    *card = cluster->device;
-    return ZL_OK;
 }
 
 /* ---- faults: signals, a broken world (docs/faults.md) ---------------------------- */
@@ -529,26 +389,42 @@ static int end_broken_job(zl_comm *world, int rc)
     return rc; /* no job to end (one rank without MPI) */
 }
 
+/* The options of the library's run (src/run) from the flags: the CLI adds only the
+ * built-in config, whose values the fill flags set outright. */
+static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
+{
+    zl_run_options_init(o);
+    o->config_path = a->config_path;
+    if (!a->config_path) {
+        o->config_text = zl_default_config_json;
+        o->config_name = "<built-in config>";
+    }
+    /* The fill flags fill "auto" in a config file; the built-in config's values they set. */
+    o->fill = a->fill;
+    o->fill.override_file = !a->config_path;
+    o->model = a->model;
+    o->data = a->data;
+    o->steps = a->steps;
+    o->seed = a->seed;
+    o->seq_len = (int)a->seq_len;
+    o->backend = a->backend;
+    o->device = a->device;
+    o->cluster = a->cluster;
+    o->device_memory = a->device_memory;
+    o->trace = a->trace;
+    o->comm = world;
+    o->interrupt = &stop_signal;
+}
+
 static int train(const train_args *a)
 {
-    zl_config cfg;
-    zl_dataset ds;
-    zl_loader loader;
-    zl_device dev;
-    zl_engine engine;
-    zl_cluster cluster;
-    zl_sim sim;
-    memset(&sim, 0, sizeof sim);
-    run_plan plan;
+    zl_run run;
+    memset(&run, 0, sizeof run);
     zl_comm *world = NULL;
     zl_comm_log *log = NULL;
-    int32_t *inputs = NULL, *targets = NULL;
     int rc = ZL_EXIT_FAIL;
     struct sigaction old_actions[2];
     catch_stop_signals(old_actions);
-    memset(&cfg, 0, sizeof cfg);
-    memset(&ds, 0, sizeof ds);
-    memset(&engine, 0, sizeof engine);
 
     /* Threads: --threads, else OMP_NUM_THREADS, else what this machine can give each rank
      * now (core/threads.h: OpenMP's one-per-core default spins ranks and busy machines
@@ -568,185 +444,100 @@ static int train(const train_args *a)
     zl_comm_set_interrupt(world, &stop_signal);
     zl_comm_set_phase(world, "set-up");
 
-    /* Set-up reads the same files on every rank and fails the same way everywhere, so only
-     * rank 0 reports it; the agreement keeps a rank that did fail from being waited for. */
-    st = load_config(a, W, &cfg);
-    if (st == ZL_OK) st = plan_run(a, &cfg, &plan);
-    if (st == ZL_OK) st = load_data(a, &cfg, &plan.model, &ds);
-    const zl_engine_options *o = &plan.engine;
-    if (st == ZL_OK) st = zl_loader_init(&loader, &ds, o->micro_batch_size, o->seq_len, rank, W);
-    /* --device or --cluster: the rank is that GPU: its memory is the budget (unless
-     * --device-memory), the CPU's f32 stand-ins are not held against it, and a simulated
-     * clock runs on the cluster's links. */
-    const zl_device_preset *card = NULL;
-    if (st == ZL_OK) st = simulated_cluster(a, &cfg, W, &cluster, &card);
-    if (st == ZL_OK && a->trace && !card)
-        st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME, --cluster "
-                                      "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
-                                      "shows simulated time");
-    /* Rank 0 writes the trace first; the agreement below brings its verdict to all. */
-    if (st == ZL_OK && a->trace && rank == 0) st = zl_cli_check_writable(a->trace, "--trace");
-    char devname[64];
-    snprintf(devname, sizeof devname, card ? "rank %d (%s)" : "rank %d", rank, card ? card->display : "");
-    size_t budget = a->device_memory ? a->device_memory : card ? card->memory : 0;
-    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, plan.backend, devname, budget);
-    if (st == ZL_OK && card) {
-        zl_sim_init(&sim, NULL, NULL, NULL, a->trace != NULL);
-        zl_cost_attach(&sim, &cluster);
-        zl_device_attach_sim(&dev, &sim);
-        zl_ledger_exempt(&dev.ledger, "cast");
-    }
-    zl_status agreed = zl_comm_agree(world, st);
-    if (agreed != ZL_OK) {
-        rc = failed(world, rank == 0);
+    /* The run (src/run): set-up and the memory plan fail alike on every rank, so rank 0
+     * reports them; the engine's allocations can fail on one rank and not another, so
+     * every rank reports those. */
+    zl_run_options ro;
+    run_options(a, world, &ro);
+    if (zl_run_init(&run, &ro) != ZL_OK) {
+        if (run.failed_at == ZL_RUN_PREFLIGHT) rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        else rc = failed(world, run.failed_at == ZL_RUN_ENGINE || rank == 0);
         goto done;
     }
-    plan.engine.dp = world;
-    /* Before any allocation: a run that cannot fit its device budget or this machine's
-     * memory is refused now, not after minutes of allocating (train_preflight.c). */
-    /* Checked, though the loader has bounded W x B x T by the data set: B and T come from
-     * the user. The data set's bytes were checked when it was allocated. */
-    size_t ntok = 0, io_nbytes = 0, host_nbytes = 0, data_nbytes = ds.ntokens * sizeof(int32_t);
-    if (__builtin_mul_overflow((size_t)o->micro_batch_size, (size_t)o->seq_len, &ntok) ||
-        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) || /* inputs, targets */
-        __builtin_add_overflow(io_nbytes, data_nbytes, &host_nbytes))
-        st = zl_errorf(ZL_ERR_INVALID, "micro-batch %d x sequence %d tokens is too large",
-                       o->micro_batch_size, o->seq_len);
-    zl_train_preflight pre = {
-        .model = &plan.model, .options = o, .device_memory = budget,
-        .device_name = card ? card->display : NULL, .gpu = card != NULL,
-        .host_nbytes = host_nbytes, .held_nbytes = data_nbytes};
-    if (st != ZL_OK || (st = zl_train_preflight_check(world, &pre)) != ZL_OK) {
-        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
-        goto done;
-    }
-    /* DeepSpeed's comms_logger: every call is logged anyway; print the summary at the end,
-     * and with "verbose" one line per call as it happens. */
-    if (cfg.comms_logger.enabled && cfg.comms_logger.verbose && rank == 0)
-        zl_comm_log_set_verbose(log, stdout);
-    /* prof_all false: only the ops in prof_ops are shown. An unknown name is DeepSpeed's
-     * silent no-op; here it is a warning, since the user surely meant some op. */
-    if (zl_comm_log_set_filter(log, cfg.comms_logger.prof_all, cfg.comms_logger.prof_ops) != ZL_OK &&
-        rank == 0)
-        zl_log_warn("%s: %s", cfg.name, zl_last_error());
-    /* Out of memory can hit one rank and not another: every rank reports, the ones that
-     * did not fail naming the one that did. */
-    if ((st = zl_engine_create(&engine, &plan.model, o, &dev)) != ZL_OK) {
-        rc = failed(world, true);
-        goto done;
-    }
-    inputs = malloc(io_nbytes / 2);  /* (B, T) */
-    targets = malloc(io_nbytes / 2); /* (B, T) */
-    if (!inputs || !targets) {
-        fprintf(stderr, "zerolab: error: out of host memory\n");
-        goto done;
-    }
+    const zl_config *cfg = run.config;
+    const zl_engine_options *o = &run.options;
+    const zl_device_preset *card = run.card;
+    const zl_cluster *cluster = &run.cluster;
+    zl_engine *engine = run.engine;
 
-    const zl_gpt_config *mc = &plan.model;
+    const zl_gpt_config *mc = &run.model;
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
               "%d rank%s x %d thread%s%s%s%s\n",
-              mc->name, (double)engine.model.params_numel / 1e6, mc->num_layers, mc->channels,
-              mc->num_heads, mc->vocab_size, plan.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
+              mc->name, (double)engine->model.params_numel / 1e6, mc->num_layers, mc->channels,
+              mc->num_heads, mc->vocab_size, run.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
               omp_get_max_threads() > 1 ? "s" : "", auto_why ? " (" : "", auto_why ? auto_why : "",
               auto_why ? ")" : "");
-    zl_print0("  data %s\n", ds.desc);
+    zl_print0("  data %s\n", run.dataset->desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",
-              (long long)cfg.train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
-              W, o->seq_len, o->zero_stage, cfg.optimizer_name ? cfg.optimizer_name : "adamw",
-              o->optimizer.lr, plan.steps, plan.steps == 1 ? "" : "s");
+              (long long)cfg->train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
+              W, o->seq_len, o->zero_stage, cfg->optimizer_name ? cfg->optimizer_name : "adamw",
+              o->optimizer.lr, run.steps, run.steps == 1 ? "" : "s");
     if (card)
         zl_print0("  simulated: %d node%s x %d %s (%s within a node%s%s%s), one GPU per rank\n",
-                  cluster.nodes, cluster.nodes > 1 ? "s" : "", cluster.gpus_per_node,
-                  card->display, cluster.intra->name, cluster.nodes > 1 ? ", " : "",
-                  cluster.nodes > 1 ? cluster.inter->name : "", cluster.nodes > 1 ? " between nodes" : "");
+                  cluster->nodes, cluster->nodes > 1 ? "s" : "", cluster->gpus_per_node,
+                  card->display, cluster->intra->name, cluster->nodes > 1 ? ", " : "",
+                  cluster->nodes > 1 ? cluster->inter->name : "", cluster->nodes > 1 ? " between nodes" : "");
 
-    double flops_per_step = 3.0 * zl_model_forward_flops(&engine.model, o->micro_batch_size, o->seq_len) *
-                            o->gradient_accumulation_steps * W;
+    double flops_per_step = zl_run_step_flops(&run);
     double t_start = now_seconds(), t_window = t_start;
     float first_loss = NAN, loss = NAN;
-    zl_timeline mark; /* the simulated clocks when the step began */
-    for (long step = 1; step <= plan.steps; step++) {
-        double loss_sum = 0;
-        if (card) {
-            sim.timeline.num_spans = 0; /* the trace keeps the last step */
-            mark = sim.timeline;
+    for (long step = 1; step <= run.steps; step++) {
+        zl_status agreed = zl_run_step(&run, &loss);
+        if (agreed == ZL_ERR_INTERRUPTED) {
+            rc = stopped_by_signal(world, step, run.steps);
+            goto done;
         }
-        for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
-            /* Named in a collective timeout's message. */
-            zl_comm_set_phase(world, "step %ld of %ld, micro-step %d of %d", step, plan.steps,
-                              micro + 1, o->gradient_accumulation_steps);
-            zl_loader_next(&loader, inputs, targets);
-            st = zl_engine_forward(&engine, inputs, targets, &loss);
-            if (st == ZL_OK) st = zl_engine_backward(&engine);
-            if (st == ZL_OK) st = zl_engine_step(&engine);
-            /* A signal stops training here; the agreement stops every rank at this micro-step. */
-            if (st == ZL_OK && stop_signal) st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
-            zl_sim *clock = zl_sim_enter(NULL); /* the CLI's agreement is not training */
-            agreed = zl_comm_agree(world, st);
-            zl_sim_enter(clock);
-            if (agreed == ZL_ERR_INTERRUPTED) {
-                rc = stopped_by_signal(world, step, plan.steps);
-                goto done;
-            }
-            if (agreed != ZL_OK) {
-                rc = failed(world, st != ZL_OK);
-                goto done;
-            }
-            loss_sum += loss;
+        if (agreed != ZL_OK) {
+            rc = failed(world, run.failed_here);
+            goto done;
         }
-        bool print = plan.steps_per_print > 0 && (step % plan.steps_per_print == 0 || step == 1);
+        bool print = run.steps_per_print > 0 && (step % run.steps_per_print == 0 || step == 1);
         /* The loss reported is the global batch's: averaged over micro-steps and ranks. */
-        loss = (float)(loss_sum / o->gradient_accumulation_steps);
-        if (print || step == plan.steps) loss = zl_engine_dp_mean(&engine, loss);
+        if (print || step == run.steps) loss = zl_engine_dp_mean(engine, loss);
         if (zl_comm_health(world) != ZL_OK) goto done; /* the mean is NaN: not the loss's fault */
         if (step == 1) first_loss = loss;
-        if ((print || step == plan.steps) && !isfinite(loss)) {
+        if ((print || step == run.steps) && !isfinite(loss)) {
             zl_errorf(ZL_ERR_TRAINING, "loss became %g at step %ld\n  hint: lower the learning rate "
                       "or enable gradient_clipping", loss, step);
             rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
             goto done;
         }
         if (print) {
-            double t = now_seconds(), steps_in_window = step == 1 ? 1 : (double)plan.steps_per_print;
+            double t = now_seconds(), steps_in_window = step == 1 ? 1 : (double)run.steps_per_print;
             double dt = (t - t_window) / steps_in_window;
             char scale[48] = "";
-            if (cfg.fp16.enabled) snprintf(scale, sizeof scale, " | loss scale %g", zl_engine_loss_scale(&engine));
+            if (cfg->fp16.enabled) snprintf(scale, sizeof scale, " | loss scale %g", zl_engine_loss_scale(engine));
             zl_print0("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f%s | %.1f ms/step | "
                       "%.0f tok/s | %.1f GFLOP/s\n",
-                      step, plan.steps, loss, engine.lr, engine.grad_norm, scale, 1e3 * dt,
-                      (double)ntok * o->gradient_accumulation_steps * W / dt,
+                      step, run.steps, loss, engine->lr, engine->grad_norm, scale, 1e3 * dt,
+                      (double)run.tokens_per_micro * o->gradient_accumulation_steps * W / dt,
                       flops_per_step / dt / 1e9);
-            if (card) print_sim_step(&mark, &sim.timeline, card, flops_per_step / W, engine.dtype);
+            if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, engine->dtype);
             t_window = t;
         }
     }
     zl_comm_set_phase(world, "the end-of-training reports");
     double elapsed = now_seconds() - t_start;
-    zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, plan.steps,
-              plan.steps == 1 ? "" : "s", elapsed);
-    if (engine.skipped_steps)
+    zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, run.steps,
+              run.steps == 1 ? "" : "s", elapsed);
+    if (engine->skipped_steps)
         zl_print0("skipped %lld of %ld optimizer steps (inf/nan gradients)\n",
-                  (long long)engine.skipped_steps, plan.steps);
-    print_peaks(world, &dev);
-    if (a->print_memory) print_memory(world, &dev);
+                  (long long)engine->skipped_steps, run.steps);
+    print_peaks(world, &run.device);
+    if (a->print_memory) print_memory(world, &run.device);
     if (card && a->trace) {
-        if (write_trace(world, &sim.timeline, a->trace) != ZL_OK) {
+        if (zl_run_write_trace(&run, a->trace) != ZL_OK) {
             rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
             goto done;
         }
         zl_print0("trace of the last step: %s (open in https://ui.perfetto.dev)\n", a->trace);
     }
-    if (cfg.comms_logger.enabled && rank == 0) zl_comm_log_print(log, stdout);
+    if (cfg->comms_logger.enabled && rank == 0) zl_comm_log_print(log, stdout);
     rc = ZL_EXIT_OK;
 done:
     if (world) rc = end_broken_job(world, rc);
-    free(inputs);
-    free(targets);
-    zl_engine_destroy(&engine);
-    zl_sim_free(&sim);
-    zl_dataset_free(&ds);
-    zl_config_free(&cfg);
+    zl_run_free(&run);
     if (world) zl_comm_destroy(world);
     if (log) zl_comm_log_destroy(log);
     release_stop_signals(old_actions);

@@ -1,7 +1,7 @@
-/* zerolab train's check before it allocates: will the run fit its device budget and the
- * host's memory? (train_preflight.c) */
-#ifndef ZL_CLI_TRAIN_PREFLIGHT_H
-#define ZL_CLI_TRAIN_PREFLIGHT_H
+/* A run's check before it allocates: will it fit its device budget and the host's
+ * memory? (preflight.c; zl_run_init calls it, so `zerolab train` does) */
+#ifndef ZL_RUN_PREFLIGHT_H
+#define ZL_RUN_PREFLIGHT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include "engine/engine.h"
 #include "model/gpt_config.h"
 
-typedef struct zl_train_preflight {
+typedef struct zl_run_preflight {
     const zl_gpt_config *model;
     const zl_engine_options *options; /* as the engine will get them (dp is ignored) */
     size_t device_memory;             /* each rank's device budget; 0: unlimited */
@@ -20,7 +20,7 @@ typedef struct zl_train_preflight {
     size_t host_nbytes;               /* host bytes each rank holds besides the engine's: the
                                        * data set (already loaded) and the batch buffers */
     size_t held_nbytes;               /* of those, already allocated (the data set) */
-} zl_train_preflight;
+} zl_run_preflight;
 
 /* Collective over world. Runs the engine with these options on the meta backend
  * (zl_plan_run: no byte allocated) and refuses, on every rank alike, a run that
@@ -36,6 +36,6 @@ typedef struct zl_train_preflight {
  *    available memory (core/hostmem.h) plus what the node's ranks already hold
  *    (held_nbytes), or ZL_HOST_MEMORY_AVAILABLE (bytes), an override for tests and for
  *    machines where the kernel's figure is wrong. Unknown host memory skips that check. */
-zl_status zl_train_preflight_check(zl_comm *world, const zl_train_preflight *p);
+zl_status zl_run_preflight_check(zl_comm *world, const zl_run_preflight *p);
 
 #endif

@@ -1,10 +1,10 @@
-/* zerolab train's check before it allocates (train_preflight.h).
+/* A run's check before it allocates (preflight.h).
  *
  * Without it a run too large for the machine allocates for minutes until the kernel kills
  * it without a word (gpt2-1.5b on a 24 GiB host: SIGKILL after 89 s), and a run past a
  * simulated card's budget allocates gigabytes of host memory before the ledger refuses
  * it. The meta backend runs the same engine with the same options in milliseconds. */
-#include "cli/train_preflight.h"
+#include "run/preflight.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -65,9 +65,9 @@ static double node_key(void)
     return (double)(h >> 12);
 }
 
-static zl_status check(zl_comm *world, const zl_train_preflight *p);
+static zl_status check(zl_comm *world, const zl_run_preflight *p);
 
-zl_status zl_train_preflight_check(zl_comm *world, const zl_train_preflight *p)
+zl_status zl_run_preflight_check(zl_comm *world, const zl_run_preflight *p)
 {
     /* Its collectives are not training: keep them out of the comms logger's summary. */
     zl_comm_log *log = world->log;
@@ -77,7 +77,7 @@ zl_status zl_train_preflight_check(zl_comm *world, const zl_train_preflight *p)
     return st;
 }
 
-static zl_status check(zl_comm *world, const zl_train_preflight *p)
+static zl_status check(zl_comm *world, const zl_run_preflight *p)
 {
     /* 1. The device: the plan fails where the run would, with the ledger's message. */
     zl_plan_request req;

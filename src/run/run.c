@@ -1,0 +1,400 @@
+/* A training run, assembled (run.h).
+ *
+ * The order is the one a failure should be found in: everything that reads the user's
+ * input (config, model, data, cluster, trace path) first and agreed across ranks, then
+ * the memory plan (milliseconds, no byte allocated), then the engine's allocations (the
+ * only step that can take minutes). */
+#include "run/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "comm/comm_log.h"
+#include "core/log.h"
+#include "run/preflight.h"
+#include "sim/cost.h"
+
+void zl_run_options_init(zl_run_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = -1;
+}
+
+zl_status zl_run_check_config(const zl_config *cfg)
+{
+    zl_status st = zl_engine_check_config(cfg);
+    if (st != ZL_OK) return st;
+    /* These observe training without changing it; say that their output will be missing. */
+    static const struct { size_t off; const char *name; } observers[] = {
+        {offsetof(zl_config, flops_profiler.enabled), "flops_profiler"},
+        {offsetof(zl_config, tensorboard.enabled), "tensorboard"},
+        {offsetof(zl_config, csv_monitor.enabled), "csv_monitor"},
+        {offsetof(zl_config, wandb.enabled), "wandb"},
+        {offsetof(zl_config, comet.enabled), "comet"},
+        {offsetof(zl_config, wall_clock_breakdown), "wall_clock_breakdown"},
+    };
+    for (size_t i = 0; i < sizeof observers / sizeof observers[0]; i++)
+        if (*(const bool *)((const char *)cfg + observers[i].off))
+            zl_log_warn("%s: '%s' is enabled but not implemented yet: training is unchanged, "
+                        "its output will be missing", cfg->name, observers[i].name);
+    return ZL_OK;
+}
+
+/* ---- set-up: the user's input, read and checked ------------------------------------ */
+
+static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
+{
+    if (o->config) {
+        run->config = o->config; /* borrowed; never freed here */
+        return zl_run_check_config(run->config);
+    }
+    zl_status st;
+    if (o->config_path) st = zl_config_load_filled(&run->own_config, o->config_path, W, &o->fill);
+    else if (o->config_text)
+        st = zl_config_parse_filled(&run->own_config, o->config_text,
+                                    o->config_name ? o->config_name : "<string>", W, &o->fill);
+    else
+        st = zl_errorf(ZL_ERR_INVALID, "a run needs a DeepSpeed config\n  hint: set "
+                       "zl_run_options.config, .config_path or .config_text");
+    run->config = &run->own_config;
+    if (st != ZL_OK) return st;
+    if (zl_log_rank() == 0) zl_config_log_warnings(run->config);
+    return zl_run_check_config(run->config);
+}
+
+/* The model, the backend, the step count and the engine's options. */
+static zl_status resolve(zl_run *run, const zl_run_options *a)
+{
+    static const char *backend_names[] = {"ref", "cpu", "cuda"};
+    const zl_config *cfg = run->config;
+    zl_status st = ZL_OK;
+    if (a->model_config) run->model = *a->model_config;
+    else {
+        const char *model = a->model ? a->model : cfg->zerolab.model ? cfg->zerolab.model : "lab";
+        st = zl_gpt_config_resolve(model, &run->model);
+    }
+    if (st != ZL_OK) return st;
+
+    run->backend = a->backend ? a->backend
+                   : cfg->zerolab.backend >= 0 ? backend_names[cfg->zerolab.backend] : "cpu";
+    run->steps = a->steps ? a->steps : cfg->zerolab.steps > 0 ? (long)cfg->zerolab.steps : 100;
+    /* DeepSpeed's steps_per_print defaults to None (silent); a run shows progress. */
+    run->steps_per_print = zl_config_given(cfg, "steps_per_print") ? (long)cfg->steps_per_print : 10;
+
+    int seq_len = a->seq_len == ZL_RUN_SEQ_LEN_MODEL ? run->model.max_seq_len
+                  : a->seq_len ? a->seq_len
+                  : run->model.max_seq_len < 128 ? run->model.max_seq_len : 128;
+    uint64_t seed =
+        (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
+    zl_engine_options_from_config(&run->options, cfg, seq_len, seed, NULL); /* dp: once agreed */
+    if (run->options.seq_len > run->model.max_seq_len)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",
+                         run->options.seq_len, run->model.name, run->model.max_seq_len);
+    return ZL_OK;
+}
+
+static zl_status load_data(zl_run *run, const zl_run_options *a)
+{
+    const zl_config *cfg = run->config;
+    if (a->dataset) run->dataset = a->dataset;
+    else {
+        const char *path = a->data ? a->data : cfg->zerolab.data;
+        zl_status st = path ? zl_dataset_load(&run->own_dataset, path)
+                            : zl_dataset_default(&run->own_dataset);
+        run->dataset = &run->own_dataset;
+        if (st != ZL_OK) return st;
+    }
+    const zl_dataset *ds = run->dataset;
+    if (ds->vocab_size > run->model.vocab_size)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "data %s has a vocabulary of %d tokens but model '%s' has vocab_size %d\n"
+                         "  hint: pick a model whose vocabulary covers the data's tokenizer "
+                         "(llm.c GPT-2 shards need vocab_size 50257, e.g. --model gpt2-124m)",
+                         ds->desc, ds->vocab_size, run->model.name, run->model.vocab_size);
+    return ZL_OK;
+}
+
+/* The cluster this run's W ranks impersonate, if any: --cluster, else --device (one node
+ * of W), else the config's "cluster", else its "device". run->card stays NULL without. */
+static zl_status simulated_cluster(zl_run *run, const zl_run_options *a)
+{
+    const zl_config *cfg = run->config;
+    int W = run->comm->size;
+    const char *spec = a->cluster, *device = a->device;
+    char from[160] = "--cluster";
+    if (!spec && !device) {
+        spec = cfg->zerolab.cluster;
+        device = spec ? NULL : cfg->zerolab.device;
+        snprintf(from, sizeof from, "%s: zerolab.cluster", cfg->name);
+    }
+    char one_node[96];
+    if (!spec && device) {
+        if (!zl_device_preset_find(device))
+            return a->device ? zl_errorf(ZL_ERR_CONFIG, "unknown --device '%s'\n  known devices: %s",
+                                         device, zl_device_preset_names())
+                             : zl_errorf(ZL_ERR_CONFIG, "%s: zerolab.device: unknown device '%s'\n"
+                                         "  known devices: %s", cfg->name, device,
+                                         zl_device_preset_names());
+        snprintf(one_node, sizeof one_node, "%dx%s", W, device);
+        spec = one_node;
+    }
+    if (!spec) return ZL_OK;
+    zl_status st = zl_cluster_parse(spec, &run->cluster);
+    if (st != ZL_OK) return st;
+    if (zl_cluster_size(&run->cluster) != W)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s %s has %d GPUs, but this run has %d rank%s: every rank is one GPU\n"
+                         "  hint: launch %d ranks (mpiexec -n %d zerolab train ...), or give a "
+                         "cluster of %d GPU%s",
+                         from, spec, zl_cluster_size(&run->cluster), W, W == 1 ? "" : "s",
+                         zl_cluster_size(&run->cluster), zl_cluster_size(&run->cluster), W,
+                         W == 1 ? "" : "s");
+    run->card = run->cluster.device;
+    return ZL_OK;
+}
+
+/* Can the trace be written? Asked before the run, not after it: opened for writing
+ * without truncating (O_NONBLOCK: a FIFO without a reader fails instead of blocking) and
+ * removed again if this check created it. (The CLI's zl_cli_check_writable, same words.) */
+static zl_status check_writable(const char *path, const char *flag)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
+    bool created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return zl_errorf(ZL_ERR_IO, "cannot write '%s' (%s): %s\n  hint: %s names a file in a "
+                         "directory that exists and is writable", path, flag,
+                         errno == ENXIO ? "a FIFO with no reader" : strerror(errno), flag);
+    close(fd);
+    if (created) unlink(path);
+    return ZL_OK;
+}
+
+static zl_status configure(zl_run *run, const zl_run_options *a, int world_size)
+{
+    zl_status st = load_config(run, a, world_size);
+    return st == ZL_OK ? resolve(run, a) : st;
+}
+
+zl_status zl_run_configure(zl_run *run, const zl_run_options *a, int world_size)
+{
+    memset(run, 0, sizeof *run);
+    zl_status st = configure(run, a, world_size);
+    if (st != ZL_OK) {
+        zl_run_free(run);
+        run->failed_at = ZL_RUN_SETUP;
+    }
+    return st;
+}
+
+/* Everything read from the user, on this rank: not yet agreed. */
+static zl_status set_up(zl_run *run, const zl_run_options *a)
+{
+    int rank = run->comm->rank, W = run->comm->size;
+    zl_status st = configure(run, a, W);
+    if (st == ZL_OK) st = load_data(run, a);
+    const zl_engine_options *o = &run->options;
+    if (st == ZL_OK) st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len, rank, W);
+    /* A card: the rank is that GPU: its memory is the budget (unless device_memory), the
+     * CPU's f32 stand-ins are not held against it, and a simulated clock runs on the
+     * cluster's links. */
+    if (st == ZL_OK) st = simulated_cluster(run, a);
+    if (st == ZL_OK && a->trace && !run->card)
+        st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME, --cluster "
+                                      "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
+                                      "shows simulated time");
+    /* Rank 0 writes the trace first; the agreement brings its verdict to all. */
+    if (st == ZL_OK && a->trace && rank == 0) st = check_writable(a->trace, "--trace");
+    if (st != ZL_OK) return st;
+    const zl_device_preset *card = run->card;
+    char devname[64];
+    snprintf(devname, sizeof devname, card ? "rank %d (%s)" : "rank %d", rank, card ? card->display : "");
+    run->device_memory = a->device_memory ? a->device_memory : card ? card->memory : 0;
+    st = zl_device_init(&run->device, ZL_DEVICE_ACCEL, run->backend, devname, run->device_memory);
+    if (st != ZL_OK) return st;
+    run->has_device = true;
+    if (card) {
+        zl_sim_init(&run->sim, NULL, NULL, NULL, a->trace != NULL);
+        run->has_sim = true;
+        zl_cost_attach(&run->sim, &run->cluster);
+        zl_device_attach_sim(&run->device, &run->sim);
+        zl_ledger_exempt(&run->device.ledger, "cast");
+    }
+    return ZL_OK;
+}
+
+/* The comms logger as the config asks (DeepSpeed's comms_logger): every call is logged
+ * anyway; "verbose" prints one line per call as it happens (rank 0, stdout), and
+ * prof_all false shows only the ops in prof_ops. */
+static void configure_comms_logger(zl_run *run)
+{
+    zl_comm_log *log = run->comm->log;
+    const zl_config *cfg = run->config;
+    if (!log) return;
+    if (cfg->comms_logger.enabled && cfg->comms_logger.verbose && run->comm->rank == 0)
+        zl_comm_log_set_verbose(log, stdout);
+    /* An unknown name is DeepSpeed's silent no-op; here a warning: the user meant some op. */
+    if (zl_comm_log_set_filter(log, cfg->comms_logger.prof_all, cfg->comms_logger.prof_ops) != ZL_OK &&
+        run->comm->rank == 0)
+        zl_log_warn("%s: %s", cfg->name, zl_last_error());
+}
+
+static zl_status build(zl_run *run, const zl_run_options *a)
+{
+    if (a->threads > 0) omp_set_num_threads(a->threads);
+    if (a->comm) run->comm = a->comm;
+    else {
+        zl_status st = zl_comm_self(&run->comm, NULL);
+        if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
+        run->own_comm = true;
+    }
+    /* Set-up reads the same input on every rank and fails the same way everywhere; the
+     * agreement keeps a rank that did fail from being waited for. */
+    zl_status st = zl_comm_agree(run->comm, set_up(run, a));
+    if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
+    run->options.dp = run->comm;
+    const zl_engine_options *o = &run->options;
+
+    /* Before any allocation: a run that cannot fit its device budget or this machine's
+     * memory is refused now, not after minutes of allocating (preflight.c). Checked,
+     * though the loader has bounded W x B x T by the data set: B and T come from the user.
+     * The data set's bytes were checked when it was allocated. */
+    size_t ntok = 0, io_nbytes = 0, host_nbytes = 0;
+    size_t data_nbytes = run->dataset->ntokens * sizeof(int32_t);
+    if (__builtin_mul_overflow((size_t)o->micro_batch_size, (size_t)o->seq_len, &ntok) ||
+        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) || /* inputs, targets */
+        __builtin_add_overflow(io_nbytes, data_nbytes, &host_nbytes))
+        return run->failed_at = ZL_RUN_PREFLIGHT,
+               zl_errorf(ZL_ERR_INVALID, "micro-batch %d x sequence %d tokens is too large",
+                         o->micro_batch_size, o->seq_len);
+    run->tokens_per_micro = ntok;
+    if (!a->no_preflight) {
+        zl_run_preflight pre = {
+            .model = &run->model, .options = o, .device_memory = run->device_memory,
+            .device_name = run->card ? run->card->display : NULL, .gpu = run->card != NULL,
+            .host_nbytes = host_nbytes, .held_nbytes = data_nbytes};
+        if ((st = zl_run_preflight_check(run->comm, &pre)) != ZL_OK)
+            return run->failed_at = ZL_RUN_PREFLIGHT, st;
+    }
+    configure_comms_logger(run);
+
+    /* Out of memory can hit one rank and not another: each rank has its own message. */
+    run->failed_at = ZL_RUN_ENGINE;
+    if (!(run->engine = calloc(1, sizeof *run->engine)))
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    if ((st = zl_engine_create(run->engine, &run->model, o, &run->device)) != ZL_OK) {
+        free(run->engine);
+        run->engine = NULL;
+        return st;
+    }
+    run->inputs = malloc(io_nbytes / 2);  /* (B, T) */
+    run->targets = malloc(io_nbytes / 2); /* (B, T) */
+    if (!run->inputs || !run->targets) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    run->failed_at = ZL_RUN_OK;
+    return ZL_OK;
+}
+
+zl_status zl_run_init(zl_run *run, const zl_run_options *a)
+{
+    memset(run, 0, sizeof *run);
+    run->interrupt = a->interrupt;
+    zl_status st = build(run, a);
+    if (st != ZL_OK) {
+        zl_run_phase at = run->failed_at;
+        zl_run_free(run);
+        run->failed_at = at;
+    }
+    return st;
+}
+
+zl_status zl_run_step(zl_run *run, float *loss)
+{
+    const zl_engine_options *o = &run->options;
+    run->failed_here = false;
+    run->step++;
+    if (run->has_sim) {
+        run->sim.timeline.num_spans = 0; /* the trace keeps the last step */
+        run->step_mark = run->sim.timeline;
+    }
+    double loss_sum = 0;
+    for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
+        /* Named in a collective timeout's message. */
+        zl_comm_set_phase(run->comm, "step %ld of %ld, micro-step %d of %d", run->step,
+                          run->steps, micro + 1, o->gradient_accumulation_steps);
+        float micro_loss = 0;
+        zl_loader_next(&run->loader, run->inputs, run->targets);
+        zl_status st = zl_engine_forward(run->engine, run->inputs, run->targets, &micro_loss);
+        if (st == ZL_OK) st = zl_engine_backward(run->engine);
+        if (st == ZL_OK) st = zl_engine_step(run->engine);
+        /* A signal stops training here; the agreement stops every rank at this micro-step. */
+        if (st == ZL_OK && run->interrupt && *run->interrupt)
+            st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
+        zl_sim *clock = zl_sim_enter(NULL); /* the agreement is not training */
+        zl_status agreed = zl_comm_agree(run->comm, st);
+        zl_sim_enter(clock);
+        if (agreed != ZL_OK) {
+            run->failed_here = st != ZL_OK;
+            return agreed;
+        }
+        loss_sum += micro_loss;
+    }
+    *loss = (float)(loss_sum / o->gradient_accumulation_steps);
+    return ZL_OK;
+}
+
+double zl_run_step_flops(const zl_run *run)
+{
+    const zl_engine_options *o = &run->options;
+    return 3.0 * zl_model_forward_flops(&run->engine->model, o->micro_batch_size, o->seq_len) *
+           o->gradient_accumulation_steps * run->comm->size;
+}
+
+zl_status zl_run_write_trace(zl_run *run, const char *path)
+{
+    zl_comm *world = run->comm;
+    zl_status st = ZL_OK;
+    if (!run->has_sim)
+        st = zl_errorf(ZL_ERR_INVALID, "a trace needs a simulated device (--device NAME or "
+                       "--cluster SPEC): the trace shows simulated time");
+    for (int r = 0; r < world->size && run->has_sim; r++) {
+        if (r == world->rank) {
+            FILE *f = fopen(path, r == 0 ? "w" : "a");
+            if (!f) st = zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s'", path);
+            else {
+                st = zl_timeline_write_trace(&run->sim.timeline, f, r, r == 0, r == world->size - 1);
+                if (fclose(f) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", path);
+            }
+        }
+        zl_comm_barrier(world);
+    }
+    return zl_comm_agree(world, st);
+}
+
+void zl_run_free(zl_run *run)
+{
+    free(run->inputs);
+    free(run->targets);
+    run->inputs = run->targets = NULL;
+    if (run->engine) {
+        zl_engine_destroy(run->engine);
+        free(run->engine);
+        run->engine = NULL;
+    }
+    if (run->has_sim) zl_sim_free(&run->sim);
+    run->has_sim = false;
+    zl_dataset_free(&run->own_dataset);
+    run->dataset = NULL;
+    if (run->config == &run->own_config) zl_config_free(&run->own_config);
+    run->config = NULL;
+    if (run->own_comm && run->comm) zl_comm_destroy(run->comm);
+    run->own_comm = false;
+    run->comm = NULL;
+    run->card = NULL;
+}

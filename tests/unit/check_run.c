@@ -1,0 +1,204 @@
+/* src/run: a run assembled from a config, a model and data (run.h), on one rank. */
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "run/run.h"
+
+static const char *small = "{\"train_micro_batch_size_per_gpu\": 4, \"gradient_accumulation_steps\": 2,"
+                           " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 3e-3}}}";
+
+static void options(zl_run_options *o, const char *json)
+{
+    zl_run_options_init(o);
+    o->config_text = json;
+    o->config_name = "<test>";
+    o->model = "lab";
+    o->seq_len = 32;
+    o->steps = 5;
+}
+
+/* Steps train: the loss goes down, each step consumes gas micro-batches, and the engine
+ * got the config's batch and the run's sequence length. */
+START_TEST(test_run_trains)
+{
+    zl_run_options o;
+    options(&o, small);
+    zl_run run;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_OK);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_OK);
+    ck_assert_int_eq(run.options.micro_batch_size, 4);
+    ck_assert_int_eq(run.options.gradient_accumulation_steps, 2);
+    ck_assert_int_eq(run.options.seq_len, 32);
+    ck_assert_int_eq(run.steps, 5);
+    ck_assert_str_eq(run.backend, "cpu");
+    ck_assert_ptr_null(run.card);
+    ck_assert_int_eq(run.comm->size, 1);
+    float first = 0, loss = 0;
+    for (int s = 0; s < 20; s++) {
+        ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+        ck_assert(isfinite(loss));
+        if (s == 0) first = loss;
+    }
+    ck_assert_int_eq(run.step, 20);
+    ck_assert_int_eq(run.engine->global_steps, 20);
+    ck_assert_int_eq(run.engine->micro_steps, 40);
+    ck_assert_uint_eq(zl_loader_position(&run.loader), 40 * 4 * 32);
+    ck_assert_msg(loss < first - 0.3f, "loss %f -> %f", first, loss);
+    ck_assert(zl_run_step_flops(&run) > 0);
+    zl_run_free(&run);
+    zl_run_free(&run); /* twice: safe */
+}
+END_TEST
+
+/* A feature zerolab does not run is refused at set-up, by name, with nothing left held. */
+START_TEST(test_run_refuses_unbuilt)
+{
+    zl_run_options o;
+    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 2,"
+                " \"offload_optimizer\": {\"device\": \"cpu\"}}}");
+    zl_run run;
+    ck_assert_int_ne(zl_run_init(&run, &o), ZL_OK);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "offload_optimizer"));
+    ck_assert_ptr_null(run.engine);
+    ck_assert_ptr_null(run.config);
+    zl_run_free(&run);
+}
+END_TEST
+
+/* No config, an unknown model, a sequence past the model's: set-up failures that name what. */
+START_TEST(test_run_bad_input)
+{
+    zl_run_options o;
+    zl_run run;
+    options(&o, NULL);
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "config"));
+    options(&o, small);
+    o.model = "no-such-model";
+    ck_assert_int_ne(zl_run_init(&run, &o), ZL_OK);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "no-such-model"));
+    options(&o, small);
+    o.seq_len = 100000;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "max_seq_len"));
+    options(&o, small);
+    o.trace = "/tmp/zl-run-trace.json"; /* without a card */
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "--trace needs a simulated device"));
+    zl_run_free(&run);
+}
+END_TEST
+
+/* Past its budget the run is refused by the plan, before the engine allocates a byte. */
+START_TEST(test_run_preflight)
+{
+    zl_run_options o;
+    options(&o, small);
+    o.device_memory = 64 << 10;
+    zl_run run;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_ERR_OOM);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_PREFLIGHT);
+    ck_assert_ptr_null(run.engine);
+    /* Without the preflight, the engine's own allocation fails the same way. */
+    o.no_preflight = true;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_ERR_OOM);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_ENGINE);
+    zl_run_free(&run);
+}
+END_TEST
+
+/* A simulated card: its memory is the budget, a clock runs, the trace holds one step. */
+START_TEST(test_run_card_and_trace)
+{
+    zl_run_options o;
+    options(&o, small);
+    o.device = "v100-16gb";
+    o.trace = "/tmp/zl-run-check-trace.json";
+    zl_run run;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_OK);
+    ck_assert_ptr_nonnull(run.card);
+    ck_assert_uint_eq(run.device_memory, run.card->memory);
+    float loss;
+    ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+    ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+    ck_assert(zl_timeline_now(&run.sim.timeline) > zl_timeline_now(&run.step_mark));
+    ck_assert(zl_timeline_now(&run.step_mark) > 0); /* the second step started after the first */
+    ck_assert_int_eq(zl_run_write_trace(&run, o.trace), ZL_OK);
+    FILE *f = fopen(o.trace, "r");
+    ck_assert_ptr_nonnull(f);
+    char head[64] = "";
+    ck_assert(fgets(head, sizeof head, f) != NULL);
+    fclose(f);
+    remove(o.trace);
+    ck_assert_ptr_nonnull(strchr(head, '{'));
+    zl_run_free(&run);
+}
+END_TEST
+
+/* A set interrupt flag stops the step with ZL_ERR_INTERRUPTED, as this rank's own. */
+START_TEST(test_run_interrupt)
+{
+    static volatile sig_atomic_t flag;
+    zl_run_options o;
+    options(&o, small);
+    o.interrupt = &flag;
+    zl_run run;
+    ck_assert_int_eq(zl_run_init(&run, &o), ZL_OK);
+    float loss;
+    flag = 0;
+    ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+    flag = SIGTERM;
+    ck_assert_int_eq(zl_run_step(&run, &loss), ZL_ERR_INTERRUPTED);
+    ck_assert(run.failed_here);
+    ck_assert_int_eq(run.engine->micro_steps, 3); /* stopped after the first micro-step */
+    zl_run_free(&run);
+}
+END_TEST
+
+/* The first stage alone (what zerolab plan uses): config, check, model and options at
+ * any world size, without a communicator, device or data. */
+START_TEST(test_run_configure)
+{
+    zl_run_options o;
+    options(&o, small);
+    o.seq_len = ZL_RUN_SEQ_LEN_MODEL;
+    o.model = "gpt2-124m";
+    zl_run run;
+    ck_assert_int_eq(zl_run_configure(&run, &o, 64), ZL_OK);
+    ck_assert_int_eq(run.options.seq_len, run.model.max_seq_len);
+    ck_assert_int_eq(run.model.vocab_size, 50257);
+    ck_assert_int_eq(run.config->train_batch_size, 4 * 2 * 64); /* resolved for 64 ranks */
+    ck_assert_ptr_null(run.engine);
+    ck_assert_ptr_null(run.comm);
+    zl_run_free(&run);
+    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"pipeline\": {\"stages\": 2}}");
+    ck_assert_int_ne(zl_run_configure(&run, &o, 8), ZL_OK);
+    ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "pipeline"));
+    ck_assert_ptr_null(run.config);
+}
+END_TEST
+
+static Suite *run_suite(void)
+{
+    Suite *s = suite_create("run");
+    TCase *tc = tcase_create("run");
+    tcase_add_test(tc, test_run_trains);
+    tcase_add_test(tc, test_run_refuses_unbuilt);
+    tcase_add_test(tc, test_run_bad_input);
+    tcase_add_test(tc, test_run_preflight);
+    tcase_add_test(tc, test_run_card_and_trace);
+    tcase_add_test(tc, test_run_interrupt);
+    tcase_add_test(tc, test_run_configure);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+ZL_TEST_MAIN(run_suite)
