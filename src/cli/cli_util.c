@@ -1,13 +1,11 @@
 /* The helpers zerolab's subcommands share (cli_util.h): help text, the error line, flag
  * parsing, the writable-path check. The bottom of the cli room: it knows no subcommand. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli_util.h"
 #include "core/log.h"
@@ -107,18 +105,4 @@ bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, lon
     }
     *out = v;
     return true;
-}
-
-zl_status zl_cli_check_writable(const char *path, const char *flag)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
-    bool created = fd >= 0;
-    if (fd < 0 && errno == EEXIST) fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return zl_errorf(ZL_ERR_IO, "cannot write '%s' (%s): %s\n  hint: %s names a file in a "
-                         "directory that exists and is writable", path, flag,
-                         errno == ENXIO ? "a FIFO with no reader" : strerror(errno), flag);
-    close(fd);
-    if (created) unlink(path);
-    return ZL_OK;
 }

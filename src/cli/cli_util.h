@@ -28,9 +28,4 @@ int zl_cli_fail(void);
  * lands in an int must pass INT_MAX or less). */
 bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long max, long *out);
 
-/* Can `path` (given by `flag`) be written? Asked before a long run, not after it: opened for
- * writing without truncating it (O_NONBLOCK, so a FIFO without a reader fails instead of
- * blocking) and removed again if this check created it. ZL_ERR_IO with the reason. */
-zl_status zl_cli_check_writable(const char *path, const char *flag);
-
 #endif

@@ -346,7 +346,7 @@ int zl_cmd_plan(int argc, char **argv)
     if (a.search) return search(&a, &s);
 
     FILE *trace = NULL;
-    if (a.trace && zl_cli_check_writable(a.trace, "--trace") != ZL_OK) return zl_cli_fail();
+    if (a.trace && zl_run_check_writable(a.trace, "--trace") != ZL_OK) return zl_cli_fail();
     if (a.trace && !(trace = fopen(a.trace, "w"))) {
         zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s': %s", a.trace, strerror(errno));
         return zl_cli_fail();

@@ -160,10 +160,7 @@ static zl_status simulated_cluster(zl_run *run, const zl_run_options *a)
     return ZL_OK;
 }
 
-/* Can the trace be written? Asked before the run, not after it: opened for writing
- * without truncating (O_NONBLOCK: a FIFO without a reader fails instead of blocking) and
- * removed again if this check created it. (The CLI's zl_cli_check_writable, same words.) */
-static zl_status check_writable(const char *path, const char *flag)
+zl_status zl_run_check_writable(const char *path, const char *flag)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
     bool created = fd >= 0;
@@ -211,7 +208,7 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
                                       "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
                                       "shows simulated time");
     /* Rank 0 writes the trace first; the agreement brings its verdict to all. */
-    if (st == ZL_OK && a->trace && rank == 0) st = check_writable(a->trace, "--trace");
+    if (st == ZL_OK && a->trace && rank == 0) st = zl_run_check_writable(a->trace, "--trace");
     if (st != ZL_OK) return st;
     const zl_device_preset *card = run->card;
     char devname[64];

@@ -167,4 +167,10 @@ zl_status zl_run_write_trace(zl_run *run, const char *path);
 /* Release everything the run built. Safe on a zeroed, failed or already freed run. */
 void zl_run_free(zl_run *run);
 
+/* Can `path` (given by `flag`, for messages) be written? Asked before a long run, not
+ * after it: opened for writing without truncating it (O_NONBLOCK, so a FIFO without a
+ * reader fails instead of blocking) and removed again if this check created it.
+ * ZL_ERR_IO with the reason. zl_run_init checks --trace with it; plan does too. */
+zl_status zl_run_check_writable(const char *path, const char *flag);
+
 #endif
