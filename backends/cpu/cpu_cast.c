@@ -205,10 +205,9 @@ static inline float drain_add(float y, float g)
 {
     float qy = bits_f32(f32_bits(y) | 0x00400000u), qg = bits_f32(f32_bits(g) | 0x00400000u);
     float sum = y + g;
-    return y != y ? qy : g != g ? qg : sum;
-}
-
-/* drain of bf16 gradients into a bf16 store, one fused loop (the bf16 conversions are a
+    sum = g != g ? qg : sum;
+    return y != y ? qy : sum;
+}/* drain of bf16 gradients into a bf16 store, one fused loop (the bf16 conversions are a
  * few integer operations that vectorize; f16's are faster through F16C, hence the chunks
  * below): y (n) = y + round(x); x (n) = 0. Three times faster than the chunks on this
  * CPU, and the step drains every parameter's gradient. */
@@ -217,7 +216,14 @@ ZL_CPU_VECTOR static void drain_bf16_chunk(uint16_t *restrict y, float *restrict
 #pragma omp simd
     for (size_t j = 0; j < n; j++) {
         float cur = bf16_to_f32(y[j]), g = bf16_to_f32(f32_to_bf16(x[j]));
-        y[j] = f32_to_bf16(drain_add(cur, g));
+        /* drain_add's choice, with its quieting left to f32_to_bf16 (g is quiet already,
+         * and the narrowing quiets y's): selects of the operands themselves keep this loop
+         * at the speed of a plain sum; drain_add's here ran it 2x slower (38.6M elements,
+         * 44 -> 88 ms at 1 thread). */
+        float sum = cur + g;
+        sum = g != g ? g : sum;
+        sum = cur != cur ? cur : sum;
+        y[j] = f32_to_bf16(sum);
         x[j] = 0.0f;
     }
 }
@@ -292,9 +298,11 @@ void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
         }
         if (yt == ZL_F32) {
             float *yf = yi;
+#pragma omp simd
             for (size_t j = 0; j < len; j++) yf[j] = drain_add(yf[j], xi[j]);
         } else {
             cast_chunk(acc, ZL_F32, yi, yt, 0, len, f16c);
+#pragma omp simd
             for (size_t j = 0; j < len; j++) acc[j] = drain_add(acc[j], xi[j]);
             cast_chunk(yi, yt, acc, ZL_F32, 0, len, f16c);
         }
