@@ -15,7 +15,7 @@ extern const char zl_default_config_json[];
 
 /* The flags that fill Hugging Face "auto" values (zl_config_fill, config/config.h), shared
  * by train and config: --micro-batch N, --grad-accum N, --train-batch-size N, --lr X,
- * --total-steps N, --warmup-steps N (cmd_config.c). zl_cli_fill_flag: 1 if `flag` is one
+ * --total-steps N, --warmup-steps N (cli_fill.c). zl_cli_fill_flag: 1 if `flag` is one
  * of them and `arg` is valid (stored in *fill), 0 if it is not one of them, -1 with a
  * message on stderr for a bad value. zl_cli_fill_usage: their lines for --help. */
 struct zl_config_fill;
