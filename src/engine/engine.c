@@ -128,6 +128,7 @@ void zl_engine_destroy(zl_engine *e)
     zl_tensor_free(&e->stream);
     free(e->batch_inputs);
     free(e->batch_targets);
+    free(e->schedule);
     zl_adamw_destroy(&e->adam);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
     zl__engine_precision_free(e);
@@ -268,22 +269,26 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
         return zl_errorf(ZL_ERR_INVALID, "train_batch at micro-step %lld, inside an accumulation "
                          "of %d: finish it with forward/backward/step first",
                          (long long)e->micro_steps, gas);
-    size_t ntok = (size_t)e->opt.micro_batch_size * (size_t)e->opt.seq_len;
-    if (!e->batch_inputs) { /* once: the host side of LoadMicroBatch */
+    if (!e->schedule) { /* once: the host side of LoadMicroBatch, and the schedule */
+        size_t ntok = (size_t)e->opt.micro_batch_size * (size_t)e->opt.seq_len;
+        int n = zl_schedule_data_parallel(gas, NULL, 0);
         e->batch_inputs = malloc(ntok * sizeof *e->batch_inputs);
         e->batch_targets = malloc(ntok * sizeof *e->batch_targets);
-        if (!e->batch_inputs || !e->batch_targets)
+        e->schedule = malloc((size_t)n * sizeof *e->schedule);
+        if (!e->batch_inputs || !e->batch_targets || !e->schedule) {
+            free(e->batch_inputs);
+            free(e->batch_targets);
+            free(e->schedule);
+            e->batch_inputs = e->batch_targets = NULL;
+            e->schedule = NULL;
             return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
+        }
+        e->schedule_len = zl_schedule_data_parallel(gas, e->schedule, n);
     }
-    zl_instr sched[3 * 64 + 3], *prog = sched;
-    int n = zl_schedule_data_parallel(gas, NULL, 0);
-    if (n > (int)(sizeof sched / sizeof sched[0]) && !(prog = malloc((size_t)n * sizeof *prog)))
-        return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a schedule of %d instructions", n);
-    zl_schedule_data_parallel(gas, prog, n);
     zl_status st = ZL_OK;
     double loss_sum = 0;
-    for (int i = 0; i < n && st == ZL_OK; i++) {
-        const zl_instr *in = &prog[i];
+    for (int i = 0; i < e->schedule_len && st == ZL_OK; i++) {
+        const zl_instr *in = &e->schedule[i];
         if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, in);
         switch (in->kind) {
         case ZL_LOAD_MICRO_BATCH: st = next(ctx, e->batch_inputs, e->batch_targets); break;
@@ -309,7 +314,6 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
             break;
         }
     }
-    if (prog != sched) free(prog);
     if (loss) *loss = (float)(loss_sum / gas);
     return st;
 }

@@ -109,9 +109,12 @@ typedef struct zl_engine {
                              * clipping; -1 if it was skipped) */
     double lr;              /* lr used by the last optimizer step */
 
-    /* zl_engine_train_batch: host buffers of one micro-batch (allocated at its first call),
-     * and an observer that sees each instruction as it runs (NULL: none). */
+    /* zl_engine_train_batch: host buffers of one micro-batch and the step's schedule
+     * (made at its first call), and an observer that sees each instruction as it runs
+     * (NULL: none). */
     int32_t *batch_inputs, *batch_targets;
+    zl_instr *schedule;
+    int schedule_len;
     void (*instr_observer)(void *ctx, const zl_instr *in);
     void *instr_observer_ctx;
 } zl_engine;
