@@ -61,6 +61,10 @@ typedef struct zl_engine_options {
     /* Data parallelism and ZeRO ("zero_optimization"). dp NULL: one rank. A zero
      * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
     zl_comm *dp;                     /* the data-parallel group (not owned) */
+    /* The rank's host device (pinned host memory: core/device.h, ZL_DEVICE_HOST), where
+     * the engine stages each micro-batch before copying it to the accelerator, and where
+     * offload will keep optimizer state. NULL: the engine makes its own, unlimited. */
+    zl_device *host;
     int zero_stage;                  /* 0 replicated; 1 optimizer state, 2 also gradients,
                                       * 3 also parameters partitioned (src/zero) */
     int64_t reduce_bucket_size;      /* elements per gradient reduction (5e8) */
