@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,22 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
     e->zero.pending[0].layer = e->zero.pending[1].layer = -1;
 }
 
+/* The host device: the caller's, or the engine's own (unlimited, on the accelerator's
+ * backend: the meta backend's holds shapes only). */
+static zl_status host_init(zl_engine *e)
+{
+    if (e->opt.host) {
+        e->host = e->opt.host;
+        return ZL_OK;
+    }
+    char name[sizeof e->device->ledger.device_name + 8];
+    snprintf(name, sizeof name, "%s host", e->device->ledger.device_name);
+    zl_status st = zl_device_init(&e->own_host, ZL_DEVICE_HOST, zl_device_backend(e->device)->name,
+                                  name, 0);
+    if (st == ZL_OK) e->host = &e->own_host;
+    return st;
+}
+
 /* Allocation and initialisation; the caller agrees on the status across ranks. */
 static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
 {
@@ -81,6 +98,9 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
      * not the stage it already uses). */
     zl_ledger_set_hint_context(&dev->ledger, dp_size(e), strategy->stage);
     if ((st = check_options(opt)) != ZL_OK) return st;
+    if ((st = host_init(e)) != ZL_OK) return st;
+    e->first_layer = 0;
+    e->last_layer = model_cfg->num_layers + 2; /* embed, the blocks, head */
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
@@ -95,7 +115,18 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
                                   opt->optimizer.beta1)) != ZL_OK)
         return st;
-    if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len)) != ZL_OK) return st;
+    /* The step's instructions, and a slot for every micro-batch they hold in flight. */
+    int gas = opt->gradient_accumulation_steps;
+    e->schedule_len = zl_schedule_make(opt->schedule, gas, NULL, 0);
+    size_t ntok = (size_t)opt->micro_batch_size * (size_t)opt->seq_len;
+    e->schedule = malloc((size_t)e->schedule_len * sizeof *e->schedule);
+    e->batch = malloc(2 * ntok * sizeof *e->batch);
+    if (!e->schedule || !e->batch)
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
+    zl_schedule_make(opt->schedule, gas, e->schedule, e->schedule_len);
+    int slots = zl_schedule_buffers(opt->schedule, gas);
+    if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len, slots)) != ZL_OK)
+        return st;
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
 
@@ -126,8 +157,7 @@ void zl_engine_destroy(zl_engine *e)
 {
     zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
-    free(e->batch_inputs);
-    free(e->batch_targets);
+    free(e->batch);
     free(e->schedule);
     zl_adamw_destroy(&e->adam);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
@@ -147,16 +177,24 @@ static zl_status use_layer(zl_engine *e, int l, bool backward)
     return zl_precision_bind_layer(&e->prec, l, values, backward);
 }
 
-zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
-                            float *loss)
+/* LoadMicroBatch: the micro-batch staged in e->batch (2, B, T) into slot `buffer` on the
+ * accelerator, one host-to-device copy (charged to the host link on a simulated card). */
+static zl_status load_micro_batch(zl_engine *e, int buffer)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
+    zl_model_use_slot(&e->model, buffer);
+    return zl_model_set_batch(&e->model, e->host, e->batch);
+}
+
+/* ForwardPass: the rank's layers [first, last) on slot `buffer`. */
+static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
+{
     zl_model *m = &e->model;
-    zl_status st = zl_model_set_batch(m, inputs, targets);
-    if (st != ZL_OK) return st;
+    zl_model_use_slot(m, buffer);
+    zl_device_copy_wait(e->device); /* the embedding reads the tokens just copied */
     const float *x = NULL;
-    for (int l = 0; l < m->num_layers; l++) {
-        if ((st = use_layer(e, l, false)) != ZL_OK) return st;
+    for (int l = e->first_layer; l < e->last_layer; l++) {
+        zl_status st = use_layer(e, l, false);
+        if (st != ZL_OK) return st;
         x = zl_model_after_forward(m, l, m->layers[l].vt->forward(m, l, x));
     }
     e->loss = zl_model_mean_loss(m);
@@ -164,19 +202,22 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
     return ZL_OK;
 }
 
-zl_status zl_engine_backward(zl_engine *e)
+/* BackwardPass: the rank's layers in reverse on slot `buffer`; gradients accumulate, and
+ * the strategy reduces them as they complete (stages 2-3). */
+static zl_status backward_pass(zl_engine *e, int buffer)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_model *m = &e->model;
     zl_zero_ctx *z = &e->zero;
+    zl_model_use_slot(m, buffer);
     /* DeepSpeed divides each micro-batch's loss by the accumulation steps, so the summed
      * gradient is that of the mean over the global batch; fp16 multiplies by the scale. */
-    m->loss_grad = m->num_targets ? (float)(e->scaler.cur_scale /
-                                            ((double)m->num_targets * e->opt.gradient_accumulation_steps))
-                                  : 0.0f;
+    int targets = zl_model_slot(m)->num_targets;
+    m->loss_grad = targets ? (float)(e->scaler.cur_scale /
+                                     ((double)targets * e->opt.gradient_accumulation_steps))
+                           : 0.0f;
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
     float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
-    for (int l = m->num_layers - 1; l >= 0; l--) {
+    for (int l = e->last_layer - 1; l >= e->first_layer; l--) {
         zl_status st = use_layer(e, l, true);
         if (st != ZL_OK) return st;
         if ((st = z->strategy->begin_grads(z, l)) != ZL_OK) return st;
@@ -191,12 +232,39 @@ zl_status zl_engine_backward(zl_engine *e)
     return z->strategy->end_backward(z);
 }
 
+/* DeepSpeed's engine(batch) and engine.backward(): one micro-batch through slot 0. */
+zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
+                            float *loss)
+{
+    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
+    size_t ntok = (size_t)e->model.B * e->model.T;
+    memcpy(e->batch, inputs, ntok * sizeof *e->batch); /* staged as the loader would */
+    memcpy(e->batch + ntok, targets, ntok * sizeof *e->batch);
+    zl_status st = load_micro_batch(e, 0);
+    return st != ZL_OK ? st : forward_pass(e, 0, loss);
+}
+
+zl_status zl_engine_backward(zl_engine *e)
+{
+    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
+    return backward_pass(e, 0);
+}
+
 bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 {
     return (e->micro_steps + 1) % e->opt.gradient_accumulation_steps == 0;
 }
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
+
+/* ReduceTiedGrads: each tie's gradient summed over the members that keep their own
+ * copy. Today every member of GPT-2's tie reads and writes the owner's parameter on this
+ * rank, so there is nothing to sum. */
+static zl_status reduce_tied_grads(zl_engine *e)
+{
+    (void)e;
+    return ZL_OK;
+}
 
 /* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
 static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }
@@ -264,52 +332,36 @@ zl_status zl_engine_step(zl_engine *e)
 
 zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, float *loss)
 {
+    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     int gas = e->opt.gradient_accumulation_steps;
     if (e->micro_steps % gas != 0)
         return zl_errorf(ZL_ERR_INVALID, "train_batch at micro-step %lld, inside an accumulation "
                          "of %d: finish it with forward/backward/step first",
                          (long long)e->micro_steps, gas);
-    if (!e->schedule) { /* once: the host side of LoadMicroBatch, and the schedule */
-        size_t ntok = (size_t)e->opt.micro_batch_size * (size_t)e->opt.seq_len;
-        int n = zl_schedule_data_parallel(gas, NULL, 0);
-        e->batch_inputs = malloc(ntok * sizeof *e->batch_inputs);
-        e->batch_targets = malloc(ntok * sizeof *e->batch_targets);
-        e->schedule = malloc((size_t)n * sizeof *e->schedule);
-        if (!e->batch_inputs || !e->batch_targets || !e->schedule) {
-            free(e->batch_inputs);
-            free(e->batch_targets);
-            free(e->schedule);
-            e->batch_inputs = e->batch_targets = NULL;
-            e->schedule = NULL;
-            return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
-        }
-        e->schedule_len = zl_schedule_data_parallel(gas, e->schedule, n);
-    }
     zl_status st = ZL_OK;
     double loss_sum = 0;
     for (int i = 0; i < e->schedule_len && st == ZL_OK; i++) {
         const zl_instr *in = &e->schedule[i];
         if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, in);
         switch (in->kind) {
-        case ZL_LOAD_MICRO_BATCH: st = next(ctx, e->batch_inputs, e->batch_targets); break;
+        case ZL_LOAD_MICRO_BATCH:
+            if ((st = next(ctx, e->batch, e->batch + (size_t)e->model.B * e->model.T)) == ZL_OK)
+                st = load_micro_batch(e, in->buffer);
+            break;
         case ZL_FORWARD_PASS: {
             float l;
-            st = zl_engine_forward(e, e->batch_inputs, e->batch_targets, &l);
+            st = forward_pass(e, in->buffer, &l);
             loss_sum += l;
             break;
         }
         case ZL_BACKWARD_PASS:
-            st = zl_engine_backward(e);
+            st = backward_pass(e, in->buffer);
             /* Every micro-step but the last is counted here; OptimizerStep counts its own. */
             if (st == ZL_OK && !zl_engine_is_gradient_accumulation_boundary(e)) e->micro_steps++;
             break;
-        case ZL_REDUCE_TIED_GRADS: break; /* the tie's members are all on this rank */
-        case ZL_REDUCE_GRADS:
-            zl_sim_enter(e->device ? e->device->sim : NULL);
-            st = reduce_grads(e);
-            break;
+        case ZL_REDUCE_TIED_GRADS: st = reduce_tied_grads(e); break;
+        case ZL_REDUCE_GRADS: st = reduce_grads(e); break;
         case ZL_OPTIMIZER_STEP:
-            zl_sim_enter(e->device ? e->device->sim : NULL);
             if ((st = optimizer_step(e)) == ZL_OK) e->micro_steps++;
             break;
         }

@@ -80,12 +80,20 @@ typedef struct zl_engine_options {
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     double gradient_predivide_factor; /* 1.0 */
     zl_engine_precision precision;
+    /* The order of zl_engine_train_batch's instructions (engine/schedule.h); it sets how
+     * many micro-batches are in flight, and so how many activation slots the engine
+     * allocates. Zero: DeepSpeed's data-parallel schedule, one slot. */
+    zl_schedule_kind schedule;
 } zl_engine_options;
 
 typedef struct zl_engine {
     zl_engine_options opt;
-    zl_device *device;
+    zl_device *device;   /* the accelerator */
+    zl_device *host;     /* the host device: opt.host, or own_host */
+    zl_device own_host;
     zl_model model;
+    int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
+                                  * (all of them until pipeline stages split the list) */
     zl_dtype dtype;      /* parameters, activations (precision.dtype) */
     zl_dtype grad_dtype; /* gradient accumulation ("grad") */
     zl_dtype comm_dtype; /* gradient reductions (stage 2-3 staging, "bucket") */
@@ -113,10 +121,10 @@ typedef struct zl_engine {
                              * clipping; -1 if it was skipped) */
     double lr;              /* lr used by the last optimizer step */
 
-    /* zl_engine_train_batch: host buffers of one micro-batch and the step's schedule
-     * (made at its first call), and an observer that sees each instruction as it runs
-     * (NULL: none). */
-    int32_t *batch_inputs, *batch_targets;
+    /* zl_engine_train_batch: the host buffers LoadMicroBatch fills (the loader's pinned
+     * memory, copied to the accelerator's slot), the step's schedule (made with the
+     * engine), and an observer that sees each instruction as it runs (NULL: none). */
+    int32_t *batch; /* (2, B, T): inputs, then targets */
     zl_instr *schedule;
     int schedule_len;
     void (*instr_observer)(void *ctx, const zl_instr *in);

@@ -34,6 +34,37 @@ int zl_schedule_data_parallel(int micro_batches, zl_instr *out, int cap)
     return n;
 }
 
+int zl_schedule_gpipe(int micro_batches, zl_instr *out, int cap)
+{
+    int n = 0;
+#define EMIT(k, b)                                                    \
+    do {                                                              \
+        if (n < cap) out[n] = (zl_instr){.kind = (k), .buffer = (b)}; \
+        n++;                                                          \
+    } while (0)
+    for (int mb = 0; mb < micro_batches; mb++) {
+        EMIT(ZL_LOAD_MICRO_BATCH, mb);
+        EMIT(ZL_FORWARD_PASS, mb);
+    }
+    for (int mb = 0; mb < micro_batches; mb++) EMIT(ZL_BACKWARD_PASS, mb);
+    EMIT(ZL_REDUCE_TIED_GRADS, -1);
+    EMIT(ZL_REDUCE_GRADS, -1);
+    EMIT(ZL_OPTIMIZER_STEP, -1);
+#undef EMIT
+    return n;
+}
+
+int zl_schedule_make(zl_schedule_kind kind, int micro_batches, zl_instr *out, int cap)
+{
+    return kind == ZL_SCHEDULE_GPIPE ? zl_schedule_gpipe(micro_batches, out, cap)
+                                     : zl_schedule_data_parallel(micro_batches, out, cap);
+}
+
+int zl_schedule_buffers(zl_schedule_kind kind, int micro_batches)
+{
+    return kind == ZL_SCHEDULE_GPIPE ? micro_batches : 1;
+}
+
 void zl_instr_format(const zl_instr *in, char *buf, size_t len)
 {
     if (in->buffer >= 0)

@@ -39,6 +39,25 @@ const char *zl_instr_name(zl_instr_kind kind);
  * schedule has (3 * micro_batches + 3), so a caller can size the array first. */
 int zl_schedule_data_parallel(int micro_batches, zl_instr *out, int cap);
 
+/* GPipe's order on one stage: every micro-batch's forward, each into its own buffer, then
+ * every backward, in the same order; then the reductions and the step. It needs
+ * `micro_batches` buffers and gives the data-parallel schedule's gradients bit for bit
+ * (the backwards accumulate in the same order). Pipeline parallelism will run it across
+ * stages; on one stage it is what shows that micro-batches in flight keep their own
+ * activations. Same contract as zl_schedule_data_parallel. */
+int zl_schedule_gpipe(int micro_batches, zl_instr *out, int cap);
+
+typedef enum zl_schedule_kind {
+    ZL_SCHEDULE_DATA_PARALLEL = 0, /* DeepSpeed's DataParallelSchedule */
+    ZL_SCHEDULE_GPIPE,             /* zl_schedule_gpipe */
+} zl_schedule_kind;
+
+/* The schedule of `kind` (same contract as the functions above). */
+int zl_schedule_make(zl_schedule_kind kind, int micro_batches, zl_instr *out, int cap);
+/* How many micro-batch buffers (activation slots) the schedule uses: DeepSpeed's
+ * num_pipe_buffers(). */
+int zl_schedule_buffers(zl_schedule_kind kind, int micro_batches);
+
 /* "LoadMicroBatch(buffer_id=0)" or "ReduceGrads()", as DeepSpeed prints an instruction. */
 void zl_instr_format(const zl_instr *in, char *buf, size_t len);
 

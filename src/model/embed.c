@@ -8,7 +8,8 @@ static const float *embed_forward(zl_model *m, int l, const float *inp)
 {
     (void)inp;
     float *out = zl__layer_acts(m, l); /* (B,T,C) */
-    m->device->ops->embedding_forward(out, m->inputs, zl__layer_param(m, l, EMBED_WTE),
+    const int32_t *tokens = zl_model_slot(m)->inputs; /* (B,T) */
+    m->device->ops->embedding_forward(out, tokens, zl__layer_param(m, l, EMBED_WTE),
                                       zl__layer_param(m, l, EMBED_WPE), m->B, m->T,
                                       m->cfg.channels);
     zl__round(m, out, (size_t)m->B * m->T * m->cfg.channels);
@@ -19,8 +20,9 @@ static void embed_backward(zl_model *m, int l, const float *inp, const float *do
 {
     (void)inp;
     (void)dinp;
+    const int32_t *tokens = zl_model_slot(m)->inputs; /* (B,T) */
     m->device->ops->embedding_backward(zl__layer_grad(m, l, EMBED_WTE),
-                                       zl__layer_grad(m, l, EMBED_WPE), dout, m->inputs, m->B,
+                                       zl__layer_grad(m, l, EMBED_WPE), dout, tokens, m->B,
                                        m->T, m->cfg.channels);
 }
 

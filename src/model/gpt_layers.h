@@ -31,14 +31,17 @@ static inline float *zl__layer_grad(const zl_model *m, int l, int k)
     return m->grad_ptr[m->layers[l].first_param + k];
 }
 
-/* Where layer l computes its saved activations, as f32: its own buffer in f32, the shared
+/* Where layer l computes its saved activations in the current slot, as f32: its own buffer in f32, the shared
  * work buffer in 16 bits (the engine stores and widens them around the layer). The
  * statistics are always the layer's own f32 tensor. */
 static inline float *zl__layer_acts(zl_model *m, int l)
 {
-    return zl_tensor_f32(m->dtype == ZL_F32 ? &m->layers[l].acts : &m->act_work);
+    return zl_tensor_f32(m->dtype == ZL_F32 ? &zl_model_slot(m)->layers[l].acts : &m->act_work);
 }
-static inline float *zl__layer_stats(zl_model *m, int l) { return zl_tensor_f32(&m->layers[l].stats); }
+static inline float *zl__layer_stats(zl_model *m, int l)
+{
+    return zl_tensor_f32(&zl_model_slot(m)->layers[l].stats);
+}
 
 /* Round a tensor a layer just wrote to the model's storage precision (no-op in f32). */
 static inline void zl__round(const zl_model *m, float *x, size_t n)

@@ -40,9 +40,10 @@ static const float *head_forward(zl_model *m, int l, const float *inp)
     zl__round(m, a.lnf, (size_t)N * C);
     zl__gemm(m, logits, a.lnf, wte(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
     zl__round(m, logits, (size_t)N * V);
-    ops->crossentropy_forward(a.losses, a.probs, logits, m->targets, N, V);
+    zl_act_slot *slot = zl_model_slot(m);
+    ops->crossentropy_forward(a.losses, a.probs, logits, slot->targets, N, V);
     zl__round(m, a.probs, (size_t)N * V); /* the losses stay f32 */
-    m->losses = a.losses;
+    slot->losses = a.losses;
     return NULL;
 }
 
@@ -56,7 +57,7 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
     float *dlnf = dlogits + (size_t)N * V;        /* (N,C) */
 
     ops->zero(dlogits, (size_t)N * V * sizeof(float));
-    ops->crossentropy_backward(dlogits, a.probs, m->targets, m->loss_grad, N, V);
+    ops->crossentropy_backward(dlogits, a.probs, zl_model_slot(m)->targets, m->loss_grad, N, V);
     /* In 16 bits this is where small gradients flush to zero without loss scaling:
      * loss_grad is 1/(tokens * accumulation steps) times the loss scale. */
     zl__round(m, dlogits, (size_t)N * V);

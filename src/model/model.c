@@ -119,16 +119,29 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     return ZL_OK;
 }
 
+static void free_slots(zl_model *m)
+{
+    size_t ntok = (size_t)m->B * m->T;
+    for (int s = 0; s < m->num_slots && m->slots; s++) {
+        zl_act_slot *slot = &m->slots[s];
+        for (int l = 0; slot->layers && l < m->num_layers; l++) {
+            zl_tensor_free(&slot->layers[l].stats);
+            zl_tensor_free(&slot->layers[l].acts);
+        }
+        free(slot->layers);
+        if (slot->inputs) zl_device_free(m->device, "input", slot->inputs, 2 * ntok * sizeof(int32_t));
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->num_slots = 0;
+}
+
 void zl_model_destroy(zl_model *m)
 {
-    for (int l = 0; l < m->num_layers; l++) {
-        zl_tensor_free(&m->layers[l].stats);
-        zl_tensor_free(&m->layers[l].acts);
-    }
+    free_slots(m);
     zl_tensor_free(&m->act_in);
     zl_tensor_free(&m->act_work);
     zl_tensor_free(&m->scratch);
-    if (m->inputs) zl_device_free(m->device, "input", m->inputs, 2 * (size_t)m->B * m->T * sizeof(int32_t));
     free(m->params);
     free(m->layers);
     free(m->param_ptr);
@@ -136,10 +149,40 @@ void zl_model_destroy(zl_model *m)
     memset(m, 0, sizeof *m);
 }
 
-zl_status zl_model_alloc_activations(zl_model *m, int B, int T)
+/* One slot: every layer's activations, and the tokens. */
+static zl_status alloc_slot(zl_model *m, zl_act_slot *slot)
+{
+    slot->layers = calloc((size_t)m->num_layers, sizeof *slot->layers);
+    if (!slot->layers) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    zl_status st;
+    for (int l = 0; l < m->num_layers; l++) {
+        const zl_layer *layer = &m->layers[l];
+        zl_layer_acts *a = &slot->layers[l];
+        char tag[ZL_LEDGER_TAG_LEN];
+        snprintf(tag, sizeof tag, "act.%s", layer->name);
+        size_t total = layer->vt->act_numel(m, l, m->B, m->T);
+        size_t stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(m, l, m->B, m->T) : 0;
+        int64_t n = (int64_t)(total - stats), ns = (int64_t)stats;
+        if ((st = zl_tensor_alloc(&a->acts, m->device, tag, m->dtype, 1, &n)) != ZL_OK) return st;
+        if (stats && (st = zl_tensor_alloc(&a->stats, m->device, tag, ZL_F32, 1, &ns)) != ZL_OK)
+            return st;
+    }
+    /* inputs and targets share one allocation: (2, B, T) int32 */
+    size_t ntok = (size_t)m->B * m->T;
+    void *tok;
+    if ((st = zl_device_alloc(m->device, "input", 2 * ntok * sizeof(int32_t), &tok)) != ZL_OK)
+        return st;
+    slot->inputs = tok;
+    slot->targets = slot->inputs + ntok;
+    return ZL_OK;
+}
+
+zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
 {
     if (B <= 0 || T <= 0)
         return zl_errorf(ZL_ERR_INVALID, "micro-batch shape must be positive (B=%d, T=%d)", B, T);
+    if (num_slots <= 0)
+        return zl_errorf(ZL_ERR_INVALID, "activation slots must be positive, got %d", num_slots);
     if (T > m->cfg.max_seq_len)
         return zl_errorf(ZL_ERR_INVALID,
                          "sequence length %d is longer than model '%s' allows (max_seq_len %d)\n"
@@ -165,18 +208,20 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T)
     }
     m->B = B;
     m->T = T;
+    m->slots = calloc((size_t)num_slots, sizeof *m->slots);
+    if (!m->slots) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    m->num_slots = num_slots;
+    m->slot = 0;
     zl_status st;
+    for (int s = 0; s < num_slots; s++)
+        if ((st = alloc_slot(m, &m->slots[s])) != ZL_OK) return st;
+    /* What one layer at a time needs, shared by the slots: backward's scratch, and in 16
+     * bits the f32 work copies of the running layer's activations and input. */
     size_t scratch = 0, work = 0;
     for (int l = 0; l < m->num_layers; l++) {
-        zl_layer *layer = &m->layers[l];
-        char tag[ZL_LEDGER_TAG_LEN];
-        snprintf(tag, sizeof tag, "act.%s", layer->name);
+        const zl_layer *layer = &m->layers[l];
         size_t total = layer->vt->act_numel(m, l, B, T);
         size_t stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(m, l, B, T) : 0;
-        int64_t n = (int64_t)(total - stats), ns = (int64_t)stats;
-        if ((st = zl_tensor_alloc(&layer->acts, m->device, tag, m->dtype, 1, &n)) != ZL_OK) return st;
-        if (stats && (st = zl_tensor_alloc(&layer->stats, m->device, tag, ZL_F32, 1, &ns)) != ZL_OK)
-            return st;
         if (total - stats > work) work = total - stats;
         size_t s = layer->vt->scratch_numel(m, l, B, T);
         if (s > scratch) scratch = s;
@@ -190,49 +235,50 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T)
             (st = zl_tensor_alloc(&m->act_in, m->device, "cast", ZL_F32, 1, &in)) != ZL_OK)
             return st;
     }
-    /* inputs and targets share one allocation: (2, B, T) int32 */
-    void *tok;
-    if ((st = zl_device_alloc(m->device, "input", 2 * (size_t)B * T * sizeof(int32_t), &tok)) != ZL_OK)
-        return st;
-    m->inputs = tok;
-    m->targets = m->inputs + (size_t)B * T;
     return ZL_OK;
+}
+
+void zl_model_use_slot(zl_model *m, int s)
+{
+    ZL_ASSERT(s >= 0 && s < m->num_slots);
+    m->slot = s;
 }
 
 const float *zl_model_after_forward(zl_model *m, int l, const float *out)
 {
-    zl_layer *layer = &m->layers[l];
-    if (m->dtype == ZL_F32) return layer->out = out;
+    zl_layer_acts *a = &zl_model_slot(m)->layers[l];
+    if (m->dtype == ZL_F32) return a->out = out;
     /* Every value in the work buffer was rounded as it was written: the store is exact.
      * These moves are the CPU's (a GPU's kernels write 16 bits directly), so they go to
      * the backend itself, past a simulated clock (zl_device_backend). */
     const zl_ops *ops = zl_device_backend(m->device);
     const float *work = zl_tensor_f32(&m->act_work);
-    layer->out_offset = out ? (size_t)(out - work) : 0;
-    ops->cast(layer->acts.data, m->dtype, work, ZL_F32, layer->acts.numel);
+    a->out_offset = out ? (size_t)(out - work) : 0;
+    ops->cast(a->acts.data, m->dtype, work, ZL_F32, a->acts.numel);
     if (!out) return NULL;
     float *in = zl_tensor_f32(&m->act_in); /* the next layer's input: out, out of the way */
     ops->copy(in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
-    return layer->out = in;
+    return a->out = in;
 }
 
 const float *zl_model_before_backward(zl_model *m, int l)
 {
-    if (m->dtype == ZL_F32) return l ? m->layers[l - 1].out : NULL;
+    const zl_layer_acts *acts = zl_model_slot(m)->layers;
+    if (m->dtype == ZL_F32) return l ? acts[l - 1].out : NULL;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's moves: not simulated */
-    zl_layer *layer = &m->layers[l];
-    ops->cast(m->act_work.data, ZL_F32, layer->acts.data, m->dtype, layer->acts.numel);
+    ops->cast(m->act_work.data, ZL_F32, acts[l].acts.data, m->dtype, acts[l].acts.numel);
     if (l == 0) return NULL;
-    const zl_layer *prev = &m->layers[l - 1];
+    const zl_layer_acts *prev = &acts[l - 1];
     size_t esz = zl_dtype_nbytes(m->dtype);
     ops->cast(m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
               m->dtype, (size_t)m->B * m->T * m->cfg.channels);
     return zl_tensor_f32(&m->act_in);
 }
 
-zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *targets)
+zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *tokens)
 {
     size_t n = (size_t)m->B * m->T;
+    const int32_t *inputs = tokens, *targets = tokens + n;
     int V = m->cfg.vocab_size, count = 0;
     for (size_t i = 0; i < n; i++) {
         if (inputs[i] < 0 || inputs[i] >= V || targets[i] >= V)
@@ -244,9 +290,10 @@ zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *
                              m->cfg.name, V);
         count += targets[i] >= 0;
     }
-    m->device->ops->copy(m->inputs, inputs, n * sizeof(int32_t));
-    m->device->ops->copy(m->targets, targets, n * sizeof(int32_t));
-    m->num_targets = count;
+    zl_act_slot *slot = zl_model_slot(m);
+    zl_status st = zl_device_copy(m->device, slot->inputs, host, tokens, 2 * n * sizeof(int32_t));
+    if (st != ZL_OK) return st;
+    slot->num_targets = count;
     return ZL_OK;
 }
 
@@ -341,10 +388,11 @@ const float *zl_model_logits(const zl_model *m) { return zl_tensor_f32(&m->scrat
 float zl_model_mean_loss(const zl_model *m)
 {
     if (m->device->ops->meta) return NAN; /* no values on the meta backend */
+    const zl_act_slot *slot = &m->slots[m->slot];
     size_t n = (size_t)m->B * m->T;
     double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += m->losses[i];
-    return m->num_targets ? (float)(sum / m->num_targets) : 0.0f;
+    for (size_t i = 0; i < n; i++) sum += slot->losses[i];
+    return slot->num_targets ? (float)(sum / slot->num_targets) : 0.0f;
 }
 
 double zl_model_forward_flops(const zl_model *m, int B, int T)

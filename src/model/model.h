@@ -65,9 +65,9 @@ struct zl_model;
  * layer allocates nothing while it runs. */
 typedef struct zl_layer_vtable {
     /* Forward one micro-batch. inp: (B,T,C) residual stream, or NULL for the first layer
-     * (which reads model->inputs). Saves what backward needs in the layer's activation
+     * (which reads the current slot's inputs). Saves what backward needs in the layer's activation
      * buffer and returns its output (B,T,C) there; the last layer returns NULL and writes
-     * model->losses. */
+     * the slot's losses. */
     const float *(*forward)(struct zl_model *m, int layer, const float *inp);
     /* Backward: inp is the same input forward saw; dout (B,T,C) is the gradient of the
      * layer's output (NULL for the last layer, which starts from the loss); dinp (B,T,C)
@@ -94,13 +94,30 @@ typedef struct zl_layer {
     int block;         /* block index for ZL_LAYER_BLOCK, else -1 */
     int first_param;   /* the parameters this layer owns: [first_param, first_param + num_params) */
     int num_params;
+} zl_layer;
+
+/* What one layer saved in one slot. */
+typedef struct zl_layer_acts {
     zl_tensor acts;    /* saved activations, (act_numel - act_stats_numel) elements of the
                         * model's dtype */
     zl_tensor stats;   /* (act_stats_numel) f32, the same tag */
     const float *out;  /* f32: output of the last forward (B,T,C), inside acts; the next
                         * layer's input, which its backward needs again */
     size_t out_offset; /* where out sits in acts (elements) */
-} zl_layer;
+} zl_layer_acts;
+
+/* One micro-batch in flight (DeepSpeed's pipeline buffer, `buffer_id`): its tokens, and
+ * everything its forward saved for its backward. A slot is filled by a forward and read by
+ * the backward of the same micro-batch; with several slots, several micro-batches can be
+ * between their forward and their backward (a pipeline stage's 1F1B holds up to the
+ * number of stages). The layers run on the model's current slot (zl_model_use_slot). */
+typedef struct zl_act_slot {
+    int32_t *inputs;        /* (B,T) token ids: device memory, tag "input" */
+    int32_t *targets;       /* (B,T), -1 = ignore */
+    int num_targets;        /* targets >= 0 in this micro-batch */
+    float *losses;          /* (B,T) per-token loss, written by the head's forward */
+    zl_layer_acts *layers;  /* [num_layers] */
+} zl_act_slot;
 
 /* Tied parameters (DeepSpeed's TiedLayerSpec): one parameter that several layers use. The
  * owner layer holds it in the parameter table; each member reads it through
@@ -143,12 +160,12 @@ typedef struct zl_model {
     float **param_ptr; /* [num_params] */
     float **grad_ptr;  /* [num_params] */
 
-    /* Micro-batch state, allocated by zl_model_alloc_activations for (B, T). */
+    /* Micro-batch state, allocated by zl_model_alloc_activations for (B, T) and
+     * num_slots micro-batches in flight; layers run on slots[slot]. */
     int B, T;
-    int32_t *inputs;   /* (B,T) token ids: device memory, tag "input" */
-    int32_t *targets;  /* (B,T), -1 = ignore */
-    float *losses;     /* (B,T) per-token loss, written by the head's forward */
-    int num_targets;   /* targets >= 0 in the current micro-batch */
+    int num_slots;
+    zl_act_slot *slots; /* [num_slots] */
+    int slot;           /* the current slot (zl_model_use_slot) */
     float loss_grad;   /* d(objective)/d(each token's loss), set by the engine before backward */
     zl_tensor scratch; /* backward scratch shared by all layers (tag "act.grad") */
     /* 16 bits: layers compute in f32, in act_work (the largest layer's acts), and their
@@ -166,11 +183,17 @@ void zl_model_destroy(zl_model *m);
  * bytes (at most 8 per element) fit in 64 bits. */
 #define ZL_MODEL_MAX_ACT_NUMEL ((size_t)1 << 60)
 
-/* Allocate each layer's activations for micro-batch (B, T) through the device, tagged
- * "act.<layer>", plus the inputs/targets/losses and backward scratch. ZL_ERR_INVALID
- * (naming B, T and the layer) when B*T passes INT_MAX or a layer's element counts pass
- * ZL_MODEL_MAX_ACT_NUMEL. */
-zl_status zl_model_alloc_activations(zl_model *m, int B, int T);
+/* Allocate num_slots slots (zl_act_slot) for micro-batch (B, T) through the device: each
+ * layer's activations, tagged "act.<layer>", and the inputs/targets ("input"); plus the
+ * backward scratch, shared by all slots. ZL_ERR_INVALID (naming B, T and the layer) when
+ * B*T passes INT_MAX or a layer's element counts pass ZL_MODEL_MAX_ACT_NUMEL. The current
+ * slot is 0. */
+zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots);
+
+/* Run the layers on slot s (0 <= s < num_slots) from now on. */
+void zl_model_use_slot(zl_model *m, int s);
+/* The current slot. */
+static inline zl_act_slot *zl_model_slot(zl_model *m) { return &m->slots[m->slot]; }
 
 /* The engine's walk over the layers. After layer l's forward returned `out`: keep its
  * activations (16 bits: store them) and return the next layer's input. Before layer l's
@@ -179,9 +202,12 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T);
 const float *zl_model_after_forward(zl_model *m, int l, const float *out);
 const float *zl_model_before_backward(zl_model *m, int l);
 
-/* Copy one micro-batch of host token ids into the model's device buffers, checking
- * every id against the vocabulary (ZL_ERR_INVALID names the first bad one). */
-zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *targets);
+/* Copy one micro-batch from `host` (the host device) into the current slot, checking
+ * every id against the vocabulary first (ZL_ERR_INVALID names the first bad one). tokens
+ * (2, B, T): the inputs, then the targets (-1: none), laid out as the slot holds them, so
+ * that one zl_device_copy moves both; the accelerator's compute must zl_device_copy_wait
+ * before it reads them. */
+zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *tokens);
 
 /* Fill params[begin, end) of the flat parameter vector with their initial values for
  * `seed`. Element e of parameter p is a pure function of (seed, p, e): any slice equals
@@ -215,7 +241,7 @@ int zl_model_find_param(const zl_model *m, const char *name);
  * memory (they live in the backward scratch, not in the saved activations). */
 const float *zl_model_logits(const zl_model *m);
 
-/* Mean loss over the tokens with a target (after forward). */
+/* Mean loss over the current slot's tokens with a target (after its forward). */
 float zl_model_mean_loss(const zl_model *m);
 
 /* Model FLOPs for one forward pass over (B, T), all layers. */

@@ -146,7 +146,7 @@ START_TEST(test_model_head_reads_through_the_tie)
     for (size_t i = 0; i < n; i++) twice[i] = 2 * orig[i];
     m->param_ptr[g->param] = twice;
     int head = g->members[0];
-    m->layers[head].vt->forward(m, head, m->layers[head - 1].out);
+    m->layers[head].vt->forward(m, head, zl_model_slot(m)->layers[head - 1].out);
     const float *after = zl_model_logits(m);
     for (size_t i = 0; i < nlogits; i++)
         ck_assert_msg(fabsf(after[i] - 2 * before[i]) <= 1e-5f * (1 + fabsf(before[i])),
@@ -416,9 +416,9 @@ START_TEST(test_model_sizes_are_checked)
     zl_gpt_config heads = {"heads", 256, 1 << 20, 1, 1 << 16, 1 << 16};
     ck_assert_int_eq(zl_gpt_config_validate(&heads), ZL_OK);
     ck_assert_int_eq(zl_model_create(&m, &heads, &dev), ZL_OK);
-    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 12, 1 << 20), ZL_ERR_INVALID);
+    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 12, 1 << 20, 1), ZL_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "micro-batch 4096 x sequence 1048576"));
-    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 10, 1 << 20), ZL_ERR_INVALID);
+    ck_assert_int_eq(zl_model_alloc_activations(&m, 1 << 10, 1 << 20, 1), ZL_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "layer h.0's activations"));
     zl_model_destroy(&m);
 

@@ -225,7 +225,8 @@ START_TEST(test_launch_overhead_bounds_tiny_models)
     ck_assert_double_lt(tiny_on, 0.05);  /* launch-bound: a few percent at most */
     ck_assert_double_lt(tiny_on, 0.2 * tiny_off);
     ck_assert_double_gt(big_on, 0.98 * big_off); /* barely changes */
-    ck_assert_double_le(big_on, big_off);
+    /* never faster with launches; equal here, up to the rounding of the clocks' sums */
+    ck_assert_double_le(big_on, big_off * (1 + 1e-12));
 }
 END_TEST
 
