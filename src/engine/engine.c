@@ -127,6 +127,7 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     int slots = zl_schedule_buffers(opt->schedule, gas);
     if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len, slots)) != ZL_OK)
         return st;
+    if ((st = zl__engine_ties_alloc(e)) != ZL_OK) return st;
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
 
@@ -149,6 +150,7 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     if (opt->dp) st = zl_comm_agree(opt->dp, st);
     /* Every replica starts from rank 0's values. */
     if (st == ZL_OK) st = e->zero.strategy->init_params(&e->zero);
+    if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
     if (st != ZL_OK) zl_engine_destroy(e);
     return st;
 }
@@ -160,6 +162,7 @@ void zl_engine_destroy(zl_engine *e)
     free(e->batch);
     free(e->schedule);
     zl_adamw_destroy(&e->adam);
+    zl__engine_ties_free(e);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
     zl__engine_precision_free(e);
     if (e->model.layers) zl_model_destroy(&e->model);
@@ -169,7 +172,7 @@ void zl_engine_destroy(zl_engine *e)
 
 /* Make layer l's parameters available to it: where the stage keeps them (gathered at
  * stage 3), in the type the kernels compute in (the precision policy). */
-static zl_status use_layer(zl_engine *e, int l, bool backward)
+zl_status zl__engine_use_layer(zl_engine *e, int l, bool backward)
 {
     void *values;
     zl_status st = e->zero.strategy->use_params(&e->zero, l, backward, &values);
@@ -193,7 +196,7 @@ static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
     zl_device_copy_wait(e->device); /* the embedding reads the tokens just copied */
     const float *x = NULL;
     for (int l = e->first_layer; l < e->last_layer; l++) {
-        zl_status st = use_layer(e, l, false);
+        zl_status st = zl__engine_use_layer(e, l, false);
         if (st != ZL_OK) return st;
         x = zl_model_after_forward(m, l, m->layers[l].vt->forward(m, l, x));
     }
@@ -218,7 +221,7 @@ static zl_status backward_pass(zl_engine *e, int buffer)
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
     float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
     for (int l = e->last_layer - 1; l >= e->first_layer; l--) {
-        zl_status st = use_layer(e, l, true);
+        zl_status st = zl__engine_use_layer(e, l, true);
         if (st != ZL_OK) return st;
         if ((st = z->strategy->begin_grads(z, l)) != ZL_OK) return st;
         const float *inp = zl_model_before_backward(m, l);
@@ -257,14 +260,8 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 
-/* ReduceTiedGrads: each tie's gradient summed over the members that keep their own
- * copy. Today every member of GPT-2's tie reads and writes the owner's parameter on this
- * rank, so there is nothing to sum. */
-static zl_status reduce_tied_grads(zl_engine *e)
-{
-    (void)e;
-    return ZL_OK;
-}
+/* ReduceTiedGrads: each tie's gradient summed once over its members (engine_ties.c). */
+static zl_status reduce_tied_grads(zl_engine *e) { return zl__engine_reduce_tied_grads(e); }
 
 /* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
 static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }
@@ -286,6 +283,7 @@ static zl_status optimizer_step(zl_engine *e)
         /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step and
          * its samples still count. */
         zl_zero_zero_grads(z);
+        zl__engine_ties_zero_grads(e);
         e->skipped_steps++;
         e->grad_norm = -1;
         e->global_steps++;
@@ -311,6 +309,8 @@ static zl_status optimizer_step(zl_engine *e)
     }
     if ((st = z->strategy->step(z, e->lr, beta1, grad_scale)) != ZL_OK) return st;
     zl_zero_zero_grads(z);
+    zl__engine_ties_zero_grads(e);
+    if ((st = zl__engine_ties_sync_values(e)) != ZL_OK) return st;
     zl_lr_schedule_step(&e->lr_schedule);
     e->global_steps++;
     e->global_samples += (int64_t)e->opt.micro_batch_size * e->opt.gradient_accumulation_steps *
@@ -323,6 +323,7 @@ zl_status zl_engine_step(zl_engine *e)
     zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_status st;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
+        if ((st = reduce_tied_grads(e)) != ZL_OK) return st;
         if ((st = reduce_grads(e)) != ZL_OK) return st;
         if ((st = optimizer_step(e)) != ZL_OK) return st;
     }

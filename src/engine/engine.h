@@ -84,6 +84,11 @@ typedef struct zl_engine_options {
      * many micro-batches are in flight, and so how many activation slots the engine
      * allocates. Zero: DeepSpeed's data-parallel schedule, one slot. */
     zl_schedule_kind schedule;
+    /* Each tie member (GPT-2's head) keeps its own copy of the tied parameter and its
+     * gradient, summed with the owner's once per step (ReduceTiedGrads), as pipeline
+     * stages holding different members do (engine_ties.c). On one rank: the same training
+     * up to the order of one sum. Needs ZeRO 0-1. */
+    bool tie_copies;
 } zl_engine_options;
 
 typedef struct zl_engine {
@@ -108,6 +113,8 @@ typedef struct zl_engine {
     bool overflow;         /* the last boundary found inf/nan gradients and skipped */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
     zl_adamw adam;
+    zl_tensor tie_values[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS]; /* opt.tie_copies: the members' copies */
+    zl_tensor tie_grads[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS];
     zl_lr_schedule lr_schedule;
     zl_param_range *ranges; /* weight-decay ranges over the flat buffer */
     int num_ranges;

@@ -23,6 +23,16 @@ static inline bool zl__vec_nonfinite(zl_engine *e, const void *x, zl_dtype t, si
     return zl_precision_nonfinite(&e->prec, x, t, n);
 }
 
+/* Make layer l's parameters available to it (engine.c): the strategy's, in f32. */
+zl_status zl__engine_use_layer(zl_engine *e, int l, bool backward);
+
+/* Ties whose members keep copies of their own (engine_ties.c; opt.tie_copies). */
+zl_status zl__engine_ties_alloc(zl_engine *e);
+void zl__engine_ties_free(zl_engine *e);
+zl_status zl__engine_ties_sync_values(zl_engine *e);
+zl_status zl__engine_reduce_tied_grads(zl_engine *e);
+void zl__engine_ties_zero_grads(zl_engine *e);
+
 /* Mixed precision (engine_precision.c): the policy's types and buffers, the loss scaler. */
 zl_status zl__engine_precision_init(zl_engine *e);
 void zl__engine_precision_free(zl_engine *e);

@@ -25,9 +25,10 @@ static head_acts carve(zl_model *m, int l)
 }
 
 /* The head's output projection is a tied parameter (wte, which the embedding owns): it
- * reads it, and adds its gradient, through the model's tie group. */
-static float *wte(const zl_model *m, int l) { return m->param_ptr[zl_model_tie_used_by(m, l)->param]; }
-static float *dwte(const zl_model *m, int l) { return m->grad_ptr[zl_model_tie_used_by(m, l)->param]; }
+ * reads it, and adds its gradient, through the model's tie group (the owner's binding,
+ * or a copy of the head's own). */
+static float *wte(const zl_model *m, int l) { return zl_model_tie_values(m, l); }
+static float *dwte(const zl_model *m, int l) { return zl_model_tie_grads(m, l); }
 
 static const float *head_forward(zl_model *m, int l, const float *inp)
 {

@@ -368,6 +368,28 @@ const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer)
     return NULL;
 }
 
+/* The member index k of `layer` in its tie group, or -1. */
+static int member_index(const zl_tie_group *g, int layer)
+{
+    for (int k = 0; k < g->num_members; k++)
+        if (g->members[k] == layer) return k;
+    return -1;
+}
+
+float *zl_model_tie_values(const zl_model *m, int layer)
+{
+    const zl_tie_group *g = zl_model_tie_used_by(m, layer);
+    int k = member_index(g, layer);
+    return g->copy_values[k] ? g->copy_values[k] : m->param_ptr[g->param];
+}
+
+float *zl_model_tie_grads(const zl_model *m, int layer)
+{
+    const zl_tie_group *g = zl_model_tie_used_by(m, layer);
+    int k = member_index(g, layer);
+    return g->copy_grads[k] ? g->copy_grads[k] : m->grad_ptr[g->param];
+}
+
 int zl_model_tie_first_backward(const zl_tie_group *g)
 {
     int first = g->owner;

@@ -134,6 +134,11 @@ typedef struct zl_tie_group {
     int owner;       /* the layer that owns it */
     int num_members; /* layers that use it besides the owner */
     int members[ZL_TIE_MAX_MEMBERS];
+    /* A member bound to a copy of its own (as a pipeline stage that holds the head but not
+     * the embedding does): f32 values and gradient of the parameter's numel, set by the
+     * engine; NULL: the member shares the owner's binding (param_ptr/grad_ptr[param]).
+     * The copies' gradients are summed with the owner's once per step (ReduceTiedGrads). */
+    float *copy_values[ZL_TIE_MAX_MEMBERS], *copy_grads[ZL_TIE_MAX_MEMBERS];
 } zl_tie_group;
 
 typedef struct zl_model {
@@ -230,6 +235,10 @@ void zl_model_bind_layer_grads(zl_model *m, int layer, float *base);
 const zl_tie_group *zl_model_tie_owned_by(const zl_model *m, int layer);
 /* The tie group of which `layer` is a member (not the owner), or NULL. */
 const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer);
+/* The tied parameter's values and gradient as member layer `layer` sees them: its own copy,
+ * or the owner's binding. */
+float *zl_model_tie_values(const zl_model *m, int layer);
+float *zl_model_tie_grads(const zl_model *m, int layer);
 /* The member of g that runs backward first (the one latest in forward): where the tied
  * gradient starts to collect. */
 int zl_model_tie_first_backward(const zl_tie_group *g);

@@ -74,6 +74,7 @@ const zl_zero_strategy zl__zero_stage0 = {
     .name = "ZeRO stage 0",
     .stage = 0,
     .zero_optimizer = false,
+    .whole_grads = true,
     .alloc = alloc,
     .init_params = zl__zero_replicated_init_params,
     .use_params = zl__zero_replicated_use_params,

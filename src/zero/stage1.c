@@ -47,6 +47,7 @@ const zl_zero_strategy zl__zero_stage1 = {
     .name = "ZeRO stage 1",
     .stage = 1,
     .zero_optimizer = true,
+    .whole_grads = true,
     .alloc = alloc,
     .init_params = zl__zero_replicated_init_params,
     .use_params = zl__zero_replicated_use_params,

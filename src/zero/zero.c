@@ -28,6 +28,12 @@ zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
     return ZL_OK;
 }
 
+void *zl_zero_param_grads(zl_zero_ctx *z, int param)
+{
+    if (!z->strategy->whole_grads) return NULL;
+    return zl__at(z->grads->data, z->prec->grad_dtype, z->model->params[param].offset);
+}
+
 void zl_zero_zero_grads(zl_zero_ctx *z)
 {
     z->device->ops->zero(z->grads->data, zl_tensor_nbytes(z->grads));

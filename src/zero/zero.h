@@ -109,6 +109,9 @@ typedef struct zl_zero_strategy {
     /* DeepSpeed wraps the optimizer in its ZeRO optimizer (stages 1-3): fp16's loss
      * scaler is that optimizer's, and the gradient norm sums partitions across ranks. */
     bool zero_optimizer;
+    /* Stages 0-1: the gradient accumulates whole on every rank until reduce() at the
+     * boundary (stages 2-3 move each layer's gradient away as backward produces it). */
+    bool whole_grads;
 
     /* Partition, parameters (with their initial values, locally), master weights,
      * gradients and buckets, in the ledger's order. Local: the caller agrees on it. */
@@ -141,6 +144,10 @@ zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
 /* The global L2 norm of the reduced gradient: this rank's share, summed across the
  * ranks that partition it. */
 zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm);
+/* Where parameter `param`'s accumulated gradient is before the boundary's reduction
+ * (grad_dtype): only while the strategy keeps the gradient whole (whole_grads), else
+ * NULL. What ReduceTiedGrads adds a tie's copies into. */
+void *zl_zero_param_grads(zl_zero_ctx *z, int param);
 /* DeepSpeed's zero_grad after the step. */
 void zl_zero_zero_grads(zl_zero_ctx *z);
 

@@ -11,6 +11,7 @@
 #include "core/device.h"
 #include "core/rng.h"
 #include "engine/engine.h"
+#include "engine/schedule.h"
 #include "model/gpt_config.h"
 #include "model/model.h"
 
@@ -23,6 +24,18 @@ static void random_batch(int32_t *in, int32_t *tg, int n, int V, uint64_t seed)
         in[i] = (int32_t)(zl_rng_bits(seed, 1, (uint64_t)i) % (uint64_t)V);
         tg[i] = (int32_t)(zl_rng_bits(seed, 2, (uint64_t)i) % (uint64_t)V);
     }
+}
+
+/* A data source for zl_engine_train_batch: micro-batch k of a fixed random sequence. */
+typedef struct batch_source {
+    int k, ntok, V;
+} batch_source;
+
+static zl_status next_source_batch(void *ctx, int32_t *in, int32_t *tg)
+{
+    batch_source *s = ctx;
+    random_batch(in, tg, s->ntok, s->V, 100 + (uint64_t)s->k++);
+    return ZL_OK;
 }
 
 static zl_engine_options options(int B, int T, int gas)
@@ -58,6 +71,97 @@ START_TEST(test_model_param_table)
     ck_assert_int_eq(zl_model_find_param(&m, "lm_head.weight"), -1); /* tied: no separate head */
     zl_model_destroy(&m);
     ck_assert_uint_eq(dev.ledger.cur_nbytes, 0); /* the table itself is host metadata */
+}
+END_TEST
+
+/* A tie whose members are bound to different buffers (opt.tie_copies: the head keeps its
+ * own copy of wte, as a pipeline stage holding the head would) still gets one reduced
+ * gradient: at ReduceGrads (after ReduceTiedGrads) the owner's wte gradient is the
+ * shared-binding run's, up to the order of the sum, and the head's copy holds the very
+ * same gradient; after three steps the weights agree, and the copy equals the owner.
+ * Without the tied reduction the owner would miss the head's share (about half). */
+typedef struct tie_probe {
+    zl_engine *e;
+    float *grad;   /* the owner's wte gradient at ReduceGrads, f32 */
+    float *copy;   /* the copy's, or NULL */
+    size_t n;
+} tie_probe;
+
+static void probe_at_reduce(void *ctx, const zl_instr *in)
+{
+    tie_probe *p = ctx;
+    if (in->kind != ZL_REDUCE_GRADS) return;
+    const zl_model *m = &p->e->model;
+    const zl_tie_group *g = &m->ties[0];
+    const float *grads = zl_tensor_f32(&p->e->grads);
+    memcpy(p->grad, grads + m->params[g->param].offset, p->n * sizeof(float));
+    if (p->copy) memcpy(p->copy, g->copy_grads[0], p->n * sizeof(float));
+}
+
+START_TEST(test_tie_copies_get_one_reduced_gradient)
+{
+    zl_gpt_config cfg;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
+    zl_device d1, d2;
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "shared", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "copies", 0), ZL_OK);
+    zl_engine_options o = options(2, 16, 2);
+    zl_engine a, b;
+    ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
+    o.tie_copies = true;
+    ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
+    const zl_tie_group *g = &b.model.ties[0];
+    ck_assert_ptr_nonnull(g->copy_values[0]);
+    ck_assert_ptr_null(a.model.ties[0].copy_values[0]);
+    size_t n = b.model.params[g->param].numel, off = b.model.params[g->param].offset;
+    /* the copy starts as the owner's values, on the ledger as a parameter */
+    ck_assert_int_eq(memcmp(g->copy_values[0], zl_tensor_f32(&b.params) + off, n * sizeof(float)), 0);
+    ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "param"),
+                      zl_ledger_current(&d1.ledger, "param") + n * sizeof(float));
+    tie_probe pa = {&a, malloc(n * sizeof(float)), NULL, n};
+    tie_probe pb = {&b, malloc(n * sizeof(float)), malloc(n * sizeof(float)), n};
+    a.instr_observer = b.instr_observer = probe_at_reduce;
+    a.instr_observer_ctx = &pa;
+    b.instr_observer_ctx = &pb;
+    batch_source sa = {0, 32, cfg.vocab_size}, sb = sa;
+    for (int step = 0; step < 3; step++) {
+        float la, lb;
+        ck_assert_int_eq(zl_engine_train_batch(&a, next_source_batch, &sa, &la), ZL_OK);
+        ck_assert_int_eq(zl_engine_train_batch(&b, next_source_batch, &sb, &lb), ZL_OK);
+        double diff = 0, norm = 0;
+        for (size_t i = 0; i < n; i++) {
+            diff += ((double)pa.grad[i] - pb.grad[i]) * ((double)pa.grad[i] - pb.grad[i]);
+            norm += (double)pa.grad[i] * pa.grad[i];
+        }
+        ck_assert_double_gt(norm, 0);
+        ck_assert_msg(sqrt(diff / norm) < 1e-6, "step %d: tied gradient differs by %g (relative)",
+                      step, sqrt(diff / norm));
+        ck_assert_int_eq(memcmp(pb.copy, pb.grad, n * sizeof(float)), 0); /* one gradient */
+        ck_assert_float_eq_tol(la, lb, 1e-5f * fabsf(la));
+    }
+    /* The weights as a whole (Adam divides by sqrt(v): an element whose gradient is at the
+     * level of rounding moves by up to lr either way, so elementwise bounds say nothing). */
+    const float *pa_w = zl_tensor_f32(&a.params), *pb_w = zl_tensor_f32(&b.params);
+    double wdiff = 0, wnorm = 0;
+    for (size_t i = 0; i < b.model.params_numel; i++) {
+        wdiff += ((double)pa_w[i] - pb_w[i]) * ((double)pa_w[i] - pb_w[i]);
+        wnorm += (double)pa_w[i] * pa_w[i];
+    }
+    printf("tie copies: weights differ by %.3g (relative L2) after 3 steps\n", sqrt(wdiff / wnorm));
+    ck_assert_double_lt(sqrt(wdiff / wnorm), 1e-5);
+    ck_assert_int_eq(memcmp(g->copy_values[0], pb_w + off, n * sizeof(float)), 0);
+    free(pa.grad);
+    free(pb.grad);
+    free(pb.copy);
+    zl_engine_destroy(&a);
+    zl_engine_destroy(&b);
+
+    /* A strategy that reduces each layer's gradient during backward cannot sum copies
+     * before the reduction: refused by name (DeepSpeed's pipeline allows ZeRO 0-1). */
+    o.zero_stage = 2;
+    ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "ZeRO stage 2"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "hint: use ZeRO stage 0 or 1"));
 }
 END_TEST
 
@@ -440,6 +544,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_model_param_table);
     tcase_add_test(tc, test_model_tie_group);
     tcase_add_test(tc, test_model_head_reads_through_the_tie);
+    tcase_add_test(tc, test_tie_copies_get_one_reduced_gradient);
     tcase_add_test(tc, test_model_init_independent_of_slicing);
     tcase_add_test(tc, test_model_gradients_match_finite_differences);
     tcase_add_test(tc, test_model_cpu_matches_ref);
