@@ -87,7 +87,15 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;
     e->zero.num_ranges = e->num_ranges;
-    if ((st = zl__engine_precision_init(e)) != ZL_OK) return st;
+    /* The precision policy: types, the loss scaler (of the ZeRO optimizers' kind under a
+     * ZeRO optimizer), then its "cast" buffers. */
+    if ((st = zl_precision_init(&e->prec, dev, m, opt->seed, &opt->precision,
+                                strategy->zero_optimizer)) != ZL_OK ||
+        (st = zl_precision_alloc(&e->prec)) != ZL_OK)
+        return st;
+    e->dtype = e->prec.dtype;
+    e->grad_dtype = e->prec.grad_dtype;
+    e->comm_dtype = e->prec.comm_dtype;
     /* Parameters (with their initial values), master weights, gradients and buckets, where
      * the stage keeps them; values agree across ranks in zl_engine_create. */
     if ((st = e->zero.strategy->alloc(&e->zero)) != ZL_OK) return st;
@@ -131,7 +139,7 @@ void zl_engine_destroy(zl_engine *e)
     free(e->schedule);
     zl_adamw_destroy(&e->adam);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
-    zl__engine_precision_free(e);
+    zl_precision_free(&e->prec);
     if (e->model.layers) zl_model_destroy(&e->model);
     free(e->ranges);
     memset(e, 0, sizeof *e);
@@ -171,7 +179,7 @@ zl_status zl_engine_backward(zl_engine *e)
     zl_zero_ctx *z = &e->zero;
     /* DeepSpeed divides each micro-batch's loss by the accumulation steps, so the summed
      * gradient is that of the mean over the global batch; fp16 multiplies by the scale. */
-    m->loss_grad = m->num_targets ? (float)(e->scaler.cur_scale /
+    m->loss_grad = m->num_targets ? (float)(zl_precision_loss_scale(&e->prec) /
                                             ((double)m->num_targets * e->opt.gradient_accumulation_steps))
                                   : 0.0f;
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
@@ -198,6 +206,8 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 
+double zl_engine_loss_scale(const zl_engine *e) { return zl_precision_loss_scale(&e->prec); }
+
 /* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
 static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }
 
@@ -209,11 +219,11 @@ static zl_status optimizer_step(zl_engine *e)
     zl_status st;
     zl_zero_ctx *z = &e->zero;
     /* The scale the gradients carry: the update below may change it for the next step. */
-    double scale = e->scaler.cur_scale;
+    double scale = zl_precision_loss_scale(&e->prec);
     size_t own_n;
     void *own = z->strategy->own_grads(z, &own_n);
     bool skip;
-    if ((st = zl__engine_check_overflow(e, own, own_n, &skip)) != ZL_OK) return st;
+    if ((st = zl_precision_check_overflow(&e->prec, e->opt.dp, own, own_n, &skip)) != ZL_OK) return st;
     if (skip) {
         /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step and
          * its samples still count. */

@@ -12,8 +12,8 @@
  * The engine owns the flat buffers (tags "param" and "grad"), the optimizer state
  * (inside zl_adamw) and, through the model, the activations: every byte on the device's
  * ledger. Where they live and how they move under each ZeRO stage is the stage's
- * strategy (zero/zero.h); dtype-specific work is the precision policy's
- * (zero/precision.h); the loss scale is engine_precision.c's. */
+ * strategy (zero/zero.h); dtype-specific work and the loss scale are the precision
+ * policy's (zero/precision.h). */
 #ifndef ZL_ENGINE_ENGINE_H
 #define ZL_ENGINE_ENGINE_H
 
@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
-#include "engine/loss_scaler.h"
 #include "core/device.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -31,22 +30,10 @@
 #include "engine/schedule.h"
 #include "zero/zero.h"
 
-/* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"). A zeroed
- * struct is fp32 training. Under 16 bits the model's parameters, activations and their
- * gradients are stored in `dtype` and each rank's optimizer partition keeps fp32 master
- * weights; fp16 scales the loss (engine/loss_scaler.h). */
-typedef struct zl_engine_precision {
-    zl_dtype dtype;          /* ZL_F32, ZL_F16 (fp16.enabled) or ZL_BF16 (bf16.enabled) */
-    bool grad_accum_fp32;    /* data_types.grad_accum_dtype "fp32" (default: dtype) */
-    bool comm_fp32;          /* communication_data_type "fp32" (default: dtype) */
-    bool check_grad_overflow; /* bf16: skip a step whose gradients hold inf/nan (fp16 always) */
-    /* fp16's loss scaler, DeepSpeed's keys; when all five numbers are zero (a zeroed
-     * struct), DeepSpeed's defaults: dynamic, 2^16, window 1000, hysteresis 2, min 1. */
-    double loss_scale;       /* 0 dynamic, > 0 static */
-    int64_t initial_scale_power, loss_scale_window, hysteresis;
-    bool consecutive_hysteresis;
-    double min_loss_scale;
-} zl_engine_precision;
+/* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"): the
+ * precision policy's keys (zero/precision.h: dtype, fp32 accumulation and communication,
+ * bf16's overflow check, fp16's loss scaler). A zeroed struct is fp32 training. */
+typedef zl_precision_options zl_engine_precision;
 
 /* What the engine needs from a resolved DeepSpeed config (config/config.h fills it). */
 typedef struct zl_engine_options {
@@ -94,10 +81,9 @@ typedef struct zl_engine {
                        * for 2, (shard) for 3 */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */
-    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers */
+    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers, the
+                          * loss scaler and the last boundary's overflow */
     zl_zero_ctx zero;    /* the ZeRO stage's strategy and its buffers (zero/zero.h) */
-    zl_loss_scaler scaler; /* fp16: the loss scale (static or dynamic); others: 1 */
-    bool overflow;         /* the last boundary found inf/nan gradients and skipped */
     zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
     zl_adamw adam;
     zl_lr_schedule lr_schedule;

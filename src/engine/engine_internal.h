@@ -23,11 +23,4 @@ static inline bool zl__vec_nonfinite(zl_engine *e, const void *x, zl_dtype t, si
     return zl_precision_nonfinite(&e->prec, x, t, n);
 }
 
-/* Mixed precision (engine_precision.c): the policy's types and buffers, the loss scaler. */
-zl_status zl__engine_precision_init(zl_engine *e);
-void zl__engine_precision_free(zl_engine *e);
-/* The overflow check and the loss scaler's update at the boundary; own: this rank's
- * share of the reduced gradients (n elements of grad_dtype). */
-zl_status zl__engine_check_overflow(zl_engine *e, const void *own, size_t n, bool *skip);
-
 #endif

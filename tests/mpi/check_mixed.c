@@ -113,7 +113,7 @@ static void run_close(run *r)
  *       (a) fp16 values below 2^-13, which halving takes below 2^-14: the last bit of a
  *           subnormal may be lost, in round(g_a), round(g_b) or their sum (none in bf16);
  *       (b) the tied embedding wte: its gradient has two terms per micro-batch (head and
- *           embedding, each rounded, engine_precision.c), so the single rank sums four
+ *           embedding, each rounded, zero/precision.c), so the single rank sums four
  *           rounded terms in the order ((h_a + e_a) + h_b) + e_b and the ranks in the
  *           order (h_a + e_a) + (h_b + e_b): another association, other rounding;
  *   - the overflow check and Adam then act elementwise on equal inputs (clipping, whose
@@ -388,7 +388,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
     for (int k = 0; k < 2; k++) {
         forward_backward(e, &r.loader);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
-        ck_assert(!e->overflow);
+        ck_assert(!e->prec.overflow);
     }
     double scale0 = zl_engine_loss_scale(e);
     bool fp16 = e->dtype == ZL_F16;
@@ -401,7 +401,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
         if (world->rank == 1) inject_inf(e);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
         ck_assert_int_eq(e->skipped_steps, k);
-        ck_assert(e->overflow);
+        ck_assert(e->prec.overflow);
         ck_assert_int_eq(e->global_steps, 2 + k); /* DeepSpeed counts skipped steps */
         ck_assert_int_eq(e->adam.step, adam_steps);
         ck_assert_double_eq(zl_engine_get_lr(e), lr); /* the schedule did not advance */
@@ -428,7 +428,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
     float *master = master_copy(e);
     forward_backward(e, &r.loader);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK);
-    ck_assert(!e->overflow);
+    ck_assert(!e->prec.overflow);
     ck_assert_int_eq(e->skipped_steps, 2);
     size_t moved = 0;
     for (size_t i = 0; i < e->master.numel; i++) moved += master[i] != zl_tensor_f32(&e->master)[i];
