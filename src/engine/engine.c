@@ -107,10 +107,17 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
 
-zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
+static void release(zl_engine *e);
+
+zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev)
 {
-    memset(e, 0, sizeof *e);
+    *out = NULL;
+    zl_engine *e = calloc(1, sizeof *e);
+    if (!e) { /* agreed as create_local's failures are, so that no rank waits for this one */
+        zl_status st = zl_errorf(ZL_ERR_NOMEM, "out of host memory for the engine");
+        return opt->dp ? zl_comm_agree(opt->dp, st) : st;
+    }
     e->opt = *opt;
     e->device = dev;
     zl_sim_enter(dev->sim); /* the simulated clock, if any */
@@ -126,11 +133,23 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     if (opt->dp) st = zl_comm_agree(opt->dp, st);
     /* Every replica starts from rank 0's values. */
     if (st == ZL_OK) st = e->zero.strategy->init_params(&e->zero);
-    if (st != ZL_OK) zl_engine_destroy(e);
-    return st;
+    if (st != ZL_OK) {
+        zl_engine_destroy(e);
+        return st;
+    }
+    *out = e;
+    return ZL_OK;
 }
 
 void zl_engine_destroy(zl_engine *e)
+{
+    if (!e) return;
+    release(e);
+    free(e);
+}
+
+/* Everything the engine holds, whatever create_local got to. */
+static void release(zl_engine *e)
 {
     zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
@@ -142,7 +161,6 @@ void zl_engine_destroy(zl_engine *e)
     zl_precision_free(&e->prec);
     if (e->model.layers) zl_model_destroy(&e->model);
     free(e->ranges);
-    memset(e, 0, sizeof *e);
 }
 
 /* Make layer l's parameters available to it: where the stage keeps them (gathered at
@@ -205,8 +223,6 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
 }
 
 double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
-
-double zl_engine_loss_scale(const zl_engine *e) { return zl_precision_loss_scale(&e->prec); }
 
 /* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
 static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }

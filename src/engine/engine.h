@@ -23,12 +23,11 @@
 #include "comm/comm.h"
 #include "core/device.h"
 #include "core/status.h"
-#include "core/tensor.h"
 #include "model/model.h"
-#include "optim/adamw.h"
+#include "optim/optimizer.h"
 #include "optim/lr_schedule.h"
 #include "engine/schedule.h"
-#include "zero/zero.h"
+#include "zero/precision.h"
 
 /* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"): the
  * precision policy's keys (zero/precision.h: dtype, fp32 accumulation and communication,
@@ -69,45 +68,10 @@ typedef struct zl_engine_options {
     zl_engine_precision precision;
 } zl_engine_options;
 
-typedef struct zl_engine {
-    zl_engine_options opt;
-    zl_device *device;
-    zl_model model;
-    zl_dtype dtype;      /* parameters, activations (precision.dtype) */
-    zl_dtype grad_dtype; /* gradient accumulation ("grad") */
-    zl_dtype comm_dtype; /* gradient reductions (stage 2-3 staging, "bucket") */
-    zl_tensor params; /* dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
-    zl_tensor grads;  /* grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
-                       * for 2, (shard) for 3 */
-    zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
-    zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */
-    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers, the
-                          * loss scaler and the last boundary's overflow */
-    zl_zero_ctx zero;    /* the ZeRO stage's strategy and its buffers (zero/zero.h) */
-    zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
-    zl_adamw adam;
-    zl_lr_schedule lr_schedule;
-    zl_param_range *ranges; /* weight-decay ranges over the flat buffer */
-    int num_ranges;
-
-    int64_t micro_steps;    /* step() calls */
-    int64_t global_steps;   /* optimizer steps (boundaries) */
-    int64_t global_samples; /* += train_batch_size at each boundary */
-    int64_t skipped_steps;  /* optimizer steps skipped (inf/nan gradients: fp16, bf16 checked) */
-    float loss;             /* loss of the last forward */
-    double grad_norm;       /* global gradient norm at the last boundary (unscaled, before
-                             * clipping; -1 if it was skipped) */
-    double lr;              /* lr used by the last optimizer step */
-
-    /* zl_engine_train_batch: host buffers of one micro-batch and the step's schedule
-     * (made at its first call), and an observer that sees each instruction as it runs
-     * (NULL: none). */
-    int32_t *batch_inputs, *batch_targets;
-    zl_instr *schedule;
-    int schedule_len;
-    void (*instr_observer)(void *ctx, const zl_instr *in);
-    void *instr_observer_ctx;
-} zl_engine;
+/* The engine, an opaque handle (zl_engine_create/zl_engine_destroy); tools and tests read
+ * it through the accessors below. Its fields are engine/engine_internal.h's, for
+ * src/engine and the tests that look inside an engine. */
+typedef struct zl_engine zl_engine;
 
 struct zl_config;
 /* Fill options from a resolved DeepSpeed config (config/config.h): batch, clipping,
@@ -121,13 +85,14 @@ void zl_engine_options_from_config(zl_engine_options *o, const struct zl_config 
  * model's or fp32), rather than train or plan without it. train and plan both call it. */
 zl_status zl_engine_check_config(const struct zl_config *cfg);
 
-/* Build the model on dev, allocate parameters (initialised from opt->seed, then broadcast
- * from data-parallel rank 0 so that every replica starts equal), gradients, optimizer
- * state and activations. On any failure everything allocated is released and the status
- * (e.g. ZL_ERR_OOM with the ledger's report) is returned. Collective over opt->dp: every
- * rank gets the same status. */
-zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
+/* Allocate an engine into *out: build the model on dev, allocate parameters (initialised
+ * from opt->seed, then broadcast from data-parallel rank 0 so that every replica starts
+ * equal), gradients, optimizer state and activations. On any failure everything allocated
+ * is released, *out is NULL and the status (e.g. ZL_ERR_OOM with the ledger's report) is
+ * returned. Collective over opt->dp: every rank gets the same status. */
+zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev);
+/* Release everything the engine holds, and the engine; NULL is a no-op. */
 void zl_engine_destroy(zl_engine *e);
 
 /* Forward one micro-batch of host token ids, inputs and targets (B, T); *loss is the
@@ -165,5 +130,34 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e);
 double zl_engine_get_lr(const zl_engine *e);
 /* The loss scale the next backward uses (fp16; 1 otherwise). */
 double zl_engine_loss_scale(const zl_engine *e);
+
+/* ---- accessors (engine_access.c) ----------------------------------------------------- */
+
+/* The options the engine runs with (DeepSpeed's defaults filled in where zero). */
+const zl_engine_options *zl_engine_get_options(const zl_engine *e);
+/* The model (layers, parameter table, activations of the last forward). */
+const zl_model *zl_engine_model(const zl_engine *e);
+/* The device the engine computes on (not owned). */
+zl_device *zl_engine_device(const zl_engine *e);
+/* The type of parameters and activations (f32, f16 or bf16). */
+zl_dtype zl_engine_dtype(const zl_engine *e);
+/* step() calls so far (DeepSpeed's micro_steps). */
+int64_t zl_engine_micro_steps(const zl_engine *e);
+/* Optimizer steps (boundaries) so far, skipped ones included (DeepSpeed's global_steps). */
+int64_t zl_engine_global_steps(const zl_engine *e);
+/* Samples so far: train_batch_size per boundary (DeepSpeed's global_samples). */
+int64_t zl_engine_global_samples(const zl_engine *e);
+/* Optimizer steps skipped for inf/nan gradients (fp16; bf16 when checked). */
+int64_t zl_engine_skipped_steps(const zl_engine *e);
+/* Global gradient norm at the last boundary (unscaled, before clipping; -1 if skipped). */
+double zl_engine_grad_norm(const zl_engine *e);
+/* The lr the last optimizer step used. */
+double zl_engine_last_lr(const zl_engine *e);
+/* The loss of the last forward on this rank. */
+float zl_engine_loss(const zl_engine *e);
+/* Have train_batch call observe(ctx, instruction) before each instruction it runs
+ * (NULL: none). */
+void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const zl_instr *in),
+                                  void *ctx);
 
 #endif
