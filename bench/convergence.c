@@ -61,7 +61,7 @@ static double train(const char *precision, int stage, zl_comm *dp, int steps, lo
         if (W > 1) loss = zl_engine_dp_mean(run.engine, loss);
         if (step >= steps - 10) tail += loss / 10.0;
     }
-    *skipped = run.engine->skipped_steps;
+    *skipped = zl_engine_skipped_steps(run.engine);
     zl_run_free(&run);
     return tail;
 }

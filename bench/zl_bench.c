@@ -156,7 +156,7 @@ static int run_config(const char *name, int threads, const bench_args *a, double
 
     zl_gpt_config cfg;
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     zl_status st = zl_gpt_config_preset(name, &cfg);
     if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "bench", 0);
     if (st != ZL_OK) {
@@ -200,14 +200,14 @@ static int run_config(const char *name, int threads, const bench_args *a, double
     for (int s = -warmup; s < steps; s++) {
         const int32_t *in = tokens + (size_t)((s + warmup) % NUM_BATCHES) * (ntok + 1);
         double t0 = now();
-        if ((st = zl_engine_forward(&e, in, in + 1, &loss)) != ZL_OK) { /* targets: next token */
+        if ((st = zl_engine_forward(e, in, in + 1, &loss)) != ZL_OK) { /* targets: next token */
             fprintf(stderr, "zl_bench: %s\n", zl_last_error());
             return 1;
         }
         double t1 = now();
-        zl_engine_backward(&e);
+        zl_engine_backward(e);
         double t2 = now();
-        zl_engine_step(&e);
+        zl_engine_step(e);
         double t3 = now();
         if (s == -warmup) loss_first = loss;
         if (s >= 0) {
@@ -217,9 +217,9 @@ static int run_config(const char *name, int threads, const bench_args *a, double
             opt += t3 - t2;
         }
     }
-    if (e.skipped_steps) {
+    if (zl_engine_skipped_steps(e)) {
         fprintf(stderr, "zl_bench: %s: %lld steps skipped on overflow: the timing is void\n", name,
-                (long long)e.skipped_steps);
+                (long long)zl_engine_skipped_steps(e));
         return 1;
     }
     if (!isfinite(loss) || !isfinite(loss_first)) {
@@ -245,14 +245,14 @@ static int run_config(const char *name, int threads, const bench_args *a, double
     res->fwd_ms = 1e3 * fwd / steps;
     res->bwd_ms = 1e3 * bwd / steps;
     res->opt_ms = 1e3 * opt / steps;
-    res->gflop_step = 3.0 * zl_model_forward_flops(&e.model, B, T) / 1e9;
+    res->gflop_step = 3.0 * zl_model_forward_flops(zl_engine_model(e), B, T) / 1e9;
     res->peak = peak;
 
     double tok_s = ntok / (res->ms_step / 1e3), gflops = res->gflop_step / (res->ms_step / 1e3);
     printf("bench zerolab precision=%s config=%s threads=%d B=%d T=%d steps=%d params=%zu gflop_step=%.3f "
            "ms_step=%.2f ms_mean=%.2f ms_min=%.2f tok_s=%.1f gflops=%.2f peak_gflops=%.2f "
            "peak_frac=%.4f fwd_ms=%.2f bwd_ms=%.2f opt_ms=%.2f loss_first=%.4f loss_last=%.4f\n",
-           zl_dtype_name(a->precision), name, threads, B, T, steps, e.model.params_numel, res->gflop_step, res->ms_step,
+           zl_dtype_name(a->precision), name, threads, B, T, steps, zl_engine_model(e)->params_numel, res->gflop_step, res->ms_step,
            res->ms_mean, res->ms_min, tok_s, gflops, peak, peak > 0 ? gflops / peak : 0.0,
            res->fwd_ms, res->bwd_ms, res->opt_ms, (double)loss_first, (double)loss);
     fflush(stdout);
@@ -264,9 +264,9 @@ static int run_config(const char *name, int threads, const bench_args *a, double
         double t0 = now();
         for (int s = 0; s < prof_steps; s++) {
             const int32_t *in = tokens + (size_t)(s % NUM_BATCHES) * (ntok + 1);
-            zl_engine_forward(&e, in, in + 1, &loss);
-            zl_engine_backward(&e);
-            zl_engine_step(&e);
+            zl_engine_forward(e, in, in + 1, &loss);
+            zl_engine_backward(e);
+            zl_engine_step(e);
         }
         double dt = now() - t0;
         dev.ops = real;
@@ -280,7 +280,7 @@ static int run_config(const char *name, int threads, const bench_args *a, double
     }
     free(step_s);
     free(tokens);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     return 0;
 }
 

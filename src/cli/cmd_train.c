@@ -463,7 +463,7 @@ static int train(const train_args *a)
     const zl_gpt_config *mc = &run.model;
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
               "%d rank%s x %d thread%s%s%s%s\n",
-              mc->name, (double)engine->model.params_numel / 1e6, mc->num_layers, mc->channels,
+              mc->name, (double)zl_engine_model(engine)->params_numel / 1e6, mc->num_layers, mc->channels,
               mc->num_heads, mc->vocab_size, run.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
               omp_get_max_threads() > 1 ? "s" : "", auto_why ? " (" : "", auto_why ? auto_why : "",
               auto_why ? ")" : "");
@@ -510,10 +510,10 @@ static int train(const train_args *a)
             if (cfg->fp16.enabled) snprintf(scale, sizeof scale, " | loss scale %g", zl_engine_loss_scale(engine));
             zl_print0("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f%s | %.1f ms/step | "
                       "%.0f tok/s | %.1f GFLOP/s\n",
-                      step, run.steps, loss, engine->lr, engine->grad_norm, scale, 1e3 * dt,
+                      step, run.steps, loss, zl_engine_last_lr(engine), zl_engine_grad_norm(engine), scale, 1e3 * dt,
                       (double)run.tokens_per_micro * o->gradient_accumulation_steps * W / dt,
                       flops_per_step / dt / 1e9);
-            if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, engine->dtype);
+            if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, zl_engine_dtype(engine));
             t_window = t;
         }
     }
@@ -521,9 +521,9 @@ static int train(const train_args *a)
     double elapsed = now_seconds() - t_start;
     zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, run.steps,
               run.steps == 1 ? "" : "s", elapsed);
-    if (engine->skipped_steps)
+    if (zl_engine_skipped_steps(engine))
         zl_print0("skipped %lld of %ld optimizer steps (inf/nan gradients)\n",
-                  (long long)engine->skipped_steps, run.steps);
+                  (long long)zl_engine_skipped_steps(engine), run.steps);
     print_peaks(world, &run.device);
     if (a->print_memory) print_memory(world, &run.device);
     if (card && a->trace) {

@@ -107,7 +107,15 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;
     e->zero.num_ranges = e->num_ranges;
-    if ((st = zl__engine_precision_init(e)) != ZL_OK) return st;
+    /* The precision policy: types, the loss scaler (of the ZeRO optimizers' kind under a
+     * ZeRO optimizer), then its "cast" buffers. */
+    if ((st = zl_precision_init(&e->prec, dev, m, opt->seed, &opt->precision,
+                                strategy->zero_optimizer)) != ZL_OK ||
+        (st = zl_precision_alloc(&e->prec)) != ZL_OK)
+        return st;
+    e->dtype = e->prec.dtype;
+    e->grad_dtype = e->prec.grad_dtype;
+    e->comm_dtype = e->prec.comm_dtype;
     /* Parameters (with their initial values), master weights, gradients and buckets, where
      * the stage keeps them; values agree across ranks in zl_engine_create. */
     if ((st = e->zero.strategy->alloc(&e->zero)) != ZL_OK) return st;
@@ -131,10 +139,17 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
 
-zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
+static void release(zl_engine *e);
+
+zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev)
 {
-    memset(e, 0, sizeof *e);
+    *out = NULL;
+    zl_engine *e = calloc(1, sizeof *e);
+    if (!e) { /* agreed as create_local's failures are, so that no rank waits for this one */
+        zl_status st = zl_errorf(ZL_ERR_NOMEM, "out of host memory for the engine");
+        return opt->dp ? zl_comm_agree(opt->dp, st) : st;
+    }
     e->opt = *opt;
     e->device = dev;
     zl_sim_enter(dev->sim); /* the simulated clock, if any */
@@ -151,11 +166,23 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     /* Every replica starts from rank 0's values. */
     if (st == ZL_OK) st = e->zero.strategy->init_params(&e->zero);
     if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
-    if (st != ZL_OK) zl_engine_destroy(e);
-    return st;
+    if (st != ZL_OK) {
+        zl_engine_destroy(e);
+        return st;
+    }
+    *out = e;
+    return ZL_OK;
 }
 
 void zl_engine_destroy(zl_engine *e)
+{
+    if (!e) return;
+    release(e);
+    free(e);
+}
+
+/* Everything the engine holds, whatever create_local got to. */
+static void release(zl_engine *e)
 {
     zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
@@ -164,10 +191,9 @@ void zl_engine_destroy(zl_engine *e)
     zl_adamw_destroy(&e->adam);
     zl__engine_ties_free(e);
     if (e->zero.strategy) e->zero.strategy->free(&e->zero);
-    zl__engine_precision_free(e);
+    zl_precision_free(&e->prec);
     if (e->model.layers) zl_model_destroy(&e->model);
     free(e->ranges);
-    memset(e, 0, sizeof *e);
 }
 
 /* Make layer l's parameters available to it: where the stage keeps them (gathered at
@@ -215,7 +241,7 @@ static zl_status backward_pass(zl_engine *e, int buffer)
     /* DeepSpeed divides each micro-batch's loss by the accumulation steps, so the summed
      * gradient is that of the mean over the global batch; fp16 multiplies by the scale. */
     int targets = zl_model_slot(m)->num_targets;
-    m->loss_grad = targets ? (float)(e->scaler.cur_scale /
+    m->loss_grad = targets ? (float)(zl_precision_loss_scale(&e->prec) /
                                      ((double)targets * e->opt.gradient_accumulation_steps))
                            : 0.0f;
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
@@ -274,11 +300,11 @@ static zl_status optimizer_step(zl_engine *e)
     zl_status st;
     zl_zero_ctx *z = &e->zero;
     /* The scale the gradients carry: the update below may change it for the next step. */
-    double scale = e->scaler.cur_scale;
+    double scale = zl_precision_loss_scale(&e->prec);
     size_t own_n;
     void *own = z->strategy->own_grads(z, &own_n);
     bool skip;
-    if ((st = zl__engine_check_overflow(e, own, own_n, &skip)) != ZL_OK) return st;
+    if ((st = zl_precision_check_overflow(&e->prec, e->opt.dp, own, own_n, &skip)) != ZL_OK) return st;
     if (skip) {
         /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step and
          * its samples still count. */

@@ -12,8 +12,8 @@
  * The engine owns the flat buffers (tags "param" and "grad"), the optimizer state
  * (inside zl_adamw) and, through the model, the activations: every byte on the device's
  * ledger. Where they live and how they move under each ZeRO stage is the stage's
- * strategy (zero/zero.h); dtype-specific work is the precision policy's
- * (zero/precision.h); the loss scale is engine_precision.c's. */
+ * strategy (zero/zero.h); dtype-specific work and the loss scale are the precision
+ * policy's (zero/precision.h). */
 #ifndef ZL_ENGINE_ENGINE_H
 #define ZL_ENGINE_ENGINE_H
 
@@ -21,32 +21,18 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
-#include "engine/loss_scaler.h"
 #include "core/device.h"
 #include "core/status.h"
-#include "core/tensor.h"
 #include "model/model.h"
-#include "optim/adamw.h"
+#include "optim/optimizer.h"
 #include "optim/lr_schedule.h"
 #include "engine/schedule.h"
-#include "zero/zero.h"
+#include "zero/precision.h"
 
-/* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"). A zeroed
- * struct is fp32 training. Under 16 bits the model's parameters, activations and their
- * gradients are stored in `dtype` and each rank's optimizer partition keeps fp32 master
- * weights; fp16 scales the loss (engine/loss_scaler.h). */
-typedef struct zl_engine_precision {
-    zl_dtype dtype;          /* ZL_F32, ZL_F16 (fp16.enabled) or ZL_BF16 (bf16.enabled) */
-    bool grad_accum_fp32;    /* data_types.grad_accum_dtype "fp32" (default: dtype) */
-    bool comm_fp32;          /* communication_data_type "fp32" (default: dtype) */
-    bool check_grad_overflow; /* bf16: skip a step whose gradients hold inf/nan (fp16 always) */
-    /* fp16's loss scaler, DeepSpeed's keys; when all five numbers are zero (a zeroed
-     * struct), DeepSpeed's defaults: dynamic, 2^16, window 1000, hysteresis 2, min 1. */
-    double loss_scale;       /* 0 dynamic, > 0 static */
-    int64_t initial_scale_power, loss_scale_window, hysteresis;
-    bool consecutive_hysteresis;
-    double min_loss_scale;
-} zl_engine_precision;
+/* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"): the
+ * precision policy's keys (zero/precision.h: dtype, fp32 accumulation and communication,
+ * bf16's overflow check, fp16's loss scaler). A zeroed struct is fp32 training. */
+typedef zl_precision_options zl_engine_precision;
 
 /* What the engine needs from a resolved DeepSpeed config (config/config.h fills it). */
 typedef struct zl_engine_options {
@@ -91,52 +77,10 @@ typedef struct zl_engine_options {
     bool tie_copies;
 } zl_engine_options;
 
-typedef struct zl_engine {
-    zl_engine_options opt;
-    zl_device *device;   /* the accelerator */
-    zl_device *host;     /* the host device: opt.host, or own_host */
-    zl_device own_host;
-    zl_model model;
-    int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
-                                  * (all of them until pipeline stages split the list) */
-    zl_dtype dtype;      /* parameters, activations (precision.dtype) */
-    zl_dtype grad_dtype; /* gradient accumulation ("grad") */
-    zl_dtype comm_dtype; /* gradient reductions (stage 2-3 staging, "bucket") */
-    zl_tensor params; /* dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
-    zl_tensor grads;  /* grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
-                       * for 2, (shard) for 3 */
-    zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
-    zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */
-    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers */
-    zl_zero_ctx zero;    /* the ZeRO stage's strategy and its buffers (zero/zero.h) */
-    zl_loss_scaler scaler; /* fp16: the loss scale (static or dynamic); others: 1 */
-    bool overflow;         /* the last boundary found inf/nan gradients and skipped */
-    zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
-    zl_adamw adam;
-    zl_tensor tie_values[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS]; /* opt.tie_copies: the members' copies */
-    zl_tensor tie_grads[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS];
-    zl_lr_schedule lr_schedule;
-    zl_param_range *ranges; /* weight-decay ranges over the flat buffer */
-    int num_ranges;
-
-    int64_t micro_steps;    /* step() calls */
-    int64_t global_steps;   /* optimizer steps (boundaries) */
-    int64_t global_samples; /* += train_batch_size at each boundary */
-    int64_t skipped_steps;  /* optimizer steps skipped (inf/nan gradients: fp16, bf16 checked) */
-    float loss;             /* loss of the last forward */
-    double grad_norm;       /* global gradient norm at the last boundary (unscaled, before
-                             * clipping; -1 if it was skipped) */
-    double lr;              /* lr used by the last optimizer step */
-
-    /* zl_engine_train_batch: the host buffers LoadMicroBatch fills (the loader's pinned
-     * memory, copied to the accelerator's slot), the step's schedule (made with the
-     * engine), and an observer that sees each instruction as it runs (NULL: none). */
-    int32_t *batch; /* (2, B, T): inputs, then targets */
-    zl_instr *schedule;
-    int schedule_len;
-    void (*instr_observer)(void *ctx, const zl_instr *in);
-    void *instr_observer_ctx;
-} zl_engine;
+/* The engine, an opaque handle (zl_engine_create/zl_engine_destroy); tools and tests read
+ * it through the accessors below. Its fields are engine/engine_internal.h's, for
+ * src/engine and the tests that look inside an engine. */
+typedef struct zl_engine zl_engine;
 
 struct zl_config;
 /* Fill options from a resolved DeepSpeed config (config/config.h): batch, clipping,
@@ -150,13 +94,14 @@ void zl_engine_options_from_config(zl_engine_options *o, const struct zl_config 
  * model's or fp32), rather than train or plan without it. train and plan both call it. */
 zl_status zl_engine_check_config(const struct zl_config *cfg);
 
-/* Build the model on dev, allocate parameters (initialised from opt->seed, then broadcast
- * from data-parallel rank 0 so that every replica starts equal), gradients, optimizer
- * state and activations. On any failure everything allocated is released and the status
- * (e.g. ZL_ERR_OOM with the ledger's report) is returned. Collective over opt->dp: every
- * rank gets the same status. */
-zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
+/* Allocate an engine into *out: build the model on dev, allocate parameters (initialised
+ * from opt->seed, then broadcast from data-parallel rank 0 so that every replica starts
+ * equal), gradients, optimizer state and activations. On any failure everything allocated
+ * is released, *out is NULL and the status (e.g. ZL_ERR_OOM with the ledger's report) is
+ * returned. Collective over opt->dp: every rank gets the same status. */
+zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev);
+/* Release everything the engine holds, and the engine; NULL is a no-op. */
 void zl_engine_destroy(zl_engine *e);
 
 /* Forward one micro-batch of host token ids, inputs and targets (B, T); *loss is the
@@ -194,5 +139,34 @@ bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e);
 double zl_engine_get_lr(const zl_engine *e);
 /* The loss scale the next backward uses (fp16; 1 otherwise). */
 double zl_engine_loss_scale(const zl_engine *e);
+
+/* ---- accessors (engine_access.c) ----------------------------------------------------- */
+
+/* The options the engine runs with (DeepSpeed's defaults filled in where zero). */
+const zl_engine_options *zl_engine_get_options(const zl_engine *e);
+/* The model (layers, parameter table, activations of the last forward). */
+const zl_model *zl_engine_model(const zl_engine *e);
+/* The device the engine computes on (not owned). */
+zl_device *zl_engine_device(const zl_engine *e);
+/* The type of parameters and activations (f32, f16 or bf16). */
+zl_dtype zl_engine_dtype(const zl_engine *e);
+/* step() calls so far (DeepSpeed's micro_steps). */
+int64_t zl_engine_micro_steps(const zl_engine *e);
+/* Optimizer steps (boundaries) so far, skipped ones included (DeepSpeed's global_steps). */
+int64_t zl_engine_global_steps(const zl_engine *e);
+/* Samples so far: train_batch_size per boundary (DeepSpeed's global_samples). */
+int64_t zl_engine_global_samples(const zl_engine *e);
+/* Optimizer steps skipped for inf/nan gradients (fp16; bf16 when checked). */
+int64_t zl_engine_skipped_steps(const zl_engine *e);
+/* Global gradient norm at the last boundary (unscaled, before clipping; -1 if skipped). */
+double zl_engine_grad_norm(const zl_engine *e);
+/* The lr the last optimizer step used. */
+double zl_engine_last_lr(const zl_engine *e);
+/* The loss of the last forward on this rank. */
+float zl_engine_loss(const zl_engine *e);
+/* Have train_batch call observe(ctx, instruction) before each instruction it runs
+ * (NULL: none). */
+void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const zl_instr *in),
+                                  void *ctx);
 
 #endif

@@ -1,10 +1,60 @@
-/* Internal to src/engine, and to the tests that look inside an engine. Where gradients,
+/* Internal to src/engine, and to the tests that look inside an engine: the engine's
+ * fields (engine/engine.h has the opaque handle and the accessors). Where gradients,
  * parameters and optimizer state live is the ZeRO strategy's business (zero/zero.h);
  * dtype-specific work is the precision policy's (zero/precision.h). */
 #ifndef ZL_ENGINE_ENGINE_INTERNAL_H
 #define ZL_ENGINE_ENGINE_INTERNAL_H
 
 #include "engine/engine.h"
+#include "core/tensor.h"
+#include "optim/adamw.h"
+#include "zero/zero.h"
+
+struct zl_engine {
+    zl_engine_options opt;
+    zl_device *device;   /* the accelerator */
+    zl_device *host;     /* the host device: opt.host, or own_host */
+    zl_device own_host;
+    zl_model model;
+    int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
+                                  * (all of them until pipeline stages split the list) */
+    zl_dtype dtype;      /* parameters, activations (precision.dtype) */
+    zl_dtype grad_dtype; /* gradient accumulation ("grad") */
+    zl_dtype comm_dtype; /* gradient reductions (stage 2-3 staging, "bucket") */
+    zl_tensor params; /* dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
+    zl_tensor grads;  /* grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
+                       * for 2, (shard) for 3 */
+    zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
+    zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */
+    zl_precision prec;   /* the precision policy: types, the CPU's f32 "cast" buffers, the
+                          * loss scaler and the last boundary's overflow */
+    zl_zero_ctx zero;    /* the ZeRO stage's strategy and its buffers (zero/zero.h) */
+    zl_tensor stream; /* (2, B, T, C) f32, tag "act.stream": ping-pong residual gradients */
+    zl_adamw adam;
+    zl_tensor tie_values[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS]; /* opt.tie_copies: the members' copies */
+    zl_tensor tie_grads[ZL_MAX_TIES][ZL_TIE_MAX_MEMBERS];
+    zl_lr_schedule lr_schedule;
+    zl_param_range *ranges; /* weight-decay ranges over the flat buffer */
+    int num_ranges;
+
+    int64_t micro_steps;    /* step() calls */
+    int64_t global_steps;   /* optimizer steps (boundaries) */
+    int64_t global_samples; /* += train_batch_size at each boundary */
+    int64_t skipped_steps;  /* optimizer steps skipped (inf/nan gradients: fp16, bf16 checked) */
+    float loss;             /* loss of the last forward */
+    double grad_norm;       /* global gradient norm at the last boundary (unscaled, before
+                             * clipping; -1 if it was skipped) */
+    double lr;              /* lr used by the last optimizer step */
+
+    /* zl_engine_train_batch: the host buffers LoadMicroBatch fills (the loader's pinned
+     * memory, copied to the accelerator's slot), the step's schedule (made with the
+     * engine), and an observer that sees each instruction as it runs (NULL: none). */
+    int32_t *batch; /* (2, B, T): inputs, then targets */
+    zl_instr *schedule;
+    int schedule_len;
+    void (*instr_observer)(void *ctx, const zl_instr *in);
+    void *instr_observer_ctx;
+};
 
 static inline int zl__engine_dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }
 static inline int zl__engine_dp_rank(const zl_engine *e) { return e->opt.dp ? e->opt.dp->rank : 0; }
@@ -32,12 +82,5 @@ void zl__engine_ties_free(zl_engine *e);
 zl_status zl__engine_ties_sync_values(zl_engine *e);
 zl_status zl__engine_reduce_tied_grads(zl_engine *e);
 void zl__engine_ties_zero_grads(zl_engine *e);
-
-/* Mixed precision (engine_precision.c): the policy's types and buffers, the loss scaler. */
-zl_status zl__engine_precision_init(zl_engine *e);
-void zl__engine_precision_free(zl_engine *e);
-/* The overflow check and the loss scaler's update at the boundary; own: this rank's
- * share of the reduced gradients (n elements of grad_dtype). */
-zl_status zl__engine_check_overflow(zl_engine *e, const void *own, size_t n, bool *skip);
 
 #endif

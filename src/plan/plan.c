@@ -21,12 +21,13 @@ static double now(void)
  * not matter on the meta backend; ids must be valid for the model's checks). */
 static zl_status train_steps(zl_engine *e, int steps)
 {
-    size_t n = (size_t)e->opt.micro_batch_size * e->opt.seq_len;
+    const zl_engine_options *o = zl_engine_get_options(e);
+    size_t n = (size_t)o->micro_batch_size * o->seq_len;
     int32_t *tokens = calloc(n, sizeof *tokens);
     if (!tokens) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     zl_status st = ZL_OK;
     for (int s = 0; s < steps && st == ZL_OK; s++)
-        for (int k = 0; k < e->opt.gradient_accumulation_steps && st == ZL_OK; k++) {
+        for (int k = 0; k < o->gradient_accumulation_steps && st == ZL_OK; k++) {
             if ((st = zl_engine_forward(e, tokens, tokens, NULL)) == ZL_OK &&
                 (st = zl_engine_backward(e)) == ZL_OK)
                 st = zl_engine_step(e);
@@ -43,13 +44,13 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     res->compute_seconds = tl->busy[ZL_STREAM_COMPUTE] - mark->busy[ZL_STREAM_COMPUTE];
     res->comm_seconds = tl->busy[ZL_STREAM_COMM] - mark->busy[ZL_STREAM_COMM];
     res->exposed_comm_seconds = tl->exposed_comm - mark->exposed_comm;
-    double tokens = (double)e->opt.micro_batch_size * e->opt.seq_len *
-                    e->opt.gradient_accumulation_steps;
-    double flops = 3.0 * zl_model_forward_flops(&e->model, e->opt.micro_batch_size, e->opt.seq_len) *
-                   e->opt.gradient_accumulation_steps;
+    const zl_engine_options *o = zl_engine_get_options(e);
+    double tokens = (double)o->micro_batch_size * o->seq_len * o->gradient_accumulation_steps;
+    double flops = 3.0 * zl_model_forward_flops(zl_engine_model(e), o->micro_batch_size, o->seq_len) *
+                   o->gradient_accumulation_steps;
     if (res->step_seconds > 0) {
         res->tokens_per_second = tokens * req->world_size / res->step_seconds;
-        double peak = zl_device_peak_flops(req->cluster->device, e->dtype);
+        double peak = zl_device_peak_flops(req->cluster->device, zl_engine_dtype(e));
         res->mfu = flops / (res->step_seconds * peak);
     }
 }
@@ -112,11 +113,11 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         goto out;
     zl_engine_options o = req->options;
     o.dp = dp;
-    zl_engine e;
+    zl_engine *e;
     st = zl_engine_create(&e, &req->model, &o, &dev);
     if (st == ZL_OK) {
         int steps = req->steps > 0 ? req->steps : 1;
-        if (steps > 1) st = train_steps(&e, steps - 1);
+        if (steps > 1) st = train_steps(e, steps - 1);
         zl_timeline mark;
         if (clocked) {
             mark = sim.timeline; /* the clocks before the last step (spans not copied) */
@@ -124,9 +125,9 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
             sim.timeline.num_spans = 0; /* the trace shows the last step only */
             sim.timeline.merged_spans = sim.timeline.dropped_spans = 0;
         }
-        if (st == ZL_OK) st = train_steps(&e, 1);
+        if (st == ZL_OK) st = train_steps(e, 1);
         if (clocked && st == ZL_OK) {
-            step_figures(req, &e, &mark, &sim.timeline, res);
+            step_figures(req, e, &mark, &sim.timeline, res);
             if (req->trace) {
                 st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
                 res->trace_spans = sim.timeline.num_spans;
@@ -135,7 +136,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
             }
         }
         res->ledger = dev.ledger; /* before destroy releases everything */
-        zl_engine_destroy(&e);
+        zl_engine_destroy(e);
     } else {
         res->ledger = dev.ledger; /* the peaks show what was live when it failed */
     }

@@ -284,13 +284,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
 
     /* Out of memory can hit one rank and not another: each rank has its own message. */
     run->failed_at = ZL_RUN_ENGINE;
-    if (!(run->engine = calloc(1, sizeof *run->engine)))
-        return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
-    if ((st = zl_engine_create(run->engine, &run->model, o, &run->device)) != ZL_OK) {
-        free(run->engine);
-        run->engine = NULL;
-        return st;
-    }
+    if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
     run->inputs = malloc(io_nbytes / 2);  /* (B, T) */
     run->targets = malloc(io_nbytes / 2); /* (B, T) */
     if (!run->inputs || !run->targets) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
@@ -349,7 +343,7 @@ zl_status zl_run_step(zl_run *run, float *loss)
 double zl_run_step_flops(const zl_run *run)
 {
     const zl_engine_options *o = &run->options;
-    return 3.0 * zl_model_forward_flops(&run->engine->model, o->micro_batch_size, o->seq_len) *
+    return 3.0 * zl_model_forward_flops(zl_engine_model(run->engine), o->micro_batch_size, o->seq_len) *
            o->gradient_accumulation_steps * run->comm->size;
 }
 
@@ -379,11 +373,8 @@ void zl_run_free(zl_run *run)
     free(run->inputs);
     free(run->targets);
     run->inputs = run->targets = NULL;
-    if (run->engine) {
-        zl_engine_destroy(run->engine);
-        free(run->engine);
-        run->engine = NULL;
-    }
+    zl_engine_destroy(run->engine);
+    run->engine = NULL;
     if (run->has_sim) zl_sim_free(&run->sim);
     run->has_sim = false;
     zl_dataset_free(&run->own_dataset);

@@ -15,9 +15,10 @@
  * gradients below 2^-24 flush to zero unless the loss scale lifts them. */
 #include "zero/precision.h"
 
-/* Elements per piece when a 16-bit buffer is widened into the f32 scratch: large enough
- * that the cpu backend's element-wise kernels go parallel, small enough to stay in L2. */
-#define PIECE ((size_t)65536)
+#include "core/log.h"
+
+/* Pieces of the f32 scratch (core/vec.h's, which the policy also uses to widen). */
+#define PIECE ZL_VEC_PIECE
 
 static bool half(const zl_precision *p) { return p->dtype != ZL_F32; }
 
@@ -42,19 +43,33 @@ static bool owns_tie(const zl_precision *p, int l) { return zl_model_tie_owned_b
 static int work_of(const zl_precision *p, int l) { return owns_tie(p, l) ? 0 : 1; }
 
 zl_status zl_precision_init(zl_precision *p, zl_device *dev, zl_model *m, uint64_t seed,
-                            zl_dtype dtype, bool grad_accum_fp32, bool comm_fp32)
+                            const zl_precision_options *o, bool zero_optimizer)
 {
+    zl_dtype dtype = o->dtype;
     if (dtype != ZL_F32 && dtype != ZL_F16 && dtype != ZL_BF16)
         return zl_errorf(ZL_ERR_CONFIG, "the model's precision must be fp32, fp16 or bf16");
     p->device = dev;
     p->model = m;
     p->seed = seed;
     p->dtype = dtype;
-    p->grad_dtype = half(p) && !grad_accum_fp32 ? dtype : ZL_F32;
-    p->comm_dtype = half(p) && !comm_fp32 ? dtype : ZL_F32;
+    p->grad_dtype = half(p) && !o->grad_accum_fp32 ? dtype : ZL_F32;
+    p->comm_dtype = half(p) && !o->comm_fp32 ? dtype : ZL_F32;
+    p->check_grad_overflow = o->check_grad_overflow;
+    p->vec = (zl_vec_ctx){.device = dev, .scratch = NULL};
+    p->overflow = false;
     m->dtype = dtype;
     if (dev->sim) dev->sim->act_dtype = dtype; /* what the GPU would move */
-    return ZL_OK;
+
+    /* The loss scale: fp16's scaler (its ZeRO optimizer's, or FP16_Optimizer's without
+     * ZeRO), a constant 1 for the others. */
+    if (dtype != ZL_F16) return zl_loss_scaler_init(&p->scaler, ZL_SCALER_ZERO, 1.0, 0, 0, 0, false, 0);
+    bool defaults = o->loss_scale == 0 && o->initial_scale_power == 0 && o->loss_scale_window == 0 &&
+                    o->hysteresis == 0 && o->min_loss_scale == 0;
+    zl_scaler_kind kind = zero_optimizer ? ZL_SCALER_ZERO : ZL_SCALER_FP16_OPTIMIZER;
+    return defaults ? zl_loss_scaler_init(&p->scaler, kind, 0, 16, 1000, 2, false, 1)
+                    : zl_loss_scaler_init(&p->scaler, kind, o->loss_scale, o->initial_scale_power,
+                                          o->loss_scale_window, o->hysteresis,
+                                          o->consecutive_hysteresis, o->min_loss_scale);
 }
 
 zl_status zl_precision_alloc(zl_precision *p)
@@ -73,8 +88,9 @@ zl_status zl_precision_alloc(zl_precision *p)
         (st = alloc_f32(p, &p->work_params[1], "cast", largest)) != ZL_OK ||
         (st = alloc_f32(p, &p->work_grads[0], "cast", tied)) != ZL_OK ||
         (st = alloc_f32(p, &p->work_grads[1], "cast", largest)) != ZL_OK ||
-        (st = alloc_f32(p, &p->scratch, "cast", 2 * PIECE)) != ZL_OK)
+        (st = alloc_f32(p, &p->scratch, "cast", ZL_VEC_SCRATCH_NUMEL)) != ZL_OK)
         return st;
+    p->vec.scratch = zl_tensor_f32(&p->scratch);
     for (int l = 0; l < m->num_layers; l++)
         zl_model_bind_layer_grads(m, l, zl_tensor_f32(&p->work_grads[work_of(p, l)]));
     return ZL_OK;
@@ -82,75 +98,12 @@ zl_status zl_precision_alloc(zl_precision *p)
 
 void zl_precision_free(zl_precision *p)
 {
+    p->vec.scratch = NULL;
     zl_tensor_free(&p->scratch);
     for (int i = 1; i >= 0; i--) {
         zl_tensor_free(&p->work_grads[i]);
         zl_tensor_free(&p->work_params[i]);
     }
-}
-
-/* ---- vector ops on buffers of any of the three float types -------------------------- */
-
-void zl_precision_scale(zl_precision *p, void *x, zl_dtype t, float s, size_t n)
-{
-    const zl_ops *ops = p->device->ops;
-    if (t == ZL_F32) {
-        ops->scale(x, s, n);
-        return;
-    }
-    float *w = zl_tensor_f32(&p->scratch);
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at(x, t, i), t, len);
-        ops->scale(w, s, len);
-        ops->cast(zl__at(x, t, i), t, w, ZL_F32, len);
-    }
-}
-
-void zl_precision_add(zl_precision *p, void *y, zl_dtype yt, const void *x, zl_dtype xt, size_t n)
-{
-    const zl_ops *ops = p->device->ops;
-    if (yt == ZL_F32 && xt == ZL_F32) {
-        ops->axpy(y, 1.0f, x, n);
-        return;
-    }
-    float *wy = zl_tensor_f32(&p->scratch), *wx = wy + PIECE;
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
-        float *dst = yt == ZL_F32 ? (float *)y + i : wy;
-        const float *src = xt == ZL_F32 ? (const float *)x + i : wx;
-        if (yt != ZL_F32) ops->cast(wy, ZL_F32, zl__at(y, yt, i), yt, len);
-        if (xt != ZL_F32) ops->cast(wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
-        ops->axpy(dst, 1.0f, src, len);
-        if (yt != ZL_F32) ops->cast(zl__at(y, yt, i), yt, wy, ZL_F32, len);
-    }
-}
-
-double zl_precision_sumsq(zl_precision *p, const void *x, zl_dtype t, size_t n)
-{
-    const zl_ops *ops = p->device->ops;
-    if (t == ZL_F32) return ops->sumsq(x, n);
-    float *w = zl_tensor_f32(&p->scratch);
-    double sum = 0;
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        sum += ops->sumsq(w, len);
-    }
-    return sum;
-}
-
-bool zl_precision_nonfinite(zl_precision *p, const void *x, zl_dtype t, size_t n)
-{
-    const zl_ops *ops = p->device->ops;
-    if (t == ZL_F32) return ops->nonfinite(x, n);
-    float *w = zl_tensor_f32(&p->scratch);
-    for (size_t i = 0; i < n; i += PIECE) { /* inf and NaN widen to inf and NaN */
-        size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        if (ops->nonfinite(w, len)) return true;
-    }
-    return false;
 }
 
 void zl_precision_init_values(zl_precision *p, void *dst, zl_dtype t, size_t begin, size_t end)
@@ -204,4 +157,34 @@ void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, voi
 {
     zl_adamw_step_lp(adam, weights, grads, p->grad_dtype, r, nr, lr, beta1, grad_scale,
                      p->scratch.data, p->scratch.numel);
+}
+
+/* ---- the boundary ------------------------------------------------------------------- */
+
+zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *own, size_t n,
+                                      bool *skip)
+{
+    *skip = false;
+    p->overflow = false;
+    bool check = p->dtype == ZL_F16 || (p->dtype == ZL_BF16 && p->check_grad_overflow);
+    if (!check) return ZL_OK;
+    int dp_rank = dp ? dp->rank : 0;
+    /* MAX over the data-parallel group: one rank's inf skips everybody's step. */
+    double flag = zl_precision_nonfinite(p, own, p->grad_dtype, n) ? 1.0 : 0.0;
+    if (dp && dp->size > 1) {
+        zl_status st = zl_comm_allreduce(dp, &flag, 1, ZL_F64, ZL_REDUCE_MAX);
+        if (st != ZL_OK) return st;
+    }
+    p->overflow = flag != 0.0;
+    if (p->dtype == ZL_BF16) {
+        *skip = p->overflow;
+        if (*skip && dp_rank == 0)
+            zl_log_info("[zerolab] OVERFLOW! Rank 0 Skipping step: inf/nan gradients under bf16 "
+                        "(bf16.check_grad_overflow); no loss scale to reduce");
+        return ZL_OK;
+    }
+    char event[256];
+    zl_status st = zl_loss_scaler_update(&p->scaler, p->overflow, skip, event, sizeof event);
+    if (event[0] && dp_rank == 0) zl_log_info("[zerolab] %s", event);
+    return st;
 }

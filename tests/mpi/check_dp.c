@@ -14,6 +14,7 @@
 #include "comm/comm_log.h"
 #include "core/rng.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h" /* the parameters, bit for bit */
 
 /* V=64 C=32 L=2 NH=4, 5 steps: every rank of a DP test waits on the others in each
  * collective, and at np = 3-4 on two loaded cores each wait can cost a scheduler slice,
@@ -52,9 +53,10 @@ static zl_engine_options options(int micro, int gas, double clip, int stage, zl_
 
 /* Train STEPS optimizer steps; losses[k] is the global batch's loss at step k. A rank
  * with dp != NULL feeds its slice of every micro-step's global batch. */
-static void train(zl_engine *e, zl_device *dev, const zl_engine_options *o, float *losses)
+static void train(zl_engine **out, zl_device *dev, const zl_engine_options *o, float *losses)
 {
-    ck_assert_int_eq(zl_engine_create(e, &model, o, dev), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(out, &model, o, dev), ZL_OK);
+    zl_engine *e = *out;
     int W = o->dp ? o->dp->size : 1, r = o->dp ? o->dp->rank : 0;
     int32_t in[64 * T], tg[64 * T];
     for (int step = 0; step < STEPS; step++) {
@@ -93,7 +95,7 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
 {
     int W = world->size;
     zl_device d_ref, d_dp;
-    zl_engine ref, dp;
+    zl_engine *ref, *dp;
     float loss_ref[STEPS], loss_dp[STEPS];
     ck_assert_int_eq(zl_device_init(&d_ref, ZL_DEVICE_ACCEL, "cpu", "reference", 0), ZL_OK);
     ck_assert_int_eq(zl_device_init(&d_dp, ZL_DEVICE_ACCEL, "cpu", "dp", 0), ZL_OK);
@@ -106,12 +108,12 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
     char label[96];
     snprintf(label, sizeof label, "np=%d stage %d gas %d clip %g", W, stage, gas, clip);
     ck_assert(zl_test_close(label, loss_dp, loss_ref, STEPS, 1e-5, 0));
-    ck_assert_int_eq(dp.global_steps, STEPS);
-    ck_assert_int_eq(dp.global_samples, ref.global_samples);
+    ck_assert_int_eq(dp->global_steps, STEPS);
+    ck_assert_int_eq(dp->global_samples, ref->global_samples);
     /* Adam is blind to a uniform scale of the gradient (and so is clipping followed by
      * Adam): the gradient norm is what shows a wrong average. */
-    ck_assert_msg(fabs(dp.grad_norm - ref.grad_norm) <= 1e-5 * ref.grad_norm,
-                  "%s: gradient norm %.9g vs %.9g (1 rank)", label, dp.grad_norm, ref.grad_norm);
+    ck_assert_msg(fabs(dp->grad_norm - ref->grad_norm) <= 1e-5 * ref->grad_norm,
+                  "%s: gradient norm %.9g vs %.9g (1 rank)", label, dp->grad_norm, ref->grad_norm);
 
     /* Weights, as a whole: relative L2 error within 1e-5. Element by element: 1e-5
      * relative plus a floor of 1e-3 of the distance Adam can move a weight in STEPS steps
@@ -122,12 +124,12 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
      * dozen of 28k weights, up to ~1e-4 of lr * STEPS). A real error (a missed bucket, a
      * wrong scale) moves weights by about lr per step and fails both checks. */
     const double atol = 1e-3 * o_ref.optimizer.lr * STEPS;
-    size_t n = ref.model.params_numel, compared = 0;
+    size_t n = ref->model.params_numel, compared = 0;
     float *p_dp = malloc(n * sizeof *p_dp); /* stage 3 holds shards: gather them */
-    ck_assert_int_eq(zl_engine_gather_params(&dp, p_dp), ZL_OK);
-    const float *p_ref = zl_tensor_f32(&ref.params);
+    ck_assert_int_eq(zl_engine_gather_params(dp, p_dp), ZL_OK);
+    const float *p_ref = zl_tensor_f32(&ref->params);
     for (size_t i = 0; i < n; i++) {
-        if (is_key_bias(&ref.model, i)) {
+        if (is_key_bias(&ref->model, i)) {
             ck_assert_msg(fabsf(p_dp[i]) < 1e-3f, "key bias %zu drifted to %g", i, p_dp[i]);
             continue;
         }
@@ -138,15 +140,15 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
     ck_assert_uint_gt(compared, n / 2);
     double diff2 = 0, ref2 = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_key_bias(&ref.model, i)) continue;
+        if (is_key_bias(&ref->model, i)) continue;
         diff2 += ((double)p_dp[i] - p_ref[i]) * ((double)p_dp[i] - p_ref[i]);
         ref2 += (double)p_ref[i] * p_ref[i];
     }
     ck_assert_msg(sqrt(diff2 / ref2) <= 1e-5, "%s: relative L2 error of the weights %.3g",
                   label, sqrt(diff2 / ref2));
     free(p_dp);
-    zl_engine_destroy(&ref);
-    zl_engine_destroy(&dp);
+    zl_engine_destroy(ref);
+    zl_engine_destroy(dp);
 }
 
 static void compare_with_single_rank(int stage, int gas, double clip)
@@ -185,7 +187,7 @@ static double wire_bytes_per_step_opt(int stage, bool owner_reduce, int gas, boo
 {
     int N = world->size;
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     zl_comm_log *log;
     ck_assert_int_eq(zl_comm_log_create(&log), ZL_OK);
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "volume", 0), ZL_OK);
@@ -198,9 +200,9 @@ static double wire_bytes_per_step_opt(int stage, bool owner_reduce, int gas, boo
     enum { VSTEPS = 3 };
     for (int k = 0; k < VSTEPS * gas; k++) {
         global_sequences(in, tg, k, world->rank * B, B);
-        ck_assert_int_eq(zl_engine_forward(&e, in, tg, NULL), ZL_OK);
-        ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
-        ck_assert_int_eq(zl_engine_step(&e), ZL_OK);
+        ck_assert_int_eq(zl_engine_forward(e, in, tg, NULL), ZL_OK);
+        ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
+        ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     }
     world->log = NULL;
     double f = (double)(N - 1) / N;
@@ -208,7 +210,7 @@ static double wire_bytes_per_step_opt(int stage, bool owner_reduce, int gas, boo
                    f * (double)zl_comm_log_nbytes(log, ZL_COMM_REDUCE_SCATTER) +
                    f * N * (double)zl_comm_log_nbytes(log, ZL_COMM_ALLGATHER) +
                    f * (double)zl_comm_log_nbytes(log, ZL_COMM_REDUCE);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     zl_comm_log_destroy(log);
     return bytes / VSTEPS;
 }
@@ -273,7 +275,7 @@ END_TEST
 static void bitwise_against_stage0(int stage, int gas)
 {
     zl_device d0, d1;
-    zl_engine e0, e1;
+    zl_engine *e0, *e1;
     float l0[STEPS], l1[STEPS];
     ck_assert_int_eq(zl_device_init(&d0, ZL_DEVICE_ACCEL, "cpu", "stage0", 0), ZL_OK);
     ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "stageN", 0), ZL_OK);
@@ -282,11 +284,11 @@ static void bitwise_against_stage0(int stage, int gas)
     train(&e0, &d0, &o0, l0);
     train(&e1, &d1, &o1, l1);
     ck_assert_msg(memcmp(l0, l1, sizeof l0) == 0, "stage %d losses differ from stage 0's", stage);
-    ck_assert_msg(memcmp(zl_tensor_f32(&e0.params), zl_tensor_f32(&e1.params),
-                         e0.model.params_numel * sizeof(float)) == 0,
+    ck_assert_msg(memcmp(zl_tensor_f32(&e0->params), zl_tensor_f32(&e1->params),
+                         e0->model.params_numel * sizeof(float)) == 0,
                   "stage %d weights differ from stage 0's", stage);
-    zl_engine_destroy(&e0);
-    zl_engine_destroy(&e1);
+    zl_engine_destroy(e0);
+    zl_engine_destroy(e1);
 }
 
 START_TEST(test_dp_stage1_bitwise_stage0) { bitwise_against_stage0(1, 2); }
@@ -305,11 +307,11 @@ static void ledger_matches_formula(int stage)
 {
     int W = world->size;
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "ledger", 0), ZL_OK);
     zl_engine_options o = options(B, 1, 0, stage, world);
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
-    size_t psi = e.model.params_numel, align = 2 * (size_t)W;
+    size_t psi = e->model.params_numel, align = 2 * (size_t)W;
     size_t padded = (psi + align - 1) / align * align, part = padded / (size_t)W;
     if (stage == 3) {
         /* stage 3 partitions per layer: each layer's range padded to a multiple of N */
@@ -332,7 +334,7 @@ static void ledger_matches_formula(int stage)
         size_t embed = (size_t)(model.vocab_size + model.max_seq_len) * C, block = 12 * C * C + 13 * C;
         ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "bucket"), 4 * (embed + block));
     }
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
 }
 
 START_TEST(test_dp_stage1_ledger_matches_formula) { ledger_matches_formula(1); }
@@ -348,7 +350,7 @@ END_TEST
 START_TEST(test_dp_stage2_overlap_comm)
 {
     zl_device d_on, d_off;
-    zl_engine on, off;
+    zl_engine *on, *off;
     float l_on[STEPS], l_off[STEPS];
     ck_assert_int_eq(zl_device_init(&d_on, ZL_DEVICE_ACCEL, "cpu", "overlap", 0), ZL_OK);
     ck_assert_int_eq(zl_device_init(&d_off, ZL_DEVICE_ACCEL, "cpu", "blocking", 0), ZL_OK);
@@ -358,16 +360,16 @@ START_TEST(test_dp_stage2_overlap_comm)
     train(&off, &d_off, &o_off, l_off);
     if (world->size == 2) {
         ck_assert(memcmp(l_on, l_off, sizeof l_on) == 0);
-        ck_assert(memcmp(zl_tensor_f32(&on.params), zl_tensor_f32(&off.params),
-                         on.model.params_numel * sizeof(float)) == 0);
+        ck_assert(memcmp(zl_tensor_f32(&on->params), zl_tensor_f32(&off->params),
+                         on->model.params_numel * sizeof(float)) == 0);
     } else {
         ck_assert(zl_test_close("overlap_comm losses", l_on, l_off, STEPS, 1e-5, 0));
     }
     size_t C = (size_t)model.channels;
     ck_assert_uint_eq(zl_ledger_current(&d_on.ledger, "bucket"),
                       zl_ledger_current(&d_off.ledger, "bucket") + 4 * (12 * C * C + 13 * C));
-    zl_engine_destroy(&on);
-    zl_engine_destroy(&off);
+    zl_engine_destroy(on);
+    zl_engine_destroy(off);
 }
 END_TEST
 
@@ -376,7 +378,7 @@ END_TEST
 START_TEST(test_dp_stage3_prefetch_same_bits)
 {
     zl_device d_on, d_off;
-    zl_engine on, off;
+    zl_engine *on, *off;
     float l_on[STEPS], l_off[STEPS];
     ck_assert_int_eq(zl_device_init(&d_on, ZL_DEVICE_ACCEL, "cpu", "prefetch", 0), ZL_OK);
     ck_assert_int_eq(zl_device_init(&d_off, ZL_DEVICE_ACCEL, "cpu", "no prefetch", 0), ZL_OK);
@@ -385,10 +387,10 @@ START_TEST(test_dp_stage3_prefetch_same_bits)
     train(&on, &d_on, &o_on, l_on);
     train(&off, &d_off, &o_off, l_off);
     ck_assert(memcmp(l_on, l_off, sizeof l_on) == 0);
-    size_t n = on.model.params_numel;
+    size_t n = on->model.params_numel;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-    ck_assert_int_eq(zl_engine_gather_params(&on, a), ZL_OK);
-    ck_assert_int_eq(zl_engine_gather_params(&off, b), ZL_OK);
+    ck_assert_int_eq(zl_engine_gather_params(on, a), ZL_OK);
+    ck_assert_int_eq(zl_engine_gather_params(off, b), ZL_OK);
     ck_assert(memcmp(a, b, n * sizeof *a) == 0);
     /* one more block buffer: (12C^2 + 13C) padded to N */
     size_t C = (size_t)model.channels, W = (size_t)world->size;
@@ -397,8 +399,8 @@ START_TEST(test_dp_stage3_prefetch_same_bits)
                       zl_ledger_current(&d_off.ledger, "gather") + 4 * block);
     free(a);
     free(b);
-    zl_engine_destroy(&on);
-    zl_engine_destroy(&off);
+    zl_engine_destroy(on);
+    zl_engine_destroy(off);
 }
 END_TEST
 
@@ -408,7 +410,7 @@ START_TEST(test_dp_stage3_persistent_layers)
 {
     int W = world->size;
     zl_device d_ref, d_dp;
-    zl_engine ref, dp;
+    zl_engine *ref, *dp;
     float l_ref[STEPS], l_dp[STEPS];
     ck_assert_int_eq(zl_device_init(&d_ref, ZL_DEVICE_ACCEL, "cpu", "reference", 0), ZL_OK);
     ck_assert_int_eq(zl_device_init(&d_dp, ZL_DEVICE_ACCEL, "cpu", "dp", 0), ZL_OK);
@@ -418,8 +420,8 @@ START_TEST(test_dp_stage3_persistent_layers)
     train(&dp, &d_dp, &o_dp, l_dp);
     ck_assert(zl_test_close("stage 3 persistent: losses", l_dp, l_ref, STEPS, 1e-5, 0));
     ck_assert_uint_gt(zl_ledger_current(&d_dp.ledger, "gather"), 0);
-    zl_engine_destroy(&ref);
-    zl_engine_destroy(&dp);
+    zl_engine_destroy(ref);
+    zl_engine_destroy(dp);
 }
 END_TEST
 
@@ -428,12 +430,12 @@ END_TEST
 static size_t peak_bytes(int stage)
 {
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "probe", 0), ZL_OK);
     zl_engine_options o = options(B, 1, 0, stage, world);
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     size_t peak = dev.ledger.peak_nbytes;
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     return peak;
 }
 
@@ -443,7 +445,7 @@ START_TEST(test_dp_budget_stage0_oom_stage2_fits)
     ck_assert_uint_lt(p2, p0);
     size_t budget = (p0 + p2) / 2;
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "rank (budget)", budget), ZL_OK);
     zl_engine_options o0 = options(B, 1, 0, 0, world), o2 = options(B, 1, 0, 2, world);
     ck_assert_int_eq(zl_engine_create(&e, &model, &o0, &dev), ZL_ERR_OOM);
@@ -452,7 +454,7 @@ START_TEST(test_dp_budget_stage0_oom_stage2_fits)
     ck_assert_uint_eq(dev.ledger.cur_nbytes, 0); /* nothing left behind */
     ck_assert_int_eq(zl_engine_create(&e, &model, &o2, &dev), ZL_OK);
     ck_assert_uint_le(dev.ledger.peak_nbytes, budget);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
 }
 END_TEST
 
@@ -460,20 +462,20 @@ END_TEST
 START_TEST(test_dp_params_broadcast_from_rank0)
 {
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "bcast", 0), ZL_OK);
     zl_engine_options o = options(B, 1, 0, 1, world);
     o.seed = 100 + (uint64_t)world->rank;
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     zl_model probe;
     ck_assert_int_eq(zl_model_create(&probe, &model, &dev), ZL_OK);
-    size_t n = e.model.params_numel;
+    size_t n = e->model.params_numel;
     float *want = malloc(n * sizeof *want);
     zl_model_init_params(&probe, want, 0, n, 100); /* rank 0's seed */
-    ck_assert(memcmp(want, zl_tensor_f32(&e.params), n * sizeof *want) == 0);
+    ck_assert(memcmp(want, zl_tensor_f32(&e->params), n * sizeof *want) == 0);
     free(want);
     zl_model_destroy(&probe);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
 }
 END_TEST
 

@@ -64,7 +64,7 @@ static zl_gpt_config lab(void)
 /* An engine on its own device, with the built-in corpus cut for its data-parallel rank. */
 typedef struct run {
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     zl_dataset ds;
     zl_loader loader;
 } run;
@@ -83,7 +83,7 @@ static void run_open(run *r, const zl_engine_options *o, const char *label)
 static void run_close(run *r)
 {
     zl_dataset_free(&r->ds);
-    zl_engine_destroy(&r->e);
+    zl_engine_destroy(r->e);
 }
 
 /* ---- equivalence ------------------------------------------------------------------- */
@@ -113,7 +113,7 @@ static void run_close(run *r)
  *       (a) fp16 values below 2^-13, which halving takes below 2^-14: the last bit of a
  *           subnormal may be lost, in round(g_a), round(g_b) or their sum (none in bf16);
  *       (b) the tied embedding wte: its gradient has two terms per micro-batch (head and
- *           embedding, each rounded, engine_precision.c), so the single rank sums four
+ *           embedding, each rounded, zero/precision.c), so the single rank sums four
  *           rounded terms in the order ((h_a + e_a) + h_b) + e_b and the ranks in the
  *           order (h_a + e_a) + (h_b + e_b): another association, other rounding;
  *   - the overflow check and Adam then act elementwise on equal inputs (clipping, whose
@@ -153,7 +153,7 @@ static zl_engine_options eq_options(const char *precision, int stage, int gas, z
  * the boundary (the single rank: stage 0, all of it). */
 static float one_step(run *r, float *first, float *sum)
 {
-    zl_engine *e = &r->e;
+    zl_engine *e = r->e;
     const zl_engine_options *o = &e->opt;
     size_t n = (size_t)o->micro_batch_size * o->seq_len;
     int32_t *in = malloc(n * sizeof *in), *tg = malloc(n * sizeof *tg);
@@ -183,7 +183,7 @@ static void equivalent(const char *precision1, const char *precision2, const cha
     run one, dp;
     run_open(&one, &o1, "one rank");
     run_open(&dp, &o2, "two ranks");
-    zl_engine *e1 = &one.e, *e2 = &dp.e;
+    zl_engine *e1 = one.e, *e2 = dp.e;
     size_t n = e1->model.params_numel;
     float *ga = malloc(n * sizeof *ga), *g1 = malloc(n * sizeof *g1);
     float l1 = one_step(&one, ga, g1), l2 = one_step(&dp, NULL, NULL);
@@ -268,7 +268,7 @@ static void ten_steps(const char *precision1, const char *precision2, const char
     run one, dp;
     run_open(&one, &o1, "one rank");
     run_open(&dp, &o2, "two ranks");
-    bool fp16 = one.e.dtype == ZL_F16;
+    bool fp16 = one.e->dtype == ZL_F16;
     double rel = (fp16 ? 0x1p-11 : 0x1p-8) / 8, worst = 0;
     for (int step = 1; step <= 10; step++) {
         float l1 = one_step(&one, NULL, NULL), l2 = one_step(&dp, NULL, NULL);
@@ -277,7 +277,7 @@ static void ten_steps(const char *precision1, const char *precision2, const char
         ck_assert_msg(d <= rel, "%s, stage %d, step %d: loss %.7g (2 ranks) vs %.7g (1 rank), "
                       "%.3g apart relative, more than %.3g", name, stage, step, l2, l1, d, rel);
     }
-    ck_assert_int_eq(one.e.skipped_steps, dp.e.skipped_steps);
+    ck_assert_int_eq(one.e->skipped_steps, dp.e->skipped_steps);
     if (world->rank == 0)
         printf("  %s, stage %d: 10 steps, losses within %.2g relative (bound %.2g)\n", name, stage,
                worst, rel);
@@ -382,13 +382,13 @@ static void overflow_on_one_rank(const char *precision, int stage)
     zl_engine_options o = options(precision, stage, 1, world);
     run r;
     run_open(&r, &o, "overflow");
-    zl_engine *e = &r.e;
+    zl_engine *e = r.e;
     /* clean steps first, so that Adam is under way and the LR is not 0 (WarmupCosineLR's
      * first two are) */
     for (int k = 0; k < 2; k++) {
         forward_backward(e, &r.loader);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
-        ck_assert(!e->overflow);
+        ck_assert(!e->prec.overflow);
     }
     double scale0 = zl_engine_loss_scale(e);
     bool fp16 = e->dtype == ZL_F16;
@@ -401,7 +401,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
         if (world->rank == 1) inject_inf(e);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
         ck_assert_int_eq(e->skipped_steps, k);
-        ck_assert(e->overflow);
+        ck_assert(e->prec.overflow);
         ck_assert_int_eq(e->global_steps, 2 + k); /* DeepSpeed counts skipped steps */
         ck_assert_int_eq(e->adam.step, adam_steps);
         ck_assert_double_eq(zl_engine_get_lr(e), lr); /* the schedule did not advance */
@@ -428,7 +428,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
     float *master = master_copy(e);
     forward_backward(e, &r.loader);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK);
-    ck_assert(!e->overflow);
+    ck_assert(!e->prec.overflow);
     ck_assert_int_eq(e->skipped_steps, 2);
     size_t moved = 0;
     for (size_t i = 0; i < e->master.numel; i++) moved += master[i] != zl_tensor_f32(&e->master)[i];
@@ -459,7 +459,7 @@ START_TEST(test_fp16_overflow_at_min_scale_fails)
                                   "\"hysteresis\": 1, \"min_loss_scale\": 1}", 2, 1, world);
     run r;
     run_open(&r, &o, "min-scale");
-    zl_engine *e = &r.e;
+    zl_engine *e = r.e;
     ck_assert_double_eq(zl_engine_loss_scale(e), 2.0);
     forward_backward(e, &r.loader);
     if (world->rank == 0) inject_inf(e);
@@ -481,7 +481,7 @@ START_TEST(test_bf16_unchecked_overflow_steps)
                                   world);
     run r;
     run_open(&r, &o, "unchecked");
-    zl_engine *e = &r.e;
+    zl_engine *e = r.e;
     forward_backward(e, &r.loader);
     if (world->rank == 1) inject_inf(e);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK);
@@ -501,7 +501,7 @@ static size_t flushed(double scale, int gas, size_t *nonzero)
     snprintf(fp16, sizeof fp16, "\"fp16\": {\"enabled\": true, \"loss_scale\": %g}", scale);
     zl_engine_options o32 = options("", 0, gas, NULL), o16 = options(fp16, 0, gas, NULL);
     zl_device d32, d16;
-    zl_engine e32, e16;
+    zl_engine *e32, *e16;
     zl_dataset ds;
     zl_loader l32, l16;
     zl_gpt_config m = lab();
@@ -512,12 +512,12 @@ static size_t flushed(double scale, int gas, size_t *nonzero)
     ck_assert_int_eq(zl_dataset_default(&ds), ZL_OK);
     ck_assert_int_eq(zl_loader_init(&l32, &ds, o32.micro_batch_size, o32.seq_len, 0, 1), ZL_OK);
     ck_assert_int_eq(zl_loader_init(&l16, &ds, o16.micro_batch_size, o16.seq_len, 0, 1), ZL_OK);
-    forward_backward(&e32, &l32);
-    forward_backward(&e16, &l16);
-    size_t n = e32.model.params_numel, lost = 0;
+    forward_backward(e32, &l32);
+    forward_backward(e16, &l16);
+    size_t n = e32->model.params_numel, lost = 0;
     float *g16 = malloc(n * sizeof *g16);
-    zl_convert(g16, ZL_F32, e16.grads.data, ZL_F16, n);
-    const float *g32 = zl_tensor_f32(&e32.grads);
+    zl_convert(g16, ZL_F32, e16->grads.data, ZL_F16, n);
+    const float *g32 = zl_tensor_f32(&e32->grads);
     *nonzero = 0;
     for (size_t i = 0; i < n; i++) {
         /* well inside fp16's range once scaled: a zero there is a lost gradient */
@@ -527,8 +527,8 @@ static size_t flushed(double scale, int gas, size_t *nonzero)
     }
     free(g16);
     zl_dataset_free(&ds);
-    zl_engine_destroy(&e32);
-    zl_engine_destroy(&e16);
+    zl_engine_destroy(e32);
+    zl_engine_destroy(e16);
     return lost;
 }
 
@@ -559,17 +559,17 @@ static void ledger_split(int stage, bool distributed, bool grad_fp32)
     const char *prec = grad_fp32 ? BF16 ", \"data_types\": {\"grad_accum_dtype\": \"fp32\"}" : BF16;
     zl_engine_options o = options(prec, stage, 1, dp);
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     zl_gpt_config m = lab();
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "ledger", 0), ZL_OK);
     ck_assert_int_eq(zl_engine_create(&e, &m, &o, &dev), ZL_OK);
-    size_t psi = e.model.params_numel, align = 2 * (size_t)W;
+    size_t psi = e->model.params_numel, align = 2 * (size_t)W;
     size_t whole = (psi + align - 1) / align * align, part = whole / (size_t)W;
     if (stage == 3) {
         size_t shard = 0;
-        for (int l = 0; l < e.model.num_layers; l++) {
+        for (int l = 0; l < e->model.num_layers; l++) {
             size_t b, end;
-            zl_model_layer_range(&e.model, l, &b, &end);
+            zl_model_layer_range(&e->model, l, &b, &end);
             shard += (end - b + (size_t)W - 1) / (size_t)W;
         }
         whole = part = shard;
@@ -582,7 +582,7 @@ static void ledger_split(int stage, bool distributed, bool grad_fp32)
     ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "adam.v"), 4 * part);
     if (stage == 0 && !grad_fp32) /* the paper's 16 bytes per parameter */
         ck_assert_uint_eq(param + grad + 12 * part, 16 * whole);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
 }
 
 /* Saved activations take 2 bytes per element in 16 bits, except the f32 statistics
@@ -592,20 +592,20 @@ START_TEST(test_activations_stored_in_16_bits)
     for (int half = 0; half <= 1; half++) {
         zl_engine_options o = options(half ? BF16 : "", 0, 1, NULL);
         zl_device dev;
-        zl_engine e;
+        zl_engine *e;
         zl_gpt_config m = lab();
         ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "acts", 0), ZL_OK);
         ck_assert_int_eq(zl_engine_create(&e, &m, &o, &dev), ZL_OK);
-        for (int l = 0; l < e.model.num_layers; l++) {
-            const zl_layer *layer = &e.model.layers[l];
-            size_t total = layer->vt->act_numel(&e.model, l, e.model.B, e.model.T);
-            size_t stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(&e.model, l, e.model.B, e.model.T) : 0;
+        for (int l = 0; l < e->model.num_layers; l++) {
+            const zl_layer *layer = &e->model.layers[l];
+            size_t total = layer->vt->act_numel(&e->model, l, e->model.B, e->model.T);
+            size_t stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(&e->model, l, e->model.B, e->model.T) : 0;
             char tag[64];
             snprintf(tag, sizeof tag, "act.%s", layer->name);
             ck_assert_uint_eq(zl_ledger_current(&dev.ledger, tag),
                               half ? 2 * (total - stats) + 4 * stats : 4 * total);
         }
-        zl_engine_destroy(&e);
+        zl_engine_destroy(e);
     }
 }
 END_TEST

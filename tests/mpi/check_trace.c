@@ -70,23 +70,23 @@ static char *traced_run(bool overlap_comm)
     o.use_multi_rank_bucket_allreduce = true;
     o.overlap_comm = overlap_comm;
     o.precision.dtype = ZL_BF16;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
     int32_t tokens[4 * 64];
     for (int i = 0; i < 4 * 64; i++) tokens[i] = (i * 5 + world->rank) % model.vocab_size;
     for (int s = 0; s < 2; s++) {
         sim.timeline.num_spans = 0;
         float loss;
-        ck_assert_int_eq(zl_engine_forward(&e, tokens, tokens, &loss), ZL_OK);
-        ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
-        ck_assert_int_eq(zl_engine_step(&e), ZL_OK);
+        ck_assert_int_eq(zl_engine_forward(e, tokens, tokens, &loss), ZL_OK);
+        ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
+        ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     }
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     ck_assert_int_eq(zl_timeline_write_trace(&sim.timeline, f, world->rank, true, true), ZL_OK);
     fclose(f);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     zl_sim_free(&sim);
     return buf;
 }

@@ -14,6 +14,7 @@
 #include "ckpt/safetensors.h"
 #include "core/device.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h" /* the parameter buffer, written as is */
 #include "tests/tools/gpt_reference.h"
 
 static zl_status set_int(zl_safetensors_writer *w, const char *key, long long v)
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
     gptref_batches(inputs, targets, cfg.vocab_size);
 
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     zl_safetensors_writer *w = NULL;
     zl_status st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "ref", "export", 0);
     if (st == ZL_OK) st = zl_engine_create(&e, &cfg, &opt, &dev);
@@ -90,8 +91,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "zl_export_init: %s\n", zl_last_error());
         return 1;
     }
-    const zl_model *m = &e.model;
-    const float *params = zl_tensor_f32(&e.params);
+    const zl_model *m = &e->model;
+    const float *params = zl_tensor_f32(&e->params);
     st = zl_safetensors_writer_create(&w);
     for (int i = 0; st == ZL_OK && i < m->num_params; i++) {
         const zl_param_info *p = &m->params[i];
@@ -106,6 +107,6 @@ int main(int argc, char **argv)
     else printf("wrote %s: %d parameters (%zu values), %d steps of (%d, %d) tokens\n", argv[1],
                 m->num_params, m->params_numel, GPTREF_STEPS, GPTREF_B, GPTREF_T);
     zl_safetensors_writer_destroy(w);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     return st == ZL_OK ? 0 : 1;
 }

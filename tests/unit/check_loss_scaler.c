@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "engine/loss_scaler.h"
+#include "zero/loss_scaler.h"
 
 #define NO_EVENT NULL, 0
 

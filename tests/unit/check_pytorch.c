@@ -28,6 +28,7 @@
 #include "ckpt/safetensors.h"
 #include "core/device.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h" /* parameters and gradients */
 #include "tests/tools/gpt_reference.h"
 
 /* Measured (ref and cpu backends against the fixture): logits within 1.5e-7 absolute;
@@ -82,7 +83,7 @@ static void read_or_fail(const zl_safetensors *st, const char *name, zl_dtype dt
 
 typedef struct run {
     zl_device dev;
-    zl_engine e;
+    zl_engine *e;
     int32_t inputs[GPTREF_STEPS * NTOK], targets[GPTREF_STEPS * NTOK]; /* from the fixture */
 } run;
 
@@ -105,13 +106,13 @@ static run *run_create(const char *backend, const zl_safetensors *st)
 
 static void run_destroy(run *r)
 {
-    zl_engine_destroy(&r->e);
+    zl_engine_destroy(r->e);
     free(r);
 }
 
 static void forward_step(run *r, int step, float *loss)
 {
-    if (zl_engine_forward(&r->e, r->inputs + step * NTOK, r->targets + step * NTOK, loss) != ZL_OK)
+    if (zl_engine_forward(r->e, r->inputs + step * NTOK, r->targets + step * NTOK, loss) != ZL_OK)
         ck_abort_msg("forward of step %d: %s", step, zl_last_error());
 }
 
@@ -201,7 +202,7 @@ START_TEST(test_pytorch_fixture_covers_every_parameter)
 {
     zl_safetensors *st = open_fixture();
     run *r = run_create("ref", st);
-    const zl_model *m = &r->e.model;
+    const zl_model *m = &r->e->model;
     int ngrad = 0, ninit = 0, nfinal = 0, n1d = 0;
     for (int i = 0; i < zl_safetensors_num_tensors(st); i++) {
         const char *name = zl_safetensors_tensor_at(st, i)->name;
@@ -212,7 +213,7 @@ START_TEST(test_pytorch_fixture_covers_every_parameter)
     ck_assert_int_gt(m->num_params, 0);
     ck_assert_int_eq(ngrad, m->num_params);
     ck_assert_int_eq(ninit, m->num_params);
-    const float *params = zl_tensor_f32(&r->e.params);
+    const float *params = zl_tensor_f32(&r->e->params);
     for (int p = 0; p < m->num_params; p++) {
         const zl_param_info *info = &m->params[p];
         n1d += info->ndim == 1;
@@ -246,7 +247,7 @@ START_TEST(test_pytorch_forward_logits_and_loss)
     const char *backend = backends[_i];
     zl_safetensors *st = open_fixture();
     run *r = run_create(backend, st);
-    int V = r->e.model.cfg.vocab_size;
+    int V = r->e->model.cfg.vocab_size;
     float loss, want_loss;
     forward_step(r, 0, &loss);
     float *want = malloc((size_t)NTOK * V * sizeof *want);
@@ -255,7 +256,7 @@ START_TEST(test_pytorch_forward_logits_and_loss)
     char label[64];
     snprintf(label, sizeof label, "%s logits", backend);
     /* zl_model_logits is valid between forward and backward */
-    ck_assert(zl_test_close(label, zl_model_logits(&r->e.model), want, (size_t)NTOK * V,
+    ck_assert(zl_test_close(label, zl_model_logits(&r->e->model), want, (size_t)NTOK * V,
                             LOGITS_RTOL, LOGITS_ATOL));
     snprintf(label, sizeof label, "%s loss", backend);
     ck_assert(zl_test_close(label, &loss, &want_loss, 1, LOSS_RTOL, 0));
@@ -270,11 +271,11 @@ START_TEST(test_pytorch_backward_every_gradient)
     const char *backend = backends[_i];
     zl_safetensors *st = open_fixture();
     run *r = run_create(backend, st);
-    const zl_model *m = &r->e.model;
+    const zl_model *m = &r->e->model;
     float loss;
     forward_step(r, 0, &loss);
-    zl_engine_backward(&r->e);
-    const float *grads = zl_tensor_f32(&r->e.grads);
+    zl_engine_backward(r->e);
+    const float *grads = zl_tensor_f32(&r->e->grads);
     int bad = 0, compared = 0;
     for (int p = 0; p < m->num_params; p++) {
         const zl_param_info *info = &m->params[p];
@@ -308,11 +309,11 @@ START_TEST(test_pytorch_training_steps)
     double lrs[GPTREF_STEPS], want_lrs[GPTREF_STEPS];
     for (int s = 0; s < GPTREF_STEPS; s++) {
         forward_step(r, s, &losses[s]);
-        zl_engine_backward(&r->e);
-        zl_engine_step(&r->e);
-        ck_assert_int_eq(r->e.global_steps, s + 1);
-        norms[s] = (float)r->e.grad_norm;
-        lrs[s] = r->e.lr;
+        zl_engine_backward(r->e);
+        zl_engine_step(r->e);
+        ck_assert_int_eq(r->e->global_steps, s + 1);
+        norms[s] = (float)r->e->grad_norm;
+        lrs[s] = r->e->lr;
     }
     read_or_fail(st, "train.losses", ZL_F32, want_losses, GPTREF_STEPS);
     read_or_fail(st, "train.grad_norms", ZL_F32, want_norms, GPTREF_STEPS);
@@ -335,8 +336,8 @@ START_TEST(test_pytorch_training_steps)
             ok = 0;
         }
 
-    const zl_model *m = &r->e.model;
-    const float *params = zl_tensor_f32(&r->e.params);
+    const zl_model *m = &r->e->model;
+    const float *params = zl_tensor_f32(&r->e->params);
     int nfinal = 0;
     for (int p = 0; p < m->num_params; p++) {
         const zl_param_info *info = &m->params[p];

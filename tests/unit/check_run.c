@@ -45,8 +45,8 @@ START_TEST(test_run_trains)
         if (s == 0) first = loss;
     }
     ck_assert_int_eq(run.step, 20);
-    ck_assert_int_eq(run.engine->global_steps, 20);
-    ck_assert_int_eq(run.engine->micro_steps, 40);
+    ck_assert_int_eq(zl_engine_global_steps(run.engine), 20);
+    ck_assert_int_eq(zl_engine_micro_steps(run.engine), 40);
     ck_assert_uint_eq(zl_loader_position(&run.loader), 40 * 4 * 32);
     ck_assert_msg(loss < first - 0.3f, "loss %f -> %f", first, loss);
     ck_assert(zl_run_step_flops(&run) > 0);
@@ -157,7 +157,7 @@ START_TEST(test_run_interrupt)
     flag = SIGTERM;
     ck_assert_int_eq(zl_run_step(&run, &loss), ZL_ERR_INTERRUPTED);
     ck_assert(run.failed_here);
-    ck_assert_int_eq(run.engine->micro_steps, 3); /* stopped after the first micro-step */
+    ck_assert_int_eq(zl_engine_micro_steps(run.engine), 3); /* stopped after the first micro-step */
     zl_run_free(&run);
 }
 END_TEST

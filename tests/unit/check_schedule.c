@@ -7,6 +7,7 @@
 #include "check_util.h"
 #include "core/rng.h"
 #include "engine/engine.h"
+#include "engine/engine_internal.h" /* the parameters, bit for bit */
 #include "engine/schedule.h"
 #include "model/gpt_config.h"
 
@@ -72,12 +73,11 @@ START_TEST(test_train_batch_equals_forward_backward_step)
     ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
     zl_engine_options o = zl_test_engine_options(2, 4, 16);
     o.gradient_clipping = 0.5;
-    zl_engine a, b;
+    zl_engine *a, *b;
     ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
     ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
     seen s = {0};
-    b.instr_observer = observe;
-    b.instr_observer_ctx = &s;
+    zl_engine_set_instr_observer(b, observe, &s);
     source sa = {0, 32, cfg.vocab_size}, sb = sa;
     int32_t in[32], tg[32];
     for (int step = 0; step < 3; step++) {
@@ -85,20 +85,20 @@ START_TEST(test_train_batch_equals_forward_backward_step)
         for (int micro = 0; micro < 4; micro++) {
             float l;
             next_batch(&sa, in, tg);
-            ck_assert_int_eq(zl_engine_forward(&a, in, tg, &l), ZL_OK);
-            ck_assert_int_eq(zl_engine_backward(&a), ZL_OK);
-            ck_assert_int_eq(zl_engine_step(&a), ZL_OK);
+            ck_assert_int_eq(zl_engine_forward(a, in, tg, &l), ZL_OK);
+            ck_assert_int_eq(zl_engine_backward(a), ZL_OK);
+            ck_assert_int_eq(zl_engine_step(a), ZL_OK);
             sum += l;
         }
         float loss;
-        ck_assert_int_eq(zl_engine_train_batch(&b, next_batch, &sb, &loss), ZL_OK);
+        ck_assert_int_eq(zl_engine_train_batch(b, next_batch, &sb, &loss), ZL_OK);
         ck_assert_float_eq(loss, (float)(sum / 4));
-        ck_assert(a.grad_norm == b.grad_norm);
+        ck_assert(a->grad_norm == b->grad_norm);
     }
-    ck_assert_int_eq(memcmp(a.params.data, b.params.data, zl_tensor_nbytes(&a.params)), 0);
-    ck_assert_int_eq(a.micro_steps, b.micro_steps);
-    ck_assert_int_eq(a.global_steps, b.global_steps);
-    ck_assert_int_eq(a.global_samples, b.global_samples);
+    ck_assert_int_eq(memcmp(a->params.data, b->params.data, zl_tensor_nbytes(&a->params)), 0);
+    ck_assert_int_eq(a->micro_steps, b->micro_steps);
+    ck_assert_int_eq(a->global_steps, b->global_steps);
+    ck_assert_int_eq(a->global_samples, b->global_samples);
     ck_assert_int_eq(s.n, 3 * 15);
     zl_instr prog[15];
     zl_schedule_data_parallel(4, prog, 15);
@@ -108,13 +108,13 @@ START_TEST(test_train_batch_equals_forward_backward_step)
     }
     /* Inside an accumulation, train_batch refuses rather than mix two batches. */
     next_batch(&sa, in, tg);
-    ck_assert_int_eq(zl_engine_forward(&a, in, tg, NULL), ZL_OK);
-    ck_assert_int_eq(zl_engine_backward(&a), ZL_OK);
-    ck_assert_int_eq(zl_engine_step(&a), ZL_OK);
-    ck_assert_int_eq(zl_engine_train_batch(&a, next_batch, &sa, NULL), ZL_ERR_INVALID);
+    ck_assert_int_eq(zl_engine_forward(a, in, tg, NULL), ZL_OK);
+    ck_assert_int_eq(zl_engine_backward(a), ZL_OK);
+    ck_assert_int_eq(zl_engine_step(a), ZL_OK);
+    ck_assert_int_eq(zl_engine_train_batch(a, next_batch, &sa, NULL), ZL_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "inside an accumulation of 4"));
-    zl_engine_destroy(&a);
-    zl_engine_destroy(&b);
+    zl_engine_destroy(a);
+    zl_engine_destroy(b);
 }
 END_TEST
 
@@ -155,7 +155,7 @@ static void gpipe_matches_data_parallel(zl_dtype dtype)
     ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
     zl_engine_options o = zl_test_engine_options(2, 4, 16);
     o.precision.dtype = dtype;
-    zl_engine a, b;
+    zl_engine *a, *b;
     ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
     o.schedule = ZL_SCHEDULE_GPIPE;
     ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
@@ -164,22 +164,21 @@ static void gpipe_matches_data_parallel(zl_dtype dtype)
     ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "act.grad"), zl_ledger_current(&d1.ledger, "act.grad"));
     source sa = {0, 32, cfg.vocab_size}, sb = sa;
     seen s = {0};
-    b.instr_observer = observe;
-    b.instr_observer_ctx = &s;
+    zl_engine_set_instr_observer(b, observe, &s);
     for (int step = 0; step < 3; step++) {
         float la, lb;
-        ck_assert_int_eq(zl_engine_train_batch(&a, next_batch, &sa, &la), ZL_OK);
-        ck_assert_int_eq(zl_engine_train_batch(&b, next_batch, &sb, &lb), ZL_OK);
+        ck_assert_int_eq(zl_engine_train_batch(a, next_batch, &sa, &la), ZL_OK);
+        ck_assert_int_eq(zl_engine_train_batch(b, next_batch, &sb, &lb), ZL_OK);
         ck_assert_float_eq(la, lb);
-        ck_assert(a.grad_norm == b.grad_norm);
+        ck_assert(a->grad_norm == b->grad_norm);
     }
     ck_assert_int_eq(s.ins[4].kind, ZL_LOAD_MICRO_BATCH); /* the GPipe order ran */
     ck_assert_int_eq(s.ins[4].buffer, 2);
-    ck_assert_int_eq(memcmp(a.params.data, b.params.data, zl_tensor_nbytes(&a.params)), 0);
+    ck_assert_int_eq(memcmp(a->params.data, b->params.data, zl_tensor_nbytes(&a->params)), 0);
     if (dtype != ZL_F32)
-        ck_assert_int_eq(memcmp(a.master.data, b.master.data, zl_tensor_nbytes(&a.master)), 0);
-    zl_engine_destroy(&a);
-    zl_engine_destroy(&b);
+        ck_assert_int_eq(memcmp(a->master.data, b->master.data, zl_tensor_nbytes(&a->master)), 0);
+    zl_engine_destroy(a);
+    zl_engine_destroy(b);
 }
 
 START_TEST(test_gpipe_slots_match_data_parallel_f32) { gpipe_matches_data_parallel(ZL_F32); }

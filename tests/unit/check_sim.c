@@ -55,7 +55,7 @@ static void zero2_step(bool overlap, double *exposed, double *comm, double *step
     zl_device dev;
     zl_sim sim;
     zl_comm *dp;
-    zl_engine e;
+    zl_engine *e;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "meta", "sim", 0), ZL_OK);
     zl_sim_init(&sim, NULL, op_cost, NULL, true);
     sim.coll_cost = coll_cost;
@@ -71,13 +71,13 @@ static void zero2_step(bool overlap, double *exposed, double *comm, double *step
     int32_t tokens[4 * 64] = {0};
     double t0 = zl_timeline_now(&sim.timeline), x0 = sim.timeline.exposed_comm;
     double c0 = sim.timeline.busy[ZL_STREAM_COMM];
-    ck_assert_int_eq(zl_engine_forward(&e, tokens, tokens, NULL), ZL_OK);
-    ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
-    ck_assert_int_eq(zl_engine_step(&e), ZL_OK);
+    ck_assert_int_eq(zl_engine_forward(e, tokens, tokens, NULL), ZL_OK);
+    ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
+    ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     *step = zl_timeline_now(&sim.timeline) - t0;
     *exposed = sim.timeline.exposed_comm - x0;
     *comm = sim.timeline.busy[ZL_STREAM_COMM] - c0;
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     zl_comm_destroy(dp);
     zl_sim_free(&sim);
 }
@@ -187,7 +187,7 @@ static double step_mfu(const zl_gpt_config *model, int B, int T, bool launch)
     zl_device dev;
     zl_sim sim;
     zl_cluster c;
-    zl_engine e;
+    zl_engine *e;
     a100_device(&dev, &sim, &c);
     if (!launch) sim.launch = 0;
     zl_engine_options o = zl_test_engine_options(B, 1, T);
@@ -195,13 +195,13 @@ static double step_mfu(const zl_gpt_config *model, int B, int T, bool launch)
     ck_assert_int_eq(zl_engine_create(&e, model, &o, &dev), ZL_OK);
     int32_t *tokens = calloc((size_t)B * T, sizeof *tokens);
     double t0 = zl_timeline_now(&sim.timeline);
-    ck_assert_int_eq(zl_engine_forward(&e, tokens, tokens, NULL), ZL_OK);
-    ck_assert_int_eq(zl_engine_backward(&e), ZL_OK);
-    ck_assert_int_eq(zl_engine_step(&e), ZL_OK);
+    ck_assert_int_eq(zl_engine_forward(e, tokens, tokens, NULL), ZL_OK);
+    ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
+    ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     double step = zl_timeline_now(&sim.timeline) - t0;
-    double mfu = 3.0 * zl_model_forward_flops(&e.model, B, T) / (step * 312e12);
+    double mfu = 3.0 * zl_model_forward_flops(zl_engine_model(e), B, T) / (step * 312e12);
     free(tokens);
-    zl_engine_destroy(&e);
+    zl_engine_destroy(e);
     zl_sim_free(&sim);
     return mfu;
 }

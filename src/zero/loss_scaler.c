@@ -1,5 +1,5 @@
 /* DeepSpeed's loss scaler (runtime/fp16/loss_scaler.py, fused_optimizer.py) as a state machine. */
-#include "engine/loss_scaler.h"
+#include "zero/loss_scaler.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /* The fp16 loss scaler: DeepSpeed's static and dynamic loss scaling as a pure state machine.
  *
- * The engine multiplies the loss by cur_scale before backward, checks the gradients for
- * inf/nan (agreed over all ranks), and calls zl_loss_scaler_update() once per optimizer
- * step with the outcome. The scaler says whether the step must be skipped and adjusts the
+ * The precision policy (zero/precision.h) multiplies the loss by cur_scale before
+ * backward, checks the gradients for inf/nan (agreed over all ranks), and calls
+ * zl_loss_scaler_update() once per optimizer step with the outcome. The scaler says whether the step must be skipped and adjusts the
  * scale for the next step. Nothing here touches tensors.
  *
  * Two dynamic variants, as in DeepSpeed:
@@ -21,8 +21,8 @@
  * that changes during training is cur_scale, cur_hysteresis, cur_iter and last_overflow_iter;
  * the other fields are the configuration (dynamic, kind, min_scale, window, hysteresis,
  * consecutive_hysteresis) and never change after init. */
-#ifndef ZL_ENGINE_LOSS_SCALER_H
-#define ZL_ENGINE_LOSS_SCALER_H
+#ifndef ZL_ZERO_LOSS_SCALER_H
+#define ZL_ZERO_LOSS_SCALER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,66 @@
+/* Element-wise helpers over f32/f16/bf16 buffers (core/vec.h). */
+#include "core/vec.h"
+
+#define PIECE ZL_VEC_PIECE
+
+void zl_vec_scale(const zl_vec_ctx *v, void *x, zl_dtype t, float s, size_t n)
+{
+    const zl_ops *ops = v->device->ops;
+    if (t == ZL_F32) {
+        ops->scale(x, s, n);
+        return;
+    }
+    float *w = v->scratch;
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        ops->cast(w, ZL_F32, zl__at(x, t, i), t, len);
+        ops->scale(w, s, len);
+        ops->cast(zl__at(x, t, i), t, w, ZL_F32, len);
+    }
+}
+
+void zl_vec_add(const zl_vec_ctx *v, void *y, zl_dtype yt, const void *x, zl_dtype xt, size_t n)
+{
+    const zl_ops *ops = v->device->ops;
+    if (yt == ZL_F32 && xt == ZL_F32) {
+        ops->axpy(y, 1.0f, x, n);
+        return;
+    }
+    float *wy = v->scratch, *wx = wy + PIECE;
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        float *dst = yt == ZL_F32 ? (float *)y + i : wy;
+        const float *src = xt == ZL_F32 ? (const float *)x + i : wx;
+        if (yt != ZL_F32) ops->cast(wy, ZL_F32, zl__at(y, yt, i), yt, len);
+        if (xt != ZL_F32) ops->cast(wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
+        ops->axpy(dst, 1.0f, src, len);
+        if (yt != ZL_F32) ops->cast(zl__at(y, yt, i), yt, wy, ZL_F32, len);
+    }
+}
+
+double zl_vec_sumsq(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
+{
+    const zl_ops *ops = v->device->ops;
+    if (t == ZL_F32) return ops->sumsq(x, n);
+    float *w = v->scratch;
+    double sum = 0;
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        sum += ops->sumsq(w, len);
+    }
+    return sum;
+}
+
+bool zl_vec_nonfinite(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
+{
+    const zl_ops *ops = v->device->ops;
+    if (t == ZL_F32) return ops->nonfinite(x, n);
+    float *w = v->scratch;
+    for (size_t i = 0; i < n; i += PIECE) { /* inf and NaN widen to inf and NaN */
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        if (ops->nonfinite(w, len)) return true;
+    }
+    return false;
+}
