@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm/comm_log.h"
@@ -311,10 +312,18 @@ zl_status zl_run_init(zl_run *run, const zl_run_options *a)
     return st;
 }
 
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 zl_status zl_run_step(zl_run *run, float *loss)
 {
     const zl_engine_options *o = &run->options;
     run->failed_here = false;
+    run->wall_forward_s = run->wall_backward_s = run->wall_step_s = 0;
     run->step++;
     if (run->has_sim) {
         run->sim.timeline.num_spans = 0; /* the trace keeps the last step */
@@ -327,9 +336,16 @@ zl_status zl_run_step(zl_run *run, float *loss)
                           run->steps, micro + 1, o->gradient_accumulation_steps);
         float micro_loss = 0;
         zl_loader_next(&run->loader, run->inputs, run->targets);
+        double t0 = wall_now();
         zl_status st = zl_engine_forward(run->engine, run->inputs, run->targets, &micro_loss);
+        double t1 = wall_now();
         if (st == ZL_OK) st = zl_engine_backward(run->engine);
+        double t2 = wall_now();
         if (st == ZL_OK) st = zl_engine_step(run->engine);
+        double t3 = wall_now();
+        run->wall_forward_s += t1 - t0;
+        run->wall_backward_s += t2 - t1;
+        run->wall_step_s += t3 - t2;
         /* A signal stops training here; the agreement stops every rank at this micro-step. */
         if (st == ZL_OK && run->interrupt && *run->interrupt)
             st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");

@@ -118,6 +118,10 @@ typedef struct zl_run {
     zl_run_phase failed_at;     /* after a failed zl_run_init: where (else ZL_RUN_OK) */
     bool failed_here;           /* after a failed zl_run_step: this rank's own failure (its
                                  * message is zl_last_error()), not another rank's */
+    /* The last zl_run_step's wall-clock seconds by phase, summed over its micro-steps:
+     * forward, backward and optimizer step (DeepSpeed's wall_clock_breakdown timers; the
+     * loader and the ranks' agreement are in none). What bench/zl_bench.c reports. */
+    double wall_forward_s, wall_backward_s, wall_step_s;
     /* internal */
     zl_dataset own_dataset;
     zl_config own_config;
