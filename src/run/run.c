@@ -218,6 +218,12 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     st = zl_device_init(&run->device, ZL_DEVICE_ACCEL, run->backend, devname, run->device_memory);
     if (st != ZL_OK) return st;
     run->has_device = true;
+    /* The rank's pinned host memory, on the accelerator's backend (which allocates it, and
+     * whose copies move to and from it); its budget: run.h, host_memory. */
+    snprintf(devname, sizeof devname, "rank %d host", rank);
+    st = zl_device_init(&run->host, ZL_DEVICE_HOST, run->backend, devname, a->host_memory);
+    if (st != ZL_OK) return st;
+    run->has_host = true;
     if (card) {
         zl_sim_init(&run->sim, NULL, NULL, NULL, a->trace != NULL);
         run->has_sim = true;
@@ -258,6 +264,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     zl_status st = zl_comm_agree(run->comm, set_up(run, a));
     if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
     run->options.dp = run->comm;
+    run->options.host = &run->host;
     const zl_engine_options *o = &run->options;
 
     /* Before any allocation: a run that cannot fit its device budget or this machine's
@@ -400,6 +407,10 @@ void zl_run_free(zl_run *run)
         free(run->engine);
         run->engine = NULL;
     }
+    /* The devices hold nothing once the engine is gone (their ledgers are plain structs);
+     * the host device goes after the engine, which held it. */
+    if (run->has_host) run->options.host = NULL;
+    run->has_host = false;
     if (run->has_sim) zl_sim_free(&run->sim);
     run->has_sim = false;
     zl_dataset_free(&run->own_dataset);

@@ -46,6 +46,14 @@ START_TEST(test_run_trains)
     ck_assert_str_eq(run.backend, "cpu");
     ck_assert_ptr_null(run.card);
     ck_assert_int_eq(run.comm->size, 1);
+    /* The rank's host device: pinned host memory beside the accelerator, unlimited by
+     * default, what the engine got as options.host. */
+    ck_assert_ptr_eq(run.options.host, &run.host);
+    ck_assert_int_eq(run.host.kind, ZL_DEVICE_HOST);
+    ck_assert_int_eq(run.host.ledger.placement, ZL_PLACE_HOST);
+    ck_assert_str_eq(run.host.ledger.device_name, "rank 0 host");
+    ck_assert_uint_eq(run.host.ledger.budget_nbytes, 0);
+    ck_assert_str_eq(run.host.ops->name, run.device.ops->name); /* the accelerator's backend */
     float first = 0, loss = 0;
     for (int s = 0; s < 20; s++) {
         double t0 = wall_now();
@@ -137,10 +145,15 @@ START_TEST(test_run_card_and_trace)
     options(&o, small);
     o.device = "v100-16gb";
     o.trace = "/tmp/zl-run-check-trace.json";
+    o.host_memory = 1 << 30;
     zl_run run;
     ck_assert_int_eq(zl_run_init(&run, &o), ZL_OK);
     ck_assert_ptr_nonnull(run.card);
     ck_assert_uint_eq(run.device_memory, run.card->memory);
+    /* the host device: its own budget, the one asked for, not the card's */
+    ck_assert_uint_eq(run.host.ledger.budget_nbytes, 1 << 30);
+    ck_assert_str_eq(run.host.ledger.device_name, "rank 0 host");
+    ck_assert_ptr_eq(run.options.host, &run.host);
     float loss;
     ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
     ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
