@@ -2,8 +2,10 @@
  *
  *   1. sgemm peak: cblas_sgemm on large square matrices at each thread count, the best of
  *      a few runs. GEMMs are most of a training step's FLOPs, so this is the ceiling.
- *   2. Training steps of a fixed model (fp32, cpu backend, AdamW, no clipping): warm-up
- *      steps, then timed steps, each split into forward, backward and optimizer step.
+ *   2. Training steps of a fixed model (fp32, cpu backend, AdamW, no clipping), built as
+ *      `zerolab train` builds a run (src/run/run.h: a DeepSpeed config, a data set of
+ *      random tokens, zl_run_step): warm-up steps, then timed steps, each split into
+ *      forward, backward and optimizer step (the run's wall-clock breakdown).
  *      Model FLOPs per step = 3 x zl_model_forward_flops (backward is twice forward).
  *   3. A short profiled pass with a timing op table (op_profile.h): time per op kind and
  *      per GEMM shape, i.e. where the time goes.
@@ -26,9 +28,10 @@
 #include <time.h>
 
 #include "bench/op_profile.h"
-#include "core/device.h"
+#include "data/dataset.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
+#include "run/run.h"
 
 #define MAX_LIST 8
 #define SEQ_LEN 128
@@ -145,6 +148,26 @@ static void fill_tokens(int32_t *x, size_t n, int V, uint64_t *state)
 
 #define NUM_BATCHES 4
 
+/* The run's DeepSpeed config: one micro-batch per step, AdamW (lr 3e-4, weight decay 0.1
+ * on 2-D weights only, as in pytorch_bench.py), constant LR, no clipping (the PyTorch side
+ * does not clip either). 16 bits: fp16 gets a static loss scale, so that no step of the
+ * timing is an overflow the dynamic scaler would skip (a skipped step would flatter fp16);
+ * bf16 does not scan its gradients for inf/nan (the timing is of training, not of the
+ * check, and PyTorch's autocast does no such scan). */
+static void bench_config_text(char *out, size_t n, int B, zl_dtype precision)
+{
+    const char *prec = precision == ZL_F16 ? ", \"fp16\": {\"enabled\": true, \"loss_scale\": 1024}"
+                       : precision == ZL_BF16
+                           ? ", \"bf16\": {\"enabled\": true, \"check_grad_overflow\": false}"
+                           : "";
+    snprintf(out, n,
+             "{\"train_micro_batch_size_per_gpu\": %d, \"gradient_accumulation_steps\": 1,"
+             " \"gradient_clipping\": 0,"
+             " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 3e-4, \"betas\": [0.9, 0.999],"
+             "   \"eps\": 1e-8, \"weight_decay\": 0.1}}%s}",
+             B, prec);
+}
+
 static int run_config(const char *name, int threads, const bench_args *a, double peak,
                       bench_result *res)
 {
@@ -154,72 +177,70 @@ static int run_config(const char *name, int threads, const bench_args *a, double
     int steps = a->steps ? a->steps : a->quick ? d->quick_steps : d->steps;
     int prof_steps = a->profile_steps >= 0 ? a->profile_steps : a->quick ? 1 : 2;
 
+    /* The data: NUM_BATCHES micro-batches of random tokens (+1 for the last target), which
+     * the run's loader walks in turn. Its vocabulary is the model's. */
     zl_gpt_config cfg;
-    zl_device dev;
-    zl_engine *e;
-    zl_status st = zl_gpt_config_preset(name, &cfg);
-    if (st == ZL_OK) st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "bench", 0);
+    zl_status st = zl_gpt_config_resolve(name, &cfg);
     if (st != ZL_OK) {
         fprintf(stderr, "zl_bench: %s\n", zl_last_error());
         return 1;
     }
-    zl_engine_options o;
-    memset(&o, 0, sizeof o);
-    o.micro_batch_size = B;
-    o.gradient_accumulation_steps = 1;
-    o.seq_len = SEQ_LEN < cfg.max_seq_len ? SEQ_LEN : cfg.max_seq_len;
-    o.gradient_clipping = 0; /* the PyTorch side does not clip either */
-    zl_optimizer_params_default(&o.optimizer, ZL_OPTIMIZER_ADAMW);
-    o.optimizer.lr = 3e-4;
-    o.optimizer.weight_decay = 0.1; /* on 2-D weights only; the same in pytorch_bench.py */
-    zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
-    o.seed = 1337;
-    /* 16 bits: fp16 gets a static loss scale, so that no step of the timing is an
-     * overflow the dynamic scaler would skip (a skipped step would flatter fp16). */
-    o.precision.dtype = a->precision;
-    if (a->precision == ZL_F16) o.precision.loss_scale = 1024;
-    int T = o.seq_len;
-
-    omp_set_num_threads(threads);
-    if ((st = zl_engine_create(&e, &cfg, &o, &dev)) != ZL_OK) {
-        fprintf(stderr, "zl_bench: %s\n", zl_last_error());
-        return 1;
-    }
+    int T = SEQ_LEN < cfg.max_seq_len ? SEQ_LEN : cfg.max_seq_len;
     size_t ntok = (size_t)B * T;
-    int32_t *tokens = malloc(NUM_BATCHES * (ntok + 1) * sizeof *tokens);
+    zl_dataset data = {.ntokens = NUM_BATCHES * ntok + 1, .vocab_size = cfg.vocab_size};
+    snprintf(data.desc, sizeof data.desc, "random tokens (%d batches of %d x %d)", NUM_BATCHES, B, T);
+    data.tokens = malloc(data.ntokens * sizeof *data.tokens);
     double *step_s = malloc((size_t)steps * sizeof *step_s);
-    if (!tokens || !step_s) {
+    if (!data.tokens || !step_s) {
         fprintf(stderr, "zl_bench: out of host memory\n");
         exit(1);
     }
     uint64_t rng = 0x9E3779B97F4A7C15ull;
-    fill_tokens(tokens, NUM_BATCHES * (ntok + 1), cfg.vocab_size, &rng);
+    fill_tokens(data.tokens, data.ntokens, cfg.vocab_size, &rng);
 
+    /* The run, as `zerolab train` builds one: fp32 (or --precision), the cpu backend, one
+     * rank, no simulated card (an unlimited device), parameters from seed 1337. */
+    char json[1024];
+    bench_config_text(json, sizeof json, B, a->precision);
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.config_text = json;
+    o.config_name = "<zl_bench>";
+    o.model_config = &cfg;
+    o.dataset = &data;
+    o.steps = warmup + steps + prof_steps;
+    o.seed = 1337;
+    o.seq_len = T;
+    o.backend = "cpu";
+    o.threads = threads;
+    zl_run run;
+    if ((st = zl_run_init(&run, &o)) != ZL_OK) {
+        fprintf(stderr, "zl_bench: %s\n", zl_last_error());
+        return 1;
+    }
+
+    /* Each step's wall time is zl_run_step's (its loader copy and the one-rank agreement
+     * cost microseconds); the phases are its wall-clock breakdown (run.h). */
     float loss = NAN, loss_first = NAN;
     double fwd = 0, bwd = 0, opt = 0;
     for (int s = -warmup; s < steps; s++) {
-        const int32_t *in = tokens + (size_t)((s + warmup) % NUM_BATCHES) * (ntok + 1);
         double t0 = now();
-        if ((st = zl_engine_forward(e, in, in + 1, &loss)) != ZL_OK) { /* targets: next token */
+        if ((st = zl_run_step(&run, &loss)) != ZL_OK) {
             fprintf(stderr, "zl_bench: %s\n", zl_last_error());
             return 1;
         }
         double t1 = now();
-        zl_engine_backward(e);
-        double t2 = now();
-        zl_engine_step(e);
-        double t3 = now();
         if (s == -warmup) loss_first = loss;
         if (s >= 0) {
-            step_s[s] = t3 - t0;
-            fwd += t1 - t0;
-            bwd += t2 - t1;
-            opt += t3 - t2;
+            step_s[s] = t1 - t0;
+            fwd += run.wall_forward_s;
+            bwd += run.wall_backward_s;
+            opt += run.wall_step_s;
         }
     }
-    if (zl_engine_skipped_steps(e)) {
+    if (zl_engine_skipped_steps(run.engine)) {
         fprintf(stderr, "zl_bench: %s: %lld steps skipped on overflow: the timing is void\n", name,
-                (long long)zl_engine_skipped_steps(e));
+                (long long)zl_engine_skipped_steps(run.engine));
         return 1;
     }
     if (!isfinite(loss) || !isfinite(loss_first)) {
@@ -245,31 +266,33 @@ static int run_config(const char *name, int threads, const bench_args *a, double
     res->fwd_ms = 1e3 * fwd / steps;
     res->bwd_ms = 1e3 * bwd / steps;
     res->opt_ms = 1e3 * opt / steps;
-    res->gflop_step = 3.0 * zl_model_forward_flops(zl_engine_model(e), B, T) / 1e9;
+    res->gflop_step = zl_run_step_flops(&run) / 1e9; /* one rank, one micro-batch */
     res->peak = peak;
 
     double tok_s = ntok / (res->ms_step / 1e3), gflops = res->gflop_step / (res->ms_step / 1e3);
     printf("bench zerolab precision=%s config=%s threads=%d B=%d T=%d steps=%d params=%zu gflop_step=%.3f "
            "ms_step=%.2f ms_mean=%.2f ms_min=%.2f tok_s=%.1f gflops=%.2f peak_gflops=%.2f "
            "peak_frac=%.4f fwd_ms=%.2f bwd_ms=%.2f opt_ms=%.2f loss_first=%.4f loss_last=%.4f\n",
-           zl_dtype_name(a->precision), name, threads, B, T, steps, zl_engine_model(e)->params_numel, res->gflop_step, res->ms_step,
-           res->ms_mean, res->ms_min, tok_s, gflops, peak, peak > 0 ? gflops / peak : 0.0,
-           res->fwd_ms, res->bwd_ms, res->opt_ms, (double)loss_first, (double)loss);
+           zl_dtype_name(a->precision), name, threads, B, T, steps,
+           zl_gpt_config_num_params(&run.model), res->gflop_step, res->ms_step, res->ms_mean,
+           res->ms_min, tok_s, gflops, peak, peak > 0 ? gflops / peak : 0.0, res->fwd_ms,
+           res->bwd_ms, res->opt_ms, (double)loss_first, (double)loss);
     fflush(stdout);
 
-    /* 3. The profiled pass: same steps, through the timing op table. */
+    /* 3. The profiled pass: more steps of the same run, with the timing op table installed
+     * as its device's ops (the engine and the model call the kernels through the device,
+     * so they run unchanged). */
     if (prof_steps > 0) {
-        const zl_ops *real = dev.ops;
-        dev.ops = op_profile_wrap(real);
+        const zl_ops *real = run.device.ops;
+        run.device.ops = op_profile_wrap(real);
         double t0 = now();
-        for (int s = 0; s < prof_steps; s++) {
-            const int32_t *in = tokens + (size_t)(s % NUM_BATCHES) * (ntok + 1);
-            zl_engine_forward(e, in, in + 1, &loss);
-            zl_engine_backward(e);
-            zl_engine_step(e);
-        }
+        for (int s = 0; s < prof_steps; s++)
+            if ((st = zl_run_step(&run, &loss)) != ZL_OK) {
+                fprintf(stderr, "zl_bench: %s\n", zl_last_error());
+                return 1;
+            }
         double dt = now() - t0;
-        dev.ops = real;
+        run.device.ops = real;
         char op_prefix[128], gemm_prefix[128];
         snprintf(op_prefix, sizeof op_prefix, "bench zerolab-op config=%s threads=%d", name,
                  threads);
@@ -278,9 +301,9 @@ static int run_config(const char *name, int threads, const bench_args *a, double
         op_profile_print(stdout, op_prefix, gemm_prefix, prof_steps, dt);
         fflush(stdout);
     }
+    zl_run_free(&run);
     free(step_s);
-    free(tokens);
-    zl_engine_destroy(e);
+    free(data.tokens);
     return 0;
 }
 

@@ -193,10 +193,14 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
         printf("%s\n", oom);
         return;
     }
-    printf("step (simulated): %.3f s = compute %.3f s + exposed communication %.3f s "
+    /* The compute's wait for host copies, only when there was any (offload, staging). */
+    char copy_part[64] = "";
+    double copy = r->exposed_copy_seconds > 0 ? r->exposed_copy_seconds : 0;
+    if (copy > 0) snprintf(copy_part, sizeof copy_part, " + exposed host copy %.3f s", copy);
+    printf("step (simulated): %.3f s = compute %.3f s + exposed communication %.3f s%s "
            "(communication %.3f s, %.0f%% hidden)\n",
-           r->step_seconds, r->step_seconds - r->exposed_comm_seconds, r->exposed_comm_seconds,
-           r->comm_seconds,
+           r->step_seconds, r->step_seconds - r->exposed_comm_seconds - copy,
+           r->exposed_comm_seconds, copy_part, r->comm_seconds,
            r->comm_seconds > 0 && r->exposed_comm_seconds < r->comm_seconds
                ? 100.0 * (1 - r->exposed_comm_seconds / r->comm_seconds)
                : r->comm_seconds > 0 ? 0.0 : 100.0);

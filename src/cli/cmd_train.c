@@ -240,18 +240,23 @@ static int parse_args(int argc, char **argv, train_args *a)
     return ZL_EXIT_OK;
 }
 
-/* The simulated step on rank 0's card: time, its compute and exposed communication, MFU
- * (this rank's model FLOPs over the card's dense peak at the training precision). */
+/* The simulated step on rank 0's card: time, its compute and exposed communication (and
+ * the compute's wait for host copies, when there was any), MFU (this rank's model FLOPs
+ * over the card's dense peak at the training precision). */
 static void print_sim_step(const zl_timeline *mark, const zl_timeline *tl,
                            const zl_device_preset *card, double flops, zl_dtype dtype)
 {
     double t = zl_timeline_now(tl) - zl_timeline_now(mark);
     double exposed = tl->exposed_comm - mark->exposed_comm;
+    double copy = tl->exposed_copy - mark->exposed_copy;
     double comm = tl->busy[ZL_STREAM_COMM] - mark->busy[ZL_STREAM_COMM];
     double mfu = t > 0 ? flops / (t * zl_device_peak_flops(card, dtype)) : 0;
-    zl_print0("      simulated %s: %.2f ms/step = compute %.2f + exposed comm %.2f ms "
+    char copy_part[48] = "";
+    if (copy > 0) snprintf(copy_part, sizeof copy_part, " + exposed host copy %.2f", 1e3 * copy);
+    zl_print0("      simulated %s: %.2f ms/step = compute %.2f + exposed comm %.2f%s ms "
               "(comm %.2f ms) | MFU %.1f%%\n",
-              card->display, 1e3 * t, 1e3 * (t - exposed), 1e3 * exposed, 1e3 * comm, 100 * mfu);
+              card->display, 1e3 * t, 1e3 * (t - exposed - (copy > 0 ? copy : 0)), 1e3 * exposed,
+              copy_part, 1e3 * comm, 100 * mfu);
 }
 
 static double now_seconds(void)

@@ -44,6 +44,7 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     res->compute_seconds = tl->busy[ZL_STREAM_COMPUTE] - mark->busy[ZL_STREAM_COMPUTE];
     res->comm_seconds = tl->busy[ZL_STREAM_COMM] - mark->busy[ZL_STREAM_COMM];
     res->exposed_comm_seconds = tl->exposed_comm - mark->exposed_comm;
+    res->exposed_copy_seconds = tl->exposed_copy - mark->exposed_copy;
     const zl_engine_options *o = zl_engine_get_options(e);
     double tokens = (double)o->micro_batch_size * o->seq_len * o->gradient_accumulation_steps;
     double flops = 3.0 * zl_model_forward_flops(zl_engine_model(e), o->micro_batch_size, o->seq_len) *
@@ -100,6 +101,13 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     zl_status st = zl_device_init(&dev, ZL_DEVICE_ACCEL, "meta", name, req->device_memory);
     if (st != ZL_OK) return res->status = st;
     if (req->gpu) zl_ledger_exempt(&dev.ledger, "cast");
+    /* The rank's host device, as a real run has one (run/run.h), on meta too: shapes
+     * only, unlimited, like a real run's by default. Always the plan's own, whatever
+     * options.host says: a plan never touches a real run's host memory. */
+    zl_device host;
+    snprintf(name, sizeof name, "rank 0 host");
+    if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, 0)) != ZL_OK)
+        return res->status = st;
     zl_ledger_set_hint_context(&dev.ledger, req->world_size, req->options.zero_stage);
     zl_sim sim;
     bool clocked = req->cluster != NULL;
@@ -113,6 +121,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         goto out;
     zl_engine_options o = req->options;
     o.dp = dp;
+    o.host = &host;
     zl_engine *e;
     st = zl_engine_create(&e, &req->model, &o, &dev);
     if (st == ZL_OK) {

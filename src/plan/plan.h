@@ -52,6 +52,7 @@ typedef struct zl_plan_result {
     double seconds;        /* wall time of the plan itself */
     /* With a clock: the last optimizer step, simulated. */
     double step_seconds, compute_seconds, comm_seconds, exposed_comm_seconds;
+    double exposed_copy_seconds; /* compute waiting for host <-> device copies */
     double tokens_per_second; /* the whole world's */
     /* With a trace: its spans, the back-to-back runs merged into them and the spans
      * dropped past the timeline's cap (sim/timeline.h). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm/comm_log.h"
@@ -217,6 +218,12 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     st = zl_device_init(&run->device, ZL_DEVICE_ACCEL, run->backend, devname, run->device_memory);
     if (st != ZL_OK) return st;
     run->has_device = true;
+    /* The rank's pinned host memory, on the accelerator's backend (which allocates it, and
+     * whose copies move to and from it); its budget: run.h, host_memory. */
+    snprintf(devname, sizeof devname, "rank %d host", rank);
+    st = zl_device_init(&run->host, ZL_DEVICE_HOST, run->backend, devname, a->host_memory);
+    if (st != ZL_OK) return st;
+    run->has_host = true;
     if (card) {
         zl_sim_init(&run->sim, NULL, NULL, NULL, a->trace != NULL);
         run->has_sim = true;
@@ -257,6 +264,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     zl_status st = zl_comm_agree(run->comm, set_up(run, a));
     if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
     run->options.dp = run->comm;
+    run->options.host = &run->host;
     const zl_engine_options *o = &run->options;
 
     /* Before any allocation: a run that cannot fit its device budget or this machine's
@@ -305,10 +313,18 @@ zl_status zl_run_init(zl_run *run, const zl_run_options *a)
     return st;
 }
 
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 zl_status zl_run_step(zl_run *run, float *loss)
 {
     const zl_engine_options *o = &run->options;
     run->failed_here = false;
+    run->wall_forward_s = run->wall_backward_s = run->wall_step_s = 0;
     run->step++;
     if (run->has_sim) {
         run->sim.timeline.num_spans = 0; /* the trace keeps the last step */
@@ -321,9 +337,16 @@ zl_status zl_run_step(zl_run *run, float *loss)
                           run->steps, micro + 1, o->gradient_accumulation_steps);
         float micro_loss = 0;
         zl_loader_next(&run->loader, run->inputs, run->targets);
+        double t0 = wall_now();
         zl_status st = zl_engine_forward(run->engine, run->inputs, run->targets, &micro_loss);
+        double t1 = wall_now();
         if (st == ZL_OK) st = zl_engine_backward(run->engine);
+        double t2 = wall_now();
         if (st == ZL_OK) st = zl_engine_step(run->engine);
+        double t3 = wall_now();
+        run->wall_forward_s += t1 - t0;
+        run->wall_backward_s += t2 - t1;
+        run->wall_step_s += t3 - t2;
         /* A signal stops training here; the agreement stops every rank at this micro-step. */
         if (st == ZL_OK && run->interrupt && *run->interrupt)
             st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
@@ -375,6 +398,10 @@ void zl_run_free(zl_run *run)
     run->inputs = run->targets = NULL;
     zl_engine_destroy(run->engine);
     run->engine = NULL;
+    /* The devices hold nothing once the engine is gone (their ledgers are plain structs);
+     * the host device goes after the engine, which held it. */
+    if (run->has_host) run->options.host = NULL;
+    run->has_host = false;
     if (run->has_sim) zl_sim_free(&run->sim);
     run->has_sim = false;
     zl_dataset_free(&run->own_dataset);

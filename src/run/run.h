@@ -15,7 +15,7 @@
  *
  * Handles are explicit and nothing is global: the caller owns the zl_run struct (do not
  * copy or move it once initialised: the simulator points into it) and the communicator
- * it passes; the run owns everything it built (config, data set, device, simulator,
+ * it passes; the run owns everything it built (config, data set, devices, simulator,
  * engine, batch buffers). Every failure is a status with one message (zl_last_error()).
  *
  * Collective: with a communicator of W ranks, every rank calls zl_run_init and
@@ -74,6 +74,14 @@ typedef struct zl_run_options {
      * simulated card (an unlimited device, no simulated clock). */
     const char *device, *cluster;
     size_t device_memory; /* each rank's budget in bytes (0: the card's memory, or none) */
+    /* Each rank's host device budget in bytes (pinned host memory, DeepSpeed's offload
+     * target; 0: unlimited). Unlimited by default: the node's memory is shared by its
+     * ranks, and on the CPU backends by their accelerators too, and the preflight
+     * (preflight.h) already refuses, before any allocation, a run whose ranks together
+     * need more than the machine has (plan peak + data + batches, times the ranks on the
+     * node); a per-rank split of that figure would refuse runs the node can hold. A budget
+     * of its own matters once offload pins large state there: then set this. */
+    size_t host_memory;
     const char *trace;    /* a Chrome trace will be written here (zl_run_write_trace): the
                            * simulator keeps spans, and the path is checked up front */
     bool no_preflight;    /* skip the up-front plan of device and host memory */
@@ -112,16 +120,24 @@ typedef struct zl_run {
     zl_timeline step_mark;      /* the clocks when the last zl_run_step began (with a card) */
     zl_device device;           /* the accelerator: budget and ledger */
     size_t device_memory;       /* its budget (0: none) */
+    /* The rank's host device (pinned host memory, "rank R host", the accelerator's
+     * backend, budget options.host_memory): what the engine gets as options.host, to stage
+     * micro-batches in and copy them to the accelerator (core/device.h). */
+    zl_device host;
     zl_engine *engine;          /* the engine (owned) */
     int32_t *inputs, *targets;  /* (B, T) each: the micro-batch in flight */
     size_t tokens_per_micro;    /* B * T */
     zl_run_phase failed_at;     /* after a failed zl_run_init: where (else ZL_RUN_OK) */
     bool failed_here;           /* after a failed zl_run_step: this rank's own failure (its
                                  * message is zl_last_error()), not another rank's */
+    /* The last zl_run_step's wall-clock seconds by phase, summed over its micro-steps:
+     * forward, backward and optimizer step (DeepSpeed's wall_clock_breakdown timers; the
+     * loader and the ranks' agreement are in none). What bench/zl_bench.c reports. */
+    double wall_forward_s, wall_backward_s, wall_step_s;
     /* internal */
     zl_dataset own_dataset;
     zl_config own_config;
-    bool own_comm, has_device, has_sim;
+    bool own_comm, has_device, has_host, has_sim;
     const volatile sig_atomic_t *interrupt;
 } zl_run;
 
@@ -131,7 +147,7 @@ void zl_run_options_init(zl_run_options *o);
 /* Assemble the run on every rank of options->comm: load and resolve the config (filling
  * "auto"), refuse what the engine does not run yet (zl_run_check_config), resolve the
  * model, load the data, make the loader, the simulated cluster and card, the device with
- * its budget and the simulator; then plan the run's device and host memory (preflight.h)
+ * its budget, the host device and the simulator; then plan the run's device and host memory (preflight.h)
  * and refuse one that cannot fit; then create the engine. On failure everything built is
  * released, run->failed_at says where, and zl_run_free is still safe. Collective. */
 zl_status zl_run_init(zl_run *run, const zl_run_options *options);

@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* the gradient shares, to inject an overflow */
 #include "model/gpt_config.h"
+#include "run/run.h"
 
 static zl_comm *world;
 
@@ -38,13 +39,20 @@ static const char recipe[] =
     "   \"warmup_num_steps\": 30, \"warmup_type\": \"linear\", \"cos_min_ratio\": 0.1}},"
     " \"zero_optimization\": {\"stage\": %d}%s%s}";
 
-/* Options for `precision` ("" for fp32, or a "\"fp16\": {...}" fragment) at a global
- * batch of 16 sequences x gas, on dp (NULL: one rank). */
+/* The recipe's JSON for `precision` ("" for fp32, or a "\"fp16\": {...}" fragment) at a
+ * global batch of 16 sequences x gas, on W ranks. */
+static void recipe_json(char *json, size_t n, const char *precision, int stage, int gas, int W)
+{
+    snprintf(json, n, recipe, 16 / W, gas, stage, precision[0] ? ", " : "", precision);
+}
+
+/* Options for the recipe on dp (NULL: one rank), for the tests that build an engine
+ * themselves. */
 static zl_engine_options options(const char *precision, int stage, int gas, zl_comm *dp)
 {
     char json[2048];
     int W = dp ? dp->size : 1;
-    snprintf(json, sizeof json, recipe, 16 / W, gas, stage, precision[0] ? ", " : "", precision);
+    recipe_json(json, sizeof json, precision, stage, gas, W);
     zl_config cfg;
     zl_status st = zl_config_parse(&cfg, json, "<test>", W);
     ck_assert_msg(st == ZL_OK, "%s", zl_last_error());
@@ -61,29 +69,44 @@ static zl_gpt_config lab(void)
     return m;
 }
 
-/* An engine on its own device, with the built-in corpus cut for its data-parallel rank. */
+/* A run of the lab model on the built-in corpus cut for its data-parallel rank, built as
+ * `zerolab train` builds one (run/run.h: 64 tokens, seed 1337, the cpu backend, its own
+ * device), from the config `json` on dp (NULL: one rank). The tests step its engine
+ * micro-step by micro-step, to look between backward and step. */
 typedef struct run {
-    zl_device dev;
-    zl_engine *e;
-    zl_dataset ds;
-    zl_loader loader;
+    zl_run run;
+    zl_engine *e;      /* run.engine */
+    zl_loader *loader; /* &run.loader */
 } run;
 
-static void run_open(run *r, const zl_engine_options *o, const char *label)
+static void run_open(run *r, const char *json, zl_comm *dp)
 {
     zl_gpt_config m = lab();
-    int W = o->dp ? o->dp->size : 1, rank = o->dp ? o->dp->rank : 0;
-    ck_assert_int_eq(zl_device_init(&r->dev, ZL_DEVICE_ACCEL, "cpu", label, 0), ZL_OK);
-    ck_assert_int_eq(zl_engine_create(&r->e, &m, o, &r->dev), ZL_OK);
-    ck_assert_int_eq(zl_dataset_default(&r->ds), ZL_OK);
-    ck_assert_int_eq(zl_loader_init(&r->loader, &r->ds, o->micro_batch_size, o->seq_len, rank, W),
-                     ZL_OK);
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.config_text = json;
+    o.config_name = "<test>";
+    o.model_config = &m;
+    o.seq_len = 64;
+    o.seed = 1337;
+    o.backend = "cpu";
+    o.comm = dp;
+    ck_assert_msg(zl_run_init(&r->run, &o) == ZL_OK, "%s", zl_last_error());
+    r->e = r->run.engine;
+    r->loader = &r->run.loader;
+}
+
+/* The recipe's run (options() above). */
+static void recipe_open(run *r, const char *precision, int stage, int gas, zl_comm *dp)
+{
+    char json[2048];
+    recipe_json(json, sizeof json, precision, stage, gas, dp ? dp->size : 1);
+    run_open(r, json, dp);
 }
 
 static void run_close(run *r)
 {
-    zl_dataset_free(&r->ds);
-    zl_engine_destroy(r->e);
+    zl_run_free(&r->run);
 }
 
 /* ---- equivalence ------------------------------------------------------------------- */
@@ -133,19 +156,13 @@ static const char eq_recipe[] =
 #define EQ_LR 3e-3
 #define EQ_WD 0.1
 
-static zl_engine_options eq_options(const char *precision, int stage, int gas, zl_comm *dp)
+/* The equivalence's run for `precision` on dp (NULL: one rank). */
+static void eq_open(run *r, const char *precision, int stage, int gas, zl_comm *dp)
 {
     char json[2048];
-    int W = dp ? dp->size : 1;
     snprintf(json, sizeof json, eq_recipe, gas, stage, precision);
-    zl_config cfg;
-    zl_status st = zl_config_parse(&cfg, json, "<test>", W);
-    ck_assert_msg(st == ZL_OK, "%s", zl_last_error());
-    zl_engine_options o;
-    zl_engine_options_from_config(&o, &cfg, 64, 1337, dp);
-    zl_config_free(&cfg);
-    ck_assert_double_eq(o.gradient_clipping, 0); /* see above */
-    return o;
+    run_open(r, json, dp);
+    ck_assert_double_eq(r->run.options.gradient_clipping, 0); /* see above */
 }
 
 /* One optimizer step over one global batch; returns its mean loss. first and sum (may be
@@ -160,7 +177,7 @@ static float one_step(run *r, float *first, float *sum)
     float total = 0; /* two terms at most: the same float sum as the ranks' mean */
     for (int k = 0; k < o->gradient_accumulation_steps; k++) {
         float loss;
-        zl_loader_next(&r->loader, in, tg);
+        zl_loader_next(r->loader, in, tg);
         ck_assert_int_eq(zl_engine_forward(e, in, tg, &loss), ZL_OK);
         ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
         if (first && k == 0)
@@ -179,10 +196,9 @@ static float one_step(run *r, float *first, float *sum)
 static void equivalent(const char *precision1, const char *precision2, const char *name, int stage)
 {
     ck_assert_int_eq(world->size, 2); /* see above: two operands per sum */
-    zl_engine_options o1 = eq_options(precision1, 0, 2, NULL), o2 = eq_options(precision2, stage, 1, world);
     run one, dp;
-    run_open(&one, &o1, "one rank");
-    run_open(&dp, &o2, "two ranks");
+    eq_open(&one, precision1, 0, 2, NULL);
+    eq_open(&dp, precision2, stage, 1, world);
     zl_engine *e1 = one.e, *e2 = dp.e;
     size_t n = e1->model.params_numel;
     float *ga = malloc(n * sizeof *ga), *g1 = malloc(n * sizeof *g1);
@@ -264,10 +280,9 @@ static void equivalent(const char *precision1, const char *precision2, const cha
 static void ten_steps(const char *precision1, const char *precision2, const char *name, int stage)
 {
     ck_assert_int_eq(world->size, 2);
-    zl_engine_options o1 = eq_options(precision1, 0, 2, NULL), o2 = eq_options(precision2, stage, 1, world);
     run one, dp;
-    run_open(&one, &o1, "one rank");
-    run_open(&dp, &o2, "two ranks");
+    eq_open(&one, precision1, 0, 2, NULL);
+    eq_open(&dp, precision2, stage, 1, world);
     bool fp16 = one.e->dtype == ZL_F16;
     double rel = (fp16 ? 0x1p-11 : 0x1p-8) / 8, worst = 0;
     for (int step = 1; step <= 10; step++) {
@@ -379,14 +394,13 @@ static float *gathered(zl_engine *e)
  * and at stage 0 the allreduce's sum of two ranks' scaled gradients does too). */
 static void overflow_on_one_rank(const char *precision, int stage)
 {
-    zl_engine_options o = options(precision, stage, 1, world);
     run r;
-    run_open(&r, &o, "overflow");
+    recipe_open(&r, precision, stage, 1, world);
     zl_engine *e = r.e;
     /* clean steps first, so that Adam is under way and the LR is not 0 (WarmupCosineLR's
      * first two are) */
     for (int k = 0; k < 2; k++) {
-        forward_backward(e, &r.loader);
+        forward_backward(e, r.loader);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
         ck_assert(!e->prec.overflow);
     }
@@ -397,7 +411,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
         float *before = gathered(e), *master = master_copy(e);
         double lr = zl_engine_get_lr(e);
         int64_t adam_steps = e->adam.step;
-        forward_backward(e, &r.loader);
+        forward_backward(e, r.loader);
         if (world->rank == 1) inject_inf(e);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
         ck_assert_int_eq(e->skipped_steps, k);
@@ -426,7 +440,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
     /* a clean step updates again, with the scale that survived: the fp32 master weights
      * move (a 16-bit weight may not, by a step of lr 3.3e-5) */
     float *master = master_copy(e);
-    forward_backward(e, &r.loader);
+    forward_backward(e, r.loader);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     ck_assert(!e->prec.overflow);
     ck_assert_int_eq(e->skipped_steps, 2);
@@ -455,17 +469,16 @@ END_TEST
  * with DeepSpeed's message, on every rank. */
 START_TEST(test_fp16_overflow_at_min_scale_fails)
 {
-    zl_engine_options o = options("\"fp16\": {\"enabled\": true, \"initial_scale_power\": 1, "
-                                  "\"hysteresis\": 1, \"min_loss_scale\": 1}", 2, 1, world);
     run r;
-    run_open(&r, &o, "min-scale");
+    recipe_open(&r, "\"fp16\": {\"enabled\": true, \"initial_scale_power\": 1, "
+                                  "\"hysteresis\": 1, \"min_loss_scale\": 1}", 2, 1, world);
     zl_engine *e = r.e;
     ck_assert_double_eq(zl_engine_loss_scale(e), 2.0);
-    forward_backward(e, &r.loader);
+    forward_backward(e, r.loader);
     if (world->rank == 0) inject_inf(e);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK); /* 2 -> 1 */
     ck_assert_double_eq(zl_engine_loss_scale(e), 1.0);
-    forward_backward(e, &r.loader);
+    forward_backward(e, r.loader);
     if (world->rank == 0) inject_inf(e);
     ck_assert_int_eq(zl_engine_step(e), ZL_ERR_TRAINING);
     ck_assert_msg(strstr(zl_last_error(), "Current loss scale already at minimum"), "%s", zl_last_error());
@@ -477,12 +490,10 @@ END_TEST
  * before v0.19.5), and poisons the weights. */
 START_TEST(test_bf16_unchecked_overflow_steps)
 {
-    zl_engine_options o = options("\"bf16\": {\"enabled\": true, \"check_grad_overflow\": false}", 1, 1,
-                                  world);
     run r;
-    run_open(&r, &o, "unchecked");
+    recipe_open(&r, "\"bf16\": {\"enabled\": true, \"check_grad_overflow\": false}", 1, 1, world);
     zl_engine *e = r.e;
-    forward_backward(e, &r.loader);
+    forward_backward(e, r.loader);
     if (world->rank == 1) inject_inf(e);
     ck_assert_int_eq(zl_engine_step(e), ZL_OK);
     ck_assert_int_eq(e->skipped_steps, 0);

@@ -1,6 +1,8 @@
 /* zerolab plan against real runs: for small configurations (1-3 ranks, ZeRO stages 0-3,
  * fp32 and bf16), the meta backend's ledger (zl_plan_run) records, tag by tag, the same
- * current and peak bytes as the ledger of this rank in a real training run. The plan runs
+ * current and peak bytes as the ledger of this rank in a real training run (built by
+ * zl_run_init from config text, as `zerolab train` builds it; the plan gets the options
+ * that run's engine got). The plan runs
  * rank 0 of a virtual group; every rank compares its own real ledger with it, which
  * checks too that ranks hold equal bytes.
  *
@@ -13,6 +15,7 @@
 #include "comm/comm.h"
 #include "engine/engine.h"
 #include "plan/plan.h"
+#include "run/run.h"
 
 static zl_comm *world;
 static const zl_gpt_config model = {"plan-test", 96, 16, 2, 4, 32};
@@ -33,29 +36,69 @@ static zl_engine_options options(int stage, zl_dtype dtype, int gas)
     return o;
 }
 
+/* The real run, as `zerolab train` builds one (run/run.h), with options() as config text:
+ * tokens below the model's vocabulary of 96 (the built-in corpus has 256). */
+static const char *const precision_block[] = {
+    [ZL_F32] = "", [ZL_F16] = ", \"fp16\": {\"enabled\": true}",
+    [ZL_BF16] = ", \"bf16\": {\"enabled\": true, \"check_grad_overflow\": false}"};
+
+static void real_run(zl_run *run, zl_dataset *data, int stage, zl_dtype dtype, int gas)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"train_micro_batch_size_per_gpu\": %d, \"gradient_accumulation_steps\": %d,"
+             " \"gradient_clipping\": 1.0, \"optimizer\": {\"type\": \"AdamW\"},"
+             " \"zero_optimization\": {\"stage\": %d, \"reduce_scatter\": true,"
+             "   \"use_multi_rank_bucket_allreduce\": true, \"reduce_bucket_size\": 3000,"
+             "   \"stage3_param_persistence_threshold\": 2000, \"overlap_comm\": %s}%s}",
+             B, gas, stage, stage == 2 ? "true" : "false", precision_block[dtype]);
+    memset(data, 0, sizeof *data);
+    data->ntokens = 1024;
+    data->vocab_size = model.vocab_size;
+    snprintf(data->desc, sizeof data->desc, "plan-test tokens");
+    data->tokens = malloc(data->ntokens * sizeof *data->tokens);
+    ck_assert_ptr_nonnull(data->tokens);
+    for (size_t i = 0; i < data->ntokens; i++) data->tokens[i] = (int32_t)(i * 7 % 96);
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.config_text = json;
+    o.config_name = "<plan-test>";
+    o.model_config = &model;
+    o.dataset = data;
+    o.seq_len = T;
+    o.seed = 3;
+    o.backend = "cpu";
+    o.comm = world;
+    ck_assert_msg(zl_run_init(run, &o) == ZL_OK, "%s", zl_last_error());
+    /* the config says what options() says */
+    zl_engine_options want = options(stage, dtype, gas);
+    const zl_engine_options *got = &run->options;
+    ck_assert_int_eq(got->zero_stage, want.zero_stage);
+    ck_assert_int_eq(got->reduce_bucket_size, want.reduce_bucket_size);
+    ck_assert_int_eq(got->param_persistence_threshold, want.param_persistence_threshold);
+    ck_assert(got->overlap_comm == want.overlap_comm && got->reduce_scatter &&
+              got->use_multi_rank_bucket_allreduce);
+    ck_assert_int_eq(got->precision.dtype, want.precision.dtype);
+    ck_assert_double_eq(got->gradient_clipping, want.gradient_clipping);
+}
+
 static void same_as_real(int stage, zl_dtype dtype)
 {
     int W = world->size;
-    zl_engine_options o = options(stage, dtype, 2);
     /* the real run: two optimizer steps on this rank's device */
-    zl_device dev;
-    zl_engine *e;
-    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "real", 0), ZL_OK);
-    o.dp = W > 1 ? world : NULL;
-    ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_OK);
-    int32_t tokens[B * T];
-    for (int i = 0; i < B * T; i++) tokens[i] = (i * 7 + world->rank) % model.vocab_size;
-    for (int s = 0; s < 2 * o.gradient_accumulation_steps; s++) {
+    zl_run run;
+    zl_dataset data;
+    real_run(&run, &data, stage, dtype, 2);
+    for (int s = 0; s < 2; s++) {
         float loss;
-        ck_assert_int_eq(zl_engine_forward(e, tokens, tokens, &loss), ZL_OK);
-        ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
-        ck_assert_int_eq(zl_engine_step(e), ZL_OK);
+        ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
     }
+    zl_engine_options o = run.options;
     /* the plan */
     zl_plan_request req = {.model = model, .options = o, .world_size = W, .steps = 2};
     zl_plan_result res;
     ck_assert_int_eq(zl_plan_run(&req, &res), ZL_OK);
-    const zl_ledger *real = &dev.ledger, *plan = &res.ledger;
+    const zl_ledger *real = &run.device.ledger, *plan = &res.ledger;
     ck_assert_int_eq(real->num_tags, plan->num_tags);
     ck_assert_int_gt(real->num_tags, 8);
     for (int i = 0; i < real->num_tags; i++) {
@@ -69,8 +112,9 @@ static void same_as_real(int stage, zl_dtype dtype)
                       zl_dtype_name(dtype), r->tag, zl_ledger_current(plan, r->tag), r->cur_nbytes);
     }
     ck_assert_uint_eq(plan->peak_nbytes, real->peak_nbytes);
-    ck_assert_uint_eq(res.params, zl_engine_model(e)->params_numel);
-    zl_engine_destroy(e);
+    ck_assert_uint_eq(res.params, zl_gpt_config_num_params(&run.model));
+    zl_run_free(&run);
+    free(data.tokens);
 }
 
 START_TEST(test_plan_stage0_fp32) { same_as_real(0, ZL_F32); }

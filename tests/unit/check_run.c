@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check_util.h"
 #include "run/run.h"
 
 static const char *small = "{\"train_micro_batch_size_per_gpu\": 4, \"gradient_accumulation_steps\": 2,"
                            " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 3e-3}}}";
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void options(zl_run_options *o, const char *json)
 {
@@ -38,11 +46,27 @@ START_TEST(test_run_trains)
     ck_assert_str_eq(run.backend, "cpu");
     ck_assert_ptr_null(run.card);
     ck_assert_int_eq(run.comm->size, 1);
+    /* The rank's host device: pinned host memory beside the accelerator, unlimited by
+     * default, what the engine got as options.host. */
+    ck_assert_ptr_eq(run.options.host, &run.host);
+    ck_assert_int_eq(run.host.kind, ZL_DEVICE_HOST);
+    ck_assert_int_eq(run.host.ledger.placement, ZL_PLACE_HOST);
+    ck_assert_str_eq(run.host.ledger.device_name, "rank 0 host");
+    ck_assert_uint_eq(run.host.ledger.budget_nbytes, 0);
+    ck_assert_str_eq(run.host.ops->name, run.device.ops->name); /* the accelerator's backend */
     float first = 0, loss = 0;
     for (int s = 0; s < 20; s++) {
+        double t0 = wall_now();
         ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+        double wall = wall_now() - t0;
         ck_assert(isfinite(loss));
         if (s == 0) first = loss;
+        /* The wall-clock breakdown is of this step: every phase ran, and together they
+         * fit inside the call (the loader and the agreement are outside them). */
+        ck_assert(run.wall_forward_s > 0 && run.wall_backward_s > 0 && run.wall_step_s > 0);
+        ck_assert_msg(run.wall_forward_s + run.wall_backward_s + run.wall_step_s <= wall,
+                      "phases %g + %g + %g s > the step's %g s", run.wall_forward_s,
+                      run.wall_backward_s, run.wall_step_s, wall);
     }
     ck_assert_int_eq(run.step, 20);
     ck_assert_int_eq(zl_engine_global_steps(run.engine), 20);
@@ -121,10 +145,15 @@ START_TEST(test_run_card_and_trace)
     options(&o, small);
     o.device = "v100-16gb";
     o.trace = "/tmp/zl-run-check-trace.json";
+    o.host_memory = 1 << 30;
     zl_run run;
     ck_assert_int_eq(zl_run_init(&run, &o), ZL_OK);
     ck_assert_ptr_nonnull(run.card);
     ck_assert_uint_eq(run.device_memory, run.card->memory);
+    /* the host device: its own budget, the one asked for, not the card's */
+    ck_assert_uint_eq(run.host.ledger.budget_nbytes, 1 << 30);
+    ck_assert_str_eq(run.host.ledger.device_name, "rank 0 host");
+    ck_assert_ptr_eq(run.options.host, &run.host);
     float loss;
     ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
     ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
