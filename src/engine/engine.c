@@ -105,7 +105,6 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
     memset(e, 0, sizeof *e);
     e->opt = *opt;
     e->device = dev;
-    zl_sim_enter(dev->sim); /* the simulated clock, if any */
     /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
@@ -124,7 +123,6 @@ zl_status zl_engine_create(zl_engine *e, const zl_gpt_config *model_cfg,
 
 void zl_engine_destroy(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
     free(e->batch_inputs);
     free(e->batch_targets);
@@ -150,7 +148,6 @@ static zl_status use_layer(zl_engine *e, int l, bool backward)
 zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
                             float *loss)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_model *m = &e->model;
     zl_status st = zl_model_set_batch(m, inputs, targets);
     if (st != ZL_OK) return st;
@@ -166,7 +163,6 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
 
 zl_status zl_engine_backward(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_model *m = &e->model;
     zl_zero_ctx *z = &e->zero;
     /* DeepSpeed divides each micro-batch's loss by the accumulation steps, so the summed
@@ -252,7 +248,6 @@ static zl_status optimizer_step(zl_engine *e)
 
 zl_status zl_engine_step(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_status st;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
         if ((st = reduce_grads(e)) != ZL_OK) return st;
@@ -305,11 +300,9 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
             break;
         case ZL_REDUCE_TIED_GRADS: break; /* the tie's members are all on this rank */
         case ZL_REDUCE_GRADS:
-            zl_sim_enter(e->device ? e->device->sim : NULL);
             st = reduce_grads(e);
             break;
         case ZL_OPTIMIZER_STEP:
-            zl_sim_enter(e->device ? e->device->sim : NULL);
             if ((st = optimizer_step(e)) == ZL_OK) e->micro_steps++;
             break;
         }
@@ -320,15 +313,16 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
 
 zl_status zl_engine_gather_params(zl_engine *e, float *out)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     return e->zero.strategy->gather_all(&e->zero, out);
 }
 
 float zl_engine_dp_mean(zl_engine *e, float value)
 {
-    zl_sim_enter(NULL); /* logging, not training: no simulated time */
     if (dp_size(e) == 1) return value;
     double v = value;
-    if (zl_comm_allreduce(e->opt.dp, &v, 1, ZL_F64, ZL_REDUCE_SUM) != ZL_OK) return NAN;
+    zl_sim *clock = zl_comm_set_sim(e->opt.dp, NULL); /* logging, not training: untimed */
+    zl_status st = zl_comm_allreduce(e->opt.dp, &v, 1, ZL_F64, ZL_REDUCE_SUM);
+    zl_comm_set_sim(e->opt.dp, clock);
+    if (st != ZL_OK) return NAN;
     return (float)(v / dp_size(e));
 }

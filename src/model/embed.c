@@ -8,9 +8,9 @@ static const float *embed_forward(zl_model *m, int l, const float *inp)
 {
     (void)inp;
     float *out = zl__layer_acts(m, l); /* (B,T,C) */
-    m->device->ops->embedding_forward(out, m->inputs, zl__layer_param(m, l, EMBED_WTE),
-                                      zl__layer_param(m, l, EMBED_WPE), m->B, m->T,
-                                      m->cfg.channels);
+    m->device->ops->embedding_forward(
+        m->device->ops, out, m->inputs, zl__layer_param(m, l, EMBED_WTE),
+        zl__layer_param(m, l, EMBED_WPE), m->B, m->T, m->cfg.channels);
     zl__round(m, out, (size_t)m->B * m->T * m->cfg.channels);
     return out;
 }
@@ -19,7 +19,7 @@ static void embed_backward(zl_model *m, int l, const float *inp, const float *do
 {
     (void)inp;
     (void)dinp;
-    m->device->ops->embedding_backward(zl__layer_grad(m, l, EMBED_WTE),
+    m->device->ops->embedding_backward(m->device->ops, zl__layer_grad(m, l, EMBED_WTE),
                                        zl__layer_grad(m, l, EMBED_WPE), dout, m->inputs, m->B,
                                        m->T, m->cfg.channels);
 }

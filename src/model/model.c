@@ -209,10 +209,10 @@ const float *zl_model_after_forward(zl_model *m, int l, const float *out)
     const zl_ops *ops = zl_device_backend(m->device);
     const float *work = zl_tensor_f32(&m->act_work);
     layer->out_offset = out ? (size_t)(out - work) : 0;
-    ops->cast(layer->acts.data, m->dtype, work, ZL_F32, layer->acts.numel);
+    ops->cast(ops, layer->acts.data, m->dtype, work, ZL_F32, layer->acts.numel);
     if (!out) return NULL;
     float *in = zl_tensor_f32(&m->act_in); /* the next layer's input: out, out of the way */
-    ops->copy(in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
+    ops->copy(ops, in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
     return layer->out = in;
 }
 
@@ -221,11 +221,11 @@ const float *zl_model_before_backward(zl_model *m, int l)
     if (m->dtype == ZL_F32) return l ? m->layers[l - 1].out : NULL;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's moves: not simulated */
     zl_layer *layer = &m->layers[l];
-    ops->cast(m->act_work.data, ZL_F32, layer->acts.data, m->dtype, layer->acts.numel);
+    ops->cast(ops, m->act_work.data, ZL_F32, layer->acts.data, m->dtype, layer->acts.numel);
     if (l == 0) return NULL;
     const zl_layer *prev = &m->layers[l - 1];
     size_t esz = zl_dtype_nbytes(m->dtype);
-    ops->cast(m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
+    ops->cast(ops, m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
               m->dtype, (size_t)m->B * m->T * m->cfg.channels);
     return zl_tensor_f32(&m->act_in);
 }
@@ -244,8 +244,8 @@ zl_status zl_model_set_batch(zl_model *m, const int32_t *inputs, const int32_t *
                              m->cfg.name, V);
         count += targets[i] >= 0;
     }
-    m->device->ops->copy(m->inputs, inputs, n * sizeof(int32_t));
-    m->device->ops->copy(m->targets, targets, n * sizeof(int32_t));
+    m->device->ops->copy(m->device->ops, m->inputs, inputs, n * sizeof(int32_t));
+    m->device->ops->copy(m->device->ops, m->targets, targets, n * sizeof(int32_t));
     m->num_targets = count;
     return ZL_OK;
 }

@@ -286,6 +286,8 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     run->failed_at = ZL_RUN_ENGINE;
     if (!(run->engine = calloc(1, sizeof *run->engine)))
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    /* The engine's collectives run on the simulated card's links (the checks above did not). */
+    if (run->has_sim) zl_comm_set_sim(run->comm, &run->sim);
     if ((st = zl_engine_create(run->engine, &run->model, o, &run->device)) != ZL_OK) {
         free(run->engine);
         run->engine = NULL;
@@ -333,9 +335,7 @@ zl_status zl_run_step(zl_run *run, float *loss)
         /* A signal stops training here; the agreement stops every rank at this micro-step. */
         if (st == ZL_OK && run->interrupt && *run->interrupt)
             st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
-        zl_sim *clock = zl_sim_enter(NULL); /* the agreement is not training */
-        zl_status agreed = zl_comm_agree(run->comm, st);
-        zl_sim_enter(clock);
+        zl_status agreed = zl_comm_agree(run->comm, st); /* untimed: not training */
         if (agreed != ZL_OK) {
             run->failed_here = st != ZL_OK;
             return agreed;
@@ -356,6 +356,7 @@ double zl_run_step_flops(const zl_run *run)
 zl_status zl_run_write_trace(zl_run *run, const char *path)
 {
     zl_comm *world = run->comm;
+    zl_sim *clock = zl_comm_set_sim(world, NULL); /* writing the trace is not training */
     zl_status st = ZL_OK;
     if (!run->has_sim)
         st = zl_errorf(ZL_ERR_INVALID, "a trace needs a simulated device (--device NAME or "
@@ -371,6 +372,7 @@ zl_status zl_run_write_trace(zl_run *run, const char *path)
         }
         zl_comm_barrier(world);
     }
+    zl_comm_set_sim(world, clock);
     return zl_comm_agree(world, st);
 }
 
@@ -384,6 +386,7 @@ void zl_run_free(zl_run *run)
         free(run->engine);
         run->engine = NULL;
     }
+    if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */
     if (run->has_sim) zl_sim_free(&run->sim);
     run->has_sim = false;
     zl_dataset_free(&run->own_dataset);

@@ -95,15 +95,15 @@ void zl_precision_scale(zl_precision *p, void *x, zl_dtype t, float s, size_t n)
 {
     const zl_ops *ops = p->device->ops;
     if (t == ZL_F32) {
-        ops->scale(x, s, n);
+        ops->scale(ops, x, s, n);
         return;
     }
     float *w = zl_tensor_f32(&p->scratch);
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at(x, t, i), t, len);
-        ops->scale(w, s, len);
-        ops->cast(zl__at(x, t, i), t, w, ZL_F32, len);
+        ops->cast(ops, w, ZL_F32, zl__at(x, t, i), t, len);
+        ops->scale(ops, w, s, len);
+        ops->cast(ops, zl__at(x, t, i), t, w, ZL_F32, len);
     }
 }
 
@@ -111,7 +111,7 @@ void zl_precision_add(zl_precision *p, void *y, zl_dtype yt, const void *x, zl_d
 {
     const zl_ops *ops = p->device->ops;
     if (yt == ZL_F32 && xt == ZL_F32) {
-        ops->axpy(y, 1.0f, x, n);
+        ops->axpy(ops, y, 1.0f, x, n);
         return;
     }
     float *wy = zl_tensor_f32(&p->scratch), *wx = wy + PIECE;
@@ -119,23 +119,23 @@ void zl_precision_add(zl_precision *p, void *y, zl_dtype yt, const void *x, zl_d
         size_t len = n - i < PIECE ? n - i : PIECE;
         float *dst = yt == ZL_F32 ? (float *)y + i : wy;
         const float *src = xt == ZL_F32 ? (const float *)x + i : wx;
-        if (yt != ZL_F32) ops->cast(wy, ZL_F32, zl__at(y, yt, i), yt, len);
-        if (xt != ZL_F32) ops->cast(wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
-        ops->axpy(dst, 1.0f, src, len);
-        if (yt != ZL_F32) ops->cast(zl__at(y, yt, i), yt, wy, ZL_F32, len);
+        if (yt != ZL_F32) ops->cast(ops, wy, ZL_F32, zl__at(y, yt, i), yt, len);
+        if (xt != ZL_F32) ops->cast(ops, wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
+        ops->axpy(ops, dst, 1.0f, src, len);
+        if (yt != ZL_F32) ops->cast(ops, zl__at(y, yt, i), yt, wy, ZL_F32, len);
     }
 }
 
 double zl_precision_sumsq(zl_precision *p, const void *x, zl_dtype t, size_t n)
 {
     const zl_ops *ops = p->device->ops;
-    if (t == ZL_F32) return ops->sumsq(x, n);
+    if (t == ZL_F32) return ops->sumsq(ops, x, n);
     float *w = zl_tensor_f32(&p->scratch);
     double sum = 0;
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        sum += ops->sumsq(w, len);
+        ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        sum += ops->sumsq(ops, w, len);
     }
     return sum;
 }
@@ -143,12 +143,12 @@ double zl_precision_sumsq(zl_precision *p, const void *x, zl_dtype t, size_t n)
 bool zl_precision_nonfinite(zl_precision *p, const void *x, zl_dtype t, size_t n)
 {
     const zl_ops *ops = p->device->ops;
-    if (t == ZL_F32) return ops->nonfinite(x, n);
+    if (t == ZL_F32) return ops->nonfinite(ops, x, n);
     float *w = zl_tensor_f32(&p->scratch);
     for (size_t i = 0; i < n; i += PIECE) { /* inf and NaN widen to inf and NaN */
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        if (ops->nonfinite(w, len)) return true;
+        ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        if (ops->nonfinite(ops, w, len)) return true;
     }
     return false;
 }
@@ -164,7 +164,7 @@ void zl_precision_init_values(zl_precision *p, void *dst, zl_dtype t, size_t beg
     for (size_t i = begin; i < end; i += PIECE) {
         size_t len = end - i < PIECE ? end - i : PIECE;
         zl_model_init_params(p->model, w, i, i + len, p->seed);
-        p->device->ops->cast(zl__at(dst, t, i - begin), t, w, ZL_F32, len);
+        p->device->ops->cast(p->device->ops, zl__at(dst, t, i - begin), t, w, ZL_F32, len);
     }
 }
 
@@ -181,7 +181,8 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
     if (owns_tie(p, l) && backward) return ZL_OK;
     /* the CPU's widening (a GPU reads the 16-bit values): past a simulated clock */
     float *work = zl_tensor_f32(&p->work_params[work_of(p, l)]);
-    zl_device_backend(p->device)->cast(work, ZL_F32, values, p->dtype, layer_numel(p, l));
+    zl_device_backend(p->device)->cast(zl_device_backend(p->device), work, ZL_F32, values, p->dtype,
+                                       layer_numel(p, l));
     zl_model_bind_layer_params(p->model, l, work);
     return ZL_OK;
 }
@@ -194,8 +195,8 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
 void zl_precision_flush_grads(zl_precision *p, int l, void *dst, zl_dtype dt)
 {
     if (!half(p)) return;
-    p->device->ops->drain(dst, dt, zl_tensor_f32(&p->work_grads[work_of(p, l)]), p->dtype,
-                          layer_numel(p, l));
+    p->device->ops->drain(p->device->ops, dst, dt, zl_tensor_f32(&p->work_grads[work_of(p, l)]),
+                          p->dtype, layer_numel(p, l));
 }
 
 void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *grads,

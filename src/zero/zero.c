@@ -30,7 +30,7 @@ zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
 
 void zl_zero_zero_grads(zl_zero_ctx *z)
 {
-    z->device->ops->zero(z->grads->data, zl_tensor_nbytes(z->grads));
+    z->device->ops->zero(z->device->ops, z->grads->data, zl_tensor_nbytes(z->grads));
 }
 
 /* ---- gradient staging (stages 2-3) -------------------------------------------------- */
