@@ -25,6 +25,8 @@ static double coll_cost(const zl_sim *s, zl_sim_coll op, double bytes, int p)
     return 2.0 * (p - 1) / p * bytes / 10e9; /* ring allreduce's bandwidth term */
 }
 
+#define CK_EQ_REL(got, want) ck_assert_double_eq_tol(got, want, 1e-12 * (want))
+
 START_TEST(test_gemm_is_charged_by_its_flops)
 {
     zl_device dev;
@@ -43,6 +45,63 @@ START_TEST(test_gemm_is_charged_by_its_flops)
     ck_assert_double_eq(sim.flops, f);
     ck_assert_uint_eq(sim.timeline.num_spans, 1);
     zl_sim_free(&sim);
+}
+END_TEST
+
+/* Two devices, each with its own simulator, used in turn with nothing in between (no
+ * "current" simulator to switch): each kernel is charged to the clock of the device it
+ * ran on, because the simulator travels in the device's op table (self->ctx). */
+START_TEST(test_interleaved_devices_charge_their_own_clocks)
+{
+    zl_device a, b;
+    zl_sim sa, sb;
+    ck_assert_int_eq(zl_device_init(&a, ZL_DEVICE_ACCEL, "meta", "A", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&b, ZL_DEVICE_ACCEL, "meta", "B", 0), ZL_OK);
+    zl_sim_init(&sa, NULL, op_cost, NULL, true);
+    zl_sim_init(&sb, NULL, op_cost, NULL, true);
+    zl_device_attach_sim(&a, &sa);
+    zl_device_attach_sim(&b, &sb);
+    ck_assert_ptr_ne(a.ops, b.ops); /* one timed table per simulator */
+    ck_assert_ptr_eq(a.ops->ctx, &sa);
+    double f, by;
+    zl_sim_gemm_counts(1024, 1024, 1024, false, ZL_F32, &f, &by);
+    a.ops->gemm(a.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    b.ops->gemm(b.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    a.ops->gemm(a.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    ck_assert_double_eq_tol(zl_timeline_now(&sa.timeline), 2 * f / 1e12, 1e-15);
+    ck_assert_double_eq_tol(zl_timeline_now(&sb.timeline), f / 1e12, 1e-15);
+    ck_assert_double_eq(sa.flops, 2 * f);
+    ck_assert_double_eq(sb.flops, f);
+    /* A's two gemms ran back to back on its clock: one span of two runs */
+    ck_assert_uint_eq(sa.timeline.num_spans, 1);
+    ck_assert_uint_eq(sa.timeline.spans[0].count, 2);
+    ck_assert_uint_eq(sb.timeline.num_spans, 1);
+    ck_assert_uint_eq(sb.timeline.spans[0].count, 1);
+    zl_sim_free(&sa);
+    zl_sim_free(&sb);
+}
+END_TEST
+
+/* A communicator charges its collectives to the simulator it carries (zl_comm_set_sim),
+ * none without one, and never the agreement on errors (zerolab's control traffic). */
+START_TEST(test_communicator_charges_its_own_simulator)
+{
+    zl_sim s;
+    zl_comm *dp;
+    zl_sim_init(&s, NULL, op_cost, NULL, true);
+    s.coll_cost = coll_cost;
+    ck_assert_int_eq(zl_comm_virtual(&dp, 2, 0, "data", NULL), ZL_OK);
+    float x[1000] = {0};
+    ck_assert_int_eq(zl_comm_allreduce(dp, x, 1000, ZL_F32, ZL_REDUCE_SUM), ZL_OK);
+    ck_assert_double_eq(zl_timeline_now(&s.timeline), 0); /* no simulator set: untimed */
+    ck_assert_ptr_null(zl_comm_set_sim(dp, &s));
+    ck_assert_int_eq(zl_comm_agree(dp, ZL_OK), ZL_OK);
+    ck_assert_double_eq(zl_timeline_now(&s.timeline), 0);
+    ck_assert_int_eq(zl_comm_allreduce(dp, x, 1000, ZL_F32, ZL_REDUCE_SUM), ZL_OK);
+    CK_EQ_REL(zl_timeline_now(&s.timeline), coll_cost(&s, ZL_SIM_ALLREDUCE, 4000, 2));
+    ck_assert_ptr_eq(zl_comm_set_sim(dp, NULL), &s);
+    zl_comm_destroy(dp);
+    zl_sim_free(&s);
 }
 END_TEST
 
@@ -233,6 +292,8 @@ static Suite *sim_suite(void)
     Suite *s = suite_create("sim");
     TCase *tc = tcase_create("sim");
     tcase_add_test(tc, test_gemm_is_charged_by_its_flops);
+    tcase_add_test(tc, test_interleaved_devices_charge_their_own_clocks);
+    tcase_add_test(tc, test_communicator_charges_its_own_simulator);
     tcase_add_test(tc, test_overlap_comm_hides_gradient_reduction);
     tcase_add_test(tc, test_16bit_vector_ops_are_charged_as_the_gpu_runs_them);
     tcase_add_test(tc, test_launch_overhead_bounds_tiny_models);
