@@ -5,9 +5,14 @@
  *   cuda  cuBLAS + CUDA kernels (later)
  *   meta  shapes only: allocates nothing, computes nothing (zerolab plan)
  *
- * Conventions (llm.c's): outputs first, then inputs, then weights, then dimensions. All
- * arithmetic is f32; half-precision storage is converted with `cast`. Row-major
- * everywhere. Dimension names used below:
+ * Every function takes the table it was called through as its first argument, `self`
+ * (a vtable whose instance carries context, as cuBLAS's handle does): call it as
+ * ops->gemm(ops, c, a, b, ...). A timed table finds its simulator in self->ctx; the ref,
+ * cpu and meta kernels ignore self. No kernel finds its context through a global.
+ *
+ * Conventions (llm.c's), after self: outputs first, then inputs, then weights, then
+ * dimensions. All arithmetic is f32; half-precision storage is converted with `cast`.
+ * Row-major everywhere. Dimension names used below:
  *   B batch, T sequence length, C channels, NH heads, HS = C/NH head size,
  *   V vocabulary, N = B*T rows, OC output channels.
  *
@@ -41,26 +46,31 @@ typedef struct zl_adamw_args {
     bool adamw_mode;
 } zl_adamw_args;
 
-typedef struct zl_ops {
+typedef struct zl_ops zl_ops;
+
+struct zl_ops {
     const char *name;
+    /* The instance's context: the simulator for sim/sim.h's timed table (one table per
+     * simulator); NULL for the stateless ref, cpu and meta tables. */
+    void *ctx;
     /* Shapes only (meta): pointers from alloc have no memory behind them, so code outside
      * the kernels must not read or write device memory when this is set. */
     bool meta;
 
     /* ---- memory (device memory of this backend) ---------------------------------- */
     /* Returns zeroed, 64-byte aligned memory, or NULL. Called only by core/device.c. */
-    void *(*alloc)(size_t nbytes);
-    void (*free)(void *ptr);
-    void (*zero)(void *ptr, size_t nbytes);
-    void (*copy)(void *dst, const void *src, size_t nbytes); /* within the device */
+    void *(*alloc)(const zl_ops *self, size_t nbytes);
+    void (*free)(const zl_ops *self, void *ptr);
+    void (*zero)(const zl_ops *self, void *ptr, size_t nbytes);
+    void (*copy)(const zl_ops *self, void *dst, const void *src, size_t nbytes); /* one device */
 
     /* ---- dense algebra ------------------------------------------------------------- */
     /* C = alpha * op(A) @ op(B) + beta * C, row-major.
      * op(A) is (m, k): A is (m, k) with leading dimension lda, or (k, m) if trans_a.
      * op(B) is (k, n): B is (k, n) with leading dimension ldb, or (n, k) if trans_b.
      * C is (m, n) with leading dimension ldc. beta = 0 overwrites C (NaN in C ignored). */
-    void (*gemm)(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
-                 int ldc, bool trans_a, bool trans_b, float alpha, float beta);
+    void (*gemm)(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                 int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
     /* gemm whose operands are 16-bit values held in f32: every element of op(A) and op(B)
      * is exactly representable in `t` (ZL_BF16 or ZL_F16; ZL_F32 means plain gemm), as
      * mixed-precision training guarantees by rounding weights and activations to t. The
@@ -68,82 +78,86 @@ typedef struct zl_ops {
      * is what a GPU's tensor cores do with 16-bit inputs, so the result equals gemm's up
      * to summation order. A backend may therefore run it on 16-bit hardware (cpu: oneDNN's
      * AVX512_BF16 matmul, converting A and B to bf16 exactly). C is f32. */
-    void (*gemm_lp)(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                    int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
-                    float beta);
+    void (*gemm_lp)(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t, int m,
+                    int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                    float alpha, float beta);
     /* out (N, OC) += bias (OC) broadcast over rows */
-    void (*bias_forward)(float *out, const float *bias, int N, int OC);
+    void (*bias_forward)(const zl_ops *self, float *out, const float *bias, int N, int OC);
     /* dbias (OC) += column sums of dout (N, OC) */
-    void (*bias_backward)(float *dbias, const float *dout, int N, int OC);
+    void (*bias_backward)(const zl_ops *self, float *dbias, const float *dout, int N, int OC);
 
     /* ---- GPT layers ------------------------------------------------------------------ */
     /* out (B,T,C) = wte[tokens[b,t]] + wpe[t]; tokens (B,T), wte (V,C), wpe (maxT,C).
      * Token ids are checked by the caller (0 <= id < V). */
-    void (*embedding_forward)(float *out, const int32_t *tokens, const float *wte,
-                              const float *wpe, int B, int T, int C);
+    void (*embedding_forward)(const zl_ops *self, float *out, const int32_t *tokens,
+                              const float *wte, const float *wpe, int B, int T, int C);
     /* dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += sum_b dout[b,t] */
-    void (*embedding_backward)(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
-                               int B, int T, int C);
+    void (*embedding_backward)(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
+                               const int32_t *tokens, int B, int T, int C);
 
     /* out (N,C) = (inp - mean) * rstd * weight + bias, per row; saves mean (N), rstd (N).
      * eps = 1e-5 as in GPT-2 / torch.nn.LayerNorm. */
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
-                              const float *weight, const float *bias, int N, int C);
-    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, const float *mean,
-                               const float *rstd, int N, int C);
+    void (*layernorm_forward)(const zl_ops *self, float *out, float *mean, float *rstd,
+                              const float *inp, const float *weight, const float *bias, int N,
+                              int C);
+    void (*layernorm_backward)(const zl_ops *self, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight,
+                               const float *mean, const float *rstd, int N, int C);
 
     /* Causal multi-head self-attention on a fused projection.
      * qkv (B,T,3C): for each position, q (C) | k (C) | v (C), head h at [h*HS, (h+1)*HS).
      * out (B,T,C): heads concatenated. att (B,NH,T,T): softmax probabilities, saved for
      * backward (entries above the diagonal are written as 0). Scale 1/sqrt(HS). */
-    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C,
-                              int NH);
+    void (*attention_forward)(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                              int T, int C, int NH);
     /* dqkv (B,T,3C) += gradient; scratch holds at least 2*B*NH*T*T floats. */
-    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                               const float *att, int B, int T, int C, int NH);
+    void (*attention_backward)(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
+                               const float *qkv, const float *att, int B, int T, int C, int NH);
 
     /* GELU, tanh approximation (GPT-2's gelu_new, torch approximate="tanh"):
      * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-    void (*gelu_forward)(float *out, const float *inp, size_t n);
-    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    void (*gelu_forward)(const zl_ops *self, float *out, const float *inp, size_t n);
+    void (*gelu_backward)(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                          size_t n);
 
     /* out = a + b (out may alias a or b) */
-    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*residual_forward)(const zl_ops *self, float *out, const float *a, const float *b,
+                             size_t n);
 
     /* Fused softmax + cross-entropy over logits (N,V) with targets (N).
      * losses (N) = -log softmax(logits)[target]; probs (N,V) = softmax(logits).
      * A target < 0 is ignored: loss 0, and no gradient in backward. */
-    void (*crossentropy_forward)(float *losses, float *probs, const float *logits,
-                                 const int32_t *targets, int N, int V);
+    void (*crossentropy_forward)(const zl_ops *self, float *losses, float *probs,
+                                 const float *logits, const int32_t *targets, int N, int V);
     /* dlogits (N,V) += dloss * (probs - onehot(target)) for rows whose target >= 0;
      * dloss is the gradient of the objective w.r.t. each row's loss (e.g. 1/N). */
-    void (*crossentropy_backward)(float *dlogits, const float *probs, const int32_t *targets,
-                                  float dloss, int N, int V);
+    void (*crossentropy_backward)(const zl_ops *self, float *dlogits, const float *probs,
+                                  const int32_t *targets, float dloss, int N, int V);
 
     /* ---- optimizer and vector ops -------------------------------------------------- */
     /* One AdamW/Adam step over n elements: m, v and param updated in place. */
-    void (*adamw)(float *param, float *m, float *v, const float *grad, size_t n,
+    void (*adamw)(const zl_ops *self, float *param, float *m, float *v, const float *grad, size_t n,
                   const zl_adamw_args *args);
     /* Sum of squares, accumulated in double (for global gradient norms). */
-    double (*sumsq)(const float *x, size_t n);
+    double (*sumsq)(const zl_ops *self, const float *x, size_t n);
     /* true if any element is inf or NaN */
-    bool (*nonfinite)(const float *x, size_t n);
+    bool (*nonfinite)(const zl_ops *self, const float *x, size_t n);
     /* x *= s */
-    void (*scale)(float *x, float s, size_t n);
+    void (*scale)(const zl_ops *self, float *x, float s, size_t n);
     /* y += a * x */
-    void (*axpy)(float *y, float a, const float *x, size_t n);
+    void (*axpy)(const zl_ops *self, float *y, float a, const float *x, size_t n);
     /* x = (float)(t)x in place: round f32 values to the nearest `t` (even on ties, with
      * f16's overflow to inf and subnormals), the storage rounding of a 16-bit tensor */
-    void (*round)(float *x, zl_dtype t, size_t n);
+    void (*round)(const zl_ops *self, float *x, zl_dtype t, size_t n);
     /* Drain an f32 accumulator into a store: y = round_yt(y + round_xt(x)), then x = 0.
      * A layer's f32 gradient becomes the 16-bit gradient a GPU kernel would have written
      * (round_xt) and is added to the gradient store (param.grad += grad), and the
      * accumulator is ready for the next layer, in one pass. yt, xt: f32, f16 or bf16. */
-    void (*drain)(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n);
+    void (*drain)(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n);
     /* element-wise conversion between f32, f16 and bf16 (round to nearest even) */
-    void (*cast)(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
-} zl_ops;
+    void (*cast)(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
+                 zl_dtype src_type, size_t n);
+};
 
 extern const zl_ops zl_ops_ref;
 extern const zl_ops zl_ops_cpu;

@@ -47,7 +47,7 @@ static const zl_ops *ops = &zl_ops_cpu;
 
 static float *buf(size_t n, unsigned seed)
 {
-    float *x = ops->alloc(n * sizeof(float));
+    float *x = ops->alloc(ops, n * sizeof(float));
     if (!x) {
         fprintf(stderr, "gemm_lp_bench: out of memory (%zu floats)\n", n);
         exit(1);
@@ -57,7 +57,7 @@ static float *buf(size_t n, unsigned seed)
         s = s * 1664525u + 1013904223u;
         x[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
     }
-    ops->round(x, ZL_BF16, n); /* bf16-exact, as gemm_lp requires */
+    ops->round(ops, x, ZL_BF16, n); /* bf16-exact, as gemm_lp requires */
     return x;
 }
 
@@ -105,13 +105,13 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
     float *a = buf((size_t)m * k, 1), *b = buf((size_t)k * n, 2), *c = buf((size_t)m * n, 3);
     double t_s[64], t_b[64];
     /* warm-up: pages touched, the primitive built and cached, the workspace grown */
-    ops->gemm(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
+    ops->gemm(ops, c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
     bool ok = zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f,
                                      s->beta);
     double w0 = omp_get_wtime(), c0 = cpu_seconds(), m0 = machine_busy_seconds();
     for (int r = 0; r < reps; r++) {
         double t0 = omp_get_wtime();
-        ops->gemm(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
+        ops->gemm(ops, c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
         double t1 = omp_get_wtime();
         if (ok)
             zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
@@ -123,7 +123,7 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
     double others = (machine_busy_seconds() - m0 - (cpu_seconds() - c0)) /
                     ((omp_get_wtime() - w0) * ncpu);
     long before = zl__cpu_gemm_lp_onednn_calls();
-    ops->gemm_lp(c, a, b, ZL_BF16, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
+    ops->gemm_lp(ops, c, a, b, ZL_BF16, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
     bool policy_bf16 = zl__cpu_gemm_lp_onednn_calls() > before;
     double gf = 2.0 * m * n * k * 1e-9;
     double gs = gf / median(t_s, reps), gb = ok ? gf / median(t_b, reps) : 0;
@@ -132,9 +132,9 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
     printf("%3d %5d  %-14s %-22s %7.1f  %7.1f  %5.2fx  %-7s %4.0f%%\n", nth, N, s->name, dims, gs,
            gb, ok ? gb / gs : 0.0, policy_bf16 ? "bf16" : "sgemm", others > 0 ? 100 * others : 0.0);
     fflush(stdout);
-    ops->free(a);
-    ops->free(b);
-    ops->free(c);
+    ops->free(ops, a);
+    ops->free(ops, b);
+    ops->free(ops, c);
     return ok;
 }
 

@@ -33,11 +33,11 @@ static void charge(op_kind k, double t0, double flops)
     g_prof.ops[k].calls++;
 }
 
-static void w_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda,
-                   int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
+static void w_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
+                   int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
 {
     double t0 = now();
-    g_real->gemm(c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    g_real->gemm(g_real, c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     double dt = now() - t0, flops = 2.0 * m * n * (double)k;
     g_prof.ops[OP_GEMM].seconds += dt;
     g_prof.ops[OP_GEMM].flops += flops;
@@ -60,189 +60,194 @@ static void w_gemm(float *c, const float *a, const float *b, int m, int n, int k
     g_prof.gemm[i].s.calls++;
 }
 
-static void w_bias_forward(float *out, const float *bias, int N, int OC)
+static void w_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)
 {
     double t0 = now();
-    g_real->bias_forward(out, bias, N, OC);
+    g_real->bias_forward(g_real, out, bias, N, OC);
     charge(OP_BIAS_FWD, t0, 0);
 }
 
-static void w_bias_backward(float *dbias, const float *dout, int N, int OC)
+static void w_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N, int OC)
 {
     double t0 = now();
-    g_real->bias_backward(dbias, dout, N, OC);
+    g_real->bias_backward(g_real, dbias, dout, N, OC);
     charge(OP_BIAS_BWD, t0, 0);
 }
 
-static void w_embedding_forward(float *out, const int32_t *tokens, const float *wte,
-                                const float *wpe, int B, int T, int C)
+static void w_embedding_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                                const float *wte, const float *wpe, int B, int T, int C)
 {
     double t0 = now();
-    g_real->embedding_forward(out, tokens, wte, wpe, B, T, C);
+    g_real->embedding_forward(g_real, out, tokens, wte, wpe, B, T, C);
     charge(OP_EMBED_FWD, t0, 0);
 }
 
-static void w_embedding_backward(float *dwte, float *dwpe, const float *dout,
+static void w_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
                                  const int32_t *tokens, int B, int T, int C)
 {
     double t0 = now();
-    g_real->embedding_backward(dwte, dwpe, dout, tokens, B, T, C);
+    g_real->embedding_backward(g_real, dwte, dwpe, dout, tokens, B, T, C);
     charge(OP_EMBED_BWD, t0, 0);
 }
 
-static void w_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                const float *weight, const float *bias, int N, int C)
+static void w_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                                const float *inp, const float *weight, const float *bias, int N,
+                                int C)
 {
     double t0 = now();
-    g_real->layernorm_forward(out, mean, rstd, inp, weight, bias, N, C);
+    g_real->layernorm_forward(g_real, out, mean, rstd, inp, weight, bias, N, C);
     charge(OP_LAYERNORM_FWD, t0, 0);
 }
 
-static void w_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                 const float *inp, const float *weight, const float *mean,
-                                 const float *rstd, int N, int C)
+static void w_layernorm_backward(const zl_ops *self, float *dinp, float *dweight, float *dbias,
+                                 const float *dout, const float *inp, const float *weight,
+                                 const float *mean, const float *rstd, int N, int C)
 {
     double t0 = now();
-    g_real->layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    g_real->layernorm_backward(g_real, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
     charge(OP_LAYERNORM_BWD, t0, 0);
 }
 
 /* The attention products are counted as the model counts them: Q K^T and att V over the
  * full T x T square, 4*B*T*T*C forward and twice that backward. */
-static void w_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                                int NH)
+static void w_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                                int T, int C, int NH)
 {
     double t0 = now();
-    g_real->attention_forward(out, att, qkv, B, T, C, NH);
+    g_real->attention_forward(g_real, out, att, qkv, B, T, C, NH);
     charge(OP_ATTENTION_FWD, t0, 4.0 * B * (double)T * T * C);
 }
 
-static void w_attention_backward(float *dqkv, float *scratch, const float *dout,
+static void w_attention_backward(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
                                  const float *qkv, const float *att, int B, int T, int C, int NH)
 {
     double t0 = now();
-    g_real->attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, NH);
+    g_real->attention_backward(g_real, dqkv, scratch, dout, qkv, att, B, T, C, NH);
     charge(OP_ATTENTION_BWD, t0, 8.0 * B * (double)T * T * C);
 }
 
-static void w_gelu_forward(float *out, const float *inp, size_t n)
+static void w_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n)
 {
     double t0 = now();
-    g_real->gelu_forward(out, inp, n);
+    g_real->gelu_forward(g_real, out, inp, n);
     charge(OP_GELU_FWD, t0, 0);
 }
 
-static void w_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+static void w_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                            size_t n)
 {
     double t0 = now();
-    g_real->gelu_backward(dinp, inp, dout, n);
+    g_real->gelu_backward(g_real, dinp, inp, dout, n);
     charge(OP_GELU_BWD, t0, 0);
 }
 
-static void w_residual_forward(float *out, const float *a, const float *b, size_t n)
+static void w_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                               size_t n)
 {
     double t0 = now();
-    g_real->residual_forward(out, a, b, n);
+    g_real->residual_forward(g_real, out, a, b, n);
     charge(OP_RESIDUAL, t0, 0);
 }
 
-static void w_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                   const int32_t *targets, int N, int V)
+static void w_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                   const float *logits, const int32_t *targets, int N, int V)
 {
     double t0 = now();
-    g_real->crossentropy_forward(losses, probs, logits, targets, N, V);
+    g_real->crossentropy_forward(g_real, losses, probs, logits, targets, N, V);
     charge(OP_XENT_FWD, t0, 0);
 }
 
-static void w_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                    float dloss, int N, int V)
+static void w_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                    const int32_t *targets, float dloss, int N, int V)
 {
     double t0 = now();
-    g_real->crossentropy_backward(dlogits, probs, targets, dloss, N, V);
+    g_real->crossentropy_backward(g_real, dlogits, probs, targets, dloss, N, V);
     charge(OP_XENT_BWD, t0, 0);
 }
 
-static void w_adamw(float *param, float *m, float *v, const float *grad, size_t n,
-                    const zl_adamw_args *args)
+static void w_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
+                    size_t n, const zl_adamw_args *args)
 {
     double t0 = now();
-    g_real->adamw(param, m, v, grad, n, args);
+    g_real->adamw(g_real, param, m, v, grad, n, args);
     charge(OP_ADAMW, t0, 0);
 }
 
-static double w_sumsq(const float *x, size_t n)
+static double w_sumsq(const zl_ops *self, const float *x, size_t n)
 {
     double t0 = now();
-    double r = g_real->sumsq(x, n);
+    double r = g_real->sumsq(g_real, x, n);
     charge(OP_SUMSQ, t0, 0);
     return r;
 }
 
-static bool w_nonfinite(const float *x, size_t n)
+static bool w_nonfinite(const zl_ops *self, const float *x, size_t n)
 {
     double t0 = now();
-    bool r = g_real->nonfinite(x, n);
+    bool r = g_real->nonfinite(g_real, x, n);
     charge(OP_OTHER, t0, 0);
     return r;
 }
 
-static void w_zero(void *ptr, size_t nbytes)
+static void w_zero(const zl_ops *self, void *ptr, size_t nbytes)
 {
     double t0 = now();
-    g_real->zero(ptr, nbytes);
+    g_real->zero(g_real, ptr, nbytes);
     charge(OP_ZERO, t0, 0);
 }
 
-static void w_copy(void *dst, const void *src, size_t nbytes)
+static void w_copy(const zl_ops *self, void *dst, const void *src, size_t nbytes)
 {
     double t0 = now();
-    g_real->copy(dst, src, nbytes);
+    g_real->copy(g_real, dst, src, nbytes);
     charge(OP_COPY, t0, 0);
 }
 
-static void w_scale(float *x, float s, size_t n)
+static void w_scale(const zl_ops *self, float *x, float s, size_t n)
 {
     double t0 = now();
-    g_real->scale(x, s, n);
+    g_real->scale(g_real, x, s, n);
     charge(OP_OTHER, t0, 0);
 }
 
-static void w_axpy(float *y, float a, const float *x, size_t n)
+static void w_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n)
 {
     double t0 = now();
-    g_real->axpy(y, a, x, n);
+    g_real->axpy(g_real, y, a, x, n);
     charge(OP_OTHER, t0, 0);
 }
 
-static void w_cast(void *dst, zl_dtype dt, const void *src, zl_dtype st, size_t n)
+static void w_cast(const zl_ops *self, void *dst, zl_dtype dt, const void *src, zl_dtype st,
+                   size_t n)
 {
     double t0 = now();
-    g_real->cast(dst, dt, src, st, n);
+    g_real->cast(g_real, dst, dt, src, st, n);
     charge(OP_CAST, t0, 0);
 }
 
 /* 16 bits: the products count as gemm (their shapes are not split out); the casts, the
  * rounding of op outputs and the gradient drain are kinds of their own, the CPU's cost of
  * holding 16-bit tensors for real. */
-static void w_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                      int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
+static void w_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                      int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
+                      float beta)
 {
     double t0 = now();
-    g_real->gemm_lp(c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    g_real->gemm_lp(g_real, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     charge(OP_GEMM, t0, 2.0 * m * n * (double)k);
 }
 
-static void w_round(float *x, zl_dtype t, size_t n)
+static void w_round(const zl_ops *self, float *x, zl_dtype t, size_t n)
 {
     double t0 = now();
-    g_real->round(x, t, n);
+    g_real->round(g_real, x, t, n);
     charge(OP_ROUND, t0, 0);
 }
 
-static void w_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
+static void w_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 {
     double t0 = now();
-    g_real->drain(y, yt, x, xt, n);
+    g_real->drain(g_real, y, yt, x, xt, n);
     charge(OP_DRAIN, t0, 0);
 }
 

@@ -24,7 +24,7 @@ static const zl_ops *ops;
 
 static float *buf(size_t n, float lo, float hi, unsigned seed)
 {
-    float *x = ops->alloc(n * sizeof(float));
+    float *x = ops->alloc(ops, n * sizeof(float));
     if (!x) {
         fprintf(stderr, "out of memory (%zu floats)\n", n);
         exit(1);
@@ -57,12 +57,12 @@ static void bench_sgemm_peak(int nth)
     float *a = buf((size_t)n * n, -1, 1, 1), *b = buf((size_t)n * n, -1, 1, 2);
     float *c = buf((size_t)n * n, -1, 1, 3);
     double best;
-    BEST_OF(3, best, ops->gemm(c, a, b, n, n, n, n, n, n, false, false, 1.0f, 0.0f));
+    BEST_OF(3, best, ops->gemm(ops, c, a, b, n, n, n, n, n, n, false, false, 1.0f, 0.0f));
     printf("  sgemm %d^3 (NN)                     %2d thr  %8.2f ms  %7.1f GFLOP/s\n", n, nth,
            best * 1e3, 2.0 * n * n * n / best * 1e-9);
-    ops->free(a);
-    ops->free(b);
-    ops->free(c);
+    ops->free(ops, a);
+    ops->free(ops, b);
+    ops->free(ops, c);
 }
 
 /* The three GEMMs of a linear layer out (N,OC) = inp (N,IC) W^T, as the model calls them:
@@ -73,17 +73,18 @@ static void bench_linear(const char *name, int N, int IC, int OC, int nth)
     float *out = buf((size_t)N * OC, -1, 1, 6), *dinp = buf((size_t)N * IC, 0, 0, 7);
     float *dw = buf((size_t)OC * IC, 0, 0, 8);
     double flops = 2.0 * N * IC * OC, t_fwd, t_dinp, t_dw;
-    BEST_OF(3, t_fwd, ops->gemm(out, inp, w, N, OC, IC, IC, IC, OC, false, true, 1.0f, 0.0f));
-    BEST_OF(3, t_dinp, ops->gemm(dinp, out, w, N, IC, OC, OC, IC, IC, false, false, 1.0f, 1.0f));
-    BEST_OF(3, t_dw, ops->gemm(dw, out, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f, 1.0f));
+    BEST_OF(3, t_fwd, ops->gemm(ops, out, inp, w, N, OC, IC, IC, IC, OC, false, true, 1.0f, 0.0f));
+    BEST_OF(3, t_dinp,
+            ops->gemm(ops, dinp, out, w, N, IC, OC, OC, IC, IC, false, false, 1.0f, 1.0f));
+    BEST_OF(3, t_dw, ops->gemm(ops, dw, out, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f, 1.0f));
     printf("  %-12s N=%d %4d->%-5d      %2d thr  fwd %6.1f  dinp %6.1f  dW %6.1f GFLOP/s\n",
            name, N, IC, OC, nth, flops / t_fwd * 1e-9, flops / t_dinp * 1e-9,
            flops / t_dw * 1e-9);
-    ops->free(inp);
-    ops->free(w);
-    ops->free(out);
-    ops->free(dinp);
-    ops->free(dw);
+    ops->free(ops, inp);
+    ops->free(ops, w);
+    ops->free(ops, out);
+    ops->free(ops, dinp);
+    ops->free(ops, dw);
 }
 
 /* ---- GEMM policy table (--gemm) -----------------------------------------------------
@@ -140,7 +141,7 @@ static void run_policy(int pol, const gemm_shape *s, float *c, const float *a, c
         }
         break;
     case POL_OPS:
-        ops->gemm(c, a, b, s->m, s->n, s->k, s->lda, s->ldb, s->ldc, s->ta, s->tb, 1.0f,
+        ops->gemm(ops, c, a, b, s->m, s->n, s->k, s->lda, s->ldb, s->ldc, s->ta, s->tb, 1.0f,
                   s->beta);
         break;
     }
@@ -239,9 +240,9 @@ static void bench_gemm_shape(const char *label, const gemm_shape *s)
         printf("  %6.1f/%6.1f", flops / best * 1e-9, flops / med * 1e-9);
     }
     printf("  %4.0f/%4.0f\n", rt_before, rt_after);
-    ops->free(a);
-    ops->free(b);
-    ops->free(c);
+    ops->free(ops, a);
+    ops->free(ops, b);
+    ops->free(ops, c);
 }
 
 static void bench_gemm_config(const char *config, int N, int C, int V)
@@ -312,9 +313,9 @@ static void mem_run(int pol, bool copy, char *dst, const char *src, size_t nbyte
 {
     if (pol == MEM_OPS) {
         if (copy)
-            ops->copy(dst, src, nbytes);
+            ops->copy(ops, dst, src, nbytes);
         else
-            ops->zero(dst, nbytes);
+            ops->zero(ops, dst, nbytes);
     } else if (pol == MEM_OLD) {
         mem_old(copy, dst, src, nbytes);
     } else if (pol == MEM_ONE) {
@@ -355,7 +356,7 @@ static void write_halves(char *p, size_t nbytes, int value)
 static void bench_zero_copy_size(bool copy, double mib, char *scratch, size_t nscratch)
 {
     size_t nbytes = (size_t)(mib * 1048576.0) / 64 * 64;
-    char *dst = ops->alloc(nbytes), *src = copy ? ops->alloc(nbytes) : NULL;
+    char *dst = ops->alloc(ops, nbytes), *src = copy ? ops->alloc(ops, nbytes) : NULL;
     int reps = mib <= 8 ? 41 : mib <= 40 ? 15 : 5;
     printf("  %-5s %6.1f MiB", copy ? "copy" : "zero", mib);
     for (int cold = 0; cold < 2; cold++) {
@@ -378,14 +379,14 @@ static void bench_zero_copy_size(bool copy, double mib, char *scratch, size_t ns
         }
         printf(cold ? "\n" : "   |");
     }
-    ops->free(dst);
-    if (src) ops->free(src);
+    ops->free(ops, dst);
+    if (src) ops->free(ops, src);
 }
 
 static void bench_zero_copy(void)
 {
     size_t nscratch = (size_t)64 << 20;
-    char *scratch = ops->alloc(nscratch);
+    char *scratch = ops->alloc(ops, nscratch);
     omp_set_num_threads(2);
     printf("zero and copy at 2 threads, GB/s best/median; warm | cold (see the source)\n");
     printf("  %-16s", "");
@@ -399,7 +400,7 @@ static void bench_zero_copy(void)
         bench_zero_copy_size(false, zero_mib[i], scratch, nscratch);
     for (size_t i = 0; i < sizeof copy_mib / sizeof copy_mib[0]; i++)
         bench_zero_copy_size(true, copy_mib[i], scratch, nscratch);
-    ops->free(scratch);
+    ops->free(ops, scratch);
 }
 
 static void bench_attention(int B, int T, int C, int NH, int nth)
@@ -409,19 +410,19 @@ static void bench_attention(int B, int T, int C, int NH, int nth)
     float *out = buf((size_t)B * T * C, 0, 0, 11), *att = buf(natt, 0, 0, 12);
     float *scratch = buf(2 * natt, 0, 0, 13);
     double t_fwd, t_bwd;
-    BEST_OF(10, t_fwd, ops->attention_forward(out, att, qkv, B, T, C, NH));
-    BEST_OF(10, t_bwd, ops->attention_backward(dqkv, scratch, out, qkv, att, B, T, C, NH));
+    BEST_OF(10, t_fwd, ops->attention_forward(ops, out, att, qkv, B, T, C, NH));
+    BEST_OF(10, t_bwd, ops->attention_backward(ops, dqkv, scratch, out, qkv, att, B, T, C, NH));
     /* nominal flops: the full T x T products (4 B T^2 C forward, 8 B T^2 C backward), as
      * flop counters usually count them; the kernel skips the masked third */
     double f_fwd = 4.0 * B * T * T * C, f_bwd = 8.0 * B * T * T * C;
     printf("  attention B=%d T=%d C=%d NH=%d   %2d thr  fwd %6.3f ms  bwd %6.3f ms  "
            "fwd+bwd %6.1f GFLOP/s (nominal)\n",
            B, T, C, NH, nth, t_fwd * 1e3, t_bwd * 1e3, (f_fwd + f_bwd) / (t_fwd + t_bwd) * 1e-9);
-    ops->free(qkv);
-    ops->free(dqkv);
-    ops->free(out);
-    ops->free(att);
-    ops->free(scratch);
+    ops->free(ops, qkv);
+    ops->free(ops, dqkv);
+    ops->free(ops, out);
+    ops->free(ops, att);
+    ops->free(ops, scratch);
 }
 
 static void report_bw(const char *name, double seconds, double bytes, int nth)
@@ -439,21 +440,22 @@ static void bench_memory_bound(int nth)
         float *out = buf((size_t)N * C, 0, 0, 16), *mean = buf(N, 0, 0, 17),
               *rstd = buf(N, 0, 0, 18);
         float *dx = buf((size_t)N * C, 0, 0, 19), *dw = buf(C, 0, 0, 20), *db = buf(C, 0, 0, 21);
-        BEST_OF(20, t, ops->layernorm_forward(out, mean, rstd, x, w, w, N, C));
+        BEST_OF(20, t, ops->layernorm_forward(ops, out, mean, rstd, x, w, w, N, C));
         report_bw("layernorm fwd 512x768", t, 2.0 * N * C * 4, nth);
-        BEST_OF(20, t, ops->layernorm_backward(dx, dw, db, out, x, w, mean, rstd, N, C));
+        BEST_OF(20, t, ops->layernorm_backward(ops, dx, dw, db, out, x, w, mean, rstd, N, C));
         report_bw("layernorm bwd 512x768", t, 4.0 * N * C * 4, nth);
-        ops->free(x), ops->free(w), ops->free(out), ops->free(mean), ops->free(rstd);
-        ops->free(dx), ops->free(dw), ops->free(db);
+        ops->free(ops, x), ops->free(ops, w), ops->free(ops, out), ops->free(ops, mean),
+            ops->free(ops, rstd);
+        ops->free(ops, dx), ops->free(ops, dw), ops->free(ops, db);
     }
     {
         size_t n = (size_t)N * 4 * C;
         float *x = buf(n, -4, 4, 22), *y = buf(n, 0, 0, 23), *dx = buf(n, 0, 0, 24);
-        BEST_OF(20, t, ops->gelu_forward(y, x, n));
+        BEST_OF(20, t, ops->gelu_forward(ops, y, x, n));
         report_bw("gelu fwd 512x3072", t, 2.0 * n * 4, nth);
-        BEST_OF(20, t, ops->gelu_backward(dx, x, y, n));
+        BEST_OF(20, t, ops->gelu_backward(ops, dx, x, y, n));
         report_bw("gelu bwd 512x3072", t, 4.0 * n * 4, nth);
-        ops->free(x), ops->free(y), ops->free(dx);
+        ops->free(ops, x), ops->free(ops, y), ops->free(ops, dx);
     }
     {
         size_t n = (size_t)N * V;
@@ -461,11 +463,12 @@ static void bench_memory_bound(int nth)
         float *dlogits = buf(n, 0, 0, 28);
         int32_t *targets = malloc(N * sizeof(int32_t));
         for (int i = 0; i < N; i++) targets[i] = (i * 7919) % V;
-        BEST_OF(3, t, ops->crossentropy_forward(losses, probs, logits, targets, N, V));
+        BEST_OF(3, t, ops->crossentropy_forward(ops, losses, probs, logits, targets, N, V));
         report_bw("crossentropy fwd 512x50257", t, 2.0 * n * 4, nth);
-        BEST_OF(3, t, ops->crossentropy_backward(dlogits, probs, targets, 1.0f / N, N, V));
+        BEST_OF(3, t, ops->crossentropy_backward(ops, dlogits, probs, targets, 1.0f / N, N, V));
         report_bw("crossentropy bwd 512x50257", t, 3.0 * n * 4, nth);
-        ops->free(logits), ops->free(probs), ops->free(losses), ops->free(dlogits);
+        ops->free(ops, logits), ops->free(ops, probs), ops->free(ops, losses),
+            ops->free(ops, dlogits);
         free(targets);
     }
     {
@@ -476,17 +479,18 @@ static void bench_memory_bound(int nth)
                               .weight_decay = 0.1f, .bias_correction1 = 0.1f,
                               .bias_correction2 = 0.001f, .grad_scale = 1.0f,
                               .adamw_mode = true};
-        BEST_OF(3, t, ops->adamw(p, m, v, g, n, &args));
+        BEST_OF(3, t, ops->adamw(ops, p, m, v, g, n, &args));
         report_bw("adamw 32M params", t, 28.0 * n, nth);
         double s = 0;
-        BEST_OF(3, t, s += ops->sumsq(g, n));
+        BEST_OF(3, t, s += ops->sumsq(ops, g, n));
         report_bw("sumsq 32M", t, 4.0 * n, nth);
-        uint16_t *h = ops->alloc(n * 2);
-        BEST_OF(3, t, ops->cast(h, ZL_F16, p, ZL_F32, n));
+        uint16_t *h = ops->alloc(ops, n * 2);
+        BEST_OF(3, t, ops->cast(ops, h, ZL_F16, p, ZL_F32, n));
         report_bw("cast f32->f16 32M", t, 6.0 * n, nth);
-        BEST_OF(3, t, ops->cast(h, ZL_BF16, p, ZL_F32, n));
+        BEST_OF(3, t, ops->cast(ops, h, ZL_BF16, p, ZL_F32, n));
         report_bw("cast f32->bf16 32M", t, 6.0 * n, nth);
-        ops->free(p), ops->free(m), ops->free(v), ops->free(g), ops->free(h);
+        ops->free(ops, p), ops->free(ops, m), ops->free(ops, v), ops->free(ops, g),
+            ops->free(ops, h);
         if (s < 0) printf("impossible\n"); /* keeps the sums alive */
     }
 }

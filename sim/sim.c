@@ -7,23 +7,23 @@
 
 #include "core/log.h"
 
-static _Thread_local zl_sim *current;
+/* The timed tables' template: every function below, run on the simulator in self->ctx.
+ * Each simulator holds its own copy (zl_sim_set_inner), with ctx pointing at itself. */
+static const zl_ops sim_template, sim_template_meta;
 
-zl_sim *zl_sim_enter(zl_sim *s)
+void zl_sim_set_inner(zl_sim *s, const zl_ops *inner)
 {
-    zl_sim *prev = current;
-    current = s;
-    return prev;
+    s->inner = inner;
+    s->ops = inner && inner->meta ? sim_template_meta : sim_template;
+    s->ops.ctx = s;
 }
-
-zl_sim *zl_sim_current(void) { return current; }
 
 void zl_sim_init(zl_sim *s, const zl_ops *inner, zl_sim_cost_fn cost, const void *preset,
                  bool record)
 {
     memset(s, 0, sizeof *s);
     zl_timeline_init(&s->timeline, record);
-    s->inner = inner;
+    zl_sim_set_inner(s, inner);
     s->op_cost = cost;
     s->device_preset = preset;
     s->act_dtype = ZL_F32;
@@ -31,15 +31,16 @@ void zl_sim_init(zl_sim *s, const zl_ops *inner, zl_sim_cost_fn cost, const void
 
 void zl_sim_free(zl_sim *s)
 {
-    if (current == s) current = NULL;
     zl_timeline_free(&s->timeline);
     memset(s, 0, sizeof *s);
 }
 
-static zl_sim *sim(void)
+/* The simulator a timed table charges: its own (a table copied out of its simulator, or
+ * one whose simulator was freed, has none). */
+static zl_sim *sim_of(const zl_ops *self)
 {
-    ZL_ASSERT(current && "a simulated device's kernel ran outside zl_sim_enter");
-    return current;
+    ZL_ASSERT(self->ctx && "a timed op table without its simulator (zl_sim_set_inner)");
+    return self->ctx;
 }
 
 /* Charge one kernel: its roofline time, at least the launch floor. A piece of the
@@ -116,10 +117,9 @@ static bool consume(zl_sim *s, const void *const *in, int k, size_t n, double *e
     return true;
 }
 
-double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int group_size,
-                         bool blocking, double arrival)
+double zl_sim_collective(zl_sim *s, zl_sim_coll op, const char *name, double bytes,
+                         int group_size, bool blocking, double arrival)
 {
-    zl_sim *s = current;
     if (!s || !s->coll_cost || group_size <= 1) return 0;
     forget_fusion(s);
     s->run.open = false;
@@ -127,14 +127,14 @@ double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int gro
     return zl_timeline_collective(&s->timeline, name, t, arrival, blocking);
 }
 
-double zl_sim_ready(void) { return current ? current->timeline.clock[ZL_STREAM_COMPUTE] : 0; }
+double zl_sim_ready(const zl_sim *s) { return s ? s->timeline.clock[ZL_STREAM_COMPUTE] : 0; }
 
-void zl_sim_wait(double end)
+void zl_sim_wait(zl_sim *s, double end)
 {
-    if (!current) return;
-    forget_fusion(current);
-    current->run.open = false;
-    zl_timeline_wait(&current->timeline, end);
+    if (!s) return;
+    forget_fusion(s);
+    s->run.open = false;
+    zl_timeline_wait(&s->timeline, end);
 }
 
 double zl_sim_copy(zl_sim *s, bool to_device, double bytes)
@@ -167,95 +167,105 @@ void zl_sim_gemm_counts(int m, int n, int k, bool accumulate, zl_dtype dt, doubl
 
 /* ---- memory: allocation is the ledger's business, moves are charged ----------------- */
 
-static void *s_alloc(size_t n) { return sim()->inner->alloc(n); }
-static void s_free(void *p) { sim()->inner->free(p); }
-
-static void s_zero(void *p, size_t n)
+static void *s_alloc(const zl_ops *self, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->zero(p, n);
+    const zl_ops *inner = sim_of(self)->inner;
+    return inner->alloc(inner, n);
+}
+
+static void s_free(const zl_ops *self, void *p)
+{
+    const zl_ops *inner = sim_of(self)->inner;
+    inner->free(inner, p);
+}
+
+static void s_zero(const zl_ops *self, void *p, size_t n)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->zero(s->inner, p, n);
     charge(s, "memset", ZL_SIM_ELEMENTWISE, 0, (double)n, ZL_F32);
 }
 
-static void s_copy(void *d, const void *src, size_t n)
+static void s_copy(const zl_ops *self, void *d, const void *src, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->copy(d, src, n);
+    zl_sim *s = sim_of(self);
+    s->inner->copy(s->inner, d, src, n);
     charge(s, "copy", ZL_SIM_ELEMENTWISE, 0, 2.0 * (double)n, ZL_F32);
 }
 
 /* ---- dense algebra --------------------------------------------------------------------- */
 
-static void s_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
-                   int ldc, bool ta, bool tb, float alpha, float beta)
+static void s_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
+                   int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
 {
-    zl_sim *s = sim();
-    s->inner->gemm(c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    zl_sim *s = sim_of(self);
+    s->inner->gemm(s->inner, c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     double f, by;
     zl_sim_gemm_counts(m, n, k, beta != 0.0f, ZL_F32, &f, &by);
     charge(s, "gemm", ZL_SIM_GEMM, f, by, ZL_F32);
 }
 
-static void s_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                      int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
+static void s_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                      int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
+                      float beta)
 {
-    zl_sim *s = sim();
-    s->inner->gemm_lp(c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    zl_sim *s = sim_of(self);
+    s->inner->gemm_lp(s->inner, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     double f, by;
     zl_sim_gemm_counts(m, n, k, beta != 0.0f, t, &f, &by);
     charge(s, "gemm", ZL_SIM_GEMM, f, by, t);
 }
 
-static void s_bias_forward(float *out, const float *bias, int N, int OC)
+static void s_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)
 {
-    zl_sim *s = sim();
-    s->inner->bias_forward(out, bias, N, OC);
+    zl_sim *s = sim_of(self);
+    s->inner->bias_forward(s->inner, out, bias, N, OC);
     charge(s, "bias", ZL_SIM_ELEMENTWISE, (double)N * OC, A(s) * (2.0 * N * OC + OC), s->act_dtype);
 }
 
-static void s_bias_backward(float *dbias, const float *dout, int N, int OC)
+static void s_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N, int OC)
 {
-    zl_sim *s = sim();
-    s->inner->bias_backward(dbias, dout, N, OC);
+    zl_sim *s = sim_of(self);
+    s->inner->bias_backward(s->inner, dbias, dout, N, OC);
     charge(s, "bias_bwd", ZL_SIM_ELEMENTWISE, (double)N * OC, A(s) * ((double)N * OC + 2.0 * OC),
            s->act_dtype);
 }
 
 /* ---- layers ---------------------------------------------------------------------------- */
 
-static void s_embedding_forward(float *out, const int32_t *tok, const float *wte, const float *wpe,
-                                int B, int T, int C)
+static void s_embedding_forward(const zl_ops *self, float *out, const int32_t *tok,
+                                const float *wte, const float *wpe, int B, int T, int C)
 {
-    zl_sim *s = sim();
-    s->inner->embedding_forward(out, tok, wte, wpe, B, T, C);
+    zl_sim *s = sim_of(self);
+    s->inner->embedding_forward(s->inner, out, tok, wte, wpe, B, T, C);
     double n = (double)B * T * C;
     charge(s, "embedding", ZL_SIM_ELEMENTWISE, n, A(s) * 3.0 * n + 4.0 * B * T, s->act_dtype);
 }
 
-static void s_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok,
-                                 int B, int T, int C)
+static void s_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
+                                 const int32_t *tok, int B, int T, int C)
 {
-    zl_sim *s = sim();
-    s->inner->embedding_backward(dwte, dwpe, dout, tok, B, T, C);
+    zl_sim *s = sim_of(self);
+    s->inner->embedding_backward(s->inner, dwte, dwpe, dout, tok, B, T, C);
     double n = (double)B * T * C;
     charge(s, "embedding_bwd", ZL_SIM_ELEMENTWISE, 2.0 * n, A(s) * 5.0 * n, s->act_dtype);
 }
 
-static void s_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                const float *w, const float *b, int N, int C)
+static void s_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                                const float *inp, const float *w, const float *b, int N, int C)
 {
-    zl_sim *s = sim();
-    s->inner->layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+    zl_sim *s = sim_of(self);
+    s->inner->layernorm_forward(s->inner, out, mean, rstd, inp, w, b, N, C);
     double n = (double)N * C;
     charge(s, "layernorm", ZL_SIM_ELEMENTWISE, 8.0 * n, A(s) * 2.0 * n + 8.0 * N, s->act_dtype);
 }
 
-static void s_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                                 const float *inp, const float *w, const float *mean,
-                                 const float *rstd, int N, int C)
+static void s_layernorm_backward(const zl_ops *self, float *dinp, float *dw, float *db,
+                                 const float *dout, const float *inp, const float *w,
+                                 const float *mean, const float *rstd, int N, int C)
 {
-    zl_sim *s = sim();
-    s->inner->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+    zl_sim *s = sim_of(self);
+    s->inner->layernorm_backward(s->inner, dinp, dw, db, dout, inp, w, mean, rstd, N, C);
     double n = (double)N * C;
     charge(s, "layernorm_bwd", ZL_SIM_ELEMENTWISE, 14.0 * n, A(s) * 4.0 * n + 8.0 * N, s->act_dtype);
 }
@@ -263,61 +273,63 @@ static void s_layernorm_backward(float *dinp, float *dw, float *db, const float 
 /* Attention: the two batched products Q K^T and att V (4 B T^2 C FLOPs, the square as
  * block_flops counts it) and the softmax; bytes: qkv in, the (B,NH,T,T) probabilities
  * written, the output written. Backward: twice the products, probabilities read. */
-static void s_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                                int NH)
+static void s_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                                int T, int C, int NH)
 {
-    zl_sim *s = sim();
-    s->inner->attention_forward(out, att, qkv, B, T, C, NH);
+    zl_sim *s = sim_of(self);
+    s->inner->attention_forward(s->inner, out, att, qkv, B, T, C, NH);
     double tt = (double)B * NH * T * T, n = (double)B * T * C;
     charge(s, "attention", ZL_SIM_ATTENTION, 4.0 * B * (double)T * T * C + 5.0 * tt,
            A(s) * (4.0 * n + tt), s->act_dtype);
 }
 
-static void s_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                                 const float *att, int B, int T, int C, int NH)
+static void s_attention_backward(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
+                                 const float *qkv, const float *att, int B, int T, int C, int NH)
 {
-    zl_sim *s = sim();
-    s->inner->attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, NH);
+    zl_sim *s = sim_of(self);
+    s->inner->attention_backward(s->inner, dqkv, scratch, dout, qkv, att, B, T, C, NH);
     double tt = (double)B * NH * T * T, n = (double)B * T * C;
     charge(s, "attention_bwd", ZL_SIM_ATTENTION, 8.0 * B * (double)T * T * C + 5.0 * tt,
            A(s) * (7.0 * n + 3.0 * tt), s->act_dtype);
 }
 
-static void s_gelu_forward(float *out, const float *inp, size_t n)
+static void s_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->gelu_forward(out, inp, n);
+    zl_sim *s = sim_of(self);
+    s->inner->gelu_forward(s->inner, out, inp, n);
     charge(s, "gelu", ZL_SIM_ELEMENTWISE, 10.0 * n, A(s) * 2.0 * n, s->act_dtype);
 }
 
-static void s_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+static void s_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                            size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->gelu_backward(dinp, inp, dout, n);
+    zl_sim *s = sim_of(self);
+    s->inner->gelu_backward(s->inner, dinp, inp, dout, n);
     charge(s, "gelu_bwd", ZL_SIM_ELEMENTWISE, 20.0 * n, A(s) * 4.0 * n, s->act_dtype);
 }
 
-static void s_residual_forward(float *out, const float *a, const float *b, size_t n)
+static void s_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                               size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->residual_forward(out, a, b, n);
+    zl_sim *s = sim_of(self);
+    s->inner->residual_forward(s->inner, out, a, b, n);
     charge(s, "residual", ZL_SIM_ELEMENTWISE, (double)n, A(s) * 3.0 * n, s->act_dtype);
 }
 
-static void s_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                   const int32_t *targets, int N, int V)
+static void s_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                   const float *logits, const int32_t *targets, int N, int V)
 {
-    zl_sim *s = sim();
-    s->inner->crossentropy_forward(losses, probs, logits, targets, N, V);
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_forward(s->inner, losses, probs, logits, targets, N, V);
     double n = (double)N * V;
     charge(s, "cross_entropy", ZL_SIM_ELEMENTWISE, 5.0 * n, A(s) * 2.0 * n, s->act_dtype);
 }
 
-static void s_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                    float dloss, int N, int V)
+static void s_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                    const int32_t *targets, float dloss, int N, int V)
 {
-    zl_sim *s = sim();
-    s->inner->crossentropy_backward(dlogits, probs, targets, dloss, N, V);
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_backward(s->inner, dlogits, probs, targets, dloss, N, V);
     double n = (double)N * V;
     charge(s, "cross_entropy_bwd", ZL_SIM_ELEMENTWISE, 2.0 * n, A(s) * 3.0 * n, s->act_dtype);
 }
@@ -328,10 +340,11 @@ static void s_crossentropy_backward(float *dlogits, const float *probs, const in
  * then charged at the 16-bit width a GPU kernel reads and writes, and an in-place result
  * in a widened scratch marks its narrowing cast free. */
 
-static void s_adamw(float *p, float *m, float *v, const float *g, size_t n, const zl_adamw_args *a)
+static void s_adamw(const zl_ops *self, float *p, float *m, float *v, const float *g, size_t n,
+                    const zl_adamw_args *a)
 {
-    zl_sim *s = sim();
-    s->inner->adamw(p, m, v, g, n, a);
+    zl_sim *s = sim_of(self);
+    s->inner->adamw(s->inner, p, m, v, g, n, a);
     /* fp32 param, m, v read and written, gradient read (as FusedAdam; a 16-bit gradient
      * read as such, as multi-tensor Adam kernels do) */
     const void *in[1] = {g};
@@ -342,10 +355,10 @@ static void s_adamw(float *p, float *m, float *v, const float *g, size_t n, cons
     (void)fused;
 }
 
-static double s_sumsq(const float *x, size_t n)
+static double s_sumsq(const zl_ops *self, const float *x, size_t n)
 {
-    zl_sim *s = sim();
-    double r = s->inner->sumsq(x, n);
+    zl_sim *s = sim_of(self);
+    double r = s->inner->sumsq(s->inner, x, n);
     const void *in[1] = {x};
     double e[1];
     consume(s, in, 1, n, e);
@@ -354,10 +367,10 @@ static double s_sumsq(const float *x, size_t n)
     return r;
 }
 
-static bool s_nonfinite(const float *x, size_t n)
+static bool s_nonfinite(const zl_ops *self, const float *x, size_t n)
 {
-    zl_sim *s = sim();
-    bool r = s->inner->nonfinite(x, n);
+    zl_sim *s = sim_of(self);
+    bool r = s->inner->nonfinite(s->inner, x, n);
     const void *in[1] = {x};
     double e[1];
     consume(s, in, 1, n, e);
@@ -366,10 +379,10 @@ static bool s_nonfinite(const float *x, size_t n)
     return r;
 }
 
-static void s_scale(float *x, float f, size_t n)
+static void s_scale(const zl_ops *self, float *x, float f, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->scale(x, f, n);
+    zl_sim *s = sim_of(self);
+    s->inner->scale(s->inner, x, f, n);
     const void *in[1] = {x};
     double e[1];
     bool fused = consume(s, in, 1, n, e);
@@ -378,10 +391,10 @@ static void s_scale(float *x, float f, size_t n)
     if (fused) s->narrow = x, s->narrow_n = n;
 }
 
-static void s_axpy(float *y, float a, const float *x, size_t n)
+static void s_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->axpy(y, a, x, n);
+    zl_sim *s = sim_of(self);
+    s->inner->axpy(s->inner, y, a, x, n);
     const void *in[2] = {y, x};
     double e[2];
     bool fused = consume(s, in, 2, n, e);
@@ -392,21 +405,25 @@ static void s_axpy(float *y, float a, const float *x, size_t n)
 
 /* The CPU's rounding of f32 values to 16 bits stands for a GPU kernel writing 16 bits
  * directly: it costs the GPU nothing, so it is not charged. */
-static void s_round(float *x, zl_dtype t, size_t n) { sim()->inner->round(x, t, n); }
-
-static void s_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
+static void s_round(const zl_ops *self, float *x, zl_dtype t, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->drain(y, yt, x, xt, n);
+    const zl_ops *inner = sim_of(self)->inner;
+    inner->round(inner, x, t, n);
+}
+
+static void s_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->drain(s->inner, y, yt, x, xt, n);
     /* on a GPU: the layer's 16-bit gradient added into the store */
     double e = (double)zl_dtype_nbytes(yt);
     charge(s, "grad_accumulate", ZL_SIM_ELEMENTWISE, (double)n, (2.0 * e + A(s)) * n, yt);
 }
 
-static void s_cast(void *d, zl_dtype dt, const void *src, zl_dtype st, size_t n)
+static void s_cast(const zl_ops *self, void *d, zl_dtype dt, const void *src, zl_dtype st, size_t n)
 {
-    zl_sim *s = sim();
-    s->inner->cast(d, dt, src, st, n);
+    zl_sim *s = sim_of(self);
+    s->inner->cast(s->inner, d, dt, src, st, n);
     /* the narrowing of a fused op's result: the GPU's kernel wrote 16 bits already */
     if (s->narrow && src == s->narrow && n == s->narrow_n && st == ZL_F32 && dt != ZL_F32) {
         s->narrow = NULL;
@@ -447,5 +464,5 @@ static void s_cast(void *d, zl_dtype dt, const void *src, zl_dtype st, size_t n)
         .drain = s_drain, .cast = s_cast,                                                       \
     }
 
-const zl_ops zl_ops_sim = SIM_TABLE(false);
-const zl_ops zl_ops_sim_meta = SIM_TABLE(true);
+static const zl_ops sim_template = SIM_TABLE(false);
+static const zl_ops sim_template_meta = SIM_TABLE(true);

@@ -1,17 +1,19 @@
 /* The simulated GPU's clock: a timed op table in front of the real backend.
  *
- * A device with a simulator attached (zl_sim_attach) runs its kernels through zl_ops_sim:
- * each wrapper runs the real kernel (cpu computes, meta does nothing) and charges the
- * kernel's simulated time to the compute stream of the device's timeline. The time comes
- * from the op's FLOPs and bytes, counted here from its arguments, through a cost function
- * (the roofline of sim/cost.h with the card's rates). Collectives are charged by
- * src/comm (zl_sim_collective), on the comm stream; copies between the host and the
- * card by core/device.c (zl_sim_copy), on the host-copy stream.
+ * Each simulator holds its own timed table (ops): a device with the simulator attached
+ * (zl_device_attach_sim) runs its kernels through it. Each of its functions runs the real
+ * kernel (cpu computes, meta does nothing) and charges the kernel's simulated time to the
+ * compute stream of the simulator's timeline. The time comes from the op's FLOPs and
+ * bytes, counted here from its arguments, through a cost function (the roofline of
+ * sim/cost.h with the card's rates). Collectives are charged by src/comm
+ * (zl_sim_collective) on the comm stream of the simulator the communicator carries
+ * (zl_comm_set_sim); copies between the host and the card by core/device.c
+ * (zl_sim_copy), on the host-copy stream.
  *
- * Kernels have no context argument, so the wrappers find their simulator through the
- * thread's current one: the engine makes its device's simulator current at the top of
- * each call (zl_sim_enter), so several devices, each with its own simulator, can be used
- * one after another in one process.
+ * The simulator is a handle, never found through a global: a kernel finds it in the table
+ * it was called through (ops->gemm(ops, ...): self->ctx, backends/ops.h), a collective in
+ * its communicator, a copy in its device. So several devices, each with its own
+ * simulator, can be used in any interleaving in one process, each charging its own clock.
  *
  * Bytes are counted as a GPU would move them: every activation-sized tensor at the
  * element size of the model's precision (act_dtype; the CPU's kernels compute in f32 but
@@ -77,6 +79,9 @@ typedef struct zl_sim_widening {
 typedef struct zl_sim {
     zl_timeline timeline;
     const zl_ops *inner;       /* the backend that runs the kernels */
+    /* This simulator's timed table (ctx: this simulator), what an attached device calls.
+     * It points into the struct: a zl_sim is not copied, only pointed to. */
+    zl_ops ops;
     zl_sim_cost_fn op_cost;
     zl_sim_coll_cost_fn coll_cost;
     zl_sim_copy_cost_fn copy_cost;
@@ -107,34 +112,25 @@ typedef struct zl_sim {
     size_t narrow_n;
 } zl_sim;
 
-/* The timed op tables (the second for a meta inner backend: it keeps `meta` set); their
- * functions run inner's and charge the current simulator. zl_sim_ops picks one. */
-extern const zl_ops zl_ops_sim, zl_ops_sim_meta;
-static inline const zl_ops *zl_sim_ops(const zl_ops *inner)
-{
-    return inner->meta ? &zl_ops_sim_meta : &zl_ops_sim;
-}
-
-/* Initialise a simulator over `inner` (record: keep spans for a trace). */
+/* Initialise a simulator over `inner` (NULL: set later, by zl_device_attach_sim; record:
+ * keep spans for a trace). */
 void zl_sim_init(zl_sim *s, const zl_ops *inner, zl_sim_cost_fn cost, const void *preset,
                  bool record);
 void zl_sim_free(zl_sim *s);
+/* Put s in front of `inner`: s->ops runs inner's kernels (and keeps its `meta` flag). */
+void zl_sim_set_inner(zl_sim *s, const zl_ops *inner);
 
-/* Make s the thread's current simulator (NULL: none); returns the previous one. */
-zl_sim *zl_sim_enter(zl_sim *s);
-zl_sim *zl_sim_current(void);
-
-/* Charge a collective on the current simulator's comm stream (no-op without one, or
- * without a collective cost, or for one rank). It starts when this rank's input is
- * ready and not before `arrival`, the last member's readiness (0 if unknown). Blocking:
- * compute waits for it. Returns when it ends (for zl_sim_wait). */
-double zl_sim_collective(zl_sim_coll op, const char *name, double bytes, int group_size,
-                         bool blocking, double arrival);
-/* When this rank's next collective could start: its compute stream's clock (0 without a
- * current simulator). */
-double zl_sim_ready(void);
-/* Compute waits for an asynchronous collective that ends at `end`. */
-void zl_sim_wait(double end);
+/* Charge a collective on s's comm stream (no-op without a simulator, or without a
+ * collective cost, or for one rank). It starts when this rank's input is ready and not
+ * before `arrival`, the last member's readiness (0 if unknown). Blocking: compute waits
+ * for it. Returns when it ends (for zl_sim_wait). */
+double zl_sim_collective(zl_sim *s, zl_sim_coll op, const char *name, double bytes,
+                         int group_size, bool blocking, double arrival);
+/* When this rank's next collective could start: s's compute stream's clock (0 without a
+ * simulator). */
+double zl_sim_ready(const zl_sim *s);
+/* Compute on s waits for an asynchronous collective that ends at `end` (no-op for NULL). */
+void zl_sim_wait(zl_sim *s, double end);
 
 /* Charge a host <-> device copy of `bytes` on s's host-copy stream ("memcpy HtoD" or
  * "memcpy DtoH"; no-op without a copy cost): it starts when compute has produced its

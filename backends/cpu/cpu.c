@@ -38,7 +38,7 @@
 #define SLICE ((size_t)1 << 20)
 #define STREAM_BYTES ((size_t)32 << 20)
 
-void *zl__cpu_alloc(size_t nbytes)
+void *zl__cpu_alloc(const zl_ops *self, size_t nbytes)
 {
     size_t align = nbytes >= HUGE_MIN ? HUGE_ALIGN : 64;
     if (nbytes > SIZE_MAX - align) return NULL;
@@ -52,11 +52,11 @@ void *zl__cpu_alloc(size_t nbytes)
     /* Advice only: if THP is off, or the call fails, we simply get small pages. */
     if (align == HUGE_ALIGN) (void)madvise(p, rounded, MADV_HUGEPAGE);
 #endif
-    zl__cpu_zero(p, rounded);
+    zl__cpu_zero(self, p, rounded);
     return p;
 }
 
-void zl__cpu_free(void *ptr) { free(ptr); }
+void zl__cpu_free(const zl_ops *self, void *ptr) { free(ptr); }
 
 /* Inside a parallel region: this thread's share [*lo, *hi) of nbytes, cut at 4 KiB. */
 static void thread_share(size_t nbytes, size_t *lo, size_t *hi)
@@ -82,7 +82,7 @@ static void copy_share(char *d, const char *s, size_t nbytes)
         memcpy(d + off, s + off, nbytes - off < step ? nbytes - off : step);
 }
 
-void zl__cpu_zero(void *ptr, size_t nbytes)
+void zl__cpu_zero(const zl_ops *self, void *ptr, size_t nbytes)
 {
     char *p = ptr;
     if (nbytes < PAR_BYTES) {
@@ -97,7 +97,7 @@ void zl__cpu_zero(void *ptr, size_t nbytes)
     }
 }
 
-void zl__cpu_copy(void *dst, const void *src, size_t nbytes)
+void zl__cpu_copy(const zl_ops *self, void *dst, const void *src, size_t nbytes)
 {
     char *d = dst;
     const char *s = src;

@@ -91,60 +91,63 @@ static inline float zl__cpu_expf(float x_in)
 }
 
 /* cpu.c: memory */
-void *zl__cpu_alloc(size_t nbytes);
-void zl__cpu_free(void *ptr);
-void zl__cpu_zero(void *ptr, size_t nbytes);
-void zl__cpu_copy(void *dst, const void *src, size_t nbytes);
+void *zl__cpu_alloc(const zl_ops *self, size_t nbytes);
+void zl__cpu_free(const zl_ops *self, void *ptr);
+void zl__cpu_zero(const zl_ops *self, void *ptr, size_t nbytes);
+void zl__cpu_copy(const zl_ops *self, void *dst, const void *src, size_t nbytes);
 
 /* cpu_gemm.c */
-void zl__cpu_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
-                  int ldc, bool trans_a, bool trans_b, float alpha, float beta);
-void zl__cpu_bias_forward(float *out, const float *bias, int N, int OC);
-void zl__cpu_bias_backward(float *dbias, const float *dout, int N, int OC);
+void zl__cpu_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
+void zl__cpu_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC);
+void zl__cpu_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N, int OC);
 
 /* cpu_embedding.c */
-void zl__cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte,
-                               const float *wpe, int B, int T, int C);
-void zl__cpu_embedding_backward(float *dwte, float *dwpe, const float *dout,
+void zl__cpu_embedding_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                               const float *wte, const float *wpe, int B, int T, int C);
+void zl__cpu_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
                                 const int32_t *tokens, int B, int T, int C);
 
 /* cpu_layernorm.c */
-void zl__cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                               const float *weight, const float *bias, int N, int C);
-void zl__cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, const float *mean,
-                                const float *rstd, int N, int C);
+void zl__cpu_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                               const float *inp, const float *weight, const float *bias, int N,
+                               int C);
+void zl__cpu_layernorm_backward(const zl_ops *self, float *dinp, float *dweight, float *dbias,
+                                const float *dout, const float *inp, const float *weight,
+                                const float *mean, const float *rstd, int N, int C);
 
 /* cpu_attention.c */
-void zl__cpu_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                               int NH);
-void zl__cpu_attention_backward(float *dqkv, float *scratch, const float *dout,
+void zl__cpu_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                               int T, int C, int NH);
+void zl__cpu_attention_backward(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
                                 const float *qkv, const float *att, int B, int T, int C, int NH);
 
 /* cpu_gelu.c */
-void zl__cpu_gelu_forward(float *out, const float *inp, size_t n);
-void zl__cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void zl__cpu_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n);
+void zl__cpu_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                           size_t n);
 
 /* cpu_crossentropy.c */
-void zl__cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                  const int32_t *targets, int N, int V);
-void zl__cpu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                   float dloss, int N, int V);
+void zl__cpu_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                  const float *logits, const int32_t *targets, int N, int V);
+void zl__cpu_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                   const int32_t *targets, float dloss, int N, int V);
 
 /* cpu_adamw.c */
-void zl__cpu_adamw(float *param, float *m, float *v, const float *grad, size_t n,
-                   const zl_adamw_args *args);
+void zl__cpu_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
+                   size_t n, const zl_adamw_args *args);
 
 /* cpu_vector.c */
-void zl__cpu_residual_forward(float *out, const float *a, const float *b, size_t n);
-double zl__cpu_sumsq(const float *x, size_t n);
-bool zl__cpu_nonfinite(const float *x, size_t n);
-void zl__cpu_scale(float *x, float s, size_t n);
-void zl__cpu_axpy(float *y, float a, const float *x, size_t n);
+void zl__cpu_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                              size_t n);
+double zl__cpu_sumsq(const zl_ops *self, const float *x, size_t n);
+bool zl__cpu_nonfinite(const zl_ops *self, const float *x, size_t n);
+void zl__cpu_scale(const zl_ops *self, float *x, float s, size_t n);
+void zl__cpu_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n);
 
 /* cpu_cast.c */
-void zl__cpu_round(float *x, zl_dtype t, size_t n);
-void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n);
+void zl__cpu_round(const zl_ops *self, float *x, zl_dtype t, size_t n);
+void zl__cpu_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n);
 /* cpu_gemm_lp.c (single-threaded callers: it keeps a primitive cache and workspace). How
  * many products went to oneDNN's bf16 matmul so far (0 without oneDNN). */
 long zl__cpu_gemm_lp_onednn_calls(void);
@@ -153,8 +156,10 @@ long zl__cpu_gemm_lp_onednn_calls(void);
 bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
                             int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
                             float beta);
-void zl__cpu_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                     int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
-void zl__cpu_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
+void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                     float alpha, float beta);
+void zl__cpu_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
+                  zl_dtype src_type, size_t n);
 
 #endif

@@ -104,8 +104,8 @@ static void step_chunk(float *param, float *m, float *v, const float *grad, size
     for (; i < n; i++) step_one(param, m, v, grad, i, k);
 }
 
-void zl__cpu_adamw(float *param, float *m, float *v, const float *grad, size_t n,
-                   const zl_adamw_args *args)
+void zl__cpu_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
+                   size_t n, const zl_adamw_args *args)
 {
     coeffs k = {
         .lr = args->lr,

@@ -119,8 +119,8 @@ static bool per_head_threads(int B, int NH, int T, int HS)
     return B * NH >= omp_get_max_threads() && macs >= PAR_MIN_MACS;
 }
 
-void zl__cpu_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                               int NH)
+void zl__cpu_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                               int T, int C, int NH)
 {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS);
@@ -133,7 +133,7 @@ void zl__cpu_attention_forward(float *out, float *att, const float *qkv, int B, 
     }
 }
 
-void zl__cpu_attention_backward(float *dqkv, float *scratch, const float *dout,
+void zl__cpu_attention_backward(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
                                 const float *qkv, const float *att, int B, int T, int C, int NH)
 {
     int HS = C / NH, C3 = 3 * C;

@@ -153,13 +153,14 @@ static void cast_chunk(void *dst, zl_dtype dst_type, const void *src, zl_dtype s
     else bf16_to_f16_chunk(d, s, n);
 }
 
-void zl__cpu_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n)
+void zl__cpu_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
+                  zl_dtype src_type, size_t n)
 {
     ZL_ASSERT(dst_type == ZL_F32 || dst_type == ZL_F16 || dst_type == ZL_BF16);
     ZL_ASSERT(src_type == ZL_F32 || src_type == ZL_F16 || src_type == ZL_BF16);
     if (dst_type == src_type) {
         /* same type: a copy; memmove, as zl_convert, in case the caller passes one buffer */
-        zl__cpu_copy(dst, src, n * zl_dtype_nbytes(dst_type));
+        zl__cpu_copy(self, dst, src, n * zl_dtype_nbytes(dst_type));
         return;
     }
     bool f16c = false;
@@ -177,7 +178,7 @@ void zl__cpu_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_ty
 
 /* Round in place through a 16-bit chunk on the stack: the same two conversions as a
  * store and a load of a 16-bit tensor, so bit for bit what zl_round_f16/bf16 give. */
-void zl__cpu_round(float *x, zl_dtype t, size_t n)
+void zl__cpu_round(const zl_ops *self, float *x, zl_dtype t, size_t n)
 {
     ZL_ASSERT(t == ZL_F32 || t == ZL_F16 || t == ZL_BF16);
     if (t == ZL_F32) return;
@@ -254,7 +255,7 @@ __attribute__((target("avx,f16c"))) static size_t drain_f16_f16c(uint16_t *y, fl
 
 /* drain: per chunk, widen y and round x through 16-bit buffers on the stack, add, store;
  * one pass over memory instead of the five of cast-round-add-cast-zero. */
-void zl__cpu_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
+void zl__cpu_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 {
     if (xt == ZL_BF16 && yt == ZL_BF16) {
         size_t nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;

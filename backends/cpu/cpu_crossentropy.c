@@ -27,8 +27,8 @@ ZL_CPU_VECTOR static float softmax_row(float *p, const float *l, int V, float *m
     return sum;
 }
 
-void zl__cpu_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                  const int32_t *targets, int N, int V)
+void zl__cpu_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                  const float *logits, const int32_t *targets, int N, int V)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * V >= ZL_CPU_PAR_MIN && N > 1)
     for (int n = 0; n < N; n++) {
@@ -46,8 +46,8 @@ ZL_CPU_VECTOR static void backward_row(float *dl, const float *p, float dloss, i
     for (int j = 0; j < V; j++) dl[j] += dloss * p[j];
 }
 
-void zl__cpu_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                   float dloss, int N, int V)
+void zl__cpu_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                   const int32_t *targets, float dloss, int N, int V)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * V >= ZL_CPU_PAR_MIN && N > 1)
     for (int n = 0; n < N; n++) {

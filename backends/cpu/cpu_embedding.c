@@ -12,8 +12,8 @@ ZL_CPU_VECTOR static void add2_row(float *out, const float *x, const float *y, i
     for (int i = 0; i < n; i++) out[i] = x[i] + y[i];
 }
 
-void zl__cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte,
-                               const float *wpe, int B, int T, int C)
+void zl__cpu_embedding_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                               const float *wte, const float *wpe, int B, int T, int C)
 {
     int N = B * T;
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= ZL_CPU_PAR_MIN)
@@ -41,7 +41,7 @@ ZL_CPU_VECTOR static void scatter_cols(float *dwte, float *dwpe, const float *do
     }
 }
 
-void zl__cpu_embedding_backward(float *dwte, float *dwpe, const float *dout,
+void zl__cpu_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
                                 const int32_t *tokens, int B, int T, int C)
 {
 #pragma omp parallel if ((size_t)B * T * C >= ZL_CPU_PAR_MIN)

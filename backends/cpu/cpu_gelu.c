@@ -59,7 +59,7 @@ ZL_CPU_VECTOR static void backward_chunk(float *dinp, const float *inp, const fl
     }
 }
 
-void zl__cpu_gelu_forward(float *out, const float *inp, size_t n)
+void zl__cpu_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n)
 {
     size_t nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
@@ -69,7 +69,8 @@ void zl__cpu_gelu_forward(float *out, const float *inp, size_t n)
     }
 }
 
-void zl__cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+void zl__cpu_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                           size_t n)
 {
     size_t nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)

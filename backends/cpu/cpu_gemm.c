@@ -68,8 +68,8 @@ static int row_blocks(int m, int n, int k, bool trans_b)
     return fit < nth ? (fit < 2 ? 1 : fit) : nth;
 }
 
-void zl__cpu_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
-                  int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+void zl__cpu_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
 {
     if (m <= 0 || n <= 0) return;
     /* cblas would print to stderr and return on these; they are caller bugs */
@@ -99,7 +99,7 @@ ZL_CPU_VECTOR static void add_row(float *out, const float *bias, int OC)
     for (int o = 0; o < OC; o++) out[o] += bias[o];
 }
 
-void zl__cpu_bias_forward(float *out, const float *bias, int N, int OC)
+void zl__cpu_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= ZL_CPU_PAR_MIN)
     for (int i = 0; i < N; i++) add_row(out + (size_t)i * OC, bias, OC);
@@ -121,7 +121,7 @@ ZL_CPU_VECTOR static void colsum_block(float *dbias, const float *dout, int N, i
     for (int o = 0; o < w; o++) dbias[o0 + o] += acc[o];
 }
 
-void zl__cpu_bias_backward(float *dbias, const float *dout, int N, int OC)
+void zl__cpu_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N, int OC)
 {
     int nblocks = (OC + 63) / 64;
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= ZL_CPU_PAR_MIN)

@@ -244,8 +244,9 @@ bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int
  * bf16 rate saves. */
 #define LP_MIN_MACS ((double)(1 << 20))
 
-void zl__cpu_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                     int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                     float alpha, float beta)
 {
     if (t == ZL_BF16 && (double)m * n * k >= LP_MIN_MACS) {
         if (zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
@@ -260,5 +261,5 @@ void zl__cpu_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m
         }
 #endif
     }
-    zl__cpu_gemm(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+    zl__cpu_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
 }

@@ -35,8 +35,9 @@ ZL_CPU_VECTOR static void forward_row(float *out, float *mean, float *rstd, cons
     *rstd = s;
 }
 
-void zl__cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                               const float *weight, const float *bias, int N, int C)
+void zl__cpu_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                               const float *inp, const float *weight, const float *bias, int N,
+                               int C)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= ZL_CPU_PAR_MIN)
     for (int row = 0; row < N; row++)
@@ -82,9 +83,9 @@ ZL_CPU_VECTOR static void backward_cols(float *dweight, float *dbias, const floa
     }
 }
 
-void zl__cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, const float *mean,
-                                const float *rstd, int N, int C)
+void zl__cpu_layernorm_backward(const zl_ops *self, float *dinp, float *dweight, float *dbias,
+                                const float *dout, const float *inp, const float *weight,
+                                const float *mean, const float *rstd, int N, int C)
 {
 #pragma omp parallel if ((size_t)N * C >= ZL_CPU_PAR_MIN)
     {

@@ -19,7 +19,8 @@ ZL_CPU_VECTOR static void residual_chunk(float *out, const float *a, const float
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-void zl__cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
+void zl__cpu_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                              size_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
     for (size_t c = 0; c < NCHUNKS(n); c++) {
@@ -36,7 +37,7 @@ ZL_CPU_VECTOR static double sumsq_chunk(const float *x, size_t n)
     return sum;
 }
 
-double zl__cpu_sumsq(const float *x, size_t n)
+double zl__cpu_sumsq(const zl_ops *self, const float *x, size_t n)
 {
     double partial[ZL_CPU_MAX_THREADS];
     int maxth = omp_get_max_threads(), nth = 1;
@@ -71,7 +72,7 @@ ZL_CPU_VECTOR static int nonfinite_chunk(const float *x, size_t n)
     return bad;
 }
 
-bool zl__cpu_nonfinite(const float *x, size_t n)
+bool zl__cpu_nonfinite(const zl_ops *self, const float *x, size_t n)
 {
     int bad = 0;
     /* (an or-reduction is exact in any order) */
@@ -89,7 +90,7 @@ ZL_CPU_VECTOR static void scale_chunk(float *x, float s, size_t n)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
-void zl__cpu_scale(float *x, float s, size_t n)
+void zl__cpu_scale(const zl_ops *self, float *x, float s, size_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
     for (size_t c = 0; c < NCHUNKS(n); c++) {
@@ -104,7 +105,7 @@ ZL_CPU_VECTOR static void axpy_chunk(float *y, float a, const float *x, size_t n
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void zl__cpu_axpy(float *y, float a, const float *x, size_t n)
+void zl__cpu_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
     for (size_t c = 0; c < NCHUNKS(n); c++) {

@@ -19,51 +19,58 @@
 
 static _Atomic uintptr_t next_address = (uintptr_t)1 << 44; /* 16 TiB: not the heap */
 
-static void *meta_alloc(size_t nbytes)
+static void *meta_alloc(const zl_ops *self, size_t nbytes)
 {
     uintptr_t step = ((uintptr_t)nbytes + 63) & ~(uintptr_t)63;
     return (void *)atomic_fetch_add(&next_address, step ? step : 64);
 }
 
-static void meta_free(void *p) { (void)p; }
-static void meta_zero(void *p, size_t n) { (void)p, (void)n; }
-static void meta_copy(void *d, const void *s, size_t n) { (void)d, (void)s, (void)n; }
-static void meta_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda,
-                      int ldb, int ldc, bool ta, bool tb, float alpha, float beta) {}
-static void meta_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                         int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta) {}
-static void meta_bias_forward(float *out, const float *bias, int N, int OC) {}
-static void meta_bias_backward(float *dbias, const float *dout, int N, int OC) {}
-static void meta_embedding_forward(float *out, const int32_t *tokens, const float *wte,
-                                   const float *wpe, int B, int T, int C) {}
-static void meta_embedding_backward(float *dwte, float *dwpe, const float *dout,
+static void meta_free(const zl_ops *self, void *p) {}
+static void meta_zero(const zl_ops *self, void *p, size_t n) {}
+static void meta_copy(const zl_ops *self, void *d, const void *s, size_t n) {}
+static void meta_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
+                      int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
+                      float beta) {}
+static void meta_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                         int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb,
+                         float alpha, float beta) {}
+static void meta_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC) {}
+static void meta_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N,
+                               int OC) {}
+static void meta_embedding_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                                   const float *wte, const float *wpe, int B, int T, int C) {}
+static void meta_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
                                     const int32_t *tokens, int B, int T, int C) {}
-static void meta_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                   const float *w, const float *b, int N, int C) {}
-static void meta_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                                    const float *inp, const float *w, const float *mean,
-                                    const float *rstd, int N, int C) {}
-static void meta_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                                   int NH) {}
-static void meta_attention_backward(float *dqkv, float *scratch, const float *dout,
-                                    const float *qkv, const float *att, int B, int T, int C,
-                                    int NH) {}
-static void meta_gelu_forward(float *out, const float *inp, size_t n) {}
-static void meta_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {}
-static void meta_residual_forward(float *out, const float *a, const float *b, size_t n) {}
-static void meta_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                      const int32_t *targets, int N, int V) {}
-static void meta_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                       float dloss, int N, int V) {}
-static void meta_adamw(float *p, float *m, float *v, const float *g, size_t n,
+static void meta_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                                   const float *inp, const float *w, const float *b, int N,
+                                   int C) {}
+static void meta_layernorm_backward(const zl_ops *self, float *dinp, float *dw, float *db,
+                                    const float *dout, const float *inp, const float *w,
+                                    const float *mean, const float *rstd, int N, int C) {}
+static void meta_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv,
+                                   int B, int T, int C, int NH) {}
+static void meta_attention_backward(const zl_ops *self, float *dqkv, float *scratch,
+                                    const float *dout, const float *qkv, const float *att, int B,
+                                    int T, int C, int NH) {}
+static void meta_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n) {}
+static void meta_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                               size_t n) {}
+static void meta_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                                  size_t n) {}
+static void meta_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                      const float *logits, const int32_t *targets, int N, int V) {}
+static void meta_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                       const int32_t *targets, float dloss, int N, int V) {}
+static void meta_adamw(const zl_ops *self, float *p, float *m, float *v, const float *g, size_t n,
                        const zl_adamw_args *args) {}
-static double meta_sumsq(const float *x, size_t n) { return 0.0; }
-static bool meta_nonfinite(const float *x, size_t n) { return false; }
-static void meta_scale(float *x, float s, size_t n) {}
-static void meta_axpy(float *y, float a, const float *x, size_t n) {}
-static void meta_round(float *x, zl_dtype t, size_t n) {}
-static void meta_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n) {}
-static void meta_cast(void *dst, zl_dtype dt, const void *src, zl_dtype st, size_t n) {}
+static double meta_sumsq(const zl_ops *self, const float *x, size_t n) { return 0.0; }
+static bool meta_nonfinite(const zl_ops *self, const float *x, size_t n) { return false; }
+static void meta_scale(const zl_ops *self, float *x, float s, size_t n) {}
+static void meta_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n) {}
+static void meta_round(const zl_ops *self, float *x, zl_dtype t, size_t n) {}
+static void meta_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n) {}
+static void meta_cast(const zl_ops *self, void *dst, zl_dtype dt, const void *src, zl_dtype st,
+                      size_t n) {}
 
 const zl_ops zl_ops_meta = {
     .name = "meta",

@@ -5,7 +5,7 @@
 #include "backends/ops.h"
 #include "backends/ref/ref.h"
 
-static void *ref_alloc(size_t nbytes)
+static void *ref_alloc(const zl_ops *self, size_t nbytes)
 {
     /* 64-byte alignment: a cache line, and what AVX-512 loads like. */
     size_t rounded = (nbytes + 63) & ~(size_t)63;
@@ -14,9 +14,12 @@ static void *ref_alloc(size_t nbytes)
     return p;
 }
 
-static void ref_free(void *p) { free(p); }
-static void ref_zero(void *p, size_t nbytes) { memset(p, 0, nbytes); }
-static void ref_copy(void *dst, const void *src, size_t nbytes) { memmove(dst, src, nbytes); }
+static void ref_free(const zl_ops *self, void *p) { free(p); }
+static void ref_zero(const zl_ops *self, void *p, size_t nbytes) { memset(p, 0, nbytes); }
+static void ref_copy(const zl_ops *self, void *dst, const void *src, size_t nbytes)
+{
+    memmove(dst, src, nbytes);
+}
 
 const zl_ops zl_ops_ref = {
     .name = "ref",

@@ -16,8 +16,8 @@
 
 #include "backends/ref/ref.h"
 
-void zl__ref_adamw(float *param, float *m, float *v, const float *grad, size_t n,
-                   const zl_adamw_args *args)
+void zl__ref_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
+                   size_t n, const zl_adamw_args *args)
 {
     float lr = args->lr, b1 = args->beta1, b2 = args->beta2, eps = args->eps;
     float wd = args->weight_decay;

@@ -19,8 +19,8 @@
 
 #include "backends/ref/ref.h"
 
-void zl__ref_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                               int NH)
+void zl__ref_attention_forward(const zl_ops *self, float *out, float *att, const float *qkv, int B,
+                               int T, int C, int NH)
 {
     int C3 = 3 * C, HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
@@ -61,7 +61,7 @@ void zl__ref_attention_forward(float *out, float *att, const float *qkv, int B, 
     }
 }
 
-void zl__ref_attention_backward(float *dqkv, float *scratch, const float *dout,
+void zl__ref_attention_backward(const zl_ops *self, float *dqkv, float *scratch, const float *dout,
                                 const float *qkv, const float *att, int B, int T, int C, int NH)
 {
     int C3 = 3 * C, HS = C / NH;

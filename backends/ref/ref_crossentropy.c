@@ -13,8 +13,8 @@
 
 #include "backends/ref/ref.h"
 
-void zl__ref_crossentropy_forward(float *losses, float *probs, const float *logits,
-                                  const int32_t *targets, int N, int V)
+void zl__ref_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
+                                  const float *logits, const int32_t *targets, int N, int V)
 {
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
@@ -35,8 +35,8 @@ void zl__ref_crossentropy_forward(float *losses, float *probs, const float *logi
     }
 }
 
-void zl__ref_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
-                                   float dloss, int N, int V)
+void zl__ref_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                   const int32_t *targets, float dloss, int N, int V)
 {
     for (int n = 0; n < N; n++) {
         int y = targets[n];

@@ -7,8 +7,8 @@
  * the sum of its rows of dout, and every position collects the sum over the batch. */
 #include "backends/ref/ref.h"
 
-void zl__ref_embedding_forward(float *out, const int32_t *tokens, const float *wte,
-                               const float *wpe, int B, int T, int C)
+void zl__ref_embedding_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                               const float *wte, const float *wpe, int B, int T, int C)
 {
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
@@ -20,7 +20,7 @@ void zl__ref_embedding_forward(float *out, const int32_t *tokens, const float *w
     }
 }
 
-void zl__ref_embedding_backward(float *dwte, float *dwpe, const float *dout,
+void zl__ref_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, const float *dout,
                                 const int32_t *tokens, int B, int T, int C)
 {
     for (int b = 0; b < B; b++) {

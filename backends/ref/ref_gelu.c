@@ -14,7 +14,7 @@
 #define GELU_SCALING_FACTOR 0.7978845608028654f
 #define GELU_CUBIC 0.044715f
 
-void zl__ref_gelu_forward(float *out, const float *inp, size_t n)
+void zl__ref_gelu_forward(const zl_ops *self, float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -23,7 +23,8 @@ void zl__ref_gelu_forward(float *out, const float *inp, size_t n)
     }
 }
 
-void zl__ref_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+void zl__ref_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
+                           size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];

@@ -17,8 +17,8 @@
  *   dbias (OC)  += column sums of dout         bias_backward */
 #include "backends/ref/ref.h"
 
-void zl__ref_gemm(float *c, const float *a, const float *b, int m, int n, int k, int lda, int ldb,
-                  int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
 {
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
@@ -36,20 +36,21 @@ void zl__ref_gemm(float *c, const float *a, const float *b, int m, int n, int k,
 }
 
 /* The operands are already exact in t, so the plain product is the reference. */
-void zl__ref_gemm_lp(float *c, const float *a, const float *b, zl_dtype t, int m, int n, int k,
-                     int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                     float alpha, float beta)
 {
     (void)t;
-    zl__ref_gemm(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+    zl__ref_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
 }
 
-void zl__ref_bias_forward(float *out, const float *bias, int N, int OC)
+void zl__ref_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)
 {
     for (int i = 0; i < N; i++)
         for (int o = 0; o < OC; o++) out[(size_t)i * OC + o] += bias[o];
 }
 
-void zl__ref_bias_backward(float *dbias, const float *dout, int N, int OC)
+void zl__ref_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N, int OC)
 {
     for (int o = 0; o < OC; o++) {
         float sum = 0.0f;

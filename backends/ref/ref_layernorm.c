@@ -20,8 +20,9 @@
 
 #define LAYERNORM_EPS 1e-5f
 
-void zl__ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                               const float *weight, const float *bias, int N, int C)
+void zl__ref_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
+                               const float *inp, const float *weight, const float *bias, int N,
+                               int C)
 {
     for (int row = 0; row < N; row++) {
         const float *x = inp + (size_t)row * C;
@@ -42,9 +43,9 @@ void zl__ref_layernorm_forward(float *out, float *mean, float *rstd, const float
     }
 }
 
-void zl__ref_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, const float *mean,
-                                const float *rstd, int N, int C)
+void zl__ref_layernorm_backward(const zl_ops *self, float *dinp, float *dweight, float *dbias,
+                                const float *dout, const float *inp, const float *weight,
+                                const float *mean, const float *rstd, int N, int C)
 {
     for (int row = 0; row < N; row++) {
         const float *x = inp + (size_t)row * C;

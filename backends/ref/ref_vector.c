@@ -14,41 +14,43 @@
 #include "backends/ref/ref.h"
 #include "core/log.h"
 
-void zl__ref_residual_forward(float *out, const float *a, const float *b, size_t n)
+void zl__ref_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
+                              size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-double zl__ref_sumsq(const float *x, size_t n)
+double zl__ref_sumsq(const zl_ops *self, const float *x, size_t n)
 {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
     return sum;
 }
 
-bool zl__ref_nonfinite(const float *x, size_t n)
+bool zl__ref_nonfinite(const zl_ops *self, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i])) return true;
     return false;
 }
 
-void zl__ref_scale(float *x, float s, size_t n)
+void zl__ref_scale(const zl_ops *self, float *x, float s, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
-void zl__ref_axpy(float *y, float a, const float *x, size_t n)
+void zl__ref_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void zl__ref_cast(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n)
+void zl__ref_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
+                  zl_dtype src_type, size_t n)
 {
     zl_convert(dst, dst_type, src, src_type, n);
 }
 
-void zl__ref_round(float *x, zl_dtype t, size_t n)
+void zl__ref_round(const zl_ops *self, float *x, zl_dtype t, size_t n)
 {
     ZL_ASSERT(t == ZL_F32 || t == ZL_F16 || t == ZL_BF16);
     for (size_t i = 0; i < n; i++)
@@ -72,11 +74,11 @@ static float drain_add(float y, float g)
     return y + g; /* inf + -inf: the CPU's default NaN, as in cpu */
 }
 
-void zl__ref_drain(void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
+void zl__ref_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype xt, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float g = x[i], cur;
-        zl__ref_round(&g, xt, 1);
+        zl__ref_round(self, &g, xt, 1);
         zl_convert(&cur, ZL_F32, (char *)y + i * zl_dtype_nbytes(yt), yt, 1);
         cur = drain_add(cur, g);
         zl_convert((char *)y + i * zl_dtype_nbytes(yt), yt, &cur, ZL_F32, 1);

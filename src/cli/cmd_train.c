@@ -523,6 +523,7 @@ static int train(const train_args *a)
         }
     }
     zl_comm_set_phase(world, "the end-of-training reports");
+    zl_comm_set_sim(world, NULL); /* the reports are not training: no simulated time */
     double elapsed = now_seconds() - t_start;
     zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, run.steps,
               run.steps == 1 ? "" : "s", elapsed);

@@ -271,16 +271,17 @@ static double simulate(const zl_comm *c, zl_comm_op op, size_t whole, bool block
         [ZL_COMM_REDUCE] = ZL_SIM_REDUCE,       [ZL_COMM_SEND] = ZL_SIM_P2P,
         [ZL_COMM_RECV] = ZL_SIM_P2P,            [ZL_COMM_BARRIER] = ZL_SIM_BARRIER,
     };
-    zl_sim *s = zl_sim_current();
+    zl_sim *s = c->sim;
     if (!s || !s->coll_cost || c->size <= 1) return 0;
     /* A collective starts when its last member arrives: the ranks of a real group agree on
      * the latest of their simulated clocks (a virtual group's ranks are symmetric). This
      * 8-byte exchange is the simulator's, so it is neither logged nor timed. */
-    double arrival = zl_sim_ready();
+    double arrival = zl_sim_ready(s);
     if (strcmp(c->vt->name, "virtual") &&
         c->vt->allreduce((zl_comm *)c, &arrival, 1, ZL_F64, ZL_REDUCE_MAX, NULL) != ZL_OK)
-        arrival = zl_sim_ready();
-    return zl_sim_collective(kinds[op], zl_comm_op_name(op), (double)whole, c->size, blocking, arrival);
+        arrival = zl_sim_ready(s);
+    return zl_sim_collective(s, kinds[op], zl_comm_op_name(op), (double)whole, c->size, blocking,
+                             arrival);
 }
 
 static void record(const zl_comm *c, zl_comm_op op, zl_dtype dt, size_t nbytes, double t0)
@@ -481,7 +482,7 @@ zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req)
     zl_status st = c->vt->wait(c, req);
     req->active = false;
     if (st == ZL_OK) record(c, req->op, req->dtype, req->nbytes, req->t_start);
-    if (st == ZL_OK) zl_sim_wait(req->sim_end);
+    if (st == ZL_OK) zl_sim_wait(c->sim, req->sim_end);
     return st;
 }
 
@@ -494,7 +495,17 @@ zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_com
     REFUSE_IF_BROKEN(c, "split");
     if (color < 0)
         return zl_errorf(ZL_ERR_INVALID, "split of '%s': color %d is negative", c->name, color);
-    return c->vt->split(c, color, key, name ? name : c->name, out);
+    zl_status st = c->vt->split(c, color, key, name ? name : c->name, out);
+    if (st == ZL_OK && *out) (*out)->sim = c->sim; /* the same rank: the same device */
+    return st;
+}
+
+zl_sim *zl_comm_set_sim(zl_comm *c, zl_sim *s)
+{
+    ZL_ASSERT(c != NULL);
+    zl_sim *prev = c->sim;
+    c->sim = s;
+    return prev;
 }
 
 /* One allreduce (MIN) of two integers: the worst status (statuses are negative), and the
@@ -508,11 +519,15 @@ zl_status zl_comm_agree(zl_comm *c, zl_status st)
     if (c->guard && c->guard->broken != ZL_OK) return st != ZL_OK ? st : zl_comm_health(c);
     int32_t v[2] = {(int32_t)st, st != ZL_OK ? (int32_t)c->rank : INT32_MAX};
     /* zerolab's own control traffic, not training's: DeepSpeed's comms logger would not
-     * show it, so it stays out of the log (and its summary). */
+     * show it, so it stays out of the log (and its summary), and a simulated GPU would not
+     * run it, so it takes no simulated time. */
     zl_comm_log *log = c->log;
+    zl_sim *sim = c->sim;
     c->log = NULL;
+    c->sim = NULL;
     zl_status ast = zl_comm_allreduce(c, v, 2, ZL_I32, ZL_REDUCE_MIN);
     c->log = log;
+    c->sim = sim;
     if (ast != ZL_OK)
         return zl_error_wrap(ast, "agreeing on the status of rank %d (%s): ", c->rank,
                              zl_status_str(st));

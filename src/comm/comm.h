@@ -12,8 +12,9 @@
  * 65504s is inf in f16.
  *
  * Every call is recorded in the communicator's log (op, group, dtype, bytes, wall time):
- * the comms logger (DeepSpeed's comms_logger block) prints it, and the simulator turns it
- * into time on the links of the device the rank impersonates.
+ * the comms logger (DeepSpeed's comms_logger block) prints it. A communicator may carry a
+ * simulator (zl_comm_set_sim): the simulated GPU this rank impersonates, on whose comm
+ * stream each collective is then charged, as time on the cluster's links.
  *
  * A watchdog guards every wait of the MPI communicator: a call that waits longer than the
  * collective timeout (a stalled rank) fails with ZL_ERR_TIMEOUT instead of hanging, and
@@ -34,6 +35,7 @@ typedef enum zl_reduce_op { ZL_REDUCE_SUM, ZL_REDUCE_MAX, ZL_REDUCE_MIN } zl_red
 typedef struct zl_comm zl_comm;
 typedef struct zl_comm_log zl_comm_log;
 typedef struct zl_comm_guard zl_comm_guard; /* the watchdog's state (comm_internal.h) */
+struct zl_sim;                              /* sim/sim.h */
 
 /* A pending non-blocking operation. zl_comm_wait completes it (and records it, with the
  * time from start to completion). */
@@ -84,6 +86,8 @@ struct zl_comm {
     int rank, size;
     char name[32];    /* "world", "data", "model", "pipe" */
     zl_comm_log *log; /* shared by the communicators of one process; may be NULL */
+    /* The simulator its collectives are charged to (zl_comm_set_sim), or NULL. */
+    struct zl_sim *sim;
     void *impl;
     /* The watchdog (timeout, phase, interrupt flag, broken state): an MPI world handle's
      * own, shared with the communicators split from it; NULL for self and virtual
@@ -138,12 +142,22 @@ zl_status zl_comm_ireduce_scatter(zl_comm *c, void *recv, const void *send, size
 zl_status zl_comm_iallgather(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
                              zl_comm_request *req);
 zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req); /* inactive req: no-op */
+/* A sub-communicator (see zl_comm_vtable.split); it shares c's log and simulator. */
 zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_comm **out);
+
+/* Charge c's collectives to simulator s (NULL: none, the default): each one's simulated
+ * time on s's comm stream, which its compute stream waits for as the call's blocking or
+ * zl_comm_wait says (sim/sim.h). Set by whoever gives a rank's device a simulator and
+ * the rank's engine this communicator (src/run, src/plan, tests); s must outlive the
+ * setting. Returns the previous one, so a caller can run a collective untimed (logging
+ * a loss is not training) and put it back. */
+struct zl_sim *zl_comm_set_sim(zl_comm *c, struct zl_sim *s);
 
 /* Collective agreement on errors: every rank passes its status; all get the worst
  * (lowest) one, so ranks fail together instead of one leaving the others in a collective.
  * A rank that failed keeps its message; the others get "rank R failed (its message is in
- * its output)", R the lowest failing rank. One 8-byte allreduce (logged as such). */
+ * its output)", R the lowest failing rank. One 8-byte allreduce, zerolab's own control
+ * traffic: neither logged nor charged to a simulator. */
 zl_status zl_comm_agree(zl_comm *c, zl_status st);
 
 /* ------------------------------------------------------------------ the watchdog

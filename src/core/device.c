@@ -26,7 +26,7 @@ zl_status zl_device_alloc(zl_device *dev, const char *tag, size_t nbytes, void *
     if (st != ZL_OK) return st;
     /* A zero-byte request is legal (an empty shard) and yields NULL. */
     if (nbytes == 0) return ZL_OK;
-    void *p = zl_device_backend(dev)->alloc(nbytes);
+    void *p = zl_device_backend(dev)->alloc(zl_device_backend(dev), nbytes);
     if (!p) {
         zl_ledger_free(&dev->ledger, tag, nbytes);
         char buf[32];
@@ -42,13 +42,13 @@ void zl_device_free(zl_device *dev, const char *tag, void *ptr, size_t nbytes)
 {
     if (!ptr && nbytes) return; /* never allocated (failed or skipped): nothing recorded */
     zl_ledger_free(&dev->ledger, tag, nbytes);
-    if (ptr) zl_device_backend(dev)->free(ptr);
+    if (ptr) zl_device_backend(dev)->free(zl_device_backend(dev), ptr);
 }
 
 void zl_device_attach_sim(zl_device *dev, zl_sim *sim)
 {
-    sim->inner = zl_device_backend(dev);
-    dev->ops = zl_sim_ops(sim->inner);
+    zl_sim_set_inner(sim, zl_device_backend(dev));
+    dev->ops = &sim->ops;
     dev->sim = sim;
 }
 

@@ -31,7 +31,7 @@ typedef enum zl_device_kind {
 
 typedef struct zl_device {
     zl_device_kind kind;
-    const zl_ops *ops;  /* what the engine calls: the backend, or sim/sim.h's timed table */
+    const zl_ops *ops;  /* what the engine calls: the backend, or its simulator's timed table */
     zl_ledger ledger;
     zl_sim *sim;        /* the simulated GPU's clock, or NULL (not owned) */
 } zl_device;
@@ -43,7 +43,9 @@ zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backen
                          const char *name, size_t budget_nbytes);
 
 /* Put a simulator in front of the device's backend: its kernels run as before and are
- * charged simulated time (sim/sim.h). The engine makes sim current in each call. */
+ * charged simulated time (sim/sim.h). dev->ops becomes &sim->ops, whose functions find
+ * the simulator in their table (self->ctx): whoever holds the device holds its clock.
+ * Collectives are charged through the communicator instead (zl_comm_set_sim). */
 void zl_device_attach_sim(zl_device *dev, zl_sim *sim);
 
 /* The backend that really holds the memory and runs the kernels. */

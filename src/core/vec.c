@@ -7,15 +7,15 @@ void zl_vec_scale(const zl_vec_ctx *v, void *x, zl_dtype t, float s, size_t n)
 {
     const zl_ops *ops = v->device->ops;
     if (t == ZL_F32) {
-        ops->scale(x, s, n);
+        ops->scale(ops, x, s, n);
         return;
     }
     float *w = v->scratch;
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at(x, t, i), t, len);
-        ops->scale(w, s, len);
-        ops->cast(zl__at(x, t, i), t, w, ZL_F32, len);
+        ops->cast(ops, w, ZL_F32, zl__at(x, t, i), t, len);
+        ops->scale(ops, w, s, len);
+        ops->cast(ops, zl__at(x, t, i), t, w, ZL_F32, len);
     }
 }
 
@@ -23,7 +23,7 @@ void zl_vec_add(const zl_vec_ctx *v, void *y, zl_dtype yt, const void *x, zl_dty
 {
     const zl_ops *ops = v->device->ops;
     if (yt == ZL_F32 && xt == ZL_F32) {
-        ops->axpy(y, 1.0f, x, n);
+        ops->axpy(ops, y, 1.0f, x, n);
         return;
     }
     float *wy = v->scratch, *wx = wy + PIECE;
@@ -31,23 +31,23 @@ void zl_vec_add(const zl_vec_ctx *v, void *y, zl_dtype yt, const void *x, zl_dty
         size_t len = n - i < PIECE ? n - i : PIECE;
         float *dst = yt == ZL_F32 ? (float *)y + i : wy;
         const float *src = xt == ZL_F32 ? (const float *)x + i : wx;
-        if (yt != ZL_F32) ops->cast(wy, ZL_F32, zl__at(y, yt, i), yt, len);
-        if (xt != ZL_F32) ops->cast(wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
-        ops->axpy(dst, 1.0f, src, len);
-        if (yt != ZL_F32) ops->cast(zl__at(y, yt, i), yt, wy, ZL_F32, len);
+        if (yt != ZL_F32) ops->cast(ops, wy, ZL_F32, zl__at(y, yt, i), yt, len);
+        if (xt != ZL_F32) ops->cast(ops, wx, ZL_F32, zl__at((void *)x, xt, i), xt, len);
+        ops->axpy(ops, dst, 1.0f, src, len);
+        if (yt != ZL_F32) ops->cast(ops, zl__at(y, yt, i), yt, wy, ZL_F32, len);
     }
 }
 
 double zl_vec_sumsq(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
 {
     const zl_ops *ops = v->device->ops;
-    if (t == ZL_F32) return ops->sumsq(x, n);
+    if (t == ZL_F32) return ops->sumsq(ops, x, n);
     float *w = v->scratch;
     double sum = 0;
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        sum += ops->sumsq(w, len);
+        ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        sum += ops->sumsq(ops, w, len);
     }
     return sum;
 }
@@ -55,12 +55,12 @@ double zl_vec_sumsq(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
 bool zl_vec_nonfinite(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
 {
     const zl_ops *ops = v->device->ops;
-    if (t == ZL_F32) return ops->nonfinite(x, n);
+    if (t == ZL_F32) return ops->nonfinite(ops, x, n);
     float *w = v->scratch;
     for (size_t i = 0; i < n; i += PIECE) { /* inf and NaN widen to inf and NaN */
         size_t len = n - i < PIECE ? n - i : PIECE;
-        ops->cast(w, ZL_F32, zl__at((void *)x, t, i), t, len);
-        if (ops->nonfinite(w, len)) return true;
+        ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
+        if (ops->nonfinite(ops, w, len)) return true;
     }
     return false;
 }

@@ -152,7 +152,6 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     }
     e->opt = *opt;
     e->device = dev;
-    zl_sim_enter(dev->sim); /* the simulated clock, if any */
     /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
@@ -184,7 +183,6 @@ void zl_engine_destroy(zl_engine *e)
 /* Everything the engine holds, whatever create_local got to. */
 static void release(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_tensor_free(&e->stream);
     free(e->batch);
     free(e->schedule);
@@ -265,7 +263,6 @@ static zl_status backward_pass(zl_engine *e, int buffer)
 zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
                             float *loss)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     size_t ntok = (size_t)e->model.B * e->model.T;
     memcpy(e->batch, inputs, ntok * sizeof *e->batch); /* staged as the loader would */
     memcpy(e->batch + ntok, targets, ntok * sizeof *e->batch);
@@ -275,7 +272,6 @@ zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *
 
 zl_status zl_engine_backward(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     return backward_pass(e, 0);
 }
 
@@ -346,7 +342,6 @@ static zl_status optimizer_step(zl_engine *e)
 
 zl_status zl_engine_step(zl_engine *e)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     zl_status st;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
         if ((st = reduce_tied_grads(e)) != ZL_OK) return st;
@@ -359,7 +354,6 @@ zl_status zl_engine_step(zl_engine *e)
 
 zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, float *loss)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     int gas = e->opt.gradient_accumulation_steps;
     if (e->micro_steps % gas != 0)
         return zl_errorf(ZL_ERR_INVALID, "train_batch at micro-step %lld, inside an accumulation "
@@ -399,15 +393,16 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
 
 zl_status zl_engine_gather_params(zl_engine *e, float *out)
 {
-    zl_sim_enter(e->device ? e->device->sim : NULL); /* the simulated clock, if any */
     return e->zero.strategy->gather_all(&e->zero, out);
 }
 
 float zl_engine_dp_mean(zl_engine *e, float value)
 {
-    zl_sim_enter(NULL); /* logging, not training: no simulated time */
     if (dp_size(e) == 1) return value;
     double v = value;
-    if (zl_comm_allreduce(e->opt.dp, &v, 1, ZL_F64, ZL_REDUCE_SUM) != ZL_OK) return NAN;
+    zl_sim *clock = zl_comm_set_sim(e->opt.dp, NULL); /* logging, not training: untimed */
+    zl_status st = zl_comm_allreduce(e->opt.dp, &v, 1, ZL_F64, ZL_REDUCE_SUM);
+    zl_comm_set_sim(e->opt.dp, clock);
+    if (st != ZL_OK) return NAN;
     return (float)(v / dp_size(e));
 }

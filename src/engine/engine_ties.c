@@ -38,9 +38,10 @@ zl_status zl__engine_ties_alloc(zl_engine *e)
         zl_tie_group *g = &m->ties[t];
         int64_t n = (int64_t)tie_numel(e, g);
         for (int k = 0; k < g->num_members; k++) {
+            zl_tensor *v = &e->tie_values[t][k], *gr = &e->tie_grads[t][k];
             zl_status st;
-            if ((st = zl_tensor_alloc(&e->tie_values[t][k], e->device, "param", ZL_F32, 1, &n)) != ZL_OK ||
-                (st = zl_tensor_alloc(&e->tie_grads[t][k], e->device, "grad", ZL_F32, 1, &n)) != ZL_OK)
+            if ((st = zl_tensor_alloc(v, e->device, "param", ZL_F32, 1, &n)) != ZL_OK ||
+                (st = zl_tensor_alloc(gr, e->device, "grad", ZL_F32, 1, &n)) != ZL_OK)
                 return st;
             g->copy_values[k] = zl_tensor_f32(&e->tie_values[t][k]);
             g->copy_grads[k] = zl_tensor_f32(&e->tie_grads[t][k]);
@@ -70,7 +71,8 @@ zl_status zl__engine_ties_sync_values(zl_engine *e)
         zl_status st = zl__engine_use_layer(e, g->owner, false);
         if (st != ZL_OK) return st;
         for (int k = 0; k < g->num_members; k++)
-            m->device->ops->copy(g->copy_values[k], m->param_ptr[g->param], tie_numel(e, g) * sizeof(float));
+            m->device->ops->copy(m->device->ops, g->copy_values[k], m->param_ptr[g->param],
+                                 tie_numel(e, g) * sizeof(float));
     }
     return ZL_OK;
 }
@@ -89,9 +91,9 @@ zl_status zl__engine_reduce_tied_grads(zl_engine *e)
             zl_precision_add(&e->prec, owner, e->grad_dtype, g->copy_grads[k], ZL_F32, n);
         for (int k = 0; k < g->num_members; k++) {
             if (e->grad_dtype == ZL_F32)
-                ops->copy(g->copy_grads[k], owner, n * sizeof(float));
+                ops->copy(ops, g->copy_grads[k], owner, n * sizeof(float));
             else
-                ops->cast(g->copy_grads[k], ZL_F32, owner, e->grad_dtype, n);
+                ops->cast(ops, g->copy_grads[k], ZL_F32, owner, e->grad_dtype, n);
         }
     }
     return ZL_OK;
@@ -104,5 +106,6 @@ void zl__engine_ties_zero_grads(zl_engine *e)
     const zl_model *m = &e->model;
     for (int t = 0; t < m->num_ties; t++)
         for (int k = 0; k < m->ties[t].num_members; k++)
-            m->device->ops->zero(m->ties[t].copy_grads[k], tie_numel(e, &m->ties[t]) * sizeof(float));
+            m->device->ops->zero(m->device->ops, m->ties[t].copy_grads[k],
+                                 tie_numel(e, &m->ties[t]) * sizeof(float));
 }

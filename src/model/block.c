@@ -51,28 +51,30 @@ static const float *block_forward(zl_model *m, int l, const float *inp)
     block_acts a = carve(m, l);
 #define P(k) zl__layer_param(m, l, k)
 
-    ops->layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, inp, P(BLOCK_LN1_W), P(BLOCK_LN1_B), N, C);
+    ops->layernorm_forward(ops, a.ln1, a.ln1_mean, a.ln1_rstd, inp, P(BLOCK_LN1_W), P(BLOCK_LN1_B),
+                           N, C);
     zl__round(m, a.ln1, NC);
     zl__linear_forward(m, a.qkv, a.ln1, P(BLOCK_QKV_W), P(BLOCK_QKV_B), N, C, 3 * C);
-    ops->attention_forward(a.atty, a.att, a.qkv, B, T, C, NH);
+    ops->attention_forward(ops, a.atty, a.att, a.qkv, B, T, C, NH);
     zl__round(m, a.att, att_numel(m, B, T));
     zl__round(m, a.atty, NC);
     /* r2 = x + atty @ Wproj^T + b: the projection accumulates onto a copy of the stream,
      * so the residual add costs no extra pass (and, in 16 bits, one rounding, not two). */
-    ops->copy(a.r2, inp, NC * sizeof(float));
+    ops->copy(ops, a.r2, inp, NC * sizeof(float));
     zl__gemm(m, a.r2, a.atty, P(BLOCK_ATTPROJ_W), N, C, C, C, C, C, false, true, 1.0f, 1.0f);
-    ops->bias_forward(a.r2, P(BLOCK_ATTPROJ_B), N, C);
+    ops->bias_forward(ops, a.r2, P(BLOCK_ATTPROJ_B), N, C);
     zl__round(m, a.r2, NC);
 
-    ops->layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.r2, P(BLOCK_LN2_W), P(BLOCK_LN2_B), N, C);
+    ops->layernorm_forward(ops, a.ln2, a.ln2_mean, a.ln2_rstd, a.r2, P(BLOCK_LN2_W), P(BLOCK_LN2_B),
+                           N, C);
     zl__round(m, a.ln2, NC);
     zl__linear_forward(m, a.fch, a.ln2, P(BLOCK_FC_W), P(BLOCK_FC_B), N, C, 4 * C);
-    ops->gelu_forward(a.fch_gelu, a.fch, 4 * NC);
+    ops->gelu_forward(ops, a.fch_gelu, a.fch, 4 * NC);
     zl__round(m, a.fch_gelu, 4 * NC);
-    ops->copy(a.out, a.r2, NC * sizeof(float));
+    ops->copy(ops, a.out, a.r2, NC * sizeof(float));
     zl__gemm(m, a.out, a.fch_gelu, P(BLOCK_FCPROJ_W), N, C, 4 * C, 4 * C, 4 * C, C, false, true, 1.0f,
              1.0f);
-    ops->bias_forward(a.out, P(BLOCK_FCPROJ_B), N, C);
+    ops->bias_forward(ops, a.out, P(BLOCK_FCPROJ_B), N, C);
     zl__round(m, a.out, NC);
 #undef P
     return a.out;
@@ -94,29 +96,29 @@ static void block_backward(zl_model *m, int l, const float *inp, const float *do
 
     /* MLP branch: out = r2 + fcproj(gelu(fc(ln2(r2)))). Every activation gradient is
      * rounded to the model's precision as it is written (zl__linear_backward rounds dinp). */
-    ops->copy(dr2, dout, NC * sizeof(float)); /* the residual path */
+    ops->copy(ops, dr2, dout, NC * sizeof(float)); /* the residual path */
     zl__linear_backward(m, dbig1, G(BLOCK_FCPROJ_W), G(BLOCK_FCPROJ_B), dout, a.fch_gelu,
                         P(BLOCK_FCPROJ_W), N, 4 * C, C);
-    ops->zero(dbig2, 4 * NC * sizeof(float));
-    ops->gelu_backward(dbig2, a.fch, dbig1, 4 * NC);
+    ops->zero(ops, dbig2, 4 * NC * sizeof(float));
+    ops->gelu_backward(ops, dbig2, a.fch, dbig1, 4 * NC);
     zl__round(m, dbig2, 4 * NC);
     zl__linear_backward(m, dsmall, G(BLOCK_FC_W), G(BLOCK_FC_B), dbig2, a.ln2, P(BLOCK_FC_W), N,
                         C, 4 * C);
-    ops->layernorm_backward(dr2, G(BLOCK_LN2_W), G(BLOCK_LN2_B), dsmall, a.r2, P(BLOCK_LN2_W),
+    ops->layernorm_backward(ops, dr2, G(BLOCK_LN2_W), G(BLOCK_LN2_B), dsmall, a.r2, P(BLOCK_LN2_W),
                             a.ln2_mean, a.ln2_rstd, N, C);
     zl__round(m, dr2, NC);
 
     /* Attention branch: r2 = x + attproj(attention(qkv(ln1(x)))) */
-    ops->copy(dinp, dr2, NC * sizeof(float)); /* the residual path */
+    ops->copy(ops, dinp, dr2, NC * sizeof(float)); /* the residual path */
     zl__linear_backward(m, dsmall, G(BLOCK_ATTPROJ_W), G(BLOCK_ATTPROJ_B), dr2, a.atty,
                         P(BLOCK_ATTPROJ_W), N, C, C);
     float *dqkv = dbig1; /* (N,3C) */
-    ops->zero(dqkv, 3 * NC * sizeof(float));
-    ops->attention_backward(dqkv, datt, dsmall, a.qkv, a.att, B, T, C, NH);
+    ops->zero(ops, dqkv, 3 * NC * sizeof(float));
+    ops->attention_backward(ops, dqkv, datt, dsmall, a.qkv, a.att, B, T, C, NH);
     zl__round(m, dqkv, 3 * NC);
     zl__linear_backward(m, dsmall, G(BLOCK_QKV_W), G(BLOCK_QKV_B), dqkv, a.ln1, P(BLOCK_QKV_W), N,
                         C, 3 * C);
-    ops->layernorm_backward(dinp, G(BLOCK_LN1_W), G(BLOCK_LN1_B), dsmall, inp, P(BLOCK_LN1_W),
+    ops->layernorm_backward(ops, dinp, G(BLOCK_LN1_W), G(BLOCK_LN1_B), dsmall, inp, P(BLOCK_LN1_W),
                             a.ln1_mean, a.ln1_rstd, N, C);
     zl__round(m, dinp, NC);
 #undef P

@@ -9,7 +9,7 @@ static const float *embed_forward(zl_model *m, int l, const float *inp)
     (void)inp;
     float *out = zl__layer_acts(m, l); /* (B,T,C) */
     const int32_t *tokens = zl_model_slot(m)->inputs; /* (B,T) */
-    m->device->ops->embedding_forward(out, tokens, zl__layer_param(m, l, EMBED_WTE),
+    m->device->ops->embedding_forward(m->device->ops, out, tokens, zl__layer_param(m, l, EMBED_WTE),
                                       zl__layer_param(m, l, EMBED_WPE), m->B, m->T,
                                       m->cfg.channels);
     zl__round(m, out, (size_t)m->B * m->T * m->cfg.channels);
@@ -21,7 +21,7 @@ static void embed_backward(zl_model *m, int l, const float *inp, const float *do
     (void)inp;
     (void)dinp;
     const int32_t *tokens = zl_model_slot(m)->inputs; /* (B,T) */
-    m->device->ops->embedding_backward(zl__layer_grad(m, l, EMBED_WTE),
+    m->device->ops->embedding_backward(m->device->ops, zl__layer_grad(m, l, EMBED_WTE),
                                        zl__layer_grad(m, l, EMBED_WPE), dout, tokens, m->B,
                                        m->T, m->cfg.channels);
 }

@@ -46,7 +46,7 @@ static inline float *zl__layer_stats(zl_model *m, int l)
 /* Round a tensor a layer just wrote to the model's storage precision (no-op in f32). */
 static inline void zl__round(const zl_model *m, float *x, size_t n)
 {
-    if (m->dtype != ZL_F32) m->device->ops->round(x, m->dtype, n);
+    if (m->dtype != ZL_F32) m->device->ops->round(m->device->ops, x, m->dtype, n);
 }
 
 /* C = alpha op(A) op(B) + beta C on the model's precision: gemm_lp (16-bit operands,
@@ -57,9 +57,9 @@ static inline void zl__gemm(const zl_model *m, float *c, const float *a, const f
 {
     const zl_ops *ops = m->device->ops;
     if (m->dtype == ZL_F32)
-        ops->gemm(c, a, b, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
+        ops->gemm(ops, c, a, b, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
     else
-        ops->gemm_lp(c, a, b, m->dtype, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
+        ops->gemm_lp(ops, c, a, b, m->dtype, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
 }
 
 /* out (N,OC) = inp (N,IC) @ weight^T (OC,IC) + bias (OC): a Linear layer, weight stored

@@ -36,13 +36,13 @@ static const float *head_forward(zl_model *m, int l, const float *inp)
     int N = m->B * m->T, C = m->cfg.channels, V = m->cfg.vocab_size;
     head_acts a = carve(m, l);
     float *logits = zl_tensor_f32(&m->scratch); /* (N,V), consumed at once */
-    ops->layernorm_forward(a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
+    ops->layernorm_forward(ops, a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
                            zl__layer_param(m, l, HEAD_LNF_B), N, C);
     zl__round(m, a.lnf, (size_t)N * C);
     zl__gemm(m, logits, a.lnf, wte(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
     zl__round(m, logits, (size_t)N * V);
     zl_act_slot *slot = zl_model_slot(m);
-    ops->crossentropy_forward(a.losses, a.probs, logits, slot->targets, N, V);
+    ops->crossentropy_forward(ops, a.losses, a.probs, logits, slot->targets, N, V);
     zl__round(m, a.probs, (size_t)N * V); /* the losses stay f32 */
     slot->losses = a.losses;
     return NULL;
@@ -57,8 +57,9 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
     float *dlogits = zl_tensor_f32(&m->scratch); /* (N,V) */
     float *dlnf = dlogits + (size_t)N * V;        /* (N,C) */
 
-    ops->zero(dlogits, (size_t)N * V * sizeof(float));
-    ops->crossentropy_backward(dlogits, a.probs, zl_model_slot(m)->targets, m->loss_grad, N, V);
+    ops->zero(ops, dlogits, (size_t)N * V * sizeof(float));
+    ops->crossentropy_backward(ops, dlogits, a.probs, zl_model_slot(m)->targets, m->loss_grad, N,
+                               V);
     /* In 16 bits this is where small gradients flush to zero without loss scaling:
      * loss_grad is 1/(tokens * accumulation steps) times the loss scale. */
     zl__round(m, dlogits, (size_t)N * V);
@@ -66,9 +67,10 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
     zl__gemm(m, dlnf, dlogits, wte(m, l), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
     zl__round(m, dlnf, (size_t)N * C);
     zl__gemm(m, dwte(m, l), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f, 1.0f);
-    ops->zero(dinp, (size_t)N * C * sizeof(float));
-    ops->layernorm_backward(dinp, zl__layer_grad(m, l, HEAD_LNF_W), zl__layer_grad(m, l, HEAD_LNF_B),
-                            dlnf, inp, zl__layer_param(m, l, HEAD_LNF_W), a.mean, a.rstd, N, C);
+    ops->zero(ops, dinp, (size_t)N * C * sizeof(float));
+    ops->layernorm_backward(ops, dinp, zl__layer_grad(m, l, HEAD_LNF_W),
+                            zl__layer_grad(m, l, HEAD_LNF_B), dlnf, inp,
+                            zl__layer_param(m, l, HEAD_LNF_W), a.mean, a.rstd, N, C);
     zl__round(m, dinp, (size_t)N * C);
 }
 

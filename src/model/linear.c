@@ -9,7 +9,7 @@ void zl__linear_forward(const zl_model *m, float *out, const float *inp, const f
 {
     /* (N,IC) @ (OC,IC)^T -> (N,OC) */
     zl__gemm(m, out, inp, weight, N, OC, IC, IC, IC, OC, false, true, 1.0f, 0.0f);
-    if (bias) m->device->ops->bias_forward(out, bias, N, OC);
+    if (bias) m->device->ops->bias_forward(m->device->ops, out, bias, N, OC);
     zl__round(m, out, (size_t)N * OC);
 }
 
@@ -24,5 +24,5 @@ void zl__linear_backward(const zl_model *m, float *dinp, float *dweight, float *
     }
     /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
     zl__gemm(m, dweight, dout, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f, 1.0f);
-    if (dbias) m->device->ops->bias_backward(dbias, dout, N, OC);
+    if (dbias) m->device->ops->bias_backward(m->device->ops, dbias, dout, N, OC);
 }

@@ -254,10 +254,10 @@ const float *zl_model_after_forward(zl_model *m, int l, const float *out)
     const zl_ops *ops = zl_device_backend(m->device);
     const float *work = zl_tensor_f32(&m->act_work);
     a->out_offset = out ? (size_t)(out - work) : 0;
-    ops->cast(a->acts.data, m->dtype, work, ZL_F32, a->acts.numel);
+    ops->cast(ops, a->acts.data, m->dtype, work, ZL_F32, a->acts.numel);
     if (!out) return NULL;
     float *in = zl_tensor_f32(&m->act_in); /* the next layer's input: out, out of the way */
-    ops->copy(in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
+    ops->copy(ops, in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
     return a->out = in;
 }
 
@@ -266,11 +266,11 @@ const float *zl_model_before_backward(zl_model *m, int l)
     const zl_layer_acts *acts = zl_model_slot(m)->layers;
     if (m->dtype == ZL_F32) return l ? acts[l - 1].out : NULL;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's moves: not simulated */
-    ops->cast(m->act_work.data, ZL_F32, acts[l].acts.data, m->dtype, acts[l].acts.numel);
+    ops->cast(ops, m->act_work.data, ZL_F32, acts[l].acts.data, m->dtype, acts[l].acts.numel);
     if (l == 0) return NULL;
     const zl_layer_acts *prev = &acts[l - 1];
     size_t esz = zl_dtype_nbytes(m->dtype);
-    ops->cast(m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
+    ops->cast(ops, m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
               m->dtype, (size_t)m->B * m->T * m->cfg.channels);
     return zl_tensor_f32(&m->act_in);
 }

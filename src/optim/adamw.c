@@ -69,8 +69,8 @@ void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype 
         if (n == 0) continue;
         args.weight_decay = decay ? (float)opt->p.weight_decay : 0.0f;
         if (grad_type == ZL_F32) {
-            opt->device->ops->adamw(params + off, m + off, v + off, (const float *)grads + off, n,
-                                    &args);
+            opt->device->ops->adamw(opt->device->ops, params + off, m + off, v + off,
+                                    (const float *)grads + off, n, &args);
             continue;
         }
         /* 16-bit gradients: widen one piece at a time into the scratch, so the step never
@@ -79,8 +79,10 @@ void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype 
         size_t esz = zl_dtype_nbytes(grad_type);
         for (size_t done = 0; done < n; done += scratch_numel) {
             size_t len = n - done < scratch_numel ? n - done : scratch_numel, at = off + done;
-            opt->device->ops->cast(scratch, ZL_F32, (const char *)grads + at * esz, grad_type, len);
-            opt->device->ops->adamw(params + at, m + at, v + at, scratch, len, &args);
+            opt->device->ops->cast(opt->device->ops, scratch, ZL_F32,
+                                   (const char *)grads + at * esz, grad_type, len);
+            opt->device->ops->adamw(opt->device->ops, params + at, m + at, v + at, scratch, len,
+                                    &args);
         }
     }
 }

@@ -119,6 +119,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     zl_comm *dp = NULL;
     if (req->world_size > 1 && (st = zl_comm_virtual(&dp, req->world_size, 0, "data", NULL)) != ZL_OK)
         goto out;
+    if (dp && clocked) zl_comm_set_sim(dp, &sim); /* rank 0's collectives on the cluster's links */
     zl_engine_options o = req->options;
     o.dp = dp;
     o.host = &host;

@@ -292,6 +292,8 @@ static zl_status build(zl_run *run, const zl_run_options *a)
 
     /* Out of memory can hit one rank and not another: each rank has its own message. */
     run->failed_at = ZL_RUN_ENGINE;
+    /* The engine's collectives run on the simulated card's links (the checks above did not). */
+    if (run->has_sim) zl_comm_set_sim(run->comm, &run->sim);
     if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
     run->inputs = malloc(io_nbytes / 2);  /* (B, T) */
     run->targets = malloc(io_nbytes / 2); /* (B, T) */
@@ -350,9 +352,7 @@ zl_status zl_run_step(zl_run *run, float *loss)
         /* A signal stops training here; the agreement stops every rank at this micro-step. */
         if (st == ZL_OK && run->interrupt && *run->interrupt)
             st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
-        zl_sim *clock = zl_sim_enter(NULL); /* the agreement is not training */
-        zl_status agreed = zl_comm_agree(run->comm, st);
-        zl_sim_enter(clock);
+        zl_status agreed = zl_comm_agree(run->comm, st); /* untimed: not training */
         if (agreed != ZL_OK) {
             run->failed_here = st != ZL_OK;
             return agreed;
@@ -373,6 +373,7 @@ double zl_run_step_flops(const zl_run *run)
 zl_status zl_run_write_trace(zl_run *run, const char *path)
 {
     zl_comm *world = run->comm;
+    zl_sim *clock = zl_comm_set_sim(world, NULL); /* writing the trace is not training */
     zl_status st = ZL_OK;
     if (!run->has_sim)
         st = zl_errorf(ZL_ERR_INVALID, "a trace needs a simulated device (--device NAME or "
@@ -388,6 +389,7 @@ zl_status zl_run_write_trace(zl_run *run, const char *path)
         }
         zl_comm_barrier(world);
     }
+    zl_comm_set_sim(world, clock);
     return zl_comm_agree(world, st);
 }
 
@@ -398,6 +400,7 @@ void zl_run_free(zl_run *run)
     run->inputs = run->targets = NULL;
     zl_engine_destroy(run->engine);
     run->engine = NULL;
+    if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */
     /* The devices hold nothing once the engine is gone (their ledgers are plain structs);
      * the host device goes after the engine, which held it. */
     if (run->has_host) run->options.host = NULL;

@@ -117,7 +117,7 @@ void zl_precision_init_values(zl_precision *p, void *dst, zl_dtype t, size_t beg
     for (size_t i = begin; i < end; i += PIECE) {
         size_t len = end - i < PIECE ? end - i : PIECE;
         zl_model_init_params(p->model, w, i, i + len, p->seed);
-        p->device->ops->cast(zl__at(dst, t, i - begin), t, w, ZL_F32, len);
+        p->device->ops->cast(p->device->ops, zl__at(dst, t, i - begin), t, w, ZL_F32, len);
     }
 }
 
@@ -134,7 +134,8 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
     if (owns_tie(p, l) && backward) return ZL_OK;
     /* the CPU's widening (a GPU reads the 16-bit values): past a simulated clock */
     float *work = zl_tensor_f32(&p->work_params[work_of(p, l)]);
-    zl_device_backend(p->device)->cast(work, ZL_F32, values, p->dtype, layer_numel(p, l));
+    zl_device_backend(p->device)->cast(zl_device_backend(p->device), work, ZL_F32, values, p->dtype,
+                                       layer_numel(p, l));
     zl_model_bind_layer_params(p->model, l, work);
     return ZL_OK;
 }
@@ -147,8 +148,8 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
 void zl_precision_flush_grads(zl_precision *p, int l, void *dst, zl_dtype dt)
 {
     if (!half(p)) return;
-    p->device->ops->drain(dst, dt, zl_tensor_f32(&p->work_grads[work_of(p, l)]), p->dtype,
-                          layer_numel(p, l));
+    p->device->ops->drain(p->device->ops, dst, dt, zl_tensor_f32(&p->work_grads[work_of(p, l)]),
+                          p->dtype, layer_numel(p, l));
 }
 
 void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *grads,

@@ -60,9 +60,9 @@ zl_status zl__zero_reduce_typed(zl_zero_ctx *z, void *g, zl_dtype gt, size_t fir
     zl_status st = ZL_OK;
     for (size_t off = 0; off < n && st == ZL_OK; off += cap) {
         size_t len = n - off < cap ? n - off : cap;
-        ops->cast(z->comm_buf.data, ct, zl__at(g, gt, off), gt, len);
+        ops->cast(ops, z->comm_buf.data, ct, zl__at(g, gt, off), gt, len);
         st = zl__zero_reduce_range(z, z->comm_buf.data, first + off, len);
-        ops->cast(zl__at(g, gt, off), gt, z->comm_buf.data, ct, len);
+        ops->cast(ops, zl__at(g, gt, off), gt, z->comm_buf.data, ct, len);
     }
     return st;
 }

@@ -35,7 +35,8 @@ zl_status zl__zero_replicated_init_params(zl_zero_ctx *z)
         if (st != ZL_OK) return st;
     }
     if (z->master->data)
-        z->device->ops->cast(z->master->data, ZL_F32, zl__at(z->params->data, t, z->part->begin), t,
+        z->device->ops->cast(z->device->ops, z->master->data, ZL_F32,
+                             zl__at(z->params->data, t, z->part->begin), t,
                              zl_partition_real_numel(z->part));
     return ZL_OK;
 }

@@ -16,8 +16,8 @@ zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float gr
     zl_param_range local[z->num_ranges > 0 ? z->num_ranges : 1];
     int nlocal = zl_param_ranges_clip(local, z->ranges, z->num_ranges, p->begin, p->end);
     zl_precision_adam_step(z->prec, z->adam, z->master->data, own, local, nlocal, lr, beta1, grad_scale);
-    z->device->ops->cast(zl__at(z->params->data, t, p->begin), t, z->master->data, ZL_F32,
-                         zl_partition_real_numel(p));
+    z->device->ops->cast(z->device->ops, zl__at(z->params->data, t, p->begin), t, z->master->data,
+                         ZL_F32, zl_partition_real_numel(p));
     if (z->dp_size == 1 || !gather) return ZL_OK;
     return zl_comm_allgather(z->dp, z->params->data, zl__at(z->params->data, t, p->begin),
                              p->partition_numel, t);

@@ -49,13 +49,15 @@ static zl_status begin_grads(zl_zero_ctx *z, int layer)
      * staging, which stays until the owner's own backward completes it. */
     const zl_tie_group *tie = zl__zero_tie(z);
     if (zl__zero_starts_tie(z, layer))
-        z->device->ops->zero(zl__zero_staging_of(z, tie->owner), layer_numel(z, tie->owner) * csz);
+        z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, tie->owner),
+                             layer_numel(z, tie->owner) * csz);
     if (zl__zero_owns_tie(z, layer)) return ZL_OK;
     if (z->overlap) {
         zl_status st = zl__zero2_overlap_swap(z, layer);
         if (st != ZL_OK) return st;
     }
-    z->device->ops->zero(zl__zero_staging_of(z, layer), layer_numel(z, layer) * csz);
+    z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, layer),
+                         layer_numel(z, layer) * csz);
     return ZL_OK;
 }
 

@@ -68,7 +68,8 @@ static zl_status start_gather(zl_zero_ctx *z, int l, int slot, zl_comm_request *
     zl_dtype t = z->prec->dtype;
     void *buf = gather_buffer(z, l, slot);
     void *own = zl__at(buf, t, (size_t)z->dp_rank * lay->chunk);
-    z->device->ops->copy(own, shard_ptr(z->params, lay), lay->chunk * zl_dtype_nbytes(t));
+    z->device->ops->copy(z->device->ops, own, shard_ptr(z->params, lay),
+                         lay->chunk * zl_dtype_nbytes(t));
     if (z->dp_size == 1) return ZL_OK;
     if (req) return zl_comm_iallgather(z->dp, buf, own, lay->chunk, t, req);
     return zl_comm_allgather(z->dp, buf, own, lay->chunk, t);
@@ -216,15 +217,16 @@ static zl_status init_params(zl_zero_ctx *z)
         zero3_layer *lay = &z->z3->layers[l];
         void *buf = gather_buffer(z, l, 0);
         size_t padded = lay->chunk * (size_t)z->dp_size;
-        z->device->ops->zero(buf, padded * zl_dtype_nbytes(t));
+        z->device->ops->zero(z->device->ops, buf, padded * zl_dtype_nbytes(t));
         if (z->dp_rank == 0) zl_precision_init_values(z->prec, buf, t, lay->begin, lay->begin + lay->numel);
         if (z->dp_size > 1) {
             zl_status st = zl_comm_broadcast(z->dp, buf, padded, t, 0);
             if (st != ZL_OK) return st;
         }
         void *own = zl__at(buf, t, (size_t)z->dp_rank * lay->chunk);
-        z->device->ops->copy(shard_ptr(z->params, lay), own, lay->chunk * zl_dtype_nbytes(t));
-        z->device->ops->cast(shard_ptr(z->master, lay), ZL_F32, own, t, lay->chunk);
+        z->device->ops->copy(z->device->ops, shard_ptr(z->params, lay), own,
+                             lay->chunk * zl_dtype_nbytes(t));
+        z->device->ops->cast(z->device->ops, shard_ptr(z->master, lay), ZL_F32, own, t, lay->chunk);
     }
     return release_all(z);
 }
@@ -252,7 +254,8 @@ static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
     zl_zero3 *z3 = z->z3;
     zl_precision_adam_step(z->prec, z->adam, z->master->data, z->grads->data, z3->ranges,
                            z3->num_ranges, lr, beta1, grad_scale);
-    z->device->ops->cast(z->params->data, z->prec->dtype, z->master->data, ZL_F32, z3->shard_numel);
+    z->device->ops->cast(z->device->ops, z->params->data, z->prec->dtype, z->master->data, ZL_F32,
+                         z3->shard_numel);
     /* Gathered copies are stale now: persistent layers are gathered again at once, the
      * others at their next use. */
     zl_status st = release_all(z);
@@ -317,9 +320,11 @@ static zl_status begin_grads(zl_zero_ctx *z, int layer)
      * staging, which stays until the owner's own backward completes it. */
     const zl_tie_group *tie = zl__zero_tie(z);
     if (zl__zero_starts_tie(z, layer))
-        z->device->ops->zero(zl__zero_staging_of(z, tie->owner), layer_padded(z, tie->owner) * csz);
+        z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, tie->owner),
+                             layer_padded(z, tie->owner) * csz);
     if (zl__zero_owns_tie(z, layer)) return ZL_OK;
-    z->device->ops->zero(zl__zero_staging_of(z, layer), layer_padded(z, layer) * csz);
+    z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, layer),
+                         layer_padded(z, layer) * csz);
     return ZL_OK;
 }
 

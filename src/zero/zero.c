@@ -36,7 +36,7 @@ void *zl_zero_param_grads(zl_zero_ctx *z, int param)
 
 void zl_zero_zero_grads(zl_zero_ctx *z)
 {
-    z->device->ops->zero(z->grads->data, zl_tensor_nbytes(z->grads));
+    z->device->ops->zero(z->device->ops, z->grads->data, zl_tensor_nbytes(z->grads));
 }
 
 /* ---- gradient staging (stages 2-3) -------------------------------------------------- */

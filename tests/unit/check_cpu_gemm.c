@@ -119,7 +119,7 @@ static void run_prepare(gemm_run *r, const gemm_case *g, uint64_t seed)
 static void run_gemm(gemm_run *r)
 {
     const gemm_case *g = &r->g;
-    cpu->gemm(r->c, r->a, r->b, g->m, g->n, g->k, r->lda, r->ldb, r->ldc, g->ta, g->tb,
+    cpu->gemm(cpu, r->c, r->a, r->b, g->m, g->n, g->k, r->lda, r->ldb, r->ldc, g->ta, g->tb,
               g->alpha, g->beta);
 }
 

@@ -70,13 +70,13 @@ static bool check_one_how(bool direct, zl_dtype t, int m, int n, int k, bool ta,
     memcpy(c, c0, (size_t)m * ldc * 4);
     float *cr = malloc((size_t)m * ldc * 4);
     memcpy(cr, c0, (size_t)m * ldc * 4);
-    zl_ops_ref.gemm(cr, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    zl_ops_ref.gemm(&zl_ops_ref, cr, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     long before = zl__cpu_gemm_lp_onednn_calls();
     bool ran = true;
     if (direct)
         ran = zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     else
-        zl_ops_cpu.gemm_lp(c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+        zl_ops_cpu.gemm_lp(&zl_ops_cpu, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     bool onednn = zl__cpu_gemm_lp_onednn_calls() > before;
     if (direct) {
         ck_assert(onednn == ran);

@@ -90,7 +90,7 @@ START_TEST(test_cpu_memory_zero_copy_every_path)
                 char what[96];
                 unsigned char *d = dst + GUARD + off;
                 fill(dst, span, 0, 1);
-                cpu->zero(d, n);
+                cpu->zero(cpu, d, n);
                 snprintf(what, sizeof what, "zero %zu bytes at +%zu, %d threads", n, off, nth);
                 expect_bytes(d, n, true, 0, 0, what);
                 expect_bytes(dst, GUARD + off, false, 0, 1, "zero: guard before");
@@ -98,7 +98,7 @@ START_TEST(test_cpu_memory_zero_copy_every_path)
 
                 fill(dst, span, 0, 1);
                 /* src at another misalignment than dst */
-                cpu->copy(d, src + GUARD + 3, n);
+                cpu->copy(cpu, d, src + GUARD + 3, n);
                 snprintf(what, sizeof what, "copy %zu bytes at +%zu, %d threads", n, off, nth);
                 expect_bytes(d, n, false, GUARD + 3, 2, what);
                 expect_bytes(dst, GUARD + off, false, 0, 1, "copy: guard before");
@@ -121,12 +121,12 @@ START_TEST(test_cpu_memory_overlapping_copy_is_memmove)
     g_want = malloc(n + shift);
     /* forward: dst after src */
     fill(buf, n + shift, 0, 3);
-    cpu->copy(buf + shift, buf, n);
+    cpu->copy(cpu, buf + shift, buf, n);
     expect_bytes(buf, shift, false, 0, 3, "overlap forward: head");
     expect_bytes(buf + shift, n, false, 0, 3, "overlap forward");
     /* backward: dst before src */
     fill(buf, n + shift, 0, 4);
-    cpu->copy(buf, buf + shift, n);
+    cpu->copy(cpu, buf, buf + shift, n);
     expect_bytes(buf, n, false, shift, 4, "overlap backward");
     expect_bytes(buf + n, shift, false, n, 4, "overlap backward: tail");
     free(buf);

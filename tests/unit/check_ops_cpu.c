@@ -118,33 +118,33 @@ START_TEST(test_ops_cpu_memory_aligned_zeroed_copied)
     size_t sizes[] = {1, 100, 4096 + 12, ((size_t)6 << 20) + 20, 0};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t nbytes = sizes[s];
-        unsigned char *p = cpu->alloc(nbytes);
+        unsigned char *p = cpu->alloc(cpu, nbytes);
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq((uintptr_t)p % 64, 0);
         for (size_t i = 0; i < nbytes; i++)
             if (p[i]) ck_abort_msg("alloc(%zu): byte %zu is %d, not 0", nbytes, i, p[i]);
         /* copy then zero, both on the parallel path for the large buffer */
-        unsigned char *q = cpu->alloc(nbytes);
+        unsigned char *q = cpu->alloc(cpu, nbytes);
         ck_assert_ptr_nonnull(q);
         for (size_t i = 0; i < nbytes; i++) p[i] = (unsigned char)(i * 7 + 1);
-        cpu->copy(q, p, nbytes);
+        cpu->copy(cpu, q, p, nbytes);
         ck_assert(memcmp(p, q, nbytes) == 0);
-        cpu->zero(p, nbytes);
+        cpu->zero(cpu, p, nbytes);
         for (size_t i = 0; i < nbytes; i++)
             if (p[i]) ck_abort_msg("zero(%zu): byte %zu is %d", nbytes, i, p[i]);
-        cpu->free(p);
-        cpu->free(q);
+        cpu->free(cpu, p);
+        cpu->free(cpu, q);
     }
     /* overlapping copy within one buffer behaves as memmove */
     size_t n = (size_t)5 << 20;
-    unsigned char *buf = cpu->alloc(n + 1000);
+    unsigned char *buf = cpu->alloc(cpu, n + 1000);
     unsigned char *want = malloc(n + 1000);
     for (size_t i = 0; i < n + 1000; i++) buf[i] = want[i] = (unsigned char)(i % 251);
     memmove(want + 1000, want, n);
-    cpu->copy(buf + 1000, buf, n);
+    cpu->copy(cpu, buf + 1000, buf, n);
     ck_assert(memcmp(buf, want, n + 1000) == 0);
     free(want);
-    cpu->free(buf);
+    cpu->free(cpu, buf);
 }
 END_TEST
 
@@ -163,8 +163,8 @@ static void check_gemm(int m, int n, int k, float alpha, float beta, double rtol
             float *a = frand(na, seed + 1, -1, 1), *b = frand(nb, seed + 2, -1, 1);
             float *c_cpu = frand(nc, seed + 3, -1, 1), *c_ref = fdup(c_cpu, nc);
             float *c0 = fdup(c_cpu, nc);
-            cpu->gemm(c_cpu, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
-            ref->gemm(c_ref, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+            cpu->gemm(cpu, c_cpu, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+            ref->gemm(ref, c_ref, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
             char label[96];
             snprintf(label, sizeof label, "gemm %dx%dx%d ta=%d tb=%d", m, n, k, ta, tb);
             /* atol: entries are sums of k products of [-1,1] values that can cancel */
@@ -206,12 +206,12 @@ START_TEST(test_ops_cpu_gemm_beta_zero_ignores_nan)
     float *a = frand(m * k, 60, -1, 1), *b = frand(k * n, 61, -1, 1);
     float *c_cpu = falloc(m * n), *c_ref = falloc(m * n);
     for (int i = 0; i < m * n; i++) c_cpu[i] = NAN;
-    cpu->gemm(c_cpu, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
-    ref->gemm(c_ref, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
+    cpu->gemm(cpu, c_cpu, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
+    ref->gemm(ref, c_ref, a, b, m, n, k, k, n, n, false, false, 1.0f, 0.0f);
     expect_close("gemm beta=0 over NaN", c_cpu, c_ref, m * n, TOL_REORDER, TOL_ATOL);
     /* k = 0: C = beta C (an empty sum), and with beta = 0 the NaN is still overwritten */
     for (int i = 0; i < m * n; i++) c_cpu[i] = NAN;
-    cpu->gemm(c_cpu, a, b, m, n, 0, 1, n, n, false, false, 1.0f, 0.0f);
+    cpu->gemm(cpu, c_cpu, a, b, m, n, 0, 1, n, n, false, false, 1.0f, 0.0f);
     for (int i = 0; i < m * n; i++)
         if (c_cpu[i] != 0.0f) ck_abort_msg("gemm k=0: C[%d] = %g, not 0", i, c_cpu[i]);
     free(a);
@@ -226,13 +226,13 @@ START_TEST(test_ops_cpu_bias_forward_backward)
     int N = 13, OC = 70; /* OC: one full 64-column block and a partial one */
     float *out_cpu = frand(N * OC, 70, -1, 1), *out_ref = fdup(out_cpu, N * OC);
     float *bias = frand(OC, 71, -1, 1);
-    cpu->bias_forward(out_cpu, bias, N, OC);
-    ref->bias_forward(out_ref, bias, N, OC);
+    cpu->bias_forward(cpu, out_cpu, bias, N, OC);
+    ref->bias_forward(ref, out_ref, bias, N, OC);
     expect_close("bias_forward", out_cpu, out_ref, N * OC, 0, 0); /* one add: exact */
     float *dbias_cpu = frand(OC, 72, -1, 1), *dbias_ref = fdup(dbias_cpu, OC);
     float *dout = frand(N * OC, 73, -1, 1);
-    cpu->bias_backward(dbias_cpu, dout, N, OC);
-    ref->bias_backward(dbias_ref, dout, N, OC);
+    cpu->bias_backward(cpu, dbias_cpu, dout, N, OC);
+    ref->bias_backward(ref, dbias_ref, dout, N, OC);
     expect_close("bias_backward (accumulated)", dbias_cpu, dbias_ref, OC, TOL_REORDER, TOL_ATOL);
     free(out_cpu);
     free(out_ref);
@@ -253,15 +253,15 @@ START_TEST(test_ops_cpu_embedding_forward_backward)
     tokens[14] = V - 1;
     float *wte = frand(V * C, 80, -1, 1), *wpe = frand(maxT * C, 81, -1, 1);
     float *out_cpu = falloc(B * T * C), *out_ref = falloc(B * T * C);
-    cpu->embedding_forward(out_cpu, tokens, wte, wpe, B, T, C);
-    ref->embedding_forward(out_ref, tokens, wte, wpe, B, T, C);
+    cpu->embedding_forward(cpu, out_cpu, tokens, wte, wpe, B, T, C);
+    ref->embedding_forward(ref, out_ref, tokens, wte, wpe, B, T, C);
     expect_close("embedding_forward", out_cpu, out_ref, B * T * C, 0, 0); /* one add: exact */
 
     float *dout = frand(B * T * C, 82, -1, 1);
     float *dwte_cpu = frand(V * C, 83, -1, 1), *dwte_ref = fdup(dwte_cpu, V * C);
     float *dwpe_cpu = frand(maxT * C, 84, -1, 1), *dwpe_ref = fdup(dwpe_cpu, maxT * C);
-    cpu->embedding_backward(dwte_cpu, dwpe_cpu, dout, tokens, B, T, C);
-    ref->embedding_backward(dwte_ref, dwpe_ref, dout, tokens, B, T, C);
+    cpu->embedding_backward(cpu, dwte_cpu, dwpe_cpu, dout, tokens, B, T, C);
+    ref->embedding_backward(ref, dwte_ref, dwpe_ref, dout, tokens, B, T, C);
     /* same order of additions per element: exact */
     expect_close("embedding dwte", dwte_cpu, dwte_ref, V * C, 0, 0);
     expect_close("embedding dwpe", dwpe_cpu, dwpe_ref, maxT * C, 0, 0);
@@ -285,8 +285,8 @@ static void check_layernorm(int N, int C, uint64_t seed)
     float *out_cpu = falloc(n), *out_ref = falloc(n);
     float *mean_cpu = falloc(N), *mean_ref = falloc(N), *rstd_cpu = falloc(N),
           *rstd_ref = falloc(N);
-    cpu->layernorm_forward(out_cpu, mean_cpu, rstd_cpu, inp, w, b, N, C);
-    ref->layernorm_forward(out_ref, mean_ref, rstd_ref, inp, w, b, N, C);
+    cpu->layernorm_forward(cpu, out_cpu, mean_cpu, rstd_cpu, inp, w, b, N, C);
+    ref->layernorm_forward(ref, out_ref, mean_ref, rstd_ref, inp, w, b, N, C);
     expect_close("layernorm out", out_cpu, out_ref, n, TOL_REORDER, TOL_ATOL);
     expect_close("layernorm mean", mean_cpu, mean_ref, N, TOL_REORDER, TOL_ATOL);
     expect_close("layernorm rstd", rstd_cpu, rstd_ref, N, TOL_REORDER, TOL_ATOL);
@@ -296,8 +296,8 @@ static void check_layernorm(int N, int C, uint64_t seed)
     float *dinp_cpu = frand(n, seed + 4, -1, 1), *dinp_ref = fdup(dinp_cpu, n);
     float *dw_cpu = frand(C, seed + 5, -1, 1), *dw_ref = fdup(dw_cpu, C);
     float *db_cpu = frand(C, seed + 6, -1, 1), *db_ref = fdup(db_cpu, C);
-    cpu->layernorm_backward(dinp_cpu, dw_cpu, db_cpu, dout, inp, w, mean_ref, rstd_ref, N, C);
-    ref->layernorm_backward(dinp_ref, dw_ref, db_ref, dout, inp, w, mean_ref, rstd_ref, N, C);
+    cpu->layernorm_backward(cpu, dinp_cpu, dw_cpu, db_cpu, dout, inp, w, mean_ref, rstd_ref, N, C);
+    ref->layernorm_backward(ref, dinp_ref, dw_ref, db_ref, dout, inp, w, mean_ref, rstd_ref, N, C);
     expect_close("layernorm dinp", dinp_cpu, dinp_ref, n, TOL_REORDER, TOL_ATOL);
     expect_close("layernorm dweight", dw_cpu, dw_ref, C, TOL_REORDER, TOL_ATOL * N);
     expect_close("layernorm dbias", db_cpu, db_ref, C, TOL_REORDER, TOL_ATOL * N);
@@ -334,8 +334,8 @@ static void check_attention(int B, int T, int C, int NH, uint64_t seed)
     float *out_cpu = falloc(nout), *out_ref = falloc(nout);
     float *att_cpu = falloc(natt), *att_ref = falloc(natt);
     for (size_t i = 0; i < natt; i++) att_cpu[i] = NAN; /* every entry must be written */
-    cpu->attention_forward(out_cpu, att_cpu, qkv, B, T, C, NH);
-    ref->attention_forward(out_ref, att_ref, qkv, B, T, C, NH);
+    cpu->attention_forward(cpu, out_cpu, att_cpu, qkv, B, T, C, NH);
+    ref->attention_forward(ref, out_ref, att_ref, qkv, B, T, C, NH);
     char label[96];
     snprintf(label, sizeof label, "attention att B=%d T=%d C=%d NH=%d", B, T, C, NH);
     expect_close(label, att_cpu, att_ref, natt, TOL_KERNEL, TOL_ATOL);
@@ -352,8 +352,8 @@ static void check_attention(int B, int T, int C, int NH, uint64_t seed)
     float *dqkv_cpu = frand(nqkv, seed + 2, -1, 1), *dqkv_ref = fdup(dqkv_cpu, nqkv);
     float *scratch = falloc(2 * natt);
     for (size_t i = 0; i < 2 * natt; i++) scratch[i] = NAN; /* scratch needs no zeroing */
-    cpu->attention_backward(dqkv_cpu, scratch, dout, qkv, att_ref, B, T, C, NH);
-    ref->attention_backward(dqkv_ref, scratch, dout, qkv, att_ref, B, T, C, NH);
+    cpu->attention_backward(cpu, dqkv_cpu, scratch, dout, qkv, att_ref, B, T, C, NH);
+    ref->attention_backward(ref, dqkv_ref, scratch, dout, qkv, att_ref, B, T, C, NH);
     snprintf(label, sizeof label, "attention dqkv B=%d T=%d C=%d NH=%d", B, T, C, NH);
     expect_close(label, dqkv_cpu, dqkv_ref, nqkv, TOL_KERNEL, TOL_ATOL);
     free(qkv);
@@ -384,14 +384,14 @@ START_TEST(test_ops_cpu_gelu_forward_backward)
     inp[1] = -30.0f; /* deep in the tails */
     inp[2] = 30.0f;
     float *out_cpu = falloc(n), *out_ref = falloc(n);
-    cpu->gelu_forward(out_cpu, inp, n);
-    ref->gelu_forward(out_ref, inp, n);
+    cpu->gelu_forward(cpu, out_cpu, inp, n);
+    ref->gelu_forward(ref, out_ref, inp, n);
     /* polynomial exp and a logistic form against tanhf */
     expect_close("gelu_forward", out_cpu, out_ref, n, TOL_KERNEL, TOL_ATOL);
     float *dout = frand(n, 151, -1, 1);
     float *dinp_cpu = frand(n, 152, -1, 1), *dinp_ref = fdup(dinp_cpu, n);
-    cpu->gelu_backward(dinp_cpu, inp, dout, n);
-    ref->gelu_backward(dinp_ref, inp, dout, n);
+    cpu->gelu_backward(cpu, dinp_cpu, inp, dout, n);
+    ref->gelu_backward(ref, dinp_ref, inp, dout, n);
     expect_close("gelu_backward (accumulated)", dinp_cpu, dinp_ref, n, TOL_KERNEL, TOL_ATOL);
     free(inp);
     free(out_cpu);
@@ -407,15 +407,15 @@ START_TEST(test_ops_cpu_residual_and_aliasing)
     size_t n = 50000 + 7;
     float *a = frand(n, 160, -1, 1), *b = frand(n, 161, -1, 1);
     float *out_cpu = falloc(n), *out_ref = falloc(n);
-    cpu->residual_forward(out_cpu, a, b, n);
-    ref->residual_forward(out_ref, a, b, n);
+    cpu->residual_forward(cpu, out_cpu, a, b, n);
+    ref->residual_forward(ref, out_ref, a, b, n);
     expect_close("residual", out_cpu, out_ref, n, 0, 0);
     /* out aliasing a (the residual stream updated in place), then b */
     float *a2 = fdup(a, n);
-    cpu->residual_forward(a2, a2, b, n);
+    cpu->residual_forward(cpu, a2, a2, b, n);
     expect_close("residual out == a", a2, out_ref, n, 0, 0);
     float *b2 = fdup(b, n);
-    cpu->residual_forward(b2, a, b2, n);
+    cpu->residual_forward(cpu, b2, a, b2, n);
     expect_close("residual out == b", b2, out_ref, n, 0, 0);
     free(a);
     free(b);
@@ -436,16 +436,16 @@ START_TEST(test_ops_cpu_crossentropy_forward_backward)
     int32_t targets[7] = {3, -1, 1000, 5, 0, -7, 999}; /* two ignored rows */
     float *losses_cpu = falloc(N), *losses_ref = falloc(N);
     float *probs_cpu = falloc(n), *probs_ref = falloc(n);
-    cpu->crossentropy_forward(losses_cpu, probs_cpu, logits, targets, N, V);
-    ref->crossentropy_forward(losses_ref, probs_ref, logits, targets, N, V);
+    cpu->crossentropy_forward(cpu, losses_cpu, probs_cpu, logits, targets, N, V);
+    ref->crossentropy_forward(ref, losses_ref, probs_ref, logits, targets, N, V);
     expect_close("crossentropy losses", losses_cpu, losses_ref, N, TOL_KERNEL, TOL_ATOL);
     expect_close("crossentropy probs", probs_cpu, probs_ref, n, TOL_KERNEL, TOL_ATOL);
     ck_assert(losses_cpu[1] == 0.0f && losses_cpu[5] == 0.0f); /* ignored: loss 0 */
 
     float *dlogits_cpu = frand(n, 171, -1, 1), *dlogits_ref = fdup(dlogits_cpu, n);
     float *dlogits0 = fdup(dlogits_cpu, n);
-    cpu->crossentropy_backward(dlogits_cpu, probs_ref, targets, 1.0f / 5, N, V);
-    ref->crossentropy_backward(dlogits_ref, probs_ref, targets, 1.0f / 5, N, V);
+    cpu->crossentropy_backward(cpu, dlogits_cpu, probs_ref, targets, 1.0f / 5, N, V);
+    ref->crossentropy_backward(ref, dlogits_ref, probs_ref, targets, 1.0f / 5, N, V);
     /* one multiply-add per element, the target's included: exact */
     expect_close("crossentropy dlogits", dlogits_cpu, dlogits_ref, n, 0, 0);
     /* ignored rows keep exactly what they held */
@@ -480,8 +480,8 @@ static void check_adamw(bool adamw_mode, size_t n, uint64_t seed)
     g[0] = 0.0f;
     m_cpu[0] = m_ref[0] = 0.0f;
     for (int step = 0; step < 2; step++) {
-        cpu->adamw(p_cpu, m_cpu, v_cpu, g, n, &args);
-        ref->adamw(p_ref, m_ref, v_ref, g, n, &args);
+        cpu->adamw(cpu, p_cpu, m_cpu, v_cpu, g, n, &args);
+        ref->adamw(ref, p_ref, m_ref, v_ref, g, n, &args);
     }
     const char *mode = adamw_mode ? "AdamW" : "Adam";
     char label[64];
@@ -513,35 +513,35 @@ START_TEST(test_ops_cpu_sumsq_nonfinite_scale_axpy)
 {
     size_t n = 100000 + 11;
     float *x = frand(n, 220, -2, 2);
-    double s_cpu = cpu->sumsq(x, n), s_ref = ref->sumsq(x, n);
+    double s_cpu = cpu->sumsq(cpu, x, n), s_ref = ref->sumsq(ref, x, n);
     /* both sum in double; only the order differs */
     ck_assert_msg(fabs(s_cpu - s_ref) <= 1e-12 * s_ref, "sumsq %.17g vs ref %.17g", s_cpu,
                   s_ref);
-    ck_assert(cpu->sumsq(x, 0) == 0.0);
-    ck_assert(cpu->sumsq(x, 3) == ref->sumsq(x, 3));
+    ck_assert(cpu->sumsq(cpu, x, 0) == 0.0);
+    ck_assert(cpu->sumsq(cpu, x, 3) == ref->sumsq(ref, x, 3));
 
-    ck_assert(!cpu->nonfinite(x, n));
+    ck_assert(!cpu->nonfinite(cpu, x, n));
     size_t where[] = {0, 8191, 8192, n / 2, n - 1};
     float bad[] = {INFINITY, -INFINITY, NAN, bits_f32(0x7f800001u) /* signalling NaN */};
     for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
         for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
             float keep = x[where[w]];
             x[where[w]] = bad[k];
-            ck_assert_msg(cpu->nonfinite(x, n), "missed bad value %zu at %zu", k, where[w]);
+            ck_assert_msg(cpu->nonfinite(cpu, x, n), "missed bad value %zu at %zu", k, where[w]);
             x[where[w]] = keep;
         }
     }
     x[n - 1] = INFINITY;
-    ck_assert(!cpu->nonfinite(x, n - 1)); /* only the first n - 1 are looked at */
+    ck_assert(!cpu->nonfinite(cpu, x, n - 1)); /* only the first n - 1 are looked at */
     x[n - 1] = 3.4e38f;                   /* huge but finite */
-    ck_assert(!cpu->nonfinite(x, n));
+    ck_assert(!cpu->nonfinite(cpu, x, n));
 
     float *y_cpu = frand(n, 221, -1, 1), *y_ref = fdup(y_cpu, n);
-    cpu->scale(y_cpu, 0.37f, n);
-    ref->scale(y_ref, 0.37f, n);
+    cpu->scale(cpu, y_cpu, 0.37f, n);
+    ref->scale(ref, y_ref, 0.37f, n);
     expect_close("scale", y_cpu, y_ref, n, 0, 0);
-    cpu->axpy(y_cpu, -1.7f, x, n);
-    ref->axpy(y_ref, -1.7f, x, n);
+    cpu->axpy(cpu, y_cpu, -1.7f, x, n);
+    ref->axpy(ref, y_ref, -1.7f, x, n);
     /* the same expression, but a build may contract y + a x into one multiply-add
      * (-ffp-contract=fast, FMA targets) in one backend and not the other: at most one
      * rounding of a x (2^-24 |a x| <= 2^-24 * 1.7 * 2) and one ulp of the sum apart */
@@ -570,8 +570,8 @@ START_TEST(test_ops_cpu_round_and_drain_match_ref)
     for (int s = 0; s < 3; s++) {
         memcpy(a, x, n * 4);
         memcpy(b, x, n * 4);
-        cpu->round(a, types[s], n);
-        zl_ops_ref.round(b, types[s], n);
+        cpu->round(cpu, a, types[s], n);
+        zl_ops_ref.round(&zl_ops_ref, b, types[s], n);
         ck_assert_msg(memcmp(a, b, n * 4) == 0, "round to %s differs from ref", zl_dtype_name(types[s]));
         for (int d = 0; d < 3; d++) { /* store of type d, accumulator rounded to s */
             size_t ysz = zl_dtype_nbytes(types[d]);
@@ -582,8 +582,8 @@ START_TEST(test_ops_cpu_round_and_drain_match_ref)
             memcpy(sb, sa, n * ysz);
             memcpy(xa, x, n * 4);
             memcpy(xb, x, n * 4);
-            cpu->drain(sa, types[d], xa, types[s], n);
-            zl_ops_ref.drain(sb, types[d], xb, types[s], n);
+            cpu->drain(cpu, sa, types[d], xa, types[s], n);
+            zl_ops_ref.drain(&zl_ops_ref, sb, types[d], xb, types[s], n);
             ck_assert_msg(memcmp(sa, sb, n * ysz) == 0, "drain %s into %s differs from ref",
                           zl_dtype_name(types[s]), zl_dtype_name(types[d]));
             for (size_t i = 0; i < n; i++) ck_assert(xa[i] == 0.0f && f32_bits(xa[i]) == 0);
@@ -592,7 +592,7 @@ START_TEST(test_ops_cpu_round_and_drain_match_ref)
     /* the reference itself: round is a store and a load of the 16-bit type */
     for (size_t i = 0; i < 4096; i++) {
         float v = x[i], r = v;
-        zl_ops_ref.round(&r, ZL_BF16, 1);
+        zl_ops_ref.round(&zl_ops_ref, &r, ZL_BF16, 1);
         uint16_t h = zl_f32_to_bf16(v);
         float back = zl_bf16_to_f32(h);
         ck_assert(f32_bits(r) == f32_bits(back));
@@ -642,13 +642,13 @@ START_TEST(test_ops_cpu_drain_nan_choice_is_explicit)
                     /* the expected value, from conversions alone */
                     float yv, xv = x[i];
                     zl_convert(&yv, ZL_F32, y + i * ysz, yt, 1);
-                    zl_ops_ref.round(&xv, xt, 1);
+                    zl_ops_ref.round(&zl_ops_ref, &xv, xt, 1);
                     uint32_t r = isnan(yv) ? quiet_bits(yv) : isnan(xv) ? quiet_bits(xv) : 0;
                     if (r) memcpy(&want_f[i], &r, 4);
                     else want_f[i] = yv + xv; /* 1.5: exact */
                 }
                 zl_convert(want, yt, want_f, ZL_F32, N);
-                backends[b]->drain(y, yt, x, xt, N);
+                backends[b]->drain(backends[b], y, yt, x, xt, N);
                 for (size_t i = 0; i < N; i++)
                     if (memcmp(y + i * ysz, want + i * ysz, ysz) != 0) {
                         uint32_t got = 0, w = 0;
@@ -675,8 +675,8 @@ START_TEST(test_ops_cpu_nan_inputs_give_nan)
 {
     enum { V = 37, ROWS = 3 };
     float x[8] = {NAN, 1.0f, -0.5f, NAN, 3.0f, -2.0f, 0.25f, -NAN}, g_cpu[8], g_ref[8];
-    cpu->gelu_forward(g_cpu, x, 8);
-    ref->gelu_forward(g_ref, x, 8);
+    cpu->gelu_forward(cpu, g_cpu, x, 8);
+    ref->gelu_forward(ref, g_ref, x, 8);
     for (int i = 0; i < 8; i++) {
         ck_assert_msg(isnan(g_cpu[i]) == isnan(x[i]), "gelu(%g) = %g", x[i], g_cpu[i]);
         if (!isnan(x[i])) ck_assert(fabsf(g_cpu[i] - g_ref[i]) <= TOL_KERNEL * fabsf(g_ref[i]) + TOL_ATOL);
@@ -684,14 +684,14 @@ START_TEST(test_ops_cpu_nan_inputs_give_nan)
     float *logits = frand(ROWS * V, 260, -3, 3), *probs = falloc(ROWS * V), *losses = falloc(ROWS);
     int32_t targets[ROWS] = {0, 5, 36};
     logits[V + 7] = NAN; /* row 1 only */
-    cpu->crossentropy_forward(losses, probs, logits, targets, ROWS, V);
+    cpu->crossentropy_forward(cpu, losses, probs, logits, targets, ROWS, V);
     ck_assert(isnan(losses[1]));
     ck_assert(isfinite(losses[0]) && isfinite(losses[2]));
     free(logits);
     free(probs);
     free(losses);
     float big[3] = {NAN, 200.0f, -200.0f}, out[3];
-    cpu->gelu_forward(out, big, 3); /* past the clamp, on both sides */
+    cpu->gelu_forward(cpu, out, big, 3); /* past the clamp, on both sides */
     ck_assert(isnan(out[0]));
     ck_assert_msg(out[1] == 200.0f && fabsf(out[2]) < 1e-30f, "gelu(+-200) = %g, %g", out[1], out[2]);
 }
@@ -706,20 +706,20 @@ START_TEST(test_ops_cpu_cast_matches_zl_convert)
     zl_dtype halves[] = {ZL_F16, ZL_BF16};
     for (int s = 0; s < 2; s++) {
         zl_dtype ht = halves[s], other = halves[1 - s];
-        cpu->cast(f_cpu, ZL_F32, h, ht, n16);
+        cpu->cast(cpu, f_cpu, ZL_F32, h, ht, n16);
         zl_convert(f_ref, ZL_F32, h, ht, n16);
         for (size_t i = 0; i < n16; i++)
             if (f32_bits(f_cpu[i]) != f32_bits(f_ref[i]))
                 ck_abort_msg("%s 0x%04zx -> f32: %08x, zl_convert %08x", zl_dtype_name(ht), i,
                              f32_bits(f_cpu[i]), f32_bits(f_ref[i]));
-        cpu->cast(h_cpu, other, h, ht, n16);
+        cpu->cast(cpu, h_cpu, other, h, ht, n16);
         zl_convert(h_ref, other, h, ht, n16);
         for (size_t i = 0; i < n16; i++)
             if (h_cpu[i] != h_ref[i])
                 ck_abort_msg("%s 0x%04zx -> %s: %04x, zl_convert %04x", zl_dtype_name(ht), i,
                              zl_dtype_name(other), h_cpu[i], h_ref[i]);
         /* round trip half -> f32 -> half is the identity except for NaN quieting */
-        cpu->cast(h_cpu, ht, f_cpu, ZL_F32, n16);
+        cpu->cast(cpu, h_cpu, ht, f_cpu, ZL_F32, n16);
         zl_convert(h_ref, ht, f_ref, ZL_F32, n16);
         ck_assert(memcmp(h_cpu, h_ref, n16 * 2) == 0);
     }
@@ -740,7 +740,7 @@ START_TEST(test_ops_cpu_cast_matches_zl_convert)
     for (; k < nf; k++) u[k] = (uint32_t)zl_rng_bits(230, 1, k);
     uint16_t *o_cpu = malloc(nf * 2), *o_ref = malloc(nf * 2);
     for (int s = 0; s < 2; s++) {
-        cpu->cast(o_cpu, halves[s], u, ZL_F32, nf);
+        cpu->cast(cpu, o_cpu, halves[s], u, ZL_F32, nf);
         zl_convert(o_ref, halves[s], u, ZL_F32, nf);
         for (size_t i = 0; i < nf; i++)
             if (o_cpu[i] != o_ref[i])
@@ -748,7 +748,7 @@ START_TEST(test_ops_cpu_cast_matches_zl_convert)
                              zl_dtype_name(halves[s]), o_cpu[i], o_ref[i]);
     }
     /* same type: a copy */
-    cpu->cast(f_cpu, ZL_F32, u, ZL_F32, n16);
+    cpu->cast(cpu, f_cpu, ZL_F32, u, ZL_F32, n16);
     ck_assert(memcmp(f_cpu, u, n16 * 4) == 0);
     free(h);
     free(h_cpu);
@@ -784,29 +784,30 @@ static void thread_run_once(thread_run *r, int nthreads)
     ck_assert_int_eq(team, nthreads); /* or this test would compare a run with itself */
     float *a = frand(TR_M * TR_K, 240, -1, 1), *b = frand(TR_K * TR_N, 241, -1, 1);
     r->c = frand(TR_M * TR_N, 242, -1, 1);
-    cpu->gemm(r->c, a, b, TR_M, TR_N, TR_K, TR_K, TR_N, TR_N, false, false, 1.0f, 1.0f);
+    cpu->gemm(cpu, r->c, a, b, TR_M, TR_N, TR_K, TR_K, TR_N, TR_N, false, false, 1.0f, 1.0f);
 
     size_t nln = (size_t)TR_ROWS * 771;
     float *x = frand(nln, 243, -2, 2), *w = frand(771, 244, 0.5f, 1.5f);
     float *mean = falloc(TR_ROWS), *rstd = falloc(TR_ROWS);
     r->ln_out = falloc(nln);
-    cpu->layernorm_forward(r->ln_out, mean, rstd, x, w, w, TR_ROWS, 771);
+    cpu->layernorm_forward(cpu, r->ln_out, mean, rstd, x, w, w, TR_ROWS, 771);
     r->ln_dinp = frand(nln, 245, -1, 1);
     r->ln_dw = frand(771, 246, -1, 1);
     float *ln_db = falloc(771);
-    cpu->layernorm_backward(r->ln_dinp, r->ln_dw, ln_db, x, x, w, mean, rstd, TR_ROWS, 771);
+    cpu->layernorm_backward(cpu, r->ln_dinp, r->ln_dw, ln_db, x, x, w, mean, rstd, TR_ROWS, 771);
 
     size_t nqkv = (size_t)TR_B * TR_T * 3 * TR_C, natt = (size_t)TR_B * TR_NH * TR_T * TR_T;
     float *qkv = frand(nqkv, 247, -1, 1), *scratch = falloc(2 * natt);
     r->att = falloc(natt);
     r->att_out = falloc((size_t)TR_B * TR_T * TR_C);
-    cpu->attention_forward(r->att_out, r->att, qkv, TR_B, TR_T, TR_C, TR_NH);
+    cpu->attention_forward(cpu, r->att_out, r->att, qkv, TR_B, TR_T, TR_C, TR_NH);
     r->dqkv = frand(nqkv, 248, -1, 1);
-    cpu->attention_backward(r->dqkv, scratch, r->att_out, qkv, r->att, TR_B, TR_T, TR_C, TR_NH);
+    cpu->attention_backward(cpu, r->dqkv, scratch, r->att_out, qkv, r->att, TR_B, TR_T, TR_C,
+                            TR_NH);
 
     r->gelu = falloc(nln);
-    cpu->gelu_forward(r->gelu, x, nln);
-    cpu->gelu_backward(r->gelu, x, x, nln);
+    cpu->gelu_forward(cpu, r->gelu, x, nln);
+    cpu->gelu_backward(cpu, r->gelu, x, x, nln);
 
     size_t nlog = (size_t)TR_ROWS * TR_V;
     float *logits = frand(nlog, 249, -3, 3);
@@ -814,8 +815,8 @@ static void thread_run_once(thread_run *r, int nthreads)
     for (int i = 0; i < TR_ROWS; i++) targets[i] = i % 3 == 0 ? -1 : i * 17;
     r->probs = falloc(nlog);
     r->losses = falloc(TR_ROWS);
-    cpu->crossentropy_forward(r->losses, r->probs, logits, targets, TR_ROWS, TR_V);
-    cpu->crossentropy_backward(logits, r->probs, targets, 0.5f, TR_ROWS, TR_V);
+    cpu->crossentropy_forward(cpu, r->losses, r->probs, logits, targets, TR_ROWS, TR_V);
+    cpu->crossentropy_backward(cpu, logits, r->probs, targets, 0.5f, TR_ROWS, TR_V);
     memcpy(r->probs, logits, nlog * sizeof(float)); /* keep the gradient for comparison */
 
     r->param = frand(TR_NP, 250, -1, 1);
@@ -823,8 +824,8 @@ static void thread_run_once(thread_run *r, int nthreads)
     zl_adamw_args args = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                           .weight_decay = 0.01f, .bias_correction1 = 0.1f,
                           .bias_correction2 = 0.001f, .grad_scale = 1.0f, .adamw_mode = true};
-    cpu->adamw(r->param, m, v, x, TR_NP, &args);
-    r->sumsq = cpu->sumsq(x, nln);
+    cpu->adamw(cpu, r->param, m, v, x, TR_NP, &args);
+    r->sumsq = cpu->sumsq(cpu, x, nln);
 
     free(a);
     free(b);

@@ -199,7 +199,7 @@ START_TEST(test_ops_ref_gemm_forward_transposes_and_strides)
 
         /* alpha and beta both in play */
         gemm_d(cd, ad, bd, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 0.75, 0.5);
-        ops->gemm(c, a, b, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 0.75f, 0.5f);
+        ops->gemm(ops, c, a, b, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 0.75f, 0.5f);
         for (int r = 0; r < GM; r++) {
             snprintf(label, sizeof label, "gemm ta=%d tb=%d row %d", ta, tb, r);
             expect_close(label, c + r * lc.ld, cd + r * lc.ld, GN, TOL_FWD_RTOL, TOL_FWD_ATOL);
@@ -209,7 +209,7 @@ START_TEST(test_ops_ref_gemm_forward_transposes_and_strides)
         /* beta = 0 overwrites C, even NaN */
         for (int i = 0; i < GM * lc.ld; i++) c[i] = (i % lc.ld) < GN ? NAN : 12345.0f;
         gemm_d(cd, ad, bd, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 1.0, 0.0);
-        ops->gemm(c, a, b, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 1.0f, 0.0f);
+        ops->gemm(ops, c, a, b, GM, GN, GK, la.ld, lb.ld, lc.ld, ta, tb, 1.0f, 0.0f);
         for (int r = 0; r < GM; r++) {
             snprintf(label, sizeof label, "gemm beta=0 ta=%d tb=%d row %d", ta, tb, r);
             expect_close(label, c + r * lc.ld, cd + r * lc.ld, GN, TOL_FWD_RTOL, TOL_FWD_ATOL);
@@ -251,13 +251,13 @@ START_TEST(test_ops_ref_gemm_backward_matches_finite_differences)
 
         for (int pass = 0; pass < 2; pass++) {
             if (!ta) /* dA (m,k) += alpha dC (m,n) @ op(B)^T (n,k) */
-                ops->gemm(da, dc, b, GM, GK, GN, lc.ld, lb.ld, la.ld, false, !tb, alpha, 1.0f);
+                ops->gemm(ops, da, dc, b, GM, GK, GN, lc.ld, lb.ld, la.ld, false, !tb, alpha, 1.0f);
             else /* dA (k,m) += alpha op(B) (k,n) @ dC^T (n,m) */
-                ops->gemm(da, b, dc, GK, GM, GN, lb.ld, lc.ld, la.ld, tb, true, alpha, 1.0f);
+                ops->gemm(ops, da, b, dc, GK, GM, GN, lb.ld, lc.ld, la.ld, tb, true, alpha, 1.0f);
             if (!tb) /* dB (k,n) += alpha op(A)^T (k,m) @ dC (m,n) */
-                ops->gemm(db, a, dc, GK, GN, GM, la.ld, lc.ld, lb.ld, !ta, false, alpha, 1.0f);
+                ops->gemm(ops, db, a, dc, GK, GN, GM, la.ld, lc.ld, lb.ld, !ta, false, alpha, 1.0f);
             else /* dB (n,k) += alpha dC^T (n,m) @ op(A) (m,k) */
-                ops->gemm(db, dc, a, GN, GK, GM, lc.ld, la.ld, lb.ld, true, ta, alpha, 1.0f);
+                ops->gemm(ops, db, dc, a, GN, GK, GM, lc.ld, la.ld, lb.ld, true, ta, alpha, 1.0f);
             if (pass == 0) {
                 da1 = fcopy(da, (size_t)la.rows * la.ld);
                 db1 = fcopy(db, (size_t)lb.rows * lb.ld);
@@ -288,9 +288,9 @@ START_TEST(test_ops_ref_gemm_degenerate_sizes)
 {
     /* degenerate sizes: a 1x1x1 product and a single row */
     float a = 3.0f, b = -2.0f, c = NAN;
-    ops->gemm(&c, &a, &b, 1, 1, 1, 1, 1, 1, false, false, 1.0f, 0.0f);
+    ops->gemm(ops, &c, &a, &b, 1, 1, 1, 1, 1, 1, false, false, 1.0f, 0.0f);
     ck_assert(c == -6.0f);
-    ops->gemm(&c, &a, &b, 1, 1, 1, 1, 1, 1, true, true, 0.5f, 2.0f);
+    ops->gemm(ops, &c, &a, &b, 1, 1, 1, 1, 1, 1, true, true, 0.5f, 2.0f);
     ck_assert(c == -3.0f - 12.0f);
 }
 END_TEST
@@ -325,12 +325,12 @@ START_TEST(test_ops_ref_bias_forward_backward)
         double *want = dalloc(n);
         for (int i = 0; i < N; i++)
             for (int o = 0; o < OC; o++) want[i * OC + o] = x.out0[i * OC + o] + x.bias[o];
-        ops->bias_forward(out, bias, N, OC);
+        ops->bias_forward(ops, out, bias, N, OC);
         expect_close("bias_forward", out, want, n, TOL_FWD_RTOL, TOL_FWD_ATOL);
 
-        ops->bias_backward(dbias, w, N, OC);
+        ops->bias_backward(ops, dbias, w, N, OC);
         float *dbias1 = fcopy(dbias, OC);
-        ops->bias_backward(dbias, w, N, OC);
+        ops->bias_backward(ops, dbias, w, N, OC);
         double *g = dalloc(OC);
         fd_gradient(g, x.bias, OC, bias_objective, &x);
         expect_close("bias dbias", dbias1, g, OC, TOL_GRAD_RTOL, TOL_GRAD_ATOL);
@@ -376,12 +376,12 @@ START_TEST(test_ops_ref_embedding_forward_backward)
                      tokens, B, T, C};
 
         emb_objective(&x);
-        ops->embedding_forward(out, tokens, wte, wpe, B, T, C);
+        ops->embedding_forward(ops, out, tokens, wte, wpe, B, T, C);
         expect_close("embedding_forward", out, x.out, nout, TOL_FWD_RTOL, TOL_FWD_ATOL);
 
-        ops->embedding_backward(dwte, dwpe, w, tokens, B, T, C);
+        ops->embedding_backward(ops, dwte, dwpe, w, tokens, B, T, C);
         float *dwte1 = fcopy(dwte, nwte), *dwpe1 = fcopy(dwpe, nwpe);
-        ops->embedding_backward(dwte, dwpe, w, tokens, B, T, C);
+        ops->embedding_backward(ops, dwte, dwpe, w, tokens, B, T, C);
         double *gte = dalloc(nwte), *gpe = dalloc(nwpe);
         fd_gradient(gte, x.wte, nwte, emb_objective, &x);
         fd_gradient(gpe, x.wpe, nwpe, emb_objective, &x);
@@ -441,14 +441,14 @@ START_TEST(test_ops_ref_layernorm_forward_backward)
                     dalloc(n), dalloc(N), dalloc(N), N, C};
 
         layernorm_d(&x);
-        ops->layernorm_forward(out, mean, rstd, inp, weight, bias, N, C);
+        ops->layernorm_forward(ops, out, mean, rstd, inp, weight, bias, N, C);
         expect_close("layernorm out", out, x.out, n, TOL_FWD_RTOL, TOL_FWD_ATOL);
         expect_close("layernorm mean", mean, x.mean, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
         expect_close("layernorm rstd", rstd, x.rstd, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
 
-        ops->layernorm_backward(dinp, dweight, dbias, w, inp, weight, mean, rstd, N, C);
+        ops->layernorm_backward(ops, dinp, dweight, dbias, w, inp, weight, mean, rstd, N, C);
         float *dinp1 = fcopy(dinp, n), *dweight1 = fcopy(dweight, C), *dbias1 = fcopy(dbias, C);
-        ops->layernorm_backward(dinp, dweight, dbias, w, inp, weight, mean, rstd, N, C);
+        ops->layernorm_backward(ops, dinp, dweight, dbias, w, inp, weight, mean, rstd, N, C);
 
         double *gi = dalloc(n), *gw = dalloc(C), *gb = dalloc(C);
         fd_gradient(gi, x.inp, n, ln_objective, &x);
@@ -536,7 +536,7 @@ START_TEST(test_ops_ref_attention_forward_backward)
 
         attention_d(&x);
         for (size_t i = 0; i < natt; i++) att[i] = NAN; /* every entry must be written */
-        ops->attention_forward(out, att, qkv, B, T, C, NH);
+        ops->attention_forward(ops, out, att, qkv, B, T, C, NH);
         snprintf(label, sizeof label, "attention out B%d T%d C%d NH%d", B, T, C, NH);
         expect_close(label, out, x.out, nout, TOL_FWD_RTOL, TOL_FWD_ATOL);
         snprintf(label, sizeof label, "attention att B%d T%d C%d NH%d", B, T, C, NH);
@@ -544,10 +544,10 @@ START_TEST(test_ops_ref_attention_forward_backward)
 
         /* the scratch comes uninitialised from the caller: NaN must not leak through */
         for (size_t i = 0; i < 2 * natt; i++) scratch[i] = NAN;
-        ops->attention_backward(dqkv, scratch, w, qkv, att, B, T, C, NH);
+        ops->attention_backward(ops, dqkv, scratch, w, qkv, att, B, T, C, NH);
         float *dqkv1 = fcopy(dqkv, nqkv);
         for (size_t i = 0; i < 2 * natt; i++) scratch[i] = NAN;
-        ops->attention_backward(dqkv, scratch, w, qkv, att, B, T, C, NH);
+        ops->attention_backward(ops, dqkv, scratch, w, qkv, att, B, T, C, NH);
 
         double *g = dalloc(nqkv);
         fd_gradient(g, x.qkv, nqkv, attn_objective, &x);
@@ -567,14 +567,14 @@ START_TEST(test_ops_ref_attention_is_causal)
     size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
     float *qkv = frand(nqkv, 7, -2, 2), *out1 = falloc(nout), *out2 = falloc(nout);
     float *att1 = falloc(natt), *att2 = falloc(natt);
-    ops->attention_forward(out1, att1, qkv, B, T, C, NH);
+    ops->attention_forward(ops, out1, att1, qkv, B, T, C, NH);
 
     /* rewrite q, k and v of every position t >= T0 */
     for (int b = 0; b < B; b++)
         zl_test_fill_uniform(qkv + ((size_t)b * T + T0) * 3 * C, (size_t)(T - T0) * 3 * C, 8 + b,
                              -2, 2);
     for (size_t i = 0; i < natt; i++) att2[i] = 7.0f; /* the masked entries must be written */
-    ops->attention_forward(out2, att2, qkv, B, T, C, NH);
+    ops->attention_forward(ops, out2, att2, qkv, B, T, C, NH);
 
     int changed = 0;
     for (int b = 0; b < B; b++)
@@ -633,13 +633,13 @@ START_TEST(test_ops_ref_gelu_forward_backward)
     gelu_ctx x = {to_double(inp, N), to_double(w, N), dalloc(N), N};
 
     gelu_objective(&x);
-    ops->gelu_forward(out, inp, N);
+    ops->gelu_forward(ops, out, inp, N);
     expect_close("gelu_forward", out, x.out, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
     ck_assert(out[0] == 0.0f && out[3] == 10.0f && out[4] == -0.0f);
 
-    ops->gelu_backward(dinp, inp, w, N);
+    ops->gelu_backward(ops, dinp, inp, w, N);
     float *dinp1 = fcopy(dinp, N);
-    ops->gelu_backward(dinp, inp, w, N);
+    ops->gelu_backward(ops, dinp, inp, w, N);
     double *g = dalloc(N);
     fd_gradient(g, x.inp, N, gelu_objective, &x);
     expect_close("gelu dinp", dinp1, g, N, TOL_GRAD_RTOL, TOL_GRAD_ATOL);
@@ -649,7 +649,7 @@ START_TEST(test_ops_ref_gelu_forward_backward)
 
     /* n = 1 */
     float one = 1.0f, gout = 0.0f;
-    ops->gelu_forward(&gout, &one, 1);
+    ops->gelu_forward(ops, &gout, &one, 1);
     ck_assert(fabs(gout - 0.8411920071) < 1e-6); /* 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) */
 
     free(inp), free(w), free(out), free(dinp), free(dinp1), free(g);
@@ -703,13 +703,13 @@ START_TEST(test_ops_ref_crossentropy_forward_backward)
         ce_ctx x = {to_double(logits, n), dalloc(n), dalloc(N), targets, 0.37, N, V};
 
         crossentropy_d(&x);
-        ops->crossentropy_forward(losses, probs, logits, targets, N, V);
+        ops->crossentropy_forward(ops, losses, probs, logits, targets, N, V);
         expect_close("crossentropy losses", losses, x.losses, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
         expect_close("crossentropy probs", probs, x.probs, n, TOL_FWD_RTOL, TOL_FWD_ATOL);
 
-        ops->crossentropy_backward(dlogits, probs, targets, 0.37f, N, V);
+        ops->crossentropy_backward(ops, dlogits, probs, targets, 0.37f, N, V);
         float *dlogits1 = fcopy(dlogits, n);
-        ops->crossentropy_backward(dlogits, probs, targets, 0.37f, N, V);
+        ops->crossentropy_backward(ops, dlogits, probs, targets, 0.37f, N, V);
         double *g = dalloc(n);
         fd_gradient(g, x.logits, n, ce_objective, &x);
         expect_close("crossentropy dlogits", dlogits1, g, n, TOL_GRAD_RTOL, TOL_GRAD_ATOL);
@@ -729,7 +729,7 @@ START_TEST(test_ops_ref_crossentropy_ignored_targets)
     float logits[N * V] = {1, 2, 3, 1, 2, 3, -1, 0, 1, 0, 0, 0}, losses[N], probs[N * V];
     float dlogits[N * V];
     for (int i = 0; i < N * V; i++) dlogits[i] = 0.25f; /* a prior gradient to keep */
-    ops->crossentropy_forward(losses, probs, logits, targets, N, V);
+    ops->crossentropy_forward(ops, losses, probs, logits, targets, N, V);
     ck_assert(losses[0] == 0.0f && losses[2] == 0.0f);
     /* ignored rows still get their softmax: row 0 = row 1 */
     for (int j = 0; j < V; j++) ck_assert(probs[j] == probs[V + j]);
@@ -737,7 +737,7 @@ START_TEST(test_ops_ref_crossentropy_ignored_targets)
     ck_assert(fabs(losses[1] - (log(exp(1) + exp(2) + exp(3)) - 3)) < 1e-6);
     ck_assert(fabs(losses[3] - log(3.0)) < 1e-6);
 
-    ops->crossentropy_backward(dlogits, probs, targets, 0.5f, N, V);
+    ops->crossentropy_backward(ops, dlogits, probs, targets, 0.5f, N, V);
     for (int j = 0; j < V; j++) {
         ck_assert_msg(dlogits[j] == 0.25f, "ignored row 0 got a gradient");
         ck_assert_msg(dlogits[2 * V + j] == 0.25f, "ignored row 2 got a gradient");
@@ -753,7 +753,7 @@ START_TEST(test_ops_ref_crossentropy_extreme_logits)
     /* the target's probability underflows to 0 in f32: the loss must stay finite, 200 */
     float logits[2] = {100.0f, -100.0f}, losses[1], probs[2];
     int32_t target = 1;
-    ops->crossentropy_forward(losses, probs, logits, &target, 1, 2);
+    ops->crossentropy_forward(ops, losses, probs, logits, &target, 1, 2);
     ck_assert_msg(isfinite(losses[0]) && fabs(losses[0] - 200.0) < 1e-3, "loss %g", losses[0]);
     ck_assert(probs[0] == 1.0f && probs[1] == 0.0f);
 }
@@ -791,7 +791,7 @@ START_TEST(test_ops_ref_adamw_step_matches_double)
                               .bias_correction1 = 1 - pow(b1, STEP),
                               .bias_correction2 = 1 - pow(b2, STEP),
                               .grad_scale = 1 / loss_scale, .adamw_mode = mode};
-        ops->adamw(p, m, v, grad, N, &args);
+        ops->adamw(ops, p, m, v, grad, N, &args);
         adam_step_d(pd, md, vd, gd, N, lr, b1, b2, eps, wd, STEP, 1 / loss_scale, mode);
         const char *name = mode ? "adamw" : "adam";
         char label[32];
@@ -821,7 +821,7 @@ START_TEST(test_ops_ref_adamw_first_step_is_sign_of_gradient)
                               .weight_decay = wd, .bias_correction1 = 1 - b1,
                               .bias_correction2 = 1 - b2, .grad_scale = 0.125f,
                               .adamw_mode = mode};
-        ops->adamw(p, m, v, scaled, 3, &args);
+        ops->adamw(ops, p, m, v, scaled, 3, &args);
         for (int i = 0; i < 3; i++) {
             double ge = mode ? g[i] : g[i] + wd * p0[i];
             double want = p0[i] - lr * (ge > 0 ? 1 : -1) - (mode ? lr * wd * p0[i] : 0);
@@ -844,12 +844,12 @@ START_TEST(test_ops_ref_residual_aliasing)
     float *a = frand(N, 31, -1, 1), *b = frand(N, 32, -1, 1), *out = falloc(N);
     double want[N];
     for (int i = 0; i < N; i++) want[i] = (double)a[i] + b[i];
-    ops->residual_forward(out, a, b, N);
+    ops->residual_forward(ops, out, a, b, N);
     expect_close("residual", out, want, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
-    ops->residual_forward(a, a, b, N); /* in place, the residual stream's usual form */
+    ops->residual_forward(ops, a, a, b, N); /* in place, the residual stream's usual form */
     expect_close("residual out=a", a, want, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
     for (int i = 0; i < N; i++) want[i] += b[i];
-    ops->residual_forward(b, a, b, N);
+    ops->residual_forward(ops, b, a, b, N);
     expect_close("residual out=b", b, want, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
     free(a), free(b), free(out);
 }
@@ -862,13 +862,13 @@ START_TEST(test_ops_ref_sumsq_accumulates_in_double)
     float *x = falloc(N);
     x[0] = 4096.0f;
     for (int i = 1; i < N; i++) x[i] = (i % 2) ? 1.0f : -1.0f;
-    ck_assert(ops->sumsq(x, N) == 16777216.0 + 1000.0);
-    ck_assert(ops->sumsq(x, 0) == 0.0);
+    ck_assert(ops->sumsq(ops, x, N) == 16777216.0 + 1000.0);
+    ck_assert(ops->sumsq(ops, x, 0) == 0.0);
 
     float *y = frand(37, 33, -3, 3);
     double want = 0;
     for (int i = 36; i >= 0; i--) want += (double)y[i] * y[i]; /* other order */
-    ck_assert(fabs(ops->sumsq(y, 37) - want) <= 1e-12 * want);
+    ck_assert(fabs(ops->sumsq(ops, y, 37) - want) <= 1e-12 * want);
     free(x), free(y);
 }
 END_TEST
@@ -876,15 +876,15 @@ END_TEST
 START_TEST(test_ops_ref_nonfinite)
 {
     float x[5] = {FLT_MAX, -FLT_MAX, -0.0f, FLT_MIN / 4 /* subnormal */, 1.0f};
-    ck_assert(!ops->nonfinite(x, 5));
-    ck_assert(!ops->nonfinite(x, 0));
+    ck_assert(!ops->nonfinite(ops, x, 5));
+    ck_assert(!ops->nonfinite(ops, x, 0));
     x[4] = INFINITY; /* the last element is looked at */
-    ck_assert(ops->nonfinite(x, 5));
-    ck_assert(!ops->nonfinite(x, 4));
+    ck_assert(ops->nonfinite(ops, x, 5));
+    ck_assert(!ops->nonfinite(ops, x, 4));
     x[4] = 1.0f, x[0] = -INFINITY;
-    ck_assert(ops->nonfinite(x, 5));
+    ck_assert(ops->nonfinite(ops, x, 5));
     x[0] = NAN;
-    ck_assert(ops->nonfinite(x, 1));
+    ck_assert(ops->nonfinite(ops, x, 1));
 }
 END_TEST
 
@@ -894,10 +894,10 @@ START_TEST(test_ops_ref_scale_axpy)
     float *x = frand(N, 34, -2, 2), *y = frand(N, 35, -2, 2);
     double want[N];
     for (int i = 0; i < N; i++) want[i] = y[i] + -0.3 * (double)x[i];
-    ops->axpy(y, -0.3f, x, N);
+    ops->axpy(ops, y, -0.3f, x, N);
     expect_close("axpy", y, want, N, TOL_FWD_RTOL, TOL_FWD_ATOL);
     for (int i = 0; i < N; i++) want[i] = x[i] * (double)(1.0f / 1024);
-    ops->scale(x, 1.0f / 1024, N); /* a power of two: exact */
+    ops->scale(ops, x, 1.0f / 1024, N); /* a power of two: exact */
     for (int i = 0; i < N; i++) ck_assert(x[i] == (float)want[i]);
     free(x), free(y);
 }
@@ -911,34 +911,34 @@ START_TEST(test_ops_ref_cast_bit_patterns)
     const float f[7] = {1.0f, -2.0f, 65504.0f, 65520.0f, 1e-7f, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f};
     const uint16_t h_want[7] = {0x3C00, 0xC000, 0x7BFF, 0x7C00, 0x0002, 0x3C00, 0x3C02};
     uint16_t h[7];
-    ops->cast(h, ZL_F16, f, ZL_F32, 7);
+    ops->cast(ops, h, ZL_F16, f, ZL_F32, 7);
     for (int i = 0; i < 7; i++) ck_assert_msg(h[i] == h_want[i], "f16[%d] = %#x", i, h[i]);
 
     /* f32 -> bf16: 1, a tie down to even, a tie up to even, -0 */
     const float fb[4] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -0.0f};
     const uint16_t b_want[4] = {0x3F80, 0x3F80, 0x3F82, 0x8000};
     uint16_t bb[4];
-    ops->cast(bb, ZL_BF16, fb, ZL_F32, 4);
+    ops->cast(ops, bb, ZL_BF16, fb, ZL_F32, 4);
     for (int i = 0; i < 4; i++) ck_assert_msg(bb[i] == b_want[i], "bf16[%d] = %#x", i, bb[i]);
 
     /* f16 -> f32: 0x3555 = 2^-2 * (1 + 341/1024) = 0.333251953125, the smallest subnormal */
     const uint16_t hs[3] = {0x3555, 0x0001, 0x7C00};
     float back[3];
-    ops->cast(back, ZL_F32, hs, ZL_F16, 3);
+    ops->cast(ops, back, ZL_F32, hs, ZL_F16, 3);
     ck_assert(back[0] == 0.333251953125f && back[1] == 0x1p-24f && isinf(back[2]));
 
     /* f16 -> bf16: 0.333251953125 is f32 0x3EAAA000; its low half 0xA000 > 0x8000 rounds up */
     uint16_t hb[1];
-    ops->cast(hb, ZL_BF16, hs, ZL_F16, 1);
+    ops->cast(ops, hb, ZL_BF16, hs, ZL_F16, 1);
     ck_assert_msg(hb[0] == 0x3EAB, "bf16 %#x", hb[0]);
     /* bf16 -> f16: 1.0 and 2^16 (0x4780), which does not fit in a half */
     const uint16_t bs[2] = {0x3F80, 0x4780};
     uint16_t hh[2];
-    ops->cast(hh, ZL_F16, bs, ZL_BF16, 2);
+    ops->cast(ops, hh, ZL_F16, bs, ZL_BF16, 2);
     ck_assert(hh[0] == 0x3C00 && hh[1] == 0x7C00);
     /* same type: a copy */
     float same[7];
-    ops->cast(same, ZL_F32, f, ZL_F32, 7);
+    ops->cast(ops, same, ZL_F32, f, ZL_F32, 7);
     ck_assert(!memcmp(same, f, sizeof f));
 }
 END_TEST

@@ -25,6 +25,8 @@ static double coll_cost(const zl_sim *s, zl_sim_coll op, double bytes, int p)
     return 2.0 * (p - 1) / p * bytes / 10e9; /* ring allreduce's bandwidth term */
 }
 
+#define CK_EQ_REL(got, want) ck_assert_double_eq_tol(got, want, 1e-12 * (want))
+
 START_TEST(test_gemm_is_charged_by_its_flops)
 {
     zl_device dev;
@@ -33,8 +35,8 @@ START_TEST(test_gemm_is_charged_by_its_flops)
     zl_sim_init(&sim, NULL, op_cost, NULL, true);
     zl_device_attach_sim(&dev, &sim);
     ck_assert(dev.ops->meta); /* the timed table keeps the meta flag */
-    zl_sim_enter(&sim);
-    dev.ops->gemm(NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    dev.ops->gemm(dev.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1,
+                  0);
     double f, b;
     zl_sim_gemm_counts(1024, 1024, 1024, false, ZL_F32, &f, &b);
     ck_assert_double_eq(f, 2.0 * 1024 * 1024 * 1024);
@@ -42,8 +44,64 @@ START_TEST(test_gemm_is_charged_by_its_flops)
     ck_assert_double_eq_tol(zl_timeline_now(&sim.timeline), f / 1e12, 1e-15);
     ck_assert_double_eq(sim.flops, f);
     ck_assert_uint_eq(sim.timeline.num_spans, 1);
-    zl_sim_enter(NULL);
     zl_sim_free(&sim);
+}
+END_TEST
+
+/* Two devices, each with its own simulator, used in turn with nothing in between (no
+ * "current" simulator to switch): each kernel is charged to the clock of the device it
+ * ran on, because the simulator travels in the device's op table (self->ctx). */
+START_TEST(test_interleaved_devices_charge_their_own_clocks)
+{
+    zl_device a, b;
+    zl_sim sa, sb;
+    ck_assert_int_eq(zl_device_init(&a, ZL_DEVICE_ACCEL, "meta", "A", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&b, ZL_DEVICE_ACCEL, "meta", "B", 0), ZL_OK);
+    zl_sim_init(&sa, NULL, op_cost, NULL, true);
+    zl_sim_init(&sb, NULL, op_cost, NULL, true);
+    zl_device_attach_sim(&a, &sa);
+    zl_device_attach_sim(&b, &sb);
+    ck_assert_ptr_ne(a.ops, b.ops); /* one timed table per simulator */
+    ck_assert_ptr_eq(a.ops->ctx, &sa);
+    double f, by;
+    zl_sim_gemm_counts(1024, 1024, 1024, false, ZL_F32, &f, &by);
+    a.ops->gemm(a.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    b.ops->gemm(b.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    a.ops->gemm(a.ops, NULL, NULL, NULL, 1024, 1024, 1024, 1024, 1024, 1024, false, false, 1, 0);
+    ck_assert_double_eq_tol(zl_timeline_now(&sa.timeline), 2 * f / 1e12, 1e-15);
+    ck_assert_double_eq_tol(zl_timeline_now(&sb.timeline), f / 1e12, 1e-15);
+    ck_assert_double_eq(sa.flops, 2 * f);
+    ck_assert_double_eq(sb.flops, f);
+    /* A's two gemms ran back to back on its clock: one span of two runs */
+    ck_assert_uint_eq(sa.timeline.num_spans, 1);
+    ck_assert_uint_eq(sa.timeline.spans[0].count, 2);
+    ck_assert_uint_eq(sb.timeline.num_spans, 1);
+    ck_assert_uint_eq(sb.timeline.spans[0].count, 1);
+    zl_sim_free(&sa);
+    zl_sim_free(&sb);
+}
+END_TEST
+
+/* A communicator charges its collectives to the simulator it carries (zl_comm_set_sim),
+ * none without one, and never the agreement on errors (zerolab's control traffic). */
+START_TEST(test_communicator_charges_its_own_simulator)
+{
+    zl_sim s;
+    zl_comm *dp;
+    zl_sim_init(&s, NULL, op_cost, NULL, true);
+    s.coll_cost = coll_cost;
+    ck_assert_int_eq(zl_comm_virtual(&dp, 2, 0, "data", NULL), ZL_OK);
+    float x[1000] = {0};
+    ck_assert_int_eq(zl_comm_allreduce(dp, x, 1000, ZL_F32, ZL_REDUCE_SUM), ZL_OK);
+    ck_assert_double_eq(zl_timeline_now(&s.timeline), 0); /* no simulator set: untimed */
+    ck_assert_ptr_null(zl_comm_set_sim(dp, &s));
+    ck_assert_int_eq(zl_comm_agree(dp, ZL_OK), ZL_OK);
+    ck_assert_double_eq(zl_timeline_now(&s.timeline), 0);
+    ck_assert_int_eq(zl_comm_allreduce(dp, x, 1000, ZL_F32, ZL_REDUCE_SUM), ZL_OK);
+    CK_EQ_REL(zl_timeline_now(&s.timeline), coll_cost(&s, ZL_SIM_ALLREDUCE, 4000, 2));
+    ck_assert_ptr_eq(zl_comm_set_sim(dp, NULL), &s);
+    zl_comm_destroy(dp);
+    zl_sim_free(&s);
 }
 END_TEST
 
@@ -61,6 +119,7 @@ static void zero2_step(bool overlap, double *exposed, double *comm, double *step
     sim.coll_cost = coll_cost;
     zl_device_attach_sim(&dev, &sim);
     ck_assert_int_eq(zl_comm_virtual(&dp, 2, 0, "data", NULL), ZL_OK);
+    zl_comm_set_sim(dp, &sim);
     zl_engine_options o = zl_test_engine_options(4, 1, 64);
     o.dp = dp;
     o.zero_stage = 2;
@@ -107,7 +166,6 @@ static void a100_device(zl_device *dev, zl_sim *sim, zl_cluster *c)
     zl_sim_init(sim, NULL, NULL, NULL, true);
     zl_cost_attach(sim, c);
     zl_device_attach_sim(dev, sim);
-    zl_sim_enter(sim);
 }
 
 static double compute_busy(const zl_sim *s) { return s->timeline.busy[ZL_STREAM_COMPUTE]; }
@@ -128,16 +186,16 @@ START_TEST(test_16bit_vector_ops_are_charged_as_the_gpu_runs_them)
     const zl_ops *ops = dev.ops;
     const size_t n = (size_t)1 << 24, piece = n / 4;
     const double hbm = 2039e9 * ZL_COST_EFF_MEMORY;
-    uint16_t *x = ops->alloc(2 * n), *y = ops->alloc(2 * n);
-    float *w = ops->alloc(4 * n), *w2 = ops->alloc(4 * n), *p = ops->alloc(4 * n);
+    uint16_t *x = ops->alloc(ops, 2 * n), *y = ops->alloc(ops, 2 * n);
+    float *w = ops->alloc(ops, 4 * n), *w2 = ops->alloc(ops, 4 * n), *p = ops->alloc(ops, 4 * n);
 
     /* scale, in four pieces as zl__vec_scale does: read and write 2 bytes each */
     double t0 = compute_busy(&sim);
     size_t s0 = sim.timeline.num_spans;
     for (size_t i = 0; i < n; i += piece) {
-        ops->cast(w, ZL_F32, x + i, ZL_BF16, piece);
-        ops->scale(w, 0.5f, piece);
-        ops->cast(x + i, ZL_BF16, w, ZL_F32, piece);
+        ops->cast(ops, w, ZL_F32, x + i, ZL_BF16, piece);
+        ops->scale(ops, w, 0.5f, piece);
+        ops->cast(ops, x + i, ZL_BF16, w, ZL_F32, piece);
     }
     CK_REL(compute_busy(&sim) - t0, 4.0 * n / hbm, "bf16 scale");
     ck_assert_uint_eq(sim.timeline.num_spans - s0, 1);
@@ -145,37 +203,37 @@ START_TEST(test_16bit_vector_ops_are_charged_as_the_gpu_runs_them)
 
     /* y += x, both 16-bit: read 2 + 2, write 2 */
     t0 = compute_busy(&sim);
-    ops->cast(w, ZL_F32, y, ZL_F16, n);
-    ops->cast(w2, ZL_F32, x, ZL_F16, n);
-    ops->axpy(w, 1.0f, w2, n);
-    ops->cast(y, ZL_F16, w, ZL_F32, n);
+    ops->cast(ops, w, ZL_F32, y, ZL_F16, n);
+    ops->cast(ops, w2, ZL_F32, x, ZL_F16, n);
+    ops->axpy(ops, w, 1.0f, w2, n);
+    ops->cast(ops, y, ZL_F16, w, ZL_F32, n);
     CK_REL(compute_busy(&sim) - t0, 6.0 * n / hbm, "f16 add");
     /* f32 y += 16-bit x: 4 + 4 + 2 */
     t0 = compute_busy(&sim);
-    ops->cast(w2, ZL_F32, x, ZL_BF16, n);
-    ops->axpy(p, 1.0f, w2, n);
+    ops->cast(ops, w2, ZL_F32, x, ZL_BF16, n);
+    ops->axpy(ops, p, 1.0f, w2, n);
     CK_REL(compute_busy(&sim) - t0, 10.0 * n / hbm, "mixed add");
     /* norm and overflow check read 2 bytes; Adam reads a 16-bit gradient as such */
     t0 = compute_busy(&sim);
-    ops->cast(w, ZL_F32, x, ZL_BF16, n);
-    ops->sumsq(w, n);
+    ops->cast(ops, w, ZL_F32, x, ZL_BF16, n);
+    ops->sumsq(ops, w, n);
     CK_REL(compute_busy(&sim) - t0, 2.0 * n / hbm, "bf16 norm");
     t0 = compute_busy(&sim);
-    ops->cast(w, ZL_F32, x, ZL_BF16, n);
-    ops->nonfinite(w, n);
+    ops->cast(ops, w, ZL_F32, x, ZL_BF16, n);
+    ops->nonfinite(ops, w, n);
     CK_REL(compute_busy(&sim) - t0, 2.0 * n / hbm, "bf16 overflow check");
     t0 = compute_busy(&sim);
     zl_adamw_args args = {0};
-    ops->cast(w2, ZL_F32, x, ZL_BF16, n);
-    ops->adamw(p, p, p, w2, n, &args);
+    ops->cast(ops, w2, ZL_F32, x, ZL_BF16, n);
+    ops->adamw(ops, p, p, p, w2, n, &args);
     CK_REL(compute_busy(&sim) - t0, 26.0 * n / hbm, "adamw, bf16 gradient");
 
     /* a widening followed by another kernel is a real conversion: charged, 2 + 4 bytes */
     t0 = compute_busy(&sim);
-    ops->cast(w, ZL_F32, x, ZL_BF16, n);
-    ops->gelu_forward(w2, p, n); /* an f32 activation op: 8 bytes per element at act_dtype f32 */
+    ops->cast(ops, w, ZL_F32, x, ZL_BF16, n);
+    ops->gelu_forward(ops, w2, p,
+                      n); /* an f32 activation op: 8 bytes per element at act_dtype f32 */
     CK_REL(compute_busy(&sim) - t0, 6.0 * n / hbm + 8.0 * n / hbm, "unconsumed widening");
-    zl_sim_enter(NULL);
     zl_sim_free(&sim);
 }
 END_TEST
@@ -235,6 +293,8 @@ static Suite *sim_suite(void)
     Suite *s = suite_create("sim");
     TCase *tc = tcase_create("sim");
     tcase_add_test(tc, test_gemm_is_charged_by_its_flops);
+    tcase_add_test(tc, test_interleaved_devices_charge_their_own_clocks);
+    tcase_add_test(tc, test_communicator_charges_its_own_simulator);
     tcase_add_test(tc, test_overlap_comm_hides_gradient_reduction);
     tcase_add_test(tc, test_16bit_vector_ops_are_charged_as_the_gpu_runs_them);
     tcase_add_test(tc, test_launch_overhead_bounds_tiny_models);
