@@ -361,6 +361,7 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
                          (long long)e->micro_steps, gas);
     zl_status st = ZL_OK;
     double loss_sum = 0;
+    bool agreed = false; /* the step failed at a loading's agreement */
     for (int i = 0; i < e->schedule_len && st == ZL_OK; i++) {
         const zl_instr *in = &e->schedule[i];
         if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, in);
@@ -368,6 +369,11 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
         case ZL_LOAD_MICRO_BATCH:
             if ((st = next(ctx, e->batch, e->batch + (size_t)e->model.B * e->model.T)) == ZL_OK)
                 st = load_micro_batch(e, in->buffer);
+            /* Where a rank fails alone (its data, a signal its source reports): the ranks
+             * agree here, so that none goes on into a collective another will not join. */
+            e->failed_here = st != ZL_OK;
+            if (e->opt.dp) st = zl_comm_agree(e->opt.dp, st);
+            if (st != ZL_OK) agreed = true;
             break;
         case ZL_FORWARD_PASS: {
             float l;
@@ -387,6 +393,8 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
             break;
         }
     }
+    if (!agreed) e->failed_here = st != ZL_OK; /* any other failure is this rank's own */
+    if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, NULL); /* the end */
     if (loss) *loss = (float)(loss_sum / gas);
     return st;
 }

@@ -115,7 +115,8 @@ zl_status zl_engine_backward(zl_engine *e);
  * clip, update, zero the gradients and advance the LR schedule. Collective over opt->dp. */
 zl_status zl_engine_step(zl_engine *e);
 
-/* Where zl_engine_train_batch gets micro-batches: fill inputs and targets (B, T). */
+/* Where zl_engine_train_batch gets micro-batches: fill inputs and targets (B, T). A
+ * failure (the data, a signal to stop) ends the step on every rank alike. */
 typedef zl_status (*zl_batch_source)(void *ctx, int32_t *inputs, int32_t *targets);
 
 /* One optimizer step (DeepSpeed's PipelineEngine.train_batch): the engine's schedule
@@ -123,7 +124,8 @@ typedef zl_status (*zl_batch_source)(void *ctx, int32_t *inputs, int32_t *target
  * ReduceTiedGrads, ReduceGrads, OptimizerStep) run by one executor. *loss: the mean of the
  * micro-batches' losses on this rank. The same arithmetic as gradient_accumulation_steps
  * rounds of forward/backward/step; the engine must be at an accumulation boundary
- * (ZL_ERR_INVALID otherwise). Collective over opt->dp. */
+ * (ZL_ERR_INVALID otherwise). Collective over opt->dp; the ranks agree on each
+ * LoadMicroBatch's status, where one rank can fail alone (zl_engine_failed_here). */
 zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, float *loss);
 
 /* The whole flat parameter vector (params_numel floats, host-addressable `out`), on every
@@ -164,9 +166,12 @@ double zl_engine_grad_norm(const zl_engine *e);
 double zl_engine_last_lr(const zl_engine *e);
 /* The loss of the last forward on this rank. */
 float zl_engine_loss(const zl_engine *e);
-/* Have train_batch call observe(ctx, instruction) before each instruction it runs
- * (NULL: none). */
+/* Have train_batch call observe(ctx, instruction) before each instruction it runs, and
+ * observe(ctx, NULL) when it returns (NULL: no observer). */
 void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const zl_instr *in),
                                   void *ctx);
+/* After a failed zl_engine_train_batch: whether this rank failed itself (its message is
+ * zl_last_error()) rather than agreed to another rank's failure. */
+bool zl_engine_failed_here(const zl_engine *e);
 
 #endif

@@ -15,6 +15,8 @@ double zl_engine_last_lr(const zl_engine *e) { return e->lr; }
 float zl_engine_loss(const zl_engine *e) { return e->loss; }
 double zl_engine_loss_scale(const zl_engine *e) { return zl_precision_loss_scale(&e->prec); }
 
+bool zl_engine_failed_here(const zl_engine *e) { return e->failed_here; }
+
 void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const zl_instr *in),
                                   void *ctx)
 {

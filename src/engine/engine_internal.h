@@ -53,6 +53,7 @@ struct zl_engine {
     zl_instr *schedule;
     int schedule_len;
     void (*instr_observer)(void *ctx, const zl_instr *in);
+    bool failed_here; /* the last train_batch failed on this rank (not only agreed to) */
     void *instr_observer_ctx;
 };
 

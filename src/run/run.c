@@ -322,9 +322,50 @@ static double wall_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* What zl_run_step gives the engine's executor: the loader as its batch source (which
+ * also reports a signal to stop), and an observer that names the phase for a collective
+ * timeout and times the instructions. */
+typedef struct run_step {
+    zl_run *run;
+    int micro;               /* micro-batches loaded so far */
+    const zl_instr *running; /* the instruction under way (NULL: none yet) */
+    double since;            /* when it started */
+} run_step;
+
+static zl_status run_next_batch(void *ctx, int32_t *inputs, int32_t *targets)
+{
+    run_step *rs = ctx;
+    zl_run *run = rs->run;
+    /* A signal stops training here; the executor's agreement stops every rank alike. */
+    if (run->interrupt && *run->interrupt)
+        return zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
+    zl_loader_next(&run->loader, inputs, targets);
+    return ZL_OK;
+}
+
+static void run_observe(void *ctx, const zl_instr *in)
+{
+    run_step *rs = ctx;
+    zl_run *run = rs->run;
+    double now = wall_now();
+    if (rs->running) { /* the last instruction's wall time, by phase (loading: none) */
+        double dt = now - rs->since;
+        switch (rs->running->kind) {
+        case ZL_LOAD_MICRO_BATCH: break;
+        case ZL_FORWARD_PASS: run->wall_forward_s += dt; break;
+        case ZL_BACKWARD_PASS: run->wall_backward_s += dt; break;
+        default: run->wall_step_s += dt; break; /* the reductions and the optimizer */
+        }
+    }
+    rs->running = in;
+    rs->since = now;
+    if (in && in->kind == ZL_LOAD_MICRO_BATCH) /* named in a collective timeout's message */
+        zl_comm_set_phase(run->comm, "step %ld of %ld, micro-step %d of %d", run->step, run->steps,
+                          ++rs->micro, run->options.gradient_accumulation_steps);
+}
+
 zl_status zl_run_step(zl_run *run, float *loss)
 {
-    const zl_engine_options *o = &run->options;
     run->failed_here = false;
     run->wall_forward_s = run->wall_backward_s = run->wall_step_s = 0;
     run->step++;
@@ -332,35 +373,17 @@ zl_status zl_run_step(zl_run *run, float *loss)
         run->sim.timeline.num_spans = 0; /* the trace keeps the last step */
         run->step_mark = run->sim.timeline;
     }
-    double loss_sum = 0;
-    for (int micro = 0; micro < o->gradient_accumulation_steps; micro++) {
-        /* Named in a collective timeout's message. */
-        zl_comm_set_phase(run->comm, "step %ld of %ld, micro-step %d of %d", run->step,
-                          run->steps, micro + 1, o->gradient_accumulation_steps);
-        float micro_loss = 0;
-        zl_loader_next(&run->loader, run->inputs, run->targets);
-        double t0 = wall_now();
-        zl_status st = zl_engine_forward(run->engine, run->inputs, run->targets, &micro_loss);
-        double t1 = wall_now();
-        if (st == ZL_OK) st = zl_engine_backward(run->engine);
-        double t2 = wall_now();
-        if (st == ZL_OK) st = zl_engine_step(run->engine);
-        double t3 = wall_now();
-        run->wall_forward_s += t1 - t0;
-        run->wall_backward_s += t2 - t1;
-        run->wall_step_s += t3 - t2;
-        /* A signal stops training here; the agreement stops every rank at this micro-step. */
-        if (st == ZL_OK && run->interrupt && *run->interrupt)
-            st = zl_errorf(ZL_ERR_INTERRUPTED, "interrupted by a signal");
-        zl_status agreed = zl_comm_agree(run->comm, st); /* untimed: not training */
-        if (agreed != ZL_OK) {
-            run->failed_here = st != ZL_OK;
-            return agreed;
-        }
-        loss_sum += micro_loss;
-    }
-    *loss = (float)(loss_sum / o->gradient_accumulation_steps);
-    return ZL_OK;
+    /* One optimizer step as the engine's schedule (engine/schedule.h), run by its executor. */
+    run_step rs = {run, 0, NULL, 0};
+    zl_engine_set_instr_observer(run->engine, run_observe, &rs);
+    zl_status st = zl_engine_train_batch(run->engine, run_next_batch, &rs, loss);
+    zl_engine_set_instr_observer(run->engine, NULL, NULL);
+    /* Failures past the loading (the minimum loss scale, a broken communicator) are
+     * every rank's already; this agreement only makes sure of it. */
+    zl_status agreed = zl_comm_agree(run->comm, st); /* untimed: not training */
+    if (agreed != ZL_OK) run->failed_here = st != ZL_OK && zl_engine_failed_here(run->engine);
+    /* (zl_comm_agree keeps a failed rank's own message; the others name it.) */
+    return agreed;
 }
 
 double zl_run_step_flops(const zl_run *run)

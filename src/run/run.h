@@ -165,12 +165,14 @@ zl_status zl_run_configure(zl_run *run, const zl_run_options *options, int world
  * missing. train and plan both call it, so they refuse the same configs alike. */
 zl_status zl_run_check_config(const zl_config *cfg);
 
-/* One optimizer step: gradient_accumulation_steps micro-batches from the loader, each
- * forward, backward and step. *loss: the mean of this rank's micro-batch losses (not
- * averaged over ranks: zl_engine_dp_mean does that, collectively). The ranks agree after
- * every micro-step; on failure run->failed_here says whether this rank failed itself.
- * ZL_ERR_INTERRUPTED when options.interrupt was set. With a card the trace keeps only
- * this step's spans, and run->step_mark holds the clocks at its start. Collective. */
+/* One optimizer step: zl_engine_train_batch over gradient_accumulation_steps
+ * micro-batches from the loader (the engine's schedule, run by its executor). *loss: the
+ * mean of this rank's micro-batch losses (not averaged over ranks: zl_engine_dp_mean does
+ * that, collectively). The ranks agree at every LoadMicroBatch and at the end; on failure
+ * run->failed_here says whether this rank failed itself. ZL_ERR_INTERRUPTED when
+ * options.interrupt was set, at the next micro-batch's loading. With a card the trace
+ * keeps only this step's spans, and run->step_mark holds the clocks at its start.
+ * Collective. */
 zl_status zl_run_step(zl_run *run, float *loss);
 
 /* Model FLOPs of one optimizer step over all ranks (forward and backward: 3x forward). */

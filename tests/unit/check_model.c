@@ -91,7 +91,7 @@ typedef struct tie_probe {
 static void probe_at_reduce(void *ctx, const zl_instr *in)
 {
     tie_probe *p = ctx;
-    if (in->kind != ZL_REDUCE_GRADS) return;
+    if (!in || in->kind != ZL_REDUCE_GRADS) return;
     const zl_model *m = &p->e->model;
     const zl_tie_group *g = &m->ties[0];
     const float *grads = zl_tensor_f32(&p->e->grads);

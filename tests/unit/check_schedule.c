@@ -57,6 +57,7 @@ typedef struct seen {
 static void observe(void *ctx, const zl_instr *in)
 {
     seen *s = ctx;
+    if (!in) return; /* the end of the step */
     if (s->n < 64) s->ins[s->n] = *in;
     s->n++;
 }
