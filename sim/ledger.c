@@ -10,7 +10,6 @@ void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
     memset(l, 0, sizeof *l);
     snprintf(l->device_name, sizeof l->device_name, "%s", device_name);
     l->budget_nbytes = budget_nbytes;
-    l->hint_zero_stage = -1;
 }
 
 void zl_ledger_set_placement(zl_ledger *l, zl_placement placement) { l->placement = placement; }
@@ -50,11 +49,8 @@ char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
     return buf;
 }
 
-/* The hint names the remedy for whatever holds the most memory, in DeepSpeed's terms, and
- * only remedies that exist in zerolab and would help this run: a ZeRO stage partitions
- * over data-parallel ranks, so on one rank it can only come with more GPUs, and a stage
- * already in use is not suggested again. (Offload and activation checkpointing are not
- * built yet: not suggested.) */
+/* The hint names the remedy for whatever holds the most memory: the hinter's (src/zero
+ * for ZeRO's partitioned state), else the ledger's own for what any device holds. */
 void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
 {
     /* Off the card, partitioning and micro-batches are not the remedy: the host's memory
@@ -64,37 +60,7 @@ void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
                  "less on it", zl_placement_name(l->placement));
         return;
     }
-    int dp = l->hint_dp_size, z = l->hint_zero_stage;
-    /* the ZeRO stage that partitions this kind of state, and what it is */
-    int stage = 0;
-    const char *what = NULL;
-    if (!strncmp(tag, "adam", 4) || !strcmp(tag, "master")) stage = 1, what = "optimizer state";
-    else if (!strcmp(tag, "grad") || !strcmp(tag, "bucket")) stage = 2, what = "gradients";
-    else if (!strcmp(tag, "param") || !strcmp(tag, "gather")) stage = 3, what = "parameters";
-    if (what) {
-        const char *tail = !strcmp(tag, "bucket") ? ", or use a smaller reduce_bucket_size"
-                           : stage == 3           ? ", or use a smaller model"
-                                                  : "";
-        const char *verb = stage == 1 ? "dominates" : "dominate", *it = stage == 1 ? "it" : "them";
-        if (z >= stage && dp > 1)
-            snprintf(buf, size, "%s %s although ZeRO stage %d already partitions %s over %d "
-                     "ranks: more GPUs divide %s further, or use a card with more memory%s",
-                     what, verb, z, it, dp, it, tail);
-        else if (dp == 1)
-            snprintf(buf, size, "%s %s: on one GPU nothing partitions %s; ZeRO stage %d over N "
-                     "GPUs divides %s by N (e.g. --cluster 8x<device> with \"zero_optimization\": "
-                     "{\"stage\": %d}), or use a card with more memory%s",
-                     what, verb, it, stage, it, stage, tail);
-        else if (dp > 1)
-            snprintf(buf, size, "%s %s: ZeRO stage %d partitions %s across the %d data-parallel "
-                     "ranks (\"zero_optimization\": {\"stage\": %d})%s",
-                     what, verb, stage, it, dp, stage, tail);
-        else /* unknown data-parallel size */
-            snprintf(buf, size, "%s %s: with several data-parallel ranks, ZeRO stage %d "
-                     "partitions %s (\"zero_optimization\": {\"stage\": %d})%s",
-                     what, verb, stage, it, stage, tail);
-        return;
-    }
+    if (l->hinter.fn && l->hinter.fn(l->hinter.args, tag, buf, size)) return;
     if (!strncmp(tag, "act", 3))
         snprintf(buf, size, "activations dominate: lower train_micro_batch_size_per_gpu (raising "
                  "gradient_accumulation_steps keeps the global batch) or the sequence length");
@@ -107,10 +73,13 @@ void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
                  "micro-batch");
 }
 
-void zl_ledger_set_hint_context(zl_ledger *l, int dp_size, int zero_stage)
+void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[2], const char *tag, char *buf,
+                                                 size_t size),
+                        int arg0, int arg1)
 {
-    l->hint_dp_size = dp_size;
-    l->hint_zero_stage = zero_stage;
+    l->hinter.fn = fn;
+    l->hinter.args[0] = arg0;
+    l->hinter.args[1] = arg1;
 }
 
 zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)

@@ -48,9 +48,12 @@ typedef struct zl_ledger {
      * budgeted_* are cur/peak without it. */
     char exempt[ZL_LEDGER_TAG_LEN];
     size_t budgeted_nbytes, budgeted_peak_nbytes;
-    /* What the out-of-memory hint may suggest (zl_ledger_set_hint_context): the
-     * data-parallel ranks (0: unknown) and the ZeRO stage (-1: unknown). */
-    int hint_dp_size, hint_zero_stage;
+    /* Who suggests remedies the ledger does not know (zl_ledger_set_hint), and what they
+     * told it. */
+    struct zl_ledger_hinter {
+        bool (*fn)(const int args[2], const char *tag, char *buf, size_t size);
+        int args[2];
+    } hinter;
     int num_tags;
     zl_ledger_entry entries[ZL_LEDGER_MAX_TAGS];
 } zl_ledger;
@@ -66,11 +69,15 @@ const char *zl_placement_name(zl_placement placement);
  * would pass the budget; fails with ZL_ERR_INVALID if the tag table is full. */
 zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes);
 
-/* Tell the out-of-memory hint the run's data-parallel size and ZeRO stage, so that it
- * suggests only what would help: no ZeRO stage on one rank (nothing to partition over),
- * nor the stage already in use. Features zerolab has not built (offload, activation
- * checkpointing) are never suggested. */
-void zl_ledger_set_hint_context(zl_ledger *l, int dp_size, int zero_stage);
+/* The remedies for state the ledger holds but does not understand (what partitioning
+ * over data-parallel ranks would do to optimizer state, gradients, parameters) come from
+ * the layer that does: fn(args, tag, buf, size) writes the hint for memory dominated by
+ * `tag` and returns true, or returns false to leave the ledger's own. args: two integers
+ * fn reads, kept by value (src/zero/memory_hint.c: the data-parallel size and the ZeRO
+ * stage). NULL fn: the ledger's hints only. */
+void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[2], const char *tag, char *buf,
+                                                 size_t size),
+                        int arg0, int arg1);
 
 /* The hint for memory dominated by `tag` ("adam.m", "grad", "act.h.3", ...), as the
  * out-of-memory message gives it, into buf. */

@@ -9,6 +9,7 @@
 #include "core/device.h"
 #include "model/gpt_config.h"
 #include "sim/cost.h"
+#include "zero/zero.h"
 
 static double now(void)
 {
@@ -108,7 +109,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     snprintf(name, sizeof name, "rank 0 host");
     if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, 0)) != ZL_OK)
         return res->status = st;
-    zl_ledger_set_hint_context(&dev.ledger, req->world_size, req->options.zero_stage);
+    zl_zero_set_memory_hint(&dev.ledger, req->world_size, req->options.zero_stage);
     zl_sim sim;
     bool clocked = req->cluster != NULL;
     if (clocked) {

@@ -138,6 +138,11 @@ typedef struct zl_zero_strategy {
     void (*free)(zl_zero_ctx *z);
 } zl_zero_strategy;
 
+/* Have the device's out-of-memory message suggest what ZeRO would do for a run of
+ * dp_size data-parallel ranks at zero_stage (memory_hint.c): no stage on one rank, none
+ * already in use. */
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage);
+
 /* The strategy of zero_optimization.stage; an error naming the key for another number. */
 zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
 

@@ -5,6 +5,7 @@
 #include "core/device.h"
 #include "core/tensor.h"
 #include "sim/ledger.h"
+#include "zero/zero.h" /* the remedies ZeRO offers, which the ledger reports */
 
 START_TEST(test_ledger_current_and_peak_per_tag)
 {
@@ -34,6 +35,13 @@ START_TEST(test_ledger_budget_error_names_everything)
     zl_ledger_init(&l, "rank 3 (V100-16GB)", 4096);
     ck_assert_int_eq(zl_ledger_alloc(&l, "param", 1024), ZL_OK);
     ck_assert_int_eq(zl_ledger_alloc(&l, "adam.m", 2048), ZL_OK);
+    /* Alone, the ledger knows no remedy for optimizer state beyond a larger device ... */
+    char hint[512];
+    zl_ledger_hint(&l, "adam.m", hint, sizeof hint);
+    ck_assert_ptr_null(strstr(hint, "ZeRO"));
+    ck_assert_ptr_nonnull(strstr(hint, "more memory"));
+    /* ... src/zero tells it what partitioning would do (data-parallel size unknown). */
+    zl_zero_set_memory_hint(&l, 0, -1);
     zl_status st = zl_ledger_alloc(&l, "adam.v", 2048);
     ck_assert_int_eq(st, ZL_ERR_OOM);
     const char *msg = zl_last_error();

@@ -1,0 +1,51 @@
+/* What the out-of-memory message suggests when ZeRO's kind of state dominates: the ledger
+ * (sim/ledger.h) knows tags and bytes, src/zero knows which stage partitions what.
+ *
+ * Only remedies that exist in zerolab and would help this run: a ZeRO stage partitions
+ * over data-parallel ranks, so on one rank it can only come with more GPUs, and a stage
+ * already in use is not suggested again. (Offload and activation checkpointing are not
+ * built yet: not suggested.) */
+#include <stdio.h>
+#include <string.h>
+
+#include "zero/zero.h"
+
+/* args: the data-parallel size (0: unknown) and the stage in use (-1: unknown). */
+static bool zero_hint(const int args[2], const char *tag, char *buf, size_t size)
+{
+    int dp = args[0], z = args[1];
+    /* the ZeRO stage that partitions this kind of state, and what it is */
+    int stage = 0;
+    const char *what = NULL;
+    if (!strncmp(tag, "adam", 4) || !strcmp(tag, "master")) stage = 1, what = "optimizer state";
+    else if (!strcmp(tag, "grad") || !strcmp(tag, "bucket")) stage = 2, what = "gradients";
+    else if (!strcmp(tag, "param") || !strcmp(tag, "gather")) stage = 3, what = "parameters";
+    if (!what) return false; /* not ZeRO's: the ledger's own hint */
+    const char *tail = !strcmp(tag, "bucket") ? ", or use a smaller reduce_bucket_size"
+                       : stage == 3           ? ", or use a smaller model"
+                                              : "";
+    const char *verb = stage == 1 ? "dominates" : "dominate", *it = stage == 1 ? "it" : "them";
+    if (z >= stage && dp > 1)
+        snprintf(buf, size, "%s %s although ZeRO stage %d already partitions %s over %d "
+                 "ranks: more GPUs divide %s further, or use a card with more memory%s",
+                 what, verb, z, it, dp, it, tail);
+    else if (dp == 1)
+        snprintf(buf, size, "%s %s: on one GPU nothing partitions %s; ZeRO stage %d over N "
+                 "GPUs divides %s by N (e.g. --cluster 8x<device> with \"zero_optimization\": "
+                 "{\"stage\": %d}), or use a card with more memory%s",
+                 what, verb, it, stage, it, stage, tail);
+    else if (dp > 1)
+        snprintf(buf, size, "%s %s: ZeRO stage %d partitions %s across the %d data-parallel "
+                 "ranks (\"zero_optimization\": {\"stage\": %d})%s",
+                 what, verb, stage, it, dp, stage, tail);
+    else /* unknown data-parallel size */
+        snprintf(buf, size, "%s %s: with several data-parallel ranks, ZeRO stage %d "
+                 "partitions %s (\"zero_optimization\": {\"stage\": %d})%s",
+                 what, verb, stage, it, stage, tail);
+    return true;
+}
+
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage)
+{
+    zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage);
+}
