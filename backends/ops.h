@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
+#include "base/dtype.h"
 
 typedef struct zl_adamw_args {
     float lr;

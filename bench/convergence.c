@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "comm/comm.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "engine/engine.h"
 #include "run/run.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/checked.h"
+#include "base/checked.h"
 
 static double dmax(double a, double b) { return a >= b ? a : b; } /* Python's max(a, b) */
 

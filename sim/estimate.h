@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 /* DeepSpeed's default additional_buffer_factor. */
 #define ZL_ESTIMATE_DEFAULT_BUFFER_FACTOR 1.5

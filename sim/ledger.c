@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 void zl_ledger_init(zl_ledger *l, const char *device_name, size_t budget_nbytes)
 {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 /* Where a ledger's bytes live. Each device has one ledger, so the placement is the
  * device's: the card's own memory, the host's (pinned) memory an accelerator offloads to,

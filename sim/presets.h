@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/dtype.h"
-#include "core/status.h"
+#include "base/dtype.h"
+#include "base/status.h"
 
 typedef struct zl_link {
     const char *name;  /* "nvlink3", "pcie4", "ib200", ... */

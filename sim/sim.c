@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 /* The timed tables' template: every function below, run on the simulator in self->ctx.
  * Each simulator holds its own copy (zl_sim_set_inner), with ctx pointing at itself. */

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 typedef enum zl_stream {
     ZL_STREAM_COMPUTE,

@@ -3,17 +3,17 @@
 #ifndef ZEROLAB_H
 #define ZEROLAB_H
 
-#include "core/status.h"
-#include "core/log.h"
-#include "core/dtype.h"
-#include "core/rng.h"
+#include "base/status.h"
+#include "base/log.h"
+#include "base/dtype.h"
+#include "base/rng.h"
 #include "core/device.h"
 #include "core/tensor.h"
 #include "sim/ledger.h"
 #include "backends/ops.h"
 #include "model/model.h"
 #include "model/gpt_config.h"
-#include "optim/optimizer.h"
+#include "config/optim_settings.h"
 #include "optim/param_range.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"

@@ -1,13 +1,13 @@
 /* Element-wise conversion between f32, f16 and bf16, bit for bit the result of
- * zl_convert (core/dtype.c: round to nearest even, overflow to inf, f16 subnormals kept,
- * NaN quieted with its sign and top payload bits). core/dtype.c branches per case; here
+ * zl_convert (base/dtype.c: round to nearest even, overflow to inf, f16 subnormals kept,
+ * NaN quieted with its sign and top payload bits). base/dtype.c branches per case; here
  * every case is computed and the right one selected, so the loops vectorize, and the
  * f16 subnormal cases use an f32 addition or subtraction whose own rounding (to nearest
  * even, the default mode) does the work. f32 -> f16 uses the F16C instruction where the
  * CPU has it. Casts run on whole parameter and gradient buffers every step under mixed
  * precision, hence the effort. */
 #include "backends/cpu/cpu.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>

@@ -36,7 +36,7 @@
 #include <cblas.h>
 
 #include "backends/cpu/cpu.h"
-#include "core/log.h"
+#include "base/log.h"
 
 /* block boundaries: whole cache lines of C, and aligned panels of A for sgemm's packing */
 #define SPLIT_ALIGN 32

@@ -29,7 +29,7 @@
  * is the backend's, not on the simulated device's ledger. Not thread-safe (cpu.h). */
 #include "backends/cpu/cpu.h"
 #include "zl_build.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #ifdef ZL_HAVE_ONEDNN
 #include <dnnl.h>

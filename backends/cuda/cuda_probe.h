@@ -4,7 +4,7 @@
 #ifndef ZL_BACKENDS_CUDA_PROBE_H
 #define ZL_BACKENDS_CUDA_PROBE_H
 
-#include "core/status.h"
+#include "base/status.h"
 
 #ifdef __cplusplus
 extern "C" {

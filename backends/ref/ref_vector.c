@@ -6,13 +6,13 @@
  *   nonfinite  any x is inf or NaN (the fp16 overflow check of the loss scaler)
  *   scale      x *= s
  *   axpy       y += a * x
- *   cast       f32 <-> f16 <-> bf16, round to nearest even (core/dtype.h does the rounding) */
+ *   cast       f32 <-> f16 <-> bf16, round to nearest even (base/dtype.h does the rounding) */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "backends/ref/ref.h"
-#include "core/log.h"
+#include "base/log.h"
 
 void zl__ref_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,
                               size_t n)

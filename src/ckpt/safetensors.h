@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
-#include "core/status.h"
+#include "base/dtype.h"
+#include "base/status.h"
 
 #define ZL_SAFETENSORS_MAX_DIMS 8
 /* The reference implementation refuses headers above 100 MB; so does the reader. */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
-#include "core/log.h"
-#include "core/status.h"
+#include "base/log.h"
+#include "base/status.h"
 
 /* One line of help, wrapped at ZL_CLI_HELP_COLUMNS: continuation lines are indented to
  * where an option's description starts ("  --flag ARG   text": after the first run of

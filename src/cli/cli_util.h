@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 #define ZL_EXIT_OK 0
 #define ZL_EXIT_FAIL 1

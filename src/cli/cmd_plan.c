@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config.h"
 #include "model/gpt_config.h"
 #include "plan/plan.h"

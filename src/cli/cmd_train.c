@@ -21,8 +21,8 @@
 #include "comm/comm.h"
 #include "comm/comm_log.h"
 #include "core/device.h"
-#include "core/log.h"
-#include "core/threads.h"
+#include "base/log.h"
+#include "base/threads.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "config/config.h"
@@ -432,7 +432,7 @@ static int train(const train_args *a)
     catch_stop_signals(old_actions);
 
     /* Threads: --threads, else OMP_NUM_THREADS, else what this machine can give each rank
-     * now (core/threads.h: OpenMP's one-per-core default spins ranks and busy machines
+     * now (base/threads.h: OpenMP's one-per-core default spins ranks and busy machines
      * against each other). */
     const char *auto_why = NULL;
     if (a->threads) omp_set_num_threads((int)a->threads);

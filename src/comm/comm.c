@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "comm/comm_log.h"
-#include "core/log.h"
+#include "base/log.h"
 
 double zl__comm_now(void)
 {

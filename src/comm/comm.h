@@ -27,8 +27,8 @@
 #include <stddef.h>
 
 #include "comm/comm_op.h" /* zl_comm_op, zl_comm_op_name */
-#include "core/dtype.h"
-#include "core/status.h"
+#include "base/dtype.h"
+#include "base/status.h"
 
 typedef enum zl_reduce_op { ZL_REDUCE_SUM, ZL_REDUCE_MAX, ZL_REDUCE_MIN } zl_reduce_op;
 

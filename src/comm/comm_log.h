@@ -24,8 +24,8 @@
 
 /* Below the communicators (comm.h records into it): it needs only the ops' names. */
 #include "comm/comm_op.h"
-#include "core/dtype.h"
-#include "core/status.h"
+#include "base/dtype.h"
+#include "base/status.h"
 
 typedef struct zl_comm_log zl_comm_log; /* also declared, opaque, in comm.h */
 

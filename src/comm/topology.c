@@ -1,6 +1,6 @@
 #include "comm/topology.h"
 
-#include "core/log.h"
+#include "base/log.h"
 
 zl_status zl_topology_init(zl_topology *t, int world_size, int pipe_size, int model_size)
 {

@@ -9,7 +9,7 @@
 #ifndef ZL_COMM_TOPOLOGY_H
 #define ZL_COMM_TOPOLOGY_H
 
-#include "core/status.h"
+#include "base/status.h"
 
 typedef enum zl_axis { ZL_AXIS_PIPE, ZL_AXIS_DATA, ZL_AXIS_MODEL } zl_axis;
 

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config_internal.h"
 
 void zl_config_default(zl_config *cfg)

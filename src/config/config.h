@@ -34,9 +34,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/status.h"
-#include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
+#include "base/status.h"
+#include "config/optim_settings.h"
 
 /* Where a resolved value came from (printed next to it). */
 typedef enum zl_config_source {

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config_internal.h"
 
 static zl_config_origin *origin(zl_config *cfg, const char *path)

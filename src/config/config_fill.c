@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config_internal.h"
 
 /* The keys zl_config_fill fills, their flag in the CLI and HF's TrainingArguments name. */

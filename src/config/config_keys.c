@@ -5,7 +5,7 @@
  * key is a likely typo of a valid key or a valid key of another block, else a warning. */
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config_internal.h"
 
 zl_status zl__cfg_expect_object(zl__cfg_reader *r, const json_t *v, const char *path)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "config/config_internal.h"
 
 const char *zl__cfg_join(char *buf, size_t nbuf, const char *a, const char *b)

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backend,
                          const char *name, size_t budget_nbytes)

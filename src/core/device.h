@@ -19,7 +19,7 @@
 #include <stddef.h>
 
 #include "backends/ops.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "sim/ledger.h"
 #include "sim/sim.h"
 

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/checked.h"
-#include "core/log.h"
+#include "base/checked.h"
+#include "base/log.h"
 
 size_t zl_shape_numel(int ndim, const int64_t *shape)
 {

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "core/device.h"
-#include "core/dtype.h"
+#include "base/dtype.h"
 
 #define ZL_MAX_DIMS 4
 

@@ -36,8 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "core/rng.h"
+#include "base/log.h"
+#include "base/rng.h"
 #include "data/dataset.h"
 
 #define CORPUS_SEED 20240520u

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 /* llm.c shard header: 256 little-endian int32; [0] magic, [1] version, [2] token count. */
 #define ZL_SHARD_HEADER_INTS 256

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 zl_status zl_loader_init(zl_loader *l, const zl_dataset *ds, int B, int T, int rank,
                          int world_size)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "engine/engine_internal.h"
 
 /* One weight-decay range per maximal run of parameters with the same flag. */

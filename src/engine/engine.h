@@ -22,9 +22,9 @@
 
 #include "comm/comm.h"
 #include "core/device.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "model/model.h"
-#include "optim/optimizer.h"
+#include "config/optim_settings.h"
 #include "optim/lr_schedule.h"
 #include "engine/schedule.h"
 #include "zero/precision.h"

@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "core/checked.h"
+#include "base/checked.h"
 
 static const zl_gpt_config presets[] = {
     /* name        V      maxT  L   NH  C */

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "model/model.h"
 
 /* A preset by name: "lab" (~0.1M params, byte vocabulary), "small" (the benchmark's

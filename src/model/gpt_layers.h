@@ -1,11 +1,11 @@
 /* Internal to src/model: parameter order inside a GPT-2 block and the helpers the three
  * layer files share. Dimension glossary: B batch, T sequence, C channels, NH heads,
  * V vocabulary, N = B*T. The element counts (act_numel, scratch_numel) saturate at
- * SIZE_MAX (core/checked.h): zl_model_alloc_activations refuses a shape that reaches it. */
+ * SIZE_MAX (base/checked.h): zl_model_alloc_activations refuses a shape that reaches it. */
 #ifndef ZL_MODEL_GPT_LAYERS_H
 #define ZL_MODEL_GPT_LAYERS_H
 
-#include "core/checked.h"
+#include "base/checked.h"
 #include "model/model.h"
 
 /* Parameters of each layer, in table order. */

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/checked.h"
-#include "core/log.h"
-#include "core/rng.h"
+#include "base/checked.h"
+#include "base/log.h"
+#include "base/rng.h"
 #include "model/gpt_config.h"
 #include "model/gpt_layers.h"
 

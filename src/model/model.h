@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "core/device.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "core/tensor.h"
 
 /* Shape of a GPT-2 style model. */

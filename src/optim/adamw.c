@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 zl_status zl_adamw_init(zl_adamw *opt, zl_device *dev, size_t numel, const zl_optimizer_params *p)
 {

@@ -21,9 +21,9 @@
 #include <stdint.h>
 
 #include "core/device.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "core/tensor.h"
-#include "optim/optimizer.h"
+#include "config/optim_settings.h"
 #include "optim/param_range.h"
 
 typedef struct zl_adamw {

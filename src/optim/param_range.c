@@ -1,7 +1,7 @@
 /* Parameter ranges clipped to a shard. */
 #include "optim/param_range.h"
 
-#include "core/log.h"
+#include "base/log.h"
 
 int zl_param_ranges_clip(zl_param_range *out, const zl_param_range *in, int n, size_t begin,
                          size_t end)

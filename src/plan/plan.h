@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "sim/ledger.h"

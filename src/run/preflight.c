@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/hostmem.h"
+#include "base/hostmem.h"
 #include "plan/plan.h"
 #include "sim/ledger.h"
 

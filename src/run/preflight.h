@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "comm/comm.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
 
@@ -33,7 +33,7 @@ typedef struct zl_run_preflight {
  *    libraries and the low-precision GEMMs' packing buffers, which the ledger does not
  *    see, took 17 MiB for the lab model, 2.6% of gpt2-124m fp32, 6.4% of gpt2-124m bf16);
  *    R is the number of ranks on the node, which share its memory. Z is the host's
- *    available memory (core/hostmem.h) plus what the node's ranks already hold
+ *    available memory (base/hostmem.h) plus what the node's ranks already hold
  *    (held_nbytes), or ZL_HOST_MEMORY_AVAILABLE (bytes), an override for tests and for
  *    machines where the kernel's figure is wrong. Unknown host memory skips that check. */
 zl_status zl_run_preflight_check(zl_comm *world, const zl_run_preflight *p);

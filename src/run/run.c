@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "comm/comm_log.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "run/preflight.h"
 #include "sim/cost.h"
 

@@ -31,7 +31,7 @@
 #include "comm/comm.h"
 #include "config/config.h"
 #include "core/device.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/engine.h"

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 typedef enum zl_scaler_kind {
     ZL_SCALER_ZERO = 0,           /* DeepSpeed's ZeRO optimizers (DynamicLossScaler) */

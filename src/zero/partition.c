@@ -1,6 +1,6 @@
 #include "zero/partition.h"
 
-#include "core/log.h"
+#include "base/log.h"
 
 void zl_partition_init(zl_partition *p, size_t numel, int dp_size, int dp_rank)
 {

@@ -15,7 +15,7 @@
  * gradients below 2^-24 flush to zero unless the loss scale lifts them. */
 #include "zero/precision.h"
 
-#include "core/log.h"
+#include "base/log.h"
 
 /* Pieces of the f32 scratch (core/vec.h's, which the policy also uses to widen). */
 #define PIECE ZL_VEC_PIECE

@@ -38,8 +38,8 @@
 
 #include "comm/comm.h"
 #include "core/device.h"
-#include "core/dtype.h"
-#include "core/status.h"
+#include "base/dtype.h"
+#include "base/status.h"
 #include "core/tensor.h"
 #include "core/vec.h"
 #include "model/model.h"

@@ -37,7 +37,7 @@
 
 #include "comm/comm.h"
 #include "core/device.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "core/tensor.h"
 #include "model/model.h"
 #include "optim/adamw.h"

@@ -18,7 +18,7 @@ n=$(wc -l <"$tmp/commands")
 [ "$n" -ge 5 ] || { echo "FAIL: found only $n commands in README.md's sh blocks"; exit 1; }
 
 # As a user runs them: no OMP_NUM_THREADS (make check sets 2), so zerolab picks the
-# threads itself (core/threads.h), one per rank under mpiexec on a small machine.
+# threads itself (base/threads.h), one per rank under mpiexec on a small machine.
 unset OMP_NUM_THREADS
 failures=0 checks=0 i=0
 while IFS= read -r line; do

@@ -12,7 +12,7 @@
 #include "check_util.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
-#include "core/rng.h"
+#include "base/rng.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* the parameters, bit for bit */
 

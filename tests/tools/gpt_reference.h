@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
+#include "config/optim_settings.h"
 
 #define GPTREF_FIXTURE "gpt_reference.safetensors"
 #define GPTREF_SEED 20240611u   /* parameter initialisation */

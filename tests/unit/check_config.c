@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check_util.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "config/config.h"
 #include "engine/engine.h"
 

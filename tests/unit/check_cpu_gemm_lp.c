@@ -22,8 +22,8 @@
 #include "backends/ops.h"
 #include "check_util.h"
 #include "zl_build.h"
-#include "core/dtype.h"
-#include "core/rng.h"
+#include "base/dtype.h"
+#include "base/rng.h"
 
 #ifdef ZL_HAVE_ONEDNN
 #include <dnnl.h>

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "core/dtype.h"
+#include "base/dtype.h"
 
 static float f32_from_bits(uint32_t u)
 {

@@ -9,7 +9,7 @@
 
 #include "check_util.h"
 #include "core/device.h"
-#include "core/rng.h"
+#include "base/rng.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* parameters and gradients */
 #include "engine/schedule.h"

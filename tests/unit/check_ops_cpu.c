@@ -1,7 +1,7 @@
 /* The cpu backend against the ref backend (naive loops, the specification), op by op:
  * random odd shapes, every transpose of gemm with padded leading dimensions, forward and
  * backward, gradients that already hold values (backward accumulates), ignored targets,
- * both optimizer modes, casts bit for bit against core/dtype.c, and the same results with
+ * both optimizer modes, casts bit for bit against base/dtype.c, and the same results with
  * one thread and with two.
  *
  * Tolerances, and why cpu and ref may differ at all, are below the includes. */
@@ -14,8 +14,8 @@
 
 #include "backends/ops.h"
 #include "check_util.h"
-#include "core/dtype.h"
-#include "core/rng.h"
+#include "base/dtype.h"
+#include "base/rng.h"
 
 /* Same arithmetic, sums in another order (vector lanes, blocked sums, threads): a few f32
  * ulps of the largest partial sum. */

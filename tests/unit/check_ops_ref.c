@@ -13,7 +13,7 @@
 
 #include "backends/ops.h"
 #include "check_util.h"
-#include "core/dtype.h"
+#include "base/dtype.h"
 
 /* f32 kernel vs the double forward: every output is a reduction of at most a few dozen
  * terms of inputs up to ~5 in magnitude, so it is off by a few f32 ulps of those inputs

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "core/rng.h"
+#include "base/rng.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* the parameters, bit for bit */
 #include "engine/schedule.h"

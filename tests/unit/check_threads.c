@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "core/threads.h"
+#include "base/threads.h"
 
 START_TEST(test_threads_idle_machine_uses_every_core)
 {

@@ -11,7 +11,7 @@
 #include <mpi.h>
 #endif
 
-#include "core/rng.h"
+#include "base/rng.h"
 
 #include <time.h>
 

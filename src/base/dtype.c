@@ -1,9 +1,9 @@
-#include "core/dtype.h"
+#include "base/dtype.h"
 
 #include <string.h>
 #include <strings.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 static uint32_t f32_bits(float x)
 {

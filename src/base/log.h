@@ -8,8 +8,8 @@
  * and calls the panic hook. The default hook raises SIGABRT (a core dump for gdb); an
  * MPI program installs one that calls MPI_Abort, so one failing rank does not leave the
  * others waiting in a collective. */
-#ifndef ZL_CORE_LOG_H
-#define ZL_CORE_LOG_H
+#ifndef ZL_BASE_LOG_H
+#define ZL_BASE_LOG_H
 
 #include <stdio.h>
 

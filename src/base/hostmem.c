@@ -1,5 +1,5 @@
 /* Host memory available to this process: MemAvailable, capped by the memory cgroup. */
-#include "core/hostmem.h"
+#include "base/hostmem.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

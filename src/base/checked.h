@@ -2,8 +2,8 @@
  * dimensions, micro-batch, sequence) must not wrap. size_t is 64 bits here; these report
  * overflow instead of wrapping, or saturate at SIZE_MAX so that a chain of products
  * carries the overflow to one check at its end. */
-#ifndef ZL_CORE_CHECKED_H
-#define ZL_CORE_CHECKED_H
+#ifndef ZL_BASE_CHECKED_H
+#define ZL_BASE_CHECKED_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/threads.h"
+#include "base/threads.h"
 
 int zl_threads_choose(int cpus, int runnable, int ranks)
 {

@@ -5,13 +5,13 @@
  * even; values past the largest finite half round to infinity; f16 subnormals are kept;
  * NaN stays NaN (quieted, sign kept). So an fp16 gradient overflows here exactly where it
  * would on a GPU, and the loss scaler has real work to do. */
-#ifndef ZL_CORE_DTYPE_H
-#define ZL_CORE_DTYPE_H
+#ifndef ZL_BASE_DTYPE_H
+#define ZL_BASE_DTYPE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 typedef enum zl_dtype {
     ZL_F32 = 0,

@@ -6,12 +6,12 @@
  * cgroup can drop, inactive_file, counted as free): v2 memory.max / memory.current of this
  * process's cgroup and each ancestor, v1 hierarchical_memory_limit / memory.usage_in_bytes.
  * It is a snapshot: other processes allocate too. */
-#ifndef ZL_CORE_HOSTMEM_H
-#define ZL_CORE_HOSTMEM_H
+#ifndef ZL_BASE_HOSTMEM_H
+#define ZL_BASE_HOSTMEM_H
 
 #include <stddef.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 typedef struct zl_hostmem {
     size_t available_nbytes;

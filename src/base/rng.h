@@ -3,8 +3,8 @@
  * zl_rng_normal(seed, p, i), so any rank can initialise any slice of any parameter and
  * get exactly the bits a single rank would: the initial model does not depend on how it
  * is later sharded (ZeRO-3, tensor or pipeline parallelism). */
-#ifndef ZL_CORE_RNG_H
-#define ZL_CORE_RNG_H
+#ifndef ZL_BASE_RNG_H
+#define ZL_BASE_RNG_H
 
 #include <stdint.h>
 

@@ -7,9 +7,9 @@
  * below the CLI prints errors or exits.
  *
  * Programming errors (broken invariants, shape mismatches) are not statuses: they hit
- * ZL_ASSERT (core/log.h). */
-#ifndef ZL_CORE_STATUS_H
-#define ZL_CORE_STATUS_H
+ * ZL_ASSERT (base/log.h). */
+#ifndef ZL_BASE_STATUS_H
+#define ZL_BASE_STATUS_H
 
 typedef enum zl_status {
     ZL_OK = 0,

@@ -13,8 +13,8 @@
  * the ranks of this node, and at least 1. The choice is a pure function of those three
  * numbers (zl_threads_choose, unit-tested with made-up machines); zl_threads_default reads
  * them from this machine. */
-#ifndef ZL_CORE_THREADS_H
-#define ZL_CORE_THREADS_H
+#ifndef ZL_BASE_THREADS_H
+#define ZL_BASE_THREADS_H
 
 /* cpus: cores in the affinity mask; runnable: tasks runnable right now on the machine,
  * this process included (/proc/loadavg's 4th field), 0 if unknown; ranks: ranks of this
