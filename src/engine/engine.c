@@ -99,10 +99,10 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     zl_zero_set_memory_hint(&dev->ledger, dp_size(e), opt->zero_stage);
     if ((st = check_options(opt)) != ZL_OK) return st;
     if ((st = host_init(e)) != ZL_OK) return st;
-    e->first_layer = 0;
-    e->last_layer = model_cfg->num_layers + 2; /* embed, the blocks, head */
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;
+    e->first_layer = 0; /* every layer, until pipeline stages split the list */
+    e->last_layer = m->num_layers;
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;

@@ -274,7 +274,8 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     size_t ntok = 0, io_nbytes = 0, host_nbytes = 0;
     size_t data_nbytes = run->dataset->ntokens * sizeof(int32_t);
     if (__builtin_mul_overflow((size_t)o->micro_batch_size, (size_t)o->seq_len, &ntok) ||
-        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) || /* inputs, targets */
+        /* the engine's host staging of a micro-batch: inputs, targets */
+        __builtin_mul_overflow(ntok, 2 * sizeof(int32_t), &io_nbytes) ||
         __builtin_add_overflow(io_nbytes, data_nbytes, &host_nbytes))
         return run->failed_at = ZL_RUN_PREFLIGHT,
                zl_errorf(ZL_ERR_INVALID, "micro-batch %d x sequence %d tokens is too large",
@@ -295,9 +296,6 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     /* The engine's collectives run on the simulated card's links (the checks above did not). */
     if (run->has_sim) zl_comm_set_sim(run->comm, &run->sim);
     if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
-    run->inputs = malloc(io_nbytes / 2);  /* (B, T) */
-    run->targets = malloc(io_nbytes / 2); /* (B, T) */
-    if (!run->inputs || !run->targets) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     run->failed_at = ZL_RUN_OK;
     return ZL_OK;
 }
@@ -418,9 +416,6 @@ zl_status zl_run_write_trace(zl_run *run, const char *path)
 
 void zl_run_free(zl_run *run)
 {
-    free(run->inputs);
-    free(run->targets);
-    run->inputs = run->targets = NULL;
     zl_engine_destroy(run->engine);
     run->engine = NULL;
     if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */

@@ -125,7 +125,6 @@ typedef struct zl_run {
      * micro-batches in and copy them to the accelerator (core/device.h). */
     zl_device host;
     zl_engine *engine;          /* the engine (owned) */
-    int32_t *inputs, *targets;  /* (B, T) each: the micro-batch in flight */
     size_t tokens_per_micro;    /* B * T */
     zl_run_phase failed_at;     /* after a failed zl_run_init: where (else ZL_RUN_OK) */
     bool failed_here;           /* after a failed zl_run_step: this rank's own failure (its
