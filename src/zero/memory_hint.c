@@ -49,3 +49,8 @@ void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage)
 {
     zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage);
 }
+
+void zl_zero_hint_memory(const zl_zero_ctx *z)
+{
+    zl_zero_set_memory_hint(&z->device->ledger, z->dp_size, z->strategy->stage);
+}

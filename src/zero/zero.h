@@ -142,6 +142,8 @@ typedef struct zl_zero_strategy {
  * dp_size data-parallel ranks at zero_stage (memory_hint.c): no stage on one rank, none
  * already in use. */
 void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage);
+/* The same for a strategy's context: its device, its stage, its data-parallel size. */
+void zl_zero_hint_memory(const zl_zero_ctx *z);
 
 /* The strategy of zero_optimization.stage; an error naming the key for another number. */
 zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
