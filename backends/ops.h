@@ -56,6 +56,10 @@ struct zl_ops {
     /* Shapes only (meta): pointers from alloc have no memory behind them, so code outside
      * the kernels must not read or write device memory when this is set. */
     bool meta;
+    /* Called by zl_device_init for every device on this backend, before its first kernel:
+     * what the backend must settle once per process (cpu: which OpenBLAS kernel runs,
+     * cpu_blas.h). Idempotent; NULL: nothing to do. */
+    void (*setup)(const zl_ops *self);
 
     /* ---- memory (device memory of this backend) ---------------------------------- */
     /* Returns zeroed, 64-byte aligned memory, or NULL. Called only by core/device.c. */

@@ -99,6 +99,8 @@ def main():
     e = one(recs, "zerolab-env")
     if e:
         print("  zerolab: OpenBLAS kernel %s (%s)" % (e.get("openblas_core"), e.get("openblas_config")))
+        if e.get("blas"):
+            print("    chosen: %s" % e.get("blas"))
     p = one(recs, "pytorch-env")
     if p:
         print("  pytorch %s: OpenBLAS kernel %s, LD_PRELOAD %s" % (p.get("torch"),

@@ -15,7 +15,10 @@
  *
  * usage: zl_bench [--config small,gpt2-124m] [--threads 1,2] [--steps N] [--warmup N]
  *                 [--batch B] [--profile-steps N] [--peak-only] [--no-peak]
- *                 [--precision fp32|bf16|fp16]
+ *                 [--precision fp32|bf16|fp16] [--blas-fallback KERNEL]
+ * --blas-fallback Prescott: first switch OpenBLAS to that kernel, standing in for a library
+ * that does not know this CPU, then let zerolab choose as it does at start-up
+ * (backends/cpu/cpu_blas.h): what a user of such a machine gets.
  * ZL_BENCH_QUICK=1: fewer steps and a smaller sgemm (to check that the harness works). */
 #include <cblas.h>
 #include <math.h>
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backends/cpu/cpu_blas.h"
 #include "bench/op_profile.h"
 #include "data/dataset.h"
 #include "engine/engine.h"
@@ -37,6 +41,7 @@
 #define SEQ_LEN 128
 
 typedef struct bench_args {
+    const char *blas_fallback; /* a kernel to start from (NULL: the library's choice) */
     const char *configs[MAX_LIST];
     int num_configs;
     int threads[MAX_LIST];
@@ -314,7 +319,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: zl_bench [--config small,gpt2-124m] [--threads 1,2] [--steps N] [--warmup N]\n"
             "                [--batch B] [--profile-steps N] [--peak-only] [--no-peak]\n"
-            "                [--precision fp32|bf16|fp16]\n"
+            "                [--precision fp32|bf16|fp16] [--blas-fallback KERNEL]\n"
             "  ZL_BENCH_QUICK=1    fewer steps, smaller sgemm (checks the harness)\n"
             "  ZL_BENCH_PEAK_N=N   sgemm size for the peak (default 3072; quick 1024)\n");
 }
@@ -349,6 +354,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
         else if (!strcmp(arg, "--warmup")) a->warmup = atoi(val);
         else if (!strcmp(arg, "--batch")) a->batch = atoi(val);
         else if (!strcmp(arg, "--profile-steps")) a->profile_steps = atoi(val);
+        else if (!strcmp(arg, "--blas-fallback")) a->blas_fallback = val;
         else if (!strcmp(arg, "--precision")) {
             if (!strcmp(val, "fp32")) a->precision = ZL_F32;
             else if (!strcmp(val, "bf16")) a->precision = ZL_BF16;
@@ -396,9 +402,16 @@ int main(int argc, char **argv)
     int peak_n = env_int("ZL_BENCH_PEAK_N", a.quick ? 1024 : 3072);
     int peak_reps = a.quick ? 2 : 3;
 
-    /* Which kernel OpenBLAS picked for this CPU (OPENBLAS_CORETYPE can override it). */
-    printf("bench zerolab-env openblas_core=%s openblas_config=\"%s\" omp_max_threads=%d\n",
-           openblas_get_corename(), openblas_get_config(), omp_get_max_threads());
+    /* The kernel zerolab runs: the library's choice, or the one zerolab switches to at
+     * start-up (cpu_blas.h), here before the peak is measured. */
+    if (a.blas_fallback && !zl__cpu_blas_switch(a.blas_fallback)) {
+        fprintf(stderr, "zl_bench: this OpenBLAS cannot switch to kernel '%s'\n", a.blas_fallback);
+        return 1;
+    }
+    zl_cpu_blas_setup();
+    printf("bench zerolab-env openblas_core=%s openblas_config=\"%s\" omp_max_threads=%d "
+           "blas=\"%s\"\n", openblas_get_corename(), openblas_get_config(), omp_get_max_threads(),
+           zl_cpu_blas_report());
     double peak[MAX_LIST] = {0};
     if (!a.no_peak) {
         for (int t = 0; t < a.num_threads; t++) {

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/cpu/cpu_blas.h"
 
 /* Buffers from this size on get huge-page treatment; smaller ones just a cache line. */
 #define HUGE_MIN ((size_t)4 << 20)
@@ -116,8 +117,16 @@ void zl__cpu_copy(const zl_ops *self, void *dst, const void *src, size_t nbytes)
     }
 }
 
+/* Once per process, before the first sgemm: the OpenBLAS kernel for this CPU. */
+static void cpu_setup(const zl_ops *self)
+{
+    (void)self;
+    zl_cpu_blas_setup();
+}
+
 const zl_ops zl_ops_cpu = {
     .name = "cpu",
+    .setup = cpu_setup,
     .alloc = zl__cpu_alloc,
     .free = zl__cpu_free,
     .zero = zl__cpu_zero,

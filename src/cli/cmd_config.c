@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/cpu/cpu_blas.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -80,6 +81,9 @@ int zl_cmd_config(int argc, char **argv)
             rc = zl_config_print_json(&cfg, stdout) == ZL_OK ? ZL_EXIT_OK : zl_cli_fail();
         } else {
             zl_config_print(&cfg, stdout);
+            /* What the cpu backend would run on this machine (the config does not say). */
+            zl_cpu_blas_setup();
+            printf("cpu backend here: %s\n", zl_cpu_blas_report());
             /* Valid DeepSpeed is one question, what this engine runs another: a config can
              * be right and still ask for a feature zerolab has not built (the same check
              * train and plan refuse it with). */

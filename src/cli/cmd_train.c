@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/cpu/cpu_blas.h"
 #include "cli/cli.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
@@ -472,6 +473,7 @@ static int train(const train_args *a)
               mc->num_heads, mc->vocab_size, run.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
               omp_get_max_threads() > 1 ? "s" : "", auto_why ? " (" : "", auto_why ? auto_why : "",
               auto_why ? ")" : "");
+    if (!strcmp(run.backend, "cpu")) zl_print0("  BLAS %s\n", zl_cpu_blas_report());
     zl_print0("  data %s\n", run.dataset->desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",

@@ -12,6 +12,7 @@ zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backen
     dev->ops = zl_ops_find(backend);
     if (!dev->ops)
         return zl_errorf(ZL_ERR_NOT_FOUND, "unknown backend '%s' (available: ref, cpu, meta)", backend);
+    if (dev->ops->setup) dev->ops->setup(dev->ops);
     zl_ledger_init(&dev->ledger, name, budget_nbytes);
     zl_ledger_set_placement(&dev->ledger, kind == ZL_DEVICE_HOST   ? ZL_PLACE_HOST
                                           : kind == ZL_DEVICE_NVME ? ZL_PLACE_NVME

@@ -49,12 +49,19 @@ if "$ZEROLAB" train --steps 60 >"$tmp/train" 2>&1; then
         failures=$((failures + 1))
     fi
     grep -q '^step    25/60 | loss' "$tmp/train" || { echo "FAIL: no progress line at steps_per_print"; failures=$((failures + 1)); }
+    # the banner says which BLAS kernel runs, and why (backends/cpu/cpu_blas.h)
+    grep -q '^  BLAS .*, kernel [A-Za-z0-9]* (' "$tmp/train" || { echo "FAIL: no BLAS kernel in the banner"; failures=$((failures + 1)); }
 else
     echo "FAIL: zerolab train --steps 60 failed"; cat "$tmp/train"; failures=$((failures + 1))
 fi
 
 # --- files ---------------------------------------------------------------------------
 expect 1 "cannot open DeepSpeed config '$tmp/none.json'" -- train --config "$tmp/none.json"
+# a user's OPENBLAS_CORETYPE is the kernel that runs, and the banner says so
+with_env="OPENBLAS_CORETYPE=Haswell"
+expect 0 "kernel Haswell (OPENBLAS_CORETYPE asks for it)" -- train --steps 1
+expect 0 "cpu backend here: OpenBLAS" -- config
+with_env=""
 printf '{\n  "train_batch_size": 8,\n  "optimizer": {"type": "AdamW",, }\n}\n' >"$tmp/syntax.json"
 expect 1 "syntax.json:3:" -- train --config "$tmp/syntax.json"
 expect 1 "$tmp/missing.txt" -- train --data "$tmp/missing.txt"
