@@ -44,13 +44,36 @@ static int runnable_now(void)
     return running > 0 ? running : 0;
 }
 
-int zl_threads_default(const char **why)
+/* Cores in this process's affinity mask, at least 1. */
+static int affinity_cpus(void)
 {
-    static char text[96];
     int cpus = 0;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
-    if (cpus < 1) cpus = 1;
+    return cpus < 1 ? 1 : cpus;
+}
+
+bool zl_threads_oversubscribed(int threads, int cpus, int ranks)
+{
+    return (long)threads * (ranks < 1 ? 1 : ranks) > (long)(cpus < 1 ? 1 : cpus);
+}
+
+bool zl_threads_check(int threads, char *buf, size_t size)
+{
+    int cpus = affinity_cpus(), ranks = ranks_on_node();
+    if (!zl_threads_oversubscribed(threads, cpus, ranks)) return false;
+    int fit = cpus / ranks >= 1 ? cpus / ranks : 1;
+    snprintf(buf, size, "%d rank%s x %d threads on %d core%s: threads wait for each other at "
+             "every barrier, and a step may run several times slower\n  hint: --threads %d "
+             "fits (or leave --threads and OMP_NUM_THREADS unset: zerolab then chooses)",
+             ranks, ranks == 1 ? "" : "s", threads, cpus, cpus == 1 ? "" : "s", fit);
+    return true;
+}
+
+int zl_threads_default(const char **why)
+{
+    static char text[96];
+    int cpus = affinity_cpus();
     int runnable = runnable_now(), ranks = ranks_on_node();
     int n = zl_threads_choose(cpus, runnable, ranks);
     int others = runnable > ranks ? runnable - ranks : 0;

@@ -16,6 +16,9 @@
 #ifndef ZL_BASE_THREADS_H
 #define ZL_BASE_THREADS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* cpus: cores in the affinity mask; runnable: tasks runnable right now on the machine,
  * this process included (/proc/loadavg's 4th field), 0 if unknown; ranks: ranks of this
  * job on this node (they are, or soon will be, among the runnable). */
@@ -26,5 +29,14 @@ int zl_threads_choose(int cpus, int runnable, int ranks);
  * 1 without a launcher). *why, if not NULL, gets a short explanation for the banner,
  * e.g. "2 cores, 6 other tasks running" (static storage). */
 int zl_threads_default(const char **why);
+
+/* More threads than cores when asked (--threads, OMP_NUM_THREADS) is allowed, with a
+ * warning: threads x ranks on this node past the cores. Pure: whether `threads` per rank
+ * for `ranks` ranks oversubscribe `cpus` cores. */
+bool zl_threads_oversubscribed(int threads, int cpus, int ranks);
+/* This machine's cores (affinity) and ranks on this node; false and nothing written if
+ * `threads` fits, else true with the warning in buf ("2 ranks x 2 threads on 2 cores:
+ * ..."). */
+bool zl_threads_check(int threads, char *buf, size_t size);
 
 #endif

@@ -438,6 +438,9 @@ static int train(const train_args *a)
     const char *auto_why = NULL;
     if (a->threads) omp_set_num_threads((int)a->threads);
     else if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(zl_threads_default(&auto_why));
+    char oversubscribed[320];
+    bool warn_threads = !auto_why && zl_threads_check(omp_get_max_threads(), oversubscribed,
+                                                      sizeof oversubscribed);
     /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. */
     zl_status st = zl_comm_log_create(&log);
     if (st == ZL_OK) st = zl_comm_world(&world, log);
@@ -467,6 +470,7 @@ static int train(const train_args *a)
     zl_engine *engine = run.engine;
 
     const zl_gpt_config *mc = &run.model;
+    if (warn_threads && rank == 0) fprintf(stderr, "warning: %s\n", oversubscribed);
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
               "%d rank%s x %d thread%s%s%s%s\n",
               mc->name, (double)zl_engine_model(engine)->params_numel / 1e6, mc->num_layers, mc->channels,

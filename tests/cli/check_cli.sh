@@ -62,6 +62,8 @@ with_env="OPENBLAS_CORETYPE=Haswell"
 expect 0 "kernel Haswell (OPENBLAS_CORETYPE asks for it)" -- train --steps 1
 expect 0 "cpu backend here: OpenBLAS" -- config
 with_env=""
+# more threads than cores runs when asked, with a warning that says what fits
+expect 0 "hint: --threads" -- train --steps 1 --threads $(($(nproc) + 1))
 printf '{\n  "train_batch_size": 8,\n  "optimizer": {"type": "AdamW",, }\n}\n' >"$tmp/syntax.json"
 expect 1 "syntax.json:3:" -- train --config "$tmp/syntax.json"
 expect 1 "$tmp/missing.txt" -- train --data "$tmp/missing.txt"

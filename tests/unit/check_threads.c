@@ -33,6 +33,25 @@ START_TEST(test_threads_busy_machine_leaves_room)
 END_TEST
 
 /* The machine's own answer is at least 1 and at most its cores, and says why. */
+/* Asked-for threads past the cores are allowed, with a warning that says what fits. */
+START_TEST(test_threads_oversubscription_is_named)
+{
+    ck_assert(!zl_threads_oversubscribed(2, 2, 1));
+    ck_assert(!zl_threads_oversubscribed(1, 2, 2));
+    ck_assert(zl_threads_oversubscribed(2, 2, 2)); /* mpiexec -n 2 with 2 threads each */
+    ck_assert(zl_threads_oversubscribed(3, 2, 1));
+    ck_assert(!zl_threads_oversubscribed(8, 64, 8));
+    ck_assert(zl_threads_oversubscribed(9, 64, 8));
+    ck_assert(!zl_threads_oversubscribed(1, 0, 0)); /* unknown counts: one of each */
+    /* this machine: its own core count fits, one more thread per core does not */
+    char warn[320];
+    ck_assert(!zl_threads_check(1, warn, sizeof warn));
+    ck_assert(zl_threads_check(1 << 20, warn, sizeof warn));
+    ck_assert_ptr_nonnull(strstr(warn, "threads on"));
+    ck_assert_ptr_nonnull(strstr(warn, "hint: --threads"));
+}
+END_TEST
+
 START_TEST(test_threads_default_reads_the_machine)
 {
     const char *why = NULL;
@@ -54,6 +73,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_ranks_share_the_cores);
     tcase_add_test(tc, test_threads_busy_machine_leaves_room);
     tcase_add_test(tc, test_threads_default_reads_the_machine);
+    tcase_add_test(tc, test_threads_oversubscription_is_named);
     suite_add_tcase(s, tc);
     return s;
 }
