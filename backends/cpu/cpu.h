@@ -159,6 +159,24 @@ bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int
 void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
                      int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
                      float alpha, float beta);
+/* Whether oneDNN's bf16 matmul can run here at all (built in, AVX512-BF16). */
+bool zl__cpu_gemm_lp_onednn_usable(void);
+
+/* cpu_gemm_choice.c: which path runs a bf16 product of each shape, measured at its first
+ * use (ZL_GEMM_LP=measure, the default), or fixed (ZL_GEMM_LP=onednn: oneDNN wherever it
+ * can run; ZL_GEMM_LP=sgemm: never). */
+bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const float *b, int m, int n,
+                                int k, int lda, int ldb, bool trans_a, bool trans_b, float alpha);
+/* The decision: oneDNN when it was faster (ties go to sgemm, the path every CPU has). */
+bool zl_gemm_lp_prefer_onednn(double t_onednn, double t_sgemm);
+/* Tests: time the paths with `timer` (seconds for one product of that shape) instead of
+ * running them (NULL: run them); forget every choice made (and read ZL_GEMM_LP again);
+ * look one up (-1: none yet, 0: sgemm, 1: oneDNN; the times it was decided by). */
+typedef double (*zl_gemm_lp_timer)(bool onednn, int m, int n, int k, bool trans_a, bool trans_b);
+void zl__cpu_gemm_lp_set_timer(zl_gemm_lp_timer timer);
+void zl__cpu_gemm_lp_forget(void);
+int zl__cpu_gemm_lp_choice(int m, int n, int k, bool trans_a, bool trans_b, int nthr,
+                           double *t_onednn, double *t_sgemm);
 void zl__cpu_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
                   zl_dtype src_type, size_t n);
 

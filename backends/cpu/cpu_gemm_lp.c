@@ -11,6 +11,8 @@
  * Where sgemm runs instead, on the same exact f32 values:
  *  - without oneDNN (configure --without-onednn), or when oneDNN's effective ISA lacks
  *    avx512_core_bf16 (no bf16 dot products: its bf16 matmul would be emulated, slower);
+ *  - where sgemm was measured faster for the product's shape on this CPU (the path is
+ *    timed at a shape's first use: cpu_gemm_choice.c);
  *  - for fp16 (no fp16 dot products on these CPUs) and fp32;
  *  - below LP_MIN_MACS multiply-adds, where converting and calling cost more than the
  *    bf16 rate saves, and for the shapes zl__cpu_gemm_lp's rules list (measured losses);
@@ -63,6 +65,9 @@ static struct {
 } g;
 
 long zl__cpu_gemm_lp_onednn_calls(void) { return g.calls; }
+
+static bool lp_ready(void);
+bool zl__cpu_gemm_lp_onednn_usable(void) { return lp_ready(); }
 
 static bool lp_ready(void)
 {
@@ -232,6 +237,7 @@ bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int
 }
 #else
 long zl__cpu_gemm_lp_onednn_calls(void) { return 0; }
+bool zl__cpu_gemm_lp_onednn_usable(void) { return false; }
 
 bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
                             int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
@@ -248,7 +254,8 @@ void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *
                      int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
                      float alpha, float beta)
 {
-    if (t == ZL_BF16 && (double)m * n * k >= LP_MIN_MACS) {
+    if (t == ZL_BF16 && (double)m * n * k >= LP_MIN_MACS &&
+        zl__cpu_gemm_lp_use_onednn(self, a, b, m, n, k, lda, ldb, trans_a, trans_b, alpha)) {
         if (zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
                                    beta))
             return;

@@ -2,7 +2,8 @@
 libzerolab_a_SOURCES += %D%/cpu.c %D%/cpu.h \
     %D%/cpu_gemm.c %D%/cpu_embedding.c %D%/cpu_layernorm.c %D%/cpu_attention.c \
     %D%/cpu_gelu.c %D%/cpu_crossentropy.c %D%/cpu_adamw.c %D%/cpu_vector.c %D%/cpu_cast.c \
-    %D%/cpu_gemm_lp.c %D%/cpu_blas.c %D%/cpu_blas.h
+    %D%/cpu_gemm_lp.c %D%/cpu_blas.c %D%/cpu_blas.h \
+    %D%/cpu_gemm_choice.c
 
 ZL_UNIT_TESTS += tests/unit/check_ops_cpu
 ZL_UNIT_TESTS += tests/unit/check_cpu_gemm

@@ -62,6 +62,8 @@ static void train_usage(FILE *out)
             "  --device-memory N the memory budget of each rank's device, in bytes or with a\n"
             "                    unit (16GiB, 512MiB, 2.5e9); an allocation past it fails\n"
             "  --memory-report   print each rank's device memory ledger at the end\n"
+            "  --verbose         also print the choices made at run time (each bf16 GEMM\n"
+            "                    shape's path, oneDNN or sgemm, with the timings that chose it)\n"
             "  --device NAME     each rank impersonates this GPU: its memory is the budget,\n"
             "                    and a cost model gives every step a simulated time (also\n"
             "                    \"zerolab\": {\"device\": NAME} in the config); NAME is one\n"
@@ -148,7 +150,7 @@ static bool parse_bytes(const char *s, size_t *out)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
-           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL };
+           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -161,6 +163,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"train-batch-size", required_argument, 0, O_FILL}, {"lr", required_argument, 0, O_FILL},
         {"total-steps", required_argument, 0, O_FILL}, {"warmup-steps", required_argument, 0, O_FILL},
         {"collective-timeout", required_argument, 0, O_TIMEOUT},
+        {"verbose", no_argument, 0, O_VERBOSE},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -211,6 +214,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         }
         case O_HELP: train_usage(stdout); return -1;
+        case O_VERBOSE: zl_log_set_level(ZL_LOG_DEBUG); break;
         default:
             fprintf(stderr, "zerolab train: unknown or incomplete option '%s'\n\n", argv[optind - 1]);
             train_usage(stderr);

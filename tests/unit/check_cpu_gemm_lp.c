@@ -190,6 +190,100 @@ START_TEST(test_gemm_lp_fp16_and_fp32_use_sgemm)
 }
 END_TEST
 
+/* ---- the measured choice (cpu_gemm_choice.c), with injected timings ----------------- */
+
+static int timer_calls;
+
+/* oneDNN takes 1 ms on shapes with m == 256 and sgemm 1 ms on the others; the other path
+ * 2 ms: both outcomes, whatever CPU runs the test. */
+static double fake_timer(bool onednn, int m, int n, int k, bool ta, bool tb)
+{
+    (void)n, (void)k, (void)ta, (void)tb;
+    timer_calls++;
+    bool onednn_wins = m == 256;
+    return onednn == onednn_wins ? 1e-3 : 2e-3;
+}
+
+static void measure_mode(zl_gemm_lp_timer timer)
+{
+    setenv("ZL_GEMM_LP", "measure", 1);
+    zl__cpu_gemm_lp_forget(); /* also reads ZL_GEMM_LP again */
+    zl__cpu_gemm_lp_set_timer(timer);
+}
+
+START_TEST(test_gemm_lp_choice_by_injected_timings)
+{
+    ck_assert(zl_gemm_lp_prefer_onednn(1e-3, 2e-3));
+    ck_assert(!zl_gemm_lp_prefer_onednn(2e-3, 1e-3));
+    ck_assert(!zl_gemm_lp_prefer_onednn(1e-3, 1e-3)); /* a tie: the path every CPU has */
+    measure_mode(fake_timer);
+    int nthr = omp_get_max_threads();
+    /* oneDNN measured faster for 256 x 96 x 128: chosen, and (where it can run) it runs */
+    timer_calls = 0;
+    bool ran = check_one(ZL_BF16, 256, 96, 128, false, true, 1.0f, 1.0f);
+    ck_assert_int_eq(timer_calls, 2);
+    double to, ts;
+    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, true, nthr, &to, &ts), 1);
+    ck_assert(to == 1e-3 && ts == 2e-3);
+    ck_assert(ran == onednn_expected());
+    /* sgemm measured faster for 192 x 96 x 128: chosen, oneDNN does not run */
+    ck_assert(!check_one(ZL_BF16, 192, 96, 128, false, true, 1.0f, 1.0f));
+    ck_assert_int_eq(zl__cpu_gemm_lp_choice(192, 96, 128, false, true, nthr, NULL, NULL), 0);
+    ck_assert_int_eq(timer_calls, 4);
+    /* stable within the run: the same shapes again are not measured again */
+    ck_assert(check_one(ZL_BF16, 256, 96, 128, false, true, 0.5f, 0.0f) == onednn_expected());
+    ck_assert(!check_one(ZL_BF16, 192, 96, 128, false, true, 1.0f, 0.0f));
+    ck_assert_int_eq(timer_calls, 4);
+    /* another transpose or thread count is another shape */
+    check_one(ZL_BF16, 256, 96, 128, true, false, 1.0f, 1.0f);
+    ck_assert_int_eq(timer_calls, 6);
+    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, true, nthr + 1, NULL, NULL), -1);
+    /* fp16 and small products are never measured */
+    check_one(ZL_F16, 256, 96, 128, false, false, 1.0f, 0.0f);
+    check_one(ZL_BF16, 256, 8, 8, false, false, 1.0f, 0.0f);
+    ck_assert_int_eq(timer_calls, 6);
+    zl__cpu_gemm_lp_set_timer(NULL);
+}
+END_TEST
+
+/* The fixed paths: ZL_GEMM_LP=sgemm never runs oneDNN, =onednn runs it wherever it can. */
+START_TEST(test_gemm_lp_fixed_paths)
+{
+    setenv("ZL_GEMM_LP", "sgemm", 1);
+    zl__cpu_gemm_lp_forget();
+    ck_assert(!check_one(ZL_BF16, 256, 96, 128, false, false, 1.0f, 0.0f));
+    setenv("ZL_GEMM_LP", "onednn", 1);
+    zl__cpu_gemm_lp_forget();
+    ck_assert(check_one(ZL_BF16, 256, 96, 128, false, false, 1.0f, 0.0f) == onednn_expected());
+    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, false, omp_get_max_threads(),
+                                            NULL, NULL), -1); /* nothing measured */
+}
+END_TEST
+
+/* The real measurement on this CPU: both paths timed (oneDNN's only where it can run),
+ * the faster kept, and the product right whichever it is. */
+START_TEST(test_gemm_lp_measured_here)
+{
+    measure_mode(NULL);
+    int m = 512, n = 384, k = 256, nthr = omp_get_max_threads();
+    bool ran = check_one(ZL_BF16, m, n, k, false, true, 1.0f, 0.0f);
+    double to, ts;
+    int choice = zl__cpu_gemm_lp_choice(m, n, k, false, true, nthr, &to, &ts);
+    if (!onednn_expected()) {
+        ck_assert(!ran);
+        ck_assert_int_eq(choice, -1); /* oneDNN cannot run: nothing to measure */
+        return;
+    }
+    printf("bf16 %d x %d x %d at %d threads: oneDNN %.3f ms, sgemm %.3f ms -> %s\n", m, n, k,
+           nthr, 1e3 * to, 1e3 * ts, choice ? "oneDNN" : "sgemm");
+    ck_assert(isfinite(to) && isfinite(ts) && to > 0 && ts > 0);
+    ck_assert_int_eq(choice, to < ts);
+    /* the measurement itself ran oneDNN; the next product runs only the chosen path */
+    ck_assert(ran);
+    ck_assert(check_one(ZL_BF16, m, n, k, false, true, 1.0f, 1.0f) == (choice == 1));
+}
+END_TEST
+
 static Suite *gemm_lp_suite(void)
 {
     Suite *s = suite_create("cpu_gemm_lp");
@@ -198,6 +292,9 @@ static Suite *gemm_lp_suite(void)
     tcase_add_test(tc, test_gemm_lp_bf16_thread_counts);
     tcase_add_test(tc, test_gemm_lp_bf16_tall_blocks);
     tcase_add_test(tc, test_gemm_lp_fp16_and_fp32_use_sgemm);
+    tcase_add_test(tc, test_gemm_lp_choice_by_injected_timings);
+    tcase_add_test(tc, test_gemm_lp_fixed_paths);
+    tcase_add_test(tc, test_gemm_lp_measured_here);
     suite_add_tcase(s, tc);
     return s;
 }
