@@ -71,6 +71,19 @@ for c in $configs; do
                 --no-peak >"$out.tmp" || { cat "$out.tmp"; exit 1; }
             grep '^bench ' "$out.tmp" >>"$out"
             grep -E '^bench pytorch ' "$out.tmp" >&2
+            # PyTorch as installed runs the kernel its OpenBLAS picked; where that is not
+            # the one zerolab runs (a CPU the library does not know: docs/benchmarks.md,
+            # "Which OpenBLAS kernel runs"), PyTorch again with zerolab's kernel, so that
+            # one ratio compares what users get and the other the engines.
+            zlcore=$(sed -n 's/^bench zerolab-env openblas_core=\([^ ]*\).*/\1/p' "$out" | tail -n 1)
+            ptcore=$(sed -n 's/^bench pytorch-env .*openblas_core=\([^ ]*\).*/\1/p' "$out" | tail -n 1)
+            if [ -n "$zlcore" ] && [ "$zlcore" != "$ptcore" ]; then
+                echo "== $c, $t thread(s): pytorch with OPENBLAS_CORETYPE=$zlcore" >&2
+                OPENBLAS_CORETYPE=$zlcore LD_PRELOAD=$preload "$py" "$here/pytorch_bench.py" \
+                    --config "$c" --threads "$t" --no-peak >"$out.tmp" || { cat "$out.tmp"; exit 1; }
+                sed -n 's/^bench pytorch /bench pytorch-samekernel /p' "$out.tmp" >>"$out"
+                grep -E '^bench pytorch ' "$out.tmp" >&2
+            fi
         fi
     done
 done

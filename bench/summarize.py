@@ -111,9 +111,11 @@ def main():
     for t in sorted({r["threads"] for r in zl}):
         zs = [r["gflops"] for r in pick(recs, "sgemm", threads=t)]
         pm = one(recs, "pytorch-mm", threads=t)
-        print("  %d thread(s): zerolab cblas_sgemm %s%s" % (
+        bs = [r["gflops"] for r in pick(recs, "bf16gemm", threads=t)]
+        print("  %d thread(s): zerolab cblas_sgemm %s%s%s" % (
             t, ", ".join("%.1f" % g for g in zs) or "n/a",
-            "; torch.mm %.1f" % pm["gflops"] if pm else ""))
+            "; torch.mm %.1f" % pm["gflops"] if pm else "",
+            "; bf16 on oneDNN %s" % ", ".join("%.1f" % g for g in bs) if bs else ""))
 
     # The peak is a property of the machine: take the best measurement at each thread
     # count (the least disturbed by other processes), not each process's own. torch.mm is
@@ -153,6 +155,15 @@ def main():
             verdicts.append(("%s %d thr: %.1f%% of sgemm peak (target >= %.0f%%)" % (
                 c, t, 100 * r["peak_frac"], 100 * PEAK_TARGET), r["peak_frac"] >= PEAK_TARGET))
     print("  (ceiling: tokens/s if every model FLOP ran at the measured sgemm peak)")
+    same = [(r, one_fp32(recs, "pytorch-samekernel", config=r["config"], threads=r["threads"]))
+            for r in zl]
+    if any(pk for _, pk in same):
+        print("\nPyTorch given zerolab's OpenBLAS kernel (the engines compared; above: what a user "
+              "gets as installed)")
+        for r, pk in same:
+            if pk:
+                print("  %-10s %3d  zerolab %9.0f tok/s, pytorch %9.0f tok/s: %.2fx" % (
+                    r["config"], r["threads"], r["tok_s"], pk["tok_s"], r["tok_s"] / pk["tok_s"]))
     verdicts += precision_table(recs)
 
     print("\nper phase, ms per step (forward / backward / optimizer step incl. zero_grad)")

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backends/cpu/cpu.h" /* zl__cpu_gemm_lp_onednn: the bf16 peak */
 #include "backends/cpu/cpu_blas.h"
 #include "bench/op_profile.h"
 #include "data/dataset.h"
@@ -98,7 +99,10 @@ static int env_int(const char *name, int dflt)
 
 /* Best GFLOP/s of C = A @ B on n x n matrices over `reps` timed runs (after one untimed
  * run that faults the pages in and wakes the thread pool). */
-static double sgemm_peak(int n, int reps)
+/* The rate of a large square product, the best of `reps` after one warm-up: sgemm
+ * (bf16 false), or the bf16 product on oneDNN over bf16-exact values (0 where oneDNN
+ * cannot run it). */
+static double gemm_peak(int n, int reps, bool bf16)
 {
     size_t nn = (size_t)n * n;
     float *a = aligned_alloc(64, nn * sizeof(float));
@@ -108,16 +112,19 @@ static double sgemm_peak(int n, int reps)
         fprintf(stderr, "zl_bench: out of memory for the %dx%d sgemm\n", n, n);
         exit(1);
     }
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = (float)((i * 7) % 13) * 0.01f;
-        b[i] = (float)((i * 5) % 11) * 0.01f;
+    for (size_t i = 0; i < nn; i++) { /* multiples of 1/128: exact in bf16 */
+        a[i] = (float)((i * 7) % 13) / 128.0f;
+        b[i] = (float)((i * 5) % 11) / 128.0f;
         c[i] = 0;
     }
     double best = 0, flops = 2.0 * n * (double)n * n;
     for (int r = 0; r <= reps; r++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
+        if (!bf16)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
+                        0.0f, c, n);
+        else if (!zl__cpu_gemm_lp_onednn(c, a, b, n, n, n, n, n, n, false, false, 1.0f, 0.0f))
+            break; /* no oneDNN bf16 here */
         double g = flops / (now() - t0) / 1e9;
         if (r > 0 && g > best) best = g;
     }
@@ -416,9 +423,13 @@ int main(int argc, char **argv)
     if (!a.no_peak) {
         for (int t = 0; t < a.num_threads; t++) {
             omp_set_num_threads(a.threads[t]);
-            peak[t] = sgemm_peak(peak_n, peak_reps);
+            peak[t] = gemm_peak(peak_n, peak_reps, false);
             printf("bench sgemm threads=%d n=%d reps=%d gflops=%.2f\n", a.threads[t], peak_n,
                    peak_reps, peak[t]);
+            double bf16 = gemm_peak(peak_n, peak_reps, true);
+            if (bf16 > 0)
+                printf("bench bf16gemm threads=%d n=%d reps=%d gflops=%.2f path=onednn\n",
+                       a.threads[t], peak_n, peak_reps, bf16);
             fflush(stdout);
         }
     }
