@@ -14,43 +14,42 @@ const char *zl_instr_name(zl_instr_kind kind)
     return "?";
 }
 
+/* Append one instruction: written while there is room, counted always. */
+static void emit(zl_instr *out, int cap, int *n, zl_instr_kind kind, int buffer)
+{
+    if (*n < cap) out[*n] = (zl_instr){.kind = kind, .buffer = buffer};
+    (*n)++;
+}
+
+/* The end of every step: the tie, the data-parallel reduction, the update. */
+static void emit_boundary(zl_instr *out, int cap, int *n)
+{
+    emit(out, cap, n, ZL_REDUCE_TIED_GRADS, -1);
+    emit(out, cap, n, ZL_REDUCE_GRADS, -1);
+    emit(out, cap, n, ZL_OPTIMIZER_STEP, -1);
+}
+
 int zl_schedule_data_parallel(int micro_batches, zl_instr *out, int cap)
 {
     int n = 0;
-#define EMIT(k, b)                                            \
-    do {                                                      \
-        if (n < cap) out[n] = (zl_instr){.kind = (k), .buffer = (b)}; \
-        n++;                                                  \
-    } while (0)
     for (int mb = 0; mb < micro_batches; mb++) {
-        EMIT(ZL_LOAD_MICRO_BATCH, 0);
-        EMIT(ZL_FORWARD_PASS, 0);
-        EMIT(ZL_BACKWARD_PASS, 0);
+        emit(out, cap, &n, ZL_LOAD_MICRO_BATCH, 0);
+        emit(out, cap, &n, ZL_FORWARD_PASS, 0);
+        emit(out, cap, &n, ZL_BACKWARD_PASS, 0);
     }
-    EMIT(ZL_REDUCE_TIED_GRADS, -1);
-    EMIT(ZL_REDUCE_GRADS, -1);
-    EMIT(ZL_OPTIMIZER_STEP, -1);
-#undef EMIT
+    emit_boundary(out, cap, &n);
     return n;
 }
 
 int zl_schedule_gpipe(int micro_batches, zl_instr *out, int cap)
 {
     int n = 0;
-#define EMIT(k, b)                                                    \
-    do {                                                              \
-        if (n < cap) out[n] = (zl_instr){.kind = (k), .buffer = (b)}; \
-        n++;                                                          \
-    } while (0)
     for (int mb = 0; mb < micro_batches; mb++) {
-        EMIT(ZL_LOAD_MICRO_BATCH, mb);
-        EMIT(ZL_FORWARD_PASS, mb);
+        emit(out, cap, &n, ZL_LOAD_MICRO_BATCH, mb);
+        emit(out, cap, &n, ZL_FORWARD_PASS, mb);
     }
-    for (int mb = 0; mb < micro_batches; mb++) EMIT(ZL_BACKWARD_PASS, mb);
-    EMIT(ZL_REDUCE_TIED_GRADS, -1);
-    EMIT(ZL_REDUCE_GRADS, -1);
-    EMIT(ZL_OPTIMIZER_STEP, -1);
-#undef EMIT
+    for (int mb = 0; mb < micro_batches; mb++) emit(out, cap, &n, ZL_BACKWARD_PASS, mb);
+    emit_boundary(out, cap, &n);
     return n;
 }
 

@@ -62,21 +62,29 @@ static void observe(void *ctx, const zl_instr *in)
     s->n++;
 }
 
+/* The lab model on two cpu devices, one engine on each (options oa and ob). */
+static void two_lab_engines(zl_gpt_config *cfg, zl_device *d1, zl_device *d2,
+                            const zl_engine_options *oa, const zl_engine_options *ob, zl_engine **a,
+                            zl_engine **b)
+{
+    ck_assert_int_eq(zl_gpt_config_preset("lab", cfg), ZL_OK);
+    ck_assert_int_eq(zl_device_init(d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(a, cfg, oa, d1), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(b, cfg, ob, d2), ZL_OK);
+}
+
 /* train_batch runs the same arithmetic as forward/backward/step: the same weights, loss,
  * norm and counters after three steps at gradient accumulation 4, bit for bit; the executor
  * ran exactly the schedule. */
 START_TEST(test_train_batch_equals_forward_backward_step)
 {
     zl_gpt_config cfg;
-    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
     zl_device d1, d2;
-    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
-    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
     zl_engine_options o = zl_test_engine_options(2, 4, 16);
     o.gradient_clipping = 0.5;
     zl_engine *a, *b;
-    ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
-    ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
+    two_lab_engines(&cfg, &d1, &d2, &o, &o, &a, &b);
     seen s = {0};
     zl_engine_set_instr_observer(b, observe, &s);
     source sa = {0, 32, cfg.vocab_size}, sb = sa;
@@ -150,16 +158,13 @@ END_TEST
 static void gpipe_matches_data_parallel(zl_dtype dtype)
 {
     zl_gpt_config cfg;
-    ck_assert_int_eq(zl_gpt_config_preset("lab", &cfg), ZL_OK);
     zl_device d1, d2;
-    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
-    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
-    zl_engine_options o = zl_test_engine_options(2, 4, 16);
+    zl_engine_options o = zl_test_engine_options(2, 4, 16), og;
     o.precision.dtype = dtype;
+    og = o;
+    og.schedule = ZL_SCHEDULE_GPIPE;
     zl_engine *a, *b;
-    ck_assert_int_eq(zl_engine_create(&a, &cfg, &o, &d1), ZL_OK);
-    o.schedule = ZL_SCHEDULE_GPIPE;
-    ck_assert_int_eq(zl_engine_create(&b, &cfg, &o, &d2), ZL_OK);
+    two_lab_engines(&cfg, &d1, &d2, &o, &og, &a, &b);
     ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "act.h.0"), 4 * zl_ledger_current(&d1.ledger, "act.h.0"));
     ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "input"), 4 * zl_ledger_current(&d1.ledger, "input"));
     ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "act.grad"), zl_ledger_current(&d1.ledger, "act.grad"));
