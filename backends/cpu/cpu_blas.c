@@ -143,8 +143,10 @@ static void setup_once(void)
                  zl_isa_name(zl_blas_kernel_level(chosen)), zl_isa_name(cpu));
         return;
     }
-    if (better) /* the switch failed: the library is as it was */
+    if (better) { /* the switch failed: back to the library's own choice */
+        zl__cpu_blas_switch(chosen);
         why = "the library could not switch to a better one";
+    }
     snprintf(g.report, sizeof g.report, "%s, kernel %s (%s)", lib, zl_cpu_blas_kernel(), why);
 }
 
