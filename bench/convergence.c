@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "comm/comm.h"
 #include "base/log.h"
+#include "comm/comm.h"
 #include "engine/engine.h"
 #include "run/run.h"
 

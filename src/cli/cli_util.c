@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_util.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "cli/cli_util.h"
 
 /* One line of help, wrapped at ZL_CLI_HELP_COLUMNS: continuation lines are indented to
  * where an option's description starts ("  --flag ARG   text": after the first run of

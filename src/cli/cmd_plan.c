@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "base/log.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "model/gpt_config.h"
 #include "plan/plan.h"

@@ -18,18 +18,18 @@
 #include <unistd.h>
 
 #include "backends/cpu/cpu_blas.h"
+#include "base/log.h"
+#include "base/threads.h"
 #include "cli/cli.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
+#include "config/config.h"
 #include "core/device.h"
-#include "base/log.h"
-#include "base/threads.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "config/config.h"
 #include "engine/engine.h"
-#include "run/run.h"
 #include "model/gpt_config.h"
+#include "run/run.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "comm/comm_log.h"
 #include "base/log.h"
+#include "comm/comm_log.h"
 
 double zl__comm_now(void)
 {

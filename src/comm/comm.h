@@ -26,9 +26,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "comm/comm_op.h" /* zl_comm_op, zl_comm_op_name */
 #include "base/dtype.h"
 #include "base/status.h"
+#include "comm/comm_op.h" /* zl_comm_op, zl_comm_op_name */
 
 typedef enum zl_reduce_op { ZL_REDUCE_SUM, ZL_REDUCE_MAX, ZL_REDUCE_MIN } zl_reduce_op;
 

@@ -23,9 +23,9 @@
 #include <stdio.h>
 
 /* Below the communicators (comm.h records into it): it needs only the ops' names. */
-#include "comm/comm_op.h"
 #include "base/dtype.h"
 #include "base/status.h"
+#include "comm/comm_op.h"
 
 typedef struct zl_comm_log zl_comm_log; /* also declared, opaque, in comm.h */
 

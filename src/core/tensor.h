@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/device.h"
 #include "base/dtype.h"
+#include "core/device.h"
 
 #define ZL_MAX_DIMS 4
 

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/device.h"
 #include "base/dtype.h"
+#include "core/device.h"
 
 /* Elements per piece when a 16-bit buffer is widened into the f32 scratch: large enough
  * that the cpu backend's element-wise kernels go parallel, small enough to stay in L2. */

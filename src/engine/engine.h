@@ -20,13 +20,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "comm/comm.h"
-#include "core/device.h"
 #include "base/status.h"
-#include "model/model.h"
+#include "comm/comm.h"
 #include "config/optim_settings.h"
-#include "optim/lr_schedule.h"
+#include "core/device.h"
 #include "engine/schedule.h"
+#include "model/model.h"
+#include "optim/lr_schedule.h"
 #include "zero/precision.h"
 
 /* Mixed precision ("fp16", "bf16", "communication_data_type", "data_types"): the

@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/device.h"
 #include "base/status.h"
+#include "core/device.h"
 #include "core/tensor.h"
 
 /* Shape of a GPT-2 style model. */

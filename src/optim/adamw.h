@@ -20,10 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/device.h"
 #include "base/status.h"
-#include "core/tensor.h"
 #include "config/optim_settings.h"
+#include "core/device.h"
+#include "core/tensor.h"
 #include "optim/param_range.h"
 
 typedef struct zl_adamw {

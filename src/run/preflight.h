@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "comm/comm.h"
 #include "base/status.h"
+#include "comm/comm.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
 

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "comm/comm_log.h"
 #include "base/log.h"
+#include "comm/comm_log.h"
 #include "run/preflight.h"
 #include "sim/cost.h"
 

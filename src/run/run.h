@@ -28,10 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/status.h"
 #include "comm/comm.h"
 #include "config/config.h"
 #include "core/device.h"
-#include "base/status.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/engine.h"

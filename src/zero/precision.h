@@ -36,10 +36,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "comm/comm.h"
-#include "core/device.h"
 #include "base/dtype.h"
 #include "base/status.h"
+#include "comm/comm.h"
+#include "core/device.h"
 #include "core/tensor.h"
 #include "core/vec.h"
 #include "model/model.h"

@@ -35,9 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/status.h"
 #include "comm/comm.h"
 #include "core/device.h"
-#include "base/status.h"
 #include "core/tensor.h"
 #include "model/model.h"
 #include "optim/adamw.h"

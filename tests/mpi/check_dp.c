@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "base/rng.h"
 #include "comm/comm.h"
 #include "comm/comm_log.h"
-#include "base/rng.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* the parameters, bit for bit */
 

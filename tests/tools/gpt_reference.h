@@ -17,10 +17,10 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "config/optim_settings.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "optim/lr_schedule.h"
-#include "config/optim_settings.h"
 
 #define GPTREF_FIXTURE "gpt_reference.safetensors"
 #define GPTREF_SEED 20240611u   /* parameter initialisation */

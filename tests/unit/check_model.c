@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "check_util.h"
-#include "core/device.h"
 #include "base/rng.h"
+#include "core/device.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h" /* parameters and gradients */
 #include "engine/schedule.h"
