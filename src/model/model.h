@@ -65,9 +65,9 @@ struct zl_model;
  * layer allocates nothing while it runs. */
 typedef struct zl_layer_vtable {
     /* Forward one micro-batch. inp: (B,T,C) residual stream, or NULL for the first layer
-     * (which reads the current slot's inputs). Saves what backward needs in the layer's activation
-     * buffer and returns its output (B,T,C) there; the last layer returns NULL and writes
-     * the slot's losses. */
+     * (which reads the current slot's inputs). Saves what backward needs in the layer's
+     * activations of the current slot and returns its output (B,T,C) there; the last layer
+     * returns NULL and writes the slot's losses. */
     const float *(*forward)(struct zl_model *m, int layer, const float *inp);
     /* Backward: inp is the same input forward saw; dout (B,T,C) is the gradient of the
      * layer's output (NULL for the last layer, which starts from the loss); dinp (B,T,C)
