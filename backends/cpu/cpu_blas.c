@@ -154,13 +154,6 @@ void zl_cpu_blas_setup(void) { pthread_once(&g.once, setup_once); }
 
 const char *zl_cpu_blas_report(void)
 {
-    if (!g.report[0]) {
-        static char before[128];
-        char lib[64];
-        bool dynamic;
-        library_name(lib, sizeof lib, &dynamic);
-        snprintf(before, sizeof before, "%s, kernel %s", lib, zl_cpu_blas_kernel());
-        return before;
-    }
+    zl_cpu_blas_setup(); /* what runs is what the setup leaves */
     return g.report;
 }

@@ -54,8 +54,8 @@ const char *zl_blas_better_kernel(const char *chosen, zl_isa_level cpu, const ch
  * detect, decide, switch. Thread-safe and idempotent. */
 void zl_cpu_blas_setup(void);
 
-/* One line for banners: "OpenBLAS 0.3.21, kernel SkylakeX (...why...)". Valid after
- * zl_cpu_blas_setup; before it, the library's own choice. */
+/* One line for banners: "OpenBLAS 0.3.21, kernel SkylakeX (...why...)", after the setup
+ * (which it runs if nothing has yet). */
 const char *zl_cpu_blas_report(void);
 
 /* Switch OpenBLAS to kernel `corename` now (what setup does; tests use it to stand in for

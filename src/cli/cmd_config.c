@@ -82,7 +82,6 @@ int zl_cmd_config(int argc, char **argv)
         } else {
             zl_config_print(&cfg, stdout);
             /* What the cpu backend would run on this machine (the config does not say). */
-            zl_cpu_blas_setup();
             printf("cpu backend here: %s\n", zl_cpu_blas_report());
             /* Valid DeepSpeed is one question, what this engine runs another: a config can
              * be right and still ask for a feature zerolab has not built (the same check

@@ -113,9 +113,6 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
                                 strategy->zero_optimizer)) != ZL_OK ||
         (st = zl_precision_alloc(&e->prec)) != ZL_OK)
         return st;
-    e->dtype = e->prec.dtype;
-    e->grad_dtype = e->prec.grad_dtype;
-    e->comm_dtype = e->prec.comm_dtype;
     /* Parameters (with their initial values), master weights, gradients and buckets, where
      * the stage keeps them; values agree across ranks in zl_engine_create. */
     if ((st = e->zero.strategy->alloc(&e->zero)) != ZL_OK) return st;
@@ -139,7 +136,19 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
 
-static void release(zl_engine *e);
+/* Everything the engine holds, whatever create_local got to. */
+static void release(zl_engine *e)
+{
+    zl_tensor_free(&e->stream);
+    free(e->batch);
+    free(e->schedule);
+    zl_adamw_destroy(&e->adam);
+    zl__engine_ties_free(e);
+    if (e->zero.strategy) e->zero.strategy->free(&e->zero);
+    zl_precision_free(&e->prec);
+    if (e->model.layers) zl_model_destroy(&e->model);
+    free(e->ranges);
+}
 
 zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
                            const zl_engine_options *opt, zl_device *dev)
@@ -180,19 +189,6 @@ void zl_engine_destroy(zl_engine *e)
     free(e);
 }
 
-/* Everything the engine holds, whatever create_local got to. */
-static void release(zl_engine *e)
-{
-    zl_tensor_free(&e->stream);
-    free(e->batch);
-    free(e->schedule);
-    zl_adamw_destroy(&e->adam);
-    zl__engine_ties_free(e);
-    if (e->zero.strategy) e->zero.strategy->free(&e->zero);
-    zl_precision_free(&e->prec);
-    if (e->model.layers) zl_model_destroy(&e->model);
-    free(e->ranges);
-}
 
 /* Make layer l's parameters available to it: where the stage keeps them (gathered at
  * stage 3), in the type the kernels compute in (the precision policy). */

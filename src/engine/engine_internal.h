@@ -18,11 +18,8 @@ struct zl_engine {
     zl_model model;
     int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
                                   * (all of them until pipeline stages split the list) */
-    zl_dtype dtype;      /* parameters, activations (precision.dtype) */
-    zl_dtype grad_dtype; /* gradient accumulation ("grad") */
-    zl_dtype comm_dtype; /* gradient reductions (stage 2-3 staging, "bucket") */
-    zl_tensor params; /* dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
-    zl_tensor grads;  /* grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
+    zl_tensor params; /* prec.dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
+    zl_tensor grads;  /* prec.grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
                        * for 2, (shard) for 3 */
     zl_partition part; /* this rank's share of the flat vector (stage >= 1; whole for 0) */
     zl_tensor master; /* stage >= 1, or 16 bits: (partition) f32 master weights, "master" */

@@ -88,12 +88,12 @@ zl_status zl__engine_reduce_tied_grads(zl_engine *e)
         size_t n = tie_numel(e, g);
         void *owner = zl_zero_param_grads(&e->zero, g->param);
         for (int k = 0; k < g->num_members; k++)
-            zl_precision_add(&e->prec, owner, e->grad_dtype, g->copy_grads[k], ZL_F32, n);
+            zl_precision_add(&e->prec, owner, e->prec.grad_dtype, g->copy_grads[k], ZL_F32, n);
         for (int k = 0; k < g->num_members; k++) {
-            if (e->grad_dtype == ZL_F32)
+            if (e->prec.grad_dtype == ZL_F32)
                 ops->copy(ops, g->copy_grads[k], owner, n * sizeof(float));
             else
-                ops->cast(ops, g->copy_grads[k], ZL_F32, owner, e->grad_dtype, n);
+                ops->cast(ops, g->copy_grads[k], ZL_F32, owner, e->prec.grad_dtype, n);
         }
     }
     return ZL_OK;

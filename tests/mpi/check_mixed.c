@@ -181,9 +181,9 @@ static float one_step(run *r, float *first, float *sum)
         ck_assert_int_eq(zl_engine_forward(e, in, tg, &loss), ZL_OK);
         ck_assert_int_eq(zl_engine_backward(e), ZL_OK);
         if (first && k == 0)
-            zl_convert(first, ZL_F32, e->grads.data, e->grad_dtype, e->model.params_numel);
+            zl_convert(first, ZL_F32, e->grads.data, e->prec.grad_dtype, e->model.params_numel);
         if (sum && k == o->gradient_accumulation_steps - 1)
-            zl_convert(sum, ZL_F32, e->grads.data, e->grad_dtype, e->model.params_numel);
+            zl_convert(sum, ZL_F32, e->grads.data, e->prec.grad_dtype, e->model.params_numel);
         ck_assert_int_eq(zl_engine_step(e), ZL_OK);
         total += loss;
     }
@@ -208,7 +208,7 @@ static void equivalent(const char *precision1, const char *precision2, const cha
     ck_assert_msg(l1 == l2, "%s: loss %.9g vs %.9g", label, l2, l1);
     ck_assert_int_eq(e1->skipped_steps, 0); /* both updated */
     ck_assert_int_eq(e2->skipped_steps, 0);
-    bool fp16 = e1->dtype == ZL_F16;
+    bool fp16 = e1->prec.dtype == ZL_F16;
     ck_assert_double_eq(zl_engine_loss_scale(e1), (fp16 ? 2 : 1) * zl_engine_loss_scale(e2));
 
     /* the exceptions (a) and (b) */
@@ -283,7 +283,7 @@ static void ten_steps(const char *precision1, const char *precision2, const char
     run one, dp;
     eq_open(&one, precision1, 0, 2, NULL);
     eq_open(&dp, precision2, stage, 1, world);
-    bool fp16 = one.e->dtype == ZL_F16;
+    bool fp16 = one.e->prec.dtype == ZL_F16;
     double rel = (fp16 ? 0x1p-11 : 0x1p-8) / 8, worst = 0;
     for (int step = 1; step <= 10; step++) {
         float l1 = one_step(&one, NULL, NULL), l2 = one_step(&dp, NULL, NULL);
@@ -368,7 +368,7 @@ static void inject_inf(zl_engine *e)
     size_t n;
     void *own = zl__engine_own_grads(e, &n);
     float inf = INFINITY;
-    zl_convert(zl__at(own, e->grad_dtype, n / 2), e->grad_dtype, &inf, ZL_F32, 1);
+    zl_convert(zl__at(own, e->prec.grad_dtype, n / 2), e->prec.grad_dtype, &inf, ZL_F32, 1);
 }
 
 /* This rank's fp32 master weights (its partition; all of them at stage 0). */
@@ -405,7 +405,7 @@ static void overflow_on_one_rank(const char *precision, int stage)
         ck_assert(!e->prec.overflow);
     }
     double scale0 = zl_engine_loss_scale(e);
-    bool fp16 = e->dtype == ZL_F16;
+    bool fp16 = e->prec.dtype == ZL_F16;
 
     for (int k = 1; k <= 2; k++) {
         float *before = gathered(e), *master = master_copy(e);
@@ -428,8 +428,8 @@ static void overflow_on_one_rank(const char *precision, int stage)
         /* the gradients were zeroed: nothing of the overflow is left */
         size_t n;
         void *own = zl__engine_own_grads(e, &n);
-        ck_assert(!zl__vec_nonfinite(e, own, e->grad_dtype, n));
-        ck_assert_double_eq(zl__vec_sumsq(e, own, e->grad_dtype, n), 0);
+        ck_assert(!zl__vec_nonfinite(e, own, e->prec.grad_dtype, n));
+        ck_assert_double_eq(zl__vec_sumsq(e, own, e->prec.grad_dtype, n), 0);
         if (fp16 && stage > 0) /* hysteresis 2, then halving */
             ck_assert_double_eq(zl_engine_loss_scale(e), k == 1 ? scale0 : scale0 / 2);
         else if (fp16)
