@@ -17,8 +17,9 @@
  *   V vocabulary, N = B*T rows, OC output channels.
  *
  * Backward kernels ACCUMULATE (+=) into every gradient they write, inputs and weights
- * alike; the caller zeroes gradients when a new accumulation starts. This is what
- * gradient accumulation across micro-batches and the residual stream both need.
+ * alike; the caller zeroes gradients when a new accumulation starts (or, for a weight
+ * gradient written by a GEMM, runs that GEMM with beta = 0: model.h's fresh gradients).
+ * This is what gradient accumulation across micro-batches and the residual stream need.
  *
  * Kernels do not allocate. Scratch space comes from the caller (allocated once, through
  * the device ledger). */

@@ -92,32 +92,28 @@ static void block_backward(zl_model *m, int l, const float *inp, const float *do
     float *dsmall = dbig2 + 4 * NC;           /* (N,C): d ln2, d atty, d ln1 in turn */
     float *datt = dsmall + NC;                /* (2,B,NH,T,T) attention scratch */
 #define P(k) zl__layer_param(m, l, k)
-#define G(k) zl__layer_grad(m, l, k)
+#define G(k) zl__grad_acc(m, l, k) /* LayerNorm's: kernels that add */
 
     /* MLP branch: out = r2 + fcproj(gelu(fc(ln2(r2)))). Every activation gradient is
      * rounded to the model's precision as it is written (zl__linear_backward rounds dinp). */
     ops->copy(ops, dr2, dout, NC * sizeof(float)); /* the residual path */
-    zl__linear_backward(m, dbig1, G(BLOCK_FCPROJ_W), G(BLOCK_FCPROJ_B), dout, a.fch_gelu,
-                        P(BLOCK_FCPROJ_W), N, 4 * C, C);
+    zl__linear_backward(m, l, BLOCK_FCPROJ_W, dbig1, dout, a.fch_gelu, N, 4 * C, C);
     ops->zero(ops, dbig2, 4 * NC * sizeof(float));
     ops->gelu_backward(ops, dbig2, a.fch, dbig1, 4 * NC);
     zl__round(m, dbig2, 4 * NC);
-    zl__linear_backward(m, dsmall, G(BLOCK_FC_W), G(BLOCK_FC_B), dbig2, a.ln2, P(BLOCK_FC_W), N,
-                        C, 4 * C);
+    zl__linear_backward(m, l, BLOCK_FC_W, dsmall, dbig2, a.ln2, N, C, 4 * C);
     ops->layernorm_backward(ops, dr2, G(BLOCK_LN2_W), G(BLOCK_LN2_B), dsmall, a.r2, P(BLOCK_LN2_W),
                             a.ln2_mean, a.ln2_rstd, N, C);
     zl__round(m, dr2, NC);
 
     /* Attention branch: r2 = x + attproj(attention(qkv(ln1(x)))) */
     ops->copy(ops, dinp, dr2, NC * sizeof(float)); /* the residual path */
-    zl__linear_backward(m, dsmall, G(BLOCK_ATTPROJ_W), G(BLOCK_ATTPROJ_B), dr2, a.atty,
-                        P(BLOCK_ATTPROJ_W), N, C, C);
+    zl__linear_backward(m, l, BLOCK_ATTPROJ_W, dsmall, dr2, a.atty, N, C, C);
     float *dqkv = dbig1; /* (N,3C) */
     ops->zero(ops, dqkv, 3 * NC * sizeof(float));
     ops->attention_backward(ops, dqkv, datt, dsmall, a.qkv, a.att, B, T, C, NH);
     zl__round(m, dqkv, 3 * NC);
-    zl__linear_backward(m, dsmall, G(BLOCK_QKV_W), G(BLOCK_QKV_B), dqkv, a.ln1, P(BLOCK_QKV_W), N,
-                        C, 3 * C);
+    zl__linear_backward(m, l, BLOCK_QKV_W, dsmall, dqkv, a.ln1, N, C, 3 * C);
     ops->layernorm_backward(ops, dinp, G(BLOCK_LN1_W), G(BLOCK_LN1_B), dsmall, inp, P(BLOCK_LN1_W),
                             a.ln1_mean, a.ln1_rstd, N, C);
     zl__round(m, dinp, NC);

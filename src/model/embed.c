@@ -21,8 +21,8 @@ static void embed_backward(zl_model *m, int l, const float *inp, const float *do
     (void)inp;
     (void)dinp;
     const int32_t *tokens = zl_model_slot(m)->inputs; /* (B,T) */
-    m->device->ops->embedding_backward(m->device->ops, zl__layer_grad(m, l, EMBED_WTE),
-                                       zl__layer_grad(m, l, EMBED_WPE), dout, tokens, m->B,
+    m->device->ops->embedding_backward(m->device->ops, zl__grad_acc(m, l, EMBED_WTE),
+                                       zl__grad_acc(m, l, EMBED_WPE), dout, tokens, m->B,
                                        m->T, m->cfg.channels);
 }
 

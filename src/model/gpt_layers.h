@@ -31,6 +31,24 @@ static inline float *zl__layer_grad(const zl_model *m, int l, int k)
     return m->grad_ptr[m->layers[l].first_param + k];
 }
 
+/* The beta of the GEMM that adds a product into gradient k of layer l: 0 when the
+ * gradient is fresh (zl_model_mark_grads_fresh), so the product overwrites what is dead
+ * and nobody zeroes the buffer first (a weight gradient is most of the model's bytes). */
+static inline float zl__grad_beta(zl_model *m, int l, int k)
+{
+    int i = m->layers[l].first_param + k;
+    if (!m->grad_fresh[i]) return 1.0f;
+    m->grad_fresh[i] = false;
+    return 0.0f;
+}
+
+/* Gradient k of layer l for a kernel that adds (+=) into it: zeroed first if fresh. */
+static inline float *zl__grad_acc(zl_model *m, int l, int k)
+{
+    zl_model_settle_grad(m, m->layers[l].first_param + k);
+    return zl__layer_grad(m, l, k);
+}
+
 /* Where layer l computes its saved activations in the current slot, as f32: its own buffer in f32, the shared
  * work buffer in 16 bits (the engine stores and widens them around the layer). The
  * statistics are always the layer's own f32 tensor. */
@@ -66,10 +84,10 @@ static inline void zl__gemm(const zl_model *m, float *c, const float *a, const f
  * (out, in) as torch.nn.Linear does. */
 void zl__linear_forward(const zl_model *m, float *out, const float *inp, const float *weight,
                         const float *bias, int N, int IC, int OC);
-/* dinp (N,IC) = dout @ weight (overwritten); dweight (OC,IC) += dout^T @ inp;
- * dbias (OC) += column sums of dout. */
-void zl__linear_backward(const zl_model *m, float *dinp, float *dweight, float *dbias,
-                         const float *dout, const float *inp, const float *weight, int N, int IC,
-                         int OC);
+/* The Linear layer whose weight is parameter kw of layer l and whose bias is kw + 1:
+ * dinp (N,IC) = dout @ weight (overwritten, skipped if NULL); dweight (OC,IC) +=
+ * dout^T @ inp; dbias (OC) += column sums of dout (both overwrite fresh gradients). */
+void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *dout,
+                         const float *inp, int N, int IC, int OC);
 
 #endif

@@ -66,10 +66,11 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
     /* dlnf (N,C) = dlogits (N,V) @ wte (V,C); dwte (V,C) += dlogits^T (V,N) @ lnf (N,C) */
     zl__gemm(m, dlnf, dlogits, wte(m, l), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
     zl__round(m, dlnf, (size_t)N * C);
-    zl__gemm(m, dwte(m, l), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f, 1.0f);
+    zl__gemm(m, dwte(m, l), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f,
+             zl_model_tie_grad_beta(m, l));
     ops->zero(ops, dinp, (size_t)N * C * sizeof(float));
-    ops->layernorm_backward(ops, dinp, zl__layer_grad(m, l, HEAD_LNF_W),
-                            zl__layer_grad(m, l, HEAD_LNF_B), dlnf, inp,
+    ops->layernorm_backward(ops, dinp, zl__grad_acc(m, l, HEAD_LNF_W),
+                            zl__grad_acc(m, l, HEAD_LNF_B), dlnf, inp,
                             zl__layer_param(m, l, HEAD_LNF_W), a.mean, a.rstd, N, C);
     zl__round(m, dinp, (size_t)N * C);
 }

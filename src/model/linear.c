@@ -13,16 +13,18 @@ void zl__linear_forward(const zl_model *m, float *out, const float *inp, const f
     zl__round(m, out, (size_t)N * OC);
 }
 
-void zl__linear_backward(const zl_model *m, float *dinp, float *dweight, float *dbias,
-                         const float *dout, const float *inp, const float *weight, int N, int IC,
-                         int OC)
+void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *dout,
+                         const float *inp, int N, int IC, int OC)
 {
     /* dinp (N,IC) = dout (N,OC) @ weight (OC,IC) */
     if (dinp) {
-        zl__gemm(m, dinp, dout, weight, N, IC, OC, OC, IC, IC, false, false, 1.0f, 0.0f);
+        zl__gemm(m, dinp, dout, zl__layer_param(m, l, kw), N, IC, OC, OC, IC, IC, false, false,
+                 1.0f, 0.0f);
         zl__round(m, dinp, (size_t)N * IC);
     }
-    /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
-    zl__gemm(m, dweight, dout, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f, 1.0f);
-    if (dbias) m->device->ops->bias_backward(m->device->ops, dbias, dout, N, OC);
+    /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC), or = on a fresh gradient */
+    float beta = zl__grad_beta(m, l, kw);
+    zl__gemm(m, zl__layer_grad(m, l, kw), dout, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f,
+             beta);
+    m->device->ops->bias_backward(m->device->ops, zl__grad_acc(m, l, kw + 1), dout, N, OC);
 }

@@ -66,7 +66,8 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     m->layers = calloc((size_t)L + 2, sizeof *m->layers);
     m->param_ptr = calloc(max_params, sizeof *m->param_ptr);
     m->grad_ptr = calloc(max_params, sizeof *m->grad_ptr);
-    if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr) {
+    m->grad_fresh = calloc(max_params, sizeof *m->grad_fresh);
+    if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr || !m->grad_fresh) {
         zl_model_destroy(m);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory building model '%s'", cfg->name);
     }
@@ -146,6 +147,7 @@ void zl_model_destroy(zl_model *m)
     free(m->layers);
     free(m->param_ptr);
     free(m->grad_ptr);
+    free(m->grad_fresh);
     memset(m, 0, sizeof *m);
 }
 
@@ -376,6 +378,24 @@ static int member_index(const zl_tie_group *g, int layer)
     return -1;
 }
 
+void zl_model_mark_grads_fresh(zl_model *m)
+{
+    for (int i = 0; i < m->num_params; i++) m->grad_fresh[i] = m->grad_ptr[i] != NULL;
+}
+
+void zl_model_settle_grad(zl_model *m, int param)
+{
+    if (!m->grad_fresh[param]) return;
+    m->grad_fresh[param] = false;
+    m->device->ops->zero(m->device->ops, m->grad_ptr[param],
+                         m->params[param].numel * sizeof(float));
+}
+
+void zl_model_settle_grads(zl_model *m)
+{
+    for (int i = 0; i < m->num_params; i++) zl_model_settle_grad(m, i);
+}
+
 float *zl_model_tie_values(const zl_model *m, int layer)
 {
     const zl_tie_group *g = zl_model_tie_used_by(m, layer);
@@ -388,6 +408,14 @@ float *zl_model_tie_grads(const zl_model *m, int layer)
     const zl_tie_group *g = zl_model_tie_used_by(m, layer);
     int k = member_index(g, layer);
     return g->copy_grads[k] ? g->copy_grads[k] : m->grad_ptr[g->param];
+}
+
+float zl_model_tie_grad_beta(zl_model *m, int layer)
+{
+    const zl_tie_group *g = zl_model_tie_used_by(m, layer);
+    if (g->copy_grads[member_index(g, layer)] || !m->grad_fresh[g->param]) return 1.0f;
+    m->grad_fresh[g->param] = false;
+    return 0.0f;
 }
 
 int zl_model_tie_first_backward(const zl_tie_group *g)

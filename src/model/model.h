@@ -164,6 +164,10 @@ typedef struct zl_model {
     /* Set by the engine before running layers. */
     float **param_ptr; /* [num_params] */
     float **grad_ptr;  /* [num_params] */
+    /* [num_params]: the gradient behind grad_ptr[i] is dead (zl_model_mark_grads_fresh):
+     * the first kernel of the next backward that writes it overwrites it instead of adding.
+     * All false unless the engine marks them. */
+    bool *grad_fresh;
 
     /* Micro-batch state, allocated by zl_model_alloc_activations for (B, T) and
      * num_slots micro-batches in flight; layers run on slots[slot]. */
@@ -231,6 +235,19 @@ void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *e
 void zl_model_bind_layer_params(zl_model *m, int layer, float *base);
 void zl_model_bind_layer_grads(zl_model *m, int layer, float *base);
 
+/* Gradients without a pass over memory (PyTorch's zero_grad(set_to_none=True)): mark every
+ * gradient behind grad_ptr dead, so that the next backward's first write to each one
+ * overwrites it (a weight gradient's GEMM runs with beta = 0, a kernel that adds zeroes
+ * its small gradient first). Only for gradients bound in place as f32 for the whole
+ * accumulation (the engine's stages 0-1 in fp32): a rebinding would carry the flags to
+ * other memory. */
+void zl_model_mark_grads_fresh(zl_model *m);
+/* Zero the gradients still marked fresh (no backward wrote them since the mark) and clear
+ * the marks: before anything reads the gradients as a whole. */
+void zl_model_settle_grads(zl_model *m);
+/* The same for parameter `param` only. */
+void zl_model_settle_grad(zl_model *m, int param);
+
 /* The tie group that `layer` owns, or NULL. */
 const zl_tie_group *zl_model_tie_owned_by(const zl_model *m, int layer);
 /* The tie group of which `layer` is a member (not the owner), or NULL. */
@@ -239,6 +256,10 @@ const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer);
  * or the owner's binding. */
 float *zl_model_tie_values(const zl_model *m, int layer);
 float *zl_model_tie_grads(const zl_model *m, int layer);
+/* The beta for a GEMM that adds member `layer`'s product into zl_model_tie_grads: 0 once
+ * on a fresh shared gradient (zl_model_mark_grads_fresh), else 1. A copy's gradient is
+ * never fresh: the engine zeroes copies itself. */
+float zl_model_tie_grad_beta(zl_model *m, int layer);
 /* The member of g that runs backward first (the one latest in forward): where the tied
  * gradient starts to collect. */
 int zl_model_tie_first_backward(const zl_tie_group *g);

@@ -42,6 +42,7 @@ zl_status zl__zero_whole_grads_end(zl_zero_ctx *z, int layer)
 
 zl_status zl__zero_whole_grads_reduce(zl_zero_ctx *z)
 {
+    zl_model_settle_grads(z->model); /* gradients no backward wrote: zero (zl_zero_zero_grads) */
     if (z->dp_size == 1) return ZL_OK;
     return zl__zero_reduce_typed(z, z->grads->data, z->prec->grad_dtype, 0, z->part->padded_numel);
 }

@@ -116,14 +116,16 @@ static void compare_with_single_rank_opts(int stage, int gas, double clip, bool 
                   "%s: gradient norm %.9g vs %.9g (1 rank)", label, dp->grad_norm, ref->grad_norm);
 
     /* Weights, as a whole: relative L2 error within 1e-5. Element by element: 1e-5
-     * relative plus a floor of 1e-3 of the distance Adam can move a weight in STEPS steps
+     * relative plus a floor of 1e-2 of the distance Adam can move a weight in STEPS steps
      * (lr * STEPS). The floor is for weights whose gradient is a sum that nearly cancels:
      * the ranks add partial sums where one rank adds everything at once, the rounding of a
      * near-zero gradient is then comparable to the gradient itself, and Adam, which moves
-     * by about lr whatever the gradient's size, turns it into a visible difference (a few
-     * dozen of 28k weights, up to ~1e-4 of lr * STEPS). A real error (a missed bucket, a
-     * wrong scale) moves weights by about lr per step and fails both checks. */
-    const double atol = 1e-3 * o_ref.optimizer.lr * STEPS;
+     * by about lr whatever the gradient's size, turns it into a visible difference: a
+     * handful of 28k weights, up to 1.1e-3 of lr * STEPS with the kernels' AVX-512 clones
+     * (16-lane partial sums), 0.6e-3 with the AVX2 ones. A real error (a missed bucket, a
+     * wrong scale) moves weights by about lr per step, 100 times the floor, and fails both
+     * checks. */
+    const double atol = 1e-2 * o_ref.optimizer.lr * STEPS;
     size_t n = ref->model.params_numel, compared = 0;
     float *p_dp = malloc(n * sizeof *p_dp); /* stage 3 holds shards: gather them */
     ck_assert_int_eq(zl_engine_gather_params(dp, p_dp), ZL_OK);

@@ -442,6 +442,46 @@ START_TEST(test_model_gradient_accumulation_equivalence)
 }
 END_TEST
 
+/* zero_grad without a pass over memory (model.h: fresh gradients): after a step every
+ * gradient is marked dead, the next backward overwrites each one with its first write, and
+ * the result is bit for bit that of a backward into zeroed gradients; what no backward
+ * wrote is zeroed when read. */
+START_TEST(test_model_fresh_gradients_equal_zeroed_ones)
+{
+    zl_device d1, d2;
+    zl_engine *a, *b;
+    ck_assert_int_eq(zl_device_init(&d1, ZL_DEVICE_ACCEL, "cpu", "a", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&d2, ZL_DEVICE_ACCEL, "cpu", "b", 0), ZL_OK);
+    zl_engine_options o = options(2, 8, 1);
+    ck_assert_int_eq(zl_engine_create(&a, &tiny, &o, &d1), ZL_OK);
+    ck_assert_int_eq(zl_engine_create(&b, &tiny, &o, &d2), ZL_OK);
+    int32_t in[2][16], tg[2][16];
+    random_batch(in[0], tg[0], 16, tiny.vocab_size, 7);
+    random_batch(in[1], tg[1], 16, tiny.vocab_size, 8);
+    zl_engine *e[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(zl_engine_forward(e[i], in[0], tg[0], NULL), ZL_OK);
+        ck_assert_int_eq(zl_engine_backward(e[i]), ZL_OK);
+        ck_assert_int_eq(zl_engine_step(e[i]), ZL_OK);
+    }
+    size_t n = a->model.params_numel;
+    for (int k = 0; k < a->model.num_params; k++) ck_assert(a->model.grad_fresh[k]);
+    /* b: the gradients zeroed as before the change (settle zeroes every fresh one) */
+    zl_model_settle_grads(&b->model);
+    const float *gb = zl_tensor_f32(&b->grads), *ga = zl_tensor_f32(&a->grads);
+    for (size_t i = 0; i < n; i++) ck_assert(gb[i] == 0.0f);
+    ck_assert(ga[0] != 0.0f); /* a still holds the dead values of step 1 */
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(zl_engine_forward(e[i], in[1], tg[1], NULL), ZL_OK);
+        ck_assert_int_eq(zl_engine_backward(e[i]), ZL_OK);
+    }
+    for (int k = 0; k < a->model.num_params; k++) ck_assert(!a->model.grad_fresh[k]);
+    ck_assert_int_eq(memcmp(ga, gb, n * sizeof *ga), 0);
+    zl_engine_destroy(a);
+    zl_engine_destroy(b);
+}
+END_TEST
+
 START_TEST(test_model_config_errors)
 {
     zl_gpt_config cfg;
@@ -562,6 +602,7 @@ static Suite *model_suite(void)
     tcase_add_test(tc, test_model_ledger_accounts_everything);
     tcase_add_test(tc, test_model_engine_out_of_budget_fails_cleanly);
     tcase_add_test(tc, test_model_gradient_accumulation_equivalence);
+    tcase_add_test(tc, test_model_fresh_gradients_equal_zeroed_ones);
     tcase_add_test(tc, test_model_config_errors);
     tcase_add_test(tc, test_model_json_with_hf_keys);
     tcase_add_test(tc, test_model_sizes_are_checked);
