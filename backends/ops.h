@@ -140,8 +140,14 @@ struct zl_ops {
                                   const int32_t *targets, float dloss, int N, int V);
 
     /* ---- optimizer and vector ops -------------------------------------------------- */
-    /* One AdamW/Adam step over n elements: m, v and param updated in place. */
-    void (*adamw)(const zl_ops *self, float *param, float *m, float *v, const float *grad, size_t n,
+    /* One AdamW/Adam step over n elements, in one pass: the fp32 master, m and v updated in
+     * place from grad, stored as grad_type (f32, f16 or bf16; widened exactly, in the
+     * kernel), and, when param_out is not NULL, the updated master written to param_out
+     * as param_type (f32, f16 or bf16), bit for bit zl_convert's rounding (nearest even):
+     * the 16-bit parameters of mixed precision, with no separate widening and rounding
+     * passes over memory. fp32 training passes the parameters as master and NULL. */
+    void (*adamw)(const zl_ops *self, float *master, float *m, float *v, const void *grad,
+                  zl_dtype grad_type, void *param_out, zl_dtype param_type, size_t n,
                   const zl_adamw_args *args);
     /* Sum of squares, accumulated in double (for global gradient norms). */
     double (*sumsq)(const zl_ops *self, const float *x, size_t n);

@@ -165,11 +165,11 @@ static void w_crossentropy_backward(const zl_ops *self, float *dlogits, const fl
     charge(OP_XENT_BWD, t0, 0);
 }
 
-static void w_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
-                    size_t n, const zl_adamw_args *args)
+static void w_adamw(const zl_ops *self, float *param, float *m, float *v, const void *grad,
+                    zl_dtype gt, void *out, zl_dtype pt, size_t n, const zl_adamw_args *args)
 {
     double t0 = now();
-    g_real->adamw(g_real, param, m, v, grad, n, args);
+    g_real->adamw(g_real, param, m, v, grad, gt, out, pt, n, args);
     charge(OP_ADAMW, t0, 0);
 }
 

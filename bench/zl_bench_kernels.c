@@ -479,12 +479,17 @@ static void bench_memory_bound(int nth)
                               .weight_decay = 0.1f, .bias_correction1 = 0.1f,
                               .bias_correction2 = 0.001f, .grad_scale = 1.0f,
                               .adamw_mode = true};
-        BEST_OF(3, t, ops->adamw(ops, p, m, v, g, n, &args));
+        BEST_OF(3, t, ops->adamw(ops, p, m, v, g, ZL_F32, NULL, ZL_F32, n, &args));
         report_bw("adamw 32M params", t, 28.0 * n, nth);
+        uint16_t *h = ops->alloc(ops, n * 2), *gh = ops->alloc(ops, n * 2);
+        ops->cast(ops, gh, ZL_BF16, g, ZL_F32, n);
+        /* mixed precision's fused step: bf16 gradient in, bf16 parameter copy out */
+        BEST_OF(3, t, ops->adamw(ops, p, m, v, gh, ZL_BF16, h, ZL_BF16, n, &args));
+        report_bw("adamw 32M params, bf16 grad + copy-out", t, 28.0 * n, nth);
+        ops->free(ops, gh);
         double s = 0;
         BEST_OF(3, t, s += ops->sumsq(ops, g, n));
         report_bw("sumsq 32M", t, 4.0 * n, nth);
-        uint16_t *h = ops->alloc(ops, n * 2);
         BEST_OF(3, t, ops->cast(ops, h, ZL_F16, p, ZL_F32, n));
         report_bw("cast f32->f16 32M", t, 6.0 * n, nth);
         BEST_OF(3, t, ops->cast(ops, h, ZL_BF16, p, ZL_F32, n));

@@ -340,19 +340,21 @@ static void s_crossentropy_backward(const zl_ops *self, float *dlogits, const fl
  * then charged at the 16-bit width a GPU kernel reads and writes, and an in-place result
  * in a widened scratch marks its narrowing cast free. */
 
-static void s_adamw(const zl_ops *self, float *p, float *m, float *v, const float *g, size_t n,
-                    const zl_adamw_args *a)
+static void s_adamw(const zl_ops *self, float *p, float *m, float *v, const void *g,
+                    zl_dtype gt, void *out, zl_dtype pt, size_t n, const zl_adamw_args *a)
 {
     zl_sim *s = sim_of(self);
-    s->inner->adamw(s->inner, p, m, v, g, n, a);
-    /* fp32 param, m, v read and written, gradient read (as FusedAdam; a 16-bit gradient
-     * read as such, as multi-tensor Adam kernels do) */
+    s->inner->adamw(s->inner, p, m, v, g, gt, out, pt, n, a);
+    /* What the fused pass moves: fp32 master, m and v read and written, the gradient read
+     * at its storage width (as multi-tensor Adam kernels do; an f32 gradient that is a
+     * pending widening counts at its 16-bit width), and the parameter copy-out written
+     * at its own. */
     const void *in[1] = {g};
-    double e[1];
-    bool fused = consume(s, in, 1, n, e);
+    double e[1] = {(double)zl_dtype_nbytes(gt)};
+    if (gt == ZL_F32) consume(s, in, 1, n, e);
     forget_fusion(s);
-    charge_raw(s, "adamw", ZL_SIM_ELEMENTWISE, 15.0 * n, (24.0 + e[0]) * n, ZL_F32);
-    (void)fused;
+    double out_bytes = out ? (double)zl_dtype_nbytes(pt) : 0.0;
+    charge_raw(s, "adamw", ZL_SIM_ELEMENTWISE, 15.0 * n, (24.0 + e[0] + out_bytes) * n, ZL_F32);
 }
 
 static double s_sumsq(const zl_ops *self, const float *x, size_t n)

@@ -138,8 +138,17 @@ void zl__cpu_crossentropy_backward(const zl_ops *self, float *dlogits, const flo
                                    const int32_t *targets, float dloss, int N, int V);
 
 /* cpu_adamw.c */
-void zl__cpu_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
-                   size_t n, const zl_adamw_args *args);
+void zl__cpu_adamw(const zl_ops *self, float *master, float *m, float *v, const void *grad,
+                   zl_dtype grad_type, void *param_out, zl_dtype param_type, size_t n,
+                   const zl_adamw_args *args);
+/* The instruction set zl__cpu_adamw uses: ZL_CPU_ADAMW_SCALAR (the C loop), _SSE, _AVX or
+ * _AVX512. By default the best the CPU has; _force (for tests and benchmarks, not
+ * thread-safe against a running step) pins one, or restores the default with -1, and
+ * returns false, changing nothing, when the CPU lacks it. */
+enum { ZL_CPU_ADAMW_SCALAR = 0, ZL_CPU_ADAMW_SSE, ZL_CPU_ADAMW_AVX, ZL_CPU_ADAMW_AVX512 };
+bool zl__cpu_adamw_force_isa(int level);
+int zl__cpu_adamw_isa(void);
+const char *zl__cpu_adamw_isa_name(int level);
 
 /* cpu_vector.c */
 void zl__cpu_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,

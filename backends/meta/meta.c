@@ -61,8 +61,8 @@ static void meta_crossentropy_forward(const zl_ops *self, float *losses, float *
                                       const float *logits, const int32_t *targets, int N, int V) {}
 static void meta_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
                                        const int32_t *targets, float dloss, int N, int V) {}
-static void meta_adamw(const zl_ops *self, float *p, float *m, float *v, const float *g, size_t n,
-                       const zl_adamw_args *args) {}
+static void meta_adamw(const zl_ops *self, float *p, float *m, float *v, const void *g,
+                       zl_dtype gt, void *out, zl_dtype pt, size_t n, const zl_adamw_args *args) {}
 static double meta_sumsq(const zl_ops *self, const float *x, size_t n) { return 0.0; }
 static bool meta_nonfinite(const zl_ops *self, const float *x, size_t n) { return false; }
 static void meta_scale(const zl_ops *self, float *x, float s, size_t n) {}

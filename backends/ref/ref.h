@@ -48,8 +48,9 @@ void zl__ref_crossentropy_backward(const zl_ops *self, float *dlogits, const flo
                                    const int32_t *targets, float dloss, int N, int V);
 
 /* ref_adamw.c */
-void zl__ref_adamw(const zl_ops *self, float *param, float *m, float *v, const float *grad,
-                   size_t n, const zl_adamw_args *args);
+void zl__ref_adamw(const zl_ops *self, float *master, float *m, float *v, const void *grad,
+                   zl_dtype grad_type, void *param_out, zl_dtype param_type, size_t n,
+                   const zl_adamw_args *args);
 
 /* ref_vector.c */
 void zl__ref_residual_forward(const zl_ops *self, float *out, const float *a, const float *b,

@@ -27,14 +27,14 @@ zl_status zl_adamw_init(zl_adamw *opt, zl_device *dev, size_t numel, const zl_op
 void zl_adamw_step(zl_adamw *opt, float *params, const float *grads, const zl_param_range *ranges,
                    int nranges, double lr, double beta1, float grad_scale)
 {
-    zl_adamw_step_lp(opt, params, grads, ZL_F32, ranges, nranges, lr, beta1, grad_scale, NULL, 0);
+    zl_adamw_step_lp(opt, params, grads, ZL_F32, NULL, ZL_F32, ranges, nranges, lr, beta1,
+                     grad_scale);
 }
 
 void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype grad_type,
-                      const zl_param_range *ranges, int nranges, double lr, double beta1,
-                      float grad_scale, float *scratch, size_t scratch_numel)
+                      void *param_out, zl_dtype param_type, const zl_param_range *ranges,
+                      int nranges, double lr, double beta1, float grad_scale)
 {
-    ZL_ASSERT(grad_type == ZL_F32 || (scratch && scratch_numel > 0));
     ZL_ASSERT(opt->device && opt->device->ops->adamw);
     ZL_ASSERT(nranges >= 0 && (nranges == 0 || ranges));
     opt->step++;
@@ -68,22 +68,14 @@ void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype 
         }
         if (n == 0) continue;
         args.weight_decay = decay ? (float)opt->p.weight_decay : 0.0f;
-        if (grad_type == ZL_F32) {
-            opt->device->ops->adamw(opt->device->ops, params + off, m + off, v + off,
-                                    (const float *)grads + off, n, &args);
-            continue;
-        }
-        /* 16-bit gradients: widen one piece at a time into the scratch, so the step never
-         * holds an f32 copy of the whole partition (DeepSpeed makes one; the ZeRO paper's
-         * 2+2+12 bytes per parameter do not count it). */
-        size_t esz = zl_dtype_nbytes(grad_type);
-        for (size_t done = 0; done < n; done += scratch_numel) {
-            size_t len = n - done < scratch_numel ? n - done : scratch_numel, at = off + done;
-            opt->device->ops->cast(opt->device->ops, scratch, ZL_F32,
-                                   (const char *)grads + at * esz, grad_type, len);
-            opt->device->ops->adamw(opt->device->ops, params + at, m + at, v + at, scratch, len,
-                                    &args);
-        }
+        /* 16-bit gradients are widened in the kernel's registers, so the step never holds
+         * an f32 copy of the partition (DeepSpeed makes one; the ZeRO paper's 2+2+12 bytes
+         * per parameter do not count it). */
+        size_t gsz = zl_dtype_nbytes(grad_type), psz = param_out ? zl_dtype_nbytes(param_type) : 0;
+        opt->device->ops->adamw(opt->device->ops, params + off, m + off, v + off,
+                                (const char *)grads + off * gsz, grad_type,
+                                param_out ? (char *)param_out + off * psz : NULL, param_type, n,
+                                &args);
     }
 }
 

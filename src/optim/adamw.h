@@ -9,7 +9,8 @@
  * (see zl_param_ranges_clip).
  *
  * A step runs the device's ops->adamw kernel once per range (contiguous ranges with the
- * same decay flag merged into one call), with
+ * same decay flag merged into one call; the kernel reads 16-bit gradients and writes the
+ * 16-bit parameter copy itself, so a step is one pass over memory), with
  *   t += 1;  bias corrections 1 - beta1^t and 1 - beta2^t (1 when bias_correction is off),
  * using the beta1 of this step (OneCycle cycles it, as torch and DeepSpeed do: the bias
  * correction uses the current beta, not a product of past ones), weight_decay only on
@@ -48,12 +49,13 @@ void zl_adamw_step(zl_adamw *opt, float *params, const float *grads, const zl_pa
                    int nranges, double lr, double beta1, float grad_scale);
 
 /* The same step with gradients stored as grad_type (ZL_F32, ZL_F16 or ZL_BF16): mixed
- * precision's fp32 master weights and moments stepped with 16-bit gradients. The
- * gradients are widened to f32 through `scratch` (device memory, scratch_numel floats,
- * unused for ZL_F32), piece by piece. */
+ * precision's fp32 master weights (`params`) and moments stepped with 16-bit gradients,
+ * read as such by the kernel. When param_out is not NULL (numel elements of param_type,
+ * indexed as params), each stepped element is also rounded into it in the same pass:
+ * the 16-bit parameters. Elements outside every range are left alone there too. */
 void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype grad_type,
-                      const zl_param_range *ranges, int nranges, double lr, double beta1,
-                      float grad_scale, float *scratch, size_t scratch_numel);
+                      void *param_out, zl_dtype param_type, const zl_param_range *ranges,
+                      int nranges, double lr, double beta1, float grad_scale);
 
 /* Free the moments through the device; safe on a zeroed or already destroyed struct. */
 void zl_adamw_destroy(zl_adamw *opt);

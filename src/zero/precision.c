@@ -152,12 +152,12 @@ void zl_precision_flush_grads(zl_precision *p, int l, void *dst, zl_dtype dt)
                           p->dtype, layer_numel(p, l));
 }
 
-void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *grads,
-                            const zl_param_range *r, int nr, double lr, double beta1,
-                            float grad_scale)
+void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *params,
+                            void *grads, const zl_param_range *r, int nr, double lr,
+                            double beta1, float grad_scale)
 {
-    zl_adamw_step_lp(adam, weights, grads, p->grad_dtype, r, nr, lr, beta1, grad_scale,
-                     p->scratch.data, p->scratch.numel);
+    zl_adamw_step_lp(adam, weights, grads, p->grad_dtype, params, p->dtype, r, nr, lr, beta1,
+                     grad_scale);
 }
 
 /* ---- the boundary ------------------------------------------------------------------- */

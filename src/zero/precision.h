@@ -132,10 +132,12 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
 /* 16 bits: after layer l's backward, round its f32 work gradient, add it into dst (type
  * dt, the layer's range) and zero it. A no-op in f32, where backward writes in place. */
 void zl_precision_flush_grads(zl_precision *p, int l, void *dst, zl_dtype dt);
-/* The Adam step on fp32 weights with gradients of grad_dtype (16-bit ones widened
- * through the scratch). */
-void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *grads,
-                            const zl_param_range *r, int nr, double lr, double beta1,
-                            float grad_scale);
+/* The Adam step on fp32 weights with gradients of grad_dtype (read as such by the
+ * kernel). params: NULL (fp32: the weights are the parameters), or the 16-bit parameters
+ * (type dtype, indexed as weights) that the stepped weights are rounded into in the same
+ * pass (step 5 of the boundary, before any allgather). */
+void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, void *params,
+                            void *grads, const zl_param_range *r, int nr, double lr,
+                            double beta1, float grad_scale);
 
 #endif

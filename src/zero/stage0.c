@@ -66,8 +66,8 @@ static void *own_grads(zl_zero_ctx *z, size_t *n)
 static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
 {
     if (zl_precision_master_weights(z->prec)) return zl__zero_step_master(z, lr, beta1, grad_scale, false);
-    zl_precision_adam_step(z->prec, z->adam, z->params->data, z->grads->data, z->ranges, z->num_ranges,
-                           lr, beta1, grad_scale);
+    zl_precision_adam_step(z->prec, z->adam, z->params->data, NULL, z->grads->data, z->ranges,
+                           z->num_ranges, lr, beta1, grad_scale);
     return ZL_OK;
 }
 

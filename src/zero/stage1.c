@@ -5,8 +5,8 @@
  * partitions are allgathered into everyone's parameters. */
 #include "zero/zero_internal.h"
 
-/* Step the fp32 master copy of this rank's partition (all of it at stage 0), round it
- * into the parameters, and gather everyone's updated partition. */
+/* Step the fp32 master copy of this rank's partition (all of it at stage 0), rounding it
+ * into the parameters in the same pass, and gather everyone's updated partition. */
 zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float grad_scale, bool gather)
 {
     const zl_partition *p = z->part;
@@ -15,9 +15,10 @@ zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float gr
     void *own = z->strategy->own_grads(z, &n);
     zl_param_range local[z->num_ranges > 0 ? z->num_ranges : 1];
     int nlocal = zl_param_ranges_clip(local, z->ranges, z->num_ranges, p->begin, p->end);
-    zl_precision_adam_step(z->prec, z->adam, z->master->data, own, local, nlocal, lr, beta1, grad_scale);
-    z->device->ops->cast(z->device->ops, zl__at(z->params->data, t, p->begin), t, z->master->data,
-                         ZL_F32, zl_partition_real_numel(p));
+    /* The kernel rounds the stepped master into this rank's slice of the 16-bit
+     * parameters as it goes (the ranges cover every parameter, so the whole slice). */
+    zl_precision_adam_step(z->prec, z->adam, z->master->data, zl__at(z->params->data, t, p->begin),
+                           own, local, nlocal, lr, beta1, grad_scale);
     if (z->dp_size == 1 || !gather) return ZL_OK;
     return zl_comm_allgather(z->dp, z->params->data, zl__at(z->params->data, t, p->begin),
                              p->partition_numel, t);

@@ -252,10 +252,10 @@ static zl_status reduce_layer(zl_zero_ctx *z, int l, void *staging)
 static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
 {
     zl_zero3 *z3 = z->z3;
-    zl_precision_adam_step(z->prec, z->adam, z->master->data, z->grads->data, z3->ranges,
-                           z3->num_ranges, lr, beta1, grad_scale);
-    z->device->ops->cast(z->device->ops, z->params->data, z->prec->dtype, z->master->data, ZL_F32,
-                         z3->shard_numel);
+    /* The shard's 16-bit parameters are written by the step's own pass; a chunk's padding
+     * is in no range and stays as initialised (zero, in master and parameters alike). */
+    zl_precision_adam_step(z->prec, z->adam, z->master->data, z->params->data, z->grads->data,
+                           z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
     /* Gathered copies are stale now: persistent layers are gathered again at once, the
      * others at their next use. */
     zl_status st = release_all(z);

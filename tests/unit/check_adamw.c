@@ -359,6 +359,60 @@ START_TEST(test_adamw_split_ranges_same_result)
 }
 END_TEST
 
+/* Mixed precision's step, fused: 16-bit gradients read by the kernel and the stepped
+ * master rounded into the 16-bit parameters in the same pass give, bit for bit, what the
+ * three passes it replaced gave (widen the gradients with zl_convert, the f32 step, round
+ * the master with zl_convert), on every backend; parameters outside every range are not
+ * written. */
+START_TEST(test_adamw_lp_fused_equals_widen_step_round)
+{
+    static const zl_dtype types[] = {ZL_F16, ZL_BF16};
+    for (int b = 0; b < NBACKENDS; b++) {
+        if (!backend_ready(backends[b])) continue;
+        zl_device dev;
+        ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, backends[b], "test", 0), ZL_OK);
+        for (int gi = 0; gi < 2; gi++)
+            for (int pi = 0; pi < 2; pi++)
+                for (int mode = 0; mode < 2; mode++) {
+                    zl_dtype gt = types[gi], pt = types[pi];
+                    zl_optimizer_params p;
+                    zl_optimizer_params_default(&p, mode ? ZL_OPTIMIZER_ADAMW : ZL_OPTIMIZER_ADAM);
+                    p.adam_w_mode = mode;
+                    p.weight_decay = 0.1;
+                    zl_adamw fused, split;
+                    ck_assert_int_eq(zl_adamw_init(&fused, &dev, NUMEL, &p), ZL_OK);
+                    ck_assert_int_eq(zl_adamw_init(&split, &dev, NUMEL, &p), ZL_OK);
+                    float *mf = malloc(NUMEL * 4), *ms = malloc(NUMEL * 4), *g = malloc(NUMEL * 4);
+                    uint16_t *g16 = malloc(NUMEL * 2), *pf = malloc(NUMEL * 2), *ps = malloc(NUMEL * 2);
+                    zl_test_fill_uniform(mf, NUMEL, 77, -1.0f, 1.0f);
+                    memcpy(ms, mf, NUMEL * 4);
+                    memset(pf, 0x5a, NUMEL * 2);
+                    memset(ps, 0x5a, NUMEL * 2);
+                    for (int k = 0; k < NSTEPS; k++) {
+                        zl_test_fill_uniform(g, NUMEL, 400 + (uint64_t)k, -1000.0f, 1000.0f);
+                        zl_convert(g16, gt, g, ZL_F32, NUMEL);
+                        zl_adamw_step_lp(&fused, mf, g16, gt, pf, pt, test_ranges, NRANGES,
+                                         step_lr[k], step_beta1[k], step_grad_scale[k]);
+                        zl_convert(g, ZL_F32, g16, gt, NUMEL); /* the old widening pass */
+                        zl_adamw_step(&split, ms, g, test_ranges, NRANGES, step_lr[k],
+                                      step_beta1[k], step_grad_scale[k]);
+                        zl_convert(ps, pt, ms, ZL_F32, COVERED); /* the old rounding pass */
+                        ck_assert_msg(!memcmp(mf, ms, NUMEL * 4), "%s %s/%s mode %d: master, step %d",
+                                      backends[b], zl_dtype_name(gt), zl_dtype_name(pt), mode, k + 1);
+                        ck_assert_msg(!memcmp(pf, ps, NUMEL * 2), "%s %s/%s mode %d: params, step %d",
+                                      backends[b], zl_dtype_name(gt), zl_dtype_name(pt), mode, k + 1);
+                        ck_assert(!memcmp(zl_adamw_exp_avg_sq(&fused), zl_adamw_exp_avg_sq(&split),
+                                          NUMEL * 4));
+                    }
+                    for (int i = COVERED; i < NUMEL; i++) ck_assert_uint_eq(pf[i], 0x5a5a);
+                    free(mf), free(ms), free(g), free(g16), free(pf), free(ps);
+                    zl_adamw_destroy(&fused);
+                    zl_adamw_destroy(&split);
+                }
+    }
+}
+END_TEST
+
 START_TEST(test_adamw_ranges_clip_to_shard)
 {
     /* test_ranges cut by the shard [320, 800): the bias range [300,350) contributes
@@ -437,6 +491,7 @@ static Suite *adamw_suite(void)
     tcase_add_test(tc, test_adamw_oom_leaves_nothing);
     tcase_add_test(tc, test_adamw_resume_from_state);
     tcase_add_test(tc, test_adamw_split_ranges_same_result);
+    tcase_add_test(tc, test_adamw_lp_fused_equals_widen_step_round);
     tcase_add_test(tc, test_adamw_ranges_clip_to_shard);
     tcase_add_test(tc, test_adamw_shards_reproduce_full_step);
     suite_add_tcase(s, tc);

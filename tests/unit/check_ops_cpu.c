@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h" /* zl__cpu_adamw_force_isa */
 #include "backends/ops.h"
 #include "check_util.h"
 #include "base/dtype.h"
@@ -480,8 +481,8 @@ static void check_adamw(bool adamw_mode, size_t n, uint64_t seed)
     g[0] = 0.0f;
     m_cpu[0] = m_ref[0] = 0.0f;
     for (int step = 0; step < 2; step++) {
-        cpu->adamw(cpu, p_cpu, m_cpu, v_cpu, g, n, &args);
-        ref->adamw(ref, p_ref, m_ref, v_ref, g, n, &args);
+        cpu->adamw(cpu, p_cpu, m_cpu, v_cpu, g, ZL_F32, NULL, ZL_F32, n, &args);
+        ref->adamw(ref, p_ref, m_ref, v_ref, g, ZL_F32, NULL, ZL_F32, n, &args);
     }
     const char *mode = adamw_mode ? "AdamW" : "Adam";
     char label[64];
@@ -499,6 +500,150 @@ static void check_adamw(bool adamw_mode, size_t n, uint64_t seed)
     free(v_ref);
     free(g);
 }
+
+/* ---- the fused Adam step, bit for bit, on every instruction set ------------------- */
+
+/* Special values by position (i % 64), so that the vector bodies and the tails all see
+ * them: slots 0-11 special gradients (on finite weights), 12-27 special or tie weights
+ * with a zero gradient and zero moments (so that with no weight decay the weight stays
+ * put and its rounding is tested exactly on ties), the rest random. Gradient and weight
+ * specials never share a slot: two different NaNs meeting in one operation may
+ * legitimately come out as either. */
+static const uint32_t grad_f32_special[12] = {
+    0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc12345u, 0x7f800001u /* sNaN */,
+    0x00000001u, 0x807fffffu, 0x00000000u, 0x80000000u, 0x7f7fffffu, 0x3f800000u, 0x33800000u};
+static const uint16_t grad_f16_special[12] = {
+    0x7c00u, 0xfc00u, 0x7e00u, 0xfe55u, 0x7d01u /* sNaN */, 0x0001u,
+    0x83ffu, 0x0000u, 0x8000u, 0x7bffu, 0x3c00u, 0x0400u};
+static const uint16_t grad_bf16_special[12] = {
+    0x7f80u, 0xff80u, 0x7fc0u, 0xffd5u, 0x7f81u /* sNaN */, 0x0001u,
+    0x807fu, 0x0000u, 0x8000u, 0x7f7fu, 0x3f80u, 0x0080u};
+static const uint32_t master_special[16] = {
+    0x3f808000u, 0x3f818000u, 0xbf808000u, /* bf16 ties: to even, down and up */
+    0x3f801000u, 0x3f803000u, 0xc0001000u, /* f16 ties */
+    0x33000000u, 0x33c00000u,             /* 2^-25, 3 * 2^-25: f16 subnormal ties */
+    0x477ff000u,                          /* 65520: f16 rounds it to inf */
+    0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7fa00000u /* sNaN */,
+    0x00000001u, 0x80000000u, 0x7f7fffffu};
+
+static void fill_special(float *master, float *m, float *v, void *grad, zl_dtype gt, size_t n,
+                         uint64_t seed)
+{
+    float *g = frand(n, seed, -2, 2);
+    zl_test_fill_uniform(master, n, seed + 1, -1, 1);
+    zl_test_fill_uniform(m, n, seed + 2, -0.1f, 0.1f);
+    zl_test_fill_uniform(v, n, seed + 3, 0, 0.01f);
+    for (size_t i = 0; i < n; i++) {
+        size_t s = i % 64;
+        if (s >= 12 && s < 28) {
+            g[i] = m[i] = v[i] = 0.0f;
+            memcpy(&master[i], &master_special[s - 12], 4);
+        }
+    }
+    zl_convert(grad, gt, g, ZL_F32, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t s = i % 64;
+        if (s >= 12) continue;
+        if (gt == ZL_F32) memcpy((float *)grad + i, &grad_f32_special[s], 4);
+        else ((uint16_t *)grad)[i] = gt == ZL_F16 ? grad_f16_special[s] : grad_bf16_special[s];
+    }
+    free(g);
+}
+
+/* got and want hold the same bits; on failure name the first element that differs */
+static void expect_bits(const char *label, const void *got, const void *want, size_t n,
+                        size_t esz)
+{
+    if (!memcmp(got, want, n * esz)) return;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp((const char *)got + i * esz, (const char *)want + i * esz, esz)) {
+            uint32_t a = 0, b = 0;
+            memcpy(&a, (const char *)got + i * esz, esz);
+            memcpy(&b, (const char *)want + i * esz, esz);
+            ck_abort_msg("%s: element %zu (slot %zu) is 0x%x, ref 0x%x", label, i, i % 64, a, b);
+        }
+}
+
+/* cpu against ref, two steps (the second from the state the first left), for every
+ * gradient type, copy-out type (none, f32, f16, bf16), mode, decay, bias correction and
+ * gradient scale (every combo_stride-th combination of these four), on the instruction set
+ * `isa`. */
+static void check_adamw_fused_isa(int isa, size_t n, int combo_stride)
+{
+    static const zl_dtype gts[] = {ZL_F32, ZL_F16, ZL_BF16};
+    static const int pts[] = {-1, ZL_F32, ZL_F16, ZL_BF16};
+    float *mc = falloc(n), *mr = falloc(n), *m1c = falloc(n), *m1r = falloc(n);
+    float *vc = falloc(n), *vr = falloc(n);
+    void *grad = falloc(n), *oc = falloc(n), *orf = falloc(n);
+    for (int gi = 0; gi < 3; gi++)
+        for (int pi = 0; pi < 4; pi++)
+            for (int combo = 0; combo < 16; combo += combo_stride) {
+                zl_dtype gt = gts[gi];
+                bool adamw = combo & 1, decay = combo & 2, bias = combo & 4, scaled = combo & 8;
+                zl_adamw_args args = {
+                    .lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                    .weight_decay = decay ? 0.1f : 0.0f,
+                    .bias_correction1 = bias ? 1.0f - 0.9f * 0.9f : 1.0f,
+                    .bias_correction2 = bias ? 1.0f - 0.95f * 0.95f : 1.0f,
+                    .grad_scale = scaled ? 0.37f : 1.0f, .adamw_mode = adamw,
+                };
+                fill_special(mc, m1c, vc, grad, gt, n, 500 + (uint64_t)combo);
+                memcpy(mr, mc, n * 4), memcpy(m1r, m1c, n * 4), memcpy(vr, vc, n * 4);
+                void *outc = pts[pi] < 0 ? NULL : oc, *outr = pts[pi] < 0 ? NULL : orf;
+                zl_dtype pt = pts[pi] < 0 ? ZL_F32 : (zl_dtype)pts[pi];
+                memset(oc, 0xa5, n * 4), memset(orf, 0xa5, n * 4);
+                for (int step = 0; step < 2; step++) {
+                    cpu->adamw(cpu, mc, m1c, vc, grad, gt, outc, pt, n, &args);
+                    ref->adamw(ref, mr, m1r, vr, grad, gt, outr, pt, n, &args);
+                }
+                char label[160];
+                snprintf(label, sizeof label, "%s, grad %s, out %s, %s%s%s%s: ",
+                         zl__cpu_adamw_isa_name(isa), zl_dtype_name(gt),
+                         pts[pi] < 0 ? "none" : zl_dtype_name(pt), adamw ? "AdamW" : "Adam",
+                         decay ? ", decay" : "", bias ? ", bias correction" : "",
+                         scaled ? ", grad_scale 0.37" : "");
+                size_t len = strlen(label);
+                snprintf(label + len, sizeof label - len, "master");
+                expect_bits(label, mc, mr, n, 4);
+                snprintf(label + len, sizeof label - len, "m");
+                expect_bits(label, m1c, m1r, n, 4);
+                snprintf(label + len, sizeof label - len, "v");
+                expect_bits(label, vc, vr, n, 4);
+                snprintf(label + len, sizeof label - len, "copy-out");
+                expect_bits(label, oc, orf, n * zl_dtype_nbytes(pt), 1);
+            }
+    free(mc), free(mr), free(m1c), free(m1r), free(vc), free(vr);
+    free(grad), free(oc), free(orf);
+}
+
+START_TEST(test_ops_cpu_adamw_fused_bitwise_every_isa)
+{
+    int tested = 0;
+    for (int isa = ZL_CPU_ADAMW_SCALAR; isa <= ZL_CPU_ADAMW_AVX512; isa++) {
+        if (!zl__cpu_adamw_force_isa(isa)) {
+            printf("check_ops_cpu: adamw %s path skipped: this CPU lacks it\n",
+                   zl__cpu_adamw_isa_name(isa));
+            continue;
+        }
+        ck_assert_int_eq(zl__cpu_adamw_isa(), isa);
+        check_adamw_fused_isa(isa, ZL_CPU_TEST_N, 1);
+        tested++;
+    }
+    zl__cpu_adamw_force_isa(-1);
+    ck_assert_int_ge(tested, 1);
+}
+END_TEST
+
+/* Parallel chunks, each with its own vector body and tail, on the default path. */
+START_TEST(test_ops_cpu_adamw_fused_bitwise_threads)
+{
+    zl__cpu_adamw_force_isa(-1);
+    int before = omp_get_max_threads();
+    omp_set_num_threads(2);
+    check_adamw_fused_isa(zl__cpu_adamw_isa(), 70000 + 5, 5); /* combos 0, 5, 10, 15 */
+    omp_set_num_threads(before);
+}
+END_TEST
 
 START_TEST(test_ops_cpu_adamw_both_modes)
 {
@@ -824,7 +969,7 @@ static void thread_run_once(thread_run *r, int nthreads)
     zl_adamw_args args = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                           .weight_decay = 0.01f, .bias_correction1 = 0.1f,
                           .bias_correction2 = 0.001f, .grad_scale = 1.0f, .adamw_mode = true};
-    cpu->adamw(cpu, r->param, m, v, x, TR_NP, &args);
+    cpu->adamw(cpu, r->param, m, v, x, ZL_F32, NULL, ZL_F32, TR_NP, &args);
     r->sumsq = cpu->sumsq(cpu, x, nln);
 
     free(a);
@@ -892,6 +1037,8 @@ static Suite *ops_cpu_suite(void)
     tcase_add_test(tc, test_ops_cpu_residual_and_aliasing);
     tcase_add_test(tc, test_ops_cpu_crossentropy_forward_backward);
     tcase_add_test(tc, test_ops_cpu_adamw_both_modes);
+    tcase_add_test(tc, test_ops_cpu_adamw_fused_bitwise_every_isa);
+    tcase_add_test(tc, test_ops_cpu_adamw_fused_bitwise_threads);
     tcase_add_test(tc, test_ops_cpu_sumsq_nonfinite_scale_axpy);
     tcase_add_test(tc, test_ops_cpu_cast_matches_zl_convert);
     tcase_add_test(tc, test_ops_cpu_round_and_drain_match_ref);

@@ -791,7 +791,7 @@ START_TEST(test_ops_ref_adamw_step_matches_double)
                               .bias_correction1 = 1 - pow(b1, STEP),
                               .bias_correction2 = 1 - pow(b2, STEP),
                               .grad_scale = 1 / loss_scale, .adamw_mode = mode};
-        ops->adamw(ops, p, m, v, grad, N, &args);
+        ops->adamw(ops, p, m, v, grad, ZL_F32, NULL, ZL_F32, N, &args);
         adam_step_d(pd, md, vd, gd, N, lr, b1, b2, eps, wd, STEP, 1 / loss_scale, mode);
         const char *name = mode ? "adamw" : "adam";
         char label[32];
@@ -821,7 +821,7 @@ START_TEST(test_ops_ref_adamw_first_step_is_sign_of_gradient)
                               .weight_decay = wd, .bias_correction1 = 1 - b1,
                               .bias_correction2 = 1 - b2, .grad_scale = 0.125f,
                               .adamw_mode = mode};
-        ops->adamw(ops, p, m, v, scaled, 3, &args);
+        ops->adamw(ops, p, m, v, scaled, ZL_F32, NULL, ZL_F32, 3, &args);
         for (int i = 0; i < 3; i++) {
             double ge = mode ? g[i] : g[i] + wd * p0[i];
             double want = p0[i] - lr * (ge > 0 ? 1 : -1) - (mode ? lr * wd * p0[i] : 0);

@@ -225,8 +225,17 @@ START_TEST(test_16bit_vector_ops_are_charged_as_the_gpu_runs_them)
     t0 = compute_busy(&sim);
     zl_adamw_args args = {0};
     ops->cast(ops, w2, ZL_F32, x, ZL_BF16, n);
-    ops->adamw(ops, p, p, p, w2, n, &args);
-    CK_REL(compute_busy(&sim) - t0, 26.0 * n / hbm, "adamw, bf16 gradient");
+    ops->adamw(ops, p, p, p, w2, ZL_F32, NULL, ZL_F32, n, &args);
+    CK_REL(compute_busy(&sim) - t0, 26.0 * n / hbm, "adamw, bf16 gradient widened before");
+    /* the fused step: bf16 gradient read, fp32 state read and written, bf16 copy-out
+     * written: 2 + 24 + 2 */
+    t0 = compute_busy(&sim);
+    ops->adamw(ops, p, p, p, x, ZL_BF16, w, ZL_BF16, n, &args);
+    CK_REL(compute_busy(&sim) - t0, 28.0 * n / hbm, "adamw, bf16 gradient and copy-out");
+    /* fp32 training: 4 + 24, no copy-out */
+    t0 = compute_busy(&sim);
+    ops->adamw(ops, p, p, p, p, ZL_F32, NULL, ZL_F32, n, &args);
+    CK_REL(compute_busy(&sim) - t0, 28.0 * n / hbm, "adamw, fp32");
 
     /* a widening followed by another kernel is a real conversion: charged, 2 + 4 bytes */
     t0 = compute_busy(&sim);
