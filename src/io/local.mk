@@ -12,3 +12,4 @@ zlio_HEADERS = %D%/aio.h %D%/swap_layout.h %D%/swap_file.h %D%/swap_pool.h
 AM_CPPFLAGS += $(AIO_CFLAGS)
 ZL_LIBS += $(AIO_LIBS)
 
+ZL_UNIT_TESTS += tests/unit/check_aio
