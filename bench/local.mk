@@ -56,3 +56,14 @@ CLEANFILES += bench/gemm_lp_bench$(EXEEXT)
 .PHONY: bench-gemm
 bench-gemm: bench/gemm_lp_bench$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bench/gemm_lp_bench$(EXEEXT) $(BENCH_GEMM_ARGS)
+
+# NVMe swap bandwidth through src/io against fio on the same directory: `make bench-aio`
+# (ZL_BENCH_AIO_DIR=/path, default /var/tmp; ZL_BENCH_AIO_NBYTES for a shorter pass).
+# Writes and reads 1 GiB per backend, twice each; fio (apt-get install fio) is optional.
+EXTRA_PROGRAMS += bench/aio_bench
+bench_aio_bench_SOURCES = %D%/aio_bench.c
+bench_aio_bench_LDADD = $(ZL_LIBS)
+CLEANFILES += bench/aio_bench$(EXEEXT)
+.PHONY: bench-aio
+bench-aio: bench/aio_bench$(EXEEXT)
+	./bench/aio_bench$(EXEEXT)
