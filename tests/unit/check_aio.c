@@ -15,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check_util.h"
@@ -654,6 +658,55 @@ START_TEST(test_swap_pool_buffers)
 }
 END_TEST
 
+/* pin_memory past RLIMIT_MEMLOCK: the pool is made, unpinned, with one warning naming the
+ * limit and the fix. Root locks memory regardless of the limit (CAP_IPC_LOCK), so the
+ * child process drops that capability first. */
+START_TEST(test_swap_pool_pin_past_memlock_warns)
+{
+    char log[] = "/tmp/zl-aio-memlock-XXXXXX";
+    int lfd = mkstemp(log);
+    ck_assert_int_ge(lfd, 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(lfd, 2);
+        if (geteuid() == 0) {
+            struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+            struct __user_cap_data_struct d[2];
+            if (syscall(SYS_capget, &h, d) != 0) _exit(77);
+            d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+            d[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+            if (syscall(SYS_capset, &h, d) != 0) _exit(77);
+        }
+        struct rlimit rl = {65536, 65536};
+        if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) _exit(77);
+        zl_swap_pool *p;
+        if (zl_swap_pool_create(&p, 4, 1 << 20, true) != ZL_OK) _exit(1);
+        int code = zl_swap_pool_pinned(p) ? 2 : zl_swap_pool_acquire(p) ? 0 : 3;
+        zl_swap_pool_destroy(p);
+        _exit(code);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    char text[2048] = "";
+    ssize_t n = pread(lfd, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    close(lfd);
+    unlink(log);
+    ck_assert(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "  skipped: cannot drop CAP_IPC_LOCK or lower RLIMIT_MEMLOCK here\n");
+        return;
+    }
+    ck_assert_msg(WEXITSTATUS(status) == 0, "child exit %d (1: create failed, 2: pinned "
+                  "anyway, 3: no buffer); stderr: %s", WEXITSTATUS(status), text);
+    fprintf(stderr, "  %s", text);
+    ck_assert_msg(strstr(text, "pin_memory") && strstr(text, "RLIMIT_MEMLOCK is 65536 bytes") &&
+                      strstr(text, "hint:"),
+                  "%s", text);
+}
+END_TEST
+
 static Suite *aio_suite(void)
 {
     Suite *s = suite_create("aio");
@@ -673,6 +726,7 @@ static Suite *aio_suite(void)
     tcase_add_test(tc, test_swap_file_truncated_is_a_short_read);
     tcase_add_test(tc, test_swap_full_filesystem);
     tcase_add_test(tc, test_swap_pool_buffers);
+    tcase_add_test(tc, test_swap_pool_pin_past_memlock_warns);
     suite_add_tcase(s, tc);
     return s;
 }
