@@ -71,3 +71,14 @@ EXTRA_DIST += %D%/adam.sh %D%/adam_torch.py
 .PHONY: bench-adam
 bench-adam: bench/adam_bench$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/adam.sh ./bench/adam_bench$(EXEEXT) $(srcdir)/bench $(BENCH_ADAM_ARGS)
+
+# NVMe swap bandwidth through src/io against fio on the same directory: `make bench-aio`
+# (ZL_BENCH_AIO_DIR=/path, default /var/tmp; ZL_BENCH_AIO_NBYTES for a shorter pass).
+# Writes and reads 1 GiB per backend, twice each; fio (apt-get install fio) is optional.
+EXTRA_PROGRAMS += bench/aio_bench
+bench_aio_bench_SOURCES = %D%/aio_bench.c
+bench_aio_bench_LDADD = $(ZL_LIBS)
+CLEANFILES += bench/aio_bench$(EXEEXT)
+.PHONY: bench-aio
+bench-aio: bench/aio_bench$(EXEEXT)
+	./bench/aio_bench$(EXEEXT)
