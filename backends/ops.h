@@ -76,16 +76,18 @@ struct zl_ops {
      * C is (m, n) with leading dimension ldc. beta = 0 overwrites C (NaN in C ignored). */
     void (*gemm)(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
-    /* gemm whose operands are 16-bit values held in f32: every element of op(A) and op(B)
-     * is exactly representable in `t` (ZL_BF16 or ZL_F16; ZL_F32 means plain gemm), as
-     * mixed-precision training guarantees by rounding weights and activations to t. The
-     * products of two such values are exact in f32 and the sums accumulate in f32, which
-     * is what a GPU's tensor cores do with 16-bit inputs, so the result equals gemm's up
-     * to summation order. A backend may therefore run it on 16-bit hardware (cpu: oneDNN's
-     * AVX512_BF16 matmul, converting A and B to bf16 exactly). C is f32. */
-    void (*gemm_lp)(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t, int m,
-                    int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
-                    float alpha, float beta);
+    /* gemm whose operands are 16-bit values: every element of op(A) and op(B) is exactly
+     * representable in `t` (ZL_BF16 or ZL_F16; ZL_F32 means plain gemm), as mixed-precision
+     * training guarantees by rounding weights and activations to t. A holds them as f32; B
+     * as f32 (b_type ZL_F32) or stored as t itself (b_type t: a model's 16-bit weights, fed
+     * without a widened copy). The products of two such values are exact in f32 and the
+     * sums accumulate in f32, which is what a GPU's tensor cores do with 16-bit inputs, so
+     * the result equals gemm's up to summation order, and does not depend on b_type. A
+     * backend may therefore run it on 16-bit hardware (cpu: oneDNN's AVX512_BF16 matmul,
+     * converting A to bf16 exactly and reading a bf16 B as it is). C is f32. */
+    void (*gemm_lp)(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
+                    zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                    bool trans_b, float alpha, float beta);
     /* out (N, OC) += bias (OC) broadcast over rows */
     void (*bias_forward)(const zl_ops *self, float *out, const float *bias, int N, int OC);
     /* dbias (OC) += column sums of dout (N, OC) */

@@ -106,7 +106,7 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
     double t_s[64], t_b[64];
     /* warm-up: pages touched, the primitive built and cached, the workspace grown */
     ops->gemm(ops, c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
-    bool ok = zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f,
+    bool ok = zl__cpu_gemm_lp_onednn(c, a, b, ZL_F32, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f,
                                      s->beta);
     double w0 = omp_get_wtime(), c0 = cpu_seconds(), m0 = machine_busy_seconds();
     for (int r = 0; r < reps; r++) {
@@ -114,7 +114,7 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
         ops->gemm(ops, c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
         double t1 = omp_get_wtime();
         if (ok)
-            zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
+            zl__cpu_gemm_lp_onednn(c, a, b, ZL_F32, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
         double t2 = omp_get_wtime();
         t_s[r] = t1 - t0;
         t_b[r] = t2 - t1;
@@ -123,7 +123,7 @@ static bool bench_shape(const shape *s, int N, int nth, int reps)
     double others = (machine_busy_seconds() - m0 - (cpu_seconds() - c0)) /
                     ((omp_get_wtime() - w0) * ncpu);
     long before = zl__cpu_gemm_lp_onednn_calls();
-    ops->gemm_lp(ops, c, a, b, ZL_BF16, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
+    ops->gemm_lp(ops, c, a, b, ZL_F32, ZL_BF16, m, n, k, lda, ldb, ldc, s->ta, s->tb, 1.0f, s->beta);
     bool policy_bf16 = zl__cpu_gemm_lp_onednn_calls() > before;
     double gf = 2.0 * m * n * k * 1e-9;
     double gs = gf / median(t_s, reps), gb = ok ? gf / median(t_b, reps) : 0;

@@ -228,12 +228,12 @@ static void w_cast(const zl_ops *self, void *dst, zl_dtype dt, const void *src, 
 /* 16 bits: the products count as gemm (their shapes are not split out); the casts, the
  * rounding of op outputs and the gradient drain are kinds of their own, the CPU's cost of
  * holding 16-bit tensors for real. */
-static void w_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                      int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
-                      float beta)
+static void w_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype bt,
+                      zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb,
+                      float alpha, float beta)
 {
     double t0 = now();
-    g_real->gemm_lp(g_real, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    g_real->gemm_lp(g_real, c, a, b, bt, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     charge(OP_GEMM, t0, 2.0 * m * n * (double)k);
 }
 

@@ -123,7 +123,7 @@ static double gemm_peak(int n, int reps, bool bf16)
         if (!bf16)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
                         0.0f, c, n);
-        else if (!zl__cpu_gemm_lp_onednn(c, a, b, n, n, n, n, n, n, false, false, 1.0f, 0.0f))
+        else if (!zl__cpu_gemm_lp_onednn(c, a, b, ZL_F32, n, n, n, n, n, n, false, false, 1.0f, 0.0f))
             break; /* no oneDNN bf16 here */
         double g = flops / (now() - t0) / 1e9;
         if (r > 0 && g > best) best = g;

@@ -205,12 +205,12 @@ static void s_gemm(const zl_ops *self, float *c, const float *a, const float *b,
     charge(s, "gemm", ZL_SIM_GEMM, f, by, ZL_F32);
 }
 
-static void s_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                      int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
-                      float beta)
+static void s_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype bt,
+                      zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb,
+                      float alpha, float beta)
 {
     zl_sim *s = sim_of(self);
-    s->inner->gemm_lp(s->inner, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+    s->inner->gemm_lp(s->inner, c, a, b, bt, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     double f, by;
     zl_sim_gemm_counts(m, n, k, beta != 0.0f, t, &f, &by);
     charge(s, "gemm", ZL_SIM_GEMM, f, by, t);

@@ -165,21 +165,27 @@ void zl__cpu_drain(const zl_ops *self, void *y, zl_dtype yt, float *x, zl_dtype 
  * many products went to oneDNN's bf16 matmul so far (0 without oneDNN). */
 long zl__cpu_gemm_lp_onednn_calls(void);
 /* The bf16 product on oneDNN whatever its size (the benchmark's handle on the size rules):
- * false, C untouched, without oneDNN or AVX512-BF16, or if oneDNN fails. */
-bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
-                            int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
-                            float beta);
-void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
-                     float alpha, float beta);
+ * false, C untouched, without oneDNN or AVX512-BF16, or if oneDNN fails. B as in gemm_lp:
+ * f32 holding bf16 values, or bf16 (b_type). */
+bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const void *b, zl_dtype b_type, int m, int n,
+                            int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                            float alpha, float beta);
+/* The same product on sgemm, a 16-bit B widened first (into a buffer of this file's). */
+void zl__cpu_gemm_lp_sgemm(const zl_ops *self, float *c, const float *a, const void *b,
+                           zl_dtype b_type, int m, int n, int k, int lda, int ldb, int ldc,
+                           bool trans_a, bool trans_b, float alpha, float beta);
+void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
+                     zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                     bool trans_b, float alpha, float beta);
 /* Whether oneDNN's bf16 matmul can run here at all (built in, AVX512-BF16). */
 bool zl__cpu_gemm_lp_onednn_usable(void);
 
 /* cpu_gemm_choice.c: which path runs a bf16 product of each shape, measured at its first
  * use (ZL_GEMM_LP=measure, the default), or fixed (ZL_GEMM_LP=onednn: oneDNN wherever it
  * can run; ZL_GEMM_LP=sgemm: never). */
-bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const float *b, int m, int n,
-                                int k, int lda, int ldb, bool trans_a, bool trans_b, float alpha);
+bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const void *b, zl_dtype b_type,
+                                int m, int n, int k, int lda, int ldb, bool trans_a, bool trans_b,
+                                float alpha);
 /* The decision: oneDNN when it was faster (ties go to sgemm, the path every CPU has). */
 bool zl_gemm_lp_prefer_onednn(double t_onednn, double t_sgemm);
 /* Tests: time the paths with `timer` (seconds for one product of that shape) instead of

@@ -92,17 +92,20 @@ int zl__cpu_gemm_lp_choice(int m, int n, int k, bool trans_a, bool trans_b, int 
 
 /* Seconds for one product on a path: the best of LP_TRIALS after a warm-up, into the
  * scratch (beta 0: C is not read). INFINITY if oneDNN declines. */
-static double time_path(const zl_ops *self, bool onednn, const float *a, const float *b, int m,
-                        int n, int k, int lda, int ldb, bool ta, bool tb, float alpha)
+static double time_path(const zl_ops *self, bool onednn, const float *a, const void *b,
+                        zl_dtype bt, int m, int n, int k, int lda, int ldb, bool ta, bool tb,
+                        float alpha)
 {
     double best = INFINITY;
     for (int t = 0; t <= LP_TRIALS; t++) {
         double t0 = omp_get_wtime();
         if (onednn) {
-            if (!zl__cpu_gemm_lp_onednn(s.scratch, a, b, m, n, k, lda, ldb, n, ta, tb, alpha, 0.0f))
+            if (!zl__cpu_gemm_lp_onednn(s.scratch, a, b, bt, m, n, k, lda, ldb, n, ta, tb, alpha,
+                                        0.0f))
                 return INFINITY;
-        } else {
-            zl__cpu_gemm(self, s.scratch, a, b, m, n, k, lda, ldb, n, ta, tb, alpha, 0.0f);
+        } else { /* with the widening of a 16-bit B: part of what this path costs */
+            zl__cpu_gemm_lp_sgemm(self, s.scratch, a, b, bt, m, n, k, lda, ldb, n, ta, tb, alpha,
+                                  0.0f);
         }
         double dt = omp_get_wtime() - t0;
         if (t > 0 && dt < best) best = dt;
@@ -110,8 +113,9 @@ static double time_path(const zl_ops *self, bool onednn, const float *a, const f
     return best;
 }
 
-bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const float *b, int m, int n,
-                                int k, int lda, int ldb, bool trans_a, bool trans_b, float alpha)
+bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const void *b, zl_dtype b_type,
+                                int m, int n, int k, int lda, int ldb, bool trans_a, bool trans_b,
+                                float alpha)
 {
     switch (mode()) {
     case MODE_ONEDNN: return true;
@@ -136,8 +140,8 @@ bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const float 
             s.scratch = p;
             s.cap = need;
         }
-        t_onednn = time_path(self, true, a, b, m, n, k, lda, ldb, trans_a, trans_b, alpha);
-        t_sgemm = time_path(self, false, a, b, m, n, k, lda, ldb, trans_a, trans_b, alpha);
+        t_onednn = time_path(self, true, a, b, b_type, m, n, k, lda, ldb, trans_a, trans_b, alpha);
+        t_sgemm = time_path(self, false, a, b, b_type, m, n, k, lda, ldb, trans_a, trans_b, alpha);
     }
     lp_choice *c;
     if (s.n < LP_CHOICES) {

@@ -1,7 +1,9 @@
-/* gemm with 16-bit operands held in f32 (ops.h: gemm_lp), on the CPU's bf16 hardware.
+/* gemm with 16-bit operands (ops.h: gemm_lp), on the CPU's bf16 hardware.
  *
- * The operands are bf16 values stored as f32 (the model rounded them), so converting them
- * to bf16 is exact: keep the upper 16 bits, no rounding. oneDNN's matmul then multiplies
+ * A holds bf16 values as f32 (the model rounded them), so converting it to bf16 is exact:
+ * keep the upper 16 bits, no rounding. B is the same, or already bf16 (the model's stored
+ * weights, b_type): then oneDNN reads it as it is, and the sgemm path widens it into a
+ * buffer of this file's. oneDNN's matmul then multiplies
  * the bf16 matrices with AVX512-BF16 dot products (vdpbf16ps: products exact, sums in f32),
  * which is what a GPU's tensor cores do with 16-bit inputs; C stays f32, because the
  * caller accumulates into it (beta = 1, gradients) and rounds it itself when it stores a
@@ -29,13 +31,14 @@
  * descriptors. The copies live in buffers owned by this file that grow to the largest
  * operand: an exception to "kernels do not allocate", like cuBLAS's workspace; the memory
  * is the backend's, not on the simulated device's ledger. Not thread-safe (cpu.h). */
+#include <stdlib.h>
+
 #include "backends/cpu/cpu.h"
 #include "zl_build.h"
 #include "base/log.h"
 
 #ifdef ZL_HAVE_ONEDNN
 #include <dnnl.h>
-#include <stdlib.h>
 
 #define LP_CACHE 64
 
@@ -209,9 +212,18 @@ static bool run(lp_entry *e, const uint16_t *ah, const uint16_t *bh, float *c)
            dnnl_stream_wait(g.stream) == dnnl_success;
 }
 
-bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
-                            int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
+/* dst (rows, cols) dense = src (rows, cols) of bf16 with leading dimension ld */
+static void copy_bf16(uint16_t *dst, const uint16_t *src, int rows, int cols, int ld)
 {
+    for (int r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * cols, src + (size_t)r * ld, (size_t)cols * sizeof *dst);
+}
+
+bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const void *b, zl_dtype bt, int m, int n,
+                            int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
+                            float beta)
+{
+    if (bt != ZL_F32 && bt != ZL_BF16) return false;
     if (m <= 0 || n <= 0 || k <= 0 || !lp_ready()) return false;
     /* the stored matrices: A is (m, k) or, transposed, (k, m); B (k, n) or (n, k) */
     int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
@@ -223,11 +235,14 @@ bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int
     key_last.mb = last;
     lp_entry *e = lp_primitive(&key), *el = e ? lp_primitive(&key_last) : NULL;
     if (el && !key_eq(&e->key, &key)) e = NULL; /* evicted by el in a full cache: rare */
+    /* a bf16 B that is dense already is used in place: no copy at all */
+    bool b_direct = bt == ZL_BF16 && ldb == bc;
     uint16_t *ah = grow(&g.abuf, &g.acap, (size_t)ar * ac);
-    uint16_t *bh = grow(&g.bbuf, &g.bcap, (size_t)br * bc);
+    uint16_t *bh = b_direct ? (uint16_t *)b : grow(&g.bbuf, &g.bcap, (size_t)br * bc);
     if (!e || !el || !ah || !bh) return false;
     to_bf16(ah, a, ar, ac, lda);
-    to_bf16(bh, b, br, bc, ldb);
+    if (bt == ZL_F32) to_bf16(bh, b, br, bc, ldb);
+    else if (!b_direct) copy_bf16(bh, b, br, bc, ldb);
     bool ok = true;
     for (int m0 = 0; ok && m0 < m; m0 += mb) /* rows m0.. of op(A): columns m0.. if ta */
         ok = run(m0 + mb < m ? e : el, ah + (ta ? (size_t)m0 : (size_t)m0 * k), bh,
@@ -239,24 +254,82 @@ bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int
 long zl__cpu_gemm_lp_onednn_calls(void) { return 0; }
 bool zl__cpu_gemm_lp_onednn_usable(void) { return false; }
 
-bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const float *b, int m, int n, int k,
-                            int lda, int ldb, int ldc, bool ta, bool tb, float alpha, float beta)
+bool zl__cpu_gemm_lp_onednn(float *c, const float *a, const void *b, zl_dtype bt, int m, int n,
+                            int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
+                            float beta)
 {
     return false;
 }
 #endif
 
+static struct {
+    float *buf;
+    size_t cap;
+} widened; /* a 16-bit B widened for sgemm */
+
+void zl__cpu_gemm_lp_sgemm(const zl_ops *self, float *c, const float *a, const void *b,
+                           zl_dtype bt, int m, int n, int k, int lda, int ldb, int ldc, bool ta,
+                           bool tb, float alpha, float beta)
+{
+    if (bt == ZL_F32) {
+        zl__cpu_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+        return;
+    }
+    /* the stored B: (k, n), or (n, k) transposed, rows ldb apart; widened dense */
+    int br = tb ? n : k, bc = tb ? k : n;
+    size_t need = (size_t)br * bc;
+    if (need > widened.cap) {
+        float *p = NULL;
+        if (posix_memalign((void **)&p, 64, (need ? need : 1) * sizeof *p)) p = NULL;
+        if (p) {
+            free(widened.buf);
+            widened.buf = p;
+            widened.cap = need;
+        }
+    }
+    if (need > widened.cap) { /* out of host memory: widen row by row, the slow way */
+        static bool warned;
+        if (!warned) {
+            warned = true;
+            zl_log_warn("no host memory to widen a 16-bit (%d x %d) operand; sgemm on rows", br, bc);
+        }
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float sum = 0.0f;
+                for (int p = 0; p < k; p++) {
+                    float x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                    float y;
+                    const uint16_t *h = b;
+                    zl_convert(&y, ZL_F32, h + (tb ? (size_t)j * ldb + p : (size_t)p * ldb + j),
+                               bt, 1);
+                    sum += x * y;
+                }
+                float *cij = &c[(size_t)i * ldc + j];
+                *cij = beta == 0.0f ? alpha * sum : alpha * sum + beta * *cij;
+            }
+        return;
+    }
+    if (ldb == bc) /* dense: one parallel pass */
+        zl__cpu_cast(self, widened.buf, ZL_F32, b, bt, need);
+    else
+        for (int r = 0; r < br; r++)
+            zl__cpu_cast(self, widened.buf + (size_t)r * bc, ZL_F32,
+                         (const uint16_t *)b + (size_t)r * ldb, bt, (size_t)bc);
+    zl__cpu_gemm(self, c, a, widened.buf, m, n, k, lda, bc, ldc, ta, tb, alpha, beta);
+}
+
 /* Below this many multiply-adds the conversion and the primitive call cost more than the
  * bf16 rate saves. */
 #define LP_MIN_MACS ((double)(1 << 20))
 
-void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
-                     float alpha, float beta)
+void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype bt,
+                     zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                     bool trans_b, float alpha, float beta)
 {
+    ZL_ASSERT(bt == ZL_F32 || bt == t);
     if (t == ZL_BF16 && (double)m * n * k >= LP_MIN_MACS &&
-        zl__cpu_gemm_lp_use_onednn(self, a, b, m, n, k, lda, ldb, trans_a, trans_b, alpha)) {
-        if (zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
+        zl__cpu_gemm_lp_use_onednn(self, a, b, bt, m, n, k, lda, ldb, trans_a, trans_b, alpha)) {
+        if (zl__cpu_gemm_lp_onednn(c, a, b, bt, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
                                    beta))
             return;
 #ifdef ZL_HAVE_ONEDNN
@@ -268,5 +341,5 @@ void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const float *
         }
 #endif
     }
-    zl__cpu_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+    zl__cpu_gemm_lp_sgemm(self, c, a, b, bt, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
 }

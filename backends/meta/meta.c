@@ -31,9 +31,9 @@ static void meta_copy(const zl_ops *self, void *d, const void *s, size_t n) {}
 static void meta_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
                       int k, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
                       float beta) {}
-static void meta_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                         int m, int n, int k, int lda, int ldb, int ldc, bool ta, bool tb,
-                         float alpha, float beta) {}
+static void meta_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b,
+                         zl_dtype bt, zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc,
+                         bool ta, bool tb, float alpha, float beta) {}
 static void meta_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC) {}
 static void meta_bias_backward(const zl_ops *self, float *dbias, const float *dout, int N,
                                int OC) {}

@@ -59,7 +59,8 @@ double zl__ref_sumsq(const zl_ops *self, const float *x, size_t n);
 bool zl__ref_nonfinite(const zl_ops *self, const float *x, size_t n);
 void zl__ref_scale(const zl_ops *self, float *x, float s, size_t n);
 void zl__ref_axpy(const zl_ops *self, float *y, float a, const float *x, size_t n);
-void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
+void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
+                     zl_dtype t,
                      int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
                      float alpha, float beta);
 void zl__ref_round(const zl_ops *self, float *x, zl_dtype t, size_t n);

@@ -35,13 +35,31 @@ void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, 
     }
 }
 
-/* The operands are already exact in t, so the plain product is the reference. */
-void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const float *b, zl_dtype t,
-                     int m, int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
-                     float alpha, float beta)
+/* The operands are already exact in t, so the plain product is the reference: gemm's
+ * loop, with a 16-bit B widened element by element as it is read. */
+void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
+                     zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                     bool trans_b, float alpha, float beta)
 {
     (void)t;
-    zl__ref_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+    if (b_type == ZL_F32) {
+        zl__ref_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+        return;
+    }
+    const uint16_t *h = b;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float sum = 0.0f;
+            for (int p = 0; p < k; p++) {
+                float a_ip = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                uint16_t bh = trans_b ? h[(size_t)j * ldb + p] : h[(size_t)p * ldb + j];
+                float b_pj = b_type == ZL_BF16 ? zl_bf16_to_f32(bh) : zl_f16_to_f32(bh);
+                sum += a_ip * b_pj;
+            }
+            float *c_ij = &c[(size_t)i * ldc + j];
+            *c_ij = beta == 0.0f ? alpha * sum : alpha * sum + beta * *c_ij;
+        }
+    }
 }
 
 void zl__ref_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)

@@ -54,26 +54,27 @@ static const float *block_forward(zl_model *m, int l, const float *inp)
     ops->layernorm_forward(ops, a.ln1, a.ln1_mean, a.ln1_rstd, inp, P(BLOCK_LN1_W), P(BLOCK_LN1_B),
                            N, C);
     zl__round(m, a.ln1, NC);
-    zl__linear_forward(m, a.qkv, a.ln1, P(BLOCK_QKV_W), P(BLOCK_QKV_B), N, C, 3 * C);
+    zl__linear_forward(m, l, BLOCK_QKV_W, a.qkv, a.ln1, N, C, 3 * C);
     ops->attention_forward(ops, a.atty, a.att, a.qkv, B, T, C, NH);
     zl__round(m, a.att, att_numel(m, B, T));
     zl__round(m, a.atty, NC);
     /* r2 = x + atty @ Wproj^T + b: the projection accumulates onto a copy of the stream,
      * so the residual add costs no extra pass (and, in 16 bits, one rounding, not two). */
     ops->copy(ops, a.r2, inp, NC * sizeof(float));
-    zl__gemm(m, a.r2, a.atty, P(BLOCK_ATTPROJ_W), N, C, C, C, C, C, false, true, 1.0f, 1.0f);
+    zl__gemm(m, a.r2, a.atty, zl__weight(m, l, BLOCK_ATTPROJ_W), N, C, C, C, C, C, false, true,
+             1.0f, 1.0f);
     ops->bias_forward(ops, a.r2, P(BLOCK_ATTPROJ_B), N, C);
     zl__round(m, a.r2, NC);
 
     ops->layernorm_forward(ops, a.ln2, a.ln2_mean, a.ln2_rstd, a.r2, P(BLOCK_LN2_W), P(BLOCK_LN2_B),
                            N, C);
     zl__round(m, a.ln2, NC);
-    zl__linear_forward(m, a.fch, a.ln2, P(BLOCK_FC_W), P(BLOCK_FC_B), N, C, 4 * C);
+    zl__linear_forward(m, l, BLOCK_FC_W, a.fch, a.ln2, N, C, 4 * C);
     ops->gelu_forward(ops, a.fch_gelu, a.fch, 4 * NC);
     zl__round(m, a.fch_gelu, 4 * NC);
     ops->copy(ops, a.out, a.r2, NC * sizeof(float));
-    zl__gemm(m, a.out, a.fch_gelu, P(BLOCK_FCPROJ_W), N, C, 4 * C, 4 * C, 4 * C, C, false, true, 1.0f,
-             1.0f);
+    zl__gemm(m, a.out, a.fch_gelu, zl__weight(m, l, BLOCK_FCPROJ_W), N, C, 4 * C, 4 * C, 4 * C, C,
+             false, true, 1.0f, 1.0f);
     ops->bias_forward(ops, a.out, P(BLOCK_FCPROJ_B), N, C);
     zl__round(m, a.out, NC);
 #undef P

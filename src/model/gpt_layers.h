@@ -67,23 +67,42 @@ static inline void zl__round(const zl_model *m, float *x, size_t n)
     if (m->dtype != ZL_F32) m->device->ops->round(m->device->ops, x, m->dtype, n);
 }
 
+/* A GEMM's B operand: f32 values, or a weight as the model stores it (16 bits). */
+typedef struct zl__operand {
+    const void *p;
+    zl_dtype t;
+} zl__operand;
+
+static inline zl__operand zl__f32(const float *p) { return (zl__operand){p, ZL_F32}; }
+
+/* Parameter k of layer l as a B operand: its stored 16-bit values where the precision
+ * policy bound them (zl_model_bind_layer_params16), so no widened copy is made or read;
+ * else its f32 values. */
+static inline zl__operand zl__weight(const zl_model *m, int l, int k)
+{
+    int i = m->layers[l].first_param + k;
+    return m->param16_ptr[i] ? (zl__operand){m->param16_ptr[i], m->dtype}
+                             : zl__f32(m->param_ptr[i]);
+}
+
 /* C = alpha op(A) op(B) + beta C on the model's precision: gemm_lp (16-bit operands,
  * f32 accumulation), which is plain gemm in f32. The caller rounds C. */
-static inline void zl__gemm(const zl_model *m, float *c, const float *a, const float *b, int M,
+static inline void zl__gemm(const zl_model *m, float *c, const float *a, zl__operand b, int M,
                             int N, int K, int lda, int ldb, int ldc, bool ta, bool tb, float alpha,
                             float beta)
 {
     const zl_ops *ops = m->device->ops;
     if (m->dtype == ZL_F32)
-        ops->gemm(ops, c, a, b, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
+        ops->gemm(ops, c, a, b.p, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
     else
-        ops->gemm_lp(ops, c, a, b, m->dtype, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
+        ops->gemm_lp(ops, c, a, b.p, b.t, m->dtype, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);
 }
 
-/* out (N,OC) = inp (N,IC) @ weight^T (OC,IC) + bias (OC): a Linear layer, weight stored
- * (out, in) as torch.nn.Linear does. */
-void zl__linear_forward(const zl_model *m, float *out, const float *inp, const float *weight,
-                        const float *bias, int N, int IC, int OC);
+/* out (N,OC) = inp (N,IC) @ weight^T (OC,IC) + bias (OC): the Linear layer whose weight is
+ * parameter kw of layer l and whose bias is kw + 1, weight stored (out, in) as
+ * torch.nn.Linear does. */
+void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const float *inp, int N,
+                        int IC, int OC);
 /* The Linear layer whose weight is parameter kw of layer l and whose bias is kw + 1:
  * dinp (N,IC) = dout @ weight (overwritten, skipped if NULL); dweight (OC,IC) +=
  * dout^T @ inp; dbias (OC) += column sums of dout (both overwrite fresh gradients). */

@@ -28,6 +28,12 @@ static head_acts carve(zl_model *m, int l)
  * reads it, and adds its gradient, through the model's tie group (the owner's binding,
  * or a copy of the head's own). */
 static float *wte(const zl_model *m, int l) { return zl_model_tie_values(m, l); }
+/* ... as a GEMM operand: its stored 16-bit values when the model has them (gpt_layers.h) */
+static zl__operand wte_operand(const zl_model *m, int l)
+{
+    const void *h = zl_model_tie_values16(m, l);
+    return h ? (zl__operand){h, m->dtype} : zl__f32(wte(m, l));
+}
 static float *dwte(const zl_model *m, int l) { return zl_model_tie_grads(m, l); }
 
 static const float *head_forward(zl_model *m, int l, const float *inp)
@@ -39,7 +45,7 @@ static const float *head_forward(zl_model *m, int l, const float *inp)
     ops->layernorm_forward(ops, a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
                            zl__layer_param(m, l, HEAD_LNF_B), N, C);
     zl__round(m, a.lnf, (size_t)N * C);
-    zl__gemm(m, logits, a.lnf, wte(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
+    zl__gemm(m, logits, a.lnf, wte_operand(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
     zl__round(m, logits, (size_t)N * V);
     zl_act_slot *slot = zl_model_slot(m);
     ops->crossentropy_forward(ops, a.losses, a.probs, logits, slot->targets, N, V);
@@ -64,9 +70,9 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
      * loss_grad is 1/(tokens * accumulation steps) times the loss scale. */
     zl__round(m, dlogits, (size_t)N * V);
     /* dlnf (N,C) = dlogits (N,V) @ wte (V,C); dwte (V,C) += dlogits^T (V,N) @ lnf (N,C) */
-    zl__gemm(m, dlnf, dlogits, wte(m, l), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
+    zl__gemm(m, dlnf, dlogits, wte_operand(m, l), N, C, V, V, C, C, false, false, 1.0f, 0.0f);
     zl__round(m, dlnf, (size_t)N * C);
-    zl__gemm(m, dwte(m, l), dlogits, a.lnf, V, C, N, V, C, C, true, false, 1.0f,
+    zl__gemm(m, dwte(m, l), dlogits, zl__f32(a.lnf), V, C, N, V, C, C, true, false, 1.0f,
              zl_model_tie_grad_beta(m, l));
     ops->zero(ops, dinp, (size_t)N * C * sizeof(float));
     ops->layernorm_backward(ops, dinp, zl__grad_acc(m, l, HEAD_LNF_W),

@@ -4,12 +4,12 @@
  * layer's backward is done (each weight gets one contribution per micro-batch). */
 #include "model/gpt_layers.h"
 
-void zl__linear_forward(const zl_model *m, float *out, const float *inp, const float *weight,
-                        const float *bias, int N, int IC, int OC)
+void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const float *inp, int N,
+                        int IC, int OC)
 {
     /* (N,IC) @ (OC,IC)^T -> (N,OC) */
-    zl__gemm(m, out, inp, weight, N, OC, IC, IC, IC, OC, false, true, 1.0f, 0.0f);
-    if (bias) m->device->ops->bias_forward(m->device->ops, out, bias, N, OC);
+    zl__gemm(m, out, inp, zl__weight(m, l, kw), N, OC, IC, IC, IC, OC, false, true, 1.0f, 0.0f);
+    m->device->ops->bias_forward(m->device->ops, out, zl__layer_param(m, l, kw + 1), N, OC);
     zl__round(m, out, (size_t)N * OC);
 }
 
@@ -18,13 +18,13 @@ void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *d
 {
     /* dinp (N,IC) = dout (N,OC) @ weight (OC,IC) */
     if (dinp) {
-        zl__gemm(m, dinp, dout, zl__layer_param(m, l, kw), N, IC, OC, OC, IC, IC, false, false,
-                 1.0f, 0.0f);
+        zl__gemm(m, dinp, dout, zl__weight(m, l, kw), N, IC, OC, OC, IC, IC, false, false, 1.0f,
+                 0.0f);
         zl__round(m, dinp, (size_t)N * IC);
     }
     /* dweight (OC,IC) += dout^T (OC,N) @ inp (N,IC), or = on a fresh gradient */
     float beta = zl__grad_beta(m, l, kw);
-    zl__gemm(m, zl__layer_grad(m, l, kw), dout, inp, OC, IC, N, OC, IC, IC, true, false, 1.0f,
-             beta);
+    zl__gemm(m, zl__layer_grad(m, l, kw), dout, zl__f32(inp), OC, IC, N, OC, IC, IC, true, false,
+             1.0f, beta);
     m->device->ops->bias_backward(m->device->ops, zl__grad_acc(m, l, kw + 1), dout, N, OC);
 }

@@ -67,7 +67,9 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     m->param_ptr = calloc(max_params, sizeof *m->param_ptr);
     m->grad_ptr = calloc(max_params, sizeof *m->grad_ptr);
     m->grad_fresh = calloc(max_params, sizeof *m->grad_fresh);
-    if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr || !m->grad_fresh) {
+    m->param16_ptr = calloc(max_params, sizeof *m->param16_ptr);
+    if (!m->params || !m->layers || !m->param_ptr || !m->grad_ptr || !m->grad_fresh ||
+        !m->param16_ptr) {
         zl_model_destroy(m);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory building model '%s'", cfg->name);
     }
@@ -99,6 +101,10 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
         ADD("mlp.c_proj.weight", C, 4 * C, ZL_INIT_NORMAL_RESIDUAL);
         ADD("mlp.c_proj.bias", C, 0, ZL_INIT_ZEROS);
 #undef ADD
+        static const int linear_weights[] = {BLOCK_QKV_W, BLOCK_ATTPROJ_W, BLOCK_FC_W,
+                                             BLOCK_FCPROJ_W};
+        for (size_t i = 0; i < sizeof linear_weights / sizeof *linear_weights; i++)
+            m->params[first + linear_weights[i]].gemm_only = true;
         snprintf(lname, sizeof lname, "h.%d", b);
         add_layer(m, ZL_LAYER_BLOCK, &zl_block_layer, b, lname, first);
     }
@@ -148,6 +154,7 @@ void zl_model_destroy(zl_model *m)
     free(m->param_ptr);
     free(m->grad_ptr);
     free(m->grad_fresh);
+    free(m->param16_ptr);
     memset(m, 0, sizeof *m);
 }
 
@@ -355,6 +362,14 @@ void zl_model_bind_layer_grads(zl_model *m, int layer, float *base)
     bind_layer(m, layer, m->grad_ptr, base);
 }
 
+void zl_model_bind_layer_params16(zl_model *m, int layer, const void *base)
+{
+    const zl_layer *l = &m->layers[layer];
+    size_t begin = m->params[l->first_param].offset;
+    for (int k = l->first_param; k < l->first_param + l->num_params; k++)
+        m->param16_ptr[k] = (const uint16_t *)base + (m->params[k].offset - begin);
+}
+
 const zl_tie_group *zl_model_tie_owned_by(const zl_model *m, int layer)
 {
     for (int t = 0; t < m->num_ties; t++)
@@ -408,6 +423,12 @@ float *zl_model_tie_grads(const zl_model *m, int layer)
     const zl_tie_group *g = zl_model_tie_used_by(m, layer);
     int k = member_index(g, layer);
     return g->copy_grads[k] ? g->copy_grads[k] : m->grad_ptr[g->param];
+}
+
+const void *zl_model_tie_values16(const zl_model *m, int layer)
+{
+    const zl_tie_group *g = zl_model_tie_used_by(m, layer);
+    return g->copy_values[member_index(g, layer)] ? NULL : m->param16_ptr[g->param];
 }
 
 float zl_model_tie_grad_beta(zl_model *m, int layer)

@@ -54,6 +54,9 @@ typedef struct zl_param_info {
     size_t offset;       /* element offset in the flat parameter vector */
     zl_param_init init;
     bool weight_decay;   /* GPT-2 convention: 2-D weights decay; biases and LayerNorm do not */
+    /* Read only as a GEMM's B operand (the blocks' Linear weights): a 16-bit model feeds
+     * its stored values to gemm_lp (param16_ptr) and makes no f32 copy of it. */
+    bool gemm_only;
     int layer;           /* index of the owning layer */
 } zl_param_info;
 
@@ -164,6 +167,9 @@ typedef struct zl_model {
     /* Set by the engine before running layers. */
     float **param_ptr; /* [num_params] */
     float **grad_ptr;  /* [num_params] */
+    /* [num_params]: the parameter's values as stored in `dtype` (16 bits), bound with
+     * zl_model_bind_layer_params16; NULL in f32. GEMMs read their weights from here. */
+    const void **param16_ptr;
     /* [num_params]: the gradient behind grad_ptr[i] is dead (zl_model_mark_grads_fresh):
      * the first kernel of the next backward that writes it overwrites it instead of adding.
      * All false unless the engine marks them. */
@@ -234,6 +240,10 @@ void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *e
  * flat range: what ZeRO-3's gathered parameters and ZeRO-2/3's staged gradients are. */
 void zl_model_bind_layer_params(zl_model *m, int layer, float *base);
 void zl_model_bind_layer_grads(zl_model *m, int layer, float *base);
+/* Point one layer's param16_ptr at `base`, its flat range stored in the model's 16-bit
+ * dtype: where the GEMMs read the weights from (param_ptr then holds f32 copies of the
+ * other parameters only: gemm_only ones are not copied). */
+void zl_model_bind_layer_params16(zl_model *m, int layer, const void *base);
 
 /* Gradients without a pass over memory (PyTorch's zero_grad(set_to_none=True)): mark every
  * gradient behind grad_ptr dead, so that the next backward's first write to each one
@@ -256,6 +266,9 @@ const zl_tie_group *zl_model_tie_used_by(const zl_model *m, int layer);
  * or the owner's binding. */
 float *zl_model_tie_values(const zl_model *m, int layer);
 float *zl_model_tie_grads(const zl_model *m, int layer);
+/* The tied parameter's stored 16-bit values for member `layer` (the owner's binding,
+ * param16_ptr), or NULL: f32 model, or a member with a copy of its own (f32). */
+const void *zl_model_tie_values16(const zl_model *m, int layer);
 /* The beta for a GEMM that adds member `layer`'s product into zl_model_tie_grads: 0 once
  * on a fresh shared gradient (zl_model_mark_grads_fresh), else 1. A copy's gradient is
  * never fresh: the engine zeroes copies itself. */

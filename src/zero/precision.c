@@ -132,11 +132,23 @@ zl_status zl_precision_bind_layer(zl_precision *p, int l, void *values, bool bac
     /* The tie owner's f32 copy, made at its forward, serves its members (the head) and
      * its own backward (parameters do not change within a micro-step). */
     if (owns_tie(p, l) && backward) return ZL_OK;
-    /* the CPU's widening (a GPU reads the 16-bit values): past a simulated clock */
+    /* The GEMMs read the weights as stored; the other kernels compute in f32, so the
+     * layer's other parameters (LayerNorm, biases, the embeddings: 1% of a block) get an
+     * exact f32 copy. The CPU's widening (a GPU reads the 16-bit values): past a simulated
+     * clock. */
+    zl_model *m = p->model;
+    zl_model_bind_layer_params16(m, l, values);
     float *work = zl_tensor_f32(&p->work_params[work_of(p, l)]);
-    zl_device_backend(p->device)->cast(zl_device_backend(p->device), work, ZL_F32, values, p->dtype,
-                                       layer_numel(p, l));
-    zl_model_bind_layer_params(p->model, l, work);
+    const zl_ops *cpu = zl_device_backend(p->device);
+    const zl_layer *lay = &m->layers[l];
+    size_t begin = m->params[lay->first_param].offset;
+    for (int k = lay->first_param; k < lay->first_param + lay->num_params; k++) {
+        const zl_param_info *pi = &m->params[k];
+        if (pi->gemm_only) continue;
+        size_t off = pi->offset - begin;
+        cpu->cast(cpu, work + off, ZL_F32, zl__at(values, p->dtype, off), p->dtype, pi->numel);
+    }
+    zl_model_bind_layer_params(m, l, work);
     return ZL_OK;
 }
 

@@ -74,10 +74,36 @@ static bool check_one_how(bool direct, zl_dtype t, int m, int n, int k, bool ta,
     long before = zl__cpu_gemm_lp_onednn_calls();
     bool ran = true;
     if (direct)
-        ran = zl__cpu_gemm_lp_onednn(c, a, b, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+        ran = zl__cpu_gemm_lp_onednn(c, a, b, ZL_F32, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     else
-        zl_ops_cpu.gemm_lp(&zl_ops_cpu, c, a, b, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+        zl_ops_cpu.gemm_lp(&zl_ops_cpu, c, a, b, ZL_F32, t, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
     bool onednn = zl__cpu_gemm_lp_onednn_calls() > before;
+    /* B stored as t itself (a model's 16-bit weights, ops.h): bit for bit the product with
+     * B held in f32, on the same path, and in ref */
+    if (t != ZL_F32 && (ran || !direct)) {
+        uint16_t *b16 = malloc((size_t)br * ldb * 2);
+        float *c16 = malloc((size_t)m * ldc * 4), *cr16 = malloc((size_t)m * ldc * 4);
+        zl_convert(b16, t, b, ZL_F32, (size_t)br * ldb);
+        memcpy(c16, c0, (size_t)m * ldc * 4);
+        memcpy(cr16, c0, (size_t)m * ldc * 4);
+        long before16 = zl__cpu_gemm_lp_onednn_calls();
+        if (direct)
+            ck_assert(zl__cpu_gemm_lp_onednn(c16, a, b16, t, m, n, k, lda, ldb, ldc, ta, tb, alpha,
+                                             beta));
+        else
+            zl_ops_cpu.gemm_lp(&zl_ops_cpu, c16, a, b16, t, t, m, n, k, lda, ldb, ldc, ta, tb,
+                               alpha, beta);
+        /* (a first use's measurement runs oneDNN whichever path it then chooses) */
+        ck_assert_msg(zl__cpu_gemm_lp_onednn_calls() == before16 || onednn,
+                      "a 16-bit B took oneDNN where an f32 one did not");
+        ck_assert_msg(memcmp(c16, c, (size_t)m * ldc * 4) == 0,
+                      "%s m=%d n=%d k=%d ta=%d tb=%d: 16-bit B differs from f32 B", zl_dtype_name(t),
+                      m, n, k, ta, tb);
+        zl_ops_ref.gemm_lp(&zl_ops_ref, cr16, a, b16, t, t, m, n, k, lda, ldb, ldc, ta, tb, alpha,
+                           beta);
+        ck_assert_msg(memcmp(cr16, cr, (size_t)m * ldc * 4) == 0, "ref: 16-bit B differs");
+        free(b16), free(c16), free(cr16);
+    }
     if (direct) {
         ck_assert(onednn == ran);
         ck_assert_msg(ran == onednn_expected(), "oneDNN ran: %d, expected: %d", ran,
