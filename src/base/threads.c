@@ -58,9 +58,10 @@ bool zl_threads_oversubscribed(int threads, int cpus, int ranks)
     return (long)threads * (ranks < 1 ? 1 : ranks) > (long)(cpus < 1 ? 1 : cpus);
 }
 
-bool zl_threads_check(int threads, char *buf, size_t size)
+bool zl_threads_check(int threads, int ranks, char *buf, size_t size)
 {
-    int cpus = affinity_cpus(), ranks = ranks_on_node();
+    int cpus = affinity_cpus();
+    if (ranks <= 0) ranks = ranks_on_node();
     if (!zl_threads_oversubscribed(threads, cpus, ranks)) return false;
     int fit = cpus / ranks >= 1 ? cpus / ranks : 1;
     snprintf(buf, size, "%d rank%s x %d threads on %d core%s: threads wait for each other at "
@@ -70,11 +71,12 @@ bool zl_threads_check(int threads, char *buf, size_t size)
     return true;
 }
 
-int zl_threads_default(const char **why)
+int zl_threads_default(int ranks, const char **why)
 {
     static char text[96];
     int cpus = affinity_cpus();
-    int runnable = runnable_now(), ranks = ranks_on_node();
+    int runnable = runnable_now();
+    if (ranks <= 0) ranks = ranks_on_node();
     int n = zl_threads_choose(cpus, runnable, ranks);
     int others = runnable > ranks ? runnable - ranks : 0;
     snprintf(text, sizeof text, "%d core%s, %d rank%s here, %d other task%s running", cpus,

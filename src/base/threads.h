@@ -24,19 +24,21 @@
  * job on this node (they are, or soon will be, among the runnable). */
 int zl_threads_choose(int cpus, int runnable, int ranks);
 
-/* What the machine says: sched_getaffinity, /proc/loadavg, and the launcher's count of
- * ranks on this node (MPICH's MPI_LOCALNRANKS, Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE;
- * 1 without a launcher). *why, if not NULL, gets a short explanation for the banner,
- * e.g. "2 cores, 6 other tasks running" (static storage). */
-int zl_threads_default(const char **why);
+/* What the machine says: sched_getaffinity (a launcher that binds ranks to cores, as
+ * `mpiexec -bind-to core:2` does, shrinks it), /proc/loadavg, and `ranks`, the job's
+ * ranks on this node (MPI's shared-memory communicator: zl_comm_node); ranks <= 0: the
+ * launcher's environment says (MPICH's MPI_LOCALNRANKS, Open MPI's
+ * OMPI_COMM_WORLD_LOCAL_SIZE; 1 without a launcher). *why, if not NULL, gets a short
+ * explanation for the banner, e.g. "2 cores, 6 other tasks running" (static storage). */
+int zl_threads_default(int ranks, const char **why);
 
 /* More threads than cores when asked (--threads, OMP_NUM_THREADS) is allowed, with a
  * warning: threads x ranks on this node past the cores. Pure: whether `threads` per rank
  * for `ranks` ranks oversubscribe `cpus` cores. */
 bool zl_threads_oversubscribed(int threads, int cpus, int ranks);
-/* This machine's cores (affinity) and ranks on this node; false and nothing written if
- * `threads` fits, else true with the warning in buf ("2 ranks x 2 threads on 2 cores:
- * ..."). */
-bool zl_threads_check(int threads, char *buf, size_t size);
+/* This machine's cores (affinity) and `ranks` on this node (<= 0: as zl_threads_default
+ * finds them); false and nothing written if `threads` fits, else true with the warning in
+ * buf ("2 ranks x 2 threads on 2 cores: ..."). */
+bool zl_threads_check(int threads, int ranks, char *buf, size_t size);
 
 #endif

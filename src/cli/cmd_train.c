@@ -439,19 +439,24 @@ static int train(const train_args *a)
     /* Threads: --threads, else OMP_NUM_THREADS, else what this machine can give each rank
      * now (base/threads.h: OpenMP's one-per-core default spins ranks and busy machines
      * against each other). */
-    const char *auto_why = NULL;
-    if (a->threads) omp_set_num_threads((int)a->threads);
-    else if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(zl_threads_default(&auto_why));
-    char oversubscribed[320];
-    bool warn_threads = !auto_why && zl_threads_check(omp_get_max_threads(), oversubscribed,
-                                                      sizeof oversubscribed);
-    /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. */
+    /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. MPI
+     * starts first: its shared-memory communicator counts the ranks on this node, and no
+     * OpenMP thread exists before the count is set. */
+    int local_rank = 0, local_size = 1;
     zl_status st = zl_comm_log_create(&log);
     if (st == ZL_OK) st = zl_comm_world(&world, log);
+    if (st == ZL_OK) st = zl_comm_node(world, &local_rank, &local_size);
     if (st != ZL_OK) {
         rc = zl_cli_fail();
         goto done;
     }
+    const char *auto_why = NULL;
+    if (a->threads) omp_set_num_threads((int)a->threads);
+    else if (!getenv("OMP_NUM_THREADS"))
+        omp_set_num_threads(zl_threads_default(local_size, &auto_why));
+    char oversubscribed[320];
+    bool warn_threads = !auto_why && zl_threads_check(omp_get_max_threads(), local_size,
+                                                      oversubscribed, sizeof oversubscribed);
     int rank = world->rank, W = world->size;
     if (a->collective_timeout >= 0) zl_comm_set_timeout(world, a->collective_timeout);
     zl_comm_set_interrupt(world, &stop_signal);

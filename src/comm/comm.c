@@ -500,6 +500,15 @@ zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_com
     return st;
 }
 
+zl_status zl_comm_node(zl_comm *c, int *local_rank, int *local_size)
+{
+    ZL_ASSERT(c != NULL && local_rank != NULL && local_size != NULL);
+    *local_rank = 0;
+    *local_size = 1;
+    REFUSE_IF_BROKEN(c, "node");
+    return c->vt->node ? c->vt->node(c, local_rank, local_size) : ZL_OK;
+}
+
 zl_sim *zl_comm_set_sim(zl_comm *c, zl_sim *s)
 {
     ZL_ASSERT(c != NULL);

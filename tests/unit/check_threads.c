@@ -45,8 +45,10 @@ START_TEST(test_threads_oversubscription_is_named)
     ck_assert(!zl_threads_oversubscribed(1, 0, 0)); /* unknown counts: one of each */
     /* this machine: its own core count fits, one more thread per core does not */
     char warn[320];
-    ck_assert(!zl_threads_check(1, warn, sizeof warn));
-    ck_assert(zl_threads_check(1 << 20, warn, sizeof warn));
+    ck_assert(!zl_threads_check(1, 0, warn, sizeof warn));
+    ck_assert(zl_threads_check(1 << 20, 0, warn, sizeof warn));
+    ck_assert(zl_threads_check(1, 1 << 20, warn, sizeof warn)); /* the caller's rank count */
+    ck_assert_ptr_nonnull(strstr(warn, "ranks x 1 threads"));
     ck_assert_ptr_nonnull(strstr(warn, "threads on"));
     ck_assert_ptr_nonnull(strstr(warn, "hint: --threads"));
 }
@@ -55,13 +57,15 @@ END_TEST
 START_TEST(test_threads_default_reads_the_machine)
 {
     const char *why = NULL;
-    int n = zl_threads_default(&why);
+    int n = zl_threads_default(0, &why);
     ck_assert_int_ge(n, 1);
     ck_assert_ptr_nonnull(why);
     ck_assert_ptr_nonnull(strstr(why, "core"));
     setenv("MPI_LOCALNRANKS", "1000", 1); /* far more ranks than cores: one thread each */
-    ck_assert_int_eq(zl_threads_default(NULL), 1);
+    ck_assert_int_eq(zl_threads_default(0, NULL), 1);
     unsetenv("MPI_LOCALNRANKS");
+    ck_assert_int_eq(zl_threads_default(1000, NULL), 1); /* the caller's count (MPI's) */
+    ck_assert_int_eq(zl_threads_default(1, NULL), zl_threads_default(0, NULL));
 }
 END_TEST
 
