@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/threads.h"
 
@@ -53,6 +54,31 @@ static int affinity_cpus(void)
     return cpus < 1 ? 1 : cpus;
 }
 
+void zl_threads_mask(uint32_t mask[ZL_THREADS_MASK_WORDS])
+{
+    memset(mask, 0, ZL_THREADS_MASK_WORDS * sizeof *mask);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        memset(mask, 0xff, ZL_THREADS_MASK_WORDS * sizeof *mask); /* unknown: all cores */
+        return;
+    }
+    for (int c = 0; c < ZL_THREADS_MASK_WORDS * 32 && c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) mask[c / 32] |= 1u << (c % 32);
+}
+
+int zl_threads_sharing(const uint32_t *masks, int n, int me)
+{
+    const uint32_t *mine = masks + (size_t)me * ZL_THREADS_MASK_WORDS;
+    int sharing = 0;
+    for (int r = 0; r < n; r++) {
+        const uint32_t *theirs = masks + (size_t)r * ZL_THREADS_MASK_WORDS;
+        bool overlap = false;
+        for (int w = 0; w < ZL_THREADS_MASK_WORDS && !overlap; w++) overlap = mine[w] & theirs[w];
+        sharing += overlap || r == me;
+    }
+    return sharing;
+}
+
 bool zl_threads_oversubscribed(int threads, int cpus, int ranks)
 {
     return (long)threads * (ranks < 1 ? 1 : ranks) > (long)(cpus < 1 ? 1 : cpus);
@@ -71,15 +97,17 @@ bool zl_threads_check(int threads, int ranks, char *buf, size_t size)
     return true;
 }
 
-int zl_threads_default(int ranks, const char **why)
+int zl_threads_default(int ranks, int node_ranks, const char **why)
 {
     static char text[96];
     int cpus = affinity_cpus();
     int runnable = runnable_now();
-    if (ranks <= 0) ranks = ranks_on_node();
+    if (ranks <= 0) ranks = node_ranks = ranks_on_node();
+    /* ranks of this job bound to other cores run, but not on ours */
+    if (node_ranks > ranks) runnable = runnable > node_ranks - ranks ? runnable - (node_ranks - ranks) : 0;
     int n = zl_threads_choose(cpus, runnable, ranks);
     int others = runnable > ranks ? runnable - ranks : 0;
-    snprintf(text, sizeof text, "%d core%s, %d rank%s here, %d other task%s running", cpus,
+    snprintf(text, sizeof text, "%d core%s, %d rank%s on them, %d other task%s running", cpus,
              cpus == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", others, others == 1 ? "" : "s");
     if (why) *why = text;
     return n;

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* cpus: cores in the affinity mask; runnable: tasks runnable right now on the machine,
  * this process included (/proc/loadavg's 4th field), 0 if unknown; ranks: ranks of this
@@ -26,11 +27,23 @@ int zl_threads_choose(int cpus, int runnable, int ranks);
 
 /* What the machine says: sched_getaffinity (a launcher that binds ranks to cores, as
  * `mpiexec -bind-to core:2` does, shrinks it), /proc/loadavg, and `ranks`, the job's
- * ranks on this node (MPI's shared-memory communicator: zl_comm_node); ranks <= 0: the
- * launcher's environment says (MPICH's MPI_LOCALNRANKS, Open MPI's
- * OMPI_COMM_WORLD_LOCAL_SIZE; 1 without a launcher). *why, if not NULL, gets a short
- * explanation for the banner, e.g. "2 cores, 6 other tasks running" (static storage). */
-int zl_threads_default(int ranks, const char **why);
+ * ranks on this node that share this rank's cores (zl_threads_sharing over the node's
+ * masks, MPI's shared-memory communicator), of node_ranks on the node in all (the others
+ * are bound elsewhere: not competition); ranks <= 0: the launcher's environment says
+ * (MPICH's MPI_LOCALNRANKS, Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE; 1 without a launcher).
+ * *why, if not NULL, gets a short explanation for the banner, e.g. "2 cores, 6 other
+ * tasks running" (static storage). */
+int zl_threads_default(int ranks, int node_ranks, const char **why);
+
+/* Who shares this rank's cores. A launcher that binds ranks (mpiexec -bind-to core:N)
+ * gives each its own cores: the rank then counts alone. Without binding every rank of the
+ * node sees all of them. ZL_THREADS_MASK_WORDS words (32-bit, a multiple of 4 bytes so it
+ * travels as ZL_I32) hold an affinity mask: zl_threads_mask writes this process's;
+ * zl_threads_sharing counts the masks of n ranks that overlap mask `me` (itself
+ * included): pure, for the tests. */
+#define ZL_THREADS_MASK_WORDS 32 /* 1024 CPUs, glibc's cpu_set_t */
+void zl_threads_mask(uint32_t mask[ZL_THREADS_MASK_WORDS]);
+int zl_threads_sharing(const uint32_t *masks, int n, int me);
 
 /* More threads than cores when asked (--threads, OMP_NUM_THREADS) is allowed, with a
  * warning: threads x ranks on this node past the cores. Pure: whether `threads` per rank

@@ -426,6 +426,30 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->interrupt = &stop_signal;
 }
 
+/* The ranks of this node that share this rank's cores (base/threads.h), of node_ranks on
+ * the node: MPI's shared-memory communicator gives the node's ranks, their affinity masks
+ * whether the launcher bound each to cores of its own. Collective. */
+static zl_status core_sharing(zl_comm *world, int *sharing, int *node_ranks)
+{
+    zl_comm *node = NULL;
+    zl_status st = zl_comm_split_node(world, &node);
+    if (st != ZL_OK) return st;
+    node->log = NULL; /* set-up, not the training's traffic */
+    uint32_t *masks = calloc((size_t)node->size * ZL_THREADS_MASK_WORDS, sizeof *masks);
+    if (!masks) {
+        zl_comm_destroy(node);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    }
+    uint32_t *mine = masks + (size_t)node->rank * ZL_THREADS_MASK_WORDS;
+    zl_threads_mask(mine);
+    st = zl_comm_allgather(node, masks, mine, ZL_THREADS_MASK_WORDS, ZL_I32);
+    if (st == ZL_OK) *sharing = zl_threads_sharing(masks, node->size, node->rank);
+    *node_ranks = node->size;
+    free(masks);
+    zl_comm_destroy(node);
+    return st;
+}
+
 static int train(const train_args *a)
 {
     zl_run run;
@@ -442,10 +466,10 @@ static int train(const train_args *a)
     /* Every MPI rank is one (simulated) GPU; all of them are data-parallel for now. MPI
      * starts first: its shared-memory communicator counts the ranks on this node, and no
      * OpenMP thread exists before the count is set. */
-    int local_rank = 0, local_size = 1;
+    int sharing = 1, node_ranks = 1;
     zl_status st = zl_comm_log_create(&log);
     if (st == ZL_OK) st = zl_comm_world(&world, log);
-    if (st == ZL_OK) st = zl_comm_node(world, &local_rank, &local_size);
+    if (st == ZL_OK) st = core_sharing(world, &sharing, &node_ranks);
     if (st != ZL_OK) {
         rc = zl_cli_fail();
         goto done;
@@ -453,9 +477,9 @@ static int train(const train_args *a)
     const char *auto_why = NULL;
     if (a->threads) omp_set_num_threads((int)a->threads);
     else if (!getenv("OMP_NUM_THREADS"))
-        omp_set_num_threads(zl_threads_default(local_size, &auto_why));
+        omp_set_num_threads(zl_threads_default(sharing, node_ranks, &auto_why));
     char oversubscribed[320];
-    bool warn_threads = !auto_why && zl_threads_check(omp_get_max_threads(), local_size,
+    bool warn_threads = !auto_why && zl_threads_check(omp_get_max_threads(), sharing,
                                                       oversubscribed, sizeof oversubscribed);
     int rank = world->rank, W = world->size;
     if (a->collective_timeout >= 0) zl_comm_set_timeout(world, a->collective_timeout);

@@ -500,13 +500,14 @@ zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_com
     return st;
 }
 
-zl_status zl_comm_node(zl_comm *c, int *local_rank, int *local_size)
+zl_status zl_comm_split_node(zl_comm *c, zl_comm **out)
 {
-    ZL_ASSERT(c != NULL && local_rank != NULL && local_size != NULL);
-    *local_rank = 0;
-    *local_size = 1;
-    REFUSE_IF_BROKEN(c, "node");
-    return c->vt->node ? c->vt->node(c, local_rank, local_size) : ZL_OK;
+    ZL_ASSERT(c != NULL && out != NULL);
+    *out = NULL;
+    REFUSE_IF_BROKEN(c, "split_node");
+    zl_status st = c->vt->split_node ? c->vt->split_node(c, "node", out) : zl_comm_self(out, c->log);
+    if (st == ZL_OK && *out) (*out)->sim = c->sim;
+    return st;
 }
 
 zl_sim *zl_comm_set_sim(zl_comm *c, zl_sim *s)

@@ -75,9 +75,9 @@ typedef struct zl_comm_vtable {
     /* A sub-communicator of the ranks with the same color (>= 0), ordered by key; it
      * shares c's log. Collective over c. */
     zl_status (*split)(zl_comm *c, int color, int key, const char *name, zl_comm **out);
-    /* How many ranks of c share this rank's node (its shared-memory group), and this
-     * rank's place among them. Collective over c. NULL: one rank per node (self, virtual). */
-    zl_status (*node)(zl_comm *c, int *local_rank, int *local_size);
+    /* The ranks of c on this rank's node (its shared-memory group) as a sub-communicator,
+     * like split. Collective over c. NULL: one rank per node (self, virtual). */
+    zl_status (*split_node)(zl_comm *c, const char *name, zl_comm **out);
     void (*destroy)(zl_comm *c); /* frees c itself */
     /* End every rank of the job with exit status `code`; NULL: there is no job to end
      * (self, virtual), zl_comm_abort returns. */
@@ -147,9 +147,9 @@ zl_status zl_comm_iallgather(zl_comm *c, void *recv, const void *send, size_t co
 zl_status zl_comm_wait(zl_comm *c, zl_comm_request *req); /* inactive req: no-op */
 /* A sub-communicator (see zl_comm_vtable.split); it shares c's log and simulator. */
 zl_status zl_comm_split(zl_comm *c, int color, int key, const char *name, zl_comm **out);
-/* The ranks of c on this rank's node (MPI's shared-memory communicator): *local_size of
- * them, this one *local_rank-th. 1 and 0 for self and virtual communicators. Collective. */
-zl_status zl_comm_node(zl_comm *c, int *local_rank, int *local_size);
+/* The ranks of c on this rank's node (MPI's shared-memory communicator), named "node";
+ * a self communicator for self and virtual ones. Collective over c. */
+zl_status zl_comm_split_node(zl_comm *c, zl_comm **out);
 
 /* Charge c's collectives to simulator s (NULL: none, the default): each one's simulated
  * time on s's comm stream, which its compute stream waits for as the call's blocking or

@@ -568,15 +568,12 @@ static zl_status mpi_split(zl_comm *c, int color, int key, const char *name, zl_
     return wrap(nc, false, name, c->log, zl__comm_guard_ref(c->guard), out);
 }
 
-static zl_status mpi_node(zl_comm *c, int *local_rank, int *local_size)
+static zl_status mpi_split_node(zl_comm *c, const char *name, zl_comm **out)
 {
-    MPI_Comm node;
+    MPI_Comm nc;
     MPI_TRY(c, "MPI_Comm_split_type",
-            MPI_Comm_split_type(comm_of(c), MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node));
-    MPI_Comm_rank(node, local_rank);
-    MPI_Comm_size(node, local_size);
-    MPI_Comm_free(&node);
-    return ZL_OK;
+            MPI_Comm_split_type(comm_of(c), MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &nc));
+    return wrap(nc, false, name, c->log, zl__comm_guard_ref(c->guard), out);
 }
 
 static void mpi_destroy(zl_comm *c)
@@ -615,7 +612,7 @@ static const zl_comm_vtable mpi_vtable = {
     .barrier = mpi_barrier,
     .wait = mpi_wait,
     .split = mpi_split,
-    .node = mpi_node,
+    .split_node = mpi_split_node,
     .destroy = mpi_destroy,
     .abort = mpi_abort,
 };

@@ -54,18 +54,46 @@ START_TEST(test_threads_oversubscription_is_named)
 }
 END_TEST
 
+/* Ranks bound to cores of their own (mpiexec -bind-to core:N) count alone; unbound ranks,
+ * or ranks bound to overlapping sets, share. */
+START_TEST(test_threads_sharing_by_affinity_masks)
+{
+    enum { W = ZL_THREADS_MASK_WORDS };
+    uint32_t m[4][W];
+    memset(m, 0, sizeof m);
+    for (int r = 0; r < 4; r++) m[r][0] = 0xffu; /* unbound: 8 cores each, all the same */
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 2), 4);
+    for (int r = 0; r < 4; r++) m[r][0] = 0x3u << (2 * r); /* bound, 2 cores each */
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 0), 1);
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 3), 1);
+    m[1][0] = 0x6u; /* rank 1 on cores 1-2: overlaps ranks 0 and 2 */
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 1), 2);
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 3), 1);
+    m[3][0] = 0;
+    m[3][W - 1] = 1u << 31; /* the last CPU a mask holds */
+    m[0][W - 1] = 1u << 31;
+    ck_assert_int_eq(zl_threads_sharing(&m[0][0], 4, 3), 2);
+    uint32_t self[W]; /* this process: at least one core */
+    zl_threads_mask(self);
+    bool any = false;
+    for (int w = 0; w < W; w++) any |= self[w] != 0;
+    ck_assert(any);
+    ck_assert_int_eq(zl_threads_sharing(self, 1, 0), 1);
+}
+END_TEST
+
 START_TEST(test_threads_default_reads_the_machine)
 {
     const char *why = NULL;
-    int n = zl_threads_default(0, &why);
+    int n = zl_threads_default(0, 0, &why);
     ck_assert_int_ge(n, 1);
     ck_assert_ptr_nonnull(why);
     ck_assert_ptr_nonnull(strstr(why, "core"));
     setenv("MPI_LOCALNRANKS", "1000", 1); /* far more ranks than cores: one thread each */
-    ck_assert_int_eq(zl_threads_default(0, NULL), 1);
+    ck_assert_int_eq(zl_threads_default(0, 0, NULL), 1);
     unsetenv("MPI_LOCALNRANKS");
-    ck_assert_int_eq(zl_threads_default(1000, NULL), 1); /* the caller's count (MPI's) */
-    ck_assert_int_eq(zl_threads_default(1, NULL), zl_threads_default(0, NULL));
+    ck_assert_int_eq(zl_threads_default(1000, 1000, NULL), 1); /* the caller's count (MPI's) */
+    ck_assert_int_eq(zl_threads_default(1, 1, NULL), zl_threads_default(0, 0, NULL));
 }
 END_TEST
 
@@ -76,6 +104,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_idle_machine_uses_every_core);
     tcase_add_test(tc, test_threads_ranks_share_the_cores);
     tcase_add_test(tc, test_threads_busy_machine_leaves_room);
+    tcase_add_test(tc, test_threads_sharing_by_affinity_masks);
     tcase_add_test(tc, test_threads_default_reads_the_machine);
     tcase_add_test(tc, test_threads_oversubscription_is_named);
     suite_add_tcase(s, tc);
