@@ -38,6 +38,12 @@ double zl_cost_transfer(const zl_cluster *c, zl_transfer_kind kind, double bytes
     return c->host->latency + bytes / c->host->bandwidth;
 }
 
+double zl_cost_host_pass(const zl_cluster *c, double bytes)
+{
+    double share = c->host_memory_bandwidth / (c->gpus_per_node > 0 ? c->gpus_per_node : 1);
+    return share > 0 ? bytes / (share * ZL_COST_EFF_HOST_MEMORY) : 0; /* 0: not given */
+}
+
 static double sim_op(const zl_sim *s, zl_sim_op_kind kind, double flops, double bytes, zl_dtype dt)
 {
     return zl_cost_op(s->device_preset, kind, flops, bytes, dt);
@@ -55,11 +61,14 @@ static double sim_copy(const zl_sim *s, bool to_device, double bytes)
     return zl_cost_transfer(s->cluster, to_device ? ZL_HOST_TO_DEVICE : ZL_DEVICE_TO_HOST, bytes);
 }
 
+static double sim_host(const zl_sim *s, double bytes) { return zl_cost_host_pass(s->cluster, bytes); }
+
 void zl_cost_attach(zl_sim *s, const zl_cluster *c)
 {
     s->op_cost = sim_op;
     s->coll_cost = sim_coll;
     s->copy_cost = sim_copy;
+    s->host_cost = sim_host;
     s->device_preset = c->device;
     s->cluster = c;
     s->launch = ZL_COST_KERNEL_LAUNCH;

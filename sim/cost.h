@@ -19,6 +19,9 @@
  *   transfer    host: latency + bytes / bandwidth of the host link (PCIe), each way;
  *               a simulator charges it on the host-copy stream (zl_sim_copy);
  *               NVMe: bytes / the node's NVMe bandwidth.
+ *   host step   bytes / (the node's DRAM bandwidth / its GPUs x e_host): ZeRO-Offload's
+ *               CPU Adam is memory-bound, and the ranks of a node share its sockets;
+ *               a simulator charges it on the host compute stream (zl_sim_host_compute).
  *
  * Units: FLOPs, bytes, seconds; rates in FLOP/s and bytes/s from sim/presets.h.
  *
@@ -45,6 +48,10 @@
 #define ZL_COST_EFF_GEMM 0.75      /* cuBLAS on large transformer GEMMs */
 #define ZL_COST_EFF_ATTENTION 0.40 /* unfused attention: batched small GEMMs + softmax */
 #define ZL_COST_EFF_MEMORY 0.80    /* streaming kernels vs the HBM datasheet rate */
+/* A streaming CPU kernel against the DRAM's theoretical rate: STREAM triad on two-socket
+ * Xeon and EPYC servers reaches 75-85% of channels x transfer rate (the vendors' and
+ * McCalpin's published STREAM results); DeepSpeed's CPU Adam is such a kernel. */
+#define ZL_COST_EFF_HOST_MEMORY 0.80
 
 /* The least time a kernel takes on the simulated GPU: launches are asynchronous, so a
  * long kernel hides the next one's launch, but a stream of tiny kernels runs at the
@@ -67,6 +74,8 @@ double zl_cost_collective(const zl_cluster *c, zl_sim_coll op, double bytes, int
 
 typedef enum zl_transfer_kind { ZL_HOST_TO_DEVICE, ZL_DEVICE_TO_HOST, ZL_NVME_READ, ZL_NVME_WRITE } zl_transfer_kind;
 double zl_cost_transfer(const zl_cluster *c, zl_transfer_kind kind, double bytes);
+/* A memory-bound pass of one rank's CPU share over `bytes` (read + written). */
+double zl_cost_host_pass(const zl_cluster *c, double bytes);
 
 /* A simulator charging a cluster's card: zl_sim cost callbacks over `c` (kept by pointer;
  * a data-parallel group of the whole cluster, ranks placed node by node). */

@@ -65,33 +65,53 @@ static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like 
 #define SRC_H100 "NVIDIA H100 Tensor Core GPU datasheet (SXM); NVIDIA H100 Tensor Core GPU " \
                  "Architecture whitepaper"
 
+/* The node's host memory (ZeRO-Offload's CPU step is bound by it): DRAM channels x
+ * transfer rate x 8 bytes per socket, from the servers' published configurations. */
+#define HOST_DGX1 "DGX-1: 2 x Xeon E5-2698 v4, 4 ch. DDR4-2400 = 76.8 GB/s per socket"
+#define HOST_DGX2 "DGX-2: 2 x Xeon Platinum 8168, 6 ch. DDR4-2666 = 128 GB/s per socket"
+#define HOST_DGXA100 "DGX A100: 2 x EPYC 7742, 8 ch. DDR4-3200 = 204.8 GB/s per socket"
+#define HOST_DGXH100 "DGX H100: 2 x Xeon Platinum 8480C, 8 ch. DDR5-4800 = 307.2 GB/s per socket"
+#define HOST_WS_DDR4 "single-GPU workstation: 1 socket, 2 ch. DDR4-3200 = 51.2 GB/s"
+#define HOST_WS_DDR5 "single-GPU workstation: 1 socket, 2 ch. DDR5-4800 = 76.8 GB/s"
+
 static const zl_device_preset presets[] = {
     /* name, display, memory, memory B/s, fp32, tf32, fp16, bf16, intra, host, inter, source */
     {"v100-16gb", "V100-SXM2-16GB", 16 * GIB, 900 * GB, 15.7 * TF, 0, 125 * TF, 0,
-     &nvlink2, &pcie3, &ib100, SRC_V100},
+     &nvlink2, &pcie3, &ib100, SRC_V100,
+     2 * 76.8 * GB, HOST_DGX1},
     {"v100-32gb", "V100-SXM2-32GB", 32 * GIB, 900 * GB, 15.7 * TF, 0, 125 * TF, 0,
-     &nvlink2, &pcie3, &ib100, SRC_V100},
+     &nvlink2, &pcie3, &ib100, SRC_V100,
+     2 * 128 * GB, HOST_DGX2},
     {"a100-40gb", "A100-SXM4-40GB", 40 * GIB, 1555 * GB, 19.5 * TF, 156 * TF, 312 * TF, 312 * TF,
-     &nvlink3, &pcie4, &ib200, SRC_A100},
+     &nvlink3, &pcie4, &ib200, SRC_A100,
+     2 * 204.8 * GB, HOST_DGXA100},
     {"a100-80gb", "A100-SXM4-80GB", 80 * GIB, 2039 * GB, 19.5 * TF, 156 * TF, 312 * TF, 312 * TF,
-     &nvlink3, &pcie4, &ib200, SRC_A100},
+     &nvlink3, &pcie4, &ib200, SRC_A100,
+     2 * 204.8 * GB, HOST_DGXA100},
     {"h100-80gb", "H100-SXM5-80GB", 80 * GIB, 3350 * GB, 67 * TF, 494.7 * TF, 989.4 * TF,
-     989.4 * TF, &nvlink4, &pcie5, &ib400, SRC_H100},
+     989.4 * TF, &nvlink4, &pcie5, &ib400, SRC_H100,
+     2 * 307.2 * GB, HOST_DGXH100},
     {"h200", "H200-SXM-141GB", 141 * GIB, 4800 * GB, 67 * TF, 494.7 * TF, 989.4 * TF, 989.4 * TF,
-     &nvlink4, &pcie5, &ib400, "NVIDIA H200 Tensor Core GPU datasheet (SXM); H100 whitepaper"},
+     &nvlink4, &pcie5, &ib400, "NVIDIA H200 Tensor Core GPU datasheet (SXM); H100 whitepaper",
+     2 * 307.2 * GB, HOST_DGXH100},
     {"l4", "L4-24GB", 24 * GIB, 300 * GB, 30.3 * TF, 60 * TF, 121 * TF, 121 * TF,
-     &pcie4, &pcie4, &ib100, "NVIDIA L4 Tensor Core GPU datasheet (sparse rates halved)"},
+     &pcie4, &pcie4, &ib100, "NVIDIA L4 Tensor Core GPU datasheet (sparse rates halved)",
+     51.2 * GB, HOST_WS_DDR4},
     {"t4", "T4-16GB", 16 * GIB, 320 * GB, 8.1 * TF, 0, 65 * TF, 0,
-     &pcie3, &pcie3, &ib100, "NVIDIA T4 Tensor Core GPU datasheet"},
+     &pcie3, &pcie3, &ib100, "NVIDIA T4 Tensor Core GPU datasheet",
+     51.2 * GB, HOST_WS_DDR4},
     {"rtx3090", "GeForce RTX 3090", 24 * GIB, 936 * GB, 35.6 * TF, 35.6 * TF, 71 * TF, 71 * TF,
-     &pcie4, &pcie4, &ib100, "NVIDIA Ampere GA102 GPU Architecture whitepaper, appendix A"},
+     &pcie4, &pcie4, &ib100, "NVIDIA Ampere GA102 GPU Architecture whitepaper, appendix A",
+     51.2 * GB, HOST_WS_DDR4},
     {"rtx4090", "GeForce RTX 4090", 24 * GIB, 1008 * GB, 82.6 * TF, 82.6 * TF, 165.2 * TF,
-     165.2 * TF, &pcie4, &pcie4, &ib100, "NVIDIA Ada GPU Architecture whitepaper, appendix A"},
+     165.2 * TF, &pcie4, &pcie4, &ib100, "NVIDIA Ada GPU Architecture whitepaper, appendix A",
+     76.8 * GB, HOST_WS_DDR5},
     /* Two cores of the machine zerolab is developed on (AVX-512 with BF16): OpenBLAS sgemm
      * at 107-185 GFLOP/s per core depending on its kernel, oneDNN's bf16 matmul ~350 per
      * core on one thread, DRAM ~20 GB/s; fp16 converts to f32 around sgemm. */
     {"laptop-cpu", "laptop CPU (2 cores)", 16 * GIB, 20 * GB, 0.3 * TF, 0, 0.3 * TF, 0.6 * TF,
-     &dram, &dram, &ib100, "measured on the development machine (docs/benchmarks.md)"},
+     &dram, &dram, &ib100, "measured on the development machine (docs/benchmarks.md)",
+     20 * GB, "measured on the development machine: STREAM-like triad"},
 };
 #define NUM_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -231,6 +251,7 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     out->inter = d->inter;
     out->host = d->host;
     out->nvme_bandwidth = 3.2 * GB; /* a PCIe 4 NVMe drive per node, sequential */
+    out->host_memory_bandwidth = d->host_memory_bandwidth;
     /* comma-separated links; an empty one (",," or a trailing comma) is an error */
     const char *intra_given = NULL, *inter_given = NULL;
     for (char *l = links; l;) {

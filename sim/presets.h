@@ -52,6 +52,11 @@ typedef struct zl_device_preset {
     const zl_link *host;      /* PCIe to the host */
     const zl_link *inter;     /* the InfiniBand of its generation */
     const char *source;       /* the documents the card's own figures come from */
+    /* The host of the card's usual server (what ZeRO-Offload's CPU step runs on): its
+     * DRAM bandwidth, bytes/s for the whole node (all sockets: channels x transfer rate
+     * x 8 bytes), and which server and CPUs that is (docs/simulator.md). */
+    double host_memory_bandwidth;
+    const char *host_source;
 } zl_device_preset;
 
 typedef struct zl_cluster {
@@ -59,6 +64,7 @@ typedef struct zl_cluster {
     int nodes, gpus_per_node;
     const zl_link *intra, *inter, *host;
     double nvme_bandwidth; /* bytes/s per node, read and write */
+    double host_memory_bandwidth; /* bytes/s per node: DRAM, shared by its GPUs' ranks */
 } zl_cluster;
 
 #define ZL_CLUSTER_MAX_GPUS (1 << 20)

@@ -147,6 +147,19 @@ double zl_sim_copy(zl_sim *s, bool to_device, double bytes)
     return zl_timeline_copy(&s->timeline, to_device ? "memcpy HtoD" : "memcpy DtoH", t);
 }
 
+double zl_sim_host_compute(zl_sim *s, const char *name, double bytes)
+{
+    if (!s->host_cost) return s->timeline.clock[ZL_STREAM_CPU];
+    forget_fusion(s);
+    s->run.open = false;
+    zl_timeline *tl = &s->timeline;
+    double ready = tl->clock[ZL_STREAM_COMPUTE] > tl->clock[ZL_STREAM_HOST]
+                       ? tl->clock[ZL_STREAM_COMPUTE] : tl->clock[ZL_STREAM_HOST];
+    double end = zl_timeline_run(tl, ZL_STREAM_CPU, name, s->host_cost(s, bytes), ready);
+    if (end > tl->clock[ZL_STREAM_COMPUTE]) tl->clock[ZL_STREAM_COMPUTE] = end;
+    return end;
+}
+
 void zl_sim_copy_wait(zl_sim *s)
 {
     forget_fusion(s);

@@ -68,6 +68,8 @@ typedef double (*zl_sim_coll_cost_fn)(const struct zl_sim *s, zl_sim_coll op, do
 
 /* Seconds for one host <-> device copy of `bytes` (to_device: host to device). */
 typedef double (*zl_sim_copy_cost_fn)(const struct zl_sim *s, bool to_device, double bytes);
+/* Seconds for a memory-bound pass of the host's CPU over `bytes` (read + written). */
+typedef double (*zl_sim_host_cost_fn)(const struct zl_sim *s, double bytes);
 
 /* A widening cast (16 bits -> f32 scratch) that the next vector op may consume. */
 typedef struct zl_sim_widening {
@@ -85,6 +87,7 @@ typedef struct zl_sim {
     zl_sim_cost_fn op_cost;
     zl_sim_coll_cost_fn coll_cost;
     zl_sim_copy_cost_fn copy_cost;
+    zl_sim_host_cost_fn host_cost;
     const void *device_preset; /* for the cost functions (sim/presets.h) */
     const void *cluster;       /* for the collective cost (sim/presets.h) */
     zl_dtype act_dtype;        /* element type of activations on the simulated GPU */
@@ -139,6 +142,13 @@ void zl_sim_wait(zl_sim *s, double end);
 double zl_sim_copy(zl_sim *s, bool to_device, double bytes);
 /* Compute waits for every copy charged to s so far. */
 void zl_sim_copy_wait(zl_sim *s);
+
+/* Charge work of the host's CPU moving `bytes` (ZeRO-Offload's optimizer step) on s's
+ * host compute stream ("host compute" in a trace; no-op without a host cost). It starts
+ * when compute and the host copies issued so far are done, and compute waits for it: the
+ * host thread that issues the GPU's work runs it (DeepSpeed's CPU Adam is synchronous).
+ * Returns its end. */
+double zl_sim_host_compute(zl_sim *s, const char *name, double bytes);
 
 /* FLOPs and bytes of one gemm of (m, n, k) with operands of `dt` (for tests and costs). */
 void zl_sim_gemm_counts(int m, int n, int k, bool accumulate, zl_dtype dt, double *flops,

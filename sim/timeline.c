@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const stream_names[ZL_STREAM_COUNT] = {"compute", "comm", "host copy", "nvme"};
+static const char *const stream_names[ZL_STREAM_COUNT] = {"compute", "comm", "host copy", "nvme",
+                                                                 "host compute"};
 
 const char *zl_stream_name(zl_stream s)
 {

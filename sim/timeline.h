@@ -32,6 +32,7 @@ typedef enum zl_stream {
     ZL_STREAM_COMM,
     ZL_STREAM_HOST, /* host <-> device copies (offload) */
     ZL_STREAM_NVME, /* NVMe reads and writes (ZeRO-Infinity) */
+    ZL_STREAM_CPU,  /* the host's own compute: ZeRO-Offload's optimizer step on the CPU */
     ZL_STREAM_COUNT
 } zl_stream;
 

@@ -43,3 +43,7 @@ endif
 endif
 EXTRA_DIST += tests/run-mpi.sh $(ZL_MPI_TESTS)
 MPI_LOG_COMPILER = env MPIEXEC='$(MPIEXEC)' $(SHELL) $(srcdir)/tests/run-mpi.sh
+
+# ZeRO-Offload of the optimizer (src/zero/offload.c) against the same runs without it.
+ZL_MPI_CHECKS += tests/mpi/check_offload
+ZL_MPI_TESTS += tests/mpi/offload-np1.mpi tests/mpi/offload-np2.mpi

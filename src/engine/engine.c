@@ -33,6 +33,12 @@ static zl_status check_options(const zl_engine_options *o)
     if (o->reduce_bucket_size <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.reduce_bucket_size must be positive, got %lld",
                          (long long)o->reduce_bucket_size);
+    if (o->offload_optimizer && o->zero_stage < 1)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "zero_optimization.offload_optimizer needs ZeRO stage 1, 2 or 3 (got "
+                         "stage %d): the offloaded optimizer is a ZeRO optimizer's partition\n"
+                         "  hint: set zero_optimization.stage to 1, 2 or 3, or remove "
+                         "offload_optimizer", o->zero_stage);
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);
@@ -65,6 +71,9 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
         .grads = &e->grads,
         .master = &e->master,
         .part = &e->part,
+        .host = e->host,
+        .offload = o->offload_optimizer,
+        .pin_memory = o->offload_pin_memory,
     };
     e->zero.pending[0].layer = e->zero.pending[1].layer = -1;
 }
@@ -93,12 +102,12 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     const zl_zero_strategy *strategy;
     zl_status st = zl_zero_choose(opt->zero_stage, &strategy);
     if (st != ZL_OK) return st;
+    if ((st = host_init(e)) != ZL_OK) return st;
     zero_ctx_init(e, strategy);
     /* An out-of-memory hint suggests only what would help this run (no ZeRO on one rank,
      * not the stage it already uses). */
     zl_zero_hint_memory(&e->zero);
     if ((st = check_options(opt)) != ZL_OK) return st;
-    if ((st = host_init(e)) != ZL_OK) return st;
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;
     e->first_layer = 0; /* every layer, until pipeline stages split the list */
@@ -116,7 +125,10 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     /* Parameters (with their initial values), master weights, gradients and buckets, where
      * the stage keeps them; values agree across ranks in zl_engine_create. */
     if ((st = e->zero.strategy->alloc(&e->zero)) != ZL_OK) return st;
-    if ((st = zl_adamw_init(&e->adam, dev, e->zero.opt_numel, &opt->optimizer)) != ZL_OK) return st;
+    /* Adam's moments beside the master weights: on the host under ZeRO-Offload. */
+    if ((st = zl_adamw_init(&e->adam, e->zero.offload ? e->host : dev, e->zero.opt_numel,
+                            &opt->optimizer)) != ZL_OK)
+        return st;
     if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
                                   opt->optimizer.beta1)) != ZL_OK)
         return st;

@@ -64,6 +64,11 @@ typedef struct zl_engine_options {
     int64_t prefetch_bucket_size;    /* stage 3: largest prefetch, elements (0: 5e7) */
     int64_t max_live_parameters;     /* stage 3: cap on gathered elements (0: 1e9) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
+    /* ZeRO-Offload (zero_optimization.offload_optimizer.device "cpu"; "nvme" at stages
+     * 1-2): the fp32 master partition, Adam's moments and the step on the host device
+     * (zero/offload.c). Needs zero_stage 1-3. pin_memory: the config's, recorded. */
+    bool offload_optimizer;
+    bool offload_pin_memory;
     double gradient_predivide_factor; /* 1.0 */
     zl_engine_precision precision;
     /* The order of zl_engine_train_batch's instructions (engine/schedule.h); it sets how

@@ -30,6 +30,11 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     o->prefetch_bucket_size = zero_means_none(cfg->zero.prefetch_bucket_size);
     o->max_live_parameters = zero_means_none(cfg->zero.max_live_parameters);
     o->prescale_gradients = cfg->prescale_gradients;
+    /* DeepSpeed's stages 1-2 offload to the CPU for any device but "none" ("nvme"
+     * included: NVMe optimizer swapping exists only at stage 3, which check_config
+     * refuses for now). */
+    o->offload_optimizer = cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE;
+    o->offload_pin_memory = cfg->zero.offload_optimizer.pin_memory;
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
 
     /* Mixed precision: fp16 or bf16 storage; communication and gradient accumulation in
@@ -101,12 +106,28 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "%s: %s_master_weights_and_grads (16-bit master weights) is not "
                          "implemented yet\n  hint: remove it; master weights stay fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16.fp16" : "bf16.bf16");
-    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
-        cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
+    /* ZeRO-Offload of the optimizer is built for "cpu" at stages 1-3 and for "nvme" at
+     * stages 1-2 (where DeepSpeed means the CPU by it); ZeRO-Infinity's NVMe optimizer
+     * (stage 3) is not yet. Stage 0 has no ZeRO optimizer to offload (DeepSpeed would
+     * build its CPU Adam over GPU parameters and fail on them). */
+    const zl_config_offload_optimizer *oo = &cfg->zero.offload_optimizer;
+    if (oo->device != ZL_OFFLOAD_NONE && cfg->zero.stage == 0)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s: zero_optimization.offload_optimizer needs ZeRO stage 1, 2 or 3 "
+                         "(stage is 0)\n  hint: set zero_optimization.stage to 1, 2 or 3, or "
+                         "\"device\": \"none\"", cfg->name);
+    if (oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_%s: ZeRO-Offload is not implemented yet\n"
-                         "  hint: set \"device\": \"none\"",
-                         cfg->name,
-                         cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ? "optimizer" : "param");
+                         "%s: zero_optimization.offload_optimizer.device \"nvme\" at ZeRO stage "
+                         "3 (ZeRO-Infinity's optimizer swapping) is not built yet\n"
+                         "  hint: use \"device\": \"cpu\" (optimizer state in host memory)",
+                         cfg->name);
+    /* offload_param applies to stage 3 only (the config warns that it is ignored below). */
+    if (cfg->zero.offload_param.device != ZL_OFFLOAD_NONE && cfg->zero.stage >= 3)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: zero_optimization.offload_param: parameter offload is not "
+                         "implemented yet\n  hint: set \"device\": \"none\" (offload_optimizer "
+                         "\"cpu\" works)",
+                         cfg->name);
     return ZL_OK;
 }

@@ -19,7 +19,9 @@ zl_status zl__zero_replicated_alloc(zl_zero_ctx *z, bool partitioned)
     z->opt_numel = z->model->params_numel;
     if (partitioned || zl_precision_master_weights(p)) {
         int64_t pn = (int64_t)z->part->partition_numel;
-        if ((st = zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &pn)) != ZL_OK) return st;
+        st = z->offload ? zl__zero_offload_alloc(z, z->part->partition_numel)
+                        : zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &pn);
+        if (st != ZL_OK) return st;
         z->opt_numel = z->part->partition_numel;
     }
     return ZL_OK;
@@ -35,8 +37,7 @@ zl_status zl__zero_replicated_init_params(zl_zero_ctx *z)
         if (st != ZL_OK) return st;
     }
     if (z->master->data)
-        z->device->ops->cast(z->device->ops, z->master->data, ZL_F32,
-                             zl__at(z->params->data, t, z->part->begin), t,
+        zl__zero_master_init(z, 0, zl__at(z->params->data, t, z->part->begin),
                              zl_partition_real_numel(z->part));
     return ZL_OK;
 }
@@ -60,6 +61,7 @@ zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out)
 
 void zl__zero_replicated_free(zl_zero_ctx *z)
 {
+    zl__zero_offload_free(z);
     zl_tensor_free(z->master);
     zl__zero_free_grads(z);
     zl_tensor_free(z->params);

@@ -17,8 +17,13 @@ zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float gr
     int nlocal = zl_param_ranges_clip(local, z->ranges, z->num_ranges, p->begin, p->end);
     /* The kernel rounds the stepped master into this rank's slice of the 16-bit
      * parameters as it goes (the ranges cover every parameter, so the whole slice). */
-    zl_precision_adam_step(z->prec, z->adam, z->master->data, zl__at(z->params->data, t, p->begin),
-                           own, local, nlocal, lr, beta1, grad_scale);
+    void *slice = zl__at(z->params->data, t, p->begin);
+    if (z->offload) { /* the same step on the host (zero/offload.c) */
+        zl_status st = zl__zero_offload_step(z, slice, own, n, local, nlocal, lr, beta1, grad_scale);
+        if (st != ZL_OK) return st;
+    } else
+        zl_precision_adam_step(z->prec, z->adam, z->master->data, slice, own, local, nlocal, lr,
+                               beta1, grad_scale);
     if (z->dp_size == 1 || !gather) return ZL_OK;
     return zl_comm_allgather(z->dp, z->params->data, zl__at(z->params->data, t, p->begin),
                              p->partition_numel, t);

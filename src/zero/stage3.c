@@ -175,7 +175,9 @@ static zl_status alloc_shards(zl_zero_ctx *z)
     int64_t block = (int64_t)largest_block;
     zl_dtype t = z->prec->dtype;
     if ((st = zl_tensor_alloc(z->params, z->device, "param", t, 1, &shard)) != ZL_OK) return st;
-    if ((st = zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &shard)) != ZL_OK) return st;
+    st = z->offload ? zl__zero_offload_alloc(z, off) /* on the host (zero/offload.c) */
+                    : zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &shard);
+    if (st != ZL_OK) return st;
     if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &shard)) != ZL_OK) return st;
     if (tie && (st = zl_tensor_alloc(&z3->gather_tied, z->device, "gather", t, 1, &tied_n)) != ZL_OK)
         return st;
@@ -226,7 +228,7 @@ static zl_status init_params(zl_zero_ctx *z)
         void *own = zl__at(buf, t, (size_t)z->dp_rank * lay->chunk);
         z->device->ops->copy(z->device->ops, shard_ptr(z->params, lay), own,
                              lay->chunk * zl_dtype_nbytes(t));
-        z->device->ops->cast(z->device->ops, shard_ptr(z->master, lay), ZL_F32, own, t, lay->chunk);
+        zl__zero_master_init(z, lay->shard_offset, own, lay->chunk);
     }
     return release_all(z);
 }
@@ -254,8 +256,13 @@ static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
     zl_zero3 *z3 = z->z3;
     /* The shard's 16-bit parameters are written by the step's own pass; a chunk's padding
      * is in no range and stays as initialised (zero, in master and parameters alike). */
-    zl_precision_adam_step(z->prec, z->adam, z->master->data, z->params->data, z->grads->data,
-                           z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
+    if (z->offload) { /* the same step on the host (zero/offload.c) */
+        zl_status st = zl__zero_offload_step(z, z->params->data, z->grads->data, z3->shard_numel,
+                                             z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
+        if (st != ZL_OK) return st;
+    } else
+        zl_precision_adam_step(z->prec, z->adam, z->master->data, z->params->data, z->grads->data,
+                               z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
     /* Gathered copies are stale now: persistent layers are gathered again at once, the
      * others at their next use. */
     zl_status st = release_all(z);
@@ -343,6 +350,7 @@ static void *own_grads(zl_zero_ctx *z, size_t *n)
 
 static void free_all(zl_zero_ctx *z)
 {
+    zl__zero_offload_free(z);
     zl_tensor_free(z->master);
     zl__zero_free_grads(z);
     free_shards(z);

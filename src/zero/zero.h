@@ -79,6 +79,13 @@ typedef struct zl_zero_ctx {
     const zl_param_range *ranges;  /* weight decay over the flat vector */
     int num_ranges;
     zl_zero_options opt;
+    /* ZeRO-Offload (offload_optimizer.device "cpu"; zero/offload.c): the optimizer's
+     * partition (master, Adam's moments, an fp32 gradient buffer) lives on `host`, and
+     * the step runs there. host: the engine's host device (always set; used only when
+     * offload). pin_memory: offload_optimizer.pin_memory, recorded for reports (the cpu
+     * backend does not lock these pages). */
+    zl_device *host;
+    bool offload, pin_memory;
     /* The flat buffers: the engine's tensors (what tools and tests read), allocated by the
      * strategy. params (dtype, "param"): the whole padded vector, or stage 3's shard;
      * grads (grad_dtype, "grad"): whole at 0-1, the partition at 2, the shard at 3;
@@ -101,6 +108,11 @@ typedef struct zl_zero_ctx {
     void *staging_cur;
     zl_zero_pending pending[2];
     struct zl_zero3 *z3;           /* stage 3's layout and gather buffers */
+    /* offload: on the host, the size of the optimizer's partition (opt_numel):
+     * offload_grad (f32, "offload.grad"): this rank's reduced gradient, widened;
+     * offload_param (dtype, "offload.param"): the stepped partition, rounded, before its
+     * copy to the device (the 16-bit gradient passes through it on the way in). */
+    zl_tensor offload_grad, offload_param;
 } zl_zero_ctx;
 
 typedef struct zl_zero_strategy {

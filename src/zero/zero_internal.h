@@ -61,6 +61,22 @@ zl_status zl__zero_whole_grads_reduce(zl_zero_ctx *z);
  * `gather`, allgather everyone's partition (stages 0 in 16 bits, 1 and 2). */
 zl_status zl__zero_step_master(zl_zero_ctx *z, double lr, double beta1, float grad_scale, bool gather);
 
+/* offload.c: ZeRO-Offload of the optimizer (z->offload), what the stage files call.
+ * alloc: the fp32 master partition ("master"), "offload.grad" and "offload.param", numel
+ * elements each, on the host device (Adam's moments are the engine's, on the host too).
+ * master_init: master[off, off + n) from n values of type dtype at src on the device
+ * (the master's start: as the device's cast would, through a device-to-host copy).
+ * step: this rank's gradient share (n elements of grad_dtype on the device, aligned with
+ * master[0, n)) to the host, Adam on the host over ranges r (relative to master), and the
+ * rounded partition back into params (n elements of dtype on the device). The caller
+ * allgathers after it. free: what alloc made. */
+zl_status zl__zero_offload_alloc(zl_zero_ctx *z, size_t numel);
+void zl__zero_master_init(zl_zero_ctx *z, size_t off, const void *src, size_t n);
+zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads, size_t n,
+                                const zl_param_range *r, int nr, double lr, double beta1,
+                                float grad_scale);
+void zl__zero_offload_free(zl_zero_ctx *z);
+
 /* zero.c: gradient staging of stages 2-3; numel(z, l): what layer l's staging holds. */
 zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int));
 void *zl__zero_staging_of(zl_zero_ctx *z, int layer);

@@ -13,6 +13,7 @@
 
 #include "check_util.h"
 #include "plan/plan.h"
+#include "sim/timeline.h" /* ZL_STREAM_COUNT */
 
 /* A GPT with Ψ = 7,498,670,080 (C 4096, 36 layers, 32 heads, 2048 positions, and a
  * vocabulary chosen to land on 7.5B). */
@@ -98,7 +99,9 @@ START_TEST(test_full_scale_trace_is_small)
     json_error_t err;
     json_t *root = json_loads(buf, 0, &err);
     ck_assert_msg(root, "trace is not JSON: %s (line %d)", err.text, err.line);
-    ck_assert_uint_eq(json_array_size(json_object_get(root, "traceEvents")), res->trace_spans + 6);
+    /* + the process name, a thread name per stream, the process labels */
+    ck_assert_uint_eq(json_array_size(json_object_get(root, "traceEvents")),
+                      res->trace_spans + 2 + ZL_STREAM_COUNT);
     json_decref(root);
     free(buf);
     free(res);

@@ -83,8 +83,8 @@ END_TEST
 START_TEST(test_run_refuses_unbuilt)
 {
     zl_run_options o;
-    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 2,"
-                " \"offload_optimizer\": {\"device\": \"cpu\"}}}");
+    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 3,"
+                " \"offload_optimizer\": {\"device\": \"nvme\", \"nvme_path\": \"/tmp\"}}}");
     zl_run run;
     ck_assert_int_ne(zl_run_init(&run, &o), ZL_OK);
     ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
