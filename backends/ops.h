@@ -45,6 +45,10 @@ typedef struct zl_adamw_args {
     /* true: decoupled weight decay (AdamW, p -= lr*wd*p); false: classic Adam, where the
      * decay is added to the gradient (g += wd*p) before the moments. */
     bool adamw_mode;
+    /* Not NULL: the kernel adds the sum of squares of the gradients as it uses them,
+     * (double)(g * grad_scale)^2 before any decay, into *sumsq. A norm nothing needs
+     * before the step (no clipping) then costs no pass of its own. */
+    double *sumsq;
 } zl_adamw_args;
 
 typedef struct zl_ops zl_ops;

@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/cpu/cpu_half.h"
 #include "base/log.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -59,24 +60,6 @@ static inline float step_one(float *master, float *m, float *v, float grad, size
     float r = p - k->lr * update;
     master[i] = r;
     return r;
-}
-
-static inline float bf16_to_f32(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-/* zl_f32_to_bf16 without its branch (as backends/cpu/cpu_cast.c's) */
-static inline uint16_t f32_to_bf16(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t nan = (u >> 16) | 0x40u;
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
 /* ---- f32 vector bodies: n elements of f32 gradient; return how many they did -------- */
@@ -260,6 +243,36 @@ static void step_chunk(int isa, float *master, float *m, float *v, const void *g
                gt, out ? (char *)out + i * psz : NULL, pt, n - i, k);
 }
 
+/* The chunk's sum of squares of g * grad_scale (args.sumsq), after its step: the gradient
+ * is still in cache, so this costs no memory traffic. */
+ZL_CPU_VECTOR static double chunk_sumsq(const void *grad, zl_dtype gt, size_t n, float s)
+{
+    double sum = 0.0;
+    if (gt == ZL_F32) {
+        const float *g = grad;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) {
+            float x = g[i] * s;
+            sum += (double)x * x;
+        }
+    } else if (gt == ZL_BF16) {
+        const uint16_t *h = grad;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) {
+            float x = bf16_to_f32(h[i]) * s;
+            sum += (double)x * x;
+        }
+    } else {
+        const uint16_t *h = grad;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) {
+            float x = f16_to_f32(h[i]) * s;
+            sum += (double)x * x;
+        }
+    }
+    return sum;
+}
+
 /* ---- the instruction set ------------------------------------------------------------- */
 
 static int forced_isa = -1;
@@ -324,11 +337,24 @@ void zl__cpu_adamw(const zl_ops *self, float *master, float *m, float *v, const 
     int isa = zl__cpu_adamw_isa();
     size_t gsz = zl_dtype_nbytes(grad_type), psz = param_out ? zl_dtype_nbytes(param_type) : 0;
     size_t nchunks = (n + ZL_CPU_CHUNK - 1) / ZL_CPU_CHUNK;
-#pragma omp parallel for schedule(static) if (n >= ZL_CPU_PAR_MIN)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t i = c * ZL_CPU_CHUNK;
-        step_chunk(isa, master + i, m + i, v + i, (const char *)grad + i * gsz, grad_type,
-                   param_out ? (char *)param_out + i * psz : NULL, param_type,
-                   n - i < ZL_CPU_CHUNK ? n - i : ZL_CPU_CHUNK, &k);
+    /* per-thread partial sums, added in thread order: the same total whatever the timing */
+    double partial[ZL_CPU_MAX_THREADS];
+    int maxth = omp_get_max_threads(), nth = 1;
+    if (maxth > ZL_CPU_MAX_THREADS) maxth = ZL_CPU_MAX_THREADS;
+#pragma omp parallel num_threads(maxth) if (n >= ZL_CPU_PAR_MIN)
+    {
+        double sum = 0.0;
+#pragma omp for schedule(static)
+        for (size_t c = 0; c < nchunks; c++) {
+            size_t i = c * ZL_CPU_CHUNK, len = n - i < ZL_CPU_CHUNK ? n - i : ZL_CPU_CHUNK;
+            const void *g = (const char *)grad + i * gsz;
+            step_chunk(isa, master + i, m + i, v + i, g, grad_type,
+                       param_out ? (char *)param_out + i * psz : NULL, param_type, len, &k);
+            if (args->sumsq) sum += chunk_sumsq(g, grad_type, len, k.grad_scale);
+        }
+        partial[omp_get_thread_num()] = sum;
+        if (omp_get_thread_num() == 0) nth = omp_get_num_threads();
     }
+    if (args->sumsq)
+        for (int t = 0; t < nth; t++) *args->sumsq += partial[t];
 }

@@ -49,9 +49,11 @@ void zl__ref_adamw(const zl_ops *self, float *master, float *m, float *v, const 
     float lr = args->lr, b1 = args->beta1, b2 = args->beta2, eps = args->eps;
     float wd = args->weight_decay;
 
+    double sq = 0.0;
     for (size_t i = 0; i < n; i++) {
         float p = master[i];
         float g = load(grad, grad_type, i) * args->grad_scale;
+        sq += (double)g * g;
         if (!args->adamw_mode) g += wd * p;
 
         m[i] = b1 * m[i] + (1.0f - b1) * g;
@@ -64,4 +66,5 @@ void zl__ref_adamw(const zl_ops *self, float *master, float *m, float *v, const 
         master[i] = p - lr * update;
         if (param_out) store(param_out, param_type, i, master[i]);
     }
+    if (args->sumsq) *args->sumsq += sq;
 }

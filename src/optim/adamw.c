@@ -53,6 +53,7 @@ void zl_adamw_step_lp(zl_adamw *opt, float *params, const void *grads, zl_dtype 
         .bias_correction2 = opt->p.bias_correction ? (float)(1.0 - pow(b2, t)) : 1.0f,
         .grad_scale = grad_scale,
         .adamw_mode = opt->p.adam_w_mode,
+        .sumsq = opt->sumsq,
     };
     float *m = zl_tensor_f32(&opt->m), *v = zl_tensor_f32(&opt->v);
     for (int i = 0; i < nranges;) {

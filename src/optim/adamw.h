@@ -33,6 +33,10 @@ typedef struct zl_adamw {
                             * 0.99 while cycling beta1: zl_lr_schedule.momentum_beta2) */
     size_t numel;
     int64_t step;          /* optimizer steps taken; the next step is t = step + 1 */
+    /* Not NULL: every kernel call of a step adds the sum of squares of the gradients it
+     * used, (g * grad_scale)^2 in double, here (zl_adamw_args.sumsq): the gradient norm
+     * from the step's own pass. Set and read by the caller around a step. */
+    double *sumsq;
     zl_tensor m, v;        /* (numel) fp32, tags "adam.m", "adam.v" */
 } zl_adamw;
 

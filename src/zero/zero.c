@@ -19,7 +19,11 @@ zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
 {
     size_t n;
     void *own = z->strategy->own_grads(z, &n);
-    double sumsq = zl_precision_sumsq(z->prec, own, z->prec->grad_dtype, n);
+    return zl_zero_grad_norm_from(z, zl_precision_sumsq(z->prec, own, z->prec->grad_dtype, n), norm);
+}
+
+zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm)
+{
     if (z->strategy->zero_optimizer && z->dp_size > 1) {
         zl_status st = zl_comm_allreduce(z->dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
         if (st != ZL_OK) return st;

@@ -163,6 +163,9 @@ zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
 /* The global L2 norm of the reduced gradient: this rank's share, summed across the
  * ranks that partition it. */
 zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm);
+/* The same from this rank's sum of squares, computed elsewhere (the optimizer's pass:
+ * zl_adamw.sumsq). Collective under a ZeRO optimizer. */
+zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm);
 /* Where parameter `param`'s accumulated gradient is before the boundary's reduction
  * (grad_dtype): only while the strategy keeps the gradient whole (whole_grads), else
  * NULL. What ReduceTiedGrads adds a tie's copies into. */

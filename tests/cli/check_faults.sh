@@ -54,10 +54,17 @@ rank_pid() {
     done
 }
 
-# The pid of process $1's child called $2 (the command under timeout).
+# The pid of process $1's child called $2 (the command under timeout). A loaded machine
+# can hide it from one walk of /proc (a process list read while others fork), so look for
+# up to 5 s before giving up (empty).
 child_named() {
-    for p in $(descendants "$1"); do
-        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return; }
+    tries=0
+    while [ $tries -lt 25 ]; do
+        for p in $(descendants "$1"); do
+            [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return; }
+        done
+        sleep 0.2
+        tries=$((tries + 1))
     done
 }
 
@@ -148,6 +155,12 @@ for sig in TERM INT; do
     # as a terminal's Ctrl-C would find it.
     if start "single-$sig" env --default-signal=INT "$ZEROLAB" train --steps 100000; then
         pid=$(child_named "$job" zerolab)
+        if [ -z "$pid" ]; then
+            fail "single-$sig: no zerolab process under the job"
+            kill -KILL "$job" 2>/dev/null
+            wait "$job" 2>/dev/null
+            continue
+        fi
         kill -"$sig" "$pid"
         expect_end "single-$sig" "$code" "zerolab: interrupted by SIG$sig at step " \
             " of 100000; no checkpoint was written"
