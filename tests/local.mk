@@ -43,3 +43,7 @@ endif
 endif
 EXTRA_DIST += tests/run-mpi.sh $(ZL_MPI_TESTS)
 MPI_LOG_COMPILER = env MPIEXEC='$(MPIEXEC)' $(SHELL) $(srcdir)/tests/run-mpi.sh
+
+# ZeRO stage 3 at parameter-tensor granularity, and offload_param (src/zero/stage3.c).
+ZL_MPI_CHECKS += tests/mpi/check_zero3
+ZL_MPI_TESTS += tests/mpi/zero3-np1.mpi tests/mpi/zero3-np2.mpi

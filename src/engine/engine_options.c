@@ -29,6 +29,10 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     o->param_persistence_threshold = zero_means_none(cfg->zero.param_persistence_threshold);
     o->prefetch_bucket_size = zero_means_none(cfg->zero.prefetch_bucket_size);
     o->max_live_parameters = zero_means_none(cfg->zero.max_live_parameters);
+    o->max_reuse_distance = zero_means_none(cfg->zero.max_reuse_distance);
+    /* stage 3 only, as in DeepSpeed (stages 0-2 partition no parameters and ignore it) */
+    o->offload_param = cfg->zero.stage == 3 && cfg->zero.offload_param.device == ZL_OFFLOAD_CPU;
+    o->offload_param_pin_memory = cfg->zero.offload_param.pin_memory;
     o->prescale_gradients = cfg->prescale_gradients;
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
 
@@ -101,12 +105,15 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "%s: %s_master_weights_and_grads (16-bit master weights) is not "
                          "implemented yet\n  hint: remove it; master weights stay fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16.fp16" : "bf16.bf16");
-    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ||
-        cfg->zero.offload_param.device != ZL_OFFLOAD_NONE)
+    if (cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_%s: ZeRO-Offload is not implemented yet\n"
+                         "%s: zero_optimization.offload_optimizer: ZeRO-Offload is not implemented yet\n"
                          "  hint: set \"device\": \"none\"",
-                         cfg->name,
-                         cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE ? "optimizer" : "param");
+                         cfg->name);
+    if (cfg->zero.offload_param.device == ZL_OFFLOAD_NVME)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: zero_optimization.offload_param.device \"nvme\" (ZeRO-Infinity) is not "
+                         "implemented yet\n  hint: use \"cpu\" (parameters on the host) or \"none\"",
+                         cfg->name);
     return ZL_OK;
 }
