@@ -7,6 +7,7 @@
  *     prefetch at all give the same bits as the defaults.
  *
  * Run under mpiexec at np = 1 and 2 (tests/run-mpi.sh). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,40 @@ START_TEST(test_zero3_small_buckets_same_bits)
 }
 END_TEST
 
+/* offload_param cpu: the partitions on the host, copied in on fetch (with prefetch). fp32
+ * training gives the same bits as without offload over STEPS steps; the accelerator holds
+ * no "param" bytes (only "gather" buffers), the host holds this rank's shard. */
+static void offload_same_bits(int gas, double clip, bool pin)
+{
+    zl_engine_options base = options(gas, clip, 3), off = base;
+    off.offload_param = true;
+    off.offload_param_pin_memory = pin;
+    char what[64];
+    snprintf(what, sizeof what, "offload_param gas %d clip %g", gas, clip);
+    same_bits(what, &base, &off);
+
+    zl_device dev, host;
+    zl_engine *e;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "card", 0), ZL_OK);
+    ck_assert_int_eq(zl_device_init(&host, ZL_DEVICE_HOST, "cpu", "host", 0), ZL_OK);
+    off.host = &host;
+    ck_assert_int_eq(zl_engine_create(&e, &model, &off, &dev), ZL_OK);
+    size_t shard = 0, W = (size_t)world->size;
+    for (int i = 0; i < e->model.num_params; i++) shard += (e->model.params[i].numel + W - 1) / W;
+    const char *tag = pin ? "param" : "param.pageable";
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param"), 0);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "param.pageable"), 0);
+    ck_assert_uint_eq(zl_ledger_current(&host.ledger, tag), 4 * shard);
+    ck_assert_uint_gt(zl_ledger_current(&dev.ledger, "gather"), 0);
+    ck_assert_uint_eq(zl_ledger_current(&dev.ledger, "master"), 4 * shard);
+    zl_engine_destroy(e);
+}
+
+START_TEST(test_zero3_offload_param_same_bits) { offload_same_bits(1, 0, true); }
+END_TEST
+START_TEST(test_zero3_offload_param_gas4_clip) { offload_same_bits(4, 0.5, false); }
+END_TEST
+
 static Suite *zero3_suite(void)
 {
     Suite *s = suite_create("zero3");
@@ -119,6 +154,8 @@ static Suite *zero3_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_zero3_bitwise_stage2);
     tcase_add_test(tc, test_zero3_small_buckets_same_bits);
+    tcase_add_test(tc, test_zero3_offload_param_same_bits);
+    tcase_add_test(tc, test_zero3_offload_param_gas4_clip);
     suite_add_tcase(s, tc);
     return s;
 }
