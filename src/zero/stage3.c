@@ -365,8 +365,10 @@ static zl_status alloc_shards(zl_zero_ctx *z)
     if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &shard)) != ZL_OK) return st;
     if (tied_n && (st = zl_tensor_alloc(&z3->slots[TIED_SLOT], z->device, "gather", t, 1, &tied_n)) != ZL_OK)
         return st;
-    /* The second block buffer exists only when a prefetch can ever happen. */
-    z3->num_block_slots = N > 1 && z->opt.prefetch_bucket_size > 0 && z->opt.max_live_parameters > 0 ? 2 : 1;
+    /* The second block buffer exists only when a prefetch can happen: the largest layer
+     * in use leaves room for one within stage3_max_live_parameters (GPT-3 175B's 1.8B
+     * blocks need more than DeepSpeed's 1e9: its submodules are smaller than a block). */
+    z3->num_block_slots = N > 1 && z->opt.prefetch_bucket_size > 0 && block < z->opt.max_live_parameters ? 2 : 1;
     for (int b = 0; b < z3->num_block_slots && block; b++)
         if ((st = zl_tensor_alloc(&z3->slots[b], z->device, "gather", t, 1, &block)) != ZL_OK)
             return st;
