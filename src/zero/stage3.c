@@ -27,7 +27,9 @@
  * (the layer in use plus what is in flight or present for the next) within
  * stage3_max_live_parameters. DeepSpeed checks its bounds before adding a parameter, so
  * it may pass them by one; here a unit is prefetched only if it fits (a unit is never
- * larger than the bucket).
+ * larger than the bucket). Units that need the landing buffer are not prefetched (it is
+ * used synchronously; they are small). The second block buffer exists only when the
+ * largest layer in use leaves room for a prefetch within stage3_max_live_parameters.
  *
  * Release. A layer's buffer is released when another layer needs it: the layer that ran
  * before is dropped when the next prefetch claims its buffer, unless it is used again
@@ -43,7 +45,10 @@
  * tag "param", or "param.pageable" without pin_memory); a fetch copies this rank's chunk
  * host-to-device into its place in the gather buffer (zl_device_copy: charged to the host
  * link of a simulated card, beside the compute) before the allgather, and a prefetch
- * overlaps both. The step writes the updated partition back into the host shard.
+ * overlaps both (the allgather is issued once the copy of the chunk, 1/N of a piece, is
+ * done). The step writes the updated partition straight back into the host shard (Adam
+ * counts its steps per call, so the step is not tiled through a device buffer; the
+ * simulator does not charge that write-back).
  *
  * Gradients. Backward writes a layer's gradient into staging (as stage 2); then, unit by
  * unit, it is divided by N and reduce-scattered: rank r receives the sum of its chunk,
@@ -124,8 +129,9 @@ static zl_status start_unit(zl_zero_ctx *z, zero3_unit *u, void *dst, zl_comm_re
     void *land = in_place ? dst : z3->landing.data;
     void *own = at(land, t, (size_t)z->dp_rank * u->chunk);
     zl_status st = fetch_own(z, u, own);
-    /* (A host copy has landed when zl_device_copy returns; a simulated card charges it to
-     * the host link, beside the compute.) */
+    /* The allgather sends what the host copy brought: on a simulated card it is issued
+     * once the copy is done (the copy of a chunk, 1/N of a piece, is short). */
+    if (st == ZL_OK && z->opt.offload_param) zl_device_copy_wait(z->device);
     if (st == ZL_OK && N > 1) {
         if (req && in_place) return zl_comm_iallgather(z->dp, land, own, u->chunk, t, req);
         st = zl_comm_allgather(z->dp, land, own, u->chunk, t);
