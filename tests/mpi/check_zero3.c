@@ -104,11 +104,14 @@ END_TEST
  * piece at a time, few live parameters; and no prefetch at all. */
 START_TEST(test_zero3_small_buckets_same_bits)
 {
-    zl_engine_options d = options(2, 0.5, 3), small = d, none = d;
-    small.prefetch_bucket_size = 1000;
-    small.max_live_parameters = 5000;
+    zl_engine_options d = options(2, 0.5, 3), small = d, tight = d, none = d;
+    small.prefetch_bucket_size = 1000; /* pieces of 1000, one in flight at a time */
+    tight.prefetch_bucket_size = 3000;
+    tight.max_live_parameters = 15000; /* a block (12704) leaves room for one piece */
+    tight.max_reuse_distance = -1;     /* every layer released when its buffer is claimed */
     none.prefetch_bucket_size = -1;
     same_bits("bucket 1000 vs default", &d, &small);
+    same_bits("bucket 3000, live 15000 vs default", &d, &tight);
     same_bits("no prefetch vs default", &d, &none);
 }
 END_TEST
