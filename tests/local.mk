@@ -47,3 +47,8 @@ MPI_LOG_COMPILER = env MPIEXEC='$(MPIEXEC)' $(SHELL) $(srcdir)/tests/run-mpi.sh
 # ZeRO-Offload of the optimizer (src/zero/offload.c) against the same runs without it.
 ZL_MPI_CHECKS += tests/mpi/check_offload
 ZL_MPI_TESTS += tests/mpi/offload-np1.mpi tests/mpi/offload-np2.mpi
+# ZeRO stage 3 at parameter-tensor granularity, and offload_param (src/zero/stage3.c).
+ZL_MPI_CHECKS += tests/mpi/check_zero3
+ZL_MPI_TESTS += tests/mpi/zero3-np1.mpi tests/mpi/zero3-np2.mpi
+# A traced GPT-3 175B ZeRO-3 plan: allgathers within the prefetch bucket, some under compute.
+ZL_UNIT_TESTS += tests/unit/check_plan_zero3

@@ -65,6 +65,9 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
                 .overlap_comm = o->overlap_comm,
                 .prefetch_bucket_size = o->prefetch_bucket_size,
                 .max_live_parameters = o->max_live_parameters,
+                .max_reuse_distance = o->max_reuse_distance,
+                .offload_param = o->offload_param,
+                .offload_param_pin = o->offload_param_pin_memory,
                 .prescale_gradients = o->prescale_gradients,
                 .gradient_predivide_factor = o->gradient_predivide_factor},
         .params = &e->params,
@@ -179,6 +182,7 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     if (e->opt.param_persistence_threshold == 0) e->opt.param_persistence_threshold = 100000;
     if (e->opt.prefetch_bucket_size == 0) e->opt.prefetch_bucket_size = 50000000;
     if (e->opt.max_live_parameters == 0) e->opt.max_live_parameters = 1000000000;
+    if (e->opt.max_reuse_distance == 0) e->opt.max_reuse_distance = 1000000000;
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the initialisation below. */

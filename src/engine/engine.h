@@ -63,6 +63,10 @@ typedef struct zl_engine_options {
                                       * layer's backward runs (two buckets) */
     int64_t prefetch_bucket_size;    /* stage 3: largest prefetch, elements (0: 5e7) */
     int64_t max_live_parameters;     /* stage 3: cap on gathered elements (0: 1e9) */
+    int64_t max_reuse_distance;      /* stage 3: keep a layer used again within this many
+                                      * elements (0: 1e9; < 0: none) */
+    bool offload_param;              /* stage 3: parameter partitions on the host device */
+    bool offload_param_pin_memory;   /* ... pinned (offload_param.pin_memory) */
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     /* ZeRO-Offload (zero_optimization.offload_optimizer.device "cpu"; "nvme" at stages
      * 1-2): the fp32 master partition, Adam's moments and the step on the host device

@@ -29,6 +29,10 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     o->param_persistence_threshold = zero_means_none(cfg->zero.param_persistence_threshold);
     o->prefetch_bucket_size = zero_means_none(cfg->zero.prefetch_bucket_size);
     o->max_live_parameters = zero_means_none(cfg->zero.max_live_parameters);
+    o->max_reuse_distance = zero_means_none(cfg->zero.max_reuse_distance);
+    /* stage 3 only, as in DeepSpeed (stages 0-2 partition no parameters and ignore it) */
+    o->offload_param = cfg->zero.stage == 3 && cfg->zero.offload_param.device == ZL_OFFLOAD_CPU;
+    o->offload_param_pin_memory = cfg->zero.offload_param.pin_memory;
     o->prescale_gradients = cfg->prescale_gradients;
     /* DeepSpeed's stages 1-2 offload to the CPU for any device but "none" ("nvme"
      * included: NVMe optimizer swapping exists only at stage 3, which check_config
@@ -122,12 +126,12 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "3 (ZeRO-Infinity's optimizer swapping) is not built yet\n"
                          "  hint: use \"device\": \"cpu\" (optimizer state in host memory)",
                          cfg->name);
-    /* offload_param applies to stage 3 only (the config warns that it is ignored below). */
-    if (cfg->zero.offload_param.device != ZL_OFFLOAD_NONE && cfg->zero.stage >= 3)
+    /* offload_param applies to stage 3 only (the config warns that it is ignored below):
+     * "cpu" is built, ZeRO-Infinity's "nvme" not yet. */
+    if (cfg->zero.offload_param.device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_param: parameter offload is not "
-                         "implemented yet\n  hint: set \"device\": \"none\" (offload_optimizer "
-                         "\"cpu\" works)",
+                         "%s: zero_optimization.offload_param.device \"nvme\" (ZeRO-Infinity) is not "
+                         "implemented yet\n  hint: use \"cpu\" (parameters on the host) or \"none\"",
                          cfg->name);
     return ZL_OK;
 }

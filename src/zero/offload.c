@@ -97,12 +97,17 @@ zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads,
     zl_device_copy_wait(z->device); /* the step reads what the copies brought */
     /* Adam on the host's kernel; the moments were allocated on the host (z->adam->device). */
     ZL_ASSERT(z->adam->device == z->host);
+    /* With offload_param (stage 3) the parameters live on the host too: the step writes
+     * them in place, and nothing goes to the device until a layer's fetch. */
+    bool params_on_host = z->params->device == z->host;
     zl_adamw_step_lp(z->adam, z->master->data, z->offload_grad.data, ZL_F32,
-                     z->offload_param.data, t, r, nr, lr, beta1, grad_scale);
+                     params_on_host ? params : z->offload_param.data, t, r, nr, lr, beta1,
+                     grad_scale);
     /* What the CPU's pass moves: reads weights, m, v and the f32 gradient, writes
      * weights, m and v (4 bytes each), and the rounded copy. */
     if (z->device->sim)
         zl_sim_host_compute(z->device->sim, "cpu_adam", (double)n * (28.0 + (double)psz));
+    if (params_on_host) return ZL_OK;
     if ((st = zl_device_copy(z->device, params, z->host, z->offload_param.data, n * psz)) != ZL_OK)
         return st;
     zl_device_copy_wait(z->device); /* the allgather sends what the copy brought */

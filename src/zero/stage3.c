@@ -1,147 +1,337 @@
-/* ZeRO stage 3: parameters partitioned too, gathered layer by layer just before use.
+/* ZeRO stage 3: parameters partitioned per tensor, fetched in bucket-sized pieces just
+ * before use, prefetched ahead, released after use (DeepSpeed's partitioned parameter
+ * coordinator, at the granularity of a tensor).
  *
- * Layout. Stage 3 partitions per layer, not the flat vector as stages 1-2 do (DeepSpeed
- * partitions per parameter): layer l's range [begin, begin + numel) of the flat vector is
- * padded to a multiple of N and cut into N chunks of `chunk` elements; rank r owns chunk r
- * of every layer. So gathering one layer is one allgather of equal chunks, and the shard
- * this rank holds (its chunks of all layers, back to back) is all it keeps between uses:
- * "param" (its chunks), "master" and Adam's moments (the same size), "grad" (the same).
+ * Layout. As DeepSpeed's partition_parameters.py: every parameter tensor is padded to a
+ * multiple of N and rank r owns [r*c, (r+1)*c), c = ceil(n/N). A tensor larger than
+ * stage3_prefetch_bucket_size is cut first into pieces of at most the bucket (a multiple
+ * of N), each partitioned the same way, so that no allgather is larger than the bucket
+ * and prefetch can run ahead in bucket-sized steps. Such a piece, or a whole smaller
+ * tensor, is a "unit": one allgather of equal chunks. This rank's shard is its chunk of
+ * every unit, back to back in the model's order: "param" (its chunks), "master", Adam's
+ * moments and "grad" (the same size). Why per tensor and not per layer as before (a
+ * layer's range cut in N chunks): a layer's chunk of one rank cuts through tensors, so a
+ * tensor could only be fetched by an allgatherv of uneven pieces, or by moving N times
+ * its size; per tensor every fetch is one equal allgather of exactly the tensor. The
+ * arithmetic is unchanged: Adam is elementwise, a gradient element is the same sum, and
+ * padding holds zeros in parameters, master weights and gradients alike.
  *
- * Use. Before a layer runs forward, and again before it runs backward, its chunks are
- * allgathered into a gather buffer and the model's param_ptr are pointed into it; the
- * buffer is reused by a later layer ("released"). While a layer computes, the next one in
- * execution order is prefetched into a second buffer with a non-blocking allgather, when
- * its size is within stage3_prefetch_bucket_size and the two together within
- * stage3_max_live_parameters (DeepSpeed's bounds). The embedding stays gathered from its
- * forward to its backward, since the head uses the tied wte at the end of forward and the
- * start of backward. Layers of at most stage3_param_persistence_threshold elements are
- * persistent: gathered once, kept, and gathered again after each optimizer step.
+ * Fetch. A layer still runs only when all its units are present, in its layer-shaped
+ * gather buffer (the layout the kernels read): one of two block buffers, or the tie
+ * owner's own. A unit whose numel is a multiple of N is allgathered straight into its
+ * place; another (a small bias, at most N-1 elements of padding) goes through a landing
+ * buffer and is copied into place. After the units of the layer in use are present, the
+ * units that come next in execution order (forward up the layers, backward down) are
+ * prefetched with non-blocking allgathers while the layer computes, as long as the
+ * elements in flight stay within stage3_prefetch_bucket_size and the elements gathered
+ * (the layer in use plus what is in flight or present for the next) within
+ * stage3_max_live_parameters. DeepSpeed checks its bounds before adding a parameter, so
+ * it may pass them by one; here a unit is prefetched only if it fits (a unit is never
+ * larger than the bucket). Units that need the landing buffer are not prefetched (it is
+ * used synchronously; they are small). The second block buffer exists only when the
+ * largest layer in use leaves room for a prefetch within stage3_max_live_parameters.
  *
- * Gradients. Backward writes a layer's gradient into staging (as stage 2); it is then
- * divided by N and reduce-scattered: rank r receives the sum of chunk r, which it adds to
- * its gradient shard. Per step on the wire: an allgather in forward, one in backward and a
- * reduce-scatter, 3 x (N-1)/N of the model, 1.5 x what stages 0-2 move. */
+ * Release. A layer's buffer is released when another layer needs it: the layer that ran
+ * before is dropped when the next prefetch claims its buffer, unless it is used again
+ * within stage3_max_reuse_distance elements of the upcoming order (DeepSpeed's rule: at
+ * the turn from forward to backward the last layers are kept, and their backward needs no
+ * gather). The embedding stays gathered from its forward to its backward (the head uses
+ * the tied wte at the end of forward and the start of backward). Tensors of at most
+ * stage3_param_persistence_threshold elements are persistent, per tensor as in DeepSpeed:
+ * gathered once into a keep buffer, copied into place when their layer is fetched, and
+ * gathered again after each optimizer step.
+ *
+ * offload_param (device cpu). The shard of parameters lives on the host device (z->host,
+ * tag "param", or "param.pageable" without pin_memory); a fetch copies this rank's chunk
+ * host-to-device into its place in the gather buffer (zl_device_copy: charged to the host
+ * link of a simulated card, beside the compute) before the allgather, and a prefetch
+ * overlaps both (the allgather is issued once the copy of the chunk, 1/N of a piece, is
+ * done). The step writes the updated partition straight back into the host shard (Adam
+ * counts its steps per call, so the step is not tiled through a device buffer; the
+ * simulator does not charge that write-back).
+ *
+ * Gradients. Backward writes a layer's gradient into staging (as stage 2); then, unit by
+ * unit, it is divided by N and reduce-scattered: rank r receives the sum of its chunk,
+ * which it adds to its gradient shard. Per step on the wire: an allgather in forward, one
+ * in backward and a reduce-scatter, 3 x (N-1)/N of the model, 1.5 x stages 0-2. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "zero/zero_internal.h"
 
-typedef struct zero3_layer {
-    size_t begin, numel; /* the layer's range of the flat vector */
+enum { ABSENT, IN_FLIGHT, PRESENT };
+enum { TIED_SLOT = 2, NUM_SLOTS = 3 };
+
+typedef struct zero3_unit {
+    int layer;
+    size_t offset;       /* where the unit starts in its layer's range (elements) */
+    size_t numel;        /* real elements */
     size_t chunk;        /* per-rank share: ceil(numel / N) */
     size_t shard_offset; /* where this rank's chunk sits in its shard */
+    size_t keep_offset;  /* persistent units: where their values sit in keep */
     bool persistent;
-    zl_tensor keep;      /* persistent layers: their gathered values, tag "gather" */
+    int state;           /* ABSENT, IN_FLIGHT or PRESENT in its layer's slot */
+    zl_comm_request req;
+} zero3_unit;
+
+typedef struct zero3_layer {
+    size_t begin, numel; /* the layer's range of the flat vector */
+    int first_unit, num_units;
 } zero3_layer;
 
 typedef struct zl_zero3 zl_zero3;
 
 struct zl_zero3 {
     zero3_layer *layers;
+    zero3_unit *units;
+    int num_units;
     size_t shard_numel;
-    zl_tensor gather_tied;     /* tag "gather": the tie's owner (the embedding), gathered forward to backward */
-    zl_tensor gather_block[2]; /* tag "gather": the layer in use, and the one prefetched */
-    int holds[2];              /* layer whose values each block buffer holds, -1 if none */
-    bool prefetch;             /* the second buffer exists (prefetch within the bounds) */
-    int pending;               /* layer being prefetched into the other buffer, -1 if none */
-    zl_comm_request pending_req;
-    zl_param_range *ranges;    /* weight-decay ranges in shard coordinates */
+    zl_tensor slots[NUM_SLOTS]; /* tag "gather": two block buffers and the tie owner's */
+    int holds[NUM_SLOTS];       /* layer whose values each slot holds, -1 if none */
+    int num_block_slots;        /* 2 when a prefetch can ever happen, else 1 */
+    int last;                   /* the layer used last, -1 if none */
+    size_t in_flight;           /* elements being prefetched */
+    zl_tensor landing;          /* tag "gather": units whose numel is not a multiple of N */
+    zl_tensor grad_landing;     /* tag "bucket": their gradients, padded with zeros */
+    zl_tensor keep;             /* tag "gather": persistent units' values */
+    zl_param_range *ranges;     /* weight-decay ranges in shard coordinates */
     int num_ranges;
 };
 
-/* Layer z's chunk inside a shard-sized tensor (params, master or grads, of its own type). */
-static void *shard_ptr(zl_tensor *t, const zero3_layer *lay) { return zl__at(t->data, t->dtype, lay->shard_offset); }
+static void *at(void *base, zl_dtype t, size_t i) { return zl__at(base, t, i); }
 
-/* Where layer l's gathered values go: its own buffer if persistent, the embedding's, or
- * block buffer `slot`. */
-static void *gather_buffer(zl_zero_ctx *z, int l, int slot)
+static int slot_of(const zl_zero_ctx *z, int l)
 {
-    zero3_layer *lay = &z->z3->layers[l];
-    if (lay->persistent) return lay->keep.data;
-    return (zl__zero_owns_tie(z, l) ? &z->z3->gather_tied : &z->z3->gather_block[slot])->data;
+    if (zl__zero_owns_tie(z, l)) return TIED_SLOT;
+    for (int s = 0; s < 2; s++)
+        if (z->z3->holds[s] == l) return s;
+    return -1;
 }
 
-/* Start gathering layer l's chunks into its buffer (req NULL: and finish). */
-static zl_status start_gather(zl_zero_ctx *z, int l, int slot, zl_comm_request *req)
+/* This rank's chunk of unit u into dst (the accelerator): a copy within the device, or
+ * from the host with offload_param. */
+static zl_status fetch_own(zl_zero_ctx *z, const zero3_unit *u, void *dst)
 {
-    zero3_layer *lay = &z->z3->layers[l];
-    zl_dtype t = z->prec->dtype;
-    void *buf = gather_buffer(z, l, slot);
-    void *own = zl__at(buf, t, (size_t)z->dp_rank * lay->chunk);
-    z->device->ops->copy(z->device->ops, own, shard_ptr(z->params, lay),
-                         lay->chunk * zl_dtype_nbytes(t));
-    if (z->dp_size == 1) return ZL_OK;
-    if (req) return zl_comm_iallgather(z->dp, buf, own, lay->chunk, t, req);
-    return zl_comm_allgather(z->dp, buf, own, lay->chunk, t);
-}
-
-static zl_status gather(zl_zero_ctx *z, int l, int slot)
-{
-    zl_status st = start_gather(z, l, slot, NULL);
-    if (st != ZL_OK) return st;
-    if (!zl__zero_owns_tie(z, l) && !z->z3->layers[l].persistent) z->z3->holds[slot] = l;
+    size_t nbytes = u->chunk * zl_dtype_nbytes(z->prec->dtype);
+    const void *src = at(z->params->data, z->prec->dtype, u->shard_offset);
+    if (z->opt.offload_param) return zl_device_copy(z->device, dst, z->host, src, nbytes);
+    z->device->ops->copy(z->device->ops, dst, src, nbytes);
     return ZL_OK;
 }
 
-static zl_status finish_prefetch(zl_zero_ctx *z)
+/* Start gathering unit u's values into dst (req NULL: and finish). */
+static zl_status start_unit(zl_zero_ctx *z, zero3_unit *u, void *dst, zl_comm_request *req)
 {
     zl_zero3 *z3 = z->z3;
-    if (z3->pending < 0) return ZL_OK;
-    z3->pending = -1;
-    return zl_comm_wait(z->dp, &z3->pending_req);
-}
-
-/* Forget what the block buffers hold (their values are stale after a step). */
-static zl_status release_all(zl_zero_ctx *z)
-{
-    zl_status st = finish_prefetch(z);
-    z->z3->holds[0] = z->z3->holds[1] = -1;
+    zl_dtype t = z->prec->dtype;
+    size_t N = (size_t)z->dp_size, esz = zl_dtype_nbytes(t);
+    bool in_place = u->chunk * N == u->numel;
+    void *land = in_place ? dst : z3->landing.data;
+    void *own = at(land, t, (size_t)z->dp_rank * u->chunk);
+    zl_status st = fetch_own(z, u, own);
+    /* The allgather sends what the host copy brought: on a simulated card it is issued
+     * once the copy is done (the copy of a chunk, 1/N of a piece, is short). */
+    if (st == ZL_OK && z->opt.offload_param) zl_device_copy_wait(z->device);
+    if (st == ZL_OK && N > 1) {
+        if (req && in_place) return zl_comm_iallgather(z->dp, land, own, u->chunk, t, req);
+        st = zl_comm_allgather(z->dp, land, own, u->chunk, t);
+    }
+    if (st == ZL_OK && !in_place) z->device->ops->copy(z->device->ops, dst, land, u->numel * esz);
     return st;
 }
 
-/* The layer that runs after l: forward goes up the list, backward down it; the embedding
- * and persistent layers are never fetched, so they are skipped as targets. */
-static int next_fetch(const zl_zero_ctx *z, int l, bool backward)
+static zl_status finish_unit(zl_zero_ctx *z, zero3_unit *u)
+{
+    if (u->state != IN_FLIGHT) return ZL_OK;
+    u->state = PRESENT;
+    z->z3->in_flight -= u->numel;
+    return zl_comm_wait(z->dp, &u->req);
+}
+
+/* Slot s forgets its layer: its units in flight complete, all become absent. */
+static zl_status release_slot(zl_zero_ctx *z, int s)
+{
+    zl_zero3 *z3 = z->z3;
+    zl_status st = ZL_OK;
+    int l = z3->holds[s];
+    if (l < 0) return ZL_OK;
+    zero3_layer *lay = &z3->layers[l];
+    for (int i = 0; i < lay->num_units; i++) {
+        zero3_unit *u = &z3->units[lay->first_unit + i];
+        zl_status s2 = finish_unit(z, u);
+        if (st == ZL_OK) st = s2;
+        u->state = ABSENT;
+    }
+    z3->holds[s] = -1;
+    return st;
+}
+
+/* Give layer l slot s; its persistent units are copied in from keep. */
+static void claim_slot(zl_zero_ctx *z, int s, int l)
+{
+    zl_zero3 *z3 = z->z3;
+    zl_dtype t = z->prec->dtype;
+    z3->holds[s] = l;
+    zero3_layer *lay = &z3->layers[l];
+    for (int i = 0; i < lay->num_units; i++) {
+        zero3_unit *u = &z3->units[lay->first_unit + i];
+        if (!u->persistent) continue;
+        z->device->ops->copy(z->device->ops, at(z3->slots[s].data, t, u->offset),
+                             at(z3->keep.data, t, u->keep_offset), u->numel * zl_dtype_nbytes(t));
+        u->state = PRESENT;
+    }
+}
+
+static zl_status release_all(zl_zero_ctx *z)
+{
+    zl_status st = ZL_OK;
+    for (int s = 0; s < NUM_SLOTS; s++) {
+        zl_status s2 = release_slot(z, s);
+        if (st == ZL_OK) st = s2;
+    }
+    z->z3->last = -1;
+    return st;
+}
+
+/* Elements of layer l gathered (present or in flight), persistent units aside. */
+static size_t gathered_numel(const zl_zero_ctx *z, int l)
+{
+    const zl_zero3 *z3 = z->z3;
+    size_t n = 0;
+    if (l < 0) return 0;
+    const zero3_layer *lay = &z3->layers[l];
+    for (int i = 0; i < lay->num_units; i++) {
+        const zero3_unit *u = &z3->units[lay->first_unit + i];
+        if (!u->persistent && u->state != ABSENT) n += u->numel;
+    }
+    return n;
+}
+
+/* The layer that runs after l: forward goes up the list, backward down it; the tie's
+ * owner is fetched at its own forward only, so it is never a prefetch target. */
+static int next_layer(const zl_zero_ctx *z, int l, bool backward)
 {
     int n = backward ? l - 1 : l + 1;
-    if (n < 0 || n >= z->model->num_layers || zl__zero_owns_tie(z, n) || z->z3->layers[n].persistent)
-        return -1;
+    if (n < 0 || n >= z->model->num_layers || zl__zero_owns_tie(z, n)) return -1;
     return n;
+}
+
+/* Elements fetched between now (layer l about to run) and layer k's next use, in the
+ * upcoming order of this micro-step (DeepSpeed's reuse distance); SIZE_MAX: not used
+ * again in it. Only a layer that ran forward before l is used again (in backward). */
+static size_t reuse_distance(const zl_zero_ctx *z, int k, int l, bool backward)
+{
+    if (backward || k >= l) return SIZE_MAX;
+    size_t d = 0;
+    for (int j = l; j < z->model->num_layers; j++) d += 2 * z->z3->layers[j].numel;
+    for (int j = k + 1; j < l; j++) d += z->z3->layers[j].numel; /* their backward */
+    return d;
+}
+
+/* While layer l computes: prefetch the next layer's units in order, within the bounds. */
+static zl_status prefetch(zl_zero_ctx *z, int l, bool backward)
+{
+    zl_zero3 *z3 = z->z3;
+    int n = next_layer(z, l, backward);
+    if (n < 0 || z3->num_block_slots < 2 || z->dp_size == 1) return ZL_OK;
+    int s = slot_of(z, n);
+    if (s < 0) { /* the buffer l is not in: drop what it holds, unless reused soon */
+        s = slot_of(z, l) == 0 ? 1 : 0;
+        int k = z3->holds[s];
+        if (k >= 0 && z->opt.max_reuse_distance > 0 &&
+            reuse_distance(z, k, l, backward) <= (size_t)z->opt.max_reuse_distance)
+            return ZL_OK;
+        zl_status st = release_slot(z, s);
+        if (st != ZL_OK) return st;
+        claim_slot(z, s, n);
+    }
+    size_t live = gathered_numel(z, l) + gathered_numel(z, n);
+    zero3_layer *lay = &z3->layers[n];
+    for (int i = 0; i < lay->num_units; i++) {
+        zero3_unit *u = &z3->units[lay->first_unit + i];
+        if (u->state != ABSENT) continue;
+        if (u->chunk * (size_t)z->dp_size != u->numel) continue; /* the landing is synchronous */
+        if ((int64_t)(z3->in_flight + u->numel) > z->opt.prefetch_bucket_size ||
+            (int64_t)(live + u->numel) > z->opt.max_live_parameters)
+            break;
+        memset(&u->req, 0, sizeof u->req);
+        zl_status st = start_unit(z, u, at(z3->slots[s].data, z->prec->dtype, u->offset), &u->req);
+        if (st != ZL_OK) return st;
+        u->state = IN_FLIGHT;
+        z3->in_flight += u->numel;
+        live += u->numel;
+    }
+    return ZL_OK;
 }
 
 static zl_status use_params(zl_zero_ctx *z, int l, bool backward, void **values)
 {
     zl_zero3 *z3 = z->z3;
-    *values = gather_buffer(z, l, 0); /* persistent layers and the tie's owner */
-    if (z3->layers[l].persistent) return ZL_OK; /* always gathered */
     zl_status st;
-    int slot;
-    if (zl__zero_owns_tie(z, l)) { /* gathered once per micro-step, at the owner's forward */
-        if (backward) return ZL_OK;
-        if ((st = gather(z, l, 0)) != ZL_OK) return st;
-        slot = 1; /* any block buffer may take the prefetch of the next layer */
-    } else {
-        if (z3->pending == l && (st = finish_prefetch(z)) != ZL_OK) return st;
-        slot = z3->holds[0] == l ? 0 : z3->holds[1] == l ? 1 : -1;
-        if (slot < 0) { /* not held: gather now into a buffer the prefetch is not using */
-            if ((st = finish_prefetch(z)) != ZL_OK) return st;
-            slot = z3->prefetch && z3->holds[0] >= 0 && z3->holds[1] < 0 ? 1 : 0;
-            if ((st = gather(z, l, slot)) != ZL_OK) return st;
-        }
-        *values = gather_buffer(z, l, slot);
+    int s = slot_of(z, l);
+    bool tied = s == TIED_SLOT;
+    if (tied && !backward && (st = release_slot(z, TIED_SLOT)) != ZL_OK) return st;
+    if (s < 0) { /* not held: a block buffer the previous layer is not in */
+        s = z3->num_block_slots == 2 && z3->last >= 0 && slot_of(z, z3->last) == 0 ? 1 : 0;
+        if ((st = release_slot(z, s)) != ZL_OK) return st;
     }
-    /* Prefetch the next layer into the other buffer while this one computes. */
-    int n = next_fetch(z, l, backward), other = 1 - slot;
-    if (!z3->prefetch || n < 0 || z3->holds[0] == n || z3->holds[1] == n || z3->pending >= 0)
-        return ZL_OK;
-    size_t n_numel = z3->layers[n].chunk * (size_t)z->dp_size;
-    size_t live = n_numel + (l ? z3->layers[l].chunk * (size_t)z->dp_size : 0);
-    if ((int64_t)n_numel > z->opt.prefetch_bucket_size || (int64_t)live > z->opt.max_live_parameters)
-        return ZL_OK;
-    memset(&z3->pending_req, 0, sizeof z3->pending_req);
-    if ((st = start_gather(z, n, other, z->dp_size > 1 ? &z3->pending_req : NULL)) != ZL_OK) return st;
-    z3->holds[other] = n;
-    z3->pending = z->dp_size > 1 ? n : -1;
+    if (z3->holds[s] != l) claim_slot(z, s, l);
+    zero3_layer *lay = &z3->layers[l];
+    for (int i = 0; i < lay->num_units; i++) { /* every unit present before the layer runs */
+        zero3_unit *u = &z3->units[lay->first_unit + i];
+        if (u->state == IN_FLIGHT) st = finish_unit(z, u);
+        else if (u->state == ABSENT) st = start_unit(z, u, at(z3->slots[s].data, z->prec->dtype, u->offset), NULL);
+        if (st != ZL_OK) return st;
+        u->state = PRESENT;
+    }
+    *values = z3->slots[s].data;
+    z3->last = l;
+    return prefetch(z, l, backward);
+}
+
+/* Units: each tensor of each layer, cut in pieces of at most the prefetch bucket. */
+static zl_status make_units(zl_zero_ctx *z)
+{
+    zl_model *m = z->model;
+    zl_zero3 *z3 = z->z3;
+    size_t N = (size_t)z->dp_size, piece = SIZE_MAX;
+    if (z->opt.prefetch_bucket_size > 0) {
+        piece = (size_t)z->opt.prefetch_bucket_size / N * N;
+        if (piece < N) piece = N;
+    }
+    int cap = 0;
+    for (int i = 0; i < m->num_params; i++)
+        cap += m->params[i].numel ? (int)((m->params[i].numel - 1) / piece + 1) : 0;
+    if (!(z3->units = calloc((size_t)cap, sizeof *z3->units)))
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    size_t off = 0, keep = 0;
+    for (int l = 0; l < m->num_layers; l++) {
+        zero3_layer *lay = &z3->layers[l];
+        size_t end;
+        zl_model_layer_range(m, l, &lay->begin, &end);
+        lay->numel = end - lay->begin;
+        lay->first_unit = z3->num_units;
+        for (int p = m->layers[l].first_param; p < m->layers[l].first_param + m->layers[l].num_params; p++) {
+            const zl_param_info *pi = &m->params[p];
+            bool persistent = (int64_t)pi->numel <= z->opt.param_persistence_threshold;
+            for (size_t b = 0; b < pi->numel; b += piece) {
+                zero3_unit *u = &z3->units[z3->num_units++];
+                u->layer = l;
+                u->offset = pi->offset - lay->begin + b;
+                u->numel = pi->numel - b < piece ? pi->numel - b : piece;
+                u->chunk = (u->numel + N - 1) / N;
+                u->shard_offset = off;
+                off += u->chunk;
+                u->persistent = persistent;
+                if (persistent) {
+                    u->keep_offset = keep;
+                    keep += u->numel;
+                }
+            }
+        }
+        lay->num_units = z3->num_units - lay->first_unit;
+    }
+    z3->shard_numel = off;
     return ZL_OK;
 }
 
@@ -153,109 +343,160 @@ static zl_status alloc_shards(zl_zero_ctx *z)
     zl_zero3 *z3 = z->z3 = calloc(1, sizeof *z3);
     if (!z3 || !(z3->layers = calloc((size_t)m->num_layers, sizeof *z3->layers)))
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
-    z3->holds[0] = z3->holds[1] = z3->pending = -1;
-    size_t largest_block = 0, off = 0;
+    for (int s = 0; s < NUM_SLOTS; s++) z3->holds[s] = -1;
+    z3->last = -1;
+    if ((st = make_units(z)) != ZL_OK) return st;
+    int64_t block = 0, tied_n = 0, land = 0, keep = 0;
     for (int l = 0; l < m->num_layers; l++) {
-        zero3_layer *lay = &z3->layers[l];
-        size_t end;
-        zl_model_layer_range(m, l, &lay->begin, &end);
-        lay->numel = end - lay->begin;
-        lay->chunk = (lay->numel + (size_t)N - 1) / (size_t)N;
-        lay->shard_offset = off;
-        off += lay->chunk;
-        bool tied = zl__zero_owns_tie(z, l);
-        lay->persistent = !tied && (int64_t)lay->numel <= z->opt.param_persistence_threshold;
-        if (!tied && !lay->persistent && lay->chunk * (size_t)N > largest_block)
-            largest_block = lay->chunk * (size_t)N;
+        int64_t n = (int64_t)z3->layers[l].numel;
+        if (zl__zero_owns_tie(z, l)) tied_n = n;
+        else if (n > block) block = n;
     }
-    z3->shard_numel = off;
+    for (int i = 0; i < z3->num_units; i++) {
+        const zero3_unit *u = &z3->units[i];
+        int64_t padded = (int64_t)(u->chunk * (size_t)N);
+        if (padded != (int64_t)u->numel && padded > land) land = padded;
+        if (u->persistent) keep += (int64_t)u->numel;
+    }
 
-    const zl_tie_group *tie = zl__zero_tie(z);
-    int64_t shard = (int64_t)off, tied_n = tie ? (int64_t)(z3->layers[tie->owner].chunk * (size_t)N) : 0;
-    int64_t block = (int64_t)largest_block;
+    int64_t shard = (int64_t)z3->shard_numel;
     zl_dtype t = z->prec->dtype;
-    if ((st = zl_tensor_alloc(z->params, z->device, "param", t, 1, &shard)) != ZL_OK) return st;
-    st = z->offload ? zl__zero_offload_alloc(z, off) /* on the host (zero/offload.c) */
+    if (z->opt.offload_param) { /* the partitions live on the host (pinned: "param") */
+        const char *tag = z->opt.offload_param_pin ? "param" : "param.pageable";
+        if ((st = zl_tensor_alloc(z->params, z->host, tag, t, 1, &shard)) != ZL_OK) return st;
+    } else if ((st = zl_tensor_alloc(z->params, z->device, "param", t, 1, &shard)) != ZL_OK) {
+        return st;
+    }
+    st = z->offload ? zl__zero_offload_alloc(z, z3->shard_numel) /* on the host (zero/offload.c) */
                     : zl_tensor_alloc(z->master, z->device, "master", ZL_F32, 1, &shard);
     if (st != ZL_OK) return st;
     if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &shard)) != ZL_OK) return st;
-    if (tie && (st = zl_tensor_alloc(&z3->gather_tied, z->device, "gather", t, 1, &tied_n)) != ZL_OK)
+    if (tied_n && (st = zl_tensor_alloc(&z3->slots[TIED_SLOT], z->device, "gather", t, 1, &tied_n)) != ZL_OK)
         return st;
-    /* The second block buffer exists only when a prefetch can ever happen. */
-    z3->prefetch = block && block <= z->opt.prefetch_bucket_size && 2 * block <= z->opt.max_live_parameters;
-    for (int b = 0; b < (z3->prefetch ? 2 : 1) && block; b++)
-        if ((st = zl_tensor_alloc(&z3->gather_block[b], z->device, "gather", t, 1, &block)) != ZL_OK)
+    /* The second block buffer exists only when a prefetch can happen: the largest layer
+     * in use leaves room for one within stage3_max_live_parameters (GPT-3 175B's 1.8B
+     * blocks need more than DeepSpeed's 1e9: its submodules are smaller than a block). */
+    z3->num_block_slots = N > 1 && z->opt.prefetch_bucket_size > 0 && block < z->opt.max_live_parameters ? 2 : 1;
+    for (int b = 0; b < z3->num_block_slots && block; b++)
+        if ((st = zl_tensor_alloc(&z3->slots[b], z->device, "gather", t, 1, &block)) != ZL_OK)
             return st;
-    for (int l = 1; l < m->num_layers; l++) {
-        zero3_layer *lay = &z3->layers[l];
-        int64_t n = (int64_t)(lay->chunk * (size_t)N);
-        if (lay->persistent && (st = zl_tensor_alloc(&lay->keep, z->device, "gather", t, 1, &n)) != ZL_OK)
-            return st;
-    }
+    if (land && (st = zl_tensor_alloc(&z3->landing, z->device, "gather", t, 1, &land)) != ZL_OK) return st;
+    if (land && (st = zl_tensor_alloc(&z3->grad_landing, z->device, "bucket", z->prec->comm_dtype, 1,
+                                      &land)) != ZL_OK)
+        return st;
+    if (keep && (st = zl_tensor_alloc(&z3->keep, z->device, "gather", t, 1, &keep)) != ZL_OK) return st;
 
-    /* Weight-decay ranges, cut to each layer's chunk and placed in shard coordinates. */
-    z3->ranges = calloc((size_t)(z->num_ranges + 2 * m->num_layers), sizeof *z3->ranges);
+    /* Weight-decay ranges, cut to each unit's chunk and placed in shard coordinates. */
+    z3->ranges = calloc((size_t)(z->num_ranges + 2 * z3->num_units), sizeof *z3->ranges);
     if (!z3->ranges) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
-    for (int l = 0; l < m->num_layers; l++) {
-        zero3_layer *lay = &z3->layers[l];
-        size_t lo = lay->begin + (size_t)r * lay->chunk, hi = lo + lay->chunk;
-        if (hi > lay->begin + lay->numel) hi = lay->begin + lay->numel;
+    for (int i = 0; i < z3->num_units; i++) {
+        const zero3_unit *u = &z3->units[i];
+        size_t first = z3->layers[u->layer].begin + u->offset;
+        size_t lo = first + (size_t)r * u->chunk, hi = lo + u->chunk;
+        if (hi > first + u->numel) hi = first + u->numel;
         if (lo >= hi) continue;
         int n = zl_param_ranges_clip(z3->ranges + z3->num_ranges, z->ranges, z->num_ranges, lo, hi);
-        for (int i = 0; i < n; i++) z3->ranges[z3->num_ranges + i].offset += lay->shard_offset;
+        for (int k = 0; k < n; k++) z3->ranges[z3->num_ranges + k].offset += u->shard_offset;
         z3->num_ranges += n;
+    }
+    return ZL_OK;
+}
+
+/* This rank's real elements of unit u: its chunk, short at the end of the unit. */
+static size_t own_real(const zl_zero_ctx *z, const zero3_unit *u)
+{
+    size_t first = (size_t)z->dp_rank * u->chunk;
+    if (first >= u->numel) return 0;
+    return u->numel - first < u->chunk ? u->numel - first : u->chunk;
+}
+
+/* Persistent units gathered into keep (after init and after each step). */
+static zl_status gather_persistent(zl_zero_ctx *z)
+{
+    zl_zero3 *z3 = z->z3;
+    for (int i = 0; i < z3->num_units; i++) {
+        zero3_unit *u = &z3->units[i];
+        if (!u->persistent) continue;
+        zl_status st = start_unit(z, u, at(z3->keep.data, z->prec->dtype, u->keep_offset), NULL);
+        if (st != ZL_OK) return st;
     }
     return ZL_OK;
 }
 
 /* Rank 0's initial values, layer by layer (so ranks seeded differently agree): rank 0
  * initialises the layer into a gather buffer, broadcasts it, and every rank keeps its
- * chunk (master too) and, for a persistent layer, the whole layer. */
+ * chunk of each unit (master too); the padding stays zero, as allocated. */
 static zl_status init_params(zl_zero_ctx *z)
 {
     zl_model *m = z->model;
+    zl_zero3 *z3 = z->z3;
     zl_dtype t = z->prec->dtype;
+    size_t esz = zl_dtype_nbytes(t);
     for (int l = 0; l < m->num_layers; l++) {
-        zero3_layer *lay = &z->z3->layers[l];
-        void *buf = gather_buffer(z, l, 0);
-        size_t padded = lay->chunk * (size_t)z->dp_size;
-        z->device->ops->zero(z->device->ops, buf, padded * zl_dtype_nbytes(t));
+        zero3_layer *lay = &z3->layers[l];
+        void *buf = z3->slots[zl__zero_owns_tie(z, l) ? TIED_SLOT : 0].data;
+        z->device->ops->zero(z->device->ops, buf, lay->numel * esz);
         if (z->dp_rank == 0) zl_precision_init_values(z->prec, buf, t, lay->begin, lay->begin + lay->numel);
         if (z->dp_size > 1) {
-            zl_status st = zl_comm_broadcast(z->dp, buf, padded, t, 0);
+            zl_status st = zl_comm_broadcast(z->dp, buf, lay->numel, t, 0);
             if (st != ZL_OK) return st;
         }
-        void *own = zl__at(buf, t, (size_t)z->dp_rank * lay->chunk);
-        z->device->ops->copy(z->device->ops, shard_ptr(z->params, lay), own,
-                             lay->chunk * zl_dtype_nbytes(t));
-        zl__zero_master_init(z, lay->shard_offset, own, lay->chunk);
+        for (int i = 0; i < lay->num_units; i++) {
+            zero3_unit *u = &z3->units[lay->first_unit + i];
+            size_t n = own_real(z, u);
+            void *own = at(buf, t, u->offset + (size_t)z->dp_rank * u->chunk);
+            void *dst = at(z->params->data, t, u->shard_offset);
+            if (n && z->opt.offload_param) {
+                zl_status st = zl_device_copy(z->host, dst, z->device, own, n * esz);
+                if (st != ZL_OK) return st;
+            } else if (n) {
+                z->device->ops->copy(z->device->ops, dst, own, n * esz);
+            }
+            if (n) zl__zero_master_init(z, u->shard_offset, own, n);
+            if (u->persistent)
+                z->device->ops->copy(z->device->ops, at(z3->keep.data, t, u->keep_offset),
+                                     at(buf, t, u->offset), u->numel * esz);
+        }
     }
+    if (z->opt.offload_param) zl_device_copy_wait(z->device);
     return release_all(z);
 }
 
-/* After layer l's backward: average its staged gradient (comm_dtype) over the ranks and
- * add this rank's chunk of it to the gradient shard. The staging holds the layer's padded
- * range with zeros past its end. */
+/* After layer l's backward: average its staged gradient (comm_dtype) over the ranks, unit
+ * by unit, and add this rank's chunk of each to the gradient shard. */
 static zl_status reduce_layer(zl_zero_ctx *z, int l, void *staging)
 {
-    zero3_layer *lay = &z->z3->layers[l];
-    int N = z->dp_size;
+    zl_zero3 *z3 = z->z3;
+    zero3_layer *lay = &z3->layers[l];
+    size_t N = (size_t)z->dp_size;
     zl_dtype ct = z->prec->comm_dtype;
-    void *own = zl__at(staging, ct, (size_t)z->dp_rank * lay->chunk);
-    if (N > 1) {
-        zl_precision_scale(z->prec, staging, ct, 1.0f / (float)N, lay->chunk * (size_t)N);
-        zl_status st = zl_comm_reduce_scatter(z->dp, own, staging, lay->chunk, ct, ZL_REDUCE_SUM);
-        if (st != ZL_OK) return st;
+    size_t csz = zl_dtype_nbytes(ct);
+    for (int i = 0; i < lay->num_units; i++) {
+        zero3_unit *u = &z3->units[lay->first_unit + i];
+        void *g = at(staging, ct, u->offset);
+        size_t padded = u->chunk * N;
+        if (padded != u->numel) { /* padded with zeros past the unit */
+            z->device->ops->zero(z->device->ops, z3->grad_landing.data, padded * csz);
+            z->device->ops->copy(z->device->ops, z3->grad_landing.data, g, u->numel * csz);
+            g = z3->grad_landing.data;
+        }
+        void *own = at(g, ct, (size_t)z->dp_rank * u->chunk);
+        if (N > 1) {
+            zl_precision_scale(z->prec, g, ct, 1.0f / (float)N, padded);
+            zl_status st = zl_comm_reduce_scatter(z->dp, own, g, u->chunk, ct, ZL_REDUCE_SUM);
+            if (st != ZL_OK) return st;
+        }
+        zl_precision_add(z->prec, at(z->grads->data, z->prec->grad_dtype, u->shard_offset),
+                         z->prec->grad_dtype, own, ct, u->chunk);
     }
-    zl_precision_add(z->prec, shard_ptr(z->grads, lay), z->prec->grad_dtype, own, ct, lay->chunk);
     return ZL_OK;
 }
 
 static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
 {
     zl_zero3 *z3 = z->z3;
-    /* The shard's 16-bit parameters are written by the step's own pass; a chunk's padding
-     * is in no range and stays as initialised (zero, in master and parameters alike). */
+    /* The shard's parameters (on the host with offload_param) are written by the step's
+     * own pass; a chunk's padding is in no range and stays zero. */
     if (z->offload) { /* the same step on the host (zero/offload.c) */
         zl_status st = zl__zero_offload_step(z, z->params->data, z->grads->data, z3->shard_numel,
                                              z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
@@ -263,12 +504,10 @@ static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
     } else
         zl_precision_adam_step(z->prec, z->adam, z->master->data, z->params->data, z->grads->data,
                                z3->ranges, z3->num_ranges, lr, beta1, grad_scale);
-    /* Gathered copies are stale now: persistent layers are gathered again at once, the
+    /* Gathered copies are stale now: persistent units are gathered again at once, the
      * others at their next use. */
     zl_status st = release_all(z);
-    for (int l = 1; l < z->model->num_layers && st == ZL_OK; l++)
-        if (z3->layers[l].persistent) st = gather(z, l, 0);
-    return st;
+    return st == ZL_OK ? gather_persistent(z) : st;
 }
 
 static zl_status gather_all(zl_zero_ctx *z, float *out)
@@ -278,32 +517,32 @@ static zl_status gather_all(zl_zero_ctx *z, float *out)
         return zl_errorf(ZL_ERR_UNSUPPORTED, "the meta backend holds shapes, not parameter values");
     zl_status st = release_all(z);
     for (int l = 0; l < z->model->num_layers && st == ZL_OK; l++) {
-        if ((st = gather(z, l, 0)) == ZL_OK)
-            zl_convert(out + z3->layers[l].begin, ZL_F32, gather_buffer(z, l, 0), z->prec->dtype,
-                       z3->layers[l].numel);
+        void *values;
+        if ((st = use_params(z, l, false, &values)) == ZL_OK)
+            zl_convert(out + z3->layers[l].begin, ZL_F32, values, z->prec->dtype, z3->layers[l].numel);
     }
-    if (st == ZL_OK) st = release_all(z); /* the buffers now hold whatever came last */
-    return st;
+    zl_status s2 = release_all(z); /* the buffers now hold whatever came last */
+    return st == ZL_OK ? s2 : st;
 }
 
-/* The padded length of layer l's range: what its gradient staging holds (zeros past the
- * range, for the reduce-scatter). */
-static size_t layer_padded(const zl_zero_ctx *z, int l)
+/* What layer l's gradient staging holds: its range (padding goes through grad_landing). */
+static size_t layer_staging(const zl_zero_ctx *z, int l)
 {
-    return z->z3->layers[l].chunk * (size_t)z->dp_size;
+    return z->z3->layers[l].numel;
 }
 
 static void free_shards(zl_zero_ctx *z)
 {
     zl_zero3 *z3 = z->z3;
     if (!z3) return;
-    if (z3->layers)
-        for (int l = 0; l < z->model->num_layers; l++) zl_tensor_free(&z3->layers[l].keep);
-    if (z3->pending >= 0) zl_comm_wait(z->dp, &z3->pending_req); /* never leave it in flight */
-    zl_tensor_free(&z3->gather_block[1]);
-    zl_tensor_free(&z3->gather_block[0]);
-    zl_tensor_free(&z3->gather_tied);
+    if (z3->units)
+        for (int i = 0; i < z3->num_units; i++) finish_unit(z, &z3->units[i]); /* never leave one in flight */
+    zl_tensor_free(&z3->keep);
+    zl_tensor_free(&z3->grad_landing);
+    zl_tensor_free(&z3->landing);
+    for (int s = NUM_SLOTS - 1; s >= 0; s--) zl_tensor_free(&z3->slots[s]);
     free(z3->ranges);
+    free(z3->units);
     free(z3->layers);
     free(z3);
     z->z3 = NULL;
@@ -311,13 +550,13 @@ static void free_shards(zl_zero_ctx *z)
 
 static zl_status alloc(zl_zero_ctx *z)
 {
-    /* The flat partition is kept for what reads it; the shards are per layer. */
+    /* The flat partition is kept for what reads it; the shards are per unit. */
     zl_partition_init(z->part, z->model->params_numel, z->dp_size, z->dp_rank);
     zl__zero_set_scales(z, true);
     zl_status st = alloc_shards(z);
     if (st != ZL_OK) return st;
     z->opt_numel = z->z3->shard_numel;
-    return zl__zero_staging_alloc(z, layer_padded);
+    return zl__zero_staging_alloc(z, layer_staging);
 }
 
 static zl_status begin_grads(zl_zero_ctx *z, int layer)
@@ -328,10 +567,10 @@ static zl_status begin_grads(zl_zero_ctx *z, int layer)
     const zl_tie_group *tie = zl__zero_tie(z);
     if (zl__zero_starts_tie(z, layer))
         z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, tie->owner),
-                             layer_padded(z, tie->owner) * csz);
+                             layer_staging(z, tie->owner) * csz);
     if (zl__zero_owns_tie(z, layer)) return ZL_OK;
     z->device->ops->zero(z->device->ops, zl__zero_staging_of(z, layer),
-                         layer_padded(z, layer) * csz);
+                         layer_staging(z, layer) * csz);
     return ZL_OK;
 }
 

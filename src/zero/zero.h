@@ -20,9 +20,10 @@
  *   stage 2  (stage2.c)  as 1, and the gradient too: each layer's gradient is reduced as
  *                        soon as backward produces it, keeping only this rank's share
  *                        (stage2_overlap.c: with overlap_comm, while the next layer runs)
- *   stage 3  (stage3.c)  parameters partitioned per layer, allgathered just before forward
- *                        and backward with prefetch and a persistence threshold; each
- *                        layer's gradient reduce-scattered
+ *   stage 3  (stage3.c)  parameters partitioned per tensor (DeepSpeed's layout), fetched
+ *                        in bucket-sized pieces just before forward and backward, with
+ *                        prefetch, reuse and a per-tensor persistence threshold, on the
+ *                        host with offload_param; each tensor's gradient reduce-scattered
  *
  * Parameters of stages 0-2 are replicated (replicated.c); the reductions they share are in
  * reduce.c. Anything dtype-specific goes through the precision policy (zero/precision.h).
@@ -53,6 +54,9 @@ typedef struct zl_zero_options {
     bool overlap_comm;                    /* stage 2: reduce while the next layer computes */
     int64_t prefetch_bucket_size;         /* stage 3: largest prefetch, elements */
     int64_t max_live_parameters;          /* stage 3: cap on gathered elements */
+    int64_t max_reuse_distance;           /* stage 3: keep what is used again this soon (elements) */
+    bool offload_param;                   /* stage 3: parameter partitions on the host (z->host) */
+    bool offload_param_pin;               /* offload_param.pin_memory: tag "param.pinned" */
     bool prescale_gradients;              /* divide by N before the reduction */
     double gradient_predivide_factor;
 } zl_zero_options;
