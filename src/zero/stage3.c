@@ -1,13 +1,14 @@
-/* ZeRO stage 3: parameters partitioned per tensor, fetched in bucket-sized pieces just
- * before use, prefetched ahead, released after use (DeepSpeed's partitioned parameter
- * coordinator, at the granularity of a tensor).
+/* ZeRO stage 3: parameters partitioned per tensor, fetched whole just before use,
+ * prefetched ahead, released after use (DeepSpeed's partitioned parameter coordinator, at
+ * the granularity of a tensor).
  *
  * Layout. As DeepSpeed's partition_parameters.py: every parameter tensor is padded to a
- * multiple of N and rank r owns [r*c, (r+1)*c), c = ceil(n/N). A tensor larger than
- * stage3_prefetch_bucket_size is cut first into pieces of at most the bucket (a multiple
- * of N), each partitioned the same way, so that no allgather is larger than the bucket
- * and prefetch can run ahead in bucket-sized steps. Such a piece, or a whole smaller
- * tensor, is a "unit": one allgather of equal chunks. This rank's shard is its chunk of
+ * multiple of N and rank r owns [r*c, (r+1)*c), c = ceil(n/N). A tensor is a "unit": one
+ * allgather of equal chunks, however large, as DeepSpeed gathers a parameter. (Cutting
+ * large tensors into stage3_prefetch_bucket_size pieces was tried: every allgather pays
+ * the ring's (N-1) latency steps, about 15 ms at 1024 ranks in the cost model, and a
+ * GPT-3 175B step at 1024 A100s went from 85 s with whole tensors to 246 s with 5e7-element
+ * pieces, 40 gathers per block pass instead of 4.) This rank's shard is its chunk of
  * every unit, back to back in the model's order: "param" (its chunks), "master", Adam's
  * moments and "grad" (the same size). Why per tensor and not per layer as before (a
  * layer's range cut in N chunks): a layer's chunk of one rank cuts through tensors, so a
@@ -25,9 +26,10 @@
  * prefetched with non-blocking allgathers while the layer computes, as long as the
  * elements in flight stay within stage3_prefetch_bucket_size and the elements gathered
  * (the layer in use plus what is in flight or present for the next) within
- * stage3_max_live_parameters. DeepSpeed checks its bounds before adding a parameter, so
- * it may pass them by one; here a unit is prefetched only if it fits (a unit is never
- * larger than the bucket). Units that need the landing buffer are not prefetched (it is
+ * stage3_max_live_parameters. As DeepSpeed, the bucket is checked before a unit is added
+ * (what is in flight must be under it), so a prefetch may pass it by one unit, and a
+ * tensor larger than the bucket is still prefetched when nothing else is in flight; the
+ * live bound is checked with the unit. Units that need the landing buffer are not prefetched (it is
  * used synchronously; they are small). The second block buffer exists only when the
  * largest layer in use leaves room for a prefetch within stage3_max_live_parameters.
  *
@@ -45,7 +47,7 @@
  * tag "param", or "param.pageable" without pin_memory); a fetch copies this rank's chunk
  * host-to-device into its place in the gather buffer (zl_device_copy: charged to the host
  * link of a simulated card, beside the compute) before the allgather, and a prefetch
- * overlaps both (the allgather is issued once the copy of the chunk, 1/N of a piece, is
+ * overlaps both (the allgather is issued once the copy of the chunk, 1/N of a tensor, is
  * done). The step writes the updated partition straight back into the host shard (Adam
  * counts its steps per call, so the step is not tiled through a device buffer; the
  * simulator does not charge that write-back).
@@ -130,7 +132,7 @@ static zl_status start_unit(zl_zero_ctx *z, zero3_unit *u, void *dst, zl_comm_re
     void *own = at(land, t, (size_t)z->dp_rank * u->chunk);
     zl_status st = fetch_own(z, u, own);
     /* The allgather sends what the host copy brought: on a simulated card it is issued
-     * once the copy is done (the copy of a chunk, 1/N of a piece, is short). */
+     * once the copy is done (the copy of a chunk, 1/N of a tensor, is short). */
     if (st == ZL_OK && z->opt.offload_param) zl_device_copy_wait(z->device);
     if (st == ZL_OK && N > 1) {
         if (req && in_place) return zl_comm_iallgather(z->dp, land, own, u->chunk, t, req);
@@ -251,7 +253,7 @@ static zl_status prefetch(zl_zero_ctx *z, int l, bool backward)
         zero3_unit *u = &z3->units[lay->first_unit + i];
         if (u->state != ABSENT) continue;
         if (u->chunk * (size_t)z->dp_size != u->numel) continue; /* the landing is synchronous */
-        if ((int64_t)(z3->in_flight + u->numel) > z->opt.prefetch_bucket_size ||
+        if ((int64_t)z3->in_flight >= z->opt.prefetch_bucket_size ||
             (int64_t)(live + u->numel) > z->opt.max_live_parameters)
             break;
         memset(&u->req, 0, sizeof u->req);
@@ -289,20 +291,15 @@ static zl_status use_params(zl_zero_ctx *z, int l, bool backward, void **values)
     return prefetch(z, l, backward);
 }
 
-/* Units: each tensor of each layer, cut in pieces of at most the prefetch bucket. */
+/* Units: each (non-empty) tensor of each layer, whole: see the top. */
 static zl_status make_units(zl_zero_ctx *z)
 {
     zl_model *m = z->model;
     zl_zero3 *z3 = z->z3;
-    size_t N = (size_t)z->dp_size, piece = SIZE_MAX;
-    if (z->opt.prefetch_bucket_size > 0) {
-        piece = (size_t)z->opt.prefetch_bucket_size / N * N;
-        if (piece < N) piece = N;
-    }
+    size_t N = (size_t)z->dp_size;
     int cap = 0;
-    for (int i = 0; i < m->num_params; i++)
-        cap += m->params[i].numel ? (int)((m->params[i].numel - 1) / piece + 1) : 0;
-    if (!(z3->units = calloc((size_t)cap, sizeof *z3->units)))
+    for (int i = 0; i < m->num_params; i++) cap += m->params[i].numel != 0;
+    if (!(z3->units = calloc((size_t)(cap ? cap : 1), sizeof *z3->units)))
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     size_t off = 0, keep = 0;
     for (int l = 0; l < m->num_layers; l++) {
@@ -314,19 +311,18 @@ static zl_status make_units(zl_zero_ctx *z)
         for (int p = m->layers[l].first_param; p < m->layers[l].first_param + m->layers[l].num_params; p++) {
             const zl_param_info *pi = &m->params[p];
             bool persistent = (int64_t)pi->numel <= z->opt.param_persistence_threshold;
-            for (size_t b = 0; b < pi->numel; b += piece) {
-                zero3_unit *u = &z3->units[z3->num_units++];
-                u->layer = l;
-                u->offset = pi->offset - lay->begin + b;
-                u->numel = pi->numel - b < piece ? pi->numel - b : piece;
-                u->chunk = (u->numel + N - 1) / N;
-                u->shard_offset = off;
-                off += u->chunk;
-                u->persistent = persistent;
-                if (persistent) {
-                    u->keep_offset = keep;
-                    keep += u->numel;
-                }
+            if (pi->numel == 0) continue;
+            zero3_unit *u = &z3->units[z3->num_units++];
+            u->layer = l;
+            u->offset = pi->offset - lay->begin;
+            u->numel = pi->numel;
+            u->chunk = (u->numel + N - 1) / N;
+            u->shard_offset = off;
+            off += u->chunk;
+            u->persistent = persistent;
+            if (persistent) {
+                u->keep_offset = keep;
+                keep += u->numel;
             }
         }
         lay->num_units = z3->num_units - lay->first_unit;
