@@ -244,6 +244,11 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
            gib(h.params), gib(h.grads), gib(h.optimizer), gib(h.master));
     printf("  other %14.2f   total %13.2f of %s: %s\n", gib(h.other), gib(h.total), share,
            r->host_fits ? "fits" : "DOES NOT FIT");
+    /* DeepSpeed's estimators count host memory per node: the figure to hold beside them */
+    if (h.total && s->cluster.gpus_per_node > 1)
+        printf("  per node %.2f GiB for its %d ranks (zerolab estimate's \"per CPU\" counts a "
+               "node)\n", gib(h.total * (size_t)s->cluster.gpus_per_node),
+               s->cluster.gpus_per_node);
     const zl_ledger *nv = zl_plan_nvme_ledger(r);
     if (nv->peak_nbytes)
         printf("NVMe per rank (peak, GiB): total %.2f of %.2f (the %s's drives / %d GPUs per "
@@ -258,6 +263,13 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
                    "  hint: %s\n", gib(c.total),
                    gib(c.total > d->memory ? c.total - d->memory : 0), gib(d->memory), d->display,
                    hint);
+            /* ZeRO-Offload moves the optimizer's state off the card (stages 1-3) */
+            if (!o->offload_optimizer && c.optimizer + c.master > 0)
+                printf("  or offload the optimizer: \"offload_optimizer\": {\"device\": \"cpu\"}"
+                       "%s moves its %.2f GiB (master weights and Adam's moments) to host "
+                       "memory, %.2f GiB per rank here\n",
+                       o->zero_stage >= 1 ? "" : " with ZeRO stage 1-3",
+                       gib(c.optimizer + c.master), gib(s->req.host_memory));
         }
         if (!r->host_fits) {
             char hint[512];

@@ -100,6 +100,16 @@ valid
 has '"offload_optimizer": "cpu", "offload_param": "none", "pin_memory": true'
 has '"host_memory_bytes": {"params": 31109952, "grads": 62219904, "optimizer": 124439808, "master": 62219904, "other": 0, "total": 279989568, "available": 274877906944, "node": 2199023255552}'
 has '"device_fits": true, "host_fits": true, "nvme_fits": true, "fits": true'
+# the node's figure, as DeepSpeed's estimator counts host memory (18 P: 2.09 GiB)
+run --model gpt2-124m --cluster 8xa100-80gb --config "$tmp/offload.json"
+has "per node 2.09 GiB for its 8 ranks (zerolab estimate's \"per CPU\" counts a node)"
+
+# a card too small for the optimizer: the plan names ZeRO-Offload and what it would move
+sed 's/, "offload_optimizer": {"device": "cpu", "pin_memory": true}//' "$tmp/offload.json" >"$tmp/nooffload.json"
+run --model gpt2-1.5b --cluster v100-16gb --config "$tmp/nooffload.json" --seq-len 128
+has "ZeRO stage 2, bf16, offload none"
+has "DOES NOT FIT"
+has "or offload the optimizer: \"offload_optimizer\": {\"device\": \"cpu\"} moves its 17.41 GiB (master weights and Adam's moments) to host memory, 512.00 GiB per rank here"
 
 # 8.4B parameters on a workstation of 8 RTX 4090s: the card holds its share, the host
 # (128 GiB for 8 ranks) does not: refused, naming host memory, the bytes, and a remedy
