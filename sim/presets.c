@@ -74,44 +74,79 @@ static const zl_link dram = {"dram", 20 * GB, 1e-6, "measured here: STREAM-like 
 #define HOST_WS_DDR4 "single-GPU workstation: 1 socket, 2 ch. DDR4-3200 = 51.2 GB/s"
 #define HOST_WS_DDR5 "single-GPU workstation: 1 socket, 2 ch. DDR5-4800 = 76.8 GB/s"
 
+/* The servers (zl_node_preset): host memory and NVMe data drives from the vendors'
+ * datasheets; the NVMe rate is the drives' count x a sequential read rate of their class
+ * (SATA SSD 0.55 GB/s, PCIe 3 x4 NVMe 3.2 GB/s, PCIe 4 x4 NVMe 7.0 GB/s), in RAID 0 as
+ * the DGX systems ship their data drives. docs/simulator.md has the table. */
+#define TB 1e12
+enum { NODE_DGX1, NODE_DGX2, NODE_DGX_A100_320, NODE_DGX_A100_640, NODE_DGX_H100, NODE_DGX_H200,
+       NODE_WORKSTATION, NODE_LAPTOP, NUM_NODES };
+static const zl_node_preset nodes[NUM_NODES] = {
+    [NODE_DGX1] = {
+        "dgx-1", "DGX-1 (V100)", 8, 512 * GIB, (size_t)(4 * 1.92 * TB), 4 * 0.55 * GB,
+        "NVIDIA DGX-1 with Tesla V100 datasheet (2017): 512 GB DDR4, 4 x 1.92 TB SSD RAID 0"},
+    [NODE_DGX2] = {
+        "dgx-2", "DGX-2", 16, 1536 * GIB, (size_t)(8 * 3.84 * TB), 8 * 3.2 * GB,
+        "NVIDIA DGX-2 datasheet (2018): 1.5 TB system memory, 30 TB (8 x 3.84 TB) NVMe"},
+    [NODE_DGX_A100_320] = {
+        "dgx-a100-320gb", "DGX A100 320GB", 8, 1024 * GIB, (size_t)(4 * 3.84 * TB), 4 * 7.0 * GB,
+        "NVIDIA DGX A100 datasheet (2020), 320GB system: 1 TB, 15 TB (4 x 3.84 TB) U.2 NVMe"},
+    [NODE_DGX_A100_640] = {
+        "dgx-a100-640gb", "DGX A100 640GB", 8, 2048 * GIB, (size_t)(8 * 3.84 * TB), 8 * 7.0 * GB,
+        "NVIDIA DGX A100 datasheet (2020), 640GB system: 2 TB, 30 TB (8 x 3.84 TB) U.2 NVMe"},
+    [NODE_DGX_H100] = {
+        "dgx-h100", "DGX H100", 8, 2048 * GIB, (size_t)(8 * 3.84 * TB), 8 * 7.0 * GB,
+        "NVIDIA DGX H100 datasheet (2023): 2 TB system memory, 8 x 3.84 TB NVMe U.2"},
+    [NODE_DGX_H200] = {
+        "dgx-h200", "DGX H200", 8, 2048 * GIB, (size_t)(8 * 3.84 * TB), 8 * 7.0 * GB,
+        "NVIDIA DGX H200 datasheet (2024): 2 TB system memory, 8 x 3.84 TB NVMe U.2"},
+    [NODE_WORKSTATION] = {
+        "workstation", "single-GPU workstation", 1, 128 * GIB, (size_t)(2 * TB), 7.0 * GB,
+        "assumed: 4 x 32 GB DIMMs, one 2 TB PCIe 4 NVMe drive (Samsung 990 PRO datasheet, "
+        "2022: 7,450 MB/s read)"},
+    [NODE_LAPTOP] = {
+        "laptop", "development machine", 1, 16 * GIB, (size_t)(512e9), 3.2 * GB,
+        "assumed: the laptop-cpu card's 16 GiB is also its host memory; a PCIe 4 drive"},
+};
+
 static const zl_device_preset presets[] = {
     /* name, display, memory, memory B/s, fp32, tf32, fp16, bf16, intra, host, inter, source */
     {"v100-16gb", "V100-SXM2-16GB", 16 * GIB, 900 * GB, 15.7 * TF, 0, 125 * TF, 0,
      &nvlink2, &pcie3, &ib100, SRC_V100,
-     2 * 76.8 * GB, HOST_DGX1},
+     2 * 76.8 * GB, HOST_DGX1, &nodes[NODE_DGX1]},
     {"v100-32gb", "V100-SXM2-32GB", 32 * GIB, 900 * GB, 15.7 * TF, 0, 125 * TF, 0,
      &nvlink2, &pcie3, &ib100, SRC_V100,
-     2 * 128 * GB, HOST_DGX2},
+     2 * 128 * GB, HOST_DGX2, &nodes[NODE_DGX2]},
     {"a100-40gb", "A100-SXM4-40GB", 40 * GIB, 1555 * GB, 19.5 * TF, 156 * TF, 312 * TF, 312 * TF,
      &nvlink3, &pcie4, &ib200, SRC_A100,
-     2 * 204.8 * GB, HOST_DGXA100},
+     2 * 204.8 * GB, HOST_DGXA100, &nodes[NODE_DGX_A100_320]},
     {"a100-80gb", "A100-SXM4-80GB", 80 * GIB, 2039 * GB, 19.5 * TF, 156 * TF, 312 * TF, 312 * TF,
      &nvlink3, &pcie4, &ib200, SRC_A100,
-     2 * 204.8 * GB, HOST_DGXA100},
+     2 * 204.8 * GB, HOST_DGXA100, &nodes[NODE_DGX_A100_640]},
     {"h100-80gb", "H100-SXM5-80GB", 80 * GIB, 3350 * GB, 67 * TF, 494.7 * TF, 989.4 * TF,
      989.4 * TF, &nvlink4, &pcie5, &ib400, SRC_H100,
-     2 * 307.2 * GB, HOST_DGXH100},
+     2 * 307.2 * GB, HOST_DGXH100, &nodes[NODE_DGX_H100]},
     {"h200", "H200-SXM-141GB", 141 * GIB, 4800 * GB, 67 * TF, 494.7 * TF, 989.4 * TF, 989.4 * TF,
      &nvlink4, &pcie5, &ib400, "NVIDIA H200 Tensor Core GPU datasheet (SXM); H100 whitepaper",
-     2 * 307.2 * GB, HOST_DGXH100},
+     2 * 307.2 * GB, HOST_DGXH100, &nodes[NODE_DGX_H200]},
     {"l4", "L4-24GB", 24 * GIB, 300 * GB, 30.3 * TF, 60 * TF, 121 * TF, 121 * TF,
      &pcie4, &pcie4, &ib100, "NVIDIA L4 Tensor Core GPU datasheet (sparse rates halved)",
-     51.2 * GB, HOST_WS_DDR4},
+     51.2 * GB, HOST_WS_DDR4, &nodes[NODE_WORKSTATION]},
     {"t4", "T4-16GB", 16 * GIB, 320 * GB, 8.1 * TF, 0, 65 * TF, 0,
      &pcie3, &pcie3, &ib100, "NVIDIA T4 Tensor Core GPU datasheet",
-     51.2 * GB, HOST_WS_DDR4},
+     51.2 * GB, HOST_WS_DDR4, &nodes[NODE_WORKSTATION]},
     {"rtx3090", "GeForce RTX 3090", 24 * GIB, 936 * GB, 35.6 * TF, 35.6 * TF, 71 * TF, 71 * TF,
      &pcie4, &pcie4, &ib100, "NVIDIA Ampere GA102 GPU Architecture whitepaper, appendix A",
-     51.2 * GB, HOST_WS_DDR4},
+     51.2 * GB, HOST_WS_DDR4, &nodes[NODE_WORKSTATION]},
     {"rtx4090", "GeForce RTX 4090", 24 * GIB, 1008 * GB, 82.6 * TF, 82.6 * TF, 165.2 * TF,
      165.2 * TF, &pcie4, &pcie4, &ib100, "NVIDIA Ada GPU Architecture whitepaper, appendix A",
-     76.8 * GB, HOST_WS_DDR5},
+     76.8 * GB, HOST_WS_DDR5, &nodes[NODE_WORKSTATION]},
     /* Two cores of the machine zerolab is developed on (AVX-512 with BF16): OpenBLAS sgemm
      * at 107-185 GFLOP/s per core depending on its kernel, oneDNN's bf16 matmul ~350 per
      * core on one thread, DRAM ~20 GB/s; fp16 converts to f32 around sgemm. */
     {"laptop-cpu", "laptop CPU (2 cores)", 16 * GIB, 20 * GB, 0.3 * TF, 0, 0.3 * TF, 0.6 * TF,
      &dram, &dram, &ib100, "measured on the development machine (docs/benchmarks.md)",
-     20 * GB, "measured on the development machine: STREAM-like triad"},
+     20 * GB, "measured on the development machine: STREAM-like triad", &nodes[NODE_LAPTOP]},
 };
 #define NUM_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -137,6 +172,22 @@ const char *zl_device_preset_names(void)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
                      presets[i].name);
     return names;
+}
+
+const zl_node_preset *zl_node_presets(size_t *n)
+{
+    *n = NUM_NODES;
+    return nodes;
+}
+
+size_t zl_cluster_host_memory_per_rank(const zl_cluster *c)
+{
+    return c->gpus_per_node > 0 ? c->host_memory / (size_t)c->gpus_per_node : 0;
+}
+
+size_t zl_cluster_nvme_capacity_per_rank(const zl_cluster *c)
+{
+    return c->gpus_per_node > 0 ? c->nvme_capacity / (size_t)c->gpus_per_node : 0;
 }
 
 double zl_device_peak_flops(const zl_device_preset *d, zl_dtype t)
@@ -250,7 +301,10 @@ zl_status zl_cluster_parse(const char *spec, zl_cluster *out)
     out->intra = d->intra;
     out->inter = d->inter;
     out->host = d->host;
-    out->nvme_bandwidth = 3.2 * GB; /* a PCIe 4 NVMe drive per node, sequential */
+    out->node = d->node;
+    out->nvme_bandwidth = d->node->nvme_bandwidth;
+    out->host_memory = d->node->host_memory;
+    out->nvme_capacity = d->node->nvme_capacity;
     out->host_memory_bandwidth = d->host_memory_bandwidth;
     /* comma-separated links; an empty one (",," or a trailing comma) is an error */
     const char *intra_given = NULL, *inter_given = NULL;

@@ -37,6 +37,22 @@ typedef struct zl_link {
     const char *efficiency_source;
 } zl_link;
 
+/* The server a card usually sits in, as ZeRO-Offload and ZeRO-Infinity see it: the host
+ * memory its GPUs' ranks share (what offloaded optimizer state and parameters fill) and
+ * its NVMe data drives (ZeRO-Infinity's swap space). docs/simulator.md gives the source
+ * of every figure. Host memory: DIMMs are binary, so the datasheets' "512 GB" is 512 GiB
+ * (as DeepSpeed's estimators count "GB"); NVMe capacity: drives are sold in decimal
+ * bytes (3.84 TB = 3.84e12 bytes). */
+typedef struct zl_node_preset {
+    const char *name;       /* "dgx-a100-640gb" */
+    const char *display;    /* "DGX A100 640GB" */
+    int gpus;               /* GPUs in the server */
+    size_t host_memory;     /* bytes of DRAM in the whole node */
+    size_t nvme_capacity;   /* bytes of NVMe (or SSD) data drives in the node; 0: none */
+    double nvme_bandwidth;  /* bytes/s sequential over all its data drives (RAID 0) */
+    const char *source;     /* the datasheets the figures come from */
+} zl_node_preset;
+
 typedef struct zl_device_preset {
     const char *name;         /* "a100-80gb": what --device takes */
     const char *display;      /* "A100-SXM4-80GB" */
@@ -57,14 +73,18 @@ typedef struct zl_device_preset {
      * x 8 bytes), and which server and CPUs that is (docs/simulator.md). */
     double host_memory_bandwidth;
     const char *host_source;
+    const zl_node_preset *node; /* that server's host memory and NVMe */
 } zl_device_preset;
 
 typedef struct zl_cluster {
     const zl_device_preset *device;
     int nodes, gpus_per_node;
     const zl_link *intra, *inter, *host;
-    double nvme_bandwidth; /* bytes/s per node, read and write */
+    double nvme_bandwidth; /* bytes/s per node, read and write: the node's drives */
     double host_memory_bandwidth; /* bytes/s per node: DRAM, shared by its GPUs' ranks */
+    const zl_node_preset *node;   /* the card's server: its host memory and NVMe */
+    size_t host_memory;           /* bytes per node, shared by its gpus_per_node ranks */
+    size_t nvme_capacity;         /* bytes per node; 0: no NVMe */
 } zl_cluster;
 
 #define ZL_CLUSTER_MAX_GPUS (1 << 20)
@@ -81,6 +101,15 @@ const zl_device_preset *zl_device_presets(size_t *n);
 zl_status zl_cluster_parse(const char *spec, zl_cluster *out);
 
 static inline int zl_cluster_size(const zl_cluster *c) { return c->nodes * c->gpus_per_node; }
+
+/* A rank's share of its node's host memory and NVMe: the node's bytes / gpus_per_node
+ * (the ranks of a node share them, as DeepSpeed's estimators count host memory per node
+ * for num_gpus_per_node processes). 0: the node has none. */
+size_t zl_cluster_host_memory_per_rank(const zl_cluster *c);
+size_t zl_cluster_nvme_capacity_per_rank(const zl_cluster *c);
+
+/* All node presets, in table order (docs and tests); *n receives the count. */
+const zl_node_preset *zl_node_presets(size_t *n);
 
 /* Dense peak FLOP/s of the card for matrix products in `t` (bf16 without bf16 hardware:
  * the fp32 rate). */

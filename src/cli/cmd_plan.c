@@ -1,7 +1,9 @@
 /* zerolab plan: what a training run would hold and how long its steps would take on a
  * cluster, from the engine itself on the meta backend (src/plan), in about a second for
- * any size. --search tries ZeRO stages and micro-batch sizes under the same global batch
- * and ranks those that fit by simulated throughput. */
+ * any size: per rank the card's memory, the host memory (ZeRO-Offload) and NVMe, each
+ * against its share of the node. --search tries ZeRO stages, offload choices and
+ * micro-batch sizes under the same global batch and ranks those that fit by simulated
+ * throughput. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -36,8 +38,10 @@ static void plan_usage(FILE *out)
             "                     devices: %s\n"
             "  --config FILE      DeepSpeed JSON config (default: the built-in one)\n"
             "  --seq-len T        tokens per sequence (default: the model's max_seq_len)\n"
-            "  --search           try ZeRO stages 0-3 and micro-batch sizes at the same\n"
-            "                     global batch; rank those that fit by simulated tokens/s\n"
+            "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
+            "                     (stages 1-3) and of the parameters (stage 3), and\n"
+            "                     micro-batch sizes at the same global batch; rank those\n"
+            "                     that fit by simulated tokens/s\n"
             "  --trace FILE       Chrome trace (Perfetto) of rank 0's simulated step\n"
             "  --json             machine-readable output\n",
             zl_gpt_config_preset_names(), zl_device_preset_names());
@@ -113,6 +117,35 @@ static categories categorize(const zl_ledger *l)
     return c;
 }
 
+/* The host's share of a rank (ZeRO-Offload's state and its staging buffers), peaks. */
+typedef struct host_categories {
+    size_t params, grads, optimizer, master, other, total;
+} host_categories;
+
+static host_categories categorize_host(const zl_ledger *l)
+{
+    host_categories c = {0};
+    for (int i = 0; i < l->num_tags; i++) {
+        const char *t = l->entries[i].tag;
+        size_t b = l->entries[i].peak_nbytes;
+        if (!strcmp(t, "param") || !strcmp(t, "offload.param")) c.params += b;
+        else if (!strcmp(t, "grad") || !strcmp(t, "offload.grad")) c.grads += b;
+        else if (!strncmp(t, "adam", 4)) c.optimizer += b;
+        else if (!strcmp(t, "master")) c.master += b;
+        else c.other += b;
+    }
+    c.total = l->peak_nbytes;
+    return c;
+}
+
+/* What a setup offloads, in DeepSpeed's words ("none", "optimizer cpu", "optimizer cpu,
+ * param cpu"). */
+static const char *offload_name(const zl_engine_options *o)
+{
+    if (o->offload_param) return o->offload_optimizer ? "optimizer cpu, param cpu" : "param cpu";
+    return o->offload_optimizer ? "optimizer cpu" : "none";
+}
+
 /* The tag whose hint fits the largest category of the full requirement. */
 static const char *largest_need(const categories *c)
 {
@@ -128,10 +161,7 @@ static const char *largest_need(const categories *c)
 
 /* The ledger whose figures a plan shows: the full requirement when the run did not fit
  * (planned again without a limit), else the run's own. */
-static const zl_ledger *shown(const zl_plan_result *r)
-{
-    return r->has_need ? &r->need : &r->ledger;
-}
+static const zl_ledger *shown(const zl_plan_result *r) { return zl_plan_device_ledger(r); }
 
 static double gib(size_t b) { return (double)b / (double)(1ull << 30); }
 
@@ -162,14 +192,39 @@ typedef struct setup {
     const char *precision;
 } setup;
 
+/* The rank's share of its node's host memory, in words: "96.00 (the DGX-2's 1536.00 GiB
+ * / 16 GPUs per node)". */
+static void host_share(const setup *s, char *buf, size_t n)
+{
+    const zl_cluster *c = &s->cluster;
+    snprintf(buf, n, "%.2f (the %s's %.2f GiB / %d GPU%s per node)", gib(s->req.host_memory),
+             c->node->display, gib(c->host_memory), c->gpus_per_node,
+             c->gpus_per_node > 1 ? "s" : "");
+}
+
+/* What would make the host side fit. */
+static void host_hint(const setup *s, char *buf, size_t n)
+{
+    const zl_cluster *c = &s->cluster;
+    if (s->req.options.offload_optimizer)
+        snprintf(buf, n, "ZeRO-Offload keeps the optimizer's partitions (fp32 master, gradient, "
+                 "Adam's moments) in host memory, and a node's GPUs share it: spread the ranks "
+                 "over more nodes (e.g. --cluster %dx%dx%s: each node then holds 1/%d of the "
+                 "state), keep the optimizer on the GPUs (offload_optimizer \"none\") if they "
+                 "hold it, or use a node with more host memory", 2 * c->nodes, c->gpus_per_node,
+                 c->device->name, 2 * c->nodes);
+    else
+        snprintf(buf, n, "use a node with more host memory or fewer GPUs per node");
+}
+
 static void print_human(const plan_args *a, const setup *s, const zl_plan_result *r, const char *oom)
 {
     const zl_engine_options *o = &s->req.options;
     const zl_device_preset *d = s->cluster.device;
     int W = zl_cluster_size(&s->cluster);
-    printf("zerolab plan: %s (%.2fB params) on %s = %d x %s, ZeRO stage %d, %s\n",
+    printf("zerolab plan: %s (%.2fB params) on %s = %d x %s, ZeRO stage %d, %s, offload %s\n",
            s->req.model.name, (double)r->params / 1e9, a->cluster, W, d->display, o->zero_stage,
-           s->precision);
+           s->precision, offload_name(o));
     printf("  batch %d = micro-batch %d x accumulation %d x data-parallel %d, sequence %d\n",
            o->micro_batch_size * o->gradient_accumulation_steps * W, o->micro_batch_size,
            o->gradient_accumulation_steps, W, o->seq_len);
@@ -178,18 +233,58 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
     printf("  parameters %9.2f   gradients %9.2f   optimizer %9.2f   master %9.2f\n",
            gib(c.params), gib(c.grads), gib(c.optimizer), gib(c.master));
     printf("  activations %8.2f   buffers %11.2f   total %13.2f of %.2f: %s\n", gib(c.activations),
-           gib(c.buffers), gib(c.total), gib(d->memory), oom ? "DOES NOT FIT" : "fits");
+           gib(c.buffers), gib(c.total), gib(d->memory), r->device_fits ? "fits" : "DOES NOT FIT");
     printf("  model states %.2f alone (parameters, gradients, optimizer, master), %.2f with "
            "working buffers\n", gib(c.model_states), gib(c.with_buffers));
+    /* The host side: what ZeRO-Offload put there, against the rank's share of the node. */
+    host_categories h = categorize_host(zl_plan_host_ledger(r));
+    char share[160];
+    host_share(s, share, sizeof share);
+    printf("host memory per rank (peak, GiB%s):\n",
+           h.total && o->offload_pin_memory ? ", pinned" : "");
+    printf("  parameters %9.2f   gradients %9.2f   optimizer %9.2f   master %9.2f\n",
+           gib(h.params), gib(h.grads), gib(h.optimizer), gib(h.master));
+    printf("  other %14.2f   total %13.2f of %s: %s\n", gib(h.other), gib(h.total), share,
+           r->host_fits ? "fits" : "DOES NOT FIT");
+    /* DeepSpeed's estimators count host memory per node: the figure to hold beside them */
+    if (h.total && s->cluster.gpus_per_node > 1)
+        printf("  per node %.2f GiB for its %d ranks (zerolab estimate's \"per CPU\" counts a "
+               "node)\n", gib(h.total * (size_t)s->cluster.gpus_per_node),
+               s->cluster.gpus_per_node);
+    const zl_ledger *nv = zl_plan_nvme_ledger(r);
+    if (nv->peak_nbytes)
+        printf("NVMe per rank (peak, GiB): total %.2f of %.2f (the %s's drives / %d GPUs per "
+               "node): %s\n", gib(nv->peak_nbytes), gib(s->req.nvme_capacity),
+               s->cluster.node->display, s->cluster.gpus_per_node,
+               r->nvme_fits ? "fits" : "DOES NOT FIT");
     if (oom) {
-        if (r->has_need) {
+        if (r->has_need && !r->device_fits) {
             char hint[512];
             zl_ledger_hint(&r->need, largest_need(&c), hint, sizeof hint);
             printf("needs %.2f GiB per GPU, %.2f GiB more than the card's %.2f GiB (%s)\n"
-                   "  hint: %s\nthe run under that budget stops at:\n", gib(c.total),
+                   "  hint: %s\n", gib(c.total),
                    gib(c.total > d->memory ? c.total - d->memory : 0), gib(d->memory), d->display,
                    hint);
+            /* ZeRO-Offload moves the optimizer's state off the card (stages 1-3) */
+            if (!o->offload_optimizer && c.optimizer + c.master > 0)
+                printf("  or offload the optimizer: \"offload_optimizer\": {\"device\": \"cpu\"}"
+                       "%s moves its %.2f GiB (master weights and Adam's moments) to host "
+                       "memory, %.2f GiB per rank here\n",
+                       o->zero_stage >= 1 ? "" : " with ZeRO stage 1-3",
+                       gib(c.optimizer + c.master), gib(s->req.host_memory));
         }
+        if (!r->host_fits) {
+            char hint[512];
+            host_hint(s, hint, sizeof hint);
+            const zl_cluster *cl = &s->cluster;
+            printf("host memory: needs %.2f GiB per rank (%zu bytes), %.2f GiB more than the "
+                   "%.2f GiB (%zu bytes) it has: the %s's %.2f GiB of host memory shared by %d "
+                   "GPU%s\n  hint: %s\n", gib(h.total), h.total,
+                   gib(h.total - s->req.host_memory), gib(s->req.host_memory), s->req.host_memory,
+                   cl->node->display, gib(cl->host_memory), cl->gpus_per_node,
+                   cl->gpus_per_node > 1 ? "s" : "", hint);
+        }
+        if (r->has_need) printf("the run under that budget stops at:\n");
         printf("%s\n", oom);
         return;
     }
@@ -213,102 +308,177 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
     printf("(planned in %.3f s)\n", r->seconds);
 }
 
-static void print_json(const setup *s, const zl_plan_result *r, const char *oom, bool last, bool list)
+/* One plan as a JSON object (no trailing comma or newline). */
+static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const char *oom)
 {
     const zl_engine_options *o = &s->req.options;
     categories c = categorize(shown(r));
-    printf("%s{\"model\": ", list ? "  " : "");
-    json_string(stdout, s->req.model.name);
-    printf(", \"params\": %zu, \"gpus\": %d, \"device\": ", r->params, zl_cluster_size(&s->cluster));
-    json_string(stdout, s->cluster.device->name);
-    printf(", \"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
-           "\"gradient_accumulation_steps\": %d, \"seq_len\": %d, "
-           "\"memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, \"master\": %zu, "
-           "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu, "
-           "\"model_states\": %zu, \"model_states_with_buffers\": %zu}, "
-           "\"fits\": %s, \"reason\": ",
-           o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
-           o->seq_len, c.params, c.grads, c.optimizer, c.master, c.activations, c.buffers, c.total,
-           s->cluster.device->memory, c.model_states, c.with_buffers, oom ? "false" : "true");
-    if (oom) json_string(stdout, oom);
-    else fputs("null", stdout);
-    printf(", \"step_seconds\": %.6g, \"compute_seconds\": %.6g, \"comm_seconds\": %.6g, "
-           "\"exposed_comm_seconds\": %.6g, \"tokens_per_second\": %.6g, \"mfu\": %.4f}%s\n",
-           r->step_seconds, r->compute_seconds, r->comm_seconds, r->exposed_comm_seconds,
-           r->tokens_per_second, r->mfu, list && !last ? "," : "");
+    host_categories h = categorize_host(zl_plan_host_ledger(r));
+    fprintf(out, "{\"model\": ");
+    json_string(out, s->req.model.name);
+    fprintf(out, ", \"params\": %zu, \"gpus\": %d, \"device\": ", r->params,
+            zl_cluster_size(&s->cluster));
+    json_string(out, s->cluster.device->name);
+    fprintf(out, ", \"node\": ");
+    json_string(out, s->cluster.node->name);
+    fprintf(out, ", \"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
+            "\"gradient_accumulation_steps\": %d, \"seq_len\": %d, "
+            "\"offload_optimizer\": \"%s\", \"offload_param\": \"%s\", \"pin_memory\": %s, "
+            "\"memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, \"master\": %zu, "
+            "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu, "
+            "\"model_states\": %zu, \"model_states_with_buffers\": %zu}, "
+            "\"host_memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, "
+            "\"master\": %zu, \"other\": %zu, \"total\": %zu, \"available\": %zu, \"node\": %zu}, "
+            "\"nvme_bytes\": {\"total\": %zu, \"available\": %zu}, "
+            "\"device_fits\": %s, \"host_fits\": %s, \"nvme_fits\": %s, "
+            "\"fits\": %s, \"reason\": ",
+            o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
+            o->seq_len, o->offload_optimizer ? "cpu" : "none", o->offload_param ? "cpu" : "none",
+            o->offload_pin_memory ? "true" : "false", c.params, c.grads, c.optimizer, c.master,
+            c.activations, c.buffers, c.total, s->cluster.device->memory, c.model_states,
+            c.with_buffers, h.params, h.grads, h.optimizer, h.master, h.other, h.total,
+            s->req.host_memory, s->cluster.host_memory, zl_plan_nvme_ledger(r)->peak_nbytes,
+            s->req.nvme_capacity, r->device_fits ? "true" : "false",
+            r->host_fits ? "true" : "false", r->nvme_fits ? "true" : "false",
+            oom ? "false" : "true");
+    if (oom) json_string(out, oom);
+    else fputs("null", out);
+    fprintf(out, ", \"step_seconds\": %.6g, \"compute_seconds\": %.6g, \"comm_seconds\": %.6g, "
+            "\"exposed_comm_seconds\": %.6g, \"tokens_per_second\": %.6g, \"mfu\": %.4f}",
+            r->step_seconds, r->compute_seconds, r->comm_seconds, r->exposed_comm_seconds,
+            r->tokens_per_second, r->mfu);
 }
 
 /* ---- search ------------------------------------------------------------------------------ */
 
+/* One setup tried: its choices and the figures it is ranked and shown by (a plan result
+ * holds six ledgers; a search keeps only these, and the JSON already written). */
 typedef struct candidate {
     int stage, micro, gas;
-    bool fits;
-    zl_plan_result r;
+    bool offload_optimizer, offload_param;
+    bool fits, device_fits, host_fits;
+    double tokens_per_second, step_seconds, exposed_seconds, mfu;
+    size_t device_peak, host_peak;
+    char *json; /* with --json: the setup's object */
 } candidate;
 
 static int by_throughput(const void *x, const void *y)
 {
     const candidate *a = x, *b = y;
     if (a->fits != b->fits) return a->fits ? -1 : 1;
-    return (a->r.tokens_per_second < b->r.tokens_per_second) - (a->r.tokens_per_second > b->r.tokens_per_second);
+    return (a->tokens_per_second < b->tokens_per_second) - (a->tokens_per_second > b->tokens_per_second);
 }
+
+/* The offload choices of a stage: 0 none everywhere; 1 the optimizer on the host at stages
+ * 1-3 (ZeRO-Offload); 2 the parameters too, at stage 3. */
+static int offload_choices(int stage) { return stage >= 3 ? 3 : stage >= 1 ? 2 : 1; }
 
 static int search(const plan_args *a, setup *s)
 {
     int W = zl_cluster_size(&s->cluster);
     zl_engine_options base = s->req.options;
     int per_rank = base.micro_batch_size * base.gradient_accumulation_steps;
-    candidate *cands = calloc(4 * 32, sizeof *cands);
-    if (!cands) return zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail();
-    int n = 0;
-    for (int stage = 0; stage <= 3; stage++)
-        for (int micro = 1; micro <= per_rank && n < 4 * 32; micro *= 2) {
-            if (per_rank % micro) continue;
-            candidate *c = &cands[n++];
-            c->stage = stage;
-            c->micro = micro;
-            c->gas = per_rank / micro;
-            s->req.options = base;
-            s->req.options.zero_stage = stage;
-            s->req.options.micro_batch_size = micro;
-            s->req.options.gradient_accumulation_steps = c->gas;
-            zl_status st = zl_plan_run(&s->req, &c->r);
-            if (st != ZL_OK && st != ZL_ERR_OOM) {
-                free(cands);
-                return zl_cli_fail();
-            }
-            c->fits = st == ZL_OK;
-        }
-    qsort(cands, (size_t)n, sizeof *cands, by_throughput);
-    if (a->json) {
-        printf("[\n");
-        for (int i = 0; i < n; i++) {
-            s->req.options = base;
-            s->req.options.zero_stage = cands[i].stage;
-            s->req.options.micro_batch_size = cands[i].micro;
-            s->req.options.gradient_accumulation_steps = cands[i].gas;
-            print_json(s, &cands[i].r, cands[i].fits ? NULL : cands[i].r.reason, i == n - 1, true);
-        }
-        printf("]\n");
-    } else {
-        printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
-               s->req.model.name, a->cluster, W, s->precision, per_rank * W, base.seq_len);
-        printf("  %-5s %5s %5s %10s %10s %10s %12s %7s\n", "stage", "micro", "accum", "GiB/GPU",
-               "step s", "exposed s", "tokens/s", "MFU");
-        int fitting = 0;
-        for (int i = 0; i < n; i++) {
-            candidate *c = &cands[i];
-            if (!c->fits) continue;
-            fitting++;
-            printf("  %-5d %5d %5d %10.2f %10.3f %10.3f %12.0f %6.1f%%\n", c->stage, c->micro, c->gas,
-                   gib(c->r.ledger.budgeted_peak_nbytes), c->r.step_seconds, c->r.exposed_comm_seconds,
-                   c->r.tokens_per_second, 100 * c->r.mfu);
-        }
-        printf("  %d of %d setups fit in %.2f GiB; the fastest first\n", fitting, n,
-               gib(s->cluster.device->memory));
+    enum { MAX_CANDIDATES = 4 * 3 * 32 };
+    candidate *cands = calloc(MAX_CANDIDATES, sizeof *cands);
+    zl_plan_result *r = malloc(sizeof *r);
+    if (!cands || !r) {
+        free(cands);
+        free(r);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail();
     }
+    int n = 0, refused = 0, rc = ZL_EXIT_OK;
+    for (int stage = 0; stage <= 3 && rc == ZL_EXIT_OK; stage++)
+        for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++)
+            for (int micro = 1; micro <= per_rank && n < MAX_CANDIDATES; micro *= 2) {
+                if (per_rank % micro) continue;
+                s->req.options = base;
+                s->req.options.zero_stage = stage;
+                s->req.options.micro_batch_size = micro;
+                s->req.options.gradient_accumulation_steps = per_rank / micro;
+                s->req.options.offload_optimizer = off >= 1;
+                s->req.options.offload_param = off == 2;
+                if (!off) s->req.options.offload_pin_memory = false;
+                else if (!base.offload_optimizer) s->req.options.offload_pin_memory = true;
+                if (off == 2 && !base.offload_param) s->req.options.offload_param_pin_memory = true;
+                zl_status st = zl_plan_run(&s->req, r);
+                if (st != ZL_OK && st != ZL_ERR_OOM) {
+                    /* a choice the engine refuses is skipped; the config's own is an error */
+                    if (off != (base.offload_param ? 2 : (int)base.offload_optimizer)) {
+                        refused++;
+                        continue;
+                    }
+                    rc = zl_cli_fail();
+                    break;
+                }
+                candidate *c = &cands[n++];
+                c->stage = stage;
+                c->micro = micro;
+                c->gas = per_rank / micro;
+                c->offload_optimizer = off >= 1;
+                c->offload_param = off == 2;
+                c->fits = st == ZL_OK;
+                c->device_fits = r->device_fits;
+                c->host_fits = r->host_fits;
+                c->tokens_per_second = r->tokens_per_second;
+                c->step_seconds = r->step_seconds;
+                c->exposed_seconds = r->exposed_comm_seconds + r->exposed_copy_seconds;
+                c->mfu = r->mfu;
+                c->device_peak = zl_plan_device_ledger(r)->budgeted_peak_nbytes;
+                c->host_peak = zl_plan_host_ledger(r)->peak_nbytes;
+                if (a->json) {
+                    size_t len = 0;
+                    FILE *f = open_memstream(&c->json, &len);
+                    if (!f) {
+                        rc = (zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail());
+                        break;
+                    }
+                    print_json(f, s, r, c->fits ? NULL : r->reason);
+                    if (fclose(f) != 0) {
+                        rc = (zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail());
+                        break;
+                    }
+                }
+            }
+    free(r);
+    s->req.options = base;
+    if (rc == ZL_EXIT_OK) {
+        qsort(cands, (size_t)n, sizeof *cands, by_throughput);
+        if (a->json) {
+            printf("[\n");
+            for (int i = 0; i < n; i++) printf("  %s%s\n", cands[i].json, i == n - 1 ? "" : ",");
+            printf("]\n");
+        } else {
+            printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
+                   s->req.model.name, a->cluster, W, s->precision, per_rank * W, base.seq_len);
+            printf("  %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s\n", "stage", "offload", "micro",
+                   "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU");
+            int fitting = 0;
+            for (int i = 0; i < n; i++) {
+                candidate *c = &cands[i];
+                if (!c->fits) continue;
+                fitting++;
+                printf("  %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%%\n", c->stage,
+                       c->offload_param ? "optim+param"
+                       : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
+                       gib(c->device_peak), gib(c->host_peak), c->step_seconds,
+                       c->exposed_seconds, c->tokens_per_second, 100 * c->mfu);
+            }
+            int host_short = 0;
+            for (int i = 0; i < n; i++) host_short += !cands[i].fits && !cands[i].host_fits;
+            printf("  %d of %d setups fit in %.2f GiB per GPU and %.2f GiB of host memory per "
+                   "rank; the fastest first\n", fitting, n, gib(s->cluster.device->memory),
+                   gib(s->req.host_memory));
+            if (host_short)
+                printf("  %d setup%s did not fit the host memory\n", host_short,
+                       host_short > 1 ? "s" : "");
+            if (refused)
+                printf("  %d setup%s the engine refuses (an offload choice) skipped\n", refused,
+                       refused > 1 ? "s" : "");
+        }
+    }
+    for (int i = 0; i < n; i++) free(cands[i].json);
     free(cands);
-    return ZL_EXIT_OK;
+    return rc;
 }
 
 /* ---- the command ------------------------------------------------------------------------- */
@@ -344,6 +514,8 @@ int zl_cmd_plan(int argc, char **argv)
     const zl_device_preset *d = s.cluster.device;
     s.req.world_size = W;
     s.req.device_memory = d->memory;
+    s.req.host_memory = zl_cluster_host_memory_per_rank(&s.cluster);
+    s.req.nvme_capacity = zl_cluster_nvme_capacity_per_rank(&s.cluster);
     s.req.device_name = d->display;
     s.req.gpu = strcmp(d->name, "laptop-cpu") != 0; /* a GPU holds no CPU stand-ins */
     s.req.cluster = &s.cluster;
@@ -361,7 +533,10 @@ int zl_cmd_plan(int argc, char **argv)
     if (trace && fclose(trace) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", a.trace);
     if (st != ZL_OK && st != ZL_ERR_OOM) return zl_cli_fail();
     const char *oom = st == ZL_ERR_OOM ? r.reason : NULL;
-    if (a.json) print_json(&s, &r, oom, true, false);
-    else print_human(&a, &s, &r, oom);
+    if (a.json) {
+        print_json(stdout, &s, &r, oom);
+        printf("\n");
+    } else
+        print_human(&a, &s, &r, oom);
     return ZL_EXIT_OK;
 }

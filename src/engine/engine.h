@@ -161,6 +161,8 @@ const zl_model *zl_engine_model(const zl_engine *e);
 zl_device *zl_engine_device(const zl_engine *e);
 /* The type of parameters and activations (f32, f16 or bf16). */
 zl_dtype zl_engine_dtype(const zl_engine *e);
+/* The bytes this rank keeps in NVMe swap files, by tag (empty without ZeRO-Infinity). */
+const zl_ledger *zl_engine_nvme_ledger(const zl_engine *e);
 /* step() calls so far (DeepSpeed's micro_steps). */
 int64_t zl_engine_micro_steps(const zl_engine *e);
 /* Optimizer steps (boundaries) so far, skipped ones included (DeepSpeed's global_steps). */

@@ -52,6 +52,8 @@ struct zl_engine {
     void (*instr_observer)(void *ctx, const zl_instr *in);
     bool failed_here; /* the last train_batch failed on this rank (not only agreed to) */
     void *instr_observer_ctx;
+    /* ZeRO-Infinity's swap files (bytes on NVMe, by tag): what the swapper records. */
+    zl_ledger nvme_ledger;
 };
 
 static inline int zl__engine_dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }

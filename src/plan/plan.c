@@ -59,18 +59,40 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
 
 static zl_status run_once(const zl_plan_request *req, zl_plan_result *res);
 
+/* Whether each place holds its full requirement (the run's own ledgers when it fit). */
+static void set_fits(const zl_plan_request *req, zl_plan_result *res)
+{
+    const zl_ledger *d = zl_plan_device_ledger(res), *h = zl_plan_host_ledger(res),
+                    *n = zl_plan_nvme_ledger(res);
+    res->device_fits = !req->device_memory || d->budgeted_peak_nbytes <= req->device_memory;
+    res->host_fits = !req->host_memory || h->peak_nbytes <= req->host_memory;
+    res->nvme_fits = !req->nvme_capacity || n->peak_nbytes <= req->nvme_capacity;
+}
+
 zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
 {
     double t0 = now();
     memset(res, 0, sizeof *res);
     zl_status st = run_once(req, res);
-    if (st == ZL_ERR_OOM && req->device_memory) {
-        /* The run stopped at the first allocation past the budget, so its ledger lacks
-         * whatever came after (the optimizer, typically). Plan it again without a limit
+    /* The swap files have no allocator to refuse them: past the node's NVMe share, the
+     * plan refuses them itself, as the filesystem would. */
+    if (st == ZL_OK && req->nvme_capacity && res->nvme.peak_nbytes > req->nvme_capacity) {
+        char need[32], cap[32];
+        st = zl_errorf(ZL_ERR_OOM,
+                       "rank 0 NVMe: the swap files need %s, more than the %s of NVMe this rank "
+                       "has (its node's drives shared by the node's GPUs)\n  hint: more nodes "
+                       "divide ZeRO-Infinity's partitions, or offload less to NVMe "
+                       "(offload_param \"cpu\" keeps parameters in host memory)",
+                       zl_format_bytes(need, sizeof need, res->nvme.peak_nbytes),
+                       zl_format_bytes(cap, sizeof cap, req->nvme_capacity));
+        snprintf(res->reason, sizeof res->reason, "%s", zl_last_error());
+    } else if (st == ZL_ERR_OOM && (req->device_memory || req->host_memory || req->nvme_capacity)) {
+        /* The run stopped at the first allocation past a budget, so its ledgers lack
+         * whatever came after (the optimizer, typically). Plan it again without limits
          * (and without a clock: only memory is wanted) for the full requirement. */
         snprintf(res->reason, sizeof res->reason, "%s", zl_last_error());
         zl_plan_request unlimited = *req;
-        unlimited.device_memory = 0;
+        unlimited.device_memory = unlimited.host_memory = unlimited.nvme_capacity = 0;
         unlimited.cluster = NULL;
         unlimited.trace = NULL;
         zl_plan_result *full = malloc(sizeof *full);
@@ -79,12 +101,17 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
         zl_status fst = run_once(&unlimited, full);
         if (fst == ZL_OK) {
             res->need = full->ledger;
+            res->need_host = full->host;
+            res->need_nvme = full->nvme;
             res->has_need = true;
         }
         free(full);
         if (fst != ZL_OK && fst != ZL_ERR_OOM) return res->status = fst;
         zl_errorf(ZL_ERR_OOM, "%s", res->reason); /* the message callers read */
     }
+    if (st == ZL_OK || st == ZL_ERR_OOM) set_fits(req, res);
+    if (st == ZL_ERR_OOM && res->device_fits && res->host_fits && res->nvme_fits)
+        res->device_fits = res->host_fits = res->nvme_fits = false; /* no full requirement */
     res->seconds = now() - t0;
     return res->status = st;
 }
@@ -103,11 +130,12 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     if (st != ZL_OK) return res->status = st;
     if (req->gpu) zl_ledger_exempt(&dev.ledger, "cast");
     /* The rank's host device, as a real run has one (run/run.h), on meta too: shapes
-     * only, unlimited, like a real run's by default. Always the plan's own, whatever
-     * options.host says: a plan never touches a real run's host memory. */
+     * only, its budget the rank's share of the node's host memory (a real run's is
+     * unlimited by default). Always the plan's own, whatever options.host says: a plan
+     * never touches a real run's host memory. */
     zl_device host;
     snprintf(name, sizeof name, "rank 0 host");
-    if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, 0)) != ZL_OK)
+    if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, req->host_memory)) != ZL_OK)
         return res->status = st;
     zl_zero_set_memory_hint(&dev.ledger, req->world_size, req->options.zero_stage);
     zl_sim sim;
@@ -147,14 +175,32 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
             }
         }
         res->ledger = dev.ledger; /* before destroy releases everything */
+        res->host = host.ledger;
+        res->nvme = *zl_engine_nvme_ledger(e);
         zl_engine_destroy(e);
     } else {
         res->ledger = dev.ledger; /* the peaks show what was live when it failed */
+        res->host = host.ledger;
     }
 out:
     zl_comm_destroy(dp);
     if (clocked) zl_sim_free(&sim);
     return st;
+}
+
+const zl_ledger *zl_plan_device_ledger(const zl_plan_result *r)
+{
+    return r->has_need ? &r->need : &r->ledger;
+}
+
+const zl_ledger *zl_plan_host_ledger(const zl_plan_result *r)
+{
+    return r->has_need ? &r->need_host : &r->host;
+}
+
+const zl_ledger *zl_plan_nvme_ledger(const zl_plan_result *r)
+{
+    return r->has_need ? &r->need_nvme : &r->nvme;
 }
 
 size_t zl_plan_model_states_peak(const zl_ledger *l)

@@ -10,7 +10,12 @@
  * of a second and no memory.
  *
  * The rank that runs is rank 0 of the data-parallel group: ZeRO's partitions are padded
- * to equal sizes, so every rank holds the same bytes. */
+ * to equal sizes, so every rank holds the same bytes.
+ *
+ * Three places hold a rank's bytes, each with its ledger and its budget: the card
+ * (device_memory), the host's memory the rank's offloaded state lives in (host_memory:
+ * the node's DRAM divided among its GPUs' ranks, zl_cluster_host_memory_per_rank) and the
+ * NVMe swap files of ZeRO-Infinity (nvme_capacity). A plan fits when all three do. */
 #ifndef ZL_PLAN_PLAN_H
 #define ZL_PLAN_PLAN_H
 
@@ -28,6 +33,8 @@ typedef struct zl_plan_request {
     zl_engine_options options; /* dp is ignored: the plan makes a virtual group */
     int world_size;            /* data-parallel ranks (GPUs) */
     size_t device_memory;      /* bytes per device; 0: unlimited */
+    size_t host_memory;        /* bytes of host memory for this rank; 0: unlimited */
+    size_t nvme_capacity;      /* bytes of NVMe for this rank; 0: unlimited */
     const char *device_name;   /* for messages, e.g. "A100-80GB" */
     int steps;                 /* optimizer steps to run (peaks settle after 1); 0: 1 */
     bool gpu;                  /* the card is a GPU: the CPU's f32 stand-ins ("cast") are
@@ -48,6 +55,13 @@ typedef struct zl_plan_result {
     zl_ledger need;
     bool has_need;
     char reason[2048];
+    /* The host device's ledger (ZeRO-Offload's master, gradient, moments and staging
+     * buffer: pinned when offload_pin_memory) and the NVMe swap files' (the engine's,
+     * zl_engine_nvme_ledger), as `ledger`; with has_need their full requirement. */
+    zl_ledger host, nvme;
+    zl_ledger need_host, need_nvme;
+    /* Which places hold what they were asked to (all true when status is ZL_OK). */
+    bool device_fits, host_fits, nvme_fits;
     size_t params;         /* Ψ, parameters of the model */
     double seconds;        /* wall time of the plan itself */
     /* With a clock: the last optimizer step, simulated. */
@@ -65,6 +79,12 @@ typedef struct zl_plan_result {
  * result->need the full requirement, result->reason (and zl_last_error()) the message.
  * Other errors (bad options) have their message in zl_last_error(). */
 zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *result);
+
+/* The ledgers a plan's figures come from: the full requirement when the run did not fit
+ * (has_need), else the run's own. */
+const zl_ledger *zl_plan_device_ledger(const zl_plan_result *r);
+const zl_ledger *zl_plan_host_ledger(const zl_plan_result *r);
+const zl_ledger *zl_plan_nvme_ledger(const zl_plan_result *r);
 
 /* Bytes of ZeRO's model states in the ledger (param, grad, master, adam.*): current. */
 size_t zl_plan_model_states(const zl_ledger *l);

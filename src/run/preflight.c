@@ -113,7 +113,9 @@ static zl_status check(zl_comm *world, const zl_run_preflight *p)
         }
     }
     st = zl_comm_agree(world, hst); /* a bad ZL_HOST_MEMORY_AVAILABLE on any rank */
-    double engine = (double)res.ledger.peak_nbytes;
+    /* On the CPU both the accelerator's memory and the host device's (offloaded optimizer
+     * state and parameters, staged micro-batches) are this machine's memory. */
+    double engine = (double)res.ledger.peak_nbytes + (double)res.host.peak_nbytes;
     double per_rank = engine + engine / MARGIN_PEAK_DIVISOR + (double)MARGIN_FIXED_NBYTES +
                       (double)p->host_nbytes;
     for (int r = 0; r < world->size && st == ZL_OK; r++) {

@@ -43,18 +43,22 @@ has "DOES NOT FIT"
 has "needs 180.78 GiB per GPU, 164.78 GiB more than the card's 16.00 GiB (T4-16GB)"
 has "hint: activations dominate: lower train_micro_batch_size_per_gpu"
 has "out of memory allocating 5.80 GiB for 'adam.m'"
-# one rank: no ZeRO stage partitions anything; offload and activation checkpointing are not built
+# one rank: no ZeRO stage partitions anything; parameter offload and activation
+# checkpointing are not built
 has "on one GPU nothing partitions it"
 lacks "ZeRO stage 1 partitions"
-lacks "offload"
+lacks "offload_param"
 lacks "checkpointing"
+# the setup names its offload choice; without offload the host holds nothing of it
+has "ZeRO stage 0, fp32, offload none"
+has "total          0.00 of 128.00 (the single-GPU workstation's 128.00 GiB / 1 GPU per node): fits"
 # model states alone and with working buffers (ZeRO's 16 bytes per parameter in fp32: 4+4+8)
 has "model states 23.21 alone (parameters, gradients, optimizer, master), 23.21 with working buffers"
 
 # eight ranks at stage 0: ZeRO stage 1 would help, and is named
 run --model gpt2-1.5b --cluster 8xt4
 has "ZeRO stage 1 partitions it across the 8 data-parallel ranks"
-lacks "offload"
+lacks "offload_param"
 
 # --json: fits false, the reason as an escaped string, the full requirement
 run --model gpt2-1.5b --cluster t4 --json
@@ -76,6 +80,65 @@ has '{"model": "we\"ird\\na\u0001me", "params":'
 run --model gpt2-1.5b --cluster 2xt4 --search --json
 valid
 has '"fits": false, "reason": "rank 0 (T4-16GB): out of memory'
+
+# --- ZeRO-Offload: host memory per rank against its share of the node -------------------
+cat >"$tmp/offload.json" <<'EOF'
+{"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1, "bf16": {"enabled": true},
+ "optimizer": {"type": "AdamW", "params": {"lr": 1e-4}},
+ "zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu", "pin_memory": true}}}
+EOF
+# gpt2-124m on 8 A100s: the optimizer's partition on the host (P = 124439808, 1/8 each:
+# master 4, gradient 4, moments 8, the bf16 staging copy 2 bytes per element = 18 P / 8)
+run --model gpt2-124m --cluster 8xa100-80gb --config "$tmp/offload.json"
+has "ZeRO stage 2, bf16, offload optimizer cpu"
+has "host memory per rank (peak, GiB, pinned):"
+has "parameters      0.03   gradients      0.06   optimizer      0.12   master      0.06"
+has "total          0.26 of 256.00 (the DGX A100 640GB's 2048.00 GiB / 8 GPUs per node): fits"
+has "optimizer      0.00   master      0.00"
+run --model gpt2-124m --cluster 8xa100-80gb --config "$tmp/offload.json" --json
+valid
+has '"offload_optimizer": "cpu", "offload_param": "none", "pin_memory": true'
+has '"host_memory_bytes": {"params": 31109952, "grads": 62219904, "optimizer": 124439808, "master": 62219904, "other": 0, "total": 279989568, "available": 274877906944, "node": 2199023255552}'
+has '"device_fits": true, "host_fits": true, "nvme_fits": true, "fits": true'
+# the node's figure, as DeepSpeed's estimator counts host memory (18 P: 2.09 GiB)
+run --model gpt2-124m --cluster 8xa100-80gb --config "$tmp/offload.json"
+has "per node 2.09 GiB for its 8 ranks (zerolab estimate's \"per CPU\" counts a node)"
+
+# a card too small for the optimizer: the plan names ZeRO-Offload and what it would move
+sed 's/, "offload_optimizer": {"device": "cpu", "pin_memory": true}//' "$tmp/offload.json" >"$tmp/nooffload.json"
+run --model gpt2-1.5b --cluster v100-16gb --config "$tmp/nooffload.json" --seq-len 128
+has "ZeRO stage 2, bf16, offload none"
+has "DOES NOT FIT"
+has "or offload the optimizer: \"offload_optimizer\": {\"device\": \"cpu\"} moves its 17.41 GiB (master weights and Adam's moments) to host memory, 512.00 GiB per rank here"
+
+# 8.4B parameters on a workstation of 8 RTX 4090s: the card holds its share, the host
+# (128 GiB for 8 ranks) does not: refused, naming host memory, the bytes, and a remedy
+printf '{"name": "gpt-8b", "vocab_size": 50257, "n_positions": 2048, "n_layer": 32, "n_head": 32, "n_embd": 4608}\n' >"$tmp/m8.json"
+run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128
+has "total         19.16 of 24.00: fits"
+has "total         17.60 of 16.00 (the single-GPU workstation's 128.00 GiB / 8 GPUs per node): DOES NOT FIT"
+has "host memory: needs 17.60 GiB per rank (18892517760 bytes), 1.60 GiB more than the 16.00 GiB (17179869184 bytes) it has"
+has "hint: ZeRO-Offload keeps the optimizer's partitions"
+has "--cluster 2x8xrtx4090"
+lacks "needs 19.16 GiB per GPU"
+run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128 --json
+valid
+has '"device_fits": true, "host_fits": false, "nvme_fits": true, "fits": false, "reason": "rank 0 host (host memory): out of memory'
+
+# --search tries the optimizer on the host at stages 1-3, the parameters too at stage 3,
+# and names it per setup
+run --model gpt2-350m --cluster 4xv100-16gb --config "$tmp/offload.json" --seq-len 512 --search
+has "stage offload       micro accum   GiB/GPU  host GiB"
+has "optimizer cpu"
+has "3     optim+param"
+has "8 of 8 setups fit in 16.00 GiB per GPU and 128.00 GiB of host memory per rank"
+run --model gpt2-350m --cluster 4xv100-16gb --config "$tmp/offload.json" --seq-len 512 --search --json
+valid
+has '"zero_stage": 0, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "none"'
+has '"zero_stage": 3, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "cpu"'
+# the 8.4B model: setups whose host side does not fit are counted apart
+run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128 --search
+has "did not fit the host memory"
 
 # --- --trace: an unwritable path or a FIFO with no reader fails at once, before the plan --
 mkfifo "$tmp/fifo"

@@ -42,7 +42,8 @@ static const char *const precision_block[] = {
     [ZL_F32] = "", [ZL_F16] = ", \"fp16\": {\"enabled\": true}",
     [ZL_BF16] = ", \"bf16\": {\"enabled\": true, \"check_grad_overflow\": false}"};
 
-static void real_run(zl_run *run, zl_dataset *data, int stage, zl_dtype dtype, int gas)
+static void real_run(zl_run *run, zl_dataset *data, int stage, zl_dtype dtype, int gas,
+                     bool offload)
 {
     char json[1024];
     snprintf(json, sizeof json,
@@ -50,8 +51,10 @@ static void real_run(zl_run *run, zl_dataset *data, int stage, zl_dtype dtype, i
              " \"gradient_clipping\": 1.0, \"optimizer\": {\"type\": \"AdamW\"},"
              " \"zero_optimization\": {\"stage\": %d, \"reduce_scatter\": true,"
              "   \"use_multi_rank_bucket_allreduce\": true, \"reduce_bucket_size\": 3000,"
-             "   \"stage3_param_persistence_threshold\": 2000, \"overlap_comm\": %s}%s}",
-             B, gas, stage, stage == 2 ? "true" : "false", precision_block[dtype]);
+             "   \"stage3_param_persistence_threshold\": 2000, \"overlap_comm\": %s%s}%s}",
+             B, gas, stage, stage == 2 ? "true" : "false",
+             offload ? ", \"offload_optimizer\": {\"device\": \"cpu\", \"pin_memory\": true}" : "",
+             precision_block[dtype]);
     memset(data, 0, sizeof *data);
     data->ntokens = 1024;
     data->vocab_size = model.vocab_size;
@@ -82,13 +85,67 @@ static void real_run(zl_run *run, zl_dataset *data, int stage, zl_dtype dtype, i
     ck_assert_double_eq(got->gradient_clipping, want.gradient_clipping);
 }
 
+/* Tag by tag, current and peak: the plan's ledger against the real one. */
+static void same_ledger(const zl_ledger *plan, const zl_ledger *real, const char *what, int stage,
+                        zl_dtype dtype)
+{
+    ck_assert_int_eq(real->num_tags, plan->num_tags);
+    for (int i = 0; i < real->num_tags; i++) {
+        const zl_ledger_entry *r = &real->entries[i];
+        ck_assert_msg(zl_ledger_peak(plan, r->tag) == r->peak_nbytes,
+                      "%s, stage %d %s np=%d rank %d: tag '%s' peak %zu (plan) vs %zu (real)", what,
+                      stage, zl_dtype_name(dtype), world->size, world->rank, r->tag,
+                      zl_ledger_peak(plan, r->tag), r->peak_nbytes);
+        ck_assert_msg(zl_ledger_current(plan, r->tag) == r->cur_nbytes,
+                      "%s, stage %d %s: tag '%s' current %zu (plan) vs %zu (real)", what, stage,
+                      zl_dtype_name(dtype), r->tag, zl_ledger_current(plan, r->tag), r->cur_nbytes);
+    }
+    ck_assert_uint_eq(plan->peak_nbytes, real->peak_nbytes);
+}
+
+/* ZeRO-Offload: the host device's ledger of the plan (master, offload.grad, adam.m,
+ * adam.v, offload.param) is the real run's host ledger, byte for byte, and the card holds
+ * none of it. The real run's host device also stages the micro-batches ("batch"), which
+ * the plan's does too. */
+static void offload_same_as_real(int stage, zl_dtype dtype)
+{
+    int W = world->size;
+    zl_run run;
+    zl_dataset data;
+    real_run(&run, &data, stage, dtype, 2, true);
+    ck_assert(run.options.offload_optimizer);
+    for (int s = 0; s < 2; s++) {
+        float loss;
+        ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
+    }
+    zl_plan_request req = {.model = model, .options = run.options, .world_size = W, .steps = 2};
+    zl_plan_result *res = malloc(sizeof *res);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_int_eq(zl_plan_run(&req, res), ZL_OK);
+    same_ledger(&res->ledger, &run.device.ledger, "device", stage, dtype);
+    same_ledger(&res->host, &run.host.ledger, "host", stage, dtype);
+    ck_assert_uint_gt(zl_ledger_peak(&res->host, "adam.m"), 0);
+    ck_assert_uint_eq(zl_ledger_peak(&res->ledger, "adam.m") + zl_ledger_peak(&res->ledger, "master"), 0);
+    ck_assert(res->device_fits && res->host_fits && res->nvme_fits);
+    zl_run_free(&run);
+    free(data.tokens);
+    free(res);
+}
+
+START_TEST(test_plan_offload_stage1_fp32) { offload_same_as_real(1, ZL_F32); }
+END_TEST
+START_TEST(test_plan_offload_stage2_bf16) { offload_same_as_real(2, ZL_BF16); }
+END_TEST
+START_TEST(test_plan_offload_stage3_fp16) { offload_same_as_real(3, ZL_F16); }
+END_TEST
+
 static void same_as_real(int stage, zl_dtype dtype)
 {
     int W = world->size;
     /* the real run: two optimizer steps on this rank's device */
     zl_run run;
     zl_dataset data;
-    real_run(&run, &data, stage, dtype, 2);
+    real_run(&run, &data, stage, dtype, 2, false);
     for (int s = 0; s < 2; s++) {
         float loss;
         ck_assert_int_eq(zl_run_step(&run, &loss), ZL_OK);
@@ -164,7 +221,7 @@ START_TEST(test_plan_oom_is_reported)
     ck_assert_uint_gt(zl_ledger_peak(&res.need, "adam.v"), 0); /* never allocated under the budget */
     /* the hint suggests a ZeRO stage only where there are ranks to partition over */
     if (world->size == 1) ck_assert_ptr_null(strstr(res.reason, "partitions them across"));
-    ck_assert_ptr_null(strstr(res.reason, "offload"));
+    ck_assert_ptr_null(strstr(res.reason, "offload_param"));
     ck_assert_ptr_null(strstr(res.reason, "checkpointing"));
 }
 END_TEST
@@ -182,6 +239,9 @@ static Suite *plan_suite(void)
     tcase_add_test(tc, test_plan_stage2_fp16);
     tcase_add_test(tc, test_plan_stage3_bf16);
     tcase_add_test(tc, test_plan_oom_is_reported);
+    tcase_add_test(tc, test_plan_offload_stage1_fp32);
+    tcase_add_test(tc, test_plan_offload_stage2_bf16);
+    tcase_add_test(tc, test_plan_offload_stage3_fp16);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -109,6 +109,49 @@ START_TEST(test_default_links)
 }
 END_TEST
 
+/* Every card sits in a server with host memory and NVMe, from the datasheets
+ * (docs/simulator.md): a cluster carries them per node, and a rank's share is the node's
+ * divided among the GPUs the spec puts in it. */
+START_TEST(test_node_presets)
+{
+    const size_t GiB = (size_t)1 << 30;
+    struct {
+        const char *device, *node;
+        size_t host;
+        double nvme_tb;
+    } want[] = {
+        {"v100-16gb", "dgx-1", 512 * GiB, 7.68},   {"v100-32gb", "dgx-2", 1536 * GiB, 30.72},
+        {"a100-40gb", "dgx-a100-320gb", 1024 * GiB, 15.36},
+        {"a100-80gb", "dgx-a100-640gb", 2048 * GiB, 30.72},
+        {"h100-80gb", "dgx-h100", 2048 * GiB, 30.72}, {"h200", "dgx-h200", 2048 * GiB, 30.72},
+        {"l4", "workstation", 128 * GiB, 2},       {"rtx4090", "workstation", 128 * GiB, 2},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        zl_cluster c;
+        ck_assert_int_eq(zl_cluster_parse(want[i].device, &c), ZL_OK);
+        ck_assert_str_eq(c.node->name, want[i].node);
+        ck_assert_uint_eq(c.host_memory, want[i].host);
+        ck_assert_uint_eq(c.nvme_capacity, (size_t)(want[i].nvme_tb * 1e12));
+        ck_assert_double_eq(c.nvme_bandwidth, c.node->nvme_bandwidth);
+        ck_assert(c.node->source && strlen(c.node->source) > 20);
+        /* one GPU of the node: all of it */
+        ck_assert_uint_eq(zl_cluster_host_memory_per_rank(&c), want[i].host);
+    }
+    zl_cluster c;
+    ck_assert_int_eq(zl_cluster_parse("2x8xa100-80gb", &c), ZL_OK);
+    ck_assert_uint_eq(zl_cluster_host_memory_per_rank(&c), 256 * GiB); /* 2 TB / 8 */
+    ck_assert_uint_eq(zl_cluster_nvme_capacity_per_rank(&c), 3840000000000u); /* 30.72 TB / 8 */
+    ck_assert_double_eq(c.nvme_bandwidth, 56e9); /* 8 PCIe 4 drives x 7 GB/s */
+    ck_assert_int_eq(zl_cluster_parse("16xv100-32gb", &c), ZL_OK);
+    ck_assert_uint_eq(zl_cluster_host_memory_per_rank(&c), 96 * GiB); /* DGX-2: 1.5 TB / 16 */
+    size_t n;
+    const zl_node_preset *nodes = zl_node_presets(&n);
+    ck_assert_uint_ge(n, 7);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(nodes[i].host_memory > 0 && nodes[i].nvme_bandwidth > 0 && nodes[i].gpus >= 1);
+}
+END_TEST
+
 START_TEST(test_cluster_specs)
 {
     zl_cluster c;
@@ -199,6 +242,7 @@ static Suite *presets_suite(void)
     tcase_add_test(tc, test_datasheet_figures);
     tcase_add_test(tc, test_default_links);
     tcase_add_test(tc, test_cluster_specs);
+    tcase_add_test(tc, test_node_presets);
     tcase_add_test(tc, test_bad_cluster_specs);
     suite_add_tcase(s, tc);
     return s;
