@@ -47,3 +47,6 @@ MPI_LOG_COMPILER = env MPIEXEC='$(MPIEXEC)' $(SHELL) $(srcdir)/tests/run-mpi.sh
 # ZeRO-Offload of the optimizer (src/zero/offload.c) against the same runs without it.
 ZL_MPI_CHECKS += tests/mpi/check_offload
 ZL_MPI_TESTS += tests/mpi/offload-np1.mpi tests/mpi/offload-np2.mpi
+# ZeRO-Infinity's optimizer swapping (src/zero/offload_nvme.c): the same, with swap files.
+ZL_MPI_CHECKS += tests/mpi/check_nvme
+ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi

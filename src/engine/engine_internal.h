@@ -15,6 +15,7 @@ struct zl_engine {
     zl_device *device;   /* the accelerator */
     zl_device *host;     /* the host device: opt.host, or own_host */
     zl_device own_host;
+    zl_ledger nvme_ledger; /* the swap files of offload_nvme (placement NVMe, no budget) */
     zl_model model;
     int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
                                   * (all of them until pipeline stages split the list) */
