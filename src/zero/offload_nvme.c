@@ -52,8 +52,10 @@
  * bandwidth (zl_sim_nvme), the step to the host compute stream, so `--trace` shows
  * swap-in, step and swap-out overlapping when pipelined and in sequence when not. On the
  * meta backend (plans) nothing is created or moved: the ledgers and the clock only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "io/swap_file.h"
@@ -391,7 +393,19 @@ void zl__zero_nvme_free(zl_zero_ctx *z)
     if (s->wr) zl_aio_wait(s->wr, NULL);
     if (s->files)
         for (int i = 0; i < s->groups * NV_STATES; i++) zl_swap_file_close(s->files[i]);
+    bool opened = s->dir != NULL;
     zl_swap_dir_close(s->dir);
+    /* Ranks sharing nvme_path share zero_stage_3/optimizer: the rank that created it may
+     * close first, while another's folder is still in it, and leave it; so each rank
+     * removes the two once they are empty (rmdir leaves a folder that is not), whoever
+     * made them: DeepSpeed's tree, nothing of the user's. */
+    if (opened && z->nvme_opt.nvme_path) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/zero_stage_3/optimizer", z->nvme_opt.nvme_path);
+        rmdir(p);
+        snprintf(p, sizeof p, "%s/zero_stage_3", z->nvme_opt.nvme_path);
+        rmdir(p);
+    }
     zl_aio_destroy(s->rd);
     zl_aio_destroy(s->wr);
     zl_swap_pool_destroy(s->pool);
