@@ -119,6 +119,7 @@ zl_status zl__zero_nvme_alloc(zl_zero_ctx *z, size_t numel)
     s->group_numel = (size_t)o->sub_group_size < numel ? (size_t)o->sub_group_size : numel;
     s->groups = s->group_numel ? (int)((numel + s->group_numel - 1) / s->group_numel) : 0;
     s->sets = 1 + (o->pipeline_read ? 1 : 0) + (o->pipeline_write ? 1 : 0);
+    if (!numel) return ZL_OK; /* an empty partition: nothing to swap */
     s->files = calloc((size_t)s->groups * NV_STATES + 1, sizeof *s->files);
     s->ledgered = calloc(NV_STATES, sizeof *s->ledgered);
     s->written = calloc((size_t)s->groups + 1, sizeof *s->written);

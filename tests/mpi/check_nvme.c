@@ -3,7 +3,8 @@
  * directory of its own (mkdtemp under $TMPDIR or /var/tmp):
  *   - equivalence: 10 optimizer steps give the same weights, bit for bit, as the same
  *     run without offload, in fp32 (gradient accumulation 4 and clipping; and plain),
- *     and in bf16, with a sub_group_size that cuts the partition into several sub-groups,
+ *     and in bf16 and fp16 (bitwise too: the same kernel on the same numbers, so no
+ *     tolerance is granted), with a sub_group_size that cuts the partition into several sub-groups,
  *     with and without pipeline_read / pipeline_write;
  *   - files: during training the swap folder holds DeepSpeed's names
  *     (zero_stage_3/optimizer/rank<R>/<id>.tensor.swp, three per sub-group), and after
@@ -171,6 +172,7 @@ static void equivalent(int gas, double clip, bool pr, bool pw, const char *name,
 }
 
 #define BF16 "\"bf16\": {\"enabled\": true}"
+#define FP16 "\"fp16\": {\"enabled\": true, \"initial_scale_power\": 12}"
 
 START_TEST(test_fp32_gas4_clip_pipelined) { equivalent(4, 0.5, true, true, "fp32", ""); }
 END_TEST
@@ -179,6 +181,8 @@ END_TEST
 START_TEST(test_bf16_pipeline_read) { equivalent(2, 0.5, true, false, "bf16", BF16); }
 END_TEST
 START_TEST(test_fp32_pipeline_write) { equivalent(1, 1.0, false, true, "fp32", ""); }
+END_TEST
+START_TEST(test_fp16_pipelined) { equivalent(2, 0.5, true, true, "fp16", FP16); }
 END_TEST
 
 /* ---- ledgers --------------------------------------------------------------------------- */
@@ -375,6 +379,17 @@ START_TEST(test_config)
     ck_assert_int_eq(o.aio.queue_depth, 16);
     ck_assert_int_eq(o.aio.intra_op_parallelism, 2);
     ck_assert(o.aio.single_submit && !o.aio.overlap_events);
+    /* thread_count, intra_op_parallelism's name before DeepSpeed PR #7056: an alias,
+     * unless the new name is there too */
+    snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": "
+                                "{\"stage\": 3, \"offload_optimizer\": {\"device\": \"nvme\", "
+                                "\"nvme_path\": \"/x\"}}, \"aio\": {\"thread_count\": 3}}");
+    ck_assert_msg(check(json, &o) == ZL_OK, "%s", zl_last_error());
+    ck_assert_int_eq(o.aio.intra_op_parallelism, 3);
+    snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"aio\": "
+                                "{\"thread_count\": 3, \"intra_op_parallelism\": 2}}");
+    ck_assert_msg(check(json, &o) == ZL_OK, "%s", zl_last_error());
+    ck_assert_int_eq(o.aio.intra_op_parallelism, 2);
     /* nvme_path is required */
     snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": "
                                 "{\"stage\": 3, \"offload_optimizer\": {\"device\": \"nvme\"}}}");
@@ -421,6 +436,7 @@ static Suite *nvme_suite(void)
     tcase_add_test(tc, test_fp32_plain);
     tcase_add_test(tc, test_bf16_pipeline_read);
     tcase_add_test(tc, test_fp32_pipeline_write);
+    tcase_add_test(tc, test_fp16_pipelined);
     tcase_add_test(tc, test_truncated_everywhere);
     tcase_add_test(tc, test_truncated_rank0);
     tcase_add_test(tc, test_bad_path);
