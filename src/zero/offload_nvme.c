@@ -353,12 +353,12 @@ zl_status zl__zero_nvme_step(zl_zero_ctx *z, void *params, const void *grads, si
         if ((st = wait_io(s->rd, real)) != ZL_OK) break;
         clock_wait(&c, c.read_end);
         double next_bytes = g + 1 < s->groups ? (double)group_len(s, g + 1) * sizeof(float) * NV_STATES : 0;
-        if (pr && g + 1 < s->groups) {
+        if (pr && g + 1 < s->groups) { /* read ahead, beside this step */
             if (real && (st = issue_read(z, g + 1, next)) != ZL_OK) break;
+            clock_read(&c, next_bytes);
         }
-        if (pr && g + 1 < s->groups) clock_read(&c, next_bytes);
         if ((st = step_group(z, g, set, params, grads, r, nr, t0, lr, beta1, grad_scale)) != ZL_OK) break;
-        if (pw) {
+        if (pw) { /* write behind, beside the next step */
             if ((st = wait_io(s->wr, real)) != ZL_OK) break;
             clock_wait(&c, c.write_end);
             if (real && (st = issue_write(z, g, set)) != ZL_OK) break;
