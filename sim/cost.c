@@ -63,12 +63,21 @@ static double sim_copy(const zl_sim *s, bool to_device, double bytes)
 
 static double sim_host(const zl_sim *s, double bytes) { return zl_cost_host_pass(s->cluster, bytes); }
 
+/* The node's drives are shared by its GPUs' ranks, as its DRAM is. */
+static double sim_nvme(const zl_sim *s, bool write, double bytes)
+{
+    const zl_cluster *c = s->cluster;
+    double t = zl_cost_transfer(c, write ? ZL_NVME_WRITE : ZL_NVME_READ, bytes);
+    return t * (c->gpus_per_node > 0 ? c->gpus_per_node : 1);
+}
+
 void zl_cost_attach(zl_sim *s, const zl_cluster *c)
 {
     s->op_cost = sim_op;
     s->coll_cost = sim_coll;
     s->copy_cost = sim_copy;
     s->host_cost = sim_host;
+    s->nvme_cost = c->nvme_bandwidth > 0 ? sim_nvme : NULL;
     s->device_preset = c->device;
     s->cluster = c;
     s->launch = ZL_COST_KERNEL_LAUNCH;

@@ -160,6 +160,28 @@ double zl_sim_host_compute(zl_sim *s, const char *name, double bytes)
     return end;
 }
 
+double zl_sim_nvme(zl_sim *s, const char *name, bool write, double bytes, double ready)
+{
+    if (!s->nvme_cost) return s->timeline.clock[ZL_STREAM_NVME];
+    return zl_timeline_run(&s->timeline, ZL_STREAM_NVME, name, s->nvme_cost(s, write, bytes), ready);
+}
+
+void zl_sim_host_wait(zl_sim *s, double end)
+{
+    forget_fusion(s);
+    s->run.open = false;
+    zl_timeline *tl = &s->timeline;
+    if (end > tl->clock[ZL_STREAM_CPU]) tl->clock[ZL_STREAM_CPU] = end;
+    if (end > tl->clock[ZL_STREAM_COMPUTE]) tl->clock[ZL_STREAM_COMPUTE] = end;
+}
+
+double zl_sim_host_now(const zl_sim *s)
+{
+    const zl_timeline *tl = &s->timeline;
+    return tl->clock[ZL_STREAM_COMPUTE] > tl->clock[ZL_STREAM_CPU] ? tl->clock[ZL_STREAM_COMPUTE]
+                                                                    : tl->clock[ZL_STREAM_CPU];
+}
+
 void zl_sim_copy_wait(zl_sim *s)
 {
     forget_fusion(s);

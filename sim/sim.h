@@ -70,6 +70,9 @@ typedef double (*zl_sim_coll_cost_fn)(const struct zl_sim *s, zl_sim_coll op, do
 typedef double (*zl_sim_copy_cost_fn)(const struct zl_sim *s, bool to_device, double bytes);
 /* Seconds for a memory-bound pass of the host's CPU over `bytes` (read + written). */
 typedef double (*zl_sim_host_cost_fn)(const struct zl_sim *s, double bytes);
+/* Seconds for one NVMe transfer of `bytes` (write: to the drive) of this rank's share of
+ * the node's drives. */
+typedef double (*zl_sim_nvme_cost_fn)(const struct zl_sim *s, bool write, double bytes);
 
 /* A widening cast (16 bits -> f32 scratch) that the next vector op may consume. */
 typedef struct zl_sim_widening {
@@ -88,6 +91,7 @@ typedef struct zl_sim {
     zl_sim_coll_cost_fn coll_cost;
     zl_sim_copy_cost_fn copy_cost;
     zl_sim_host_cost_fn host_cost;
+    zl_sim_nvme_cost_fn nvme_cost;
     const void *device_preset; /* for the cost functions (sim/presets.h) */
     const void *cluster;       /* for the collective cost (sim/presets.h) */
     zl_dtype act_dtype;        /* element type of activations on the simulated GPU */
@@ -149,6 +153,18 @@ void zl_sim_copy_wait(zl_sim *s);
  * host thread that issues the GPU's work runs it (DeepSpeed's CPU Adam is synchronous).
  * Returns its end. */
 double zl_sim_host_compute(zl_sim *s, const char *name, double bytes);
+
+/* Charge an NVMe read or write of `bytes` (ZeRO-Infinity's swapping) on s's NVMe stream
+ * ("nvme" in a trace; no-op without an NVMe cost, returning the stream's clock), not
+ * before `ready` (when the host thread issued it; 0: whenever the drive is free).
+ * Nothing waits for it: zl_sim_host_wait does. Returns its end. */
+double zl_sim_nvme(zl_sim *s, const char *name, bool write, double bytes, double ready);
+/* The host thread blocks until `end` (an NVMe transfer it waits for): the host compute
+ * stream and what the host issues to the GPU after it start no earlier. */
+void zl_sim_host_wait(zl_sim *s, double end);
+/* When the host thread is free to issue more: after the GPU work and the host compute
+ * issued so far. */
+double zl_sim_host_now(const zl_sim *s);
 
 /* FLOPs and bytes of one gemm of (m, n, k) with operands of `dt` (for tests and costs). */
 void zl_sim_gemm_counts(int m, int n, int k, bool accumulate, zl_dtype dt, double *flops,

@@ -19,12 +19,14 @@ TESTS += tests/cli/check_plan_cli.sh
 TESTS += tests/cli/check_faults.sh
 TESTS += tests/cli/check_unbuilt.sh
 TESTS += tests/cli/check_floors.sh
+TESTS += tests/cli/check_nvme_faults.sh
 EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_build.sh tests/cli/check_readme.sh
 EXTRA_DIST += tests/cli/check_config_cli.sh
 EXTRA_DIST += tests/cli/check_plan_cli.sh
 EXTRA_DIST += tests/cli/check_faults.sh
 EXTRA_DIST += tests/cli/check_unbuilt.sh
 EXTRA_DIST += tests/cli/check_floors.sh
+EXTRA_DIST += tests/cli/check_nvme_faults.sh
 EXTRA_DIST += examples
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS
@@ -50,5 +52,8 @@ ZL_MPI_TESTS += tests/mpi/offload-np1.mpi tests/mpi/offload-np2.mpi
 # ZeRO stage 3 at parameter-tensor granularity, and offload_param (src/zero/stage3.c).
 ZL_MPI_CHECKS += tests/mpi/check_zero3
 ZL_MPI_TESTS += tests/mpi/zero3-np1.mpi tests/mpi/zero3-np2.mpi
-# A traced GPT-3 175B ZeRO-3 plan: allgathers within the prefetch bucket, some under compute.
+# A traced GPT-3 175B ZeRO-3 plan: allgathers per tensor, some under compute.
 ZL_UNIT_TESTS += tests/unit/check_plan_zero3
+# ZeRO-Infinity's optimizer swapping (src/zero/offload_nvme.c): the same, with swap files.
+ZL_MPI_CHECKS += tests/mpi/check_nvme
+ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi

@@ -339,10 +339,25 @@ zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root)
                            "set it to 1");
     if (cfg->aio.use_gds)
         return unsupported(r, "aio.use_gds", "GPUDirect Storage", "set it to false");
+    /* thread_count: intra_op_parallelism's name before DeepSpeed PR #7056 (Feb 2025),
+     * which now ignores it; the configs written for the DeepSpeed before it (and its docs,
+     * still) mean the worker threads by it, so zerolab reads it as an alias unless the new
+     * name is given too, and says so. */
     const json_t *aio = json_object_get(root, "aio");
-    if (json_is_object(aio) && json_object_get(aio, "thread_count"))
-        zl__cfg_warn(r, "aio.thread_count",
-                     "thread_count was renamed intra_op_parallelism (DeepSpeed PR #7056) and is "
-                     "ignored; use intra_op_parallelism");
+    const json_t *tc = json_is_object(aio) ? json_object_get(aio, "thread_count") : NULL;
+    if (tc) {
+        if (json_object_get(aio, "intra_op_parallelism") || !json_is_integer(tc) ||
+            json_integer_value(tc) < 1 || json_integer_value(tc) > 256)
+            zl__cfg_warn(r, "aio.thread_count",
+                         "thread_count was renamed intra_op_parallelism (DeepSpeed PR #7056) and "
+                         "is ignored here; use intra_op_parallelism (1..256)");
+        else {
+            r->cfg->aio.intra_op_parallelism = json_integer_value(tc);
+            zl__cfg_warn(r, "aio.thread_count",
+                         "thread_count was renamed intra_op_parallelism (DeepSpeed PR #7056, "
+                         "which ignores the old name); read as intra_op_parallelism %lld: "
+                         "rename it", (long long)json_integer_value(tc));
+        }
+    }
     return ZL_OK;
 }

@@ -39,6 +39,20 @@ static zl_status check_options(const zl_engine_options *o)
                          "stage %d): the offloaded optimizer is a ZeRO optimizer's partition\n"
                          "  hint: set zero_optimization.stage to 1, 2 or 3, or remove "
                          "offload_optimizer", o->zero_stage);
+    if (o->offload_nvme && (!o->offload_optimizer || o->zero_stage != 3))
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "zero_optimization.offload_optimizer.device \"nvme\" swaps ZeRO stage "
+                         "3's optimizer partition (got stage %d)\n  hint: set "
+                         "zero_optimization.stage to 3, or use \"device\": \"cpu\"", o->zero_stage);
+    if (o->offload_nvme && !o->nvme_path[0])
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "zero_optimization.offload_optimizer.nvme_path is not set: device "
+                         "\"nvme\" swaps the optimizer state to files under it\n  hint: set "
+                         "\"nvme_path\" to an existing directory on a fast local drive");
+    if (o->offload_nvme) {
+        zl_status st = zl_aio_config_check(&o->aio);
+        if (st != ZL_OK) return st;
+    }
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);
@@ -77,6 +91,15 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
         .host = e->host,
         .offload = o->offload_optimizer,
         .pin_memory = o->offload_pin_memory,
+        .nvme = o->offload_optimizer && o->offload_nvme,
+        .nvme_opt = {.nvme_path = o->nvme_path,
+                     .buffer_count = o->nvme_buffer_count,
+                     .pipeline_read = o->nvme_pipeline_read,
+                     .pipeline_write = o->nvme_pipeline_write,
+                     .sub_group_size = o->sub_group_size,
+                     .aio = o->aio,
+                     .rank = zl__engine_dp_rank(e)},
+        .nvme_ledger = &e->nvme_ledger,
     };
     e->zero.pending[0].layer = e->zero.pending[1].layer = -1;
 }
@@ -128,8 +151,10 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     /* Parameters (with their initial values), master weights, gradients and buckets, where
      * the stage keeps them; values agree across ranks in zl_engine_create. */
     if ((st = e->zero.strategy->alloc(&e->zero)) != ZL_OK) return st;
-    /* Adam's moments beside the master weights: on the host under ZeRO-Offload. */
-    if ((st = zl_adamw_init(&e->adam, e->zero.offload ? e->host : dev, e->zero.opt_numel,
+    /* Adam's moments beside the master weights: on the host under ZeRO-Offload; in swap
+     * files with NVMe (the engine's optimizer keeps only its settings and step count). */
+    if ((st = zl_adamw_init(&e->adam, e->zero.offload ? e->host : dev,
+                            e->zero.nvme ? 0 : e->zero.opt_numel,
                             &opt->optimizer)) != ZL_OK)
         return st;
     if ((st = zl_lr_schedule_init(&e->lr_schedule, &opt->scheduler, opt->optimizer.lr,
@@ -176,6 +201,13 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     }
     e->opt = *opt;
     e->device = dev;
+    {
+        char name[sizeof dev->ledger.device_name + 8];
+        snprintf(name, sizeof name, "%s NVMe", dev->ledger.device_name);
+        name[sizeof e->nvme_ledger.device_name - 1] = 0; /* the ledger's room */
+        zl_ledger_init(&e->nvme_ledger, name, 0);
+        zl_ledger_set_placement(&e->nvme_ledger, ZL_PLACE_NVME);
+    }
     /* Zero means "DeepSpeed's default", so a zeroed options struct trains as one rank. */
     if (e->opt.reduce_bucket_size == 0) e->opt.reduce_bucket_size = 500000000;
     if (e->opt.gradient_predivide_factor == 0) e->opt.gradient_predivide_factor = 1.0;
@@ -183,12 +215,21 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     if (e->opt.prefetch_bucket_size == 0) e->opt.prefetch_bucket_size = 50000000;
     if (e->opt.max_live_parameters == 0) e->opt.max_live_parameters = 1000000000;
     if (e->opt.max_reuse_distance == 0) e->opt.max_reuse_distance = 1000000000;
+    if (e->opt.sub_group_size == 0) e->opt.sub_group_size = 1000000000;
+    if (e->opt.nvme_buffer_count == 0) e->opt.nvme_buffer_count = 4;
+    if (e->opt.aio.block_size == 0) zl_aio_config_default(&e->opt.aio);
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the initialisation below. */
     if (opt->dp) st = zl_comm_agree(opt->dp, st);
     /* Every replica starts from rank 0's values. */
     if (st == ZL_OK) st = e->zero.strategy->init_params(&e->zero);
+    /* NVMe: the initial master weights were written to their swap files (collectively
+     * agreed, so that a rank whose disk filled up does not leave the others waiting). */
+    if (st == ZL_OK) {
+        st = zl_zero_init_status(&e->zero);
+        if (opt->dp) st = zl_comm_agree(opt->dp, st);
+    }
     if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
     if (st != ZL_OK) {
         zl_engine_destroy(e);

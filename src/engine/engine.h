@@ -24,6 +24,7 @@
 #include "comm/comm.h"
 #include "config/optim_settings.h"
 #include "core/device.h"
+#include "io/aio.h"
 #include "engine/schedule.h"
 #include "model/model.h"
 #include "optim/lr_schedule.h"
@@ -73,6 +74,18 @@ typedef struct zl_engine_options {
      * (zero/offload.c). Needs zero_stage 1-3. pin_memory: the config's, recorded. */
     bool offload_optimizer;
     bool offload_pin_memory;
+    /* ZeRO-Infinity (offload_optimizer.device "nvme" at stage 3; zero/offload_nvme.c):
+     * with offload_optimizer, the master weights and Adam's moments live in swap files
+     * under nvme_path (which must exist), stepped sub_group_size elements at a time
+     * (0: DeepSpeed's 1e9) through a pool of at least buffer_count buffers, reading ahead
+     * and writing behind as pipeline_read / pipeline_write say; I/O as `aio` says (zeroed:
+     * DeepSpeed's defaults). */
+    bool offload_nvme;
+    char nvme_path[1024];
+    int nvme_buffer_count;           /* 0: DeepSpeed's 4 */
+    bool nvme_pipeline_read, nvme_pipeline_write;
+    int64_t sub_group_size;
+    zl_aio_config aio;
     double gradient_predivide_factor; /* 1.0 */
     zl_engine_precision precision;
     /* The order of zl_engine_train_batch's instructions (engine/schedule.h); it sets how
@@ -159,10 +172,11 @@ const zl_engine_options *zl_engine_get_options(const zl_engine *e);
 const zl_model *zl_engine_model(const zl_engine *e);
 /* The device the engine computes on (not owned). */
 zl_device *zl_engine_device(const zl_engine *e);
+/* The rank's NVMe ledger: the bytes of its swap files (offload_nvme), by tag
+ * ("nvme.master", "nvme.adam.m", "nvme.adam.v", "nvme.grad"); empty without NVMe. */
+const zl_ledger *zl_engine_nvme_ledger(const zl_engine *e);
 /* The type of parameters and activations (f32, f16 or bf16). */
 zl_dtype zl_engine_dtype(const zl_engine *e);
-/* The bytes this rank keeps in NVMe swap files, by tag (empty without ZeRO-Infinity). */
-const zl_ledger *zl_engine_nvme_ledger(const zl_engine *e);
 /* step() calls so far (DeepSpeed's micro_steps). */
 int64_t zl_engine_micro_steps(const zl_engine *e);
 /* Optimizer steps (boundaries) so far, skipped ones included (DeepSpeed's global_steps). */

@@ -5,8 +5,8 @@
 const zl_engine_options *zl_engine_get_options(const zl_engine *e) { return &e->opt; }
 const zl_model *zl_engine_model(const zl_engine *e) { return &e->model; }
 zl_device *zl_engine_device(const zl_engine *e) { return e->device; }
-zl_dtype zl_engine_dtype(const zl_engine *e) { return e->prec.dtype; }
 const zl_ledger *zl_engine_nvme_ledger(const zl_engine *e) { return &e->nvme_ledger; }
+zl_dtype zl_engine_dtype(const zl_engine *e) { return e->prec.dtype; }
 int64_t zl_engine_micro_steps(const zl_engine *e) { return e->micro_steps; }
 int64_t zl_engine_global_steps(const zl_engine *e) { return e->global_steps; }
 int64_t zl_engine_global_samples(const zl_engine *e) { return e->global_samples; }

@@ -15,6 +15,7 @@ struct zl_engine {
     zl_device *device;   /* the accelerator */
     zl_device *host;     /* the host device: opt.host, or own_host */
     zl_device own_host;
+    zl_ledger nvme_ledger; /* the swap files of offload_nvme (placement NVMe, no budget) */
     zl_model model;
     int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
                                   * (all of them until pipeline stages split the list) */
@@ -52,8 +53,6 @@ struct zl_engine {
     void (*instr_observer)(void *ctx, const zl_instr *in);
     bool failed_here; /* the last train_batch failed on this rank (not only agreed to) */
     void *instr_observer_ctx;
-    /* ZeRO-Infinity's swap files (bytes on NVMe, by tag): what the swapper records. */
-    zl_ledger nvme_ledger;
 };
 
 static inline int zl__engine_dp_size(const zl_engine *e) { return e->opt.dp ? e->opt.dp->size : 1; }

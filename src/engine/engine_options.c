@@ -35,10 +35,23 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     o->offload_param_pin_memory = cfg->zero.offload_param.pin_memory;
     o->prescale_gradients = cfg->prescale_gradients;
     /* DeepSpeed's stages 1-2 offload to the CPU for any device but "none" ("nvme"
-     * included: NVMe optimizer swapping exists only at stage 3, which check_config
-     * refuses for now). */
-    o->offload_optimizer = cfg->zero.offload_optimizer.device != ZL_OFFLOAD_NONE;
-    o->offload_pin_memory = cfg->zero.offload_optimizer.pin_memory;
+     * included: NVMe optimizer swapping exists only at stage 3). */
+    const zl_config_offload_optimizer *oo = &cfg->zero.offload_optimizer;
+    o->offload_optimizer = oo->device != ZL_OFFLOAD_NONE;
+    o->offload_pin_memory = oo->pin_memory;
+    o->offload_nvme = oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3;
+    if (oo->nvme_path) snprintf(o->nvme_path, sizeof o->nvme_path, "%s", oo->nvme_path);
+    o->nvme_buffer_count = oo->buffer_count > 0 && oo->buffer_count < 1 << 20 ? (int)oo->buffer_count : 0;
+    o->nvme_pipeline_read = oo->pipeline_read;
+    o->nvme_pipeline_write = oo->pipeline_write;
+    o->sub_group_size = cfg->zero.sub_group_size;
+    /* The top-level aio block (zl_aio_config_check judges it when NVMe uses it). */
+    o->aio = (zl_aio_config){.block_size = (size_t)cfg->aio.block_size,
+                             .queue_depth = (int)cfg->aio.queue_depth,
+                             .intra_op_parallelism = (int)cfg->aio.intra_op_parallelism,
+                             .single_submit = cfg->aio.single_submit,
+                             .overlap_events = cfg->aio.overlap_events,
+                             .use_gds = cfg->aio.use_gds};
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
 
     /* Mixed precision: fp16 or bf16 storage; communication and gradient accumulation in
@@ -110,22 +123,32 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "%s: %s_master_weights_and_grads (16-bit master weights) is not "
                          "implemented yet\n  hint: remove it; master weights stay fp32",
                          cfg->name, cfg->fp16.enabled ? "fp16.fp16" : "bf16.bf16");
-    /* ZeRO-Offload of the optimizer is built for "cpu" at stages 1-3 and for "nvme" at
-     * stages 1-2 (where DeepSpeed means the CPU by it); ZeRO-Infinity's NVMe optimizer
-     * (stage 3) is not yet. Stage 0 has no ZeRO optimizer to offload (DeepSpeed would
-     * build its CPU Adam over GPU parameters and fail on them). */
+    /* ZeRO-Offload of the optimizer is built for "cpu" at stages 1-3, for "nvme" at
+     * stages 1-2 (where DeepSpeed means the CPU by it) and at stage 3 (ZeRO-Infinity's
+     * optimizer swapping, zero/offload_nvme.c). Stage 0 has no ZeRO optimizer to offload
+     * (DeepSpeed would build its CPU Adam over GPU parameters and fail on them). */
     const zl_config_offload_optimizer *oo = &cfg->zero.offload_optimizer;
     if (oo->device != ZL_OFFLOAD_NONE && cfg->zero.stage == 0)
         return zl_errorf(ZL_ERR_CONFIG,
                          "%s: zero_optimization.offload_optimizer needs ZeRO stage 1, 2 or 3 "
                          "(stage is 0)\n  hint: set zero_optimization.stage to 1, 2 or 3, or "
                          "\"device\": \"none\"", cfg->name);
-    if (oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_optimizer.device \"nvme\" at ZeRO stage "
-                         "3 (ZeRO-Infinity's optimizer swapping) is not built yet\n"
-                         "  hint: use \"device\": \"cpu\" (optimizer state in host memory)",
-                         cfg->name);
+    if (oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3) {
+        if (!oo->nvme_path || !oo->nvme_path[0])
+            return zl_errorf(ZL_ERR_CONFIG,
+                             "%s: zero_optimization.offload_optimizer.device \"nvme\" needs "
+                             "nvme_path: the directory the optimizer state is swapped to\n"
+                             "  hint: add \"nvme_path\": \"/local_nvme\" (an existing directory "
+                             "on a fast local drive) to offload_optimizer", cfg->name);
+        zl_aio_config a = {.block_size = (size_t)cfg->aio.block_size,
+                           .queue_depth = (int)cfg->aio.queue_depth,
+                           .intra_op_parallelism = (int)cfg->aio.intra_op_parallelism,
+                           .single_submit = cfg->aio.single_submit,
+                           .overlap_events = cfg->aio.overlap_events,
+                           .use_gds = cfg->aio.use_gds};
+        zl_status st = zl_aio_config_check(&a);
+        if (st != ZL_OK) return zl_error_wrap(st, "%s: ", cfg->name);
+    }
     /* offload_param applies to stage 3 only (the config warns that it is ignored below):
      * "cpu" is built, ZeRO-Infinity's "nvme" not yet. */
     if (cfg->zero.offload_param.device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3)

@@ -34,6 +34,7 @@
 
 zl_status zl__zero_offload_alloc(zl_zero_ctx *z, size_t numel)
 {
+    if (z->nvme) return zl__zero_nvme_alloc(z, numel); /* zero/offload_nvme.c */
     int64_t n = (int64_t)numel;
     zl_status st;
     if ((st = zl_tensor_alloc(z->master, z->host, "master", ZL_F32, 1, &n)) != ZL_OK ||
@@ -45,6 +46,7 @@ zl_status zl__zero_offload_alloc(zl_zero_ctx *z, size_t numel)
 
 void zl__zero_offload_free(zl_zero_ctx *z)
 {
+    zl__zero_nvme_free(z);
     zl_tensor_free(&z->offload_param);
     zl_tensor_free(&z->offload_grad);
 }
@@ -52,6 +54,10 @@ void zl__zero_offload_free(zl_zero_ctx *z)
 void zl__zero_master_init(zl_zero_ctx *z, size_t off, const void *src, size_t n)
 {
     zl_dtype t = z->prec->dtype;
+    if (z->nvme) {
+        zl__zero_nvme_master_init(z, off, src, n);
+        return;
+    }
     float *master = (float *)z->master->data + off;
     if (!z->offload) {
         z->device->ops->cast(z->device->ops, master, ZL_F32, src, t, n);
@@ -65,11 +71,15 @@ void zl__zero_master_init(zl_zero_ctx *z, size_t off, const void *src, size_t n)
     z->host->ops->cast(z->host->ops, master, ZL_F32, stage, t, n);
 }
 
-/* Step 1: the device's gradient share (n elements of grad_dtype) into offload.grad (f32). */
-static zl_status grads_to_host(zl_zero_ctx *z, const void *grads, size_t n)
+zl_status zl_zero_init_status(zl_zero_ctx *z)
+{
+    return z->nvme ? zl__zero_nvme_init_status(z) : ZL_OK;
+}
+
+/* Step 1: the device's gradient share (n elements of grad_dtype) into dst (f32, host). */
+zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void *grads, size_t n)
 {
     zl_dtype gt = z->prec->grad_dtype;
-    float *dst = z->offload_grad.data;
     if (gt == ZL_F32) return zl_device_copy(z->host, dst, z->device, grads, n * sizeof(float));
     /* 16 bits: the policy's f32 scratch (16-bit training always has it) is the device's
      * cast buffer, one piece at a time. */
@@ -90,9 +100,10 @@ zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads,
                                 float grad_scale)
 {
     ZL_ASSERT(z->offload && n <= z->opt_numel);
+    if (z->nvme) return zl__zero_nvme_step(z, params, grads, n, r, nr, lr, beta1, grad_scale);
     zl_dtype t = z->prec->dtype;
     size_t psz = zl_dtype_nbytes(t);
-    zl_status st = grads_to_host(z, grads, n);
+    zl_status st = zl__zero_offload_grads_to_host(z, z->offload_grad.data, grads, n);
     if (st != ZL_OK) return st;
     zl_device_copy_wait(z->device); /* the step reads what the copies brought */
     /* Adam on the host's kernel; the moments were allocated on the host (z->adam->device). */

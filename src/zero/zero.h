@@ -40,6 +40,7 @@
 #include "comm/comm.h"
 #include "core/device.h"
 #include "core/tensor.h"
+#include "io/aio.h"
 #include "model/model.h"
 #include "optim/adamw.h"
 #include "zero/partition.h"
@@ -68,8 +69,22 @@ typedef struct zl_zero_pending {
     zl_comm_request req;
 } zl_zero_pending;
 
+/* ZeRO-Infinity's optimizer swapping (offload_optimizer.device "nvme", stage 3;
+ * zero/offload_nvme.c): DeepSpeed's keys, defaults applied. */
+typedef struct zl_zero_nvme_options {
+    const char *nvme_path;  /* the folder the swap tree goes under (must exist) */
+    int buffer_count;       /* offload_optimizer.buffer_count: the pool's buffers (at least
+                             * what the step needs: 5, +3 per pipelined direction) */
+    bool pipeline_read;     /* read the next sub-group while this one steps */
+    bool pipeline_write;    /* write the previous sub-group while this one steps */
+    int64_t sub_group_size; /* elements of the partition stepped (and swapped) at a time */
+    zl_aio_config aio;      /* the top-level "aio" block */
+    int rank;               /* the global rank: rank<R> of the folder */
+} zl_zero_nvme_options;
+
 struct zl_zero_strategy;
 struct zl_zero3;
+struct zl_zero_nvme;
 
 /* What a strategy works on. The engine fills the first part; the strategy the rest. */
 typedef struct zl_zero_ctx {
@@ -117,6 +132,13 @@ typedef struct zl_zero_ctx {
      * offload_param (dtype, "offload.param"): the stepped partition, rounded, before its
      * copy to the device (the 16-bit gradient passes through it on the way in). */
     zl_tensor offload_grad, offload_param;
+    /* ZeRO-Infinity (nvme, with offload): the partition's master weights and Adam's
+     * moments in swap files instead of host memory; the host holds only the buffer pool
+     * ("nvme.buffers"), nvme_ledger the files ("nvme.master", "nvme.adam.m", "nvme.adam.v"). */
+    bool nvme;
+    zl_zero_nvme_options nvme_opt;
+    zl_ledger *nvme_ledger;
+    struct zl_zero_nvme *nvme_state;
 } zl_zero_ctx;
 
 typedef struct zl_zero_strategy {
@@ -174,6 +196,10 @@ zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm);
  * (grad_dtype): only while the strategy keeps the gradient whole (whole_grads), else
  * NULL. What ReduceTiedGrads adds a tie's copies into. */
 void *zl_zero_param_grads(zl_zero_ctx *z, int param);
+/* After init_params: the first failure of writing the initial master weights to their
+ * swap files (offload_optimizer nvme; the stage's initialisation cannot return it), or
+ * ZL_OK. Local: the caller agrees on it. */
+zl_status zl_zero_init_status(zl_zero_ctx *z);
 /* DeepSpeed's zero_grad after the step. */
 void zl_zero_zero_grads(zl_zero_ctx *z);
 

@@ -77,6 +77,17 @@ zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads,
                                 float grad_scale);
 void zl__zero_offload_free(zl_zero_ctx *z);
 
+/* offload_nvme.c: the same four for offload_optimizer.device "nvme" (z->nvme), which
+ * offload.c's dispatch to; grads_to_host is offload.c's step 1, shared. */
+zl_status zl__zero_nvme_alloc(zl_zero_ctx *z, size_t numel);
+void zl__zero_nvme_master_init(zl_zero_ctx *z, size_t off, const void *src, size_t n);
+zl_status zl__zero_nvme_init_status(zl_zero_ctx *z);
+zl_status zl__zero_nvme_step(zl_zero_ctx *z, void *params, const void *grads, size_t n,
+                             const zl_param_range *r, int nr, double lr, double beta1,
+                             float grad_scale);
+void zl__zero_nvme_free(zl_zero_ctx *z);
+zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void *grads, size_t n);
+
 /* zero.c: gradient staging of stages 2-3; numel(z, l): what layer l's staging holds. */
 zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int));
 void *zl__zero_staging_of(zl_zero_ctx *z, int layer);
