@@ -10,8 +10,9 @@
  *                          copy to the device (DeepSpeed's pinned 16-bit buffer)  2 or 4 P
  *
  * At the accumulation boundary, after the overflow check and the norm (on the device,
- * over the reduced gradient, as without offload: the same numbers), step():
- *   1. D2H   the reduced gradient share into offload.grad, in f32: an f32 gradient is
+ * over the reduced gradient, as without offload: the same numbers; at stage 2 on the host,
+ * over offload.grad, where backward has already put the gradient: add_share below), step():
+ *   1. D2H   (stages 1, 3) the reduced gradient share into offload.grad, in f32: an f32 gradient is
  *            copied as is; a 16-bit one is widened on the device piece by piece through
  *            the precision policy's scratch and each piece copied (DeepSpeed casts each
  *            gradient slice to fp32 on the GPU, then copies it: 4 bytes per element cross
