@@ -10,8 +10,9 @@
  *                          copy to the device (DeepSpeed's pinned 16-bit buffer)  2 or 4 P
  *
  * At the accumulation boundary, after the overflow check and the norm (on the device,
- * over the reduced gradient, as without offload: the same numbers), step():
- *   1. D2H   the reduced gradient share into offload.grad, in f32: an f32 gradient is
+ * over the reduced gradient, as without offload: the same numbers; at stage 2 on the host,
+ * over offload.grad, where backward has already put the gradient: add_share below), step():
+ *   1. D2H   (stages 1, 3) the reduced gradient share into offload.grad, in f32: an f32 gradient is
  *            copied as is; a 16-bit one is widened on the device piece by piece through
  *            the precision policy's scratch and each piece copied (DeepSpeed casts each
  *            gradient slice to fp32 on the GPU, then copies it: 4 bytes per element cross
@@ -95,6 +96,53 @@ zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void 
     return ZL_OK;
 }
 
+/* ZeRO-2: a layer's reduced share, on its way to the host during backward. DeepSpeed
+ * (stage_1_and_2.py, copy_grads_in_partition) copies each parameter's slice of the
+ * partition into the fp32 CPU gradient as its bucket is reduced, so no gradient partition
+ * stays on the GPU; with gradient accumulation it keeps the partial sums on the host in
+ * the 16-bit type and adds each micro-step's into them (through a GPU buffer). Here, piece
+ * by piece: widened on the device through the precision policy's f32 scratch (an f32
+ * share is copied as is: 4 bytes per element cross the link either way), copied into
+ * the landing zone (the start of offload.param, free until the step), and added into
+ * offload.grad by the host's kernels. A 16-bit grad_dtype then rounds the sum to
+ * grad_dtype and widens it back, so offload.grad holds, widened, exactly the 16-bit
+ * partition the device would have accumulated (the same bits after the step, which
+ * tests/mpi/check_offload.c asserts; and DeepSpeed's 16-bit partial sums). The first
+ * micro-step after zero_grads writes instead of adding: each element of the partition gets
+ * one share per micro-step, and 0 + x is x (but -0: +0; a zero gradient of either sign
+ * steps Adam alike). Only the copies are charged on a simulated card: to the host link,
+ * beside the backward compute issued after them. */
+zl_status zl__zero_offload_add_share(zl_zero_ctx *z, size_t off, const void *g, size_t n)
+{
+    zl_dtype ct = z->prec->comm_dtype, gt = z->prec->grad_dtype;
+    const zl_ops *dops = z->device->ops, *hops = z->host->ops;
+    float *acc = (float *)z->offload_grad.data + off;
+    float *land = z->offload_param.data;
+    float *scratch = zl_tensor_f32(&z->prec->scratch);
+    ZL_ASSERT(ct == ZL_F32 || scratch || dops->meta);
+    size_t cap = zl_tensor_nbytes(&z->offload_param) / sizeof(float);
+    size_t piece = cap < ZL_VEC_SCRATCH_NUMEL ? cap : ZL_VEC_SCRATCH_NUMEL;
+    ZL_ASSERT(piece > 0 || n == 0);
+    bool add = !z->offload_grad_fresh;
+    for (size_t i = 0; i < n; i += piece) {
+        size_t len = n - i < piece ? n - i : piece;
+        const float *src = (const float *)zl__at((void *)g, ct, i);
+        if (ct != ZL_F32) {
+            dops->cast(dops, scratch, ZL_F32, zl__at((void *)g, ct, i), ct, len);
+            src = scratch;
+        }
+        zl_status st = zl_device_copy(z->host, add ? land : acc + i, z->device, src, len * sizeof(float));
+        if (st != ZL_OK) return st;
+        if (add) hops->axpy(hops, acc + i, 1.0f, land, len);
+        /* Round to grad_dtype (a written 16-bit share is already exact). */
+        if (gt != ZL_F32 && (add || ct != gt)) {
+            hops->cast(hops, land, gt, acc + i, ZL_F32, len);
+            hops->cast(hops, acc + i, ZL_F32, land, gt, len);
+        }
+    }
+    return ZL_OK;
+}
+
 zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads, size_t n,
                                 const zl_param_range *r, int nr, double lr, double beta1,
                                 float grad_scale)
@@ -103,7 +151,10 @@ zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads,
     if (z->nvme) return zl__zero_nvme_step(z, params, grads, n, r, nr, lr, beta1, grad_scale);
     zl_dtype t = z->prec->dtype;
     size_t psz = zl_dtype_nbytes(t);
-    zl_status st = zl__zero_offload_grads_to_host(z, z->offload_grad.data, grads, n);
+    /* Stage 2's gradient is on the host already (zl__zero_offload_add_share). */
+    zl_status st = grads == z->offload_grad.data
+                       ? ZL_OK
+                       : zl__zero_offload_grads_to_host(z, z->offload_grad.data, grads, n);
     if (st != ZL_OK) return st;
     zl_device_copy_wait(z->device); /* the step reads what the copies brought */
     /* Adam on the host's kernel; the moments were allocated on the host (z->adam->device). */

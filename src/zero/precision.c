@@ -57,6 +57,7 @@ zl_status zl_precision_init(zl_precision *p, zl_device *dev, zl_model *m, uint64
     p->check_grad_overflow = o->check_grad_overflow;
     p->vec = (zl_vec_ctx){.device = dev, .scratch = NULL};
     p->overflow = false;
+    p->own_host = NULL;
     m->dtype = dtype;
     if (dev->sim) dev->sim->act_dtype = dtype; /* what the GPU would move */
 
@@ -174,6 +175,26 @@ void zl_precision_adam_step(zl_precision *p, zl_adamw *adam, float *weights, voi
 
 /* ---- the boundary ------------------------------------------------------------------- */
 
+double zl_precision_own_sumsq(zl_precision *p, const void *own, size_t n)
+{
+    if (!p->own_host) return zl_precision_sumsq(p, own, p->grad_dtype, n);
+    const zl_ops *ops = p->own_host->ops;
+    if (p->grad_dtype == ZL_F32) return ops->sumsq(ops, own, n);
+    /* The 16-bit values, widened: summed in the pieces zl_vec_sumsq widens a 16-bit
+     * buffer in, so that the doubles add in the same order (the same norm, bit for bit). */
+    double sum = 0;
+    for (size_t i = 0; i < n; i += PIECE)
+        sum += ops->sumsq(ops, (const float *)own + i, n - i < PIECE ? n - i : PIECE);
+    return sum;
+}
+
+/* Whether this rank's share holds an inf or a NaN (widening keeps both). */
+static bool own_nonfinite(zl_precision *p, const void *own, size_t n)
+{
+    if (!p->own_host) return zl_precision_nonfinite(p, own, p->grad_dtype, n);
+    return p->own_host->ops->nonfinite(p->own_host->ops, own, n);
+}
+
 zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *own, size_t n,
                                       bool *skip)
 {
@@ -183,7 +204,7 @@ zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *
     if (!check) return ZL_OK;
     int dp_rank = dp ? dp->rank : 0;
     /* MAX over the data-parallel group: one rank's inf skips everybody's step. */
-    double flag = zl_precision_nonfinite(p, own, p->grad_dtype, n) ? 1.0 : 0.0;
+    double flag = own_nonfinite(p, own, n) ? 1.0 : 0.0;
     if (dp && dp->size > 1) {
         zl_status st = zl_comm_allreduce(dp, &flag, 1, ZL_F64, ZL_REDUCE_MAX);
         if (st != ZL_OK) return st;

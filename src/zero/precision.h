@@ -74,6 +74,10 @@ typedef struct zl_precision {
     zl_vec_ctx vec;    /* the vector helpers' device and scratch */
     zl_loss_scaler scaler; /* fp16: the loss scale (static or dynamic); others: 1 */
     bool overflow;         /* the last boundary found inf/nan gradients */
+    /* Where the boundary reads this rank's share of the reduced gradient (the overflow
+     * scan, the norm): NULL, on `device` in grad_dtype; else on this host device,
+     * widened to f32 (ZeRO-2 with offload: zl_precision_own_grads_on_host). */
+    zl_device *own_host;
 } zl_precision;
 
 /* Set the three types (o->dtype: f32, f16 or bf16; the other two follow it unless fp32 is
@@ -112,6 +116,17 @@ static inline bool zl_precision_nonfinite(zl_precision *p, const void *x, zl_dty
 {
     return zl_vec_nonfinite(&p->vec, x, t, n);
 }
+
+/* This rank's share of the reduced gradient is kept on `host`, widened to f32, rather
+ * than on the device in grad_dtype (ZeRO-2 with offload): zl_precision_check_overflow and
+ * zl_precision_own_sumsq read it there with the host's kernels. */
+static inline void zl_precision_own_grads_on_host(zl_precision *p, zl_device *host)
+{
+    p->own_host = host;
+}
+/* The sum of squares of this rank's share (own, n elements; where own_grads_on_host
+ * says), in double: the same number wherever it is kept. */
+double zl_precision_own_sumsq(zl_precision *p, const void *own, size_t n);
 
 /* The loss scale the next backward multiplies its starting gradient by (fp16; 1 otherwise). */
 static inline double zl_precision_loss_scale(const zl_precision *p) { return p->scaler.cur_scale; }

@@ -4,7 +4,9 @@
  * rank's share is added to its gradient partition. The reduction runs every micro-step
  * (DeepSpeed's behaviour); only the partition is accumulated across micro-steps. With
  * overlap_comm, a layer's reduction runs while the next layer computes
- * (stage2_overlap.c). Optimizer state and the step are stage 1's. */
+ * (stage2_overlap.c). Optimizer state and the step are stage 1's. With offload_optimizer
+ * the partition is not on the device at all: each share goes to the host as it is
+ * reduced and accumulates there (zero/offload.c, zl__zero_offload_add_share). */
 #include "zero/zero_internal.h"
 
 static size_t layer_numel(const zl_zero_ctx *z, int l)
@@ -22,24 +24,32 @@ static zl_status alloc(zl_zero_ctx *z)
     z->overlap = z->opt.overlap_comm && z->dp_size > 1 && z->opt.use_multi_rank_bucket_allreduce;
     zl_status st = zl__zero_replicated_alloc(z, true);
     if (st != ZL_OK) return st;
+    /* With offload the partition accumulates on the host (offload.grad), not here. */
+    z->grads_on_host = z->offload;
+    z->offload_grad_fresh = true;
+    if (z->grads_on_host) zl_precision_own_grads_on_host(z->prec, z->host);
     int64_t pn = (int64_t)z->part->partition_numel;
-    if ((st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &pn)) != ZL_OK) return st;
+    if (!z->grads_on_host &&
+        (st = zl_tensor_alloc(z->grads, z->device, "grad", z->prec->grad_dtype, 1, &pn)) != ZL_OK)
+        return st;
     return zl__zero_staging_alloc(z, layer_numel);
 }
 
 /* Add this rank's share of a reduced layer gradient g (the layer's range) to its
- * gradient partition. */
-void zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g)
+ * gradient partition: on the device, or with offload on the host. */
+zl_status zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g)
 {
     size_t b, end;
     zl__zero_layer_range(z, layer, &b, &end);
     const zl_partition *p = z->part;
     size_t lo = b > p->begin ? b : p->begin;
     size_t hi = end < p->end ? end : p->end;
-    if (lo < hi)
-        zl_precision_add(z->prec, zl__at(z->grads->data, z->prec->grad_dtype, lo - p->begin),
-                         z->prec->grad_dtype, zl__at(g, z->prec->comm_dtype, lo - b),
-                         z->prec->comm_dtype, hi - lo);
+    if (lo >= hi) return ZL_OK;
+    void *share = zl__at(g, z->prec->comm_dtype, lo - b);
+    if (z->grads_on_host) return zl__zero_offload_add_share(z, lo - p->begin, share, hi - lo);
+    zl_precision_add(z->prec, zl__at(z->grads->data, z->prec->grad_dtype, lo - p->begin),
+                     z->prec->grad_dtype, share, z->prec->comm_dtype, hi - lo);
+    return ZL_OK;
 }
 
 static zl_status begin_grads(zl_zero_ctx *z, int layer)
@@ -71,22 +81,24 @@ static zl_status end_grads(zl_zero_ctx *z, int layer)
         return zl__zero2_overlap_start(z, layer, g, end - b);
     zl_status st = z->dp_size > 1 ? zl__zero_reduce_range(z, g, b, end - b) : ZL_OK;
     if (st != ZL_OK) return st;
-    zl__zero2_keep_share(z, layer, g);
-    return ZL_OK;
+    return zl__zero2_keep_share(z, layer, g);
 }
 
 static zl_status end_backward(zl_zero_ctx *z)
 {
     zl_status st = zl__zero2_finish_pending(z, &z->pending[0]);
     zl_status st2 = zl__zero2_finish_pending(z, &z->pending[1]);
+    /* Every element of the partition has had this micro-step's share: the next add. */
+    z->offload_grad_fresh = false;
     return st != ZL_OK ? st : st2;
 }
 
-/* The gradient is the partition. */
+/* The gradient is the partition (with offload: on the host, widened to f32; the
+ * precision policy reads it there, zl_precision_own_grads_on_host). */
 static void *own_grads(zl_zero_ctx *z, size_t *n)
 {
     *n = zl_partition_real_numel(z->part);
-    return z->grads->data;
+    return z->grads_on_host ? z->offload_grad.data : z->grads->data;
 }
 
 static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)

@@ -15,7 +15,7 @@ zl_status zl__zero2_finish_pending(zl_zero_ctx *z, zl_zero_pending *p)
         zl__zero_layer_range(z, p->layer, &b, &end);
         if (z->post_scale != 1.0)
             zl_precision_scale(z->prec, p->buf, z->prec->comm_dtype, (float)z->post_scale, end - b);
-        zl__zero2_keep_share(z, p->layer, p->buf);
+        st = zl__zero2_keep_share(z, p->layer, p->buf);
     }
     p->layer = -1;
     return st;

@@ -19,7 +19,7 @@ zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
 {
     size_t n;
     void *own = z->strategy->own_grads(z, &n);
-    return zl_zero_grad_norm_from(z, zl_precision_sumsq(z->prec, own, z->prec->grad_dtype, n), norm);
+    return zl_zero_grad_norm_from(z, zl_precision_own_sumsq(z->prec, own, n), norm);
 }
 
 zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm)
@@ -47,6 +47,10 @@ void *zl_zero_param_grads(zl_zero_ctx *z, int param)
  * The padding past the parameters is never written: it stays zero. */
 void zl_zero_zero_grads(zl_zero_ctx *z)
 {
+    if (z->grads_on_host) { /* ZeRO-2 offload: the next shares overwrite (offload.c) */
+        z->offload_grad_fresh = true;
+        return;
+    }
     if (z->strategy->whole_grads && zl_precision_grads_in_place(z->prec)) {
         zl_model_mark_grads_fresh(z->model);
         return;

@@ -130,8 +130,15 @@ typedef struct zl_zero_ctx {
     /* offload: on the host, the size of the optimizer's partition (opt_numel):
      * offload_grad (f32, "offload.grad"): this rank's reduced gradient, widened;
      * offload_param (dtype, "offload.param"): the stepped partition, rounded, before its
-     * copy to the device (the 16-bit gradient passes through it on the way in). */
+     * copy to the device; between steps, at stage 2, the landing zone of the gradient
+     * pieces that come over during backward. */
     zl_tensor offload_grad, offload_param;
+    /* ZeRO-2 with offload (set by stage 2's alloc): no gradient partition on the device
+     * (grads stays empty). Each layer's reduced share goes to offload_grad as backward
+     * produces it (zl__zero_offload_add_share), where the micro-steps accumulate, and the
+     * boundary reads it there. offload_grad_fresh: nothing has landed since the last
+     * zero_grads, so the next micro-step's shares are written, not added. */
+    bool grads_on_host, offload_grad_fresh;
     /* ZeRO-Infinity (nvme, with offload): the partition's master weights and Adam's
      * moments in swap files instead of host memory; the host holds only the buffer pool
      * ("nvme.buffers"), nvme_ledger the files ("nvme.master", "nvme.adam.m", "nvme.adam.v"). */

@@ -87,6 +87,10 @@ zl_status zl__zero_nvme_step(zl_zero_ctx *z, void *params, const void *grads, si
                              float grad_scale);
 void zl__zero_nvme_free(zl_zero_ctx *z);
 zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void *grads, size_t n);
+/* offload.c, ZeRO-2 (z->grads_on_host): add n reduced gradient elements g (comm_dtype, on
+ * the device) into offload_grad[off, off + n) on the host, rounding each sum to grad_dtype
+ * as the device's partition would (written, not added, while offload_grad_fresh). */
+zl_status zl__zero_offload_add_share(zl_zero_ctx *z, size_t off, const void *g, size_t n);
 
 /* zero.c: gradient staging of stages 2-3; numel(z, l): what layer l's staging holds. */
 zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int));
@@ -94,7 +98,7 @@ void *zl__zero_staging_of(zl_zero_ctx *z, int layer);
 void zl__zero_free_grads(zl_zero_ctx *z);
 
 /* stage2.c and stage2_overlap.c */
-void zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g);
+zl_status zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g);
 zl_status zl__zero2_finish_pending(zl_zero_ctx *z, zl_zero_pending *p);
 zl_status zl__zero2_overlap_swap(zl_zero_ctx *z, int layer);
 zl_status zl__zero2_overlap_start(zl_zero_ctx *z, int layer, void *g, size_t n);

@@ -115,12 +115,12 @@ has "or offload the optimizer: \"offload_optimizer\": {\"device\": \"cpu\"} move
 # (128 GiB for 8 ranks) does not: refused, naming host memory, the bytes, and a remedy
 printf '{"name": "gpt-8b", "vocab_size": 50257, "n_positions": 2048, "n_layer": 32, "n_head": 32, "n_embd": 4608}\n' >"$tmp/m8.json"
 run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128
-has "total         19.16 of 24.00: fits"
+has "total         17.20 of 24.00: fits"
 has "total         17.60 of 16.00 (the single-GPU workstation's 128.00 GiB / 8 GPUs per node): DOES NOT FIT"
 has "host memory: needs 17.60 GiB per rank (18892517760 bytes), 1.60 GiB more than the 16.00 GiB (17179869184 bytes) it has"
 has "hint: ZeRO-Offload keeps the optimizer's partitions"
 has "--cluster 2x8xrtx4090"
-lacks "needs 19.16 GiB per GPU"
+lacks "needs 17.20 GiB per GPU"
 run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128 --json
 valid
 has '"device_fits": true, "host_fits": false, "nvme_fits": true, "fits": false, "reason": "rank 0 host (host memory): out of memory'
