@@ -57,3 +57,6 @@ ZL_UNIT_TESTS += tests/unit/check_plan_zero3
 # ZeRO-Infinity's optimizer swapping (src/zero/offload_nvme.c): the same, with swap files.
 ZL_MPI_CHECKS += tests/mpi/check_nvme
 ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi
+# ZeRO-Infinity's parameter swapping (src/zero/offload_nvme_param.c).
+ZL_MPI_CHECKS += tests/mpi/check_pnvme
+ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi
