@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -180,7 +181,18 @@ static zl_status write_item(zl_zero_ctx *z, int i, void *buf)
 {
     struct zl_zero_pnvme *s = z->pnvme;
     pnvme_item *it = &s->items[i];
-    zl_status st = zl_swap_file_write(it->file, s->wr, buf, it->numel * s->esz, 0);
+    /* A file cut short since its last read would be made whole again by this write and the
+     * cut never seen: say so instead (the optimizer's files are read before each write). */
+    struct stat sb;
+    size_t want = zl_swap_file_padded_nbytes(it->file);
+    zl_status st = ZL_OK;
+    if (fstat(zl_swap_file_fd(it->file), &sb) == 0 && (size_t)sb.st_size < want)
+        st = zl_errorf(ZL_ERR_IO, "swap file %s: the file ends at byte %lld, but it holds %zu bytes; "
+                       "it was truncated or replaced behind zerolab's back\n  hint: nothing else may "
+                       "write under nvme_path while zerolab trains", zl_swap_file_path(it->file),
+                       (long long)sb.st_size, want);
+    zl_status s2 = zl_swap_file_write(it->file, s->wr, buf, it->numel * s->esz, 0);
+    if (st == ZL_OK) st = s2;
     s->writing[s->num_writing++] = buf;
     if (sim_of(z))
         s->write_end = zl_sim_nvme(sim_of(z), "param_swap_out", true, (double)it->numel * (double)s->esz,
