@@ -20,6 +20,7 @@ TESTS += tests/cli/check_faults.sh
 TESTS += tests/cli/check_unbuilt.sh
 TESTS += tests/cli/check_floors.sh
 TESTS += tests/cli/check_nvme_faults.sh
+TESTS += tests/cli/check_pnvme_faults.sh
 EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_build.sh tests/cli/check_readme.sh
 EXTRA_DIST += tests/cli/check_config_cli.sh
 EXTRA_DIST += tests/cli/check_plan_cli.sh
@@ -27,6 +28,7 @@ EXTRA_DIST += tests/cli/check_faults.sh
 EXTRA_DIST += tests/cli/check_unbuilt.sh
 EXTRA_DIST += tests/cli/check_floors.sh
 EXTRA_DIST += tests/cli/check_nvme_faults.sh
+EXTRA_DIST += tests/cli/check_pnvme_faults.sh
 EXTRA_DIST += examples
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS
@@ -57,3 +59,6 @@ ZL_UNIT_TESTS += tests/unit/check_plan_zero3
 # ZeRO-Infinity's optimizer swapping (src/zero/offload_nvme.c): the same, with swap files.
 ZL_MPI_CHECKS += tests/mpi/check_nvme
 ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi
+# ZeRO-Infinity's parameter swapping (src/zero/offload_nvme_param.c).
+ZL_MPI_CHECKS += tests/mpi/check_pnvme
+ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi

@@ -49,7 +49,17 @@ static zl_status check_options(const zl_engine_options *o)
                          "zero_optimization.offload_optimizer.nvme_path is not set: device "
                          "\"nvme\" swaps the optimizer state to files under it\n  hint: set "
                          "\"nvme_path\" to an existing directory on a fast local drive");
-    if (o->offload_nvme) {
+    if (o->offload_param_nvme && o->zero_stage != 3)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "zero_optimization.offload_param.device \"nvme\" swaps ZeRO stage 3's "
+                         "parameter partitions (got stage %d)\n  hint: set zero_optimization.stage "
+                         "to 3, or remove offload_param", o->zero_stage);
+    if (o->offload_param_nvme && !o->param_nvme_path[0])
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "zero_optimization.offload_param.nvme_path is not set: device \"nvme\" "
+                         "swaps the parameters to files under it\n  hint: set \"nvme_path\" to an "
+                         "existing directory on a fast local drive");
+    if (o->offload_nvme || o->offload_param_nvme) {
         zl_status st = zl_aio_config_check(&o->aio);
         if (st != ZL_OK) return st;
     }
@@ -100,6 +110,14 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
                      .aio = o->aio,
                      .rank = zl__engine_dp_rank(e)},
         .nvme_ledger = &e->nvme_ledger,
+        .nvme_param = o->offload_param_nvme && o->zero_stage == 3,
+        .pnvme_opt = {.nvme_path = o->param_nvme_path,
+                      .buffer_count = o->param_buffer_count,
+                      .buffer_size = o->param_buffer_size,
+                      .max_in_cpu = o->param_max_in_cpu,
+                      .pin_memory = o->offload_param_pin_memory,
+                      .aio = o->aio,
+                      .rank = zl__engine_dp_rank(e)},
     };
     e->zero.pending[0].layer = e->zero.pending[1].layer = -1;
 }
@@ -217,6 +235,9 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     if (e->opt.max_reuse_distance == 0) e->opt.max_reuse_distance = 1000000000;
     if (e->opt.sub_group_size == 0) e->opt.sub_group_size = 1000000000;
     if (e->opt.nvme_buffer_count == 0) e->opt.nvme_buffer_count = 4;
+    if (e->opt.param_buffer_count == 0) e->opt.param_buffer_count = 5;
+    if (e->opt.param_buffer_size == 0) e->opt.param_buffer_size = 100000000;
+    if (e->opt.param_max_in_cpu == 0) e->opt.param_max_in_cpu = 1000000000;
     if (e->opt.aio.block_size == 0) zl_aio_config_default(&e->opt.aio);
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for

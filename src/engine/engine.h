@@ -68,6 +68,15 @@ typedef struct zl_engine_options {
                                       * elements (0: 1e9; < 0: none) */
     bool offload_param;              /* stage 3: parameter partitions on the host device */
     bool offload_param_pin_memory;   /* ... pinned (offload_param.pin_memory) */
+    /* ZeRO-Infinity's parameters (offload_param.device "nvme", stage 3;
+     * zero/offload_nvme_param.c): the shard in swap files under param_nvme_path (which
+     * must exist), read through param_buffer_count pinned buffers of param_buffer_size
+     * elements (0: DeepSpeed's 5 and 1e8); param_max_in_cpu (0: 1e9) is accepted and not
+     * honoured yet. pin_memory: offload_param_pin_memory. */
+    bool offload_param_nvme;
+    char param_nvme_path[1024];
+    int param_buffer_count;
+    int64_t param_buffer_size, param_max_in_cpu;
     bool prescale_gradients;         /* divide by the DP size before the reduction (false) */
     /* ZeRO-Offload (zero_optimization.offload_optimizer.device "cpu"; "nvme" at stages
      * 1-2): the fp32 master partition, Adam's moments and the step on the host device
@@ -173,7 +182,8 @@ const zl_model *zl_engine_model(const zl_engine *e);
 /* The device the engine computes on (not owned). */
 zl_device *zl_engine_device(const zl_engine *e);
 /* The rank's NVMe ledger: the bytes of its swap files (offload_nvme), by tag
- * ("nvme.master", "nvme.adam.m", "nvme.adam.v", "nvme.grad"); empty without NVMe. */
+ * ("nvme.master", "nvme.adam.m", "nvme.adam.v", "nvme.grad", "nvme.param"); empty
+ * without NVMe. */
 const zl_ledger *zl_engine_nvme_ledger(const zl_engine *e);
 /* The type of parameters and activations (f32, f16 or bf16). */
 zl_dtype zl_engine_dtype(const zl_engine *e);

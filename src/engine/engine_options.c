@@ -33,6 +33,12 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     /* stage 3 only, as in DeepSpeed (stages 0-2 partition no parameters and ignore it) */
     o->offload_param = cfg->zero.stage == 3 && cfg->zero.offload_param.device == ZL_OFFLOAD_CPU;
     o->offload_param_pin_memory = cfg->zero.offload_param.pin_memory;
+    const zl_config_offload_param *op = &cfg->zero.offload_param;
+    o->offload_param_nvme = cfg->zero.stage == 3 && op->device == ZL_OFFLOAD_NVME;
+    if (op->nvme_path) snprintf(o->param_nvme_path, sizeof o->param_nvme_path, "%s", op->nvme_path);
+    o->param_buffer_count = op->buffer_count > 0 && op->buffer_count < 1 << 20 ? (int)op->buffer_count : 0;
+    o->param_buffer_size = op->buffer_size > 0 ? op->buffer_size : 0;
+    o->param_max_in_cpu = op->max_in_cpu > 0 ? op->max_in_cpu : 0;
     o->prescale_gradients = cfg->prescale_gradients;
     /* DeepSpeed's stages 1-2 offload to the CPU for any device but "none" ("nvme"
      * included: NVMe optimizer swapping exists only at stage 3). */
@@ -133,13 +139,23 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "%s: zero_optimization.offload_optimizer needs ZeRO stage 1, 2 or 3 "
                          "(stage is 0)\n  hint: set zero_optimization.stage to 1, 2 or 3, or "
                          "\"device\": \"none\"", cfg->name);
-    if (oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3) {
-        if (!oo->nvme_path || !oo->nvme_path[0])
-            return zl_errorf(ZL_ERR_CONFIG,
-                             "%s: zero_optimization.offload_optimizer.device \"nvme\" needs "
-                             "nvme_path: the directory the optimizer state is swapped to\n"
-                             "  hint: add \"nvme_path\": \"/local_nvme\" (an existing directory "
-                             "on a fast local drive) to offload_optimizer", cfg->name);
+    const zl_config_offload_param *op = &cfg->zero.offload_param;
+    bool param_nvme = op->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3;
+    if (oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3 && (!oo->nvme_path || !oo->nvme_path[0]))
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s: zero_optimization.offload_optimizer.device \"nvme\" needs "
+                         "nvme_path: the directory the optimizer state is swapped to\n"
+                         "  hint: add \"nvme_path\": \"/local_nvme\" (an existing directory "
+                         "on a fast local drive) to offload_optimizer", cfg->name);
+    /* offload_param applies to stage 3 only (the config warns that it is ignored below):
+     * "cpu" keeps the shard on the host, "nvme" in swap files (ZeRO-Infinity). */
+    if (param_nvme && (!op->nvme_path || !op->nvme_path[0]))
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s: zero_optimization.offload_param.device \"nvme\" needs nvme_path: "
+                         "the directory the parameters are swapped to\n"
+                         "  hint: add \"nvme_path\": \"/local_nvme\" (an existing directory "
+                         "on a fast local drive) to offload_param", cfg->name);
+    if ((oo->device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3) || param_nvme) {
         zl_aio_config a = {.block_size = (size_t)cfg->aio.block_size,
                            .queue_depth = (int)cfg->aio.queue_depth,
                            .intra_op_parallelism = (int)cfg->aio.intra_op_parallelism,
@@ -149,12 +165,5 @@ zl_status zl_engine_check_config(const zl_config *cfg)
         zl_status st = zl_aio_config_check(&a);
         if (st != ZL_OK) return zl_error_wrap(st, "%s: ", cfg->name);
     }
-    /* offload_param applies to stage 3 only (the config warns that it is ignored below):
-     * "cpu" is built, ZeRO-Infinity's "nvme" not yet. */
-    if (cfg->zero.offload_param.device == ZL_OFFLOAD_NVME && cfg->zero.stage >= 3)
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s: zero_optimization.offload_param.device \"nvme\" (ZeRO-Infinity) is not "
-                         "implemented yet\n  hint: use \"cpu\" (parameters on the host) or \"none\"",
-                         cfg->name);
     return ZL_OK;
 }

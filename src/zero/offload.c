@@ -169,7 +169,7 @@ zl_status zl__zero_offload_step(zl_zero_ctx *z, void *params, const void *grads,
      * weights, m and v (4 bytes each), and the rounded copy. */
     if (z->device->sim)
         zl_sim_host_compute(z->device->sim, "cpu_adam", (double)n * (28.0 + (double)psz));
-    if (params_on_host) return ZL_OK;
+    if (params_on_host || !params) return ZL_OK; /* !params: stage 3's NVMe files take it */
     if ((st = zl_device_copy(z->device, params, z->host, z->offload_param.data, n * psz)) != ZL_OK)
         return st;
     zl_device_copy_wait(z->device); /* the allgather sends what the copy brought */

@@ -36,7 +36,8 @@
  *   wait read(g); [pipeline_read: issue read(g+1)]
  *   D2H the gradient slice, Adam on the host (the host device's kernel, over the pool's
  *   buffers: the same kernel and numbers as the cpu offload and as no offload), H2D the
- *   rounded slice into the device's parameter shard;
+ *   rounded slice into the device's parameter shard (with offload_param nvme: into the
+ *   parameters' swap files instead, zero/offload_nvme_param.c);
  *   pipeline_write: wait write(g-1), issue write(g); otherwise write(g) and wait;
  *   [no pipeline_read: issue read(g+1)]
  * and at the end the last write is waited for. Bits are as without offload: the files
@@ -312,7 +313,9 @@ static zl_status step_group(zl_zero_ctx *z, int g, int set, void *params, const 
                          lr, beta1, grad_scale);
     }
     if (z->device->sim) zl_sim_host_compute(z->device->sim, "cpu_adam", (double)n * (28.0 + (double)psz));
-    if (s->real) st = zl_device_copy(z->device, zl__at(params, t, b), z->host, s->out, n * psz);
+    /* offload_param nvme: the slice goes to the parameters' swap files, not the device */
+    if (z->nvme_param) st = zl__zero_pnvme_put_host(z, b, s->out, n);
+    else if (s->real) st = zl_device_copy(z->device, zl__at(params, t, b), z->host, s->out, n * psz);
     else if (z->device->sim) zl_sim_copy(z->device->sim, true, (double)n * psz);
     if (st != ZL_OK) return st;
     zl_device_copy_wait(z->device); /* the out buffer is reused by the next sub-group */

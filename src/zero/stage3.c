@@ -52,6 +52,21 @@
  * counts its steps per call, so the step is not tiled through a device buffer; the
  * simulator does not charge that write-back).
  *
+ * offload_param (device nvme, ZeRO-Infinity; zero/offload_nvme_param.c). The shard lives
+ * in swap files, one per unit (<unit>_param.tensor.swp: the unit's chunk), and is nowhere
+ * in memory (params is not allocated). A fetch reads the chunk into a pool buffer, copies
+ * it host-to-device and allgathers as above; the ranks agree on the read's status before
+ * the allgather (one 8-byte allreduce per fetched unit), so a short read fails every rank
+ * instead of leaving the others in the allgather. While a layer computes, the reads of
+ * the next two layers' units are issued (the next layer's allgather is prefetched then too
+ * and needs its chunks). The step writes the updated chunks back: without optimizer
+ * offload the device's Adam runs unit by unit (elementwise, so the same bits) into a
+ * gather buffer, copied device-to-host and written; with offload_optimizer cpu the host's
+ * step leaves the rounded shard in offload.param and it is written from there; with
+ * offload_optimizer nvme each sub-group's rounded slice goes to the files instead of the
+ * device (offload_nvme.c). The reads issued before the step are dropped first and every
+ * write is waited for (and agreed on) before the step returns.
+ *
  * Gradients. Backward writes a layer's gradient into staging (as stage 2); then, unit by
  * unit, it is divided by N and reduce-scattered: rank r receives the sum of its chunk,
  * which it adds to its gradient shard. Per step on the wire: an allgather in forward, one
@@ -115,6 +130,7 @@ static int slot_of(const zl_zero_ctx *z, int l)
 static zl_status fetch_own(zl_zero_ctx *z, const zero3_unit *u, void *dst)
 {
     size_t nbytes = u->chunk * zl_dtype_nbytes(z->prec->dtype);
+    if (z->nvme_param) return zl__zero_pnvme_fetch(z, (int)(u - z->z3->units), dst);
     const void *src = at(z->params->data, z->prec->dtype, u->shard_offset);
     if (z->opt.offload_param) return zl_device_copy(z->device, dst, z->host, src, nbytes);
     z->device->ops->copy(z->device->ops, dst, src, nbytes);
@@ -134,6 +150,8 @@ static zl_status start_unit(zl_zero_ctx *z, zero3_unit *u, void *dst, zl_comm_re
     /* The allgather sends what the host copy brought: on a simulated card it is issued
      * once the copy is done (the copy of a chunk, 1/N of a tensor, is short). */
     if (st == ZL_OK && z->opt.offload_param) zl_device_copy_wait(z->device);
+    /* NVMe: a short read on one rank must not leave the others in the allgather. */
+    if (z->nvme_param && N > 1) st = zl_comm_agree(z->dp, st);
     if (st == ZL_OK && N > 1) {
         if (req && in_place) return zl_comm_iallgather(z->dp, land, own, u->chunk, t, req);
         st = zl_comm_allgather(z->dp, land, own, u->chunk, t);
@@ -266,6 +284,22 @@ static zl_status prefetch(zl_zero_ctx *z, int l, bool backward)
     return ZL_OK;
 }
 
+/* offload_param nvme: issue the reads of the next two layers' absent units (the next
+ * layer's may be prefetched already: its chunks were read during this one). */
+static void read_ahead(zl_zero_ctx *z, int l, bool backward)
+{
+    if (!z->nvme_param) return;
+    int n = l;
+    for (int k = 0; k < 2; k++) {
+        if ((n = next_layer(z, n, backward)) < 0) return;
+        zero3_layer *lay = &z->z3->layers[n];
+        for (int i = 0; i < lay->num_units; i++) {
+            const zero3_unit *u = &z->z3->units[lay->first_unit + i];
+            if (u->state == ABSENT && !u->persistent) zl__zero_pnvme_prefetch(z, lay->first_unit + i);
+        }
+    }
+}
+
 static zl_status use_params(zl_zero_ctx *z, int l, bool backward, void **values)
 {
     zl_zero3 *z3 = z->z3;
@@ -288,7 +322,9 @@ static zl_status use_params(zl_zero_ctx *z, int l, bool backward, void **values)
     }
     *values = z3->slots[s].data;
     z3->last = l;
-    return prefetch(z, l, backward);
+    if ((st = prefetch(z, l, backward)) != ZL_OK) return st;
+    read_ahead(z, l, backward);
+    return ZL_OK;
 }
 
 /* Units: each (non-empty) tensor of each layer, whole: see the top. */
@@ -357,7 +393,19 @@ static zl_status alloc_shards(zl_zero_ctx *z)
 
     int64_t shard = (int64_t)z3->shard_numel;
     zl_dtype t = z->prec->dtype;
-    if (z->opt.offload_param) { /* the partitions live on the host (pinned: "param") */
+    if (z->nvme_param) { /* the partitions live in swap files (zero/offload_nvme_param.c) */
+        size_t *numel = malloc((size_t)(z3->num_units + 1) * sizeof *numel);
+        size_t *offs = malloc((size_t)(z3->num_units + 1) * sizeof *offs);
+        if (!numel || !offs) st = zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+        for (int i = 0; st == ZL_OK && i < z3->num_units; i++) {
+            numel[i] = z3->units[i].chunk;
+            offs[i] = z3->units[i].shard_offset;
+        }
+        if (st == ZL_OK) st = zl__zero_pnvme_alloc(z, z3->num_units, numel, offs);
+        free(numel);
+        free(offs);
+        if (st != ZL_OK) return st;
+    } else if (z->opt.offload_param) { /* the partitions live on the host (pinned: "param") */
         const char *tag = z->opt.offload_param_pin ? "param" : "param.pageable";
         if ((st = zl_tensor_alloc(z->params, z->host, tag, t, 1, &shard)) != ZL_OK) return st;
     } else if ((st = zl_tensor_alloc(z->params, z->device, "param", t, 1, &shard)) != ZL_OK) {
@@ -428,6 +476,7 @@ static zl_status init_params(zl_zero_ctx *z)
     zl_zero3 *z3 = z->z3;
     zl_dtype t = z->prec->dtype;
     size_t esz = zl_dtype_nbytes(t);
+    zl_status wst = ZL_OK; /* NVMe: the first write failure, agreed on at the end */
     for (int l = 0; l < m->num_layers; l++) {
         zero3_layer *lay = &z3->layers[l];
         void *buf = z3->slots[zl__zero_owns_tie(z, l) ? TIED_SLOT : 0].data;
@@ -441,8 +490,11 @@ static zl_status init_params(zl_zero_ctx *z)
             zero3_unit *u = &z3->units[lay->first_unit + i];
             size_t n = own_real(z, u);
             void *own = at(buf, t, u->offset + (size_t)z->dp_rank * u->chunk);
-            void *dst = at(z->params->data, t, u->shard_offset);
-            if (n && z->opt.offload_param) {
+            void *dst = z->nvme_param ? NULL : at(z->params->data, t, u->shard_offset);
+            if (z->nvme_param) {
+                zl_status st = zl__zero_pnvme_put(z, lay->first_unit + i, own, n);
+                if (wst == ZL_OK) wst = st;
+            } else if (n && z->opt.offload_param) {
                 zl_status st = zl_device_copy(z->host, dst, z->device, own, n * esz);
                 if (st != ZL_OK) return st;
             } else if (n) {
@@ -455,6 +507,15 @@ static zl_status init_params(zl_zero_ctx *z)
         }
     }
     if (z->opt.offload_param) zl_device_copy_wait(z->device);
+    if (z->nvme_param) {
+        zl_status st = zl__zero_pnvme_flush(z);
+        if (wst == ZL_OK) wst = st;
+        if (z->dp_size > 1) wst = zl_comm_agree(z->dp, wst);
+        if (wst != ZL_OK) {
+            release_all(z);
+            return wst;
+        }
+    }
     return release_all(z);
 }
 
@@ -488,9 +549,62 @@ static zl_status reduce_layer(zl_zero_ctx *z, int l, void *staging)
     return ZL_OK;
 }
 
+/* offload_param nvme without optimizer offload: the device's step, unit by unit, each
+ * chunk rounded into a gather buffer (free: everything was released) and written to its
+ * file. Adam is elementwise, so stepping per unit gives the bits of one pass. */
+static zl_status step_units_to_nvme(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
+{
+    zl_zero3 *z3 = z->z3;
+    zl_dtype t = z->prec->dtype, gt = z->prec->grad_dtype;
+    zl_param_range *r = malloc((size_t)(z3->num_ranges + 1) * sizeof *r);
+    if (!r) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    int64_t t0 = z->adam->step;
+    zl_status st = ZL_OK;
+    for (int i = 0; i < z3->num_units; i++) {
+        const zero3_unit *u = &z3->units[i];
+        void *out = z3->slots[zl__zero_owns_tie(z, u->layer) ? TIED_SLOT : 0].data;
+        size_t b = u->shard_offset, n = u->chunk;
+        int nr = zl_param_ranges_clip(r, z3->ranges, z3->num_ranges, b, b + n);
+        zl_adamw view = *z->adam; /* this unit's moments; the step counted once below */
+        view.m.data = zl_tensor_f32(&z->adam->m) + b;
+        view.v.data = zl_tensor_f32(&z->adam->v) + b;
+        view.m.numel = view.v.numel = view.numel = n;
+        view.step = t0;
+        zl_precision_adam_step(z->prec, &view, (float *)z->master->data + b, out,
+                               at(z->grads->data, gt, b), r, nr, lr, beta1, grad_scale);
+        zl_status s2 = zl__zero_pnvme_put(z, i, out, own_real(z, u));
+        if (st == ZL_OK) st = s2;
+    }
+    z->adam->step = t0 + 1;
+    free(r);
+    (void)t;
+    return st;
+}
+
 static zl_status step(zl_zero_ctx *z, double lr, double beta1, float grad_scale)
 {
     zl_zero3 *z3 = z->z3;
+    if (z->nvme_param) { /* the files are rewritten: nothing gathered or read ahead stays */
+        zl_status st = release_all(z);
+        zl_status s2 = zl__zero_pnvme_drop(z);
+        if (st == ZL_OK) st = s2;
+        if (st == ZL_OK && z->offload) {
+            /* cpu: the rounded shard stays in offload.param (params NULL); nvme: each
+             * sub-group's goes to the files (offload_nvme.c). */
+            st = zl__zero_offload_step(z, NULL, z->grads->data, z3->shard_numel, z3->ranges,
+                                       z3->num_ranges, lr, beta1, grad_scale);
+            if (st == ZL_OK && !z->nvme)
+                st = zl__zero_pnvme_put_host(z, 0, z->offload_param.data, z3->shard_numel);
+        } else if (st == ZL_OK) {
+            st = step_units_to_nvme(z, lr, beta1, grad_scale);
+        }
+        s2 = zl__zero_pnvme_flush(z);
+        if (st == ZL_OK) st = s2;
+        if (z->dp_size > 1) st = zl_comm_agree(z->dp, st);
+        if (st != ZL_OK) return st;
+        st = release_all(z);
+        return st == ZL_OK ? gather_persistent(z) : st;
+    }
     /* The shard's parameters (on the host with offload_param) are written by the step's
      * own pass; a chunk's padding is in no range and stays zero. */
     if (z->offload) { /* the same step on the host (zero/offload.c) */
@@ -586,6 +700,7 @@ static void *own_grads(zl_zero_ctx *z, size_t *n)
 static void free_all(zl_zero_ctx *z)
 {
     zl__zero_offload_free(z);
+    zl__zero_pnvme_free(z); /* after the optimizer's: the last one removes zero_stage_3 */
     zl_tensor_free(z->master);
     zl__zero_free_grads(z);
     free_shards(z);

@@ -82,9 +82,22 @@ typedef struct zl_zero_nvme_options {
     int rank;               /* the global rank: rank<R> of the folder */
 } zl_zero_nvme_options;
 
+/* ZeRO-Infinity's parameter swapping (offload_param.device "nvme", stage 3;
+ * zero/offload_nvme_param.c): DeepSpeed's offload_param keys, defaults applied. */
+typedef struct zl_zero_param_nvme_options {
+    const char *nvme_path; /* offload_param.nvme_path (must exist) */
+    int buffer_count;      /* pinned buffers in the pool (DeepSpeed's 5) */
+    int64_t buffer_size;   /* elements per buffer (1e8): at least the largest chunk */
+    int64_t max_in_cpu;    /* accepted, not honoured yet: nothing is cached on the host */
+    bool pin_memory;       /* lock the pool in RAM */
+    zl_aio_config aio;     /* the top-level "aio" block */
+    int rank;              /* rank<R> of the folder */
+} zl_zero_param_nvme_options;
+
 struct zl_zero_strategy;
 struct zl_zero3;
 struct zl_zero_nvme;
+struct zl_zero_pnvme;
 
 /* What a strategy works on. The engine fills the first part; the strategy the rest. */
 typedef struct zl_zero_ctx {
@@ -146,6 +159,12 @@ typedef struct zl_zero_ctx {
     zl_zero_nvme_options nvme_opt;
     zl_ledger *nvme_ledger;
     struct zl_zero_nvme *nvme_state;
+    /* ZeRO-Infinity's parameters (offload_param nvme, stage 3): this rank's shard lives in
+     * swap files, one per tensor's chunk; params is not allocated. The host holds the
+     * buffer pool ("nvme.param.buffers"), nvme_ledger the files ("nvme.param"). */
+    bool nvme_param;
+    zl_zero_param_nvme_options pnvme_opt;
+    struct zl_zero_pnvme *pnvme;
 } zl_zero_ctx;
 
 typedef struct zl_zero_strategy {

@@ -92,6 +92,28 @@ zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void 
  * as the device's partition would (written, not added, while offload_grad_fresh). */
 zl_status zl__zero_offload_add_share(zl_zero_ctx *z, size_t off, const void *g, size_t n);
 
+/* offload_nvme_param.c: offload_param nvme (z->nvme_param), what stage3.c calls. Items are
+ * this rank's chunks of the units, in shard order: item i has numel[i] elements (padding
+ * included) at shard_offset[i]; one swap file each, <i>_param.tensor.swp.
+ *   alloc     the folder, the files (allocated: a full disk fails here), the pool;
+ *   put       item i from the device (n real elements at src; the rest of the chunk is
+ *             zeros), written behind (init and the device's step);
+ *   put_host  shard elements [off, off + n) from the host (the CPU step's output), in
+ *             shard order; an item is written once its last element is in;
+ *   prefetch  issue item i's read if a spare buffer exists (never fails: a failure is
+ *             kept for the next fetch);
+ *   fetch     item i into dst on the device (waiting for its read, or reading now);
+ *   drop      forget the reads issued (the files are about to change);
+ *   flush     wait for every write; the first failure of put/put_host/flush. */
+zl_status zl__zero_pnvme_alloc(zl_zero_ctx *z, int count, const size_t *numel, const size_t *shard_offset);
+zl_status zl__zero_pnvme_put(zl_zero_ctx *z, int i, const void *src, size_t n);
+zl_status zl__zero_pnvme_put_host(zl_zero_ctx *z, size_t off, const void *src, size_t n);
+void zl__zero_pnvme_prefetch(zl_zero_ctx *z, int i);
+zl_status zl__zero_pnvme_fetch(zl_zero_ctx *z, int i, void *dst);
+zl_status zl__zero_pnvme_drop(zl_zero_ctx *z);
+zl_status zl__zero_pnvme_flush(zl_zero_ctx *z);
+void zl__zero_pnvme_free(zl_zero_ctx *z);
+
 /* zero.c: gradient staging of stages 2-3; numel(z, l): what layer l's staging holds. */
 zl_status zl__zero_staging_alloc(zl_zero_ctx *z, size_t (*numel)(const zl_zero_ctx *, int));
 void *zl__zero_staging_of(zl_zero_ctx *z, int layer);

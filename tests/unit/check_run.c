@@ -83,12 +83,12 @@ END_TEST
 START_TEST(test_run_refuses_unbuilt)
 {
     zl_run_options o;
-    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 3,"
-                " \"offload_param\": {\"device\": \"nvme\", \"nvme_path\": \"/tmp\"}}}");
+    options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 2},"
+                " \"bf16\": {\"enabled\": true, \"bf16_master_weights_and_grads\": true}}");
     zl_run run;
     ck_assert_int_ne(zl_run_init(&run, &o), ZL_OK);
     ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
-    ck_assert_ptr_nonnull(strstr(zl_last_error(), "offload_param"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "bf16_master_weights_and_grads"));
     ck_assert_ptr_null(run.engine);
     ck_assert_ptr_null(run.config);
     zl_run_free(&run);
