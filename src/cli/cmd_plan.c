@@ -138,12 +138,17 @@ static host_categories categorize_host(const zl_ledger *l)
     return c;
 }
 
-/* What a setup offloads, in DeepSpeed's words ("none", "optimizer cpu", "optimizer cpu,
- * param cpu"). */
+/* What a setup offloads, in DeepSpeed's words ("none", "optimizer cpu", "optimizer nvme,
+ * param nvme", ...). */
 static const char *offload_name(const zl_engine_options *o)
 {
-    if (o->offload_param) return o->offload_optimizer ? "optimizer cpu, param cpu" : "param cpu";
-    return o->offload_optimizer ? "optimizer cpu" : "none";
+    static char name[48];
+    const char *opt = !o->offload_optimizer ? NULL : o->offload_nvme ? "nvme" : "cpu";
+    const char *par = o->offload_param_nvme ? "nvme" : o->offload_param ? "cpu" : NULL;
+    if (!opt && !par) return "none";
+    snprintf(name, sizeof name, "%s%s%s%s%s", opt ? "optimizer " : "", opt ? opt : "",
+             opt && par ? ", " : "", par ? "param " : "", par ? par : "");
+    return name;
 }
 
 /* The tag whose hint fits the largest category of the full requirement. */
@@ -333,7 +338,8 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
             "\"device_fits\": %s, \"host_fits\": %s, \"nvme_fits\": %s, "
             "\"fits\": %s, \"reason\": ",
             o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
-            o->seq_len, o->offload_optimizer ? "cpu" : "none", o->offload_param ? "cpu" : "none",
+            o->seq_len, !o->offload_optimizer ? "none" : o->offload_nvme ? "nvme" : "cpu",
+            o->offload_param_nvme ? "nvme" : o->offload_param ? "cpu" : "none",
             o->offload_pin_memory ? "true" : "false", c.params, c.grads, c.optimizer, c.master,
             c.activations, c.buffers, c.total, s->cluster.device->memory, c.model_states,
             c.with_buffers, h.params, h.grads, h.optimizer, h.master, h.other, h.total,
