@@ -11,9 +11,15 @@ shapes from the profiled pass), with the ceiling that the sgemm peak puts on tok
 import shlex
 import sys
 
-RATIO_TARGET = 1.30          # zerolab tokens/s >= 1.3 x PyTorch, every config
-PEAK_TARGET = 0.75           # zerolab >= 75% of sgemm peak ...
-PEAK_TARGET_CONFIG = "gpt2-124m"  # ... on this config
+# Issue 12's targets: at 2 threads, zerolab tokens/s >= 1.3 x PyTorch given the same
+# kernel on every config, and >= 85% of the sgemm peak in model FLOP/s on gpt2-124m; a
+# bf16 step never slower than fp32, and >= 1.4x faster where the bf16 GEMM beats sgemm.
+# Other thread counts are shown, not judged.
+RATIO_TARGET = 1.30
+PEAK_TARGET = 0.85
+PEAK_TARGET_CONFIG = "gpt2-124m"
+TARGET_THREADS = 2
+BF16_TARGET = 1.40
 
 
 def parse(path):
@@ -74,8 +80,14 @@ def precision_table(recs):
             f(bx, "%.2fx"), f(fx, "%.2fx"), f(p32 and p32["ms_step"], "%.1f"),
             f(p16 and p16["ms_step"], "%.1f"), f(px, "%.2fx")))
         if bx:
-            verdicts.append(("%s %d thr: bf16 step %.2fx faster than fp32 (PyTorch autocast %s)"
-                             % (c, t, bx, f(px, "%.2fx")), bx > 1.0))
+            bs = [r["gflops"] for r in pick(recs, "bf16gemm", threads=t)]
+            ss = [r["gflops"] for r in pick(recs, "sgemm", threads=t)]
+            faster = bool(bs and ss and max(bs) > max(ss))
+            want = BF16_TARGET if faster else 1.0
+            verdicts.append(("%s %d thr: bf16 step %.2fx faster than fp32 (target >= %.2fx: the bf16 "
+                             "GEMM is %s sgemm here; PyTorch autocast %s)"
+                             % (c, t, bx, want, "faster than" if faster else "not faster than",
+                                f(px, "%.2fx")), bx >= want))
         if fx:
             verdicts.append(("%s %d thr: fp16 step %.2fx the fp32 step (target <= 1.5x)" % (c, t, fx),
                              fx <= 1.5))
@@ -146,12 +158,12 @@ def main():
             "%.1f" % pt["gflops"] if pt else "n/a",
             "%.1f%%" % (100 * pt["gflops"] / peak) if pt and peak else "n/a",
             "%.0f" % ceiling if ceiling else "n/a"))
-        if ratio:
+        if ratio and t == TARGET_THREADS:
             bound = ("; at most %.2fx if every FLOP ran at sgemm peak" % (ceiling / pt["tok_s"])
                      if ceiling else "")
             verdicts.append(("%s %d thr: tokens/s %.2fx PyTorch (target >= %.2fx%s)"
                              % (c, t, ratio, RATIO_TARGET, bound), ratio >= RATIO_TARGET))
-        if c == PEAK_TARGET_CONFIG:
+        if c == PEAK_TARGET_CONFIG and t == TARGET_THREADS:
             verdicts.append(("%s %d thr: %.1f%% of sgemm peak (target >= %.0f%%)" % (
                 c, t, 100 * r["peak_frac"], 100 * PEAK_TARGET), r["peak_frac"] >= PEAK_TARGET))
     print("  (ceiling: tokens/s if every model FLOP ran at the measured sgemm peak)")
