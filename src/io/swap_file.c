@@ -49,7 +49,12 @@ void zl_swap_dir_close(zl_swap_dir *dir)
 {
     if (!dir) return;
     for (int i = dir->ncreated - 1; i >= 0; i--) {
-        if (rmdir(dir->created[i]) != 0 && errno != ENOENT)
+        /* The folders above the innermost (zero_stage_3, its optimizer or <dtype>params
+         * folder) are shared with the other ranks, which may still be using them: not
+         * empty there is normal, and the last rank out removes them. */
+        bool shared = i < dir->ncreated - 1;
+        if (rmdir(dir->created[i]) != 0 && errno != ENOENT &&
+            !(shared && (errno == ENOTEMPTY || errno == EEXIST)))
             zl_log_warn("swap folder %s: not removed (%s); files left in it were not made "
                         "by this run's swap layer",
                         dir->created[i], strerror(errno));

@@ -125,6 +125,20 @@ rank_files() { # the swap folder of each rank under $1, one a line
     done
 }
 
+# --- a clean run: exit 0, nothing left, no warning about the shared swap folders (each
+# rank leaves them to the last one out) ---------------------------------------------------
+mkdir "$tmp/clean"
+config "$tmp/clean.json" "$tmp/clean"
+run clean --config "$tmp/clean.json" --steps 2
+checks=$((checks + 1))
+if [ "$(cat "$tmp/clean.code")" != 0 ] || grep -q "swap folder" "$tmp/clean.err" ||
+    [ -n "$(ls -A "$tmp/clean" 2>/dev/null)" ]; then
+    fail "clean: exit $(cat "$tmp/clean.code"), or a swap-folder warning, or files left"
+    sed 's/^/    /' "$tmp/clean.err" | tail -n 20
+else
+    echo "ok: clean: exit 0, no swap-folder warning, nothing left"
+fi
+
 # --- a full filesystem ---------------------------------------------------------------
 mkdir "$tmp/full"
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=256k zl_nvme_full "$tmp/full" 2>/dev/null; then
