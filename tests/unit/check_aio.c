@@ -663,6 +663,12 @@ END_TEST
  * child process drops that capability first. */
 START_TEST(test_swap_pool_pin_past_memlock_warns)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer's mlock interceptor does nothing and succeeds (it cannot lock its
+     * shadow memory), so no limit can be hit under it. */
+    fprintf(stderr, "  skipped: mlock is a no-op under AddressSanitizer\n");
+    return;
+#endif
     char log[] = "/tmp/zl-aio-memlock-XXXXXX";
     int lfd = mkstemp(log);
     ck_assert_int_ge(lfd, 0);
