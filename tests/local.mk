@@ -27,7 +27,7 @@ EXTRA_DIST += tests/cli/check_plan_cli.sh
 EXTRA_DIST += tests/cli/check_faults.sh
 EXTRA_DIST += tests/cli/check_unbuilt.sh
 EXTRA_DIST += tests/cli/check_floors.sh
-EXTRA_DIST += tests/cli/check_nvme_faults.sh
+EXTRA_DIST += tests/cli/check_nvme_faults.sh tests/cli/nvme_faults.sh
 EXTRA_DIST += tests/cli/check_pnvme_faults.sh
 EXTRA_DIST += examples
 
