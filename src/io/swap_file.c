@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -42,6 +43,15 @@ static const char *write_hint(int err)
     case EDQUOT: return "free space on that filesystem, or point offload_param/"
                         "offload_optimizer.nvme_path at a larger one";
     default: return "check the filesystem of nvme_path";
+    }
+}
+
+void zl_swap_remove_shared(const char *path)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        if (rmdir(path) == 0 || (errno != ENOTEMPTY && errno != EEXIST)) return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
 }
 

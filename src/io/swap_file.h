@@ -47,6 +47,13 @@ zl_status zl_swap_dir_open(zl_swap_dir **out, const char *nvme_path, const char 
 /* Remove the folders this dir created (deepest first; a folder something else put files
  * in stays). NULL is a no-op. */
 void zl_swap_dir_close(zl_swap_dir *dir);
+
+/* Remove `path`, a swap folder shared with the job's other ranks (zero_stage_3 and the
+ * folder above rank<R>), if it is empty: each rank calls it after closing its own folder,
+ * and the last one out removes it. Two ranks closing at the same moment could each see
+ * the other's folder still there, so a non-empty folder is retried for up to 0.2 s before
+ * it is left (it may hold another rank's files that live on). */
+void zl_swap_remove_shared(const char *path);
 const char *zl_swap_dir_path(const zl_swap_dir *dir);
 const char *zl_swap_dir_nvme_path(const zl_swap_dir *dir);
 

@@ -406,9 +406,9 @@ void zl__zero_nvme_free(zl_zero_ctx *z)
     if (opened && z->nvme_opt.nvme_path) {
         char p[4200];
         snprintf(p, sizeof p, "%s/zero_stage_3/optimizer", z->nvme_opt.nvme_path);
-        rmdir(p);
+        zl_swap_remove_shared(p);
         snprintf(p, sizeof p, "%s/zero_stage_3", z->nvme_opt.nvme_path);
-        rmdir(p);
+        zl_swap_remove_shared(p);
     }
     zl_aio_destroy(s->rd);
     zl_aio_destroy(s->wr);

@@ -356,8 +356,8 @@ void zl__zero_pnvme_free(zl_zero_ctx *z)
     /* As the optimizer's files (offload_nvme.c): the folders above rank<R> go once they are
      * empty, whoever made them (another rank, or the optimizer's swapper). */
     if (opened) {
-        rmdir(s->mid);
-        rmdir(s->top);
+        zl_swap_remove_shared(s->mid);
+        zl_swap_remove_shared(s->top);
     }
     zl_aio_destroy(s->rd);
     zl_aio_destroy(s->wr);
