@@ -57,21 +57,7 @@ static void recipe(char *json, size_t n, int stage, int gas, double clip, const 
 
 static void run_open(zl_run *r, const char *json, const char *device, const char *trace)
 {
-    zl_gpt_config m;
-    ck_assert_int_eq(zl_gpt_config_preset("lab", &m), ZL_OK);
-    zl_run_options o;
-    zl_run_options_init(&o);
-    o.config_text = json;
-    o.config_name = "<test>";
-    o.model_config = &m;
-    o.seq_len = 32;
-    o.seed = 1337;
-    o.backend = "cpu";
-    o.comm = world;
-    o.device = device;
-    o.trace = trace;
-    o.no_preflight = true;
-    ck_assert_msg(zl_run_init(r, &o) == ZL_OK, "%s", zl_last_error());
+    zl_test_run_open(r, json, world, device, trace);
 }
 
 /* Train `steps` optimizer steps of the recipe; the whole parameter vector into *out

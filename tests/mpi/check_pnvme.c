@@ -55,26 +55,12 @@ static void nvme_block(char *out, size_t n, const char *more)
 
 static zl_status run_try(zl_run *r, const char *json, const char *device, const char *trace)
 {
-    zl_gpt_config m;
-    ck_assert_int_eq(zl_gpt_config_preset("lab", &m), ZL_OK);
-    zl_run_options o;
-    zl_run_options_init(&o);
-    o.config_text = json;
-    o.config_name = "<test>";
-    o.model_config = &m;
-    o.seq_len = 32;
-    o.seed = 1337;
-    o.backend = "cpu";
-    o.comm = world;
-    o.device = device;
-    o.trace = trace;
-    o.no_preflight = true;
-    return zl_run_init(r, &o);
+    return zl_test_run_try(r, json, world, device, trace);
 }
 
 static void run_open(zl_run *r, const char *json, const char *device, const char *trace)
 {
-    ck_assert_msg(run_try(r, json, device, trace) == ZL_OK, "%s", zl_last_error());
+    zl_test_run_open(r, json, world, device, trace);
 }
 
 static void swap_dir(char *out, size_t n, const char *dtype)

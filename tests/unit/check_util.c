@@ -183,3 +183,29 @@ zl_engine_options zl_test_engine_options(int micro_batch, int gas, int seq_len)
     zl_lr_schedule_params_default(&o.scheduler, ZL_LR_CONSTANT);
     return o;
 }
+
+zl_status zl_test_run_try(zl_run *r, const char *json, zl_comm *world, const char *device,
+                          const char *trace)
+{
+    zl_gpt_config m;
+    ck_assert_int_eq(zl_gpt_config_preset("lab", &m), ZL_OK);
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.config_text = json;
+    o.config_name = "<test>";
+    o.model_config = &m;
+    o.seq_len = 32;
+    o.seed = 1337;
+    o.backend = "cpu";
+    o.comm = world;
+    o.device = device;
+    o.trace = trace;
+    o.no_preflight = true;
+    return zl_run_init(r, &o);
+}
+
+void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *device,
+                      const char *trace)
+{
+    ck_assert_msg(zl_test_run_try(r, json, world, device, trace) == ZL_OK, "%s", zl_last_error());
+}

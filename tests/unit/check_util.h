@@ -12,6 +12,7 @@
 
 #include "comm/comm.h"
 #include "engine/engine.h"
+#include "run/run.h"
 
 /* Every test announces itself as it starts (on stderr, unbuffered, rank 0 only under MPI,
  * with the seconds since the program started), so that a log cut off by a timeout says
@@ -47,6 +48,15 @@ void zl_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
 /* Engine options for a test: zeroed, then the batch shape, fused AdamW's defaults and a
  * constant LR. Everything else (stage, clipping, seed, dp, precision) is the test's. */
 zl_engine_options zl_test_engine_options(int micro_batch, int gas, int seq_len);
+
+/* A run of the "lab" model (sequence 32, seed 1337, cpu backend, no memory pre-flight)
+ * from DeepSpeed config text, on `world` (NULL: one rank), on `device` (a card preset for
+ * a simulated GPU, or NULL) with its trace to `trace` (or NULL): the offload tests'
+ * fixture. zl_test_run_try returns the status; zl_test_run_open asserts success. */
+zl_status zl_test_run_try(zl_run *r, const char *json, zl_comm *world, const char *device,
+                          const char *trace);
+void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *device,
+                      const char *trace);
 
 /* Run one suite (fork mode as configured by CK_FORK) and return a process exit code. */
 int zl_test_run(Suite *s);
