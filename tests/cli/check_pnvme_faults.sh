@@ -48,7 +48,7 @@ config() {
 {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1,
  "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}},
  "zero_optimization": {"stage": 3,
-   "offload_param": {"device": "nvme", "nvme_path": "$2", "buffer_count": 4}}}
+   "offload_param": {"device": "nvme", "nvme_path": "$2", "buffer_count": 4, "max_in_cpu": 0}}}
 EOF
 }
 
