@@ -465,6 +465,11 @@ START_TEST(test_config)
     ck_assert_int_eq(o.param_buffer_count, 7);
     ck_assert_int_eq(o.param_buffer_size, 12345);
     ck_assert_int_eq(o.param_max_in_cpu, 99);
+    /* DeepSpeed's 0 keeps nothing on the host (the engine's 0 would mean its default, 1e9) */
+    snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 3,"
+                                " \"offload_param\": {\"device\": \"nvme\", \"nvme_path\": \"/x\", \"max_in_cpu\": 0}}}");
+    ck_assert_msg(check(json, &o) == ZL_OK, "%s", zl_last_error());
+    ck_assert_int_lt(o.param_max_in_cpu, 0);
     snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": "
                                 "{\"stage\": 3, \"offload_param\": {\"device\": \"nvme\"}}}");
     ck_assert_int_eq(check(json, &o), ZL_ERR_CONFIG);
