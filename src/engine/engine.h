@@ -71,8 +71,9 @@ typedef struct zl_engine_options {
     /* ZeRO-Infinity's parameters (offload_param.device "nvme", stage 3;
      * zero/offload_nvme_param.c): the shard in swap files under param_nvme_path (which
      * must exist), read through param_buffer_count pinned buffers of param_buffer_size
-     * elements (0: DeepSpeed's 5 and 1e8); param_max_in_cpu (0: 1e9) is accepted and not
-     * honoured yet. pin_memory: offload_param_pin_memory. */
+     * elements (0: DeepSpeed's 5 and 1e8); the first units in the model's order, up to
+     * param_max_in_cpu elements (0: DeepSpeed's 1e9; < 0: none), stay in host memory
+     * instead. pin_memory: offload_param_pin_memory. */
     bool offload_param_nvme;
     char param_nvme_path[1024];
     int param_buffer_count;

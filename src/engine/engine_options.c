@@ -38,7 +38,7 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
     if (op->nvme_path) snprintf(o->param_nvme_path, sizeof o->param_nvme_path, "%s", op->nvme_path);
     o->param_buffer_count = op->buffer_count > 0 && op->buffer_count < 1 << 20 ? (int)op->buffer_count : 0;
     o->param_buffer_size = op->buffer_size > 0 ? op->buffer_size : 0;
-    o->param_max_in_cpu = op->max_in_cpu > 0 ? op->max_in_cpu : 0;
+    o->param_max_in_cpu = zero_means_none(op->max_in_cpu); /* 0: nothing kept on the host */
     o->prescale_gradients = cfg->prescale_gradients;
     /* DeepSpeed's stages 1-2 offload to the CPU for any device but "none" ("nvme"
      * included: NVMe optimizer swapping exists only at stage 3). */

@@ -21,8 +21,17 @@
  * read whole into one buffer; a smaller buffer_size is refused, naming the key and the
  * size needed); the buffers are allocated at the largest chunk's size, not at buffer_size
  * when that is larger (1e8 fp32 elements is 400 MB a buffer, for a model whose largest
- * chunk may be a few MB). Host ledger: "nvme.param.buffers". max_in_cpu is accepted and
- * not honoured yet: no chunk is cached on the host between fetches.
+ * chunk may be a few MB). Host ledger: "nvme.param.buffers".
+ *
+ * max_in_cpu (DeepSpeed's 1e9: "number of parameter elements to maintain in CPU memory
+ * when offloading to NVMe"): walking the units in the model's order, a unit's chunk stays
+ * in host memory while the running total of kept elements (padding included) stays at
+ * most max_in_cpu; the first unit that would pass it and every unit after it get swap
+ * files. The kept chunks live in one host buffer (pinned as pin_memory says; host ledger
+ * "nvme.param.cpu", the kept chunks' bytes): a kept unit's fetch copies from it (no read)
+ * and its write-back writes it (no file). Only the swapped units need the pool, the files
+ * and the aio engines: with every unit kept (small models at the default) none is made,
+ * and buffer_size needs to hold only the largest swapped chunk.
  *
  * Fetch (stage3.c's fetch_own): wait for the chunk's read (issued ahead by a prefetch) or
  * read it now, copy it host-to-device into its place in the gather buffer, give the
@@ -60,6 +69,8 @@ typedef struct pnvme_item {
     void *buf;           /* a read issued into this buffer, or NULL */
     double read_end;     /* simulated: when that read ends */
     bool staged;         /* a read was issued (buf, or on the meta backend the clock only) */
+    bool kept;           /* within max_in_cpu: the chunk stays in host memory, no file */
+    char *host;          /* kept: the chunk in the host buffer (NULL on the meta backend) */
 } pnvme_item;
 
 struct zl_zero_pnvme {
@@ -70,8 +81,11 @@ struct zl_zero_pnvme {
     zl_swap_dir *dir;
     char top[4200], mid[4200]; /* zero_stage_3 and its <dtype>params folder */
     zl_aio *rd, *wr;
-    zl_swap_pool *pool;
-    size_t pool_ledgered, files_ledgered;
+    zl_swap_pool *pool;        /* NULL when every unit is kept */
+    zl_swap_pool *cpu;         /* one buffer: the kept chunks, back to back */
+    void *cpu_buf;
+    size_t pool_ledgered, files_ledgered, cpu_ledgered;
+    int swapped;               /* units with swap files */
     void **writing;            /* buffers whose writes are in flight */
     int num_writing;
     int fill;                  /* put_host: the item being filled, -1 none */
@@ -94,26 +108,45 @@ zl_status zl__zero_pnvme_alloc(zl_zero_ctx *z, int count, const size_t *numel, c
     s->count = count;
     s->fill = -1;
     s->esz = zl_dtype_nbytes(z->prec->dtype);
+    /* max_in_cpu < 0 (the config's 0): nothing kept */
+    size_t cap = o->max_in_cpu > 0 ? (size_t)o->max_in_cpu : 0, kept = 0, kept_bytes = 0;
+    bool keeping = true;
     size_t largest = 0;
     int largest_at = 0;
     for (int i = 0; i < count; i++) {
-        s->items[i].numel = numel[i];
-        s->items[i].shard_offset = shard_offset[i];
+        pnvme_item *it = &s->items[i];
+        it->numel = numel[i];
+        it->shard_offset = shard_offset[i];
+        if (keeping && kept + numel[i] <= cap) {
+            it->kept = true;
+            kept += numel[i];
+            kept_bytes += numel[i] * s->esz;
+            continue;
+        }
+        keeping = false;
+        s->swapped++;
         if (numel[i] > largest) largest = numel[i], largest_at = i;
     }
     if (o->buffer_count <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.offload_param.buffer_count must be positive, "
                          "got %d\n  hint: remove it (DeepSpeed's default is 5)", o->buffer_count);
-    if (o->buffer_size <= 0 || (size_t)o->buffer_size < largest)
+    if (s->swapped && (o->buffer_size <= 0 || (size_t)o->buffer_size < largest))
         return zl_errorf(ZL_ERR_CONFIG,
                          "zero_optimization.offload_param.buffer_size %lld is smaller than this rank's "
                          "largest parameter chunk (tensor %d: %zu elements), which is read whole into "
                          "one buffer\n  hint: set \"buffer_size\" to at least %zu (DeepSpeed's "
                          "default is 100000000)", (long long)o->buffer_size, largest_at, largest, largest);
     size_t buf_nbytes = zl_swap_padded((largest ? largest : 1) * s->esz);
-    if (!s->real) { /* a plan: what the files and the pool would hold */
-        for (int i = 0; i < count; i++) s->files_ledgered += zl_swap_padded(numel[i] * s->esz);
-        zl_status st = zl_ledger_alloc(z->nvme_ledger, "nvme.param", s->files_ledgered);
+    zl_status st;
+    if (kept_bytes) {
+        if ((st = zl_ledger_alloc(&z->host->ledger, "nvme.param.cpu", kept_bytes)) != ZL_OK) return st;
+        s->cpu_ledgered = kept_bytes;
+    }
+    if (!s->real) { /* a plan: what the kept chunks, the files and the pool would hold */
+        if (!s->swapped) return ZL_OK;
+        for (int i = 0; i < count; i++)
+            if (!s->items[i].kept) s->files_ledgered += zl_swap_padded(numel[i] * s->esz);
+        st = zl_ledger_alloc(z->nvme_ledger, "nvme.param", s->files_ledgered);
         if (st != ZL_OK) {
             s->files_ledgered = 0;
             return st;
@@ -126,8 +159,22 @@ zl_status zl__zero_pnvme_alloc(zl_zero_ctx *z, int count, const size_t *numel, c
         return zl_errorf(ZL_ERR_CONFIG, "zero_optimization.offload_param.nvme_path is not set: device "
                          "\"nvme\" swaps the parameters to files under it\n"
                          "  hint: set \"nvme_path\" to a directory on a fast local drive");
+    if (kept_bytes) { /* one allocation, checked against the host's memory, pinned as asked */
+        if ((st = zl_swap_pool_create(&s->cpu, 1, kept_bytes, o->pin_memory)) != ZL_OK) return st;
+        s->cpu_buf = zl_swap_pool_acquire(s->cpu);
+        size_t at = 0;
+        for (int i = 0; i < count; i++)
+            if (s->items[i].kept) {
+                s->items[i].host = (char *)s->cpu_buf + at;
+                at += numel[i] * s->esz;
+            }
+    }
+    if (!s->swapped) {
+        zl_log_debug("nvme: all %d parameter chunk(s) in host memory (max_in_cpu %lld)", count,
+                     (long long)o->max_in_cpu);
+        return ZL_OK;
+    }
     char sub[128];
-    zl_status st;
     if ((st = zl_swap_param_subdir(sub, sizeof sub, z->prec->dtype, o->rank)) != ZL_OK) return st;
     snprintf(s->top, sizeof s->top, "%s/zero_stage_3", o->nvme_path);
     snprintf(s->mid, sizeof s->mid, "%s/%s", o->nvme_path, sub);
@@ -143,6 +190,7 @@ zl_status zl__zero_pnvme_alloc(zl_zero_ctx *z, int count, const size_t *numel, c
         return st;
     s->pool_ledgered = zl_swap_pool_total_nbytes(s->pool);
     for (int i = 0; i < count; i++) {
+        if (s->items[i].kept) continue;
         char name[64];
         if ((st = zl_swap_param_file_name(name, sizeof name, i)) != ZL_OK ||
             (st = zl_swap_file_create(&s->items[i].file, s->dir, name, numel[i] * s->esz)) != ZL_OK)
@@ -151,8 +199,9 @@ zl_status zl__zero_pnvme_alloc(zl_zero_ctx *z, int count, const size_t *numel, c
         if ((st = zl_ledger_alloc(z->nvme_ledger, "nvme.param", nb)) != ZL_OK) return st;
         s->files_ledgered += nb;
     }
-    zl_log_debug("nvme: %d parameter chunk(s) in %s (%s, pool of %d x %zu bytes)", count,
-                 zl_swap_dir_path(s->dir), zl_aio_backend_name(s->rd), o->buffer_count, buf_nbytes);
+    zl_log_debug("nvme: %d parameter chunk(s) in %s (%s, pool of %d x %zu bytes), %d in host memory",
+                 s->swapped, zl_swap_dir_path(s->dir), zl_aio_backend_name(s->rd), o->buffer_count, buf_nbytes,
+                 count - s->swapped);
     return ZL_OK;
 }
 
@@ -205,6 +254,16 @@ zl_status zl__zero_pnvme_put(zl_zero_ctx *z, int i, const void *src, size_t n)
     struct zl_zero_pnvme *s = z->pnvme;
     pnvme_item *it = &s->items[i];
     ZL_ASSERT(n <= it->numel);
+    if (it->kept) { /* the host buffer is the chunk's home: no file */
+        if (!s->real) {
+            if (sim_of(z)) zl_sim_copy(sim_of(z), false, (double)n * (double)s->esz);
+            return ZL_OK;
+        }
+        memset(it->host + n * s->esz, 0, (it->numel - n) * s->esz);
+        zl_status st = n ? zl_device_copy(z->host, it->host, z->device, src, n * s->esz) : ZL_OK;
+        zl_device_copy_wait(z->device);
+        return st;
+    }
     if (!s->real) {
         if (sim_of(z)) {
             zl_sim_copy(sim_of(z), false, (double)n * (double)s->esz);
@@ -239,12 +298,19 @@ zl_status zl__zero_pnvme_put_host(zl_zero_ctx *z, size_t off, const void *src, s
         size_t b = it->shard_offset, e = b + it->numel;
         if (b >= end) break;
         if (e <= off) { s->cursor++; continue; }
+        size_t lo = b > off ? b : off, hi = e < end ? e : end;
+        if (it->kept) { /* straight into the host buffer */
+            if (s->real)
+                memcpy(it->host + (lo - b) * s->esz, (const char *)src + (lo - off) * s->esz, (hi - lo) * s->esz);
+            if (hi < e) break;
+            s->cursor++;
+            continue;
+        }
         if (s->real && s->fill != i) { /* start filling item i: zeros, then what arrives */
             if ((st = take_buffer(s, &s->fill_buf)) != ZL_OK) break;
             memset(s->fill_buf, 0, zl_swap_padded(it->numel * s->esz));
             s->fill = i;
         }
-        size_t lo = b > off ? b : off, hi = e < end ? e : end;
         if (s->real)
             memcpy((char *)s->fill_buf + (lo - b) * s->esz, (const char *)src + (lo - off) * s->esz,
                    (hi - lo) * s->esz);
@@ -266,7 +332,7 @@ void zl__zero_pnvme_prefetch(zl_zero_ctx *z, int i)
 {
     struct zl_zero_pnvme *s = z->pnvme;
     pnvme_item *it = &s->items[i];
-    if (it->staged || s->st != ZL_OK) return;
+    if (it->kept || it->staged || s->st != ZL_OK) return;
     if (s->real) {
         if (zl_swap_pool_free_count(s->pool) < 2) return; /* one stays spare for a fetch */
         it->buf = zl_swap_pool_acquire(s->pool);
@@ -286,6 +352,14 @@ zl_status zl__zero_pnvme_fetch(zl_zero_ctx *z, int i, void *dst)
     size_t nbytes = it->numel * s->esz;
     zl_status st = s->st;
     s->st = ZL_OK;
+    if (it->kept) { /* no read: a copy from the host buffer */
+        if (st == ZL_OK) {
+            if (s->real) st = zl_device_copy(z->device, dst, z->host, it->host, nbytes);
+            else if (sim_of(z)) zl_sim_copy(sim_of(z), true, (double)nbytes);
+            zl_device_copy_wait(z->device);
+        }
+        return st;
+    }
     if (!it->staged) {
         if (s->real) {
             zl_status s2 = take_buffer(s, &it->buf);
@@ -316,7 +390,7 @@ zl_status zl__zero_pnvme_fetch(zl_zero_ctx *z, int i, void *dst)
 zl_status zl__zero_pnvme_drop(zl_zero_ctx *z)
 {
     struct zl_zero_pnvme *s = z->pnvme;
-    zl_status st = s->real ? zl_aio_wait(s->rd, NULL) : ZL_OK;
+    zl_status st = s->real && s->rd ? zl_aio_wait(s->rd, NULL) : ZL_OK;
     for (int i = 0; i < s->count; i++) {
         pnvme_item *it = &s->items[i];
         if (it->buf) zl_swap_pool_release(s->pool, it->buf);
@@ -362,6 +436,8 @@ void zl__zero_pnvme_free(zl_zero_ctx *z)
     zl_aio_destroy(s->rd);
     zl_aio_destroy(s->wr);
     zl_swap_pool_destroy(s->pool);
+    zl_swap_pool_destroy(s->cpu);
+    if (s->cpu_ledgered) zl_ledger_free(&z->host->ledger, "nvme.param.cpu", s->cpu_ledgered);
     if (s->pool_ledgered) zl_ledger_free(&z->host->ledger, "nvme.param.buffers", s->pool_ledgered);
     if (s->files_ledgered) zl_ledger_free(z->nvme_ledger, "nvme.param", s->files_ledgered);
     free(s->writing);

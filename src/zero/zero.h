@@ -88,7 +88,7 @@ typedef struct zl_zero_param_nvme_options {
     const char *nvme_path; /* offload_param.nvme_path (must exist) */
     int buffer_count;      /* pinned buffers in the pool (DeepSpeed's 5) */
     int64_t buffer_size;   /* elements per buffer (1e8): at least the largest chunk */
-    int64_t max_in_cpu;    /* accepted, not honoured yet: nothing is cached on the host */
+    int64_t max_in_cpu;    /* elements kept in host memory, units in order (<= 0: none) */
     bool pin_memory;       /* lock the pool in RAM */
     zl_aio_config aio;     /* the top-level "aio" block */
     int rank;              /* rank<R> of the folder */

@@ -12,6 +12,11 @@
  *   - the simulated trace: a parameter read on the NVMe row overlaps compute;
  *   - faults: a swap file truncated behind the engine's back fails the next step on every
  *     rank naming the file; a buffer_size smaller than a chunk is refused naming the key;
+ *   - max_in_cpu: the first units in the model's order, up to max_in_cpu elements, stay in
+ *     host memory ("nvme.param.cpu") and get no file; the rest are swapped. A value that
+ *     keeps some: the same bits over 10 steps, files for the swapped units only, ledgers
+ *     split exactly; the default (1e9) keeps this small model whole, no file at all (the
+ *     other tests set max_in_cpu 0 to swap every unit);
  *   - config: accepted, keys read. */
 #include <errno.h>
 #include <dirent.h>
@@ -50,7 +55,7 @@ static void recipe(char *json, size_t n, int gas, double clip, const char *param
 static void nvme_block(char *out, size_t n, const char *more)
 {
     snprintf(out, n, "\"device\": \"nvme\", \"nvme_path\": \"%s\", \"buffer_count\": 3, "
-                     "\"buffer_size\": 1000000%s", tmp, more);
+                     "\"buffer_size\": 1000000%s", tmp, more[0] ? more : ", \"max_in_cpu\": 0");
 }
 
 static zl_status run_try(zl_run *r, const char *json, const char *device, const char *trace)
@@ -89,6 +94,10 @@ static int count_files(const char *dir, bool check_names)
     return n;
 }
 
+/* Units (tensors with elements, in the model's order) kept in host memory by the run in
+ * flight: 0 unless a test sets it (max_in_cpu). */
+static int kept_units;
+
 static void train(const char *json, int steps, float **out, size_t *numel, const char *dtype)
 {
     zl_run r;
@@ -102,7 +111,14 @@ static void train(const char *json, int steps, float **out, size_t *numel, const
     if (dtype) {
         int tensors = 0;
         for (int i = 0; i < r.engine->model.num_params; i++) tensors += r.engine->model.params[i].numel != 0;
-        ck_assert_int_eq(count_files(dir, true), tensors);
+        ck_assert_int_eq(count_files(dir, true), tensors - kept_units);
+        for (int i = 0; i < tensors; i++) { /* a file for each swapped unit, none for a kept one */
+            char f[800];
+            struct stat sb;
+            snprintf(f, sizeof f, "%s/%d_param.tensor.swp", dir, i);
+            ck_assert_msg((stat(f, &sb) == 0) == (i >= kept_units), "%s: %s", f,
+                          i >= kept_units ? "missing" : "exists for a unit kept in host memory");
+        }
         ck_assert_ptr_null(r.engine->params.data); /* the shard is in the files only */
     }
     *numel = r.engine->model.params_numel;
@@ -117,12 +133,12 @@ static void train(const char *json, int steps, float **out, size_t *numel, const
     ck_assert_int_eq(count_files(tmp, false), 0); /* nvme_path stays, empty */
 }
 
-static void equivalent(int gas, double clip, const char *optim, const char *name, const char *precision,
-                       const char *dtype)
+static void equivalent_with(int gas, double clip, const char *optim, const char *name, const char *precision,
+                            const char *dtype, const char *more)
 {
     char a[3000], b[3000], blk[900];
     recipe(a, sizeof a, gas, clip, "\"device\": \"none\"", "\"device\": \"none\"", precision);
-    nvme_block(blk, sizeof blk, "");
+    nvme_block(blk, sizeof blk, more);
     recipe(b, sizeof b, gas, clip, blk, optim, precision);
     float *wa, *wb, *w0;
     size_t na, nb, n0;
@@ -149,6 +165,12 @@ static void equivalent(int gas, double clip, const char *optim, const char *name
     free(w0);
     free(wa);
     free(wb);
+}
+
+static void equivalent(int gas, double clip, const char *optim, const char *name, const char *precision,
+                       const char *dtype)
+{
+    equivalent_with(gas, clip, optim, name, precision, dtype, "");
 }
 
 #define BF16 "\"bf16\": {\"enabled\": true}"
@@ -204,6 +226,113 @@ START_TEST(test_ledgers)
     if (world->rank == 0)
         printf("  ledgers, %d rank(s): NVMe %zu bytes of parameters, host pool %zu bytes, no \"param\" "
                "on device or host\n", world->size, files, pool);
+    zl_run_free(&r);
+}
+END_TEST
+
+/* ---- max_in_cpu ------------------------------------------------------------------------ */
+
+/* This rank's chunk of each unit (ceil(numel / N)), in the model's order; the count. */
+static int chunks(size_t *c, int cap)
+{
+    char json[3000], blk[900];
+    nvme_block(blk, sizeof blk, "");
+    recipe(json, sizeof json, 1, 1.0, blk, NONE, "");
+    zl_run r;
+    run_open(&r, json, NULL, NULL);
+    int k = 0;
+    size_t N = (size_t)world->size;
+    for (int i = 0; i < r.engine->model.num_params; i++) {
+        size_t n = r.engine->model.params[i].numel;
+        if (!n) continue;
+        ck_assert_int_lt(k, cap);
+        c[k++] = (n + N - 1) / N;
+    }
+    zl_run_free(&r);
+    return k;
+}
+
+/* max_in_cpu that keeps the first half of the units and swaps the rest: one element short
+ * of also keeping the first unit of the second half. */
+static long long half_kept(const size_t *c, int units, int *kept)
+{
+    *kept = units / 2;
+    size_t sum = 0;
+    for (int i = 0; i < *kept; i++) sum += c[i];
+    return (long long)(sum + c[*kept] - 1);
+}
+
+START_TEST(test_max_in_cpu_ledgers)
+{
+    size_t c[512];
+    int units = chunks(c, 512), kept;
+    long long cap = half_kept(c, units, &kept);
+    ck_assert_int_gt(kept, 0);
+    char json[3000], blk[900], more[64];
+    snprintf(more, sizeof more, ", \"max_in_cpu\": %lld", cap);
+    nvme_block(blk, sizeof blk, more);
+    recipe(json, sizeof json, 1, 1.0, blk, NONE, "");
+    zl_run r;
+    run_open(&r, json, NULL, NULL);
+    float loss;
+    ck_assert_int_eq(zl_run_step(&r, &loss), ZL_OK);
+    zl_engine *e = r.engine;
+    const zl_ledger *dev = &zl_engine_device(e)->ledger, *host = &e->host->ledger;
+    const zl_ledger *nv = zl_engine_nvme_ledger(e);
+    ck_assert_uint_eq(zl_ledger_current(dev, "param"), 0);
+    ck_assert_uint_eq(zl_ledger_current(host, "param"), 0);
+    size_t cpu = 0, files = 0, largest = 0;
+    for (int i = 0; i < units; i++) {
+        if (i < kept) {
+            cpu += c[i] * 4;
+            continue;
+        }
+        files += (c[i] * 4 + 4095) / 4096 * 4096;
+        if (c[i] > largest) largest = c[i];
+    }
+    ck_assert_uint_eq(zl_ledger_current(host, "nvme.param.cpu"), cpu);
+    ck_assert_uint_eq(zl_ledger_current(nv, "nvme.param"), files);
+    ck_assert_uint_eq(zl_ledger_current(host, "nvme.param.buffers"), 3 * ((largest * 4 + 4095) / 4096 * 4096));
+    char dir[700];
+    swap_dir(dir, sizeof dir, "float32");
+    ck_assert_int_eq(count_files(dir, true), units - kept);
+    if (world->rank == 0)
+        printf("  max_in_cpu %lld, %d rank(s): %d of %d units (%zu bytes) in host memory, %zu bytes of "
+               "files\n", cap, world->size, kept, units, cpu, files);
+    zl_run_free(&r);
+    ck_assert_uint_eq(zl_ledger_current(host, "nvme.param.cpu"), 0);
+}
+END_TEST
+
+START_TEST(test_max_in_cpu_same_bits)
+{
+    size_t c[512];
+    int units = chunks(c, 512);
+    long long cap = half_kept(c, units, &kept_units);
+    char more[64];
+    snprintf(more, sizeof more, ", \"max_in_cpu\": %lld", cap);
+    equivalent_with(4, 0.5, NONE, "fp32, max_in_cpu half", "", "float32", more);
+    kept_units = 0;
+}
+END_TEST
+
+/* The default keeps this small model whole in host memory: no swap file at all. */
+START_TEST(test_max_in_cpu_default)
+{
+    char json[3000], blk[900];
+    snprintf(blk, sizeof blk, "\"device\": \"nvme\", \"nvme_path\": \"%s\"", tmp);
+    recipe(json, sizeof json, 1, 1.0, blk, NONE, "");
+    zl_run r;
+    run_open(&r, json, NULL, NULL);
+    float loss;
+    ck_assert_int_eq(zl_run_step(&r, &loss), ZL_OK);
+    zl_engine *e = r.engine;
+    size_t cpu = 0, N = (size_t)world->size;
+    for (int i = 0; i < e->model.num_params; i++) cpu += (e->model.params[i].numel + N - 1) / N * 4;
+    ck_assert_uint_eq(zl_ledger_current(&e->host->ledger, "nvme.param.cpu"), cpu);
+    ck_assert_uint_eq(zl_ledger_current(&e->host->ledger, "nvme.param.buffers"), 0);
+    ck_assert_uint_eq(zl_ledger_current(zl_engine_nvme_ledger(e), "nvme.param"), 0);
+    ck_assert_int_eq(count_files(tmp, false), 0);
     zl_run_free(&r);
 }
 END_TEST
@@ -282,7 +411,7 @@ END_TEST
 START_TEST(test_small_buffer)
 {
     char json[3000], blk[900];
-    snprintf(blk, sizeof blk, "\"device\": \"nvme\", \"nvme_path\": \"%s\", \"buffer_size\": 100", tmp);
+    snprintf(blk, sizeof blk, "\"device\": \"nvme\", \"nvme_path\": \"%s\", \"buffer_size\": 100, \"max_in_cpu\": 0", tmp);
     recipe(json, sizeof json, 1, 1.0, blk, NONE, "");
     zl_run r;
     ck_assert_int_eq(run_try(&r, json, NULL, NULL), ZL_ERR_CONFIG);
@@ -322,6 +451,11 @@ START_TEST(test_config)
     ck_assert_int_eq(o.param_buffer_count, 7);
     ck_assert_int_eq(o.param_buffer_size, 12345);
     ck_assert_int_eq(o.param_max_in_cpu, 99);
+    /* DeepSpeed's 0 keeps nothing on the host (the engine's 0 would mean its default, 1e9) */
+    snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": {\"stage\": 3,"
+                                " \"offload_param\": {\"device\": \"nvme\", \"nvme_path\": \"/x\", \"max_in_cpu\": 0}}}");
+    ck_assert_msg(check(json, &o) == ZL_OK, "%s", zl_last_error());
+    ck_assert_int_lt(o.param_max_in_cpu, 0);
     snprintf(json, sizeof json, "{\"train_micro_batch_size_per_gpu\": 4, \"zero_optimization\": "
                                 "{\"stage\": 3, \"offload_param\": {\"device\": \"nvme\"}}}");
     ck_assert_int_eq(check(json, &o), ZL_ERR_CONFIG);
@@ -361,6 +495,9 @@ static Suite *pnvme_suite(void)
     tcase_add_test(tc, test_truncated_everywhere);
     tcase_add_test(tc, test_truncated_rank0);
     tcase_add_test(tc, test_small_buffer);
+    tcase_add_test(tc, test_max_in_cpu_ledgers);
+    tcase_add_test(tc, test_max_in_cpu_same_bits);
+    tcase_add_test(tc, test_max_in_cpu_default);
     suite_add_tcase(s, tc);
     return s;
 }
