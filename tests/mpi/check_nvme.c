@@ -336,16 +336,7 @@ END_TEST
 
 static zl_status check(const char *json, zl_engine_options *o)
 {
-    zl_config cfg;
-    zl_status st = zl_config_parse(&cfg, json, "<test>", world->size);
-    if (st != ZL_OK) { /* a failed parse still holds what it read (config.h) */
-        zl_config_free(&cfg);
-        return st;
-    }
-    st = zl_engine_check_config(&cfg);
-    zl_engine_options_from_config(o, &cfg, 32, 1, NULL);
-    zl_config_free(&cfg);
-    return st;
+    return zl_test_check_config(json, world->size, o);
 }
 
 START_TEST(test_config)

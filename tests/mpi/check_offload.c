@@ -292,25 +292,12 @@ END_TEST
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-static zl_status parse(const char *json, zl_config *cfg)
-{
-    return zl_config_parse(cfg, json, "<test>", world->size);
-}
-
 /* The config is accepted by the engine's check; *offload: what the options say. */
 static zl_status check(const char *json, bool *offload)
 {
-    zl_config cfg;
-    zl_status st = parse(json, &cfg);
-    if (st != ZL_OK) { /* a failed parse still holds what it read (config.h) */
-        zl_config_free(&cfg);
-        return st;
-    }
-    st = zl_engine_check_config(&cfg);
     zl_engine_options o;
-    zl_engine_options_from_config(&o, &cfg, 32, 1, NULL);
+    zl_status st = zl_test_check_config(json, world->size, &o);
     *offload = o.offload_optimizer;
-    zl_config_free(&cfg);
     return st;
 }
 

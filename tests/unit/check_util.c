@@ -209,3 +209,16 @@ void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *d
 {
     ck_assert_msg(zl_test_run_try(r, json, world, device, trace) == ZL_OK, "%s", zl_last_error());
 }
+
+zl_status zl_test_check_config(const char *json, int dp_size, zl_engine_options *o)
+{
+    memset(o, 0, sizeof *o);
+    zl_config cfg;
+    zl_status st = zl_config_parse(&cfg, json, "<test>", dp_size);
+    if (st == ZL_OK) {
+        st = zl_engine_check_config(&cfg);
+        zl_engine_options_from_config(o, &cfg, 32, 1, NULL);
+    }
+    zl_config_free(&cfg); /* a failed parse still holds what it read (config.h) */
+    return st;
+}

@@ -58,6 +58,11 @@ zl_status zl_test_run_try(zl_run *r, const char *json, zl_comm *world, const cha
 void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *device,
                       const char *trace);
 
+/* Parse DeepSpeed config text for dp_size ranks, run the engine's check of it, and fill *o
+ * from it (zeroed first: left so when the parse fails); the status of the first step that
+ * failed. The config tests of the offload features use it. */
+zl_status zl_test_check_config(const char *json, int dp_size, zl_engine_options *o);
+
 /* Run one suite (fork mode as configured by CK_FORK) and return a process exit code. */
 int zl_test_run(Suite *s);
 
