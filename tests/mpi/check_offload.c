@@ -91,12 +91,7 @@ static void equivalent_z(int stage, int gas, double clip, const char *name, cons
     int64_t sa = train(a, 10, &wa, &na), sb = train(b, 10, &wb, &nb);
     ck_assert_uint_eq(na, nb);
     ck_assert_int_eq(sa, sb);
-    size_t differ = 0, first = na;
-    for (size_t i = 0; i < na; i++)
-        if (memcmp(&wa[i], &wb[i], sizeof *wa)) {
-            if (first == na) first = i;
-            differ++;
-        }
+    size_t first, differ = zl_test_bits_differ(wa, wb, na, &first);
     ck_assert_msg(zl_test_all_ok(differ == 0),
                   "stage %d, gas %d, clip %g, %s, %d rank(s): %zu of %zu weights differ with "
                   "offload (first: [%zu] %.9g vs %.9g)", stage, gas, clip,

@@ -145,12 +145,7 @@ static void equivalent_with(int gas, double clip, const char *optim, const char 
     train(a, 10, &wa, &na, NULL);
     train(b, 10, &wb, &nb, dtype);
     ck_assert_uint_eq(na, nb);
-    size_t differ = 0, first = na;
-    for (size_t i = 0; i < na; i++)
-        if (memcmp(&wa[i], &wb[i], sizeof *wa)) {
-            if (first == na) first = i;
-            differ++;
-        }
+    size_t first, differ = zl_test_bits_differ(wa, wb, na, &first);
     ck_assert_msg(zl_test_all_ok(differ == 0),
                   "%s, gas %d, clip %g, %d rank(s): %zu of %zu weights differ with parameters on NVMe "
                   "(first: [%zu] %.9g vs %.9g)", name, gas, clip, world->size, differ, na, first,
@@ -388,17 +383,7 @@ static void truncated(bool all)
     char dir[700], file[800];
     swap_dir(dir, sizeof dir, "float32");
     snprintf(file, sizeof file, "%s/0_param.tensor.swp", dir) /* the embedding: read in forward */;
-    bool mine = all || world->rank == 0;
-    if (mine) ck_assert_int_eq(truncate(file, 100), 0);
-    zl_status st = zl_run_step(&r, &loss);
-    ck_assert_int_ne(st, ZL_OK);
-    if (mine) {
-        ck_assert_int_eq(st, ZL_ERR_IO);
-        ck_assert_msg(strstr(zl_last_error(), file), "the message does not name %s: %s", file, zl_last_error());
-    } else {
-        ck_assert_msg(strstr(zl_last_error(), "rank 0"), "%s", zl_last_error());
-    }
-    if (world->rank == 0) printf("  truncated %s: %s\n", all ? "on every rank" : "on rank 0", zl_last_error());
+    zl_test_truncate_mid_run(&r, world, file, all);
     zl_run_free(&r);
     ck_assert_int_eq(count_files(dir, false), -1);
 }

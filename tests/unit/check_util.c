@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef ZL_HAVE_MPI
 #include <mpi.h>
@@ -221,4 +222,34 @@ zl_status zl_test_check_config(const char *json, int dp_size, zl_engine_options 
     }
     zl_config_free(&cfg); /* a failed parse still holds what it read (config.h) */
     return st;
+}
+
+size_t zl_test_bits_differ(const float *a, const float *b, size_t n, size_t *first)
+{
+    size_t differ = 0;
+    *first = n;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a)) {
+            if (*first == n) *first = i;
+            differ++;
+        }
+    return differ;
+}
+
+void zl_test_truncate_mid_run(zl_run *r, zl_comm *world, const char *file, bool all)
+{
+    bool mine = all || world->rank == 0;
+    if (mine) ck_assert_int_eq(truncate(file, 100), 0);
+    float loss;
+    zl_status st = zl_run_step(r, &loss);
+    ck_assert_int_ne(st, ZL_OK);
+    if (mine) {
+        ck_assert_int_eq(st, ZL_ERR_IO);
+        ck_assert_msg(strstr(zl_last_error(), file), "the message does not name %s: %s", file,
+                      zl_last_error());
+    } else {
+        ck_assert_msg(strstr(zl_last_error(), "rank 0"), "%s", zl_last_error());
+    }
+    if (world->rank == 0)
+        printf("  truncated %s: %s\n", all ? "on every rank" : "on rank 0", zl_last_error());
 }

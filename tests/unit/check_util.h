@@ -58,6 +58,15 @@ zl_status zl_test_run_try(zl_run *r, const char *json, zl_comm *world, const cha
 void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *device,
                       const char *trace);
 
+/* Bit for bit, element by element: how many of the n floats of a and b differ, and the
+ * index of the first that does in *first (n if none). */
+size_t zl_test_bits_differ(const float *a, const float *b, size_t n, size_t *first);
+
+/* A swap file cut short between two steps of r (on every rank if `all`, else on rank 0
+ * only): the next step fails on every rank, with ZL_ERR_IO naming the file where it was
+ * cut and naming rank 0 elsewhere (the ranks agree on a failed swap). */
+void zl_test_truncate_mid_run(zl_run *r, zl_comm *world, const char *file, bool all);
+
 /* Parse DeepSpeed config text for dp_size ranks, run the engine's check of it, and fill *o
  * from it (zeroed first: left so when the parse fails); the status of the first step that
  * failed. The config tests of the offload features use it. */
