@@ -66,24 +66,9 @@ END_TEST
  * pieces are one kernel and back-to-back runs one span, under a few MB of valid JSON. */
 START_TEST(test_full_scale_trace_is_small)
 {
-    static const zl_gpt_config gpt3 = {"gpt3-175b", 50257, 2048, 96, 96, 12288};
     zl_cluster c;
-    ck_assert_int_eq(zl_cluster_parse("128x8xa100-80gb", &c), ZL_OK);
     zl_plan_request req;
-    memset(&req, 0, sizeof req);
-    req.model = gpt3;
-    req.world_size = zl_cluster_size(&c);
-    req.cluster = &c;
-    req.gpu = true;
-    zl_engine_options *o = &req.options;
-    o->micro_batch_size = 1;
-    o->gradient_accumulation_steps = 1;
-    o->seq_len = 1024;
-    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
-    o->zero_stage = 3;
-    o->reduce_scatter = true;
-    o->precision.dtype = ZL_BF16;
+    zl_test_gpt3_zero3_request(&req, &c);
     char *buf = NULL;
     size_t len = 0;
     req.trace = open_memstream(&buf, &len);

@@ -19,7 +19,6 @@
 #include "plan/plan.h"
 #include "sim/cost.h"
 
-static const zl_gpt_config gpt3 = {"gpt3-175b", 50257, 2048, 96, 96, 12288};
 enum { BUCKET = 50000000 };
 
 typedef struct span { double begin, end; } span;
@@ -33,22 +32,9 @@ static int by_begin(const void *a, const void *b)
 START_TEST(test_175b_gathers_per_tensor_and_overlap)
 {
     zl_cluster c;
-    ck_assert_int_eq(zl_cluster_parse("128x8xa100-80gb", &c), ZL_OK);
     zl_plan_request req;
-    memset(&req, 0, sizeof req);
-    req.model = gpt3;
-    req.world_size = zl_cluster_size(&c);
-    req.cluster = &c;
-    req.gpu = true;
+    zl_test_gpt3_zero3_request(&req, &c);
     zl_engine_options *o = &req.options;
-    o->micro_batch_size = 1;
-    o->gradient_accumulation_steps = 1;
-    o->seq_len = 1024;
-    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
-    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
-    o->zero_stage = 3;
-    o->reduce_scatter = true;
-    o->precision.dtype = ZL_BF16;
     o->prefetch_bucket_size = BUCKET;
     o->max_live_parameters = 4000000000;
     char *buf = NULL;
@@ -84,7 +70,7 @@ START_TEST(test_175b_gathers_per_tensor_and_overlap)
     }
     /* Bytes from time: the cost of an allgather grows with its bytes, so no allgather took
      * longer than one of the largest tensor's bytes does (bf16). */
-    double C = gpt3.channels, tensor = gpt3.vocab_size * C; /* wte, 617M; the MLP's 604M */
+    double C = req.model.channels, tensor = req.model.vocab_size * C; /* wte, 617M; the MLP's 604M */
     double tensor_us = 1e6 * zl_cost_collective(&c, ZL_SIM_ALLGATHER, 2.0 * tensor, req.world_size, true);
     printf("  175B ZeRO-3: %zu allgathers, largest %.2f ms (the largest tensor: %.2f ms); step "
            "%.3f s, communication %.3f s, exposed %.3f s\n",

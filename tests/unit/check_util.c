@@ -253,3 +253,23 @@ void zl_test_truncate_mid_run(zl_run *r, zl_comm *world, const char *file, bool 
     if (world->rank == 0)
         printf("  truncated %s: %s\n", all ? "on every rank" : "on rank 0", zl_last_error());
 }
+
+void zl_test_gpt3_zero3_request(zl_plan_request *req, zl_cluster *c)
+{
+    static const zl_gpt_config gpt3 = {"gpt3-175b", 50257, 2048, 96, 96, 12288};
+    ck_assert_int_eq(zl_cluster_parse("128x8xa100-80gb", c), ZL_OK);
+    memset(req, 0, sizeof *req);
+    req->model = gpt3;
+    req->world_size = zl_cluster_size(c);
+    req->cluster = c;
+    req->gpu = true;
+    zl_engine_options *o = &req->options;
+    o->micro_batch_size = 1;
+    o->gradient_accumulation_steps = 1;
+    o->seq_len = 1024;
+    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
+    o->zero_stage = 3;
+    o->reduce_scatter = true;
+    o->precision.dtype = ZL_BF16;
+}

@@ -12,6 +12,7 @@
 
 #include "comm/comm.h"
 #include "engine/engine.h"
+#include "plan/plan.h"
 #include "run/run.h"
 
 /* Every test announces itself as it starts (on stderr, unbuffered, rank 0 only under MPI,
@@ -57,6 +58,10 @@ zl_status zl_test_run_try(zl_run *r, const char *json, zl_comm *world, const cha
                           const char *trace);
 void zl_test_run_open(zl_run *r, const char *json, zl_comm *world, const char *device,
                       const char *trace);
+
+/* The repo's full-scale plan: GPT-3 175B, ZeRO-3 with reduce-scatter in bf16, micro-batch
+ * 1, 1024 tokens, on the 128 x 8 A100-80GB cluster *c (filled here); no trace. */
+void zl_test_gpt3_zero3_request(zl_plan_request *req, zl_cluster *c);
 
 /* Bit for bit, element by element: how many of the n floats of a and b differ, and the
  * index of the first that does in *first (n if none). */
