@@ -17,15 +17,26 @@
  *   dbias (OC)  += column sums of dout         bias_backward */
 #include "backends/ref/ref.h"
 
-void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
-                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+/* Element p of B, stored as b_type (f32, or the 16-bit values themselves), widened. */
+static float load_b(const void *b, zl_dtype b_type, size_t i)
+{
+    switch (b_type) {
+    case ZL_BF16: return zl_bf16_to_f32(((const uint16_t *)b)[i]);
+    case ZL_F16: return zl_f16_to_f32(((const uint16_t *)b)[i]);
+    default: return ((const float *)b)[i];
+    }
+}
+
+static void gemm(float *c, const float *a, const void *b, zl_dtype b_type, int m, int n, int k,
+                 int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
 {
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             float sum = 0.0f;
             for (int p = 0; p < k; p++) {
                 float a_ip = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                float b_pj = trans_b ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                size_t bi = trans_b ? (size_t)j * ldb + p : (size_t)p * ldb + j;
+                float b_pj = load_b(b, b_type, bi);
                 sum += a_ip * b_pj;
             }
             float *c_ij = &c[(size_t)i * ldc + j];
@@ -35,31 +46,20 @@ void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, 
     }
 }
 
-/* The operands are already exact in t, so the plain product is the reference: gemm's
- * loop, with a 16-bit B widened element by element as it is read. */
+void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+{
+    gemm(c, a, b, ZL_F32, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
+}
+
+/* The operands are already exact in t, so the plain product is the reference, with a
+ * 16-bit B widened element by element as it is read. */
 void zl__ref_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
                      zl_dtype t, int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
                      bool trans_b, float alpha, float beta)
 {
     (void)t;
-    if (b_type == ZL_F32) {
-        zl__ref_gemm(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
-        return;
-    }
-    const uint16_t *h = b;
-    for (int i = 0; i < m; i++) {
-        for (int j = 0; j < n; j++) {
-            float sum = 0.0f;
-            for (int p = 0; p < k; p++) {
-                float a_ip = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                uint16_t bh = trans_b ? h[(size_t)j * ldb + p] : h[(size_t)p * ldb + j];
-                float b_pj = b_type == ZL_BF16 ? zl_bf16_to_f32(bh) : zl_f16_to_f32(bh);
-                sum += a_ip * b_pj;
-            }
-            float *c_ij = &c[(size_t)i * ldc + j];
-            *c_ij = beta == 0.0f ? alpha * sum : alpha * sum + beta * *c_ij;
-        }
-    }
+    gemm(c, a, b, b_type, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
 }
 
 void zl__ref_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC)
