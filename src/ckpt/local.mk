@@ -1,7 +1,8 @@
 # src/ckpt: checkpoint files (safetensors), and the PyTorch reference fixture's tools
-libzerolab_a_SOURCES += %D%/safetensors.c %D%/safetensors.h
+libzerolab_a_SOURCES += %D%/safetensors.c %D%/safetensors.h %D%/atomic_file.c %D%/atomic_file.h \
+    %D%/ckpt_file.c %D%/ckpt_file.h %D%/ckpt_layout.c %D%/ckpt_layout.h
 zlckptdir = $(zlincdir)/ckpt
-zlckpt_HEADERS = %D%/safetensors.h
+zlckpt_HEADERS = %D%/safetensors.h %D%/atomic_file.h %D%/ckpt_file.h %D%/ckpt_layout.h
 ZL_UNIT_TESTS += tests/unit/check_safetensors tests/unit/check_pytorch
 
 # The PyTorch reference fixture (tests/fixtures/gpt_reference.safetensors, committed).

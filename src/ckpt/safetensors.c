@@ -1,6 +1,8 @@
 /* safetensors writer and reader (format and rules: safetensors.h). */
 #include "ckpt/safetensors.h"
 
+#include "ckpt/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -209,81 +211,29 @@ static char *build_header(const zl_safetensors_writer *w, const int *order, size
     return h;
 }
 
-static bool write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-/* Make the rename durable: fsync the directory holding path. Best effort: some file
- * systems refuse fsync on directories, and the data itself is already on disk. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 zl_status zl_safetensors_writer_write(zl_safetensors_writer *w, const char *path)
 {
     int *order = layout_order(w);
     size_t header_len = 0;
     char *header = order ? build_header(w, order, &header_len) : NULL;
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
-    if (!header || !tmp) {
-        free(order);
-        free(header);
-        free(tmp);
-        return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing safetensors file '%s'", path);
-    }
-    /* Same directory as the destination, so that rename() is atomic; the pid keeps two
-     * processes writing the same file from sharing a temporary. */
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-
-    zl_status st = ZL_OK;
-    const char *what = NULL; /* the step that failed, and its errno */
-    int err = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        what = "create", err = errno;
+    zl_file_piece *pieces = malloc(((size_t)w->num_entries + 2) * sizeof *pieces);
+    zl_status st;
+    unsigned char len8[8];
+    if (!header || !pieces) {
+        st = zl_errorf(ZL_ERR_NOMEM, "out of host memory writing safetensors file '%s'", path);
     } else {
-        unsigned char len8[8];
         for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
-        bool ok = write_all(fd, len8, 8) && write_all(fd, header, header_len);
-        for (int k = 0; ok && k < w->num_entries; k++) {
+        pieces[0] = (zl_file_piece){len8, 8};
+        pieces[1] = (zl_file_piece){header, header_len};
+        for (int k = 0; k < w->num_entries; k++) {
             const writer_entry *e = &w->entries[order[k]];
-            ok = write_all(fd, e->data, e->nbytes);
+            pieces[2 + k] = (zl_file_piece){e->data, e->nbytes};
         }
-        if (!ok) what = "write", err = errno;
-        else if (fsync(fd) != 0) what = "fsync", err = errno;
-        if (close(fd) != 0 && !what) what = "close", err = errno;
-        if (!what && rename(tmp, path) != 0) what = "rename", err = errno;
+        st = zl_file_write_atomic(path, pieces, w->num_entries + 2, "safetensors file");
     }
-    if (what) {
-        st = zl_errorf(ZL_ERR_IO, "cannot write safetensors file '%s' (%s of '%s' failed: %s)",
-                       path, what, tmp, strerror(err));
-        if (fd >= 0) unlink(tmp);
-    } else {
-        sync_parent_dir(path);
-    }
+    free(pieces);
     free(order);
     free(header);
-    free(tmp);
     return st;
 }
 

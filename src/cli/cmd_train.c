@@ -35,7 +35,8 @@
 
 typedef struct train_args {
     const char *config_path, *model, *data, *backend, *device, *cluster, *trace;
-    long steps, seed, seq_len, threads;
+    const char *save, *load, *tag; /* checkpoints: --save DIR, --load DIR, --tag T */
+    long steps, seed, seq_len, threads, save_interval;
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -74,6 +75,13 @@ static void train_usage(FILE *out)
             "                    {\"cluster\": SPEC} in the config)\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
             "                    last step, one track per rank and stream\n"
+            "  --save DIR        save a checkpoint into DIR after the last step (DeepSpeed's\n"
+            "                    layout: DIR/global_step<N>/, DIR/latest; docs/checkpoints.md)\n"
+            "  --save-interval N also every N optimizer steps\n"
+            "  --load DIR        resume from the checkpoint DIR/latest names (any number of\n"
+            "                    ranks, ZeRO stage and precision may have saved it); --steps\n"
+            "                    counts the whole run's steps, those before the save included\n"
+            "  --tag T           with --load: that tag instead of the latest\n"
             "  --collective-timeout SECONDS\n"
             "                    how long a rank may wait in one collective before it reports\n"
             "                    a stalled rank and ends the job; 0: no limit (default 600,\n"
@@ -150,7 +158,8 @@ static bool parse_bytes(const char *s, size_t *out)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
-           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE };
+           O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
+           O_SAVE_INTERVAL, O_LOAD, O_TAG };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -164,6 +173,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"total-steps", required_argument, 0, O_FILL}, {"warmup-steps", required_argument, 0, O_FILL},
         {"collective-timeout", required_argument, 0, O_TIMEOUT},
         {"verbose", no_argument, 0, O_VERBOSE},
+        {"save", required_argument, 0, O_SAVE}, {"save-interval", required_argument, 0, O_SAVE_INTERVAL},
+        {"load", required_argument, 0, O_LOAD}, {"tag", required_argument, 0, O_TAG},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -187,6 +198,12 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_DEVICE: a->device = optarg; break;
         case O_CLUSTER: a->cluster = optarg; break;
         case O_TRACE: a->trace = optarg; break;
+        case O_SAVE: a->save = optarg; break;
+        case O_LOAD: a->load = optarg; break;
+        case O_TAG: a->tag = optarg; break;
+        case O_SAVE_INTERVAL:
+            if (!parse_positive("--save-interval", optarg, INT_MAX, &a->save_interval)) return ZL_EXIT_USAGE;
+            break;
         case O_TIMEOUT: if (!parse_timeout(optarg, &a->collective_timeout)) return ZL_EXIT_USAGE; break;
         case O_BUDGET:
             if (!parse_bytes(optarg, &a->device_memory)) {
@@ -224,6 +241,18 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (optind < argc) {
         fprintf(stderr, "zerolab train: unexpected argument '%s'\n\n", argv[optind]);
         train_usage(stderr);
+        return ZL_EXIT_USAGE;
+    }
+    if (a->tag && !a->load) {
+        fprintf(stderr, "zerolab train: --tag names the checkpoint --load reads; give --load DIR too\n");
+        return ZL_EXIT_USAGE;
+    }
+    if (a->save_interval && !a->save) {
+        fprintf(stderr, "zerolab train: --save-interval needs --save DIR (where to save)\n");
+        return ZL_EXIT_USAGE;
+    }
+    if ((a->save && !a->save[0]) || (a->load && !a->load[0])) {
+        fprintf(stderr, "zerolab train: --save and --load take a directory, got an empty one\n");
         return ZL_EXIT_USAGE;
     }
     if (a->device && a->cluster) {
@@ -380,6 +409,10 @@ static int stopped_by_signal(zl_comm *world, long step, long steps)
 
 /* A failure at a site where one rank, or every rank, reports: on a broken world (a
  * timeout) not here, since every rank reports the world's failure at the end. */
+/* After an agreed failure: whether another rank's (the agreement's message on the ranks
+ * that did not fail is "rank R failed ..."), so that each rank that failed itself reports. */
+static bool failed_elsewhere(void) { return strncmp(zl_last_error(), "rank ", 5) == 0; }
+
 static int failed(zl_comm *world, bool report)
 {
     if (zl_comm_health(world) != ZL_OK) return ZL_EXIT_FAIL;
@@ -523,10 +556,25 @@ static int train(const train_args *a)
                   card->display, cluster->intra->name, cluster->nodes > 1 ? ", " : "",
                   cluster->nodes > 1 ? cluster->inter->name : "", cluster->nodes > 1 ? " between nodes" : "");
 
+    if (a->load) {
+        zl_engine_loaded loaded;
+        if (zl_run_load(&run, a->load, a->tag, &loaded) != ZL_OK) {
+            rc = failed(world, rank == 0 || !failed_elsewhere());
+            goto done;
+        }
+        zl_print0("  resumed from %s/%s%s (saved by %d rank%s at ZeRO stage %d)\n", a->load,
+                  loaded.tag, loaded.optimizer_loaded ? "" : ": the weights only, a fresh optimizer",
+                  loaded.saved_dp_world_size, loaded.saved_dp_world_size == 1 ? "" : "s",
+                  loaded.saved_zero_stage);
+        if (loaded.optimizer_loaded)
+            zl_print0("  at step %ld of %ld, lr %.3e\n", run.step, run.steps, zl_engine_get_lr(engine));
+        free(loaded.client_state);
+    }
     double flops_per_step = zl_run_step_flops(&run);
     double t_start = now_seconds(), t_window = t_start;
     float first_loss = NAN, loss = NAN;
-    for (long step = 1; step <= run.steps; step++) {
+    long first_step = run.step + 1;
+    for (long step = first_step; step <= run.steps; step++) {
         zl_status agreed = zl_run_step(&run, &loss);
         if (agreed == ZL_ERR_INTERRUPTED) {
             rc = stopped_by_signal(world, step, run.steps);
@@ -536,11 +584,11 @@ static int train(const train_args *a)
             rc = failed(world, run.failed_here);
             goto done;
         }
-        bool print = run.steps_per_print > 0 && (step % run.steps_per_print == 0 || step == 1);
+        bool print = run.steps_per_print > 0 && (step % run.steps_per_print == 0 || step == first_step);
         /* The loss reported is the global batch's: averaged over micro-steps and ranks. */
         if (print || step == run.steps) loss = zl_engine_dp_mean(engine, loss);
         if (zl_comm_health(world) != ZL_OK) goto done; /* the mean is NaN: not the loss's fault */
-        if (step == 1) first_loss = loss;
+        if (step == first_step) first_loss = loss;
         if ((print || step == run.steps) && !isfinite(loss)) {
             zl_errorf(ZL_ERR_TRAINING, "loss became %g at step %ld\n  hint: lower the learning rate "
                       "or enable gradient_clipping", loss, step);
@@ -548,7 +596,7 @@ static int train(const train_args *a)
             goto done;
         }
         if (print) {
-            double t = now_seconds(), steps_in_window = step == 1 ? 1 : (double)run.steps_per_print;
+            double t = now_seconds(), steps_in_window = step == first_step ? 1 : (double)run.steps_per_print;
             double dt = (t - t_window) / steps_in_window;
             char scale[48] = "";
             if (cfg->fp16.enabled) snprintf(scale, sizeof scale, " | loss scale %g", zl_engine_loss_scale(engine));
@@ -560,12 +608,26 @@ static int train(const train_args *a)
             if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, zl_engine_dtype(engine));
             t_window = t;
         }
+        if (a->save && ((a->save_interval && step % a->save_interval == 0) || step == run.steps)) {
+            if (zl_run_save(&run, a->save, NULL) != ZL_OK) {
+                rc = failed(world, rank == 0 || !failed_elsewhere());
+                goto done;
+            }
+            zl_print0("saved checkpoint %s/global_step%lld\n", a->save,
+                      (long long)zl_engine_global_steps(engine));
+            t_window = now_seconds(); /* the save is not the next steps' time */
+        }
     }
+    if (first_step > run.steps)
+        zl_print0("nothing to train: the checkpoint is at step %ld, --steps is %ld\n", run.step,
+                  run.steps);
     zl_comm_set_phase(world, "the end-of-training reports");
     zl_comm_set_sim(world, NULL); /* the reports are not training: no simulated time */
     double elapsed = now_seconds() - t_start;
-    zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, run.steps,
-              run.steps == 1 ? "" : "s", elapsed);
+    long trained = run.steps - first_step + 1 > 0 ? run.steps - first_step + 1 : 0;
+    if (trained)
+        zl_print0("done: loss %.4f -> %.4f in %ld step%s, %.1f s\n", first_loss, loss, trained,
+                  trained == 1 ? "" : "s", elapsed);
     if (zl_engine_skipped_steps(engine))
         zl_print0("skipped %lld of %ld optimizer steps (inf/nan gradients)\n",
                   (long long)zl_engine_skipped_steps(engine), run.steps);

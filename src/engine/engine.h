@@ -210,4 +210,54 @@ void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const
  * zl_last_error()) rather than agreed to another rank's failure. */
 bool zl_engine_failed_here(const zl_engine *e);
 
+/* ---- checkpoints (engine_ckpt.c; layout and files: ckpt/ckpt_layout.h, docs/checkpoints.md)
+ *
+ * DeepSpeed's save_checkpoint and load_checkpoint. Both are collective over opt.dp: every
+ * rank calls them (a rank that calls alone fails at the collective timeout with a message
+ * naming the call, instead of hanging), at an accumulation boundary, and every rank gets
+ * the same status. */
+
+typedef struct zl_engine_save_args {
+    const char *dir;          /* save_dir: created if missing */
+    const char *tag;          /* NULL: "global_step<global_steps>" */
+    const char *client_state; /* a JSON object's text, kept and returned by the load (NULL: none) */
+    const char *ds_config;    /* the DeepSpeed config as a JSON object's text (NULL: none) */
+    int tag_validation;       /* checkpoint.tag_validation: 0 WARN, 1 IGNORE, 2 FAIL */
+    bool node_local;          /* checkpoint.use_node_local_storage: each node's first rank
+                               * writes the shared files into its own dir */
+    bool no_latest;           /* leave `latest` as it is (DeepSpeed's save_latest=False) */
+} zl_engine_save_args;
+
+/* Write the engine's state: the tag's files into a staging directory, then the tag made
+ * whole at once and `latest` pointed at it, so that a save killed at any point leaves the
+ * previous checkpoint loadable. ZL_ERR_IO names the file that could not be written (a full
+ * disk); ZL_ERR_UNSUPPORTED for state zerolab cannot save yet (NVMe offload). */
+zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a);
+
+typedef struct zl_engine_load_args {
+    const char *dir;       /* load_dir */
+    const char *tag;       /* NULL: the tag `latest` names */
+    bool universal_latest; /* checkpoint.load_universal: `latest_universal` first */
+    bool module_only;      /* the weights only: a fresh optimizer, schedule and counters
+                            * (DeepSpeed's load_module_only; also what a checkpoint without
+                            * optimizer shards gives, e.g. one imported from llm.c) */
+} zl_engine_load_args;
+
+typedef struct zl_engine_loaded {
+    char tag[160];            /* the tag loaded */
+    int saved_dp_world_size;  /* the layout it was saved with */
+    int saved_zero_stage;
+    bool optimizer_loaded;    /* optimizer state, schedule and counters restored */
+    char *client_state;       /* the saved client state's JSON text (malloc'd; NULL: none) */
+} zl_engine_loaded;
+
+/* Load a checkpoint saved by any data-parallel size and ZeRO stage, in any precision, into
+ * this engine (the same model): the fp32 master weights, Adam's moments and step, the LR
+ * schedule, fp16's loss scaler (when both runs use fp16), the counters; the parameters
+ * from the master weights. Every file is checked (format, sizes, shapes, checksums, that
+ * the shards cover the model) and a bad one is refused with a message naming it. On
+ * failure the engine's values are unspecified: destroy it. out may be NULL. */
+zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
+                                    zl_engine_loaded *out);
+
 #endif

@@ -6,6 +6,8 @@
  * only step that can take minutes). */
 #include "run/run.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
@@ -382,6 +384,75 @@ zl_status zl_run_step(zl_run *run, float *loss)
     if (agreed != ZL_OK) run->failed_here = st != ZL_OK && zl_engine_failed_here(run->engine);
     /* (zl_comm_agree keeps a failed rank's own message; the others name it.) */
     return agreed;
+}
+
+zl_status zl_run_save(zl_run *run, const char *dir, const char *tag)
+{
+    /* The resolved config, as `zerolab config --json` prints it. */
+    char *config = NULL;
+    size_t config_len = 0;
+    FILE *mem = open_memstream(&config, &config_len);
+    if (mem) {
+        if (zl_config_print_json(run->config, mem) != ZL_OK) config_len = 0;
+        fclose(mem);
+    }
+    char client[256];
+    snprintf(client, sizeof client,
+             "{\"data_sampler\": {\"position_tokens\": %zu, \"epoch\": %llu, \"seq_len\": %d}}",
+             zl_loader_position(&run->loader), (unsigned long long)zl_loader_epoch(&run->loader),
+             run->options.seq_len);
+    zl_engine_save_args a = {
+        .dir = dir,
+        .tag = tag,
+        .client_state = client,
+        .ds_config = config && config_len ? config : NULL,
+        .tag_validation = run->config->checkpoint.tag_validation,
+        .node_local = run->config->checkpoint.use_node_local_storage,
+    };
+    zl_status st = zl_engine_save_checkpoint(run->engine, &a);
+    free(config);
+    return st;
+}
+
+/* The data's position from a checkpoint's client state (absent in one imported from
+ * elsewhere: the data starts at its beginning). */
+static zl_status seek_data(zl_run *run, const char *client)
+{
+    if (!client) return ZL_OK;
+    json_error_t err;
+    json_t *c = json_loads(client, 0, &err);
+    const json_t *ds = json_object_get(c, "data_sampler");
+    zl_status st = ZL_OK;
+    if (ds) {
+        const json_t *pos = json_object_get(ds, "position_tokens"), *ep = json_object_get(ds, "epoch");
+        if (!json_is_integer(pos) || !json_is_integer(ep) || json_integer_value(pos) < 0 ||
+            json_integer_value(ep) < 0)
+            st = zl_errorf(ZL_ERR_FORMAT, "the checkpoint's data_sampler needs non-negative "
+                           "\"position_tokens\" and \"epoch\"");
+        else if ((st = zl_loader_seek(&run->loader, (size_t)json_integer_value(pos),
+                                      (uint64_t)json_integer_value(ep))) != ZL_OK)
+            st = zl_errorf(ZL_ERR_INVALID, "the checkpoint's data position does not fit this run's "
+                           "data: %s\n  hint: resume with the data it was trained on (--data)",
+                           zl_last_error());
+    }
+    json_decref(c);
+    return st;
+}
+
+zl_status zl_run_load(zl_run *run, const char *dir, const char *tag, zl_engine_loaded *loaded)
+{
+    zl_engine_loaded own;
+    if (!loaded) loaded = &own;
+    zl_engine_load_args a = {
+        .dir = dir,
+        .tag = tag,
+        .universal_latest = run->config->checkpoint.load_universal,
+    };
+    zl_status st = zl_engine_load_checkpoint(run->engine, &a, loaded);
+    if (st == ZL_OK) st = zl_comm_agree(run->comm, seek_data(run, loaded->client_state));
+    if (st == ZL_OK && loaded->optimizer_loaded) run->step = (long)zl_engine_global_steps(run->engine);
+    if (loaded == &own) free(own.client_state);
+    return st;
 }
 
 double zl_run_step_flops(const zl_run *run)

@@ -174,6 +174,20 @@ zl_status zl_run_check_config(const zl_config *cfg);
  * Collective. */
 zl_status zl_run_step(zl_run *run, float *loss);
 
+/* Save the run (DeepSpeed's save_checkpoint, engine/engine.h): the engine's state, with
+ * the data's position ("data_sampler": tokens consumed, epoch) as client state and the
+ * resolved config as ds_config; the config's "checkpoint" block (tag_validation,
+ * use_node_local_storage) applies. tag NULL: "global_step<N>". Collective. */
+zl_status zl_run_save(zl_run *run, const char *dir, const char *tag);
+
+/* Resume the run from a checkpoint of any data-parallel size, ZeRO stage and precision
+ * (zl_engine_load_checkpoint): the engine's state, the data's position (in tokens of the
+ * stream, so the same samples come next whatever the world size), and run->step (the
+ * optimizer steps taken, so that `steps` counts the whole run's steps, as DeepSpeed's
+ * global_steps does). tag NULL: the tag `latest` names. `loaded` may be NULL.
+ * Collective. */
+zl_status zl_run_load(zl_run *run, const char *dir, const char *tag, zl_engine_loaded *loaded);
+
 /* Model FLOPs of one optimizer step over all ranks (forward and backward: 3x forward). */
 double zl_run_step_flops(const zl_run *run);
 

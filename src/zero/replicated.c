@@ -59,6 +59,17 @@ zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out)
     return ZL_OK;
 }
 
+/* The optimizer's state is the partition's real elements (all of them at stage 0); the
+ * parameters are the whole vector. */
+int zl__zero_replicated_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap)
+{
+    size_t begin = params ? 0 : z->part->begin;
+    size_t n = params ? z->model->params_numel : zl_partition_real_numel(z->part);
+    if (!n) return 0;
+    if (cap > 0) out[0] = (zl_zero_fragment){begin, n, 0};
+    return 1;
+}
+
 void zl__zero_replicated_free(zl_zero_ctx *z)
 {
     zl__zero_offload_free(z);

@@ -120,5 +120,7 @@ const zl_zero_strategy zl__zero_stage2 = {
     .own_grads = own_grads,
     .step = step,
     .gather_all = zl__zero_replicated_gather_all,
+    .fragments = zl__zero_replicated_fragments,
+    .params_changed = zl__zero_no_op,
     .free = zl__zero_replicated_free,
 };

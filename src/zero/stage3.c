@@ -635,6 +635,32 @@ static zl_status gather_all(zl_zero_ctx *z, float *out)
     return st == ZL_OK ? s2 : st;
 }
 
+/* State and parameters alike: this rank's chunk of every unit, where the shard keeps it. */
+static int fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap)
+{
+    (void)params;
+    const zl_zero3 *z3 = z->z3;
+    int k = 0;
+    for (int i = 0; i < z3->num_units; i++) {
+        const zero3_unit *u = &z3->units[i];
+        size_t n = own_real(z, u);
+        if (!n) continue;
+        if (k < cap)
+            out[k] = (zl_zero_fragment){z3->layers[u->layer].begin + u->offset +
+                                            (size_t)z->dp_rank * u->chunk,
+                                        n, u->shard_offset};
+        k++;
+    }
+    return k;
+}
+
+/* New values in the shards: what was gathered is stale, as after a step. */
+static zl_status params_changed(zl_zero_ctx *z)
+{
+    zl_status st = release_all(z);
+    return st == ZL_OK ? gather_persistent(z) : st;
+}
+
 /* What layer l's gradient staging holds: its range (padding goes through grad_landing). */
 static size_t layer_staging(const zl_zero_ctx *z, int l)
 {
@@ -718,6 +744,8 @@ const zl_zero_strategy zl__zero_stage3 = {
     .end_grads = end_grads,
     .end_backward = zl__zero_no_op,
     .reduce = zl__zero_no_op,
+    .fragments = fragments,
+    .params_changed = params_changed,
     .own_grads = own_grads,
     .step = step,
     .gather_all = gather_all,

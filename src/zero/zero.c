@@ -1,5 +1,6 @@
 /* Choosing a strategy, and what every stage does alike (zero/zero.h). */
 #include <math.h>
+#include <string.h>
 
 #include "zero/zero_internal.h"
 
@@ -111,3 +112,37 @@ void zl__zero_flush_grads(zl_zero_ctx *z, int layer, void *(*dest)(zl_zero_ctx *
 
 zl_status zl__zero_no_op(zl_zero_ctx *z) { (void)z; return ZL_OK; }
 zl_status zl__zero_no_layer_op(zl_zero_ctx *z, int layer) { (void)z; (void)layer; return ZL_OK; }
+
+int zl_zero_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap)
+{
+    return z->strategy->fragments(z, params, out, cap);
+}
+
+zl_status zl_zero_check_checkpointable(const zl_zero_ctx *z)
+{
+    const zl_ops *ops = zl_device_backend(z->device);
+    if (ops->meta)
+        return zl_errorf(ZL_ERR_UNSUPPORTED, "the meta backend holds shapes, not values: there is "
+                         "nothing to save or load");
+    if (strcmp(ops->name, "ref") && strcmp(ops->name, "cpu"))
+        return zl_errorf(ZL_ERR_UNSUPPORTED, "checkpoints of the %s backend are not built yet: "
+                         "they read the device's memory in place, as the ref and cpu backends "
+                         "allow", ops->name);
+    if (z->nvme || z->nvme_param)
+        return zl_errorf(ZL_ERR_UNSUPPORTED, "checkpoints of a run that offloads to NVMe "
+                         "(zero_optimization.offload_%s.device \"nvme\") are not built yet\n"
+                         "  hint: offload to \"cpu\" to save and resume, or train without saving",
+                         z->nvme ? "optimizer" : "param");
+    return ZL_OK;
+}
+
+const zl_tensor *zl_zero_master(const zl_zero_ctx *z)
+{
+    /* Stage 0 in fp32 steps the parameters themselves: they are the master weights. */
+    return z->master->data ? z->master : z->params;
+}
+
+zl_status zl_zero_params_changed(zl_zero_ctx *z)
+{
+    return z->strategy->params_changed(z);
+}

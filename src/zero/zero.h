@@ -94,6 +94,14 @@ typedef struct zl_zero_param_nvme_options {
     int rank;              /* rank<R> of the folder */
 } zl_zero_param_nvme_options;
 
+/* A piece of the flat parameter vector that a rank keeps: numel elements from flat offset
+ * `flat`, at element `local` of the rank's buffer (its partition, shard or whole vector).
+ * What a checkpoint records of each rank's state, so that another layout can find its
+ * own pieces in it. */
+typedef struct zl_zero_fragment {
+    size_t flat, numel, local;
+} zl_zero_fragment;
+
 struct zl_zero_strategy;
 struct zl_zero3;
 struct zl_zero_nvme;
@@ -199,6 +207,14 @@ typedef struct zl_zero_strategy {
     zl_status (*step)(zl_zero_ctx *z, double lr, double beta1, float grad_scale);
     /* The whole flat vector as f32 into out, on every rank. Collective. */
     zl_status (*gather_all)(zl_zero_ctx *z, float *out);
+    /* The pieces of the flat vector this rank keeps (padding excluded), in increasing
+     * `local` order: those of its optimizer state (master weights and Adam's moments,
+     * `params` false) or of its parameters (`params` true). Writes at most cap of them
+     * and returns how many there are. */
+    int (*fragments)(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap);
+    /* The parameters' values were written outside a step (a checkpoint was loaded): drop
+     * what was gathered from the old ones. Collective. */
+    zl_status (*params_changed)(zl_zero_ctx *z);
     void (*free)(zl_zero_ctx *z);
 } zl_zero_strategy;
 
@@ -226,6 +242,15 @@ void *zl_zero_param_grads(zl_zero_ctx *z, int param);
  * swap files (offload_optimizer nvme; the stage's initialisation cannot return it), or
  * ZL_OK. Local: the caller agrees on it. */
 zl_status zl_zero_init_status(zl_zero_ctx *z);
+/* The strategy's fragments (above), and a check that this rank's state can be read and
+ * written in place by a checkpoint: ZL_ERR_UNSUPPORTED naming what is not built yet
+ * (state in NVMe swap files, a backend whose memory the CPU cannot address). */
+int zl_zero_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap);
+zl_status zl_zero_check_checkpointable(const zl_zero_ctx *z);
+/* The fp32 master weights of this rank's optimizer partition (the parameters themselves
+ * at stage 0 in fp32), aligned with the state fragments' `local`. */
+const zl_tensor *zl_zero_master(const zl_zero_ctx *z);
+zl_status zl_zero_params_changed(zl_zero_ctx *z);
 /* DeepSpeed's zero_grad after the step. */
 void zl_zero_zero_grads(zl_zero_ctx *z);
 

@@ -49,6 +49,7 @@ zl_status zl__zero_replicated_init_params(zl_zero_ctx *z);
 zl_status zl__zero_replicated_use_params(zl_zero_ctx *z, int layer, bool backward, void **values);
 zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out);
 void zl__zero_replicated_free(zl_zero_ctx *z);
+int zl__zero_replicated_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap);
 zl_status zl__zero_no_op(zl_zero_ctx *z);
 zl_status zl__zero_no_layer_op(zl_zero_ctx *z, int layer);
 

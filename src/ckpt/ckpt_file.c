@@ -1,0 +1,361 @@
+/* One checkpoint file: a safetensors file and the JSON that describes it (ckpt_file.h). */
+#include "ckpt/ckpt_file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "ckpt/atomic_file.h"
+#include "ckpt/safetensors.h"
+#include "zl_build.h" /* PACKAGE_VERSION */
+
+uint64_t zl_ckpt_hash(const void *data, size_t n) { return XXH3_64bits(data, n); }
+
+void zl_ckpt_hash_hex(uint64_t h, char out[17]) { snprintf(out, 17, "%016" PRIx64, h); }
+
+/* ---- JSON helpers ---------------------------------------------------------------------- */
+
+zl_status zl_ckpt_json_int(const json_t *obj, const char *key, const char *path, int64_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" is %s, expected an integer",
+                         path, key, v ? "not an integer" : "missing");
+    *out = (int64_t)json_integer_value(v);
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_json_real(const json_t *obj, const char *key, const char *path, double *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" is %s, expected a number",
+                         path, key, v ? "not a number" : "missing");
+    *out = json_number_value(v);
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_json_string(const json_t *obj, const char *key, const char *path,
+                              const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" is %s, expected a string",
+                         path, key, v ? "not a string" : "missing");
+    *out = json_string_value(v);
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_json_load(const char *path, json_t **out)
+{
+    *out = NULL;
+    json_error_t err;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return zl_errorf(errno == ENOENT ? ZL_ERR_NOT_FOUND : ZL_ERR_IO,
+                         "cannot open checkpoint file '%s': %s", path, strerror(errno));
+    /* Large integers are kept as integers; duplicate keys are refused (an edited file). */
+    json_t *v = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+    fclose(f);
+    if (!v)
+        return zl_errorf(ZL_ERR_FORMAT,
+                         "checkpoint file '%s' is not valid JSON (line %d, column %d: %s)\n"
+                         "  hint: the file was truncated or edited; load another tag",
+                         path, err.line, err.column, err.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' is not a JSON object", path);
+    }
+    *out = v;
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_json_write(const char *path, const json_t *value)
+{
+    char *text = json_dumps(value, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (!text) return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing '%s'", path);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps's terminator becomes the final newline */
+    zl_file_piece piece = {text, n + 1};
+    zl_status st = zl_file_write_atomic(path, &piece, 1, "checkpoint state");
+    free(text);
+    return st;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+struct zl_ckpt_writer {
+    zl_safetensors_writer *st;
+    json_t *state;
+    json_t *tensors; /* name -> {dtype, shape, data pointer and bytes until the write} */
+    struct pending {
+        const void *data;
+        size_t nbytes;
+    } *pending;
+    int num, cap;
+};
+
+zl_status zl_ckpt_writer_create(zl_ckpt_writer **out)
+{
+    zl_ckpt_writer *w = calloc(1, sizeof *w);
+    *out = NULL;
+    if (!w || zl_safetensors_writer_create(&w->st) != ZL_OK || !(w->state = json_object()) ||
+        !(w->tensors = json_object())) {
+        zl_ckpt_writer_destroy(w);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a checkpoint writer");
+    }
+    *out = w;
+    return ZL_OK;
+}
+
+void zl_ckpt_writer_destroy(zl_ckpt_writer *w)
+{
+    if (!w) return;
+    zl_safetensors_writer_destroy(w->st);
+    json_decref(w->state);
+    json_decref(w->tensors);
+    free(w->pending);
+    free(w);
+}
+
+json_t *zl_ckpt_writer_state(zl_ckpt_writer *w) { return w->state; }
+
+zl_status zl_ckpt_writer_add(zl_ckpt_writer *w, const char *name, zl_dtype dtype, int ndim,
+                             const int64_t *shape, const void *data)
+{
+    zl_status st = zl_safetensors_writer_add(w->st, name, dtype, ndim, shape, data);
+    if (st != ZL_OK) return st;
+    if (w->num == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        struct pending *p = realloc(w->pending, (size_t)cap * sizeof *p);
+        if (!p) return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a checkpoint writer");
+        w->pending = p, w->cap = cap;
+    }
+    size_t numel = 1;
+    json_t *jshape = json_array();
+    for (int d = 0; d < ndim; d++) {
+        numel *= (size_t)shape[d];
+        json_array_append_new(jshape, json_integer(shape[d]));
+    }
+    w->pending[w->num++] = (struct pending){data, numel * zl_dtype_nbytes(dtype)};
+    json_t *t = json_object();
+    json_object_set_new(t, "dtype", json_string(zl_safetensors_dtype_name(dtype)));
+    json_object_set_new(t, "shape", jshape);
+    json_object_set_new(w->tensors, name, t);
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_writer_write(zl_ckpt_writer *w, const char *dir, const char *base)
+{
+    size_t len = strlen(dir) + strlen(base) + 32;
+    char *path = malloc(len);
+    if (!path) return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing a checkpoint");
+    /* The checksums, in the order the tensors were added (json objects keep that order). */
+    const char *name;
+    json_t *t;
+    int i = 0;
+    json_object_foreach(w->tensors, name, t) {
+        char hex[17];
+        zl_ckpt_hash_hex(zl_ckpt_hash(w->pending[i].data, w->pending[i].nbytes), hex);
+        json_object_set_new(t, "xxh3", json_string(hex));
+        i++;
+    }
+    snprintf(path, len, "%s/%s.safetensors", dir, base);
+    zl_status st = zl_safetensors_writer_write(w->st, path);
+    struct stat sb;
+    if (st == ZL_OK && stat(path, &sb) != 0)
+        st = zl_errorf(ZL_ERR_IO, "cannot stat '%s' after writing it: %s", path, strerror(errno));
+    if (st == ZL_OK) {
+        /* The writer's keys first, so that `head` shows what the file is. */
+        json_t *doc = json_object();
+        json_t *sf = json_object();
+        char file[strlen(base) + 16];
+        snprintf(file, sizeof file, "%s.safetensors", base);
+        json_object_set_new(doc, "format", json_string(ZL_CKPT_FORMAT));
+        json_object_set_new(doc, "format_version", json_integer(ZL_CKPT_FORMAT_VERSION));
+        json_object_set_new(doc, "zerolab_version", json_string(PACKAGE_VERSION));
+        json_object_set_new(sf, "file", json_string(file));
+        json_object_set_new(sf, "nbytes", json_integer((json_int_t)sb.st_size));
+        json_object_set_new(doc, "safetensors", sf);
+        json_object_set(doc, "tensors", w->tensors);
+        json_object_update_missing(doc, w->state);
+        snprintf(path, len, "%s/%s.json", dir, base);
+        st = zl_ckpt_json_write(path, doc);
+        json_decref(doc);
+    }
+    free(path);
+    return st;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+struct zl_ckpt_file {
+    char *json_path;
+    json_t *doc;
+    zl_safetensors *st;
+    const json_t *tensors;
+    json_t *verified; /* names whose checksum was checked */
+};
+
+void zl_ckpt_file_close(zl_ckpt_file *f)
+{
+    if (!f) return;
+    free(f->json_path);
+    json_decref(f->doc);
+    json_decref(f->verified);
+    zl_safetensors_close(f->st);
+    free(f);
+}
+
+const json_t *zl_ckpt_file_state(const zl_ckpt_file *f) { return f->doc; }
+const char *zl_ckpt_file_path(const zl_ckpt_file *f) { return f->json_path; }
+
+/* The JSON says what the safetensors file must hold: check that it does, tensor by
+ * tensor, both ways. */
+static zl_status check_pair(zl_ckpt_file *f, const char *st_path)
+{
+    const char *p = f->json_path;
+    const char *name;
+    const json_t *t;
+    json_object_foreach((json_t *)f->tensors, name, t) {
+        const zl_safetensors_tensor *x = zl_safetensors_find(f->st, name);
+        if (!x)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' lists tensor \"%s\", which '%s' "
+                             "does not hold", p, name, st_path);
+        const json_t *dt = json_object_get(t, "dtype"), *shape = json_object_get(t, "shape");
+        const json_t *hash = json_object_get(t, "xxh3");
+        if (!json_is_string(dt) || !json_is_array(shape) || !json_is_string(hash) ||
+            strlen(json_string_value(hash)) != 16)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': tensor \"%s\" needs \"dtype\", "
+                             "\"shape\" and a 16-digit \"xxh3\"", p, name);
+        bool same = !strcmp(json_string_value(dt), x->dtype) &&
+                    json_array_size(shape) == (size_t)x->ndim;
+        for (int d = 0; same && d < x->ndim; d++) {
+            const json_t *e = json_array_get(shape, (size_t)d);
+            same = json_is_integer(e) && json_integer_value(e) == x->shape[d];
+        }
+        if (!same)
+            return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of '%s' is not the dtype and shape that "
+                             "'%s' records", name, st_path, p);
+    }
+    if ((size_t)zl_safetensors_num_tensors(f->st) != json_object_size(f->tensors))
+        return zl_errorf(ZL_ERR_FORMAT, "'%s' holds %d tensors where '%s' lists %zu", st_path,
+                         zl_safetensors_num_tensors(f->st), p, json_object_size(f->tensors));
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_file_open(zl_ckpt_file **out, const char *dir, const char *base)
+{
+    *out = NULL;
+    zl_ckpt_file *f = calloc(1, sizeof *f);
+    size_t len = strlen(dir) + strlen(base) + 32;
+    char *st_path = malloc(len);
+    if (!f || !st_path || !(f->json_path = malloc(len)) || !(f->verified = json_object())) {
+        free(st_path);
+        zl_ckpt_file_close(f);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory opening a checkpoint file");
+    }
+    snprintf(f->json_path, len, "%s/%s.json", dir, base);
+    snprintf(st_path, len, "%s/%s.safetensors", dir, base);
+    const char *p = f->json_path, *fmt = NULL, *file = NULL;
+    int64_t version = 0, nbytes = 0;
+    zl_status st = zl_ckpt_json_load(p, &f->doc);
+    if (st == ZL_OK && (st = zl_ckpt_json_string(f->doc, "format", p, &fmt)) == ZL_OK &&
+        strcmp(fmt, ZL_CKPT_FORMAT))
+        st = zl_errorf(ZL_ERR_FORMAT, "'%s' is not a zerolab checkpoint file (format \"%s\")", p, fmt);
+    if (st == ZL_OK && (st = zl_ckpt_json_int(f->doc, "format_version", p, &version)) == ZL_OK &&
+        version != ZL_CKPT_FORMAT_VERSION)
+        st = zl_errorf(ZL_ERR_FORMAT, "'%s' has checkpoint format version %" PRId64 "; this zerolab "
+                       "reads version %d\n  hint: load it with the zerolab version that wrote it",
+                       p, version, ZL_CKPT_FORMAT_VERSION);
+    const json_t *sf = st == ZL_OK ? json_object_get(f->doc, "safetensors") : NULL;
+    f->tensors = st == ZL_OK ? json_object_get(f->doc, "tensors") : NULL;
+    if (st == ZL_OK && (!json_is_object(sf) || !json_is_object(f->tensors)))
+        st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' has no \"safetensors\" or \"tensors\" "
+                       "object", p);
+    if (st == ZL_OK && (st = zl_ckpt_json_string(sf, "file", p, &file)) == ZL_OK &&
+        strcmp(file, strrchr(st_path, '/') + 1))
+        st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' describes '%s', not '%s'", p, file, st_path);
+    if (st == ZL_OK) st = zl_ckpt_json_int(sf, "nbytes", p, &nbytes);
+    struct stat sb;
+    if (st == ZL_OK && stat(st_path, &sb) != 0)
+        st = zl_errorf(errno == ENOENT ? ZL_ERR_NOT_FOUND : ZL_ERR_IO,
+                       "checkpoint file '%s' is missing its tensors '%s': %s", p, st_path,
+                       strerror(errno));
+    if (st == ZL_OK && sb.st_size != nbytes)
+        st = zl_errorf(ZL_ERR_FORMAT, "'%s' is %lld bytes where '%s' records %" PRId64 ": the file "
+                       "was truncated or replaced\n  hint: load another tag", st_path,
+                       (long long)sb.st_size, p, nbytes);
+    if (st == ZL_OK) st = zl_safetensors_open(&f->st, st_path);
+    if (st == ZL_OK) st = check_pair(f, st_path);
+    free(st_path);
+    if (st != ZL_OK) {
+        zl_ckpt_file_close(f);
+        return st;
+    }
+    *out = f;
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype *dtype,
+                              int *ndim, int64_t shape[8], size_t *numel)
+{
+    const zl_safetensors_tensor *x = zl_safetensors_find(f->st, name);
+    if (!x)
+        return zl_errorf(ZL_ERR_NOT_FOUND, "checkpoint file '%s' has no tensor \"%s\"",
+                         f->json_path, name);
+    if (dtype) *dtype = x->zl_type;
+    if (ndim) *ndim = x->ndim;
+    if (shape) memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    if (numel) *numel = x->numel;
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
+                            zl_dtype dtype, void *dst)
+{
+    const zl_safetensors_tensor *x = zl_safetensors_find(f->st, name);
+    if (!x)
+        return zl_errorf(ZL_ERR_NOT_FOUND, "checkpoint file '%s' has no tensor \"%s\"",
+                         f->json_path, name);
+    if (begin > x->numel || n > x->numel - begin)
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': elements [%zu, %zu) of tensor \"%s\" "
+                         "are past its %zu elements", f->json_path, begin, begin + n, name, x->numel);
+    bool is_float = dtype == ZL_F32 || dtype == ZL_F16 || dtype == ZL_BF16;
+    bool src_float = x->zl_type == ZL_F32 || x->zl_type == ZL_F16 || x->zl_type == ZL_BF16;
+    if (x->zl_type != dtype && !(is_float && src_float))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': tensor \"%s\" is %s, expected %s",
+                         f->json_path, name, x->dtype, zl_safetensors_dtype_name(dtype));
+    if (!json_object_get(f->verified, name)) {
+        const char *want = json_string_value(
+            json_object_get(json_object_get(f->tensors, name), "xxh3"));
+        char hex[17];
+        zl_ckpt_hash_hex(zl_ckpt_hash(x->data, x->nbytes), hex);
+        if (strcmp(hex, want))
+            return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of checkpoint file '%s' is corrupted: its "
+                             "bytes hash to %s, the file records %s\n  hint: load another tag",
+                             name, f->json_path, hex, want);
+        json_object_set_new(f->verified, name, json_true());
+    }
+    /* From the mapping: aligned for the element type in files zerolab wrote (the reader
+     * refused nothing else, but a hand-made file may not be: convert byte-wise then). */
+    const char *src = (const char *)x->data + begin * x->elem_nbytes;
+    if (x->zl_type == dtype) {
+        memcpy(dst, src, n * x->elem_nbytes);
+    } else if (((uintptr_t)src % x->elem_nbytes) == 0) {
+        zl_convert(dst, dtype, src, x->zl_type, n);
+    } else {
+        size_t esz = x->elem_nbytes;
+        unsigned char tmp[8];
+        for (size_t i = 0; i < n; i++) {
+            memcpy(tmp, src + i * esz, esz);
+            zl_convert((char *)dst + i * zl_dtype_nbytes(dtype), dtype, tmp, x->zl_type, 1);
+        }
+    }
+    return ZL_OK;
+}

@@ -1,0 +1,684 @@
+/* Saving and loading the engine (DeepSpeed's save_checkpoint / load_checkpoint), in
+ * DeepSpeed's layout (ckpt/ckpt_layout.h) with safetensors tensors and JSON state
+ * (ckpt/ckpt_file.h).
+ *
+ * What each file holds:
+ *   mp_rank_00_model_states   the module's weights by name, in the training dtype
+ *                             (gathered at stage 3); the engine's counters, the LR
+ *                             schedule, the loss scaler, the optimizer's settings and step,
+ *                             the model's shape and parameter table, the list of optimizer
+ *                             shards, the DeepSpeed config and the caller's client state.
+ *   [bf16_]zero_pp_rank_R_... rank R's optimizer state: its fp32 master weights ("fp32_flat")
+ *                             and Adam's moments ("exp_avg", "exp_avg_sq") as the rank keeps
+ *                             them, and the fragments that say which elements of the flat
+ *                             parameter vector each one is (zl_zero_fragment). Stage 0
+ *                             keeps the optimizer whole on every rank: rank 0 writes one.
+ *
+ * Any layout loads ("universal"): a loading rank asks its strategy which elements of the
+ * flat vector it keeps (its fragments, whatever the stage and world size), and copies
+ * each from the saved fragments that overlap it, in whichever shard they are. The
+ * parameters follow from the fp32 master weights (rounded to the run's dtype), or are
+ * taken from the module's weights bit for bit when the dtype is the same. Saved and
+ * loaded tensors are read and written in place: no copy of the state is made.
+ *
+ * Both are collective over the data-parallel group, with the ranks agreeing on the status
+ * after every phase, so that a full disk or a corrupted file on one rank fails every rank
+ * with a message instead of leaving the others waiting. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "ckpt/ckpt_file.h"
+#include "ckpt/ckpt_layout.h"
+#include "engine/engine_internal.h"
+
+#define PATH_LEN 4096
+
+static zl_status agree(zl_engine *e, zl_status st)
+{
+    return e->opt.dp ? zl_comm_agree(e->opt.dp, st) : st;
+}
+
+static const char *dtype_label(zl_dtype t)
+{
+    return t == ZL_BF16 ? "bf16" : t == ZL_F16 ? "fp16" : "fp32";
+}
+
+/* ---- the tag, the same on every rank -------------------------------------------------- */
+
+/* checkpoint.tag_validation: compare the tag's hash across ranks (min and max of its two
+ * halves, exact in doubles). */
+static zl_status validate_tag(zl_engine *e, const char *tag, int mode)
+{
+    if (!e->opt.dp || e->opt.dp->size == 1 || mode == 1 /* IGNORE */) return ZL_OK;
+    uint64_t h = zl_ckpt_hash(tag, strlen(tag));
+    double v[4] = {(double)(h & 0xffffffffu), (double)(h >> 32), -(double)(h & 0xffffffffu),
+                   -(double)(h >> 32)};
+    zl_status st = zl_comm_allreduce(e->opt.dp, v, 4, ZL_F64, ZL_REDUCE_MAX);
+    if (st != ZL_OK) return st;
+    bool same = v[0] == -v[2] && v[1] == -v[3];
+    if (same) return ZL_OK;
+    if (mode == 2 /* FAIL */)
+        return zl_errorf(ZL_ERR_INVALID, "checkpoint tag \"%s\" is not the same on every rank "
+                         "(checkpoint.tag_validation is FAIL)\n  hint: pass every rank the same tag",
+                         tag);
+    zl_log_warn("checkpoint tag \"%s\" is not the same on every rank", tag);
+    return ZL_OK;
+}
+
+/* ---- saving --------------------------------------------------------------------------- */
+
+static json_t *fragments_json(const zl_zero_fragment *f, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *t = json_array();
+        json_array_append_new(t, json_integer((json_int_t)f[i].flat));
+        json_array_append_new(t, json_integer((json_int_t)f[i].numel));
+        json_array_append_new(t, json_integer((json_int_t)f[i].local));
+        json_array_append_new(a, t);
+    }
+    return a;
+}
+
+static zl_zero_fragment *fragments_of(zl_engine *e, bool params, int *n)
+{
+    *n = zl_zero_fragments(&e->zero, params, NULL, 0);
+    zl_zero_fragment *f = malloc(((size_t)*n + 1) * sizeof *f);
+    if (f) zl_zero_fragments(&e->zero, params, f, *n);
+    return f;
+}
+
+/* Rank dp's shard: its master weights and moments as it keeps them. */
+static zl_status write_optim_shard(zl_engine *e, const char *dir)
+{
+    char base[128];
+    zl_ckpt_optim_base(base, sizeof base, zl__engine_dp_rank(e), e->prec.dtype == ZL_BF16);
+    const zl_tensor *master = zl_zero_master(&e->zero);
+    int nf;
+    zl_zero_fragment *frags = fragments_of(e, false, &nf);
+    zl_ckpt_writer *w = NULL;
+    zl_status st = frags ? zl_ckpt_writer_create(&w)
+                         : zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
+    int64_t n = (int64_t)e->adam.numel;
+    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "fp32_flat", ZL_F32, 1, &n, master->data);
+    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "exp_avg", ZL_F32, 1, &n, e->adam.m.data);
+    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "exp_avg_sq", ZL_F32, 1, &n, e->adam.v.data);
+    if (st == ZL_OK) {
+        json_t *s = zl_ckpt_writer_state(w);
+        json_object_set_new(s, "zero_stage", json_integer(e->opt.zero_stage));
+        json_object_set_new(s, "dp_rank", json_integer(zl__engine_dp_rank(e)));
+        json_object_set_new(s, "partition_count", json_integer(zl__engine_dp_size(e)));
+        json_object_set_new(s, "step", json_integer(e->adam.step));
+        json_object_set_new(s, "fragments", fragments_json(frags, nf));
+        st = zl_ckpt_writer_write(w, dir, base);
+    }
+    zl_ckpt_writer_destroy(w);
+    free(frags);
+    return st;
+}
+
+static json_t *model_json(const zl_model *m)
+{
+    const zl_gpt_config *c = &m->cfg;
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(c->name));
+    json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+    json_object_set_new(o, "max_seq_len", json_integer(c->max_seq_len));
+    json_object_set_new(o, "num_layers", json_integer(c->num_layers));
+    json_object_set_new(o, "num_heads", json_integer(c->num_heads));
+    json_object_set_new(o, "channels", json_integer(c->channels));
+    json_object_set_new(o, "params_numel", json_integer((json_int_t)m->params_numel));
+    return o;
+}
+
+/* DeepSpeed's param_shapes: name -> shape in the flat vector's order, with zerolab's
+ * offsets (what `zerolab ckpt to-fp32` slices the flat master weights by). */
+static json_t *param_table_json(const zl_model *m)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < m->num_params; i++) {
+        const zl_param_info *p = &m->params[i];
+        json_t *t = json_object(), *shape = json_array();
+        for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
+        json_object_set_new(t, "name", json_string(p->name));
+        json_object_set_new(t, "shape", shape);
+        json_object_set_new(t, "offset", json_integer((json_int_t)p->offset));
+        json_array_append_new(a, t);
+    }
+    return a;
+}
+
+static json_t *engine_state_json(const zl_engine *e, const char *tag)
+{
+    json_t *s = json_object();
+    const zl_optimizer_params *op = &e->adam.p;
+    json_object_set_new(s, "tag", json_string(tag));
+    json_object_set_new(s, "global_steps", json_integer(e->global_steps));
+    json_object_set_new(s, "global_samples", json_integer(e->global_samples));
+    json_object_set_new(s, "micro_steps", json_integer(e->micro_steps));
+    json_object_set_new(s, "skipped_steps", json_integer(e->skipped_steps));
+    json_object_set_new(s, "dp_world_size", json_integer(zl__engine_dp_size(e)));
+    json_object_set_new(s, "mp_world_size", json_integer(1));
+    json_object_set_new(s, "zero_stage", json_integer(e->opt.zero_stage));
+    json_object_set_new(s, "dtype", json_string(dtype_label(e->prec.dtype)));
+    json_object_set_new(s, "model", model_json(&e->model));
+    json_object_set_new(s, "param_shapes", param_table_json(&e->model));
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(op->adam_w_mode ? "AdamW" : "Adam"));
+    json_object_set_new(o, "step", json_integer(e->adam.step));
+    json_object_set_new(o, "lr", json_real(e->lr));
+    json_object_set_new(o, "beta1", json_real(op->beta1));
+    json_object_set_new(o, "beta2", json_real(op->beta2));
+    json_object_set_new(o, "eps", json_real(op->eps));
+    json_object_set_new(o, "weight_decay", json_real(op->weight_decay));
+    json_object_set_new(s, "optimizer", o);
+    json_t *lr = json_object();
+    json_object_set_new(lr, "last_batch_iteration", json_integer(e->lr_schedule.last_batch_iteration));
+    json_object_set_new(lr, "lr", json_real(e->lr_schedule.lr));
+    json_object_set_new(s, "lr_scheduler", lr);
+    const zl_loss_scaler *ls = &e->prec.scaler;
+    json_t *sc = json_object();
+    json_object_set_new(sc, "dynamic", json_boolean(ls->dynamic));
+    json_object_set_new(sc, "cur_scale", json_real(ls->cur_scale));
+    json_object_set_new(sc, "cur_hysteresis", json_integer(ls->cur_hysteresis));
+    json_object_set_new(sc, "cur_iter", json_integer(ls->cur_iter));
+    json_object_set_new(sc, "last_overflow_iter", json_integer(ls->last_overflow_iter));
+    json_object_set_new(s, "loss_scaler", sc);
+    json_t *rng = json_object();
+    json_object_set_new(rng, "seed", json_integer((json_int_t)e->opt.seed));
+    json_object_set_new(s, "rng", rng);
+    return s;
+}
+
+/* The text of a JSON object the caller passed, or a clear error. */
+static zl_status parse_object(const char *text, const char *what, json_t **out)
+{
+    *out = NULL;
+    if (!text) return ZL_OK;
+    json_error_t err;
+    json_t *v = json_loads(text, 0, &err);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return zl_errorf(ZL_ERR_INVALID, "the %s to save is not a JSON object (%s)", what,
+                         v ? "another JSON value" : err.text);
+    }
+    *out = v;
+    return ZL_OK;
+}
+
+/* Rank 0's (or each node's first rank's) model states: the module's weights by name. */
+static zl_status write_model_states(zl_engine *e, const char *dir, const char *tag,
+                                    const zl_engine_save_args *a, const void *module)
+{
+    const zl_model *m = &e->model;
+    zl_ckpt_writer *w;
+    zl_status st = zl_ckpt_writer_create(&w);
+    if (st != ZL_OK) return st;
+    size_t esz = zl_dtype_nbytes(e->prec.dtype);
+    for (int i = 0; i < m->num_params && st == ZL_OK; i++) {
+        const zl_param_info *p = &m->params[i];
+        st = zl_ckpt_writer_add(w, p->name, e->prec.dtype, p->ndim, p->shape,
+                                (const char *)module + p->offset * esz);
+    }
+    json_t *client = NULL, *config = NULL;
+    if (st == ZL_OK) st = parse_object(a->client_state, "client state", &client);
+    if (st == ZL_OK) st = parse_object(a->ds_config, "DeepSpeed config", &config);
+    if (st == ZL_OK) {
+        json_t *s = zl_ckpt_writer_state(w);
+        json_t *es = engine_state_json(e, tag);
+        json_object_update(s, es);
+        json_decref(es);
+        json_t *shards = json_array();
+        int writers = e->opt.zero_stage == 0 ? 1 : zl__engine_dp_size(e);
+        for (int r = 0; r < writers; r++) {
+            char base[128];
+            zl_ckpt_optim_base(base, sizeof base, r, e->prec.dtype == ZL_BF16);
+            json_array_append_new(shards, json_string(base));
+        }
+        json_object_set_new(s, "optimizer_shards", shards);
+        if (config) json_object_set(s, "ds_config", config);
+        if (client) json_object_set(s, "client_state", client);
+        st = zl_ckpt_writer_write(w, dir, ZL_CKPT_MODEL_STATES);
+    }
+    json_decref(client);
+    json_decref(config);
+    zl_ckpt_writer_destroy(w);
+    return st;
+}
+
+zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
+{
+    zl_comm *dp = e->opt.dp;
+    if (dp) zl_comm_set_phase(dp, "save_checkpoint (every rank must call it)");
+    char tag[ZL_CKPT_TAG_MAX + 1];
+    if (a->tag) snprintf(tag, sizeof tag, "%.*s", ZL_CKPT_TAG_MAX, a->tag);
+    else snprintf(tag, sizeof tag, "global_step%" PRId64, e->global_steps);
+    zl_status st = zl_zero_check_checkpointable(&e->zero);
+    if (st == ZL_OK && (!a->dir || !a->dir[0]))
+        st = zl_errorf(ZL_ERR_INVALID, "save_checkpoint: the directory is empty\n  hint: pass a "
+                       "directory to save into (--save DIR)");
+    if (st == ZL_OK && a->tag) st = zl_ckpt_check_tag(a->tag);
+    if (st == ZL_OK && e->micro_steps % e->opt.gradient_accumulation_steps != 0)
+        st = zl_errorf(ZL_ERR_INVALID, "save_checkpoint at micro-step %" PRId64 ", inside an "
+                       "accumulation of %d: the gradients accumulated so far are not saved\n"
+                       "  hint: save after the optimizer step", e->micro_steps,
+                       e->opt.gradient_accumulation_steps);
+    if ((st = agree(e, st)) != ZL_OK) return st;
+    if ((st = agree(e, validate_tag(e, tag, a->tag_validation))) != ZL_OK) return st;
+
+    /* Who writes the shared files: rank 0, or each node's first rank when every node has
+     * its own storage (checkpoint.use_node_local_storage). */
+    bool leader = zl__engine_dp_rank(e) == 0;
+    zl_comm *node = NULL;
+    if (a->node_local && dp && dp->size > 1) {
+        if ((st = agree(e, zl_comm_split_node(dp, &node))) != ZL_OK) return st;
+        leader = node->rank == 0;
+    }
+    char stage_dir[PATH_LEN];
+    snprintf(stage_dir, sizeof stage_dir, "%s/.%s.partial", a->dir, tag);
+    if (leader) st = zl_ckpt_stage(a->dir, tag, stage_dir, sizeof stage_dir);
+    st = agree(e, st);
+
+    /* The module's weights: the parameters as they are at stages 0-2; stage 3 gathers
+     * them (collective: every rank takes part). */
+    void *module = e->params.data;
+    float *gathered = NULL;
+    if (st == ZL_OK && e->opt.zero_stage == 3) {
+        gathered = malloc(e->model.params_numel * sizeof *gathered);
+        st = gathered ? zl_engine_gather_params(e, gathered)
+                      : zl_errorf(ZL_ERR_NOMEM, "out of host memory gathering the module to save");
+        if (st == ZL_OK && e->prec.dtype != ZL_F32) /* in place: narrower, front to back */
+            zl_convert(gathered, e->prec.dtype, gathered, ZL_F32, e->model.params_numel);
+        module = gathered;
+        st = agree(e, st);
+    }
+    if (st == ZL_OK) {
+        if (e->opt.zero_stage != 0 || zl__engine_dp_rank(e) == 0) st = write_optim_shard(e, stage_dir);
+        if (st == ZL_OK && leader) st = write_model_states(e, stage_dir, tag, a, module);
+        st = agree(e, st);
+    }
+    free(gathered);
+    if (st == ZL_OK && leader) st = zl_ckpt_commit(a->dir, tag, !a->no_latest);
+    st = agree(e, st);
+    if (st != ZL_OK && leader) zl_ckpt_unstage(a->dir, tag);
+    if (node) zl_comm_destroy(node);
+    if (dp) zl_comm_set_phase(dp, NULL);
+    if (st == ZL_OK) zl_log_debug("saved checkpoint %s/%s", a->dir, tag);
+    return st;
+}
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+/* A saved fragment: which shard holds it, where. */
+typedef struct saved_fragment {
+    size_t flat, numel, local;
+    int shard;
+} saved_fragment;
+
+typedef struct loader {
+    zl_engine *e;
+    const char *dir; /* the tag's directory */
+    zl_ckpt_file *states;
+    zl_ckpt_file **shards;
+    int num_shards;
+    saved_fragment *frags;
+    int num_frags;
+} loader;
+
+static int by_flat(const void *a, const void *b)
+{
+    const saved_fragment *x = a, *y = b;
+    return x->flat < y->flat ? -1 : x->flat > y->flat;
+}
+
+/* The saved model must be this model: same shape, same parameter table. */
+static zl_status check_model(loader *L)
+{
+    const zl_model *m = &L->e->model;
+    const json_t *s = zl_ckpt_file_state(L->states);
+    const char *path = zl_ckpt_file_path(L->states);
+    const json_t *mo = json_object_get(s, "model");
+    int64_t v;
+    zl_status st;
+    if (!json_is_object(mo))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' has no \"model\" object", path);
+    const struct { const char *key; int64_t want; } dims[] = {
+        {"vocab_size", m->cfg.vocab_size}, {"max_seq_len", m->cfg.max_seq_len},
+        {"num_layers", m->cfg.num_layers}, {"num_heads", m->cfg.num_heads},
+        {"channels", m->cfg.channels}, {"params_numel", (int64_t)m->params_numel}};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        if ((st = zl_ckpt_json_int(mo, dims[i].key, path, &v)) != ZL_OK) return st;
+        if (v != dims[i].want)
+            return zl_errorf(ZL_ERR_INVALID, "checkpoint '%s' is of another model: its %s is %" PRId64
+                             ", this run's model '%s' has %" PRId64 "\n  hint: train the model it "
+                             "was saved from (--model)", L->dir, dims[i].key, v, m->cfg.name,
+                             dims[i].want);
+    }
+    const json_t *table = json_object_get(s, "param_shapes");
+    if (!json_is_array(table) || json_array_size(table) != (size_t)m->num_params)
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"param_shapes\" must list the "
+                         "model's %d parameters", path, m->num_params);
+    for (int i = 0; i < m->num_params; i++) {
+        const json_t *t = json_array_get(table, (size_t)i);
+        const char *name;
+        int64_t off;
+        if ((st = zl_ckpt_json_string(t, "name", path, &name)) != ZL_OK ||
+            (st = zl_ckpt_json_int(t, "offset", path, &off)) != ZL_OK)
+            return st;
+        if (strcmp(name, m->params[i].name) || off != (int64_t)m->params[i].offset)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': parameter %d is \"%s\" at %" PRId64
+                             ", this model's is \"%s\" at %zu", path, i, name, off,
+                             m->params[i].name, m->params[i].offset);
+    }
+    return ZL_OK;
+}
+
+/* Open every optimizer shard the model states list, and gather their fragments: they
+ * must tile the flat vector exactly. */
+static zl_status open_shards(loader *L, const json_t *list)
+{
+    const char *path = zl_ckpt_file_path(L->states);
+    size_t numel = L->e->model.params_numel;
+    L->num_shards = (int)json_array_size(list);
+    L->shards = calloc((size_t)L->num_shards + 1, sizeof *L->shards);
+    if (!L->shards) return zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+    int cap = 0;
+    for (int r = 0; r < L->num_shards; r++) {
+        const json_t *b = json_array_get(list, (size_t)r);
+        if (!json_is_string(b) || zl_ckpt_check_tag(json_string_value(b)) != ZL_OK)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"optimizer_shards\" entry %d is "
+                             "not a file name", path, r);
+        zl_status st = zl_ckpt_file_open(&L->shards[r], L->dir, json_string_value(b));
+        if (st == ZL_ERR_NOT_FOUND)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s' is incomplete: %s\n  hint: the save "
+                             "did not finish, or a file was removed; load another tag", L->dir,
+                             zl_last_error());
+        if (st != ZL_OK) return st;
+        const json_t *s = zl_ckpt_file_state(L->shards[r]);
+        const char *sp = zl_ckpt_file_path(L->shards[r]);
+        const json_t *fr = json_object_get(s, "fragments");
+        size_t tn;
+        if ((st = zl_ckpt_file_tensor(L->shards[r], "fp32_flat", NULL, NULL, NULL, &tn)) != ZL_OK)
+            return st;
+        static const char *const moments[] = {"exp_avg", "exp_avg_sq"};
+        for (int k = 0; k < 2; k++) {
+            size_t mn;
+            if ((st = zl_ckpt_file_tensor(L->shards[r], moments[k], NULL, NULL, NULL, &mn)) != ZL_OK)
+                return st;
+            if (mn != tn)
+                return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" has %zu elements, "
+                                 "\"fp32_flat\" %zu", sp, moments[k], mn, tn);
+        }
+        if (!json_is_array(fr))
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' has no \"fragments\" array", sp);
+        for (size_t i = 0; i < json_array_size(fr); i++) {
+            const json_t *t = json_array_get(fr, i);
+            int64_t v[3];
+            bool ok = json_is_array(t) && json_array_size(t) == 3;
+            for (int k = 0; ok && k < 3; k++) {
+                const json_t *x = json_array_get(t, (size_t)k);
+                ok = json_is_integer(x) && (v[k] = json_integer_value(x)) >= 0;
+            }
+            /* Each bound against the sizes first, so that no sum below can overflow. */
+            ok = ok && v[1] > 0 && (size_t)v[0] <= numel && (size_t)v[1] <= numel - (size_t)v[0] &&
+                 (size_t)v[2] <= tn && (size_t)v[1] <= tn - (size_t)v[2];
+            if (!ok)
+                return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': fragment %zu is not [flat, "
+                                 "numel, local] inside the model's %zu elements and the shard's %zu",
+                                 sp, i, numel, tn);
+            if (L->num_frags == cap) {
+                cap = cap ? 2 * cap : 64;
+                saved_fragment *f = realloc(L->frags, (size_t)cap * sizeof *f);
+                if (!f) return zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+                L->frags = f;
+            }
+            L->frags[L->num_frags++] = (saved_fragment){(size_t)v[0], (size_t)v[1], (size_t)v[2], r};
+        }
+    }
+    qsort(L->frags, (size_t)L->num_frags, sizeof *L->frags, by_flat);
+    size_t next = 0;
+    for (int i = 0; i < L->num_frags; i++) {
+        if (L->frags[i].flat != next)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s': the optimizer shards %s elements "
+                             "from %zu of the flat vector", L->dir,
+                             L->frags[i].flat > next ? "are missing" : "hold twice the", next);
+        next += L->frags[i].numel;
+    }
+    if (next != numel)
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s': the optimizer shards hold %zu of the "
+                         "model's %zu elements", L->dir, next, numel);
+    return ZL_OK;
+}
+
+/* Elements [flat, flat + n) of a saved tensor ("fp32_flat", "exp_avg", "exp_avg_sq") into
+ * dst as `dtype`, from whichever shards hold them. */
+static zl_status read_flat(loader *L, const char *name, size_t flat, size_t n, zl_dtype dtype,
+                           void *dst)
+{
+    size_t esz = zl_dtype_nbytes(dtype);
+    /* The first fragment that ends after flat (fragments tile the vector in order). */
+    int lo = 0, hi = L->num_frags;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (L->frags[mid].flat + L->frags[mid].numel <= flat) lo = mid + 1;
+        else hi = mid;
+    }
+    for (int i = lo; i < L->num_frags && L->frags[i].flat < flat + n; i++) {
+        const saved_fragment *f = &L->frags[i];
+        size_t b = f->flat > flat ? f->flat : flat;
+        size_t e = f->flat + f->numel < flat + n ? f->flat + f->numel : flat + n;
+        zl_status st = zl_ckpt_file_read(L->shards[f->shard], name, f->local + (b - f->flat), e - b,
+                                         dtype, (char *)dst + (b - flat) * esz);
+        if (st != ZL_OK) return st;
+    }
+    return ZL_OK;
+}
+
+/* Elements [flat, flat + n) of the module's weights (the model states' tensors by name)
+ * into dst as `dtype`. */
+static zl_status read_module(loader *L, size_t flat, size_t n, zl_dtype dtype, void *dst)
+{
+    const zl_model *m = &L->e->model;
+    size_t esz = zl_dtype_nbytes(dtype);
+    for (int i = 0; i < m->num_params; i++) {
+        const zl_param_info *p = &m->params[i];
+        size_t b = p->offset > flat ? p->offset : flat;
+        size_t e = p->offset + p->numel < flat + n ? p->offset + p->numel : flat + n;
+        if (b >= e) continue;
+        size_t tn;
+        zl_status st = zl_ckpt_file_tensor(L->states, p->name, NULL, NULL, NULL, &tn);
+        if (st == ZL_OK && tn != p->numel)
+            st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" has %zu elements, the "
+                           "model's %zu", zl_ckpt_file_path(L->states), p->name, tn, p->numel);
+        if (st == ZL_OK)
+            st = zl_ckpt_file_read(L->states, p->name, b - p->offset, e - b, dtype,
+                                   (char *)dst + (b - flat) * esz);
+        if (st != ZL_OK) return st;
+    }
+    return ZL_OK;
+}
+
+/* The engine's counters, schedule, scaler and optimizer step from the model states. */
+static zl_status restore_engine_state(loader *L, bool optimizer)
+{
+    zl_engine *e = L->e;
+    const json_t *s = zl_ckpt_file_state(L->states);
+    const char *path = zl_ckpt_file_path(L->states);
+    int64_t gs, gsamp, ms, sk, lbi, step, hyst, iter, last;
+    double lr, scale;
+    const json_t *o = json_object_get(s, "optimizer"), *sched = json_object_get(s, "lr_scheduler");
+    const json_t *sc = json_object_get(s, "loss_scaler");
+    zl_status st;
+    if ((st = zl_ckpt_json_int(s, "global_steps", path, &gs)) != ZL_OK ||
+        (st = zl_ckpt_json_int(s, "global_samples", path, &gsamp)) != ZL_OK ||
+        (st = zl_ckpt_json_int(s, "micro_steps", path, &ms)) != ZL_OK ||
+        (st = zl_ckpt_json_int(s, "skipped_steps", path, &sk)) != ZL_OK ||
+        (st = zl_ckpt_json_int(o, "step", path, &step)) != ZL_OK ||
+        (st = zl_ckpt_json_real(o, "lr", path, &lr)) != ZL_OK ||
+        (st = zl_ckpt_json_int(sched, "last_batch_iteration", path, &lbi)) != ZL_OK ||
+        (st = zl_ckpt_json_real(sc, "cur_scale", path, &scale)) != ZL_OK ||
+        (st = zl_ckpt_json_int(sc, "cur_hysteresis", path, &hyst)) != ZL_OK ||
+        (st = zl_ckpt_json_int(sc, "cur_iter", path, &iter)) != ZL_OK ||
+        (st = zl_ckpt_json_int(sc, "last_overflow_iter", path, &last)) != ZL_OK)
+        return st;
+    if (gs < 0 || gsamp < 0 || ms < 0 || sk < 0 || step < 0 || lbi < -1 || !(scale > 0) ||
+        !isfinite(scale) || !isfinite(lr))
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': a counter is negative or a scale "
+                         "is not a positive number", path);
+    if (!optimizer) return ZL_OK; /* module only: a fresh optimizer and schedule */
+    /* The micro-step count restarts at the boundary: a micro-batch count that another
+     * accumulation setting could not continue from is the boundary's. */
+    e->global_steps = gs;
+    e->global_samples = gsamp;
+    e->micro_steps = gs * e->opt.gradient_accumulation_steps;
+    e->skipped_steps = sk;
+    e->adam.step = step;
+    e->lr = lr;
+    zl_lr_schedule_set_iteration(&e->lr_schedule, lbi);
+    /* fp16's scaler, when both runs have one; bf16 and fp32 keep their scale of 1. */
+    zl_loss_scaler *ls = &e->prec.scaler;
+    const json_t *dyn = json_object_get(sc, "dynamic");
+    if (e->prec.dtype == ZL_F16 && ls->dynamic && json_is_true(dyn)) {
+        ls->cur_scale = scale;
+        ls->cur_hysteresis = hyst;
+        ls->cur_iter = iter;
+        ls->last_overflow_iter = last;
+    }
+    return ZL_OK;
+}
+
+/* This rank's master weights, moments and parameters from the checkpoint. */
+static zl_status restore_values(loader *L, bool optimizer, zl_dtype saved_dtype)
+{
+    zl_engine *e = L->e;
+    zl_zero_ctx *z = &e->zero;
+    zl_dtype t = e->prec.dtype;
+    const zl_tensor *master = zl_zero_master(z);
+    int nf;
+    zl_zero_fragment *f = fragments_of(e, false, &nf);
+    zl_status st = f ? ZL_OK : zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+    for (int i = 0; i < nf && st == ZL_OK; i++) {
+        float *mw = (float *)master->data + f[i].local;
+        if (optimizer) {
+            st = read_flat(L, "fp32_flat", f[i].flat, f[i].numel, ZL_F32, mw);
+            if (st == ZL_OK)
+                st = read_flat(L, "exp_avg", f[i].flat, f[i].numel, ZL_F32,
+                               zl_tensor_f32(&e->adam.m) + f[i].local);
+            if (st == ZL_OK)
+                st = read_flat(L, "exp_avg_sq", f[i].flat, f[i].numel, ZL_F32,
+                               zl_tensor_f32(&e->adam.v) + f[i].local);
+        } else { /* DeepSpeed: without optimizer states, the masters come from the weights */
+            st = read_module(L, f[i].flat, f[i].numel, ZL_F32, mw);
+        }
+    }
+    free(f);
+    /* The parameters: the module's own bits when it has this run's dtype (stage 0 in fp32
+     * has no separate master: the parameters are it, already read); else the fp32 master
+     * weights rounded to it, as a step rounds them. */
+    if (st == ZL_OK && master != &e->params) {
+        f = fragments_of(e, true, &nf);
+        if (!f) st = zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+        size_t esz = zl_dtype_nbytes(t);
+        for (int i = 0; i < nf && st == ZL_OK; i++) {
+            void *dst = (char *)e->params.data + f[i].local * esz;
+            st = saved_dtype == t || !optimizer ? read_module(L, f[i].flat, f[i].numel, t, dst)
+                                                : read_flat(L, "fp32_flat", f[i].flat, f[i].numel, t, dst);
+        }
+        free(f);
+    }
+    return st;
+}
+
+static void loader_close(loader *L)
+{
+    for (int r = 0; r < L->num_shards; r++) zl_ckpt_file_close(L->shards[r]);
+    free(L->shards);
+    free(L->frags);
+    zl_ckpt_file_close(L->states);
+}
+
+static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, const char *tag_dir,
+                            zl_engine_loaded *out)
+{
+    loader L = {.e = e, .dir = tag_dir};
+    zl_status st = zl_ckpt_file_open(&L.states, tag_dir, ZL_CKPT_MODEL_STATES);
+    if (st == ZL_ERR_NOT_FOUND)
+        st = zl_errorf(ZL_ERR_FORMAT, "'%s' is not a complete checkpoint: %s", tag_dir, zl_last_error());
+    const json_t *s = st == ZL_OK ? zl_ckpt_file_state(L.states) : NULL;
+    const char *path = st == ZL_OK ? zl_ckpt_file_path(L.states) : NULL;
+    if (st == ZL_OK) st = check_model(&L);
+    const char *dt = NULL;
+    int64_t dpw = 0, stage = 0;
+    if (st == ZL_OK) st = zl_ckpt_json_string(s, "dtype", path, &dt);
+    if (st == ZL_OK) st = zl_ckpt_json_int(s, "dp_world_size", path, &dpw);
+    if (st == ZL_OK) st = zl_ckpt_json_int(s, "zero_stage", path, &stage);
+    zl_dtype saved = ZL_F32;
+    if (st == ZL_OK) {
+        if (!strcmp(dt, "bf16")) saved = ZL_BF16;
+        else if (!strcmp(dt, "fp16")) saved = ZL_F16;
+        else if (strcmp(dt, "fp32"))
+            st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"dtype\" is \"%s\", expected "
+                           "fp32, fp16 or bf16", path, dt);
+    }
+    const json_t *shards = s ? json_object_get(s, "optimizer_shards") : NULL;
+    bool optimizer = !a->module_only && json_is_array(shards) && json_array_size(shards) > 0;
+    if (st == ZL_OK && optimizer) st = open_shards(&L, shards);
+    if (st == ZL_OK) st = restore_engine_state(&L, optimizer);
+    if (st == ZL_OK) st = restore_values(&L, optimizer, saved);
+    if (st == ZL_OK && out) {
+        out->saved_dp_world_size = (int)dpw;
+        out->saved_zero_stage = (int)stage;
+        out->optimizer_loaded = optimizer;
+        const json_t *client = json_object_get(s, "client_state");
+        out->client_state = json_is_object(client) ? json_dumps(client, JSON_COMPACT) : NULL;
+    }
+    loader_close(&L);
+    return st;
+}
+
+zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
+                                    zl_engine_loaded *out)
+{
+    if (out) memset(out, 0, sizeof *out);
+    zl_comm *dp = e->opt.dp;
+    if (dp) zl_comm_set_phase(dp, "load_checkpoint (every rank must call it)");
+    char tag[ZL_CKPT_TAG_MAX + 1] = "", tag_dir[PATH_LEN];
+    zl_status st = zl_zero_check_checkpointable(&e->zero);
+    if (st == ZL_OK && (!a->dir || !a->dir[0]))
+        st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint: the directory is empty\n  hint: pass the "
+                       "directory a save wrote (--load DIR)");
+    if (st == ZL_OK && e->micro_steps % e->opt.gradient_accumulation_steps != 0)
+        st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint inside an accumulation of %d micro-steps"
+                       "\n  hint: load before training, or after an optimizer step",
+                       e->opt.gradient_accumulation_steps);
+    if (st == ZL_OK) {
+        if (a->tag) {
+            snprintf(tag, sizeof tag, "%.*s", ZL_CKPT_TAG_MAX, a->tag);
+        } else {
+            /* checkpoint.load_universal: DeepSpeed's converted checkpoints are named by
+             * latest_universal; zerolab's are universal as saved, and `latest` serves. */
+            st = a->universal_latest
+                     ? zl_ckpt_read_latest(a->dir, "latest_universal", tag, sizeof tag)
+                     : ZL_ERR_NOT_FOUND;
+            if (st != ZL_OK) st = zl_ckpt_read_latest(a->dir, "latest", tag, sizeof tag);
+        }
+    }
+    if (st == ZL_OK) st = zl_ckpt_tag_dir(a->dir, tag, tag_dir, sizeof tag_dir);
+    if (st == ZL_OK) st = load_local(e, a, tag_dir, out);
+    st = agree(e, st);
+    /* Stage 3's gathered copies and the tie's copies come from the new values. */
+    if (st == ZL_OK) st = agree(e, zl_zero_params_changed(&e->zero));
+    if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
+    if (st == ZL_OK && out) snprintf(out->tag, sizeof out->tag, "%s", tag);
+    if (st != ZL_OK && out) {
+        free(out->client_state);
+        out->client_state = NULL;
+    }
+    if (dp) zl_comm_set_phase(dp, NULL);
+    if (st == ZL_OK) zl_log_debug("loaded checkpoint %s", tag_dir);
+    return st;
+}
