@@ -1,8 +1,8 @@
-# src/ckpt: checkpoint files (safetensors), and the PyTorch reference fixture's tools
-libzerolab_a_SOURCES += %D%/safetensors.c %D%/safetensors.h
+# src/ckpt: checkpoint files (safetensors, llm.c's GPT-2 model files), and the PyTorch reference fixture's tools
+libzerolab_a_SOURCES += %D%/safetensors.c %D%/safetensors.h %D%/llmc.c %D%/llmc.h
 zlckptdir = $(zlincdir)/ckpt
-zlckpt_HEADERS = %D%/safetensors.h
-ZL_UNIT_TESTS += tests/unit/check_safetensors tests/unit/check_pytorch
+zlckpt_HEADERS = %D%/safetensors.h %D%/llmc.h
+ZL_UNIT_TESTS += tests/unit/check_safetensors tests/unit/check_pytorch tests/unit/check_llmc
 
 # The PyTorch reference fixture (tests/fixtures/gpt_reference.safetensors, committed).
 # `make fixtures` regenerates it: zl_export_init writes zerolab's initial weights and the
