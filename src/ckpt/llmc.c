@@ -198,6 +198,18 @@ static zl_status read_segment(void *ctx, size_t offset, size_t numel)
 #define HINT_LLMC "\n  hint: zerolab reads the GPT-2 model files that llm.c's train_gpt2.py " \
                   "(write_model) and train_gpt2.cu write, e.g. gpt2_124M.bin"
 
+/* What llm.c's other binary files are, by their magic, for the message that refuses one. */
+static const char *other_llmc_file(int32_t magic)
+{
+    switch (magic) {
+    case 20240327: return " (it is llm.c's debug state file, test_gpt2's input)";
+    case 20240328: return " (it is llm.c's tokenizer file)";
+    case 20240527: return " (it is llm.c's training state file: optimizer and data loader, "
+                          "not the weights)";
+    default: return "";
+    }
+}
+
 /* Check the header of `path` (file_size bytes) and fill *h. */
 static zl_status parse_header(const char *path, const int32_t *hd, long long file_size,
                               zl_llmc_header *h)
@@ -207,7 +219,8 @@ static zl_status parse_header(const char *path, const int32_t *hd, long long fil
                                          "channels (C)", "padded_vocab_size (Vp)"};
     if (hd[0] != ZL_LLMC_MAGIC)
         return HDR_ERR("llm.c model file '%s': header[0] (%s) is %d, expected %d: not an llm.c "
-                       "GPT-2 model file" HINT_LLMC, path, field[0], hd[0], ZL_LLMC_MAGIC);
+                       "GPT-2 model file%s" HINT_LLMC, path, field[0], hd[0], ZL_LLMC_MAGIC,
+                       other_llmc_file(hd[0]));
     if (hd[1] != ZL_LLMC_VERSION_F32 && hd[1] != ZL_LLMC_VERSION_BF16)
         return HDR_ERR("llm.c model file '%s': header[1] (%s) is %d; zerolab reads version %d "
                        "(fp32 parameters) and %d (bf16)\n  hint: export it again with llm.c's "

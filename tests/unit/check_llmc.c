@@ -181,17 +181,26 @@ static void assert_same_bytes(const char *a, const char *b)
 
 /* ---- round trip ---------------------------------------------------------------------- */
 
-static void round_trip(int version)
+/* In a fresh tmpdir: the test model's file of `version` with values from `seed` (in *f),
+ * read by zl_llmc_read into *h and *flat; returns its path. */
+static const char *read_test_file(int version, uint64_t seed, llmc_file *f, zl_llmc_header *h,
+                                  float **flat)
 {
     make_tmpdir();
-    llmc_file f;
-    llmc_fill(&f, version, 7);
+    llmc_fill(f, version, seed);
     int32_t hd[256];
-    const char *in = llmc_write_file("in.bin", &f, llmc_header(hd, version));
+    const char *in = llmc_write_file("in.bin", f, llmc_header(hd, version));
+    *flat = NULL;
+    ck_assert_msg(zl_llmc_read(in, h, flat) == ZL_OK, "%s", zl_last_error());
+    return in;
+}
 
+static void round_trip(int version)
+{
+    llmc_file f;
     zl_llmc_header h;
-    float *flat = NULL;
-    ck_assert_msg(zl_llmc_read(in, &h, &flat) == ZL_OK, "%s", zl_last_error());
+    float *flat;
+    const char *in = read_test_file(version, 7, &f, &h, &flat);
     ck_assert_int_eq(h.version, version);
     ck_assert_int_eq(h.cfg.vocab_size, T_V);
     ck_assert_int_eq(h.cfg.max_seq_len, T_MAXT);
@@ -241,14 +250,10 @@ static float want(const llmc_file *f, int t, size_t idx)
 
 static void check_values(int version)
 {
-    make_tmpdir();
     llmc_file f;
-    llmc_fill(&f, version, 11);
-    int32_t hd[256];
-    const char *in = llmc_write_file("in.bin", &f, llmc_header(hd, version));
     zl_llmc_header h;
-    float *flat = NULL;
-    ck_assert_msg(zl_llmc_read(in, &h, &flat) == ZL_OK, "%s", zl_last_error());
+    float *flat;
+    read_test_file(version, 11, &f, &h, &flat);
     zl_model m;
     ck_assert_int_eq(zl_model_create(&m, &h.cfg, NULL), ZL_OK);
     const size_t C = T_C;
@@ -472,7 +477,7 @@ START_TEST(test_llmc_rejects_malformed_files)
     /* wrong magic (llm.c's state file's), version 4 */
     llmc_header(hd, 3)[0] = 20240327;
     expect_refused(llmc_write_file("magic.bin", &f, hd), ZL_ERR_FORMAT, "header[0]", "magic",
-                   "20240326", NULL);
+                   "20240326", "debug state file", NULL);
     llmc_header(hd, 4);
     expect_refused(llmc_write_file("v4.bin", &f, hd), ZL_ERR_FORMAT, "header[1]", "version", "4",
                    NULL);
