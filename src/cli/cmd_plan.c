@@ -345,8 +345,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
     json_string(out, s->cluster.node->name);
     fprintf(out, ", \"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
             "\"gradient_accumulation_steps\": %d, \"seq_len\": %d, "
-            "\"activation_checkpoint_interval\": %d, "
-            "\"offload_optimizer\": \"%s\", \"offload_param\": \"%s\", \"pin_memory\": %s, "
+            "\"offload_optimizer\": \"%s\", \"offload_param\": \"%s\", \"pin_memory\": %s, \"activation_checkpoint_interval\": %d, "
             "\"memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, \"master\": %zu, "
             "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu, "
             "\"model_states\": %zu, \"model_states_with_buffers\": %zu}, "
@@ -356,9 +355,9 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
             "\"device_fits\": %s, \"host_fits\": %s, \"nvme_fits\": %s, "
             "\"fits\": %s, \"reason\": ",
             o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
-            o->seq_len, o->checkpoint_interval, !o->offload_optimizer ? "none" : o->offload_nvme ? "nvme" : "cpu",
+            o->seq_len, !o->offload_optimizer ? "none" : o->offload_nvme ? "nvme" : "cpu",
             o->offload_param_nvme ? "nvme" : o->offload_param ? "cpu" : "none",
-            o->offload_pin_memory ? "true" : "false", c.params, c.grads, c.optimizer, c.master,
+            o->offload_pin_memory ? "true" : "false", o->checkpoint_interval, c.params, c.grads, c.optimizer, c.master,
             c.activations, c.buffers, c.total, s->cluster.device->memory, c.model_states,
             c.with_buffers, h.params, h.grads, h.optimizer, h.master, h.other, h.total,
             s->req.host_memory, s->cluster.host_memory, zl_plan_nvme_ledger(r)->peak_nbytes,
