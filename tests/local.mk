@@ -56,6 +56,11 @@ ZL_MPI_CHECKS += tests/mpi/check_zero3
 ZL_MPI_TESTS += tests/mpi/zero3-np1.mpi tests/mpi/zero3-np2.mpi
 # A traced GPT-3 175B ZeRO-3 plan: allgathers per tensor, some under compute.
 ZL_UNIT_TESTS += tests/unit/check_plan_zero3
+# Activation checkpointing: its ledger, RNG position and plan (FLOPs, 2sbh).
+ZL_UNIT_TESTS += tests/unit/check_actckpt
+# Activation checkpointing (model/model.h zl_model_ckpt): the same bits as without it.
+ZL_MPI_CHECKS += tests/mpi/check_actckpt
+ZL_MPI_TESTS += tests/mpi/actckpt-np1.mpi tests/mpi/actckpt-np2.mpi
 # ZeRO-Infinity's optimizer swapping (src/zero/offload_nvme.c): the same, with swap files.
 ZL_MPI_CHECKS += tests/mpi/check_nvme
 ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi

@@ -23,6 +23,7 @@
 typedef struct plan_args {
     const char *config_path, *model, *cluster, *trace;
     long seq_len;
+    long checkpoint; /* --checkpoint-activations[=k]: layers per segment; 0: the config's */
     bool json, search;
 } plan_args;
 
@@ -38,10 +39,13 @@ static void plan_usage(FILE *out)
             "                     devices: %s\n"
             "  --config FILE      DeepSpeed JSON config (default: the built-in one)\n"
             "  --seq-len T        tokens per sequence (default: the model's max_seq_len)\n"
+            "  --checkpoint-activations[=K]\n"
+            "                     activation checkpointing: keep each segment of K layers'\n"
+            "                     input (default 1) and recompute it in backward\n"
             "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
-            "                     (stages 1-3) and of the parameters (stage 3), and\n"
-            "                     micro-batch sizes at the same global batch; rank those\n"
-            "                     that fit by simulated tokens/s\n"
+            "                     (stages 1-3) and of the parameters (stage 3), activation\n"
+            "                     checkpointing off and on, and micro-batch sizes at the same\n"
+            "                     global batch; rank those that fit by simulated tokens/s\n"
             "  --trace FILE       Chrome trace (Perfetto) of rank 0's simulated step\n"
             "  --json             machine-readable output\n",
             zl_gpt_config_preset_names(), zl_device_preset_names());
@@ -49,12 +53,13 @@ static void plan_usage(FILE *out)
 
 static int parse_args(int argc, char **argv, plan_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP };
+    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG}, {"model", required_argument, 0, O_MODEL},
         {"cluster", required_argument, 0, O_CLUSTER}, {"seq-len", required_argument, 0, O_SEQ},
         {"search", no_argument, 0, O_SEARCH},       {"trace", required_argument, 0, O_TRACE},
         {"json", no_argument, 0, O_JSON},           {"help", no_argument, 0, O_HELP},
+        {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
@@ -68,6 +73,12 @@ static int parse_args(int argc, char **argv, plan_args *a)
         case O_TRACE: a->trace = optarg; break;
         case O_SEARCH: a->search = true; break;
         case O_JSON: a->json = true; break;
+        case O_CKPT:
+            a->checkpoint = 1;
+            if (optarg && !zl_cli_parse_positive("plan", "--checkpoint-activations", optarg, 1 << 20,
+                                                 &a->checkpoint))
+                return ZL_EXIT_USAGE;
+            break;
         case O_SEQ:
             if (!zl_cli_parse_positive("plan", "--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE;
             break;
@@ -108,7 +119,8 @@ static categories categorize(const zl_ledger *l)
         else if (!strcmp(t, "grad")) c.grads += b;
         else if (!strncmp(t, "adam", 4)) c.optimizer += b;
         else if (!strcmp(t, "master")) c.master += b;
-        else if (!strncmp(t, "act.", 4) || !strcmp(t, "input")) c.activations += b;
+        else if (!strncmp(t, "act.", 4) || !strcmp(t, "act_ckpt") || !strcmp(t, "input"))
+            c.activations += b;
         else c.buffers += b; /* reduction buckets, anything else */
     }
     c.model_states = zl_plan_model_states_peak(l);
@@ -306,6 +318,11 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
                : r->comm_seconds > 0 ? 0.0 : 100.0);
     printf("throughput: %.0f tokens/s, MFU %.1f%% (model FLOPs / %s's %s peak)\n",
            r->tokens_per_second, 100 * r->mfu, d->display, s->precision);
+    if (o->checkpoint_interval > 0 && r->model_flops > 0)
+        printf("activation checkpointing every %d layer%s: hardware FLOPs %.3g = %.2f x model "
+               "FLOPs %.3g per GPU and step (each segment's forward runs again in backward)\n",
+               o->checkpoint_interval, o->checkpoint_interval > 1 ? "s" : "", r->hardware_flops,
+               r->hardware_flops / r->model_flops, r->model_flops);
     if (a->trace)
         printf("trace: %s, %zu spans (%zu back-to-back runs of the same kernel merged into "
                "them%s)\n", a->trace, r->trace_spans, r->trace_merged,
@@ -328,7 +345,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
     json_string(out, s->cluster.node->name);
     fprintf(out, ", \"zero_stage\": %d, \"precision\": \"%s\", \"micro_batch\": %d, "
             "\"gradient_accumulation_steps\": %d, \"seq_len\": %d, "
-            "\"offload_optimizer\": \"%s\", \"offload_param\": \"%s\", \"pin_memory\": %s, "
+            "\"offload_optimizer\": \"%s\", \"offload_param\": \"%s\", \"pin_memory\": %s, \"activation_checkpoint_interval\": %d, "
             "\"memory_bytes\": {\"params\": %zu, \"grads\": %zu, \"optimizer\": %zu, \"master\": %zu, "
             "\"activations\": %zu, \"buffers\": %zu, \"total\": %zu, \"device\": %zu, "
             "\"model_states\": %zu, \"model_states_with_buffers\": %zu}, "
@@ -340,7 +357,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
             o->zero_stage, s->precision, o->micro_batch_size, o->gradient_accumulation_steps,
             o->seq_len, !o->offload_optimizer ? "none" : o->offload_nvme ? "nvme" : "cpu",
             o->offload_param_nvme ? "nvme" : o->offload_param ? "cpu" : "none",
-            o->offload_pin_memory ? "true" : "false", c.params, c.grads, c.optimizer, c.master,
+            o->offload_pin_memory ? "true" : "false", o->checkpoint_interval, c.params, c.grads, c.optimizer, c.master,
             c.activations, c.buffers, c.total, s->cluster.device->memory, c.model_states,
             c.with_buffers, h.params, h.grads, h.optimizer, h.master, h.other, h.total,
             s->req.host_memory, s->cluster.host_memory, zl_plan_nvme_ledger(r)->peak_nbytes,
@@ -360,7 +377,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
 /* One setup tried: its choices and the figures it is ranked and shown by (a plan result
  * holds six ledgers; a search keeps only these, and the JSON already written). */
 typedef struct candidate {
-    int stage, micro, gas;
+    int stage, micro, gas, checkpoint;
     bool offload_optimizer, offload_param;
     bool fits, device_fits, host_fits;
     double tokens_per_second, step_seconds, exposed_seconds, mfu;
@@ -384,7 +401,9 @@ static int search(const plan_args *a, setup *s)
     int W = zl_cluster_size(&s->cluster);
     zl_engine_options base = s->req.options;
     int per_rank = base.micro_batch_size * base.gradient_accumulation_steps;
-    enum { MAX_CANDIDATES = 4 * 3 * 32 };
+    enum { MAX_CANDIDATES = 2 * 4 * 3 * 32 };
+    /* activation checkpointing: off, and on (the config's interval, else every layer) */
+    int ckpt_on = base.checkpoint_interval > 0 ? base.checkpoint_interval : 1;
     candidate *cands = calloc(MAX_CANDIDATES, sizeof *cands);
     zl_plan_result *r = malloc(sizeof *r);
     if (!cands || !r) {
@@ -395,9 +414,12 @@ static int search(const plan_args *a, setup *s)
     int n = 0, refused = 0, rc = ZL_EXIT_OK;
     for (int stage = 0; stage <= 3 && rc == ZL_EXIT_OK; stage++)
         for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++)
-            for (int micro = 1; micro <= per_rank && n < MAX_CANDIDATES; micro *= 2) {
+            for (int ci = 0; ci < 2 * 32 && n < MAX_CANDIDATES; ci++) {
+                int micro = 1 << (ci / 2), ckpt = ci % 2 ? ckpt_on : 0;
+                if (micro > per_rank) break;
                 if (per_rank % micro) continue;
                 s->req.options = base;
+                s->req.options.checkpoint_interval = ckpt;
                 s->req.options.zero_stage = stage;
                 s->req.options.micro_batch_size = micro;
                 s->req.options.gradient_accumulation_steps = per_rank / micro;
@@ -422,6 +444,7 @@ static int search(const plan_args *a, setup *s)
                 c->gas = per_rank / micro;
                 c->offload_optimizer = off >= 1;
                 c->offload_param = off == 2;
+                c->checkpoint = ckpt;
                 c->fits = st == ZL_OK;
                 c->device_fits = r->device_fits;
                 c->host_fits = r->host_fits;
@@ -456,18 +479,18 @@ static int search(const plan_args *a, setup *s)
         } else {
             printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
                    s->req.model.name, a->cluster, W, s->precision, per_rank * W, base.seq_len);
-            printf("  %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s\n", "stage", "offload", "micro",
-                   "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU");
+            printf("  %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "stage", "offload", "micro",
+                   "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU", "ckpt");
             int fitting = 0;
             for (int i = 0; i < n; i++) {
                 candidate *c = &cands[i];
                 if (!c->fits) continue;
                 fitting++;
-                printf("  %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%%\n", c->stage,
+                printf("  %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n", c->stage,
                        c->offload_param ? "optim+param"
                        : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
                        gib(c->device_peak), gib(c->host_peak), c->step_seconds,
-                       c->exposed_seconds, c->tokens_per_second, 100 * c->mfu);
+                       c->exposed_seconds, c->tokens_per_second, 100 * c->mfu, c->checkpoint);
             }
             int host_short = 0;
             for (int i = 0; i < n; i++) host_short += !cands[i].fits && !cands[i].host_fits;
@@ -514,6 +537,7 @@ int zl_cmd_plan(int argc, char **argv)
     if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
     s.req.model = run.model;
     s.req.options = run.options;
+    if (a.checkpoint > 0) s.req.options.checkpoint_interval = (int)a.checkpoint;
     s.precision = run.config->fp16.enabled ? "fp16" : run.config->bf16.enabled ? "bf16" : "fp32";
     zl_run_free(&run);
 

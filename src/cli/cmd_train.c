@@ -37,6 +37,7 @@ typedef struct train_args {
     const char *config_path, *model, *data, *backend, *device, *cluster, *trace;
     const char *save, *load, *tag; /* checkpoints: --save DIR, --load DIR, --tag T */
     long steps, seed, seq_len, threads, save_interval;
+    long checkpoint; /* --checkpoint-activations[=k]; 0: the config's */
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -56,6 +57,8 @@ static void train_usage(FILE *out)
             "                    in the built-in one; 100 if the config has none)\n"
             "  --seed N          parameter initialisation seed (default: 1337)\n"
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
+            "  --checkpoint-activations[=K]  keep only each segment of K layers' input (default\n"
+            "                    1) and recompute it in backward (activation checkpointing)\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
             "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS,\n"
             "                    or the cores not busy with other work, shared among the\n"
@@ -159,7 +162,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
            O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
-           O_SAVE_INTERVAL, O_LOAD, O_TAG };
+           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -175,6 +178,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"verbose", no_argument, 0, O_VERBOSE},
         {"save", required_argument, 0, O_SAVE}, {"save-interval", required_argument, 0, O_SAVE_INTERVAL},
         {"load", required_argument, 0, O_LOAD}, {"tag", required_argument, 0, O_TAG},
+        {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -214,6 +218,11 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_CKPT:
+            a->checkpoint = 1;
+            if (optarg && !parse_positive("--checkpoint-activations", optarg, 1 << 20, &a->checkpoint))
+                return ZL_EXIT_USAGE;
+            break;
         case O_THREADS: {
             char what[64];
             if (!parse_positive("--threads", optarg, INT_MAX, &a->threads)) return ZL_EXIT_USAGE;
@@ -450,6 +459,7 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->steps = a->steps;
     o->seed = a->seed;
     o->seq_len = (int)a->seq_len;
+    o->checkpoint_activations = (int)a->checkpoint;
     o->backend = a->backend;
     o->device = a->device;
     o->cluster = a->cluster;

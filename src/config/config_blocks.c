@@ -299,19 +299,25 @@ static zl_status check_compile_keys(zl__cfg_reader *r, const json_t *c)
                      list);
 }
 
-/* activation_checkpointing is valid DeepSpeed whatever it asks; whether zerolab can run
- * what it asks is the engine's question (zl_engine_check_config). Many published configs
- * carry the block as a template with every value false/null: say that it does nothing. */
+/* activation_checkpointing says how activations are checkpointed; whether they are is
+ * pipeline.activation_checkpoint_interval's (or zerolab train --checkpoint-activations):
+ * the engine walks the layers itself, so there is no model code to call checkpoint().
+ * A block without the interval would silently do nothing: say how to turn it on. */
 static void note_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
 {
     const json_t *ac = json_object_get(root, "activation_checkpointing");
     if (!ac || json_is_null(ac)) return;
-    const zl_config_activation_checkpointing *c = &r->cfg->activation_checkpointing;
-    if (!c->partition_activations && !c->cpu_checkpointing && !c->contiguous_memory_optimization &&
-        !c->number_checkpoints && !c->synchronize_checkpoint_boundary && !c->profile)
-        zl__cfg_warn(r, "activation_checkpointing",
-                     "the block asks for nothing (all values false/null) and is accepted; "
-                     "activation checkpointing is not implemented yet");
+    if (r->cfg->pipeline.activation_checkpoint_interval > 0) {
+        if (r->cfg->activation_checkpointing.partition_activations)
+            zl__cfg_warn(r, "activation_checkpointing.partition_activations",
+                         "partitions the checkpoints across model-parallel ranks: with "
+                         "model-parallel size 1 there is nothing to partition (no effect)");
+        return;
+    }
+    zl__cfg_warn(r, "activation_checkpointing",
+                 "configures how activations are checkpointed, but nothing turns it on\n"
+                 "  hint: set \"pipeline\": {\"activation_checkpoint_interval\": 1} (layers "
+                 "per segment), or pass --checkpoint-activations to zerolab train/plan");
 }
 
 zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root)

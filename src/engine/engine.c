@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "engine/engine_internal.h"
@@ -63,6 +64,9 @@ static zl_status check_options(const zl_engine_options *o)
         zl_status st = zl_aio_config_check(&o->aio);
         if (st != ZL_OK) return st;
     }
+    if (o->checkpoint_interval < 0)
+        return zl_errorf(ZL_ERR_CONFIG, "pipeline.activation_checkpoint_interval must be 0 (off) "
+                         "or a number of layers per segment, got %d", o->checkpoint_interval);
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);
@@ -188,6 +192,9 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
     zl_schedule_make(opt->schedule, gas, e->schedule, e->schedule_len);
     int slots = zl_schedule_buffers(opt->schedule, gas);
+    if (opt->checkpoint_interval > 0)
+        zl_model_set_checkpointing(m, opt->checkpoint_interval, e->first_layer, e->last_layer,
+                                   opt->cpu_checkpointing ? e->host : dev);
     if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len, slots)) != ZL_OK)
         return st;
     if ((st = zl__engine_ties_alloc(e)) != ZL_OK) return st;
@@ -286,6 +293,73 @@ static zl_status load_micro_batch(zl_engine *e, int buffer)
     return zl_model_set_batch(&e->model, e->host, e->batch);
 }
 
+/* Layer l's forward on input *x: its parameters, the call (which advances the RNG
+ * position: a layer's random draws, once a layer makes any, start at the position it was
+ * called at), and its activations kept; *x becomes the next layer's input. */
+static zl_status forward_layer(zl_engine *e, int l, const float **x)
+{
+    zl_model *m = &e->model;
+    zl_status st = zl__engine_use_layer(e, l, false);
+    if (st != ZL_OK) return st;
+    const float *out = m->layers[l].vt->forward(m, l, *x);
+    m->rng_pos++;
+    *x = zl_model_after_forward(m, l, out);
+    return ZL_OK;
+}
+
+/* Activation checkpointing: the segment that holds layer l. */
+static int segment_begin(const zl_model *m, int l)
+{
+    int begin, end;
+    zl_model_ckpt_segment(m, zl_model_ckpt_segment_of(m, l), &begin, &end);
+    return begin;
+}
+static int segment_end(const zl_model *m, int l)
+{
+    int begin, end;
+    zl_model_ckpt_segment(m, zl_model_ckpt_segment_of(m, l), &begin, &end);
+    return end;
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* activation_checkpointing.profile: each segment's forward, recompute and backward wall
+ * time, at debug level (DeepSpeed logs them with its timers). */
+static void profile_segment(zl_engine *e, const char *what, int l, double *t0)
+{
+    if (!e->opt.checkpoint_profile) return;
+    double t = wall_seconds();
+    int begin = segment_begin(&e->model, l);
+    zl_log_debug("activation checkpointing: segment %d (layers %d-%d) %s %.3f ms",
+                 zl_model_ckpt_segment_of(&e->model, l), begin, segment_end(&e->model, l) - 1,
+                 what, 1e3 * (t - *t0));
+    *t0 = t;
+}
+
+/* The forward of the segment whose last layer is l, recomputed from its saved input at
+ * the RNG position its first forward started at; the position is restored after it, so
+ * that recompute draws nothing from the stream the forward passes use. Under ZeRO-3 each
+ * layer's parameters are gathered again (model->ckpt.recomputing tells the prefetch that
+ * the segment's backward, not the next layer's forward, comes next). */
+static zl_status recompute_segment(zl_engine *e, int l)
+{
+    zl_model *m = &e->model;
+    int begin = segment_begin(m, l), end = segment_end(m, l);
+    uint64_t rng = m->rng_pos;
+    const float *x = zl_model_ckpt_restore(m, begin);
+    zl_status st = ZL_OK;
+    m->ckpt.recomputing = true;
+    for (int k = begin; k < end && st == ZL_OK; k++) st = forward_layer(e, k, &x);
+    m->ckpt.recomputing = false;
+    m->rng_pos = rng;
+    return st;
+}
+
 /* ForwardPass: the rank's layers [first, last) on slot `buffer`. */
 static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
 {
@@ -293,11 +367,18 @@ static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
     zl_model_use_slot(m, buffer);
     zl_device_copy_wait(e->device); /* the embedding reads the tokens just copied */
     const float *x = NULL;
+    bool ckpt = m->ckpt.interval > 0;
+    double t0 = wall_seconds();
     for (int l = e->first_layer; l < e->last_layer; l++) {
-        zl_status st = zl__engine_use_layer(e, l, false);
+        /* Checkpointing: keep the segment's input; its activations are recomputed. */
+        if (ckpt && l == segment_begin(m, l)) {
+            if (l > e->first_layer) profile_segment(e, "forward", l - 1, &t0);
+            x = zl_model_ckpt_save(m, l, x);
+        }
+        zl_status st = forward_layer(e, l, &x);
         if (st != ZL_OK) return st;
-        x = zl_model_after_forward(m, l, m->layers[l].vt->forward(m, l, x));
     }
+    if (ckpt) profile_segment(e, "forward", e->last_layer - 1, &t0);
     e->loss = zl_model_mean_loss(m);
     if (loss) *loss = e->loss;
     return ZL_OK;
@@ -318,8 +399,17 @@ static zl_status backward_pass(zl_engine *e, int buffer)
                            : 0.0f;
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
     float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
+    bool ckpt = m->ckpt.interval > 0;
+    double t0 = wall_seconds();
     for (int l = e->last_layer - 1; l >= e->first_layer; l--) {
-        zl_status st = zl__engine_use_layer(e, l, true);
+        zl_status st;
+        /* Checkpointing: the segment's forward again, from its saved input and RNG
+         * position, into the shared area, just before its backward. */
+        if (ckpt && l == segment_end(m, l) - 1) {
+            if ((st = recompute_segment(e, l)) != ZL_OK) return st;
+            profile_segment(e, "recompute", l, &t0);
+        }
+        st = zl__engine_use_layer(e, l, true);
         if (st != ZL_OK) return st;
         if ((st = z->strategy->begin_grads(z, l)) != ZL_OK) return st;
         const float *inp = zl_model_before_backward(m, l);
@@ -329,6 +419,7 @@ static zl_status backward_pass(zl_engine *e, int buffer)
         float *freed = dout ? dout : dinp + BTC;
         dout = dinp;
         dinp = freed;
+        if (ckpt && l == segment_begin(m, l)) profile_segment(e, "backward", l, &t0);
     }
     return z->strategy->end_backward(z);
 }

@@ -107,6 +107,16 @@ typedef struct zl_engine_options {
      * stages holding different members do (engine_ties.c). On one rank: the same training
      * up to the order of one sum. Needs ZeRO 0-1. */
     bool tie_copies;
+    /* Activation checkpointing (DeepSpeed's activation_checkpointing block with
+     * pipeline.activation_checkpoint_interval, or zerolab train --checkpoint-activations):
+     * forward keeps only the input of each segment of checkpoint_interval layers (0: off,
+     * every activation kept), and backward recomputes each segment's forward just before
+     * its backward (model/model.h, zl_model_ckpt). cpu_checkpointing: the inputs live on
+     * the host device. checkpoint_profile: each segment's forward, recompute and backward
+     * wall time at debug level. */
+    int checkpoint_interval;
+    bool cpu_checkpointing;
+    bool checkpoint_profile;
 } zl_engine_options;
 
 /* The engine, an opaque handle (zl_engine_create/zl_engine_destroy); tools and tests read

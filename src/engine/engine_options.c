@@ -59,6 +59,19 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
                              .overlap_events = cfg->aio.overlap_events,
                              .use_gds = cfg->aio.use_gds};
     o->gradient_predivide_factor = cfg->gradient_predivide_factor;
+    /* Activation checkpointing: on with DeepSpeed's pipeline knob (segments of k layers);
+     * the activation_checkpointing block says how. partition_activations (needs model
+     * parallelism: nothing to partition at mp 1), contiguous_memory_optimization and
+     * number_checkpoints (the segment inputs are one buffer each anyway) and
+     * synchronize_checkpoint_boundary (a CUDA synchronize; no-op on the CPU) are accepted
+     * and change nothing. */
+    const zl_config_activation_checkpointing *ac = &cfg->activation_checkpointing;
+    o->checkpoint_interval = cfg->pipeline.activation_checkpoint_interval > 0 &&
+                                     cfg->pipeline.activation_checkpoint_interval < 1 << 20
+                                 ? (int)cfg->pipeline.activation_checkpoint_interval
+                                 : 0;
+    o->cpu_checkpointing = ac->cpu_checkpointing;
+    o->checkpoint_profile = ac->profile;
 
     /* Mixed precision: fp16 or bf16 storage; communication and gradient accumulation in
      * the model's type unless "fp32" is asked for (zerolab supports those two choices). */
@@ -77,28 +90,6 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
 
 zl_status zl_engine_check_config(const zl_config *cfg)
 {
-    /* activation_checkpointing: a block that asks for something would silently do nothing
-     * (zerolab keeps every activation). */
-    static const char *const ac_keys[] = {"partition_activations", "cpu_checkpointing",
-                                          "contiguous_memory_optimization", "number_checkpoints",
-                                          "synchronize_checkpoint_boundary", "profile"};
-    const zl_config_activation_checkpointing *ac = &cfg->activation_checkpointing;
-    const bool ac_asks[] = {ac->partition_activations, ac->cpu_checkpointing,
-                            ac->contiguous_memory_optimization, ac->number_checkpoints != 0,
-                            ac->synchronize_checkpoint_boundary, ac->profile};
-    for (size_t k = 0; k < sizeof ac_keys / sizeof ac_keys[0]; k++) {
-        if (!ac_asks[k]) continue;
-        char name[96];
-        snprintf(name, sizeof name, "activation_checkpointing.%s", ac_keys[k]);
-        const zl_config_origin *o = zl_config_origin_of(cfg, name);
-        char at[16] = "";
-        if (o && o->line > 0) snprintf(at, sizeof at, ":%d", o->line);
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s%s: %s: activation checkpointing is not implemented yet\n"
-                         "  hint: remove the \"activation_checkpointing\" block (or set its "
-                         "values to false/null); zerolab keeps every activation",
-                         cfg->name, at, name);
-    }
     /* pipeline.stages > 1 asks for pipeline parallelism. */
     if (cfg->pipeline.stages > 1) {
         const zl_config_origin *o = zl_config_origin_of(cfg, "pipeline.stages");

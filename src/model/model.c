@@ -136,6 +136,10 @@ static void free_slots(zl_model *m)
             zl_tensor_free(&slot->layers[l].acts);
         }
         free(slot->layers);
+        for (int j = 0; slot->ckpt_inputs && j < m->ckpt.num_segments; j++)
+            zl_tensor_free(&slot->ckpt_inputs[j]);
+        free(slot->ckpt_inputs);
+        free(slot->ckpt_rng);
         if (slot->inputs) zl_device_free(m->device, "input", slot->inputs, 2 * ntok * sizeof(int32_t));
     }
     free(m->slots);
@@ -146,6 +150,11 @@ static void free_slots(zl_model *m)
 void zl_model_destroy(zl_model *m)
 {
     free_slots(m);
+    zl_tensor_free(&m->ckpt.staging);
+    zl_tensor_free(&m->ckpt.stats);
+    zl_tensor_free(&m->ckpt.acts);
+    free(m->ckpt.offset);
+    free(m->ckpt.stats_offset);
     zl_tensor_free(&m->act_in);
     zl_tensor_free(&m->act_work);
     zl_tensor_free(&m->scratch);
@@ -158,13 +167,190 @@ void zl_model_destroy(zl_model *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Elements of layer l's saved activations in the model's dtype, and of its f32 stats. */
+static void act_numels(const zl_model *m, int l, int B, int T, size_t *acts, size_t *stats)
+{
+    const zl_layer *layer = &m->layers[l];
+    size_t total = layer->vt->act_numel(m, l, B, T);
+    *stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(m, l, B, T) : 0;
+    *acts = total - *stats;
+}
+
+/* A checkpointed slot: its layers' activations are views of the shared segment area, and
+ * it keeps each segment's input ("act_ckpt", on the store) and RNG position. */
+static zl_status alloc_slot_checkpointed(zl_model *m, zl_act_slot *slot)
+{
+    const zl_model_ckpt *c = &m->ckpt;
+    for (int l = c->first; l < c->last; l++) {
+        zl_layer_acts *a = &slot->layers[l];
+        size_t n, ns;
+        act_numels(m, l, m->B, m->T, &n, &ns);
+        int64_t shape = (int64_t)n, sshape = (int64_t)ns;
+        a->acts = zl_tensor_view(&c->acts, c->offset[l], 1, &shape);
+        if (ns) a->stats = zl_tensor_view(&c->stats, c->stats_offset[l], 1, &sshape);
+    }
+    slot->ckpt_inputs = calloc((size_t)c->num_segments, sizeof *slot->ckpt_inputs);
+    slot->ckpt_rng = calloc((size_t)c->num_segments, sizeof *slot->ckpt_rng);
+    if (!slot->ckpt_inputs || !slot->ckpt_rng) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    int64_t shape[3] = {m->B, m->T, m->cfg.channels};
+    for (int j = 0; j < c->num_segments; j++) {
+        int begin, end;
+        zl_model_ckpt_segment(m, j, &begin, &end);
+        if (begin == 0) continue; /* the tokens, which the slot keeps anyway */
+        zl_status st = zl_tensor_alloc(&slot->ckpt_inputs[j], c->store, "act_ckpt", m->dtype, 3, shape);
+        if (st != ZL_OK) return st;
+    }
+    return ZL_OK;
+}
+
+/* The shared area of one segment (the largest), each layer's offset in it, and with a
+ * host store the accelerator's staging buffer. */
+static zl_status alloc_segment_area(zl_model *m)
+{
+    zl_model_ckpt *c = &m->ckpt;
+    c->offset = calloc((size_t)m->num_layers, sizeof *c->offset);
+    c->stats_offset = calloc((size_t)m->num_layers, sizeof *c->stats_offset);
+    if (!c->offset || !c->stats_offset) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    size_t acts = 0, stats = 0;
+    for (int j = 0; j < c->num_segments; j++) {
+        int begin, end;
+        zl_model_ckpt_segment(m, j, &begin, &end);
+        size_t sa = 0, ss = 0;
+        for (int l = begin; l < end; l++) {
+            size_t n, ns;
+            act_numels(m, l, m->B, m->T, &n, &ns);
+            c->offset[l] = sa;
+            c->stats_offset[l] = ss;
+            sa += n;
+            ss += ns;
+        }
+        if (sa > acts) acts = sa;
+        if (ss > stats) stats = ss;
+    }
+    int64_t na = (int64_t)acts, ns = (int64_t)stats;
+    zl_status st = zl_tensor_alloc(&c->acts, m->device, "act.segment", m->dtype, 1, &na);
+    if (st == ZL_OK && stats) st = zl_tensor_alloc(&c->stats, m->device, "act.segment", ZL_F32, 1, &ns);
+    if (st == ZL_OK && c->store != m->device) {
+        int64_t shape[3] = {m->B, m->T, m->cfg.channels};
+        st = zl_tensor_alloc(&c->staging, m->device, "act_ckpt", m->dtype, 3, shape);
+    }
+    return st;
+}
+
+void zl_model_set_checkpointing(zl_model *m, int interval, int first, int last, zl_device *store)
+{
+    ZL_ASSERT(m->B == 0 && "checkpointing is set before the activations are allocated");
+    ZL_ASSERT(interval > 0 && 0 <= first && first < last && last <= m->num_layers);
+    m->ckpt.interval = interval;
+    m->ckpt.first = first;
+    m->ckpt.last = last;
+    m->ckpt.num_segments = (last - first + interval - 1) / interval;
+    m->ckpt.store = store ? store : m->device;
+}
+
+void zl_model_ckpt_segment(const zl_model *m, int j, int *begin, int *end)
+{
+    const zl_model_ckpt *c = &m->ckpt;
+    *begin = c->first + j * c->interval;
+    *end = *begin + c->interval < c->last ? *begin + c->interval : c->last;
+}
+
+int zl_model_ckpt_segment_of(const zl_model *m, int l) { return (l - m->ckpt.first) / m->ckpt.interval; }
+
+/* Is layer l the first of a segment? */
+static bool segment_start(const zl_model *m, int l)
+{
+    return m->ckpt.interval > 0 && l >= m->ckpt.first && (l - m->ckpt.first) % m->ckpt.interval == 0;
+}
+
+/* The accelerator's copy of the input of the segment that starts at l (model dtype). */
+static const void *segment_input(const zl_model *m, int l)
+{
+    const zl_tensor *c = &zl_model_slot((zl_model *)m)->ckpt_inputs[zl_model_ckpt_segment_of(m, l)];
+    return m->ckpt.store != m->device ? m->ckpt.staging.data : c->data;
+}
+
+const float *zl_model_ckpt_save(zl_model *m, int l, const float *x)
+{
+    ZL_ASSERT(segment_start(m, l));
+    zl_act_slot *slot = zl_model_slot(m);
+    int j = zl_model_ckpt_segment_of(m, l);
+    slot->ckpt_rng[j] = m->rng_pos;
+    if (!x) return NULL; /* layer 0 reads the tokens */
+    zl_tensor *c = &slot->ckpt_inputs[j];
+    bool host = m->ckpt.store != m->device;
+    size_t nbytes = zl_tensor_nbytes(c);
+    const zl_ops *ops = m->device->ops; /* a device-side copy: the simulator charges it */
+    zl_status st;
+    if (m->dtype == ZL_F32) {
+        /* x is the previous layer's output in the shared area, where layer l may compute */
+        float *dst = host ? zl_tensor_f32(&m->ckpt.staging) : zl_tensor_f32(c);
+        ops->copy(ops, dst, x, nbytes);
+        if (host) {
+            st = zl_device_copy(m->ckpt.store, c->data, m->device, dst, nbytes);
+            ZL_ASSERT(st == ZL_OK); /* host <-> accelerator: the one pair it refuses not */
+        }
+        return dst;
+    }
+    /* 16 bits: x is act_in, the widened copy of the previous layer's stored output, which
+     * sits in its activations (in the shared area) as stored: keep those bits. */
+    ZL_ASSERT(l - 1 >= m->ckpt.first);
+    const zl_layer_acts *prev = &slot->layers[l - 1];
+    const void *src = (const char *)prev->acts.data + prev->out_offset * zl_dtype_nbytes(m->dtype);
+    if (host) {
+        st = zl_device_copy(m->ckpt.store, c->data, m->device, src, nbytes);
+        ZL_ASSERT(st == ZL_OK);
+    } else
+        ops->copy(ops, c->data, src, nbytes);
+    return x;
+}
+
+const float *zl_model_ckpt_restore(zl_model *m, int l)
+{
+    ZL_ASSERT(segment_start(m, l));
+    zl_act_slot *slot = zl_model_slot(m);
+    int j = zl_model_ckpt_segment_of(m, l);
+    m->rng_pos = slot->ckpt_rng[j];
+    if (l == 0) return NULL;
+    const zl_tensor *c = &slot->ckpt_inputs[j];
+    if (m->ckpt.store != m->device) {
+        zl_status st = zl_device_copy(m->device, m->ckpt.staging.data, m->ckpt.store, c->data,
+                                      zl_tensor_nbytes(c));
+        ZL_ASSERT(st == ZL_OK);
+        zl_device_copy_wait(m->device); /* the segment's first layer reads it */
+    }
+    const void *in = segment_input(m, l);
+    if (m->dtype == ZL_F32) return in;
+    const zl_ops *ops = zl_device_backend(m->device); /* the CPU's widening: not simulated */
+    ops->cast(ops, m->act_in.data, ZL_F32, in, m->dtype, (size_t)m->B * m->T * m->cfg.channels);
+    return zl_tensor_f32(&m->act_in);
+}
+
+int zl_model_next_layer(const zl_model *m, int l, bool backward)
+{
+    const zl_model_ckpt *c = &m->ckpt;
+    int n = backward ? l - 1 : l + 1;
+    if (c->interval > 0 && l >= c->first && l < c->last) {
+        int begin, end;
+        zl_model_ckpt_segment(m, zl_model_ckpt_segment_of(m, l), &begin, &end);
+        if (!backward && (c->recomputing || l == c->last - 1) && l == end - 1)
+            /* the segment's last recomputed layer: its backward comes next (the same
+             * layer); the forward's last layer: the last segment's recompute */
+            n = c->recomputing ? l : begin;
+        else if (backward && l == begin && l > c->first) /* the segment before: recomputed */
+            zl_model_ckpt_segment(m, zl_model_ckpt_segment_of(m, l - 1), &n, &end);
+    }
+    return n == l || n < 0 || n >= m->num_layers ? -1 : n;
+}
+
 /* One slot: every layer's activations, and the tokens. */
 static zl_status alloc_slot(zl_model *m, zl_act_slot *slot)
 {
     slot->layers = calloc((size_t)m->num_layers, sizeof *slot->layers);
     if (!slot->layers) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     zl_status st;
-    for (int l = 0; l < m->num_layers; l++) {
+    if (m->ckpt.interval > 0 && (st = alloc_slot_checkpointed(m, slot)) != ZL_OK) return st;
+    for (int l = 0; l < m->num_layers && !m->ckpt.interval; l++) {
         const zl_layer *layer = &m->layers[l];
         zl_layer_acts *a = &slot->layers[l];
         char tag[ZL_LEDGER_TAG_LEN];
@@ -222,6 +408,7 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
     m->num_slots = num_slots;
     m->slot = 0;
     zl_status st;
+    if (m->ckpt.interval > 0 && (st = alloc_segment_area(m)) != ZL_OK) return st;
     for (int s = 0; s < num_slots; s++)
         if ((st = alloc_slot(m, &m->slots[s])) != ZL_OK) return st;
     /* What one layer at a time needs, shared by the slots: backward's scratch, and in 16
@@ -273,10 +460,18 @@ const float *zl_model_after_forward(zl_model *m, int l, const float *out)
 const float *zl_model_before_backward(zl_model *m, int l)
 {
     const zl_layer_acts *acts = zl_model_slot(m)->layers;
-    if (m->dtype == ZL_F32) return l ? acts[l - 1].out : NULL;
+    /* A segment's first layer: its input is the segment's saved one (the previous layer's
+     * place in the shared area holds this segment's recomputed activations now). */
+    bool saved = l > 0 && segment_start(m, l);
+    if (m->dtype == ZL_F32) return saved ? segment_input(m, l) : l ? acts[l - 1].out : NULL;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's moves: not simulated */
     ops->cast(ops, m->act_work.data, ZL_F32, acts[l].acts.data, m->dtype, acts[l].acts.numel);
     if (l == 0) return NULL;
+    if (saved) {
+        ops->cast(ops, m->act_in.data, ZL_F32, segment_input(m, l), m->dtype,
+                  (size_t)m->B * m->T * m->cfg.channels);
+        return zl_tensor_f32(&m->act_in);
+    }
     const zl_layer_acts *prev = &acts[l - 1];
     size_t esz = zl_dtype_nbytes(m->dtype);
     ops->cast(ops, m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,

@@ -120,7 +120,36 @@ typedef struct zl_act_slot {
     int num_targets;        /* targets >= 0 in this micro-batch */
     float *losses;          /* (B,T) per-token loss, written by the head's forward */
     zl_layer_acts *layers;  /* [num_layers] */
+    /* Activation checkpointing (zl_model_set_checkpointing): each segment's input
+     * (B,T,C) in the model's dtype, tag "act_ckpt", on the checkpoint store (NULL data
+     * for a segment that starts at layer 0: its input is the tokens), and the RNG
+     * position its forward started at; [num_segments]. NULL when checkpointing is off. */
+    zl_tensor *ckpt_inputs;
+    uint64_t *ckpt_rng;
 } zl_act_slot;
+
+/* Activation checkpointing (DeepSpeed's checkpointing.checkpoint over segments of
+ * `interval` layers, pipeline.activation_checkpoint_interval). The layers [first, last)
+ * are cut into segments [first + j*k, min(first + (j+1)*k, last)). Forward keeps only
+ * each segment's input (per slot, tag "act_ckpt"); every layer of every segment computes
+ * into ONE segment-sized area shared by all slots and segments (tag "act.segment"), so
+ * that backward, which recomputes a segment's forward from its input just before the
+ * segment's backward, finds the layers' activations there. Off (interval 0): the layout
+ * of one buffer per layer and slot, unchanged. */
+typedef struct zl_model_ckpt {
+    int interval;          /* k: layers per segment; 0: off */
+    int first, last;       /* the layers the segments cover */
+    int num_segments;
+    zl_device *store;      /* where the segment inputs live: the accelerator, or the host
+                            * device (cpu_checkpointing: copies charged to the host link) */
+    zl_tensor acts, stats; /* one segment's activations (model dtype) and statistics (f32) */
+    size_t *offset, *stats_offset; /* [num_layers]: each layer's place in acts / stats */
+    /* A host store: the segment input's stop on the accelerator, (B,T,C) model dtype,
+     * tag "act_ckpt", between the host copy and the segment's first layer. */
+    zl_tensor staging;
+    bool recomputing;      /* the engine is recomputing a segment (ZeRO-3's prefetch
+                            * follows that order: zl_model_next_layer) */
+} zl_model_ckpt;
 
 /* Tied parameters (DeepSpeed's TiedLayerSpec): one parameter that several layers use. The
  * owner layer holds it in the parameter table; each member reads it through
@@ -187,6 +216,12 @@ typedef struct zl_model {
      * saved activations are stored in 16 bits after forward and widened again before
      * backward; act_in holds the f32 input (B,T,C) of the layer that runs. Tag "cast". */
     zl_tensor act_work, act_in;
+    zl_model_ckpt ckpt;
+    /* The RNG position: advanced by one per layer forward call (the engine's), so that a
+     * layer that draws random numbers (dropout, once there is one) draws them at
+     * (seed, rng_pos). A recomputed segment runs from the position its first forward
+     * started at, so it sees the same stream. */
+    uint64_t rng_pos;
 } zl_model;
 
 /* Build the layer list and the parameter table for a GPT-2 style model (no memory for
@@ -204,6 +239,26 @@ void zl_model_destroy(zl_model *m);
  * B*T passes INT_MAX or a layer's element counts pass ZL_MODEL_MAX_ACT_NUMEL. The current
  * slot is 0. */
 zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots);
+
+/* Turn activation checkpointing on, before zl_model_alloc_activations: segments of
+ * `interval` layers (> 0) over [first, last), their inputs kept on `store` (the model's
+ * device, or a host device). */
+void zl_model_set_checkpointing(zl_model *m, int interval, int first, int last, zl_device *store);
+/* Segment j's layers [*begin, *end); the segment that holds layer l. */
+void zl_model_ckpt_segment(const zl_model *m, int j, int *begin, int *end);
+int zl_model_ckpt_segment_of(const zl_model *m, int l);
+/* Forward reaches layer l, the first of its segment, with input x (NULL at layer 0):
+ * keep x as the segment's input (and the RNG position), and return the input layer l
+ * reads (a copy of x out of the shared area, which layer l may overwrite). */
+const float *zl_model_ckpt_save(zl_model *m, int l, const float *x);
+/* Before recomputing the segment that starts at layer l: its saved input, back on the
+ * accelerator (copied from the host store and waited for), for layer l's forward; NULL
+ * at layer 0. Sets m->rng_pos to the segment's saved position. */
+const float *zl_model_ckpt_restore(zl_model *m, int l);
+/* The layer that runs after layer l in the engine's order (forward: l+1; backward: l-1),
+ * with checkpointing: a recomputed segment runs forward then backward, then the segment
+ * before it is recomputed; -1: none (or l itself). */
+int zl_model_next_layer(const zl_model *m, int l, bool backward);
 
 /* Run the layers on slot s (0 <= s < num_slots) from now on. */
 void zl_model_use_slot(zl_model *m, int s);

@@ -50,6 +50,7 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     double tokens = (double)o->micro_batch_size * o->seq_len * o->gradient_accumulation_steps;
     double flops = 3.0 * zl_model_forward_flops(zl_engine_model(e), o->micro_batch_size, o->seq_len) *
                    o->gradient_accumulation_steps;
+    res->model_flops = flops;
     if (res->step_seconds > 0) {
         res->tokens_per_second = tokens * req->world_size / res->step_seconds;
         double peak = zl_device_peak_flops(req->cluster->device, zl_engine_dtype(e));
@@ -158,6 +159,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         int steps = req->steps > 0 ? req->steps : 1;
         if (steps > 1) st = train_steps(e, steps - 1);
         zl_timeline mark;
+        double flops0 = clocked ? sim.flops : 0;
         if (clocked) {
             mark = sim.timeline; /* the clocks before the last step (spans not copied) */
             mark.spans = NULL;
@@ -167,6 +169,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         if (st == ZL_OK) st = train_steps(e, 1);
         if (clocked && st == ZL_OK) {
             step_figures(req, e, &mark, &sim.timeline, res);
+            res->hardware_flops = sim.flops - flops0;
             if (req->trace) {
                 st = zl_timeline_write_trace(&sim.timeline, req->trace, 0, true, true);
                 res->trace_spans = sim.timeline.num_spans;

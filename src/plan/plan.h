@@ -72,6 +72,11 @@ typedef struct zl_plan_result {
      * dropped past the timeline's cap (sim/timeline.h). */
     size_t trace_spans, trace_merged, trace_dropped;
     double mfu;               /* model FLOPs / (step time x peak), per GPU */
+    /* With a clock, per GPU and step: the model's FLOPs (3 x forward: forward and
+     * backward), and the FLOPs the simulated kernels ran, recompute included (activation
+     * checkpointing runs each segment's forward twice: 4 x forward, as Korthikanti et al.
+     * count hardware FLOPs), plus the optimizer's and the other kernels' few. */
+    double model_flops, hardware_flops;
 } zl_plan_result;
 
 /* Run the plan. Returns the status of the run (also in result->status); an OOM is a

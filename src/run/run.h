@@ -65,6 +65,8 @@ typedef struct zl_run_options {
 
     long steps;          /* optimizer steps (0: zerolab.steps, else 100) */
     long seed;           /* parameter initialisation (< 0: zerolab.seed, else 1337) */
+    int checkpoint_activations; /* activation checkpointing, layers per segment (0: the
+                          * config's pipeline.activation_checkpoint_interval) */
     int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
                           * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */

@@ -227,12 +227,14 @@ static size_t gathered_numel(const zl_zero_ctx *z, int l)
     return n;
 }
 
-/* The layer that runs after l: forward goes up the list, backward down it; the tie's
- * owner is fetched at its own forward only, so it is never a prefetch target. */
+/* The layer that runs after l: forward goes up the list, backward down it, and with
+ * activation checkpointing each segment's recomputed forward comes before its backward
+ * (zl_model_next_layer); the tie's owner is fetched at its own forward only, so it is
+ * never a prefetch target. */
 static int next_layer(const zl_zero_ctx *z, int l, bool backward)
 {
-    int n = backward ? l - 1 : l + 1;
-    if (n < 0 || n >= z->model->num_layers || zl__zero_owns_tie(z, n)) return -1;
+    int n = zl_model_next_layer(z->model, l, backward);
+    if (n < 0 || zl__zero_owns_tie(z, n)) return -1;
     return n;
 }
 

@@ -131,11 +131,13 @@ run --model gpt2-350m --cluster 4xv100-16gb --config "$tmp/offload.json" --seq-l
 has "stage offload       micro accum   GiB/GPU  host GiB"
 has "optimizer cpu"
 has "3     optim+param"
-has "8 of 8 setups fit in 16.00 GiB per GPU and 128.00 GiB of host memory per rank"
+has "16 of 16 setups fit in 16.00 GiB per GPU and 128.00 GiB of host memory per rank"
+has "tokens/s    MFU  ckpt" # each setup with activation checkpointing off (0) and on (1)
 run --model gpt2-350m --cluster 4xv100-16gb --config "$tmp/offload.json" --seq-len 512 --search --json
 valid
 has '"zero_stage": 0, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "none"'
 has '"zero_stage": 3, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "cpu"'
+has '"pin_memory": true, "activation_checkpoint_interval": 1,'
 # the 8.4B model: setups whose host side does not fit are counted apart
 run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128 --search
 has "did not fit the host memory"

@@ -828,20 +828,31 @@ START_TEST(test_config_compile_ac_optimizer_notes)
                         1) == ZL_OK,
                   "%s", zl_last_error());
     zl_config_free(&cfg);
-    /* activation_checkpointing: valid DeepSpeed whatever it asks; the engine refuses a block
-     * that asks for something (it would do nothing), naming the key and its line; an
-     * all-off block gets a note. */
+    /* activation_checkpointing: valid DeepSpeed whatever it asks, and the engine runs it
+     * (engine/engine_options.c); what turns checkpointing on is
+     * pipeline.activation_checkpoint_interval, so a block without it gets a note saying
+     * so, and partition_activations at model-parallel size 1 one saying it does nothing. */
     ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n \"activation_checkpointing\": {\n"
                               "  \"partition_activations\": true}}", 1) == ZL_OK,
                   "%s", zl_last_error());
-    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_ERR_UNSUPPORTED);
-    ck_msg_has(NAME ":3: activation_checkpointing.partition_activations",
-               "not implemented yet", "remove the \"activation_checkpointing\" block");
+    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_OK);
+    ck_assert(has_warning(&cfg, "activation_checkpointing: configures how activations are "
+                                "checkpointed, but nothing turns it on"));
+    ck_assert(has_warning(&cfg, "activation_checkpoint_interval"));
     zl_config_free(&cfg);
     ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"activation_checkpointing\": "
-                                 "{\"number_checkpoints\": 4}}", 1), ZL_OK);
-    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_ERR_UNSUPPORTED);
-    ck_msg_has("activation_checkpointing.number_checkpoints");
+                                 "{\"number_checkpoints\": 4, \"cpu_checkpointing\": true, "
+                                 "\"partition_activations\": true},"
+                                 " \"pipeline\": {\"activation_checkpoint_interval\": 2}}", 1), ZL_OK);
+    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_OK);
+    ck_assert(has_warning(&cfg, "partition_activations: partitions the checkpoints"));
+    ck_assert(!has_warning(&cfg, "nothing turns it on"));
+    {
+        zl_engine_options eo;
+        zl_engine_options_from_config(&eo, &cfg, 32, 1, NULL);
+        ck_assert_int_eq(eo.checkpoint_interval, 2);
+        ck_assert(eo.cpu_checkpointing);
+    }
     zl_config_free(&cfg);
     /* pipeline.stages > 1 asks for pipeline parallelism: refused by the engine, not the reader. */
     ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n \"pipeline\": {\"stages\": 2}}", 1),
@@ -854,7 +865,7 @@ START_TEST(test_config_compile_ac_optimizer_notes)
                               " false, \"cpu_checkpointing\": false, \"number_checkpoints\": null}}",
                         1) == ZL_OK,
                   "%s", zl_last_error());
-    ck_assert(has_warning(&cfg, "activation_checkpointing: the block asks for nothing"));
+    ck_assert(has_warning(&cfg, "activation_checkpointing: configures how"));
     zl_config_free(&cfg);
     /* No optimizer block: one line saying what trains. */
     ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1}", 1), ZL_OK);
