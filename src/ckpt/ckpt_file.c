@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include "base/log.h"
 #include "ckpt/atomic_file.h"
 #include "ckpt/safetensors.h"
 #include "zl_build.h" /* PACKAGE_VERSION */
@@ -51,40 +52,107 @@ zl_status zl_ckpt_json_string(const json_t *obj, const char *key, const char *pa
     return ZL_OK;
 }
 
+/* ---- sealed JSON: the file's own checksum as its last member --------------------------
+ *
+ * A checkpoint's JSON ends with  ,\n "json_xxh3": "<16 hex digits>"\n}\n  where the digits
+ * are the XXH3 of every byte before that comma. Any changed, added or removed byte (a
+ * flipped bit, an edited number, a truncation) is then caught before the JSON is believed,
+ * while the file stays plain JSON that any reader loads. */
+static const char SEAL[] = ",\n \"json_xxh3\": \"";
+
+zl_status zl_ckpt_json_write(const char *path, const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (!text) return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing '%s'", path);
+    size_t n = strlen(text);
+    /* text is "{...\n}": the seal goes before the closing "\n}". */
+    ZL_ASSERT(n >= 3 && text[n - 1] == '}' && text[n - 2] == '\n');
+    n -= 2;
+    char tail[64], hex[17];
+    zl_ckpt_hash_hex(zl_ckpt_hash(text, n), hex);
+    snprintf(tail, sizeof tail, "%s%s\"\n}\n", SEAL, hex);
+    zl_file_piece pieces[2] = {{text, n}, {tail, strlen(tail)}};
+    zl_status st = zl_file_write_atomic(path, pieces, 2, "checkpoint state");
+    free(text);
+    return st;
+}
+
+/* Read a sealed JSON file whole and check its seal; then parse it. */
 zl_status zl_ckpt_json_load(const char *path, json_t **out)
 {
     *out = NULL;
-    json_error_t err;
     FILE *f = fopen(path, "rb");
     if (!f)
         return zl_errorf(errno == ENOENT ? ZL_ERR_NOT_FOUND : ZL_ERR_IO,
                          "cannot open checkpoint file '%s': %s", path, strerror(errno));
-    /* Large integers are kept as integers; duplicate keys are refused (an edited file). */
-    json_t *v = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= ((size_t)1 << 30)) break; /* a state file is kilobytes: refuse a huge one */
+            cap = cap ? 2 * cap : 65536;
+            char *b = realloc(buf, cap + 1);
+            if (!b) break;
+            buf = b;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) break;
+    }
+    bool err = ferror(f) || !buf || len == cap;
     fclose(f);
-    if (!v)
-        return zl_errorf(ZL_ERR_FORMAT,
-                         "checkpoint file '%s' is not valid JSON (line %d, column %d: %s)\n"
-                         "  hint: the file was truncated or edited; load another tag",
-                         path, err.line, err.column, err.text);
+    if (err) {
+        free(buf);
+        return zl_errorf(ZL_ERR_IO, "cannot read checkpoint file '%s'", path);
+    }
+    buf[len] = '\0';
+    /* The seal: the last SEAL, then exactly 16 hex digits, a quote, "\n}\n", the end. */
+    size_t sl = sizeof SEAL - 1, tail = sl + 16 + 4;
+    const char *seal = NULL;
+    if (len >= tail && !memcmp(buf + len - tail, SEAL, sl) && !memcmp(buf + len - 4, "\"\n}\n", 4))
+        seal = buf + len - tail;
+    char hex[17];
+    if (seal) zl_ckpt_hash_hex(zl_ckpt_hash(buf, (size_t)(seal - buf)), hex);
+    if (!seal || memcmp(seal + sl, hex, 16)) {
+        free(buf);
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' is %s\n  hint: the file was "
+                         "truncated, corrupted or edited; load another tag", path,
+                         seal ? "corrupted: its bytes do not match the checksum it ends with"
+                              : "not complete: it does not end with its checksum (json_xxh3)");
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(buf);
     if (!json_is_object(v)) {
         json_decref(v);
-        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' is not a JSON object", path);
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' is not a JSON object (line %d: %s)",
+                         path, jerr.line, jerr.text);
     }
     *out = v;
     return ZL_OK;
 }
 
-zl_status zl_ckpt_json_write(const char *path, const json_t *value)
+/* XXH3 of a safetensors file's first 8 + N bytes (its length word and header): the part
+ * the tensors' own checksums do not cover. */
+static zl_status header_hash(const char *path, uint64_t *h)
 {
-    char *text = json_dumps(value, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (!text) return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing '%s'", path);
-    size_t n = strlen(text);
-    text[n] = '\n'; /* json_dumps's terminator becomes the final newline */
-    zl_file_piece piece = {text, n + 1};
-    zl_status st = zl_file_write_atomic(path, &piece, 1, "checkpoint state");
-    free(text);
-    return st;
+    FILE *f = fopen(path, "rb");
+    if (!f) return zl_errorf(ZL_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    unsigned char len8[8];
+    uint64_t n = 0;
+    bool ok = fread(len8, 1, 8, f) == 8;
+    for (int i = 0; ok && i < 8; i++) n |= (uint64_t)len8[i] << (8 * i);
+    char *buf = ok && n <= ZL_SAFETENSORS_MAX_HEADER_NBYTES ? malloc(8 + n) : NULL;
+    ok = buf && fread(buf + 8, 1, n, f) == n;
+    fclose(f);
+    if (ok) {
+        memcpy(buf, len8, 8);
+        *h = zl_ckpt_hash(buf, 8 + n);
+    }
+    free(buf);
+    return ok ? ZL_OK
+              : zl_errorf(ZL_ERR_FORMAT, "'%s' is not a complete safetensors file: its header is "
+                          "cut short or too large", path);
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
@@ -181,11 +249,16 @@ zl_status zl_ckpt_writer_write(zl_ckpt_writer *w, const char *dir, const char *b
         json_object_set_new(doc, "zerolab_version", json_string(PACKAGE_VERSION));
         json_object_set_new(sf, "file", json_string(file));
         json_object_set_new(sf, "nbytes", json_integer((json_int_t)sb.st_size));
+        uint64_t hh = 0;
+        char hex[17];
+        st = header_hash(path, &hh);
+        zl_ckpt_hash_hex(hh, hex);
+        json_object_set_new(sf, "header_xxh3", json_string(hex));
         json_object_set_new(doc, "safetensors", sf);
         json_object_set(doc, "tensors", w->tensors);
         json_object_update_missing(doc, w->state);
         snprintf(path, len, "%s/%s.json", dir, base);
-        st = zl_ckpt_json_write(path, doc);
+        if (st == ZL_OK) st = zl_ckpt_json_write(path, doc);
         json_decref(doc);
     }
     free(path);
@@ -291,6 +364,15 @@ zl_status zl_ckpt_file_open(zl_ckpt_file **out, const char *dir, const char *bas
         st = zl_errorf(ZL_ERR_FORMAT, "'%s' is %lld bytes where '%s' records %" PRId64 ": the file "
                        "was truncated or replaced\n  hint: load another tag", st_path,
                        (long long)sb.st_size, p, nbytes);
+    const char *want_hh = NULL;
+    uint64_t hh = 0;
+    char hex[17];
+    if (st == ZL_OK) st = zl_ckpt_json_string(sf, "header_xxh3", p, &want_hh);
+    if (st == ZL_OK) st = header_hash(st_path, &hh);
+    zl_ckpt_hash_hex(hh, hex);
+    if (st == ZL_OK && strcmp(hex, want_hh))
+        st = zl_errorf(ZL_ERR_FORMAT, "the header of '%s' is corrupted: it hashes to %s, '%s' "
+                       "records %s\n  hint: load another tag", st_path, hex, p, want_hh);
     if (st == ZL_OK) st = zl_safetensors_open(&f->st, st_path);
     if (st == ZL_OK) st = check_pair(f, st_path);
     free(st_path);

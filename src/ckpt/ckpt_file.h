@@ -6,15 +6,18 @@
  * with `cat`. The JSON also describes the safetensors file it goes with:
  *
  *   {"format": "zerolab-checkpoint", "format_version": 1, "zerolab_version": "0.1.0",
- *    "safetensors": {"file": "<base>.safetensors", "nbytes": 1234},
+ *    "safetensors": {"file": "<base>.safetensors", "nbytes": 1234,
+ *                    "header_xxh3": "0123456789abcdef"},
  *    "tensors": {"<name>": {"dtype": "F32", "shape": [768], "xxh3": "0123456789abcdef"}},
- *    ... the state the caller added ...}
+ *    ... the state the caller added ...,
+ *    "json_xxh3": "0123456789abcdef"}
  *
  * so a reader can tell a complete, intact pair from a truncated, corrupted or mismatched
- * one: the JSON must parse and be of this format, the safetensors file must be a valid
- * file of exactly `nbytes`, hold exactly the tensors listed with their dtypes and shapes,
- * and every tensor's bytes must hash to its XXH3-64 (verified the first time a tensor is
- * read). Every failure is one ZL_ERR_FORMAT (or ZL_ERR_IO) message naming the file and
+ * one: the JSON's bytes must match its seal (json_xxh3, below) and be of this format, the
+ * safetensors file must be a valid file of exactly `nbytes` whose length word and header
+ * hash to header_xxh3, hold exactly the tensors listed with their dtypes and shapes, and
+ * every tensor's bytes must hash to its XXH3-64 (verified the first time a tensor is
+ * read). So every byte of both files is covered. Every failure is one ZL_ERR_FORMAT (or ZL_ERR_IO) message naming the file and
  * what is wrong. The safetensors file is written first and the JSON last, each atomically
  * (temporary file, fsync, rename), so a JSON that exists describes a file that was
  * completely written. */
@@ -82,10 +85,13 @@ zl_status zl_ckpt_json_int(const json_t *obj, const char *key, const char *path,
 zl_status zl_ckpt_json_real(const json_t *obj, const char *key, const char *path, double *out);
 zl_status zl_ckpt_json_string(const json_t *obj, const char *key, const char *path,
                               const char **out);
-/* Load a JSON file whole: ZL_ERR_IO if it cannot be read, ZL_ERR_FORMAT with line and
- * column if it does not parse or is not an object. */
+/* Sealed JSON: an object written with its own checksum as its last member,
+ * "json_xxh3": the XXH3 of every byte before it, so that any change to the file (a flipped
+ * bit, an edit, a truncation) is caught while it stays plain JSON for other readers.
+ * Write: atomically (temporary file, fsync, rename, directory fsync). Load: ZL_ERR_IO if
+ * it cannot be read, ZL_ERR_FORMAT naming the file if the seal does not match or the text
+ * is not an object. */
+zl_status zl_ckpt_json_write(const char *path, const json_t *object);
 zl_status zl_ckpt_json_load(const char *path, json_t **out);
-/* Write a JSON value to path atomically (temporary file, fsync, rename, directory fsync). */
-zl_status zl_ckpt_json_write(const char *path, const json_t *value);
 
 #endif
