@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <xxhash.h>
 
 #include "base/log.h"
@@ -134,7 +136,7 @@ zl_status zl_ckpt_json_load(const char *path, json_t **out)
 
 /* XXH3 of a safetensors file's first 8 + N bytes (its length word and header): the part
  * the tensors' own checksums do not cover. */
-static zl_status header_hash(const char *path, uint64_t *h)
+static zl_status header_hash(const char *path, uint64_t *h, size_t *data_start)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return zl_errorf(ZL_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -148,6 +150,7 @@ static zl_status header_hash(const char *path, uint64_t *h)
     if (ok) {
         memcpy(buf, len8, 8);
         *h = zl_ckpt_hash(buf, 8 + n);
+        if (data_start) *data_start = 8 + (size_t)n;
     }
     free(buf);
     return ok ? ZL_OK
@@ -251,7 +254,7 @@ zl_status zl_ckpt_writer_write(zl_ckpt_writer *w, const char *dir, const char *b
         json_object_set_new(sf, "nbytes", json_integer((json_int_t)sb.st_size));
         uint64_t hh = 0;
         char hex[17];
-        st = header_hash(path, &hh);
+        st = header_hash(path, &hh, NULL);
         zl_ckpt_hash_hex(hh, hex);
         json_object_set_new(sf, "header_xxh3", json_string(hex));
         json_object_set_new(doc, "safetensors", sf);
@@ -267,18 +270,28 @@ zl_status zl_ckpt_writer_write(zl_ckpt_writer *w, const char *dir, const char *b
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
+/* The safetensors reader validates the header (and maps the file without touching its
+ * data); the data are read with pread(2) on a descriptor of our own, in chunks, so that
+ * reading a checkpoint costs memory for what the caller asked for and no more (a mapped
+ * file's pages would count towards the process's resident memory until unmapped). */
 struct zl_ckpt_file {
-    char *json_path;
+    char *json_path, *st_path;
     json_t *doc;
     zl_safetensors *st;
+    int fd;
+    size_t data_start; /* file offset of the data section: 8 + the header's length */
     const json_t *tensors;
     json_t *verified; /* names whose checksum was checked */
 };
 
+enum { CHUNK_NBYTES = 8 << 20 }; /* pread and hash 8 MiB at a time */
+
 void zl_ckpt_file_close(zl_ckpt_file *f)
 {
     if (!f) return;
+    if (f->fd >= 0) close(f->fd);
     free(f->json_path);
+    free(f->st_path);
     json_decref(f->doc);
     json_decref(f->verified);
     zl_safetensors_close(f->st);
@@ -327,12 +340,13 @@ zl_status zl_ckpt_file_open(zl_ckpt_file **out, const char *dir, const char *bas
     *out = NULL;
     zl_ckpt_file *f = calloc(1, sizeof *f);
     size_t len = strlen(dir) + strlen(base) + 32;
-    char *st_path = malloc(len);
-    if (!f || !st_path || !(f->json_path = malloc(len)) || !(f->verified = json_object())) {
-        free(st_path);
+    if (f) f->fd = -1;
+    if (!f || !(f->st_path = malloc(len)) || !(f->json_path = malloc(len)) ||
+        !(f->verified = json_object())) {
         zl_ckpt_file_close(f);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory opening a checkpoint file");
     }
+    char *st_path = f->st_path;
     snprintf(f->json_path, len, "%s/%s.json", dir, base);
     snprintf(st_path, len, "%s/%s.safetensors", dir, base);
     const char *p = f->json_path, *fmt = NULL, *file = NULL;
@@ -368,14 +382,15 @@ zl_status zl_ckpt_file_open(zl_ckpt_file **out, const char *dir, const char *bas
     uint64_t hh = 0;
     char hex[17];
     if (st == ZL_OK) st = zl_ckpt_json_string(sf, "header_xxh3", p, &want_hh);
-    if (st == ZL_OK) st = header_hash(st_path, &hh);
+    if (st == ZL_OK) st = header_hash(st_path, &hh, &f->data_start);
     zl_ckpt_hash_hex(hh, hex);
     if (st == ZL_OK && strcmp(hex, want_hh))
         st = zl_errorf(ZL_ERR_FORMAT, "the header of '%s' is corrupted: it hashes to %s, '%s' "
                        "records %s\n  hint: load another tag", st_path, hex, p, want_hh);
     if (st == ZL_OK) st = zl_safetensors_open(&f->st, st_path);
     if (st == ZL_OK) st = check_pair(f, st_path);
-    free(st_path);
+    if (st == ZL_OK && (f->fd = open(st_path, O_RDONLY | O_CLOEXEC)) < 0)
+        st = zl_errorf(ZL_ERR_IO, "cannot open '%s': %s", st_path, strerror(errno));
     if (st != ZL_OK) {
         zl_ckpt_file_close(f);
         return st;
@@ -398,6 +413,53 @@ zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype 
     return ZL_OK;
 }
 
+/* nbytes from the data section's offset `off` into dst. */
+static zl_status pread_all(const zl_ckpt_file *f, size_t off, void *dst, size_t nbytes)
+{
+    char *p = dst;
+    off += f->data_start;
+    while (nbytes > 0) {
+        ssize_t k = pread(f->fd, p, nbytes, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return zl_errorf(ZL_ERR_IO, "cannot read '%s' at byte %zu: %s", f->st_path, off,
+                             k == 0 ? "the file ends early" : strerror(errno));
+        p += k, off += (size_t)k, nbytes -= (size_t)k;
+    }
+    return ZL_OK;
+}
+
+/* Read tensor x's bytes [b, b + nbytes) in chunks: each chunk is hashed into h (when not
+ * NULL) and handed to put(ctx, chunk, offset in the range, bytes). Reads in place when
+ * direct (the chunk's destination is dst itself), else through one chunk buffer. */
+typedef struct range_sink {
+    char *dst;          /* the caller's buffer, in its dtype */
+    zl_dtype from, to;  /* the file's and the caller's types */
+    size_t esz;         /* the file's element size */
+} range_sink;
+
+static zl_status read_range(const zl_ckpt_file *f, const zl_safetensors_tensor *x, size_t b,
+                            size_t nbytes, XXH3_state_t *h, range_sink *sink)
+{
+    bool direct = sink && sink->from == sink->to;
+    char *buf = direct ? NULL : malloc(nbytes < CHUNK_NBYTES ? (nbytes ? nbytes : 1) : CHUNK_NBYTES);
+    if (!direct && !buf) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading '%s'", f->st_path);
+    zl_status st = ZL_OK;
+    for (size_t done = 0; done < nbytes && st == ZL_OK;) {
+        size_t k = nbytes - done < CHUNK_NBYTES ? nbytes - done : CHUNK_NBYTES;
+        char *chunk = direct ? sink->dst + done : buf;
+        st = pread_all(f, x->offset + b + done, chunk, k);
+        if (st != ZL_OK) break;
+        if (h) XXH3_64bits_update(h, chunk, k);
+        if (sink && !direct)
+            zl_convert(sink->dst + done / sink->esz * zl_dtype_nbytes(sink->to), sink->to, chunk,
+                       sink->from, k / sink->esz);
+        done += k;
+    }
+    free(buf);
+    return st;
+}
+
 zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
                             zl_dtype dtype, void *dst)
 {
@@ -413,31 +475,28 @@ zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, siz
     if (x->zl_type != dtype && !(is_float && src_float))
         return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': tensor \"%s\" is %s, expected %s",
                          f->json_path, name, x->dtype, zl_safetensors_dtype_name(dtype));
+    range_sink sink = {dst, x->zl_type, dtype, x->elem_nbytes};
+    bool whole = begin == 0 && n == x->numel;
+    zl_status st = ZL_OK;
     if (!json_object_get(f->verified, name)) {
+        /* The checksum covers the whole tensor: verified while reading it when the whole
+         * tensor is asked for (the usual case), else in a pass of its own first. */
+        XXH3_state_t *h = XXH3_createState();
+        if (!h) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading '%s'", f->st_path);
+        XXH3_64bits_reset(h);
+        st = read_range(f, x, 0, x->nbytes, h, whole ? &sink : NULL);
+        char hex[17];
+        zl_ckpt_hash_hex(XXH3_64bits_digest(h), hex);
+        XXH3_freeState(h);
+        if (st != ZL_OK) return st;
         const char *want = json_string_value(
             json_object_get(json_object_get(f->tensors, name), "xxh3"));
-        char hex[17];
-        zl_ckpt_hash_hex(zl_ckpt_hash(x->data, x->nbytes), hex);
         if (strcmp(hex, want))
-            return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of checkpoint file '%s' is corrupted: its "
-                             "bytes hash to %s, the file records %s\n  hint: load another tag",
-                             name, f->json_path, hex, want);
+            return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of '%s' is corrupted: its bytes hash to "
+                             "%s, '%s' records %s\n  hint: load another tag", name, f->st_path,
+                             hex, f->json_path, want);
         json_object_set_new(f->verified, name, json_true());
+        if (whole) return ZL_OK;
     }
-    /* From the mapping: aligned for the element type in files zerolab wrote (the reader
-     * refused nothing else, but a hand-made file may not be: convert byte-wise then). */
-    const char *src = (const char *)x->data + begin * x->elem_nbytes;
-    if (x->zl_type == dtype) {
-        memcpy(dst, src, n * x->elem_nbytes);
-    } else if (((uintptr_t)src % x->elem_nbytes) == 0) {
-        zl_convert(dst, dtype, src, x->zl_type, n);
-    } else {
-        size_t esz = x->elem_nbytes;
-        unsigned char tmp[8];
-        for (size_t i = 0; i < n; i++) {
-            memcpy(tmp, src + i * esz, esz);
-            zl_convert((char *)dst + i * zl_dtype_nbytes(dtype), dtype, tmp, x->zl_type, 1);
-        }
-    }
-    return ZL_OK;
+    return read_range(f, x, begin * x->elem_nbytes, n * x->elem_nbytes, NULL, &sink);
 }
