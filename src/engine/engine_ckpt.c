@@ -33,6 +33,7 @@
 #include "base/log.h"
 #include "ckpt/ckpt_file.h"
 #include "ckpt/ckpt_layout.h"
+#include "ckpt/ckpt_read.h"
 #include "engine/engine_internal.h"
 
 #define PATH_LEN 4096
@@ -313,201 +314,44 @@ zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
 
 /* ---- loading -------------------------------------------------------------------------- */
 
-/* A saved fragment: which shard holds it, where. */
-typedef struct saved_fragment {
-    size_t flat, numel, local;
-    int shard;
-} saved_fragment;
-
-typedef struct loader {
-    zl_engine *e;
-    const char *dir; /* the tag's directory */
-    zl_ckpt_file *states;
-    zl_ckpt_file **shards;
-    int num_shards;
-    saved_fragment *frags;
-    int num_frags;
-} loader;
-
-static int by_flat(const void *a, const void *b)
-{
-    const saved_fragment *x = a, *y = b;
-    return x->flat < y->flat ? -1 : x->flat > y->flat;
-}
-
 /* The saved model must be this model: same shape, same parameter table. */
-static zl_status check_model(loader *L)
+static zl_status check_model(const zl_engine *e, const zl_ckpt *c)
 {
-    const zl_model *m = &L->e->model;
-    const json_t *s = zl_ckpt_file_state(L->states);
-    const char *path = zl_ckpt_file_path(L->states);
-    const json_t *mo = json_object_get(s, "model");
-    int64_t v;
-    zl_status st;
-    if (!json_is_object(mo))
-        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' has no \"model\" object", path);
+    const zl_model *m = &e->model;
+    const char *path = zl_ckpt_file_path(zl_ckpt_states(c));
+    const json_t *mo = json_object_get(zl_ckpt_file_state(zl_ckpt_states(c)), "model");
     const struct { const char *key; int64_t want; } dims[] = {
         {"vocab_size", m->cfg.vocab_size}, {"max_seq_len", m->cfg.max_seq_len},
         {"num_layers", m->cfg.num_layers}, {"num_heads", m->cfg.num_heads},
         {"channels", m->cfg.channels}, {"params_numel", (int64_t)m->params_numel}};
     for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
-        if ((st = zl_ckpt_json_int(mo, dims[i].key, path, &v)) != ZL_OK) return st;
+        int64_t v;
+        zl_status st = zl_ckpt_json_int(mo, dims[i].key, path, &v);
+        if (st != ZL_OK) return st;
         if (v != dims[i].want)
             return zl_errorf(ZL_ERR_INVALID, "checkpoint '%s' is of another model: its %s is %" PRId64
                              ", this run's model '%s' has %" PRId64 "\n  hint: train the model it "
-                             "was saved from (--model)", L->dir, dims[i].key, v, m->cfg.name,
-                             dims[i].want);
+                             "was saved from (--model)", zl_ckpt_path(c), dims[i].key, v,
+                             m->cfg.name, dims[i].want);
     }
-    const json_t *table = json_object_get(s, "param_shapes");
-    if (!json_is_array(table) || json_array_size(table) != (size_t)m->num_params)
-        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"param_shapes\" must list the "
-                         "model's %d parameters", path, m->num_params);
+    if (zl_ckpt_num_params(c) != m->num_params)
+        return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' lists %d parameters, the model has %d",
+                         path, zl_ckpt_num_params(c), m->num_params);
     for (int i = 0; i < m->num_params; i++) {
-        const json_t *t = json_array_get(table, (size_t)i);
-        const char *name;
-        int64_t off;
-        if ((st = zl_ckpt_json_string(t, "name", path, &name)) != ZL_OK ||
-            (st = zl_ckpt_json_int(t, "offset", path, &off)) != ZL_OK)
-            return st;
-        if (strcmp(name, m->params[i].name) || off != (int64_t)m->params[i].offset)
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': parameter %d is \"%s\" at %" PRId64
-                             ", this model's is \"%s\" at %zu", path, i, name, off,
+        const zl_ckpt_param *p = zl_ckpt_param_at(c, i);
+        if (strcmp(p->name, m->params[i].name) || p->offset != m->params[i].offset)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': parameter %d is \"%s\" at %zu, "
+                             "this model's is \"%s\" at %zu", path, i, p->name, p->offset,
                              m->params[i].name, m->params[i].offset);
     }
     return ZL_OK;
 }
 
-/* Open every optimizer shard the model states list, and gather their fragments: they
- * must tile the flat vector exactly. */
-static zl_status open_shards(loader *L, const json_t *list)
-{
-    const char *path = zl_ckpt_file_path(L->states);
-    size_t numel = L->e->model.params_numel;
-    L->num_shards = (int)json_array_size(list);
-    L->shards = calloc((size_t)L->num_shards + 1, sizeof *L->shards);
-    if (!L->shards) return zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
-    int cap = 0;
-    for (int r = 0; r < L->num_shards; r++) {
-        const json_t *b = json_array_get(list, (size_t)r);
-        if (!json_is_string(b) || zl_ckpt_check_tag(json_string_value(b)) != ZL_OK)
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"optimizer_shards\" entry %d is "
-                             "not a file name", path, r);
-        zl_status st = zl_ckpt_file_open(&L->shards[r], L->dir, json_string_value(b));
-        if (st == ZL_ERR_NOT_FOUND)
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s' is incomplete: %s\n  hint: the save "
-                             "did not finish, or a file was removed; load another tag", L->dir,
-                             zl_last_error());
-        if (st != ZL_OK) return st;
-        const json_t *s = zl_ckpt_file_state(L->shards[r]);
-        const char *sp = zl_ckpt_file_path(L->shards[r]);
-        const json_t *fr = json_object_get(s, "fragments");
-        size_t tn;
-        if ((st = zl_ckpt_file_tensor(L->shards[r], "fp32_flat", NULL, NULL, NULL, &tn)) != ZL_OK)
-            return st;
-        static const char *const moments[] = {"exp_avg", "exp_avg_sq"};
-        for (int k = 0; k < 2; k++) {
-            size_t mn;
-            if ((st = zl_ckpt_file_tensor(L->shards[r], moments[k], NULL, NULL, NULL, &mn)) != ZL_OK)
-                return st;
-            if (mn != tn)
-                return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" has %zu elements, "
-                                 "\"fp32_flat\" %zu", sp, moments[k], mn, tn);
-        }
-        if (!json_is_array(fr))
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' has no \"fragments\" array", sp);
-        for (size_t i = 0; i < json_array_size(fr); i++) {
-            const json_t *t = json_array_get(fr, i);
-            int64_t v[3];
-            bool ok = json_is_array(t) && json_array_size(t) == 3;
-            for (int k = 0; ok && k < 3; k++) {
-                const json_t *x = json_array_get(t, (size_t)k);
-                ok = json_is_integer(x) && (v[k] = json_integer_value(x)) >= 0;
-            }
-            /* Each bound against the sizes first, so that no sum below can overflow. */
-            ok = ok && v[1] > 0 && (size_t)v[0] <= numel && (size_t)v[1] <= numel - (size_t)v[0] &&
-                 (size_t)v[2] <= tn && (size_t)v[1] <= tn - (size_t)v[2];
-            if (!ok)
-                return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': fragment %zu is not [flat, "
-                                 "numel, local] inside the model's %zu elements and the shard's %zu",
-                                 sp, i, numel, tn);
-            if (L->num_frags == cap) {
-                cap = cap ? 2 * cap : 64;
-                saved_fragment *f = realloc(L->frags, (size_t)cap * sizeof *f);
-                if (!f) return zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
-                L->frags = f;
-            }
-            L->frags[L->num_frags++] = (saved_fragment){(size_t)v[0], (size_t)v[1], (size_t)v[2], r};
-        }
-    }
-    qsort(L->frags, (size_t)L->num_frags, sizeof *L->frags, by_flat);
-    size_t next = 0;
-    for (int i = 0; i < L->num_frags; i++) {
-        if (L->frags[i].flat != next)
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s': the optimizer shards %s elements "
-                             "from %zu of the flat vector", L->dir,
-                             L->frags[i].flat > next ? "are missing" : "hold twice the", next);
-        next += L->frags[i].numel;
-    }
-    if (next != numel)
-        return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s': the optimizer shards hold %zu of the "
-                         "model's %zu elements", L->dir, next, numel);
-    return ZL_OK;
-}
-
-/* Elements [flat, flat + n) of a saved tensor ("fp32_flat", "exp_avg", "exp_avg_sq") into
- * dst as `dtype`, from whichever shards hold them. */
-static zl_status read_flat(loader *L, const char *name, size_t flat, size_t n, zl_dtype dtype,
-                           void *dst)
-{
-    size_t esz = zl_dtype_nbytes(dtype);
-    /* The first fragment that ends after flat (fragments tile the vector in order). */
-    int lo = 0, hi = L->num_frags;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (L->frags[mid].flat + L->frags[mid].numel <= flat) lo = mid + 1;
-        else hi = mid;
-    }
-    for (int i = lo; i < L->num_frags && L->frags[i].flat < flat + n; i++) {
-        const saved_fragment *f = &L->frags[i];
-        size_t b = f->flat > flat ? f->flat : flat;
-        size_t e = f->flat + f->numel < flat + n ? f->flat + f->numel : flat + n;
-        zl_status st = zl_ckpt_file_read(L->shards[f->shard], name, f->local + (b - f->flat), e - b,
-                                         dtype, (char *)dst + (b - flat) * esz);
-        if (st != ZL_OK) return st;
-    }
-    return ZL_OK;
-}
-
-/* Elements [flat, flat + n) of the module's weights (the model states' tensors by name)
- * into dst as `dtype`. */
-static zl_status read_module(loader *L, size_t flat, size_t n, zl_dtype dtype, void *dst)
-{
-    const zl_model *m = &L->e->model;
-    size_t esz = zl_dtype_nbytes(dtype);
-    for (int i = 0; i < m->num_params; i++) {
-        const zl_param_info *p = &m->params[i];
-        size_t b = p->offset > flat ? p->offset : flat;
-        size_t e = p->offset + p->numel < flat + n ? p->offset + p->numel : flat + n;
-        if (b >= e) continue;
-        size_t tn;
-        zl_status st = zl_ckpt_file_tensor(L->states, p->name, NULL, NULL, NULL, &tn);
-        if (st == ZL_OK && tn != p->numel)
-            st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"%s\" has %zu elements, the "
-                           "model's %zu", zl_ckpt_file_path(L->states), p->name, tn, p->numel);
-        if (st == ZL_OK)
-            st = zl_ckpt_file_read(L->states, p->name, b - p->offset, e - b, dtype,
-                                   (char *)dst + (b - flat) * esz);
-        if (st != ZL_OK) return st;
-    }
-    return ZL_OK;
-}
-
 /* The engine's counters, schedule, scaler and optimizer step from the model states. */
-static zl_status restore_engine_state(loader *L, bool optimizer)
+static zl_status restore_engine_state(zl_engine *e, const zl_ckpt *c)
 {
-    zl_engine *e = L->e;
-    const json_t *s = zl_ckpt_file_state(L->states);
-    const char *path = zl_ckpt_file_path(L->states);
+    const json_t *s = zl_ckpt_file_state(zl_ckpt_states(c));
+    const char *path = zl_ckpt_file_path(zl_ckpt_states(c));
     int64_t gs, gsamp, ms, sk, lbi, step, hyst, iter, last;
     double lr, scale;
     const json_t *o = json_object_get(s, "optimizer"), *sched = json_object_get(s, "lr_scheduler");
@@ -525,24 +369,22 @@ static zl_status restore_engine_state(loader *L, bool optimizer)
         (st = zl_ckpt_json_int(sc, "cur_iter", path, &iter)) != ZL_OK ||
         (st = zl_ckpt_json_int(sc, "last_overflow_iter", path, &last)) != ZL_OK)
         return st;
-    if (gs < 0 || gsamp < 0 || ms < 0 || sk < 0 || step < 0 || lbi < -1 || !(scale > 0) ||
-        !isfinite(scale) || !isfinite(lr))
+    if (gs < 0 || gs > INT64_MAX / 1024 || gsamp < 0 || ms < 0 || sk < 0 || step < 0 || lbi < -1 ||
+        !(scale > 0) || !isfinite(scale) || !isfinite(lr))
         return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': a counter is negative or a scale "
                          "is not a positive number", path);
-    if (!optimizer) return ZL_OK; /* module only: a fresh optimizer and schedule */
-    /* The micro-step count restarts at the boundary: a micro-batch count that another
-     * accumulation setting could not continue from is the boundary's. */
+    if (!zl_ckpt_has_optimizer(c)) return ZL_OK; /* the weights only: a fresh start */
     e->global_steps = gs;
     e->global_samples = gsamp;
+    /* At the boundary, as saved, in this run's accumulation. */
     e->micro_steps = gs * e->opt.gradient_accumulation_steps;
     e->skipped_steps = sk;
     e->adam.step = step;
     e->lr = lr;
     zl_lr_schedule_set_iteration(&e->lr_schedule, lbi);
-    /* fp16's scaler, when both runs have one; bf16 and fp32 keep their scale of 1. */
+    /* fp16's scaler, when both runs have a dynamic one; bf16 and fp32 keep their 1. */
     zl_loss_scaler *ls = &e->prec.scaler;
-    const json_t *dyn = json_object_get(sc, "dynamic");
-    if (e->prec.dtype == ZL_F16 && ls->dynamic && json_is_true(dyn)) {
+    if (e->prec.dtype == ZL_F16 && ls->dynamic && json_is_true(json_object_get(sc, "dynamic"))) {
         ls->cur_scale = scale;
         ls->cur_hysteresis = hyst;
         ls->cur_iter = iter;
@@ -552,28 +394,23 @@ static zl_status restore_engine_state(loader *L, bool optimizer)
 }
 
 /* This rank's master weights, moments and parameters from the checkpoint. */
-static zl_status restore_values(loader *L, bool optimizer, zl_dtype saved_dtype)
+static zl_status restore_values(zl_engine *e, zl_ckpt *c)
 {
-    zl_engine *e = L->e;
-    zl_zero_ctx *z = &e->zero;
     zl_dtype t = e->prec.dtype;
-    const zl_tensor *master = zl_zero_master(z);
+    const zl_tensor *master = zl_zero_master(&e->zero);
+    bool optimizer = zl_ckpt_has_optimizer(c);
     int nf;
     zl_zero_fragment *f = fragments_of(e, false, &nf);
     zl_status st = f ? ZL_OK : zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
     for (int i = 0; i < nf && st == ZL_OK; i++) {
-        float *mw = (float *)master->data + f[i].local;
-        if (optimizer) {
-            st = read_flat(L, "fp32_flat", f[i].flat, f[i].numel, ZL_F32, mw);
-            if (st == ZL_OK)
-                st = read_flat(L, "exp_avg", f[i].flat, f[i].numel, ZL_F32,
-                               zl_tensor_f32(&e->adam.m) + f[i].local);
-            if (st == ZL_OK)
-                st = read_flat(L, "exp_avg_sq", f[i].flat, f[i].numel, ZL_F32,
-                               zl_tensor_f32(&e->adam.v) + f[i].local);
-        } else { /* DeepSpeed: without optimizer states, the masters come from the weights */
-            st = read_module(L, f[i].flat, f[i].numel, ZL_F32, mw);
-        }
+        /* Without optimizer state, DeepSpeed's rule: the masters come from the weights. */
+        st = zl_ckpt_read_fp32(c, f[i].flat, f[i].numel, (float *)master->data + f[i].local);
+        if (st == ZL_OK && optimizer)
+            st = zl_ckpt_read_state(c, "exp_avg", f[i].flat, f[i].numel, ZL_F32,
+                                    zl_tensor_f32(&e->adam.m) + f[i].local);
+        if (st == ZL_OK && optimizer)
+            st = zl_ckpt_read_state(c, "exp_avg_sq", f[i].flat, f[i].numel, ZL_F32,
+                                    zl_tensor_f32(&e->adam.v) + f[i].local);
     }
     free(f);
     /* The parameters: the module's own bits when it has this run's dtype (stage 0 in fp32
@@ -585,58 +422,32 @@ static zl_status restore_values(loader *L, bool optimizer, zl_dtype saved_dtype)
         size_t esz = zl_dtype_nbytes(t);
         for (int i = 0; i < nf && st == ZL_OK; i++) {
             void *dst = (char *)e->params.data + f[i].local * esz;
-            st = saved_dtype == t || !optimizer ? read_module(L, f[i].flat, f[i].numel, t, dst)
-                                                : read_flat(L, "fp32_flat", f[i].flat, f[i].numel, t, dst);
+            st = zl_ckpt_dtype(c) == t || !optimizer
+                     ? zl_ckpt_read_module(c, f[i].flat, f[i].numel, t, dst)
+                     : zl_ckpt_read_state(c, "fp32_flat", f[i].flat, f[i].numel, t, dst);
         }
         free(f);
     }
     return st;
 }
 
-static void loader_close(loader *L)
+static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, zl_engine_loaded *out)
 {
-    for (int r = 0; r < L->num_shards; r++) zl_ckpt_file_close(L->shards[r]);
-    free(L->shards);
-    free(L->frags);
-    zl_ckpt_file_close(L->states);
-}
-
-static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, const char *tag_dir,
-                            zl_engine_loaded *out)
-{
-    loader L = {.e = e, .dir = tag_dir};
-    zl_status st = zl_ckpt_file_open(&L.states, tag_dir, ZL_CKPT_MODEL_STATES);
-    if (st == ZL_ERR_NOT_FOUND)
-        st = zl_errorf(ZL_ERR_FORMAT, "'%s' is not a complete checkpoint: %s", tag_dir, zl_last_error());
-    const json_t *s = st == ZL_OK ? zl_ckpt_file_state(L.states) : NULL;
-    const char *path = st == ZL_OK ? zl_ckpt_file_path(L.states) : NULL;
-    if (st == ZL_OK) st = check_model(&L);
-    const char *dt = NULL;
-    int64_t dpw = 0, stage = 0;
-    if (st == ZL_OK) st = zl_ckpt_json_string(s, "dtype", path, &dt);
-    if (st == ZL_OK) st = zl_ckpt_json_int(s, "dp_world_size", path, &dpw);
-    if (st == ZL_OK) st = zl_ckpt_json_int(s, "zero_stage", path, &stage);
-    zl_dtype saved = ZL_F32;
-    if (st == ZL_OK) {
-        if (!strcmp(dt, "bf16")) saved = ZL_BF16;
-        else if (!strcmp(dt, "fp16")) saved = ZL_F16;
-        else if (strcmp(dt, "fp32"))
-            st = zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': \"dtype\" is \"%s\", expected "
-                           "fp32, fp16 or bf16", path, dt);
-    }
-    const json_t *shards = s ? json_object_get(s, "optimizer_shards") : NULL;
-    bool optimizer = !a->module_only && json_is_array(shards) && json_array_size(shards) > 0;
-    if (st == ZL_OK && optimizer) st = open_shards(&L, shards);
-    if (st == ZL_OK) st = restore_engine_state(&L, optimizer);
-    if (st == ZL_OK) st = restore_values(&L, optimizer, saved);
+    zl_ckpt *c = NULL;
+    zl_status st = zl_ckpt_open(&c, a->dir, a->tag, a->universal_latest, a->module_only);
+    if (st == ZL_OK) st = check_model(e, c);
+    if (st == ZL_OK) st = restore_engine_state(e, c);
+    if (st == ZL_OK) st = restore_values(e, c);
     if (st == ZL_OK && out) {
-        out->saved_dp_world_size = (int)dpw;
-        out->saved_zero_stage = (int)stage;
-        out->optimizer_loaded = optimizer;
-        const json_t *client = json_object_get(s, "client_state");
+        const json_t *client = json_object_get(zl_ckpt_file_state(zl_ckpt_states(c)), "client_state");
+        snprintf(out->tag, sizeof out->tag, "%s", zl_ckpt_tag(c));
+        out->saved_dp_world_size = zl_ckpt_dp_world_size(c);
+        out->saved_zero_stage = zl_ckpt_zero_stage(c);
+        out->optimizer_loaded = zl_ckpt_has_optimizer(c);
         out->client_state = json_is_object(client) ? json_dumps(client, JSON_COMPACT) : NULL;
     }
-    loader_close(&L);
+    if (st == ZL_OK) zl_log_debug("loaded checkpoint %s", zl_ckpt_path(c));
+    zl_ckpt_close(c);
     return st;
 }
 
@@ -646,7 +457,6 @@ zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
     if (out) memset(out, 0, sizeof *out);
     zl_comm *dp = e->opt.dp;
     if (dp) zl_comm_set_phase(dp, "load_checkpoint (every rank must call it)");
-    char tag[ZL_CKPT_TAG_MAX + 1] = "", tag_dir[PATH_LEN];
     zl_status st = zl_zero_check_checkpointable(&e->zero);
     if (st == ZL_OK && (!a->dir || !a->dir[0]))
         st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint: the directory is empty\n  hint: pass the "
@@ -655,30 +465,15 @@ zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
         st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint inside an accumulation of %d micro-steps"
                        "\n  hint: load before training, or after an optimizer step",
                        e->opt.gradient_accumulation_steps);
-    if (st == ZL_OK) {
-        if (a->tag) {
-            snprintf(tag, sizeof tag, "%.*s", ZL_CKPT_TAG_MAX, a->tag);
-        } else {
-            /* checkpoint.load_universal: DeepSpeed's converted checkpoints are named by
-             * latest_universal; zerolab's are universal as saved, and `latest` serves. */
-            st = a->universal_latest
-                     ? zl_ckpt_read_latest(a->dir, "latest_universal", tag, sizeof tag)
-                     : ZL_ERR_NOT_FOUND;
-            if (st != ZL_OK) st = zl_ckpt_read_latest(a->dir, "latest", tag, sizeof tag);
-        }
-    }
-    if (st == ZL_OK) st = zl_ckpt_tag_dir(a->dir, tag, tag_dir, sizeof tag_dir);
-    if (st == ZL_OK) st = load_local(e, a, tag_dir, out);
+    if (st == ZL_OK) st = load_local(e, a, out);
     st = agree(e, st);
     /* Stage 3's gathered copies and the tie's copies come from the new values. */
     if (st == ZL_OK) st = agree(e, zl_zero_params_changed(&e->zero));
     if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
-    if (st == ZL_OK && out) snprintf(out->tag, sizeof out->tag, "%s", tag);
     if (st != ZL_OK && out) {
         free(out->client_state);
         out->client_state = NULL;
     }
     if (dp) zl_comm_set_phase(dp, NULL);
-    if (st == ZL_OK) zl_log_debug("loaded checkpoint %s", tag_dir);
     return st;
 }
