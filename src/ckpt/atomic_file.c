@@ -8,9 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* write(2) until done; false with errno set (a write that makes no progress is ENOSPC, as
- * the kernel reports a full disk either way). */
-static bool write_all(int fd, const void *buf, size_t n)
+bool zl_file_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
@@ -62,7 +60,7 @@ zl_status zl_file_write_atomic(const char *path, const zl_file_piece *pieces, in
         what = "create", err = errno;
     } else {
         for (int i = 0; i < count && !what; i++)
-            if (!write_all(fd, pieces[i].data, pieces[i].nbytes)) what = "write", err = errno;
+            if (!zl_file_write_all(fd, pieces[i].data, pieces[i].nbytes)) what = "write", err = errno;
         if (!what && fsync(fd) != 0) what = "fsync", err = errno;
         if (close(fd) != 0 && !what) what = "close", err = errno;
         if (!what && rename(tmp, path) != 0) what = "rename", err = errno;

@@ -8,6 +8,7 @@
 #ifndef ZL_CKPT_ATOMIC_FILE_H
 #define ZL_CKPT_ATOMIC_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/status.h"
@@ -24,6 +25,10 @@ typedef struct zl_file_piece {
  * temporary file is removed. */
 zl_status zl_file_write_atomic(const char *path, const zl_file_piece *pieces, int count,
                                const char *kind);
+
+/* write(2) until all n bytes are written; false with errno set (a write that makes no
+ * progress reports ENOSPC, as the kernel does for a full disk). */
+bool zl_file_write_all(int fd, const void *buf, size_t n);
 
 /* fsync a directory, so that renames and creations in it are durable. Best effort: some
  * file systems refuse fsync on directories, and the files themselves are on disk. */

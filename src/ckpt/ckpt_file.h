@@ -78,6 +78,12 @@ zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype 
 zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
                             zl_dtype dtype, void *dst);
 
+/* Verify tensor `name`'s checksum without keeping its values (a pass over its bytes). */
+zl_status zl_ckpt_file_verify(zl_ckpt_file *f, const char *name);
+/* The tensors, in the file's order. */
+int zl_ckpt_file_num_tensors(const zl_ckpt_file *f);
+const char *zl_ckpt_file_tensor_name(const zl_ckpt_file *f, int i);
+
 /* ---- JSON helpers that name the file and the key in their errors --------------------- */
 
 /* An integer / number / string member of obj (the file's path for the message). */

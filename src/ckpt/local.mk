@@ -1,9 +1,10 @@
 # src/ckpt: checkpoint files (safetensors, DeepSpeed's layout, llm.c's GPT-2 model files),
 # and the PyTorch reference fixture's tools
 libzerolab_a_SOURCES += %D%/safetensors.c %D%/safetensors.h %D%/atomic_file.c %D%/atomic_file.h \
-    %D%/ckpt_file.c %D%/ckpt_file.h %D%/ckpt_layout.c %D%/ckpt_layout.h %D%/ckpt_read.c %D%/ckpt_read.h %D%/llmc.c %D%/llmc.h
+    %D%/ckpt_file.c %D%/ckpt_file.h %D%/ckpt_layout.c %D%/ckpt_layout.h %D%/ckpt_read.c %D%/ckpt_read.h \
+    %D%/ckpt_tools.c %D%/ckpt_tools.h %D%/llmc.c %D%/llmc.h
 zlckptdir = $(zlincdir)/ckpt
-zlckpt_HEADERS = %D%/safetensors.h %D%/atomic_file.h %D%/ckpt_file.h %D%/ckpt_layout.h %D%/ckpt_read.h %D%/llmc.h
+zlckpt_HEADERS = %D%/safetensors.h %D%/atomic_file.h %D%/ckpt_file.h %D%/ckpt_layout.h %D%/ckpt_read.h %D%/ckpt_tools.h %D%/llmc.h
 ZL_UNIT_TESTS += tests/unit/check_safetensors tests/unit/check_pytorch tests/unit/check_llmc
 
 # The PyTorch reference fixture (tests/fixtures/gpt_reference.safetensors, committed).

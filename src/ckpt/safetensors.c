@@ -85,6 +85,12 @@ struct zl_safetensors_writer {
     writer_entry *entries;
     int num_entries, cap_entries;
     json_t *metadata; /* object of strings, in insertion order */
+    /* Streaming (zl_safetensors_writer_stream_*): the temporary file, the layout order
+     * and the next tensor of it that is due. */
+    int fd;
+    char *tmp, *path;
+    int *order;
+    int next;
 };
 
 zl_status zl_safetensors_writer_create(zl_safetensors_writer **out)
@@ -96,6 +102,7 @@ zl_status zl_safetensors_writer_create(zl_safetensors_writer **out)
         *out = NULL;
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory creating a safetensors writer");
     }
+    w->fd = -1;
     *out = w;
     return ZL_OK;
 }
@@ -103,14 +110,30 @@ zl_status zl_safetensors_writer_create(zl_safetensors_writer **out)
 void zl_safetensors_writer_destroy(zl_safetensors_writer *w)
 {
     if (!w) return;
+    if (w->fd >= 0) (void)zl_safetensors_writer_stream_close(w, false);
     for (int i = 0; i < w->num_entries; i++) free(w->entries[i].name);
     free(w->entries);
     json_decref(w->metadata);
     free(w);
 }
 
+static zl_status add_entry(zl_safetensors_writer *w, const char *name, zl_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data, bool declared);
+
 zl_status zl_safetensors_writer_add(zl_safetensors_writer *w, const char *name, zl_dtype dtype,
                                     int ndim, const int64_t *shape, const void *data)
+{
+    return add_entry(w, name, dtype, ndim, shape, data, false);
+}
+
+zl_status zl_safetensors_writer_declare(zl_safetensors_writer *w, const char *name, zl_dtype dtype,
+                                        int ndim, const int64_t *shape)
+{
+    return add_entry(w, name, dtype, ndim, shape, NULL, true);
+}
+
+static zl_status add_entry(zl_safetensors_writer *w, const char *name, zl_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data, bool declared)
 {
     if (!name || !*name || !strcmp(name, "__metadata__"))
         return zl_errorf(ZL_ERR_INVALID, "safetensors: invalid tensor name '%s' (empty, or the "
@@ -131,7 +154,7 @@ zl_status zl_safetensors_writer_add(zl_safetensors_writer *w, const char *name, 
     size_t numel, nbytes;
     if (!shape_nbytes(ndim, shape, zl_dtype_nbytes(dtype), &numel, &nbytes))
         return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' is too large", name);
-    if (nbytes && !data)
+    if (nbytes && !data && !declared)
         return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' has no data", name);
 
     if (w->num_entries == w->cap_entries) {
@@ -234,6 +257,75 @@ zl_status zl_safetensors_writer_write(zl_safetensors_writer *w, const char *path
     free(pieces);
     free(order);
     free(header);
+    return st;
+}
+
+/* ---- streaming ---------------------------------------------------------------------- */
+
+zl_status zl_safetensors_writer_stream_open(zl_safetensors_writer *w, const char *path)
+{
+    size_t header_len = 0, plen = strlen(path);
+    w->order = layout_order(w);
+    char *header = w->order ? build_header(w, w->order, &header_len) : NULL;
+    w->path = malloc(plen + 1);
+    w->tmp = malloc(plen + 32);
+    if (!header || !w->path || !w->tmp) {
+        free(header);
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing safetensors file '%s'", path);
+    }
+    memcpy(w->path, path, plen + 1);
+    snprintf(w->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
+    zl_status st = ZL_OK;
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0)
+        st = zl_errorf(ZL_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
+    else if (!zl_file_write_all(w->fd, len8, 8) || !zl_file_write_all(w->fd, header, header_len))
+        st = zl_errorf(ZL_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
+    free(header);
+    w->next = 0;
+    if (st != ZL_OK && w->fd >= 0) (void)zl_safetensors_writer_stream_close(w, false);
+    return st;
+}
+
+zl_status zl_safetensors_writer_stream_put(zl_safetensors_writer *w, const char *name, const void *data)
+{
+    if (w->fd < 0 || w->next >= w->num_entries)
+        return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' put with no tensor due", name);
+    const writer_entry *e = &w->entries[w->order[w->next]];
+    if (strcmp(e->name, name))
+        return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' put where '%s' is due", name, e->name);
+    if (!zl_file_write_all(w->fd, data, e->nbytes))
+        return zl_errorf(ZL_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
+    w->next++;
+    return ZL_OK;
+}
+
+const char *zl_safetensors_writer_stream_due(const zl_safetensors_writer *w)
+{
+    return w->fd >= 0 && w->next < w->num_entries ? w->entries[w->order[w->next]].name : NULL;
+}
+
+zl_status zl_safetensors_writer_stream_close(zl_safetensors_writer *w, bool commit)
+{
+    zl_status st = ZL_OK;
+    if (commit && w->next != w->num_entries)
+        st = zl_errorf(ZL_ERR_INVALID, "safetensors: '%s' closed with %d of %d tensors written",
+                       w->path, w->next, w->num_entries);
+    if (st == ZL_OK && commit && fsync(w->fd) != 0)
+        st = zl_errorf(ZL_ERR_IO, "cannot write '%s' (fsync: %s)", w->tmp, strerror(errno));
+    if (close(w->fd) != 0 && st == ZL_OK && commit)
+        st = zl_errorf(ZL_ERR_IO, "cannot write '%s' (close: %s)", w->tmp, strerror(errno));
+    w->fd = -1;
+    if (st == ZL_OK && commit && rename(w->tmp, w->path) != 0)
+        st = zl_errorf(ZL_ERR_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(errno));
+    if (st == ZL_OK && commit) zl_file_sync_parent(w->path);
+    else unlink(w->tmp);
+    free(w->order);
+    free(w->tmp);
+    free(w->path);
+    w->order = NULL, w->tmp = w->path = NULL;
     return st;
 }
 

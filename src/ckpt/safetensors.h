@@ -24,6 +24,7 @@
 #ifndef ZL_CKPT_SAFETENSORS_H
 #define ZL_CKPT_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,19 @@ zl_status zl_safetensors_writer_set_metadata(zl_safetensors_writer *w, const cha
 zl_status zl_safetensors_writer_write(zl_safetensors_writer *w, const char *path);
 
 void zl_safetensors_writer_destroy(zl_safetensors_writer *w);
+
+/* Streaming, for files larger than the memory at hand (`zerolab ckpt to-fp32`): declare
+ * every tensor (shape only), open (the header goes to a temporary file), put each
+ * tensor's bytes in the layout order (zl_safetensors_writer_stream_due names the next;
+ * another name is refused), then close: with commit, fsync and rename over the
+ * destination, as zl_safetensors_writer_write; without, the temporary file is removed.
+ * Destroying an open writer closes it without commit. */
+zl_status zl_safetensors_writer_declare(zl_safetensors_writer *w, const char *name, zl_dtype dtype,
+                                        int ndim, const int64_t *shape);
+zl_status zl_safetensors_writer_stream_open(zl_safetensors_writer *w, const char *path);
+const char *zl_safetensors_writer_stream_due(const zl_safetensors_writer *w);
+zl_status zl_safetensors_writer_stream_put(zl_safetensors_writer *w, const char *name, const void *data);
+zl_status zl_safetensors_writer_stream_close(zl_safetensors_writer *w, bool commit);
 
 /* ---- reader ----------------------------------------------------------------------- */
 

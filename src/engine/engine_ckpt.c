@@ -34,6 +34,7 @@
 #include "ckpt/ckpt_file.h"
 #include "ckpt/ckpt_layout.h"
 #include "ckpt/ckpt_read.h"
+#include "ckpt/ckpt_tools.h"
 #include "engine/engine_internal.h"
 
 #define PATH_LEN 4096
@@ -122,37 +123,6 @@ static zl_status write_optim_shard(zl_engine *e, const char *dir)
     return st;
 }
 
-static json_t *model_json(const zl_model *m)
-{
-    const zl_gpt_config *c = &m->cfg;
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(c->name));
-    json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
-    json_object_set_new(o, "max_seq_len", json_integer(c->max_seq_len));
-    json_object_set_new(o, "num_layers", json_integer(c->num_layers));
-    json_object_set_new(o, "num_heads", json_integer(c->num_heads));
-    json_object_set_new(o, "channels", json_integer(c->channels));
-    json_object_set_new(o, "params_numel", json_integer((json_int_t)m->params_numel));
-    return o;
-}
-
-/* DeepSpeed's param_shapes: name -> shape in the flat vector's order, with zerolab's
- * offsets (what `zerolab ckpt to-fp32` slices the flat master weights by). */
-static json_t *param_table_json(const zl_model *m)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < m->num_params; i++) {
-        const zl_param_info *p = &m->params[i];
-        json_t *t = json_object(), *shape = json_array();
-        for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
-        json_object_set_new(t, "name", json_string(p->name));
-        json_object_set_new(t, "shape", shape);
-        json_object_set_new(t, "offset", json_integer((json_int_t)p->offset));
-        json_array_append_new(a, t);
-    }
-    return a;
-}
-
 static json_t *engine_state_json(const zl_engine *e, const char *tag)
 {
     json_t *s = json_object();
@@ -166,8 +136,8 @@ static json_t *engine_state_json(const zl_engine *e, const char *tag)
     json_object_set_new(s, "mp_world_size", json_integer(1));
     json_object_set_new(s, "zero_stage", json_integer(e->opt.zero_stage));
     json_object_set_new(s, "dtype", json_string(dtype_label(e->prec.dtype)));
-    json_object_set_new(s, "model", model_json(&e->model));
-    json_object_set_new(s, "param_shapes", param_table_json(&e->model));
+    json_object_set_new(s, "model", zl_ckpt_model_json(&e->model));
+    json_object_set_new(s, "param_shapes", zl_ckpt_param_table_json(&e->model));
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(op->adam_w_mode ? "AdamW" : "Adam"));
     json_object_set_new(o, "step", json_integer(e->adam.step));
