@@ -44,35 +44,65 @@ void zl_file_sync_parent(const char *path)
     zl_file_sync_dir(dir);
 }
 
+zl_status zl_atomic_file_open(zl_atomic_file *f, const char *path, const char *kind)
+{
+    size_t len = strlen(path);
+    f->kind = kind;
+    f->path = malloc(len + 1);
+    f->tmp = malloc(len + 32);
+    f->fd = -1;
+    if (!f->path || !f->tmp) {
+        free(f->path), free(f->tmp);
+        f->path = f->tmp = NULL;
+        return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing %s '%s'", kind, path);
+    }
+    memcpy(f->path, path, len + 1);
+    /* Same directory as the destination, so that rename() is atomic; the pid keeps two
+     * processes writing the same file from sharing a temporary. */
+    snprintf(f->tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd >= 0) return ZL_OK;
+    zl_status st = zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (create of '%s' failed: %s)", kind,
+                             path, f->tmp, strerror(errno));
+    free(f->path), free(f->tmp);
+    f->path = f->tmp = NULL;
+    return st;
+}
+
+zl_status zl_atomic_file_write(zl_atomic_file *f, const void *buf, size_t nbytes)
+{
+    if (zl_file_write_all(f->fd, buf, nbytes)) return ZL_OK;
+    return zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (write of '%s' failed: %s)", f->kind, f->path,
+                     f->tmp, strerror(errno));
+}
+
+zl_status zl_atomic_file_close(zl_atomic_file *f, bool commit)
+{
+    if (!f->tmp) return ZL_OK; /* never opened, or closed already */
+    const char *what = NULL;
+    int err = 0;
+    if (commit && fsync(f->fd) != 0) what = "fsync", err = errno;
+    if (close(f->fd) != 0 && commit && !what) what = "close", err = errno;
+    if (commit && !what && rename(f->tmp, f->path) != 0) what = "rename", err = errno;
+    zl_status st = ZL_OK;
+    if (what)
+        st = zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (%s of '%s' failed: %s)", f->kind, f->path,
+                       what, f->tmp, strerror(err));
+    if (commit && !what) zl_file_sync_parent(f->path);
+    else unlink(f->tmp);
+    free(f->path), free(f->tmp);
+    f->path = f->tmp = NULL;
+    f->fd = -1;
+    return st;
+}
+
 zl_status zl_file_write_atomic(const char *path, const zl_file_piece *pieces, int count,
                                const char *kind)
 {
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
-    if (!tmp) return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing %s '%s'", kind, path);
-    /* Same directory as the destination, so that rename() is atomic; the pid keeps two
-     * processes writing the same file from sharing a temporary. */
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-    const char *what = NULL; /* the step that failed, and its errno */
-    int err = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        what = "create", err = errno;
-    } else {
-        for (int i = 0; i < count && !what; i++)
-            if (!zl_file_write_all(fd, pieces[i].data, pieces[i].nbytes)) what = "write", err = errno;
-        if (!what && fsync(fd) != 0) what = "fsync", err = errno;
-        if (close(fd) != 0 && !what) what = "close", err = errno;
-        if (!what && rename(tmp, path) != 0) what = "rename", err = errno;
-    }
-    zl_status st = ZL_OK;
-    if (what) {
-        st = zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (%s of '%s' failed: %s)", kind, path, what,
-                       tmp, strerror(err));
-        if (fd >= 0) unlink(tmp);
-    } else {
-        zl_file_sync_parent(path);
-    }
-    free(tmp);
-    return st;
+    zl_atomic_file f;
+    zl_status st = zl_atomic_file_open(&f, path, kind);
+    for (int i = 0; i < count && st == ZL_OK; i++)
+        st = zl_atomic_file_write(&f, pieces[i].data, pieces[i].nbytes);
+    zl_status cs = zl_atomic_file_close(&f, st == ZL_OK);
+    return st != ZL_OK ? st : cs;
 }

@@ -13,6 +13,20 @@
 
 #include "base/status.h"
 
+/* A file being written under a temporary name: open, write (as often as needed), then
+ * close with commit (fsync, rename over the destination, fsync of the directory) or
+ * without (the temporary file is removed). Messages name the destination, the step that
+ * failed and the system's reason. */
+typedef struct zl_atomic_file {
+    int fd;
+    char *path, *tmp;
+    const char *kind; /* "safetensors file", ... for messages */
+} zl_atomic_file;
+
+zl_status zl_atomic_file_open(zl_atomic_file *f, const char *path, const char *kind);
+zl_status zl_atomic_file_write(zl_atomic_file *f, const void *buf, size_t nbytes);
+zl_status zl_atomic_file_close(zl_atomic_file *f, bool commit);
+
 /* One piece of the file's contents, written in order. */
 typedef struct zl_file_piece {
     const void *data;

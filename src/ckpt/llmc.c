@@ -2,6 +2,8 @@
  * onto zerolab's parameter table (llmc.h has the format). */
 #include "ckpt/llmc.h"
 
+#include "ckpt/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -334,21 +336,6 @@ typedef struct write_ctx {
     int err; /* errno of the first failed write */
 } write_ctx;
 
-static bool write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = ENOSPC;
-            return false;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
 
 /* f32 -> bf16 as zl_f32_to_bf16 rounds; a value that is exactly a bf16 keeps its bits
  * (zl_f32_to_bf16 would set the quiet bit of a NaN), so bf16 files round-trip. */
@@ -364,7 +351,7 @@ static zl_status write_segment(void *ctx, size_t offset, size_t numel)
     write_ctx *w = ctx;
     size_t esize = elem_nbytes(w->version);
     if (offset != PADDING && w->version == ZL_LLMC_VERSION_F32)
-        return write_all(w->fd, w->flat + offset, numel * sizeof(float)) ? ZL_OK
+        return zl_file_write_all(w->fd, w->flat + offset, numel * sizeof(float)) ? ZL_OK
                                                                          : (w->err = errno, ZL_ERR_IO);
     if (offset == PADDING) memset(w->buf, 0, CHUNK_NUMEL * esize);
     for (size_t done = 0; done < numel;) {
@@ -372,29 +359,13 @@ static zl_status write_segment(void *ctx, size_t offset, size_t numel)
         if (offset != PADDING) /* bf16 */
             for (size_t i = 0; i < n; i++)
                 ((uint16_t *)w->buf)[i] = to_bf16(w->flat[offset + done + i]);
-        if (!write_all(w->fd, w->buf, n * esize)) {
+        if (!zl_file_write_all(w->fd, w->buf, n * esize)) {
             w->err = errno;
             return ZL_ERR_IO;
         }
         done += n;
     }
     return ZL_OK;
-}
-
-/* Make the rename durable: fsync the directory holding path (best effort: some file
- * systems refuse fsync on a directory; the data are on disk already). */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
 }
 
 static zl_status check_write_header(const char *path, const zl_llmc_header *h)
@@ -429,41 +400,23 @@ zl_status zl_llmc_write(const char *path, const zl_llmc_header *h, const float *
                                        h->cfg.max_seq_len,     h->cfg.vocab_size,
                                        h->cfg.num_layers,      h->cfg.num_heads,
                                        h->cfg.channels,        h->padded_vocab};
-    /* Same directory as the destination, so that rename() is atomic; the pid keeps two
-     * processes writing the same file from sharing a temporary. */
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
     write_ctx w = {.fd = -1, .version = h->version, .flat = flat,
                    .buf = malloc(CHUNK_NUMEL * sizeof(float))};
-    if (!tmp || !w.buf) {
-        free(tmp);
-        free(w.buf);
+    zl_atomic_file f;
+    if (!w.buf) {
         zl_model_destroy(&m);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing llm.c model file '%s'", path);
     }
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-
-    const char *what = NULL; /* the step that failed, and its errno */
-    int err = 0;
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (w.fd < 0) {
-        what = "create", err = errno;
-    } else {
-        if (!write_all(w.fd, hd, sizeof hd)) what = "write", err = errno;
-        else if (walk_file_order(&m, h->padded_vocab, write_segment, &w) != ZL_OK)
-            what = "write", err = w.err;
-        else if (fsync(w.fd) != 0) what = "fsync", err = errno;
-        if (close(w.fd) != 0 && !what) what = "close", err = errno;
-        if (!what && rename(tmp, path) != 0) what = "rename", err = errno;
+    st = zl_atomic_file_open(&f, path, "llm.c model file");
+    if (st == ZL_OK) {
+        w.fd = f.fd;
+        st = zl_atomic_file_write(&f, hd, sizeof hd);
+        if (st == ZL_OK && walk_file_order(&m, h->padded_vocab, write_segment, &w) != ZL_OK)
+            st = zl_errorf(ZL_ERR_IO, "cannot write llm.c model file '%s' (write of '%s' failed: "
+                           "%s)", path, f.tmp, strerror(w.err));
+        zl_status cs = zl_atomic_file_close(&f, st == ZL_OK);
+        if (st == ZL_OK) st = cs;
     }
-    if (what) {
-        st = zl_errorf(ZL_ERR_IO, "cannot write llm.c model file '%s' (%s of '%s' failed: %s)",
-                       path, what, tmp, strerror(err));
-        if (w.fd >= 0) unlink(tmp);
-    } else {
-        sync_parent_dir(path);
-    }
-    free(tmp);
     free(w.buf);
     zl_model_destroy(&m);
     return st;

@@ -87,8 +87,8 @@ struct zl_safetensors_writer {
     json_t *metadata; /* object of strings, in insertion order */
     /* Streaming (zl_safetensors_writer_stream_*): the temporary file, the layout order
      * and the next tensor of it that is due. */
-    int fd;
-    char *tmp, *path;
+    zl_atomic_file file;
+    bool open;
     int *order;
     int next;
 };
@@ -102,7 +102,6 @@ zl_status zl_safetensors_writer_create(zl_safetensors_writer **out)
         *out = NULL;
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory creating a safetensors writer");
     }
-    w->fd = -1;
     *out = w;
     return ZL_OK;
 }
@@ -110,7 +109,7 @@ zl_status zl_safetensors_writer_create(zl_safetensors_writer **out)
 void zl_safetensors_writer_destroy(zl_safetensors_writer *w)
 {
     if (!w) return;
-    if (w->fd >= 0) (void)zl_safetensors_writer_stream_close(w, false);
+    if (w->open) (void)zl_safetensors_writer_stream_close(w, false);
     for (int i = 0; i < w->num_entries; i++) free(w->entries[i].name);
     free(w->entries);
     json_decref(w->metadata);
@@ -264,47 +263,41 @@ zl_status zl_safetensors_writer_write(zl_safetensors_writer *w, const char *path
 
 zl_status zl_safetensors_writer_stream_open(zl_safetensors_writer *w, const char *path)
 {
-    size_t header_len = 0, plen = strlen(path);
+    size_t header_len = 0;
     w->order = layout_order(w);
     char *header = w->order ? build_header(w, w->order, &header_len) : NULL;
-    w->path = malloc(plen + 1);
-    w->tmp = malloc(plen + 32);
-    if (!header || !w->path || !w->tmp) {
-        free(header);
+    if (!header) {
+        free(w->order);
+        w->order = NULL;
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory writing safetensors file '%s'", path);
     }
-    memcpy(w->path, path, plen + 1);
-    snprintf(w->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
-    zl_status st = ZL_OK;
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        st = zl_errorf(ZL_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
-    else if (!zl_file_write_all(w->fd, len8, 8) || !zl_file_write_all(w->fd, header, header_len))
-        st = zl_errorf(ZL_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
+    zl_status st = zl_atomic_file_open(&w->file, path, "safetensors file");
+    w->open = st == ZL_OK;
+    if (st == ZL_OK) st = zl_atomic_file_write(&w->file, len8, 8);
+    if (st == ZL_OK) st = zl_atomic_file_write(&w->file, header, header_len);
     free(header);
     w->next = 0;
-    if (st != ZL_OK && w->fd >= 0) (void)zl_safetensors_writer_stream_close(w, false);
+    if (st != ZL_OK) (void)zl_safetensors_writer_stream_close(w, false);
     return st;
 }
 
 zl_status zl_safetensors_writer_stream_put(zl_safetensors_writer *w, const char *name, const void *data)
 {
-    if (w->fd < 0 || w->next >= w->num_entries)
+    if (!w->open || w->next >= w->num_entries)
         return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' put with no tensor due", name);
     const writer_entry *e = &w->entries[w->order[w->next]];
     if (strcmp(e->name, name))
         return zl_errorf(ZL_ERR_INVALID, "safetensors: tensor '%s' put where '%s' is due", name, e->name);
-    if (!zl_file_write_all(w->fd, data, e->nbytes))
-        return zl_errorf(ZL_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
-    w->next++;
-    return ZL_OK;
+    zl_status st = zl_atomic_file_write(&w->file, data, e->nbytes);
+    if (st == ZL_OK) w->next++;
+    return st;
 }
 
 const char *zl_safetensors_writer_stream_due(const zl_safetensors_writer *w)
 {
-    return w->fd >= 0 && w->next < w->num_entries ? w->entries[w->order[w->next]].name : NULL;
+    return w->open && w->next < w->num_entries ? w->entries[w->order[w->next]].name : NULL;
 }
 
 zl_status zl_safetensors_writer_stream_close(zl_safetensors_writer *w, bool commit)
@@ -312,21 +305,12 @@ zl_status zl_safetensors_writer_stream_close(zl_safetensors_writer *w, bool comm
     zl_status st = ZL_OK;
     if (commit && w->next != w->num_entries)
         st = zl_errorf(ZL_ERR_INVALID, "safetensors: '%s' closed with %d of %d tensors written",
-                       w->path, w->next, w->num_entries);
-    if (st == ZL_OK && commit && fsync(w->fd) != 0)
-        st = zl_errorf(ZL_ERR_IO, "cannot write '%s' (fsync: %s)", w->tmp, strerror(errno));
-    if (close(w->fd) != 0 && st == ZL_OK && commit)
-        st = zl_errorf(ZL_ERR_IO, "cannot write '%s' (close: %s)", w->tmp, strerror(errno));
-    w->fd = -1;
-    if (st == ZL_OK && commit && rename(w->tmp, w->path) != 0)
-        st = zl_errorf(ZL_ERR_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(errno));
-    if (st == ZL_OK && commit) zl_file_sync_parent(w->path);
-    else unlink(w->tmp);
+                       w->file.path, w->next, w->num_entries);
+    zl_status cs = zl_atomic_file_close(&w->file, commit && st == ZL_OK);
+    w->open = false;
     free(w->order);
-    free(w->tmp);
-    free(w->path);
-    w->order = NULL, w->tmp = w->path = NULL;
-    return st;
+    w->order = NULL;
+    return st != ZL_OK ? st : cs;
 }
 
 /* ==== reader ========================================================================= */
