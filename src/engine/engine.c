@@ -154,7 +154,7 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     zero_ctx_init(e, strategy);
     /* An out-of-memory hint suggests only what would help this run (no ZeRO on one rank,
      * not the stage it already uses). */
-    zl_zero_hint_memory(&e->zero);
+    zl_zero_hint_memory(&e->zero, opt->checkpoint_interval);
     if ((st = check_options(opt)) != ZL_OK) return st;
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;

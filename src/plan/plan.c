@@ -138,7 +138,8 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     snprintf(name, sizeof name, "rank 0 host");
     if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, req->host_memory)) != ZL_OK)
         return res->status = st;
-    zl_zero_set_memory_hint(&dev.ledger, req->world_size, req->options.zero_stage);
+    zl_zero_set_memory_hint(&dev.ledger, req->world_size, req->options.zero_stage,
+                            req->options.checkpoint_interval);
     zl_sim sim;
     bool clocked = req->cluster != NULL;
     if (clocked) {

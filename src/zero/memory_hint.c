@@ -3,17 +3,28 @@
  *
  * Only remedies that exist in zerolab and would help this run: a ZeRO stage partitions
  * over data-parallel ranks, so on one rank it can only come with more GPUs, and a stage
- * already in use is not suggested again. (Offload and activation checkpointing are not
- * built yet: not suggested.) */
+ * already in use is not suggested again. Activation checkpointing is suggested for
+ * activations when it is off (with it on, the ledger's own hint: a smaller micro-batch). */
 #include <stdio.h>
 #include <string.h>
 
 #include "zero/zero.h"
 
-/* args: the data-parallel size (0: unknown) and the stage in use (-1: unknown). */
-static bool zero_hint(const int args[2], const char *tag, char *buf, size_t size)
+/* args: the data-parallel size (0: unknown), the stage in use (-1: unknown) and the
+ * activation checkpointing interval (0: off). */
+static bool zero_hint(const int args[3], const char *tag, char *buf, size_t size)
 {
     int dp = args[0], z = args[1];
+    /* A layer's activations (not the checkpoints, the backward scratch or the stream). */
+    if (!strncmp(tag, "act.", 4) && strcmp(tag, "act.grad") && strcmp(tag, "act.stream")) {
+        if (args[2] > 0) return false;
+        snprintf(buf, size, "activations dominate: activation checkpointing keeps only each "
+                 "layer's input and recomputes the rest in backward, for one more forward pass "
+                 "(\"pipeline\": {\"activation_checkpoint_interval\": 1}, or "
+                 "--checkpoint-activations); or lower train_micro_batch_size_per_gpu (raising "
+                 "gradient_accumulation_steps keeps the global batch) or the sequence length");
+        return true;
+    }
     /* the ZeRO stage that partitions this kind of state, and what it is */
     int stage = 0;
     const char *what = NULL;
@@ -45,12 +56,12 @@ static bool zero_hint(const int args[2], const char *tag, char *buf, size_t size
     return true;
 }
 
-void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage)
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval)
 {
-    zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage);
+    zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage, checkpoint_interval);
 }
 
-void zl_zero_hint_memory(const zl_zero_ctx *z)
+void zl_zero_hint_memory(const zl_zero_ctx *z, int checkpoint_interval)
 {
-    zl_zero_set_memory_hint(&z->device->ledger, z->dp_size, z->strategy->stage);
+    zl_zero_set_memory_hint(&z->device->ledger, z->dp_size, z->strategy->stage, checkpoint_interval);
 }

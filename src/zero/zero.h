@@ -221,9 +221,9 @@ typedef struct zl_zero_strategy {
 /* Have the device's out-of-memory message suggest what ZeRO would do for a run of
  * dp_size data-parallel ranks at zero_stage (memory_hint.c): no stage on one rank, none
  * already in use. */
-void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage);
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval);
 /* The same for a strategy's context: its device, its stage, its data-parallel size. */
-void zl_zero_hint_memory(const zl_zero_ctx *z);
+void zl_zero_hint_memory(const zl_zero_ctx *z, int checkpoint_interval);
 
 /* The strategy of zero_optimization.stage; an error naming the key for another number. */
 zl_status zl_zero_choose(int stage, const zl_zero_strategy **out);
