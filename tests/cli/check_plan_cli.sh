@@ -41,14 +41,14 @@ has "memory per GPU (peak, GiB, the full requirement):"
 has "optimizer     11.61"
 has "DOES NOT FIT"
 has "needs 180.78 GiB per GPU, 164.78 GiB more than the card's 16.00 GiB (T4-16GB)"
-has "hint: activations dominate: lower train_micro_batch_size_per_gpu"
+# activations dominate and checkpointing is off: it is the first remedy named
+has "hint: activations dominate: activation checkpointing keeps only each layer's input"
+has "or lower train_micro_batch_size_per_gpu"
 has "out of memory allocating 5.80 GiB for 'adam.m'"
-# one rank: no ZeRO stage partitions anything; parameter offload and activation
-# checkpointing are not built
+# one rank: no ZeRO stage partitions anything; parameter offload would not help here
 has "on one GPU nothing partitions it"
 lacks "ZeRO stage 1 partitions"
 lacks "offload_param"
-lacks "checkpointing"
 # the setup names its offload choice; without offload the host holds nothing of it
 has "ZeRO stage 0, fp32, offload none"
 has "total          0.00 of 128.00 (the single-GPU workstation's 128.00 GiB / 1 GPU per node): fits"
