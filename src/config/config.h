@@ -201,6 +201,8 @@ typedef struct zl_config_zerolab {
     int64_t steps;    /* 0 = not given */
     char *device;     /* simulated GPU preset name */
     char *cluster;    /* simulated cluster spec (sim/presets.h), NODESxGPUSxDEVICE */
+    int64_t checkpoint_activations; /* activation checkpointing, layers per segment, as
+                                     * --checkpoint-activations (0 = not given) */
 } zl_config_zerolab;
 
 typedef struct zl_config {

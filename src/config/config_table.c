@@ -336,6 +336,8 @@ const zl__cfg_entry zl__cfg_table[] = {
         .flags = ZL__CF_LO | ZL__CF_HI | ZL__CF_NULLABLE), /* as --steps */
     STR("zerolab", "device", zerolab.device, NULL),
     STR("zerolab", "cluster", zerolab.cluster, NULL),
+    ROW("zerolab", "checkpoint_activations", NULL, ZL__CT_INT, zerolab.checkpoint_activations, 0,
+        .lo = 1, .hi = INT_MAX, .flags = ZL__CF_LO | ZL__CF_HI | ZL__CF_NULLABLE),
 };
 
 const int zl__cfg_ntable = (int)(sizeof zl__cfg_table / sizeof zl__cfg_table[0]);

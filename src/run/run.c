@@ -96,7 +96,10 @@ static zl_status resolve(zl_run *run, const zl_run_options *a)
     uint64_t seed =
         (uint64_t)(a->seed >= 0 ? a->seed : cfg->zerolab.seed >= 0 ? cfg->zerolab.seed : 1337);
     zl_engine_options_from_config(&run->options, cfg, seq_len, seed, NULL); /* dp: once agreed */
+    /* --checkpoint-activations, else the "zerolab" block's, else the pipeline's interval. */
     if (a->checkpoint_activations > 0) run->options.checkpoint_interval = a->checkpoint_activations;
+    else if (cfg->zerolab.checkpoint_activations > 0)
+        run->options.checkpoint_interval = (int)cfg->zerolab.checkpoint_activations;
     if (run->options.seq_len > run->model.max_seq_len)
         return zl_errorf(ZL_ERR_INVALID,
                          "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",

@@ -1084,7 +1084,7 @@ START_TEST(test_config_zero2_fixture_and_zerolab_block)
     ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"zerolab\": {\"model\":"
                                  " \"gpt2-small\", \"backend\": \"cpu\", \"seed\": 7, \"data\": "
                                  "\"tiny.bin\", \"steps\": 50, \"device\": \"V100-16GB\", "
-                                 "\"cluster\": \"2x8xa100-80gb\"}}",
+                                 "\"cluster\": \"2x8xa100-80gb\", \"checkpoint_activations\": 2}}",
                            1),
                      ZL_OK);
     ck_assert_str_eq(cfg.zerolab.model, "gpt2-small");
@@ -1094,6 +1094,7 @@ START_TEST(test_config_zero2_fixture_and_zerolab_block)
     ck_assert_int_eq(cfg.zerolab.steps, 50);
     ck_assert_str_eq(cfg.zerolab.device, "V100-16GB");
     ck_assert_str_eq(cfg.zerolab.cluster, "2x8xa100-80gb");
+    ck_assert_int_eq(cfg.zerolab.checkpoint_activations, 2);
     zl_config_free(&cfg);
     expect_fail("{\"zerolab\": {\"modle\": \"x\"}}", 1, ZL_ERR_CONFIG);
     ck_msg_has("unknown key 'modle' in 'zerolab' (did you mean 'model'?)");
