@@ -158,7 +158,7 @@ zl_status zl_ckpt_read_latest(const char *dir, const char *file, char *tag, size
     *e = '\0';
     zl_status st = zl_ckpt_check_tag(s);
     if (st != ZL_OK)
-        return zl_errorf(ZL_ERR_FORMAT, "'%s' does not name a checkpoint tag: %s", path, zl_last_error());
+        return zl_error_wrap(ZL_ERR_FORMAT, "'%s' does not name a checkpoint tag: ", path);
     snprintf(tag, len, "%s", s);
     return ZL_OK;
 }

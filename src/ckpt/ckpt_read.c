@@ -113,9 +113,8 @@ static zl_status open_shards(zl_ckpt *c, const json_t *list)
                              "not a file name", path, r);
         zl_status st = zl_ckpt_file_open(&c->shards[r], c->path, json_string_value(b));
         if (st == ZL_ERR_NOT_FOUND)
-            return zl_errorf(ZL_ERR_FORMAT, "checkpoint '%s' is incomplete: %s\n  hint: the save "
-                             "did not finish, or a file was removed; load another tag", c->path,
-                             zl_last_error());
+            return zl_error_wrap(ZL_ERR_FORMAT, "checkpoint '%s' is incomplete (the save did not "
+                                 "finish, or a file was removed: load another tag): ", c->path);
         if (st != ZL_OK) return st;
         const char *sp = zl_ckpt_file_path(c->shards[r]);
         const json_t *fr = json_object_get(zl_ckpt_file_state(c->shards[r]), "fragments");
@@ -192,8 +191,7 @@ zl_status zl_ckpt_open(zl_ckpt **out, const char *dir, const char *tag, bool uni
     if (st == ZL_OK) {
         st = zl_ckpt_file_open(&c->states, c->path, ZL_CKPT_MODEL_STATES);
         if (st == ZL_ERR_NOT_FOUND)
-            st = zl_errorf(ZL_ERR_FORMAT, "'%s' is not a complete checkpoint: %s", c->path,
-                           zl_last_error());
+            st = zl_error_wrap(ZL_ERR_FORMAT, "'%s' is not a complete checkpoint: ", c->path);
     }
     if (st == ZL_OK) st = read_table(c);
     const json_t *shards = st == ZL_OK ? json_object_get(zl_ckpt_file_state(c->states),

@@ -307,7 +307,8 @@ static void note_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
 {
     const json_t *ac = json_object_get(root, "activation_checkpointing");
     if (!ac || json_is_null(ac)) return;
-    if (r->cfg->pipeline.activation_checkpoint_interval > 0) {
+    if (r->cfg->pipeline.activation_checkpoint_interval > 0 ||
+        r->cfg->zerolab.checkpoint_activations > 0) {
         if (r->cfg->activation_checkpointing.partition_activations)
             zl__cfg_warn(r, "activation_checkpointing.partition_activations",
                          "partitions the checkpoints across model-parallel ranks: with "
@@ -317,7 +318,8 @@ static void note_activation_checkpointing(zl__cfg_reader *r, const json_t *root)
     zl__cfg_warn(r, "activation_checkpointing",
                  "configures how activations are checkpointed, but nothing turns it on\n"
                  "  hint: set \"pipeline\": {\"activation_checkpoint_interval\": 1} (layers "
-                 "per segment), or pass --checkpoint-activations to zerolab train/plan");
+                 "per segment) or \"zerolab\": {\"checkpoint_activations\": 1}, or pass "
+                 "--checkpoint-activations to zerolab train/plan");
 }
 
 zl_status zl__cfg_check_unsupported(zl__cfg_reader *r, const json_t *root)

@@ -206,6 +206,13 @@ zl_status zl_config_print_json(const zl_config *cfg, FILE *out)
         json_decref(root);
         return zl_errorf(ZL_ERR_NOMEM, "out of memory printing the config as JSON");
     }
+    /* An activation_checkpointing block of defaults is left out: given, the block draws a
+     * note that nothing turns checkpointing on, which a config that never had one would
+     * then get when read back. */
+    const zl_config_activation_checkpointing *ac = &cfg->activation_checkpointing;
+    if (!ac->partition_activations && !ac->cpu_checkpointing && !ac->contiguous_memory_optimization &&
+        !ac->number_checkpoints && !ac->synchronize_checkpoint_boundary && !ac->profile)
+        json_object_del(root, "activation_checkpointing");
     /* Ten significant digits, as the table view prints them: 3e-05, not 3.0000000000000001e-05. */
     int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(root);

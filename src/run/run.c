@@ -435,9 +435,8 @@ static zl_status seek_data(zl_run *run, const char *client)
                            "\"position_tokens\" and \"epoch\"");
         else if ((st = zl_loader_seek(&run->loader, (size_t)json_integer_value(pos),
                                       (uint64_t)json_integer_value(ep))) != ZL_OK)
-            st = zl_errorf(ZL_ERR_INVALID, "the checkpoint's data position does not fit this run's "
-                           "data: %s\n  hint: resume with the data it was trained on (--data)",
-                           zl_last_error());
+            st = zl_error_wrap(ZL_ERR_INVALID, "the checkpoint's data position does not fit this "
+                               "run's data (resume with the data it was trained on, --data): ");
     }
     json_decref(c);
     return st;
