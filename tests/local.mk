@@ -21,6 +21,8 @@ TESTS += tests/cli/check_unbuilt.sh
 TESTS += tests/cli/check_floors.sh
 TESTS += tests/cli/check_nvme_faults.sh
 TESTS += tests/cli/check_pnvme_faults.sh
+TESTS += tests/cli/check_ckpt_logits.sh
+TESTS += tests/cli/check_ckpt_tools.sh
 EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_build.sh tests/cli/check_readme.sh
 EXTRA_DIST += tests/cli/check_config_cli.sh
 EXTRA_DIST += tests/cli/check_plan_cli.sh
@@ -29,6 +31,8 @@ EXTRA_DIST += tests/cli/check_unbuilt.sh
 EXTRA_DIST += tests/cli/check_floors.sh
 EXTRA_DIST += tests/cli/check_nvme_faults.sh tests/cli/nvme_faults.sh
 EXTRA_DIST += tests/cli/check_pnvme_faults.sh
+EXTRA_DIST += tests/cli/check_ckpt_logits.sh
+EXTRA_DIST += tests/cli/check_ckpt_tools.sh
 EXTRA_DIST += examples
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS

@@ -16,6 +16,14 @@ noinst_PROGRAMS += tests/tools/zl_export_init
 tests_tools_zl_export_init_SOURCES = tests/tools/zl_export_init.c tests/tools/gpt_reference.h
 tests_tools_zl_export_init_LDADD = $(ZL_LIBS)
 EXTRA_DIST += tests/pytorch_reference.py
+
+# `zerolab ckpt to-fp32` into PyTorch (tests/cli/check_ckpt_logits.sh): zl_ckpt_probe runs
+# zerolab's forward on a checkpoint and writes the head's probabilities and the loss;
+# tests/ckpt_logits.py runs the reference model on the to-fp32 file and compares.
+noinst_PROGRAMS += tests/tools/zl_ckpt_probe
+tests_tools_zl_ckpt_probe_SOURCES = tests/tools/zl_ckpt_probe.c
+tests_tools_zl_ckpt_probe_LDADD = $(ZL_LIBS)
+EXTRA_DIST += tests/ckpt_logits.py
 CLEANFILES += tests/tools/gpt_init.safetensors
 TORCH_PYTHON3 = /usr/bin/python3
 

@@ -15,8 +15,12 @@
 #include "base/dtype.h"
 #include "base/rng.h"
 #include "check_util.h"
+#include "ckpt/ckpt_read.h"
+#include "ckpt/ckpt_tools.h"
 #include "ckpt/llmc.h"
+#include "engine/engine.h"
 #include "model/gpt_config.h"
+#include "run/run.h"
 
 static char tmpdir[64];
 
@@ -586,6 +590,140 @@ START_TEST(test_llmc_fuzzed_files_never_crash)
 }
 END_TEST
 
+/* ---- through a checkpoint: import, export, load into a run -------------------------- */
+
+/* The tmpdir and everything under it (the import writes a tag directory). */
+static void remove_tmpdir_tree(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A file zerolab did not write (this test's own writer, Vp > V with zero padding, the
+ * special values of llmc_fill), imported as a checkpoint, opened and exported again:
+ * the same bytes. */
+static void import_export(int version)
+{
+    make_tmpdir();
+    llmc_file f;
+    llmc_fill(&f, version, 21);
+    int32_t hd[256];
+    const char *in = llmc_write_file("orig.bin", &f, llmc_header(hd, version));
+    size_t padding = 99;
+    const char *dir = tmp_path("ckpt");
+    ck_assert_msg(zl_ckpt_import_llmc(in, dir, NULL, &padding) == ZL_OK, "%s", zl_last_error());
+    ck_assert_uint_eq(padding, 0);
+    zl_ckpt *c = NULL;
+    ck_assert_msg(zl_ckpt_open(&c, tmp_path("ckpt"), NULL, false, false) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_str_eq(zl_ckpt_tag(c), "llmc");
+    ck_assert(!zl_ckpt_has_optimizer(c));
+    ck_assert_int_eq(zl_ckpt_dtype(c), version == ZL_LLMC_VERSION_BF16 ? ZL_BF16 : ZL_F32);
+    /* version 0: the checkpoint's own precision picks the file's version */
+    const char *out = tmp_path("back.bin");
+    ck_assert_msg(zl_ckpt_export_llmc(c, out, 0) == ZL_OK, "%s", zl_last_error());
+    zl_ckpt_close(c);
+    assert_same_bytes(tmp_path("orig.bin"), out);
+    llmc_free(&f);
+    remove_tmpdir_tree();
+}
+
+START_TEST(test_llmc_fp32_import_then_export_is_byte_identical) { import_export(ZL_LLMC_VERSION_F32); }
+END_TEST
+
+START_TEST(test_llmc_bf16_import_then_export_is_byte_identical) { import_export(ZL_LLMC_VERSION_BF16); }
+END_TEST
+
+/* An imported checkpoint loads into a run of its model as weights only (no optimizer
+ * state, counters at zero), and the run's parameters are the llm.c file's values, bit
+ * for bit (bf16 widened exactly), at zerolab's names. */
+static void import_load(int version)
+{
+    make_tmpdir();
+    llmc_file f;
+    llmc_fill(&f, version, 23);
+    int32_t hd[256];
+    const char *in = llmc_write_file("orig.bin", &f, llmc_header(hd, version));
+    ck_assert_msg(zl_ckpt_import_llmc(in, tmp_path("ckpt"), "imported", NULL) == ZL_OK, "%s",
+                  zl_last_error());
+
+    zl_gpt_config m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "llmc-test");
+    m.vocab_size = T_V, m.max_seq_len = T_MAXT, m.num_layers = T_L, m.num_heads = T_NH;
+    m.channels = T_C;
+    /* data in the model's vocabulary (the built-in corpus has 256 byte tokens) */
+    static int32_t tokens[1024];
+    for (size_t i = 0; i < sizeof tokens / sizeof *tokens; i++) tokens[i] = (int32_t)(i * 7 % T_V);
+    zl_dataset ds = {.tokens = tokens, .ntokens = sizeof tokens / sizeof *tokens, .vocab_size = T_V};
+    snprintf(ds.desc, sizeof ds.desc, "the test's tokens");
+    zl_run_options o;
+    zl_run_options_init(&o);
+    o.dataset = &ds;
+    o.config_text = "{\"train_micro_batch_size_per_gpu\": 2, \"optimizer\": {\"type\": \"AdamW\"}}";
+    o.config_name = "<test>";
+    o.model_config = &m;
+    o.seq_len = T_MAXT;
+    o.seed = 5;
+    o.backend = "cpu";
+    o.no_preflight = true;
+    zl_run run;
+    ck_assert_msg(zl_run_init(&run, &o) == ZL_OK, "%s", zl_last_error());
+    zl_engine_loaded loaded;
+    ck_assert_msg(zl_run_load(&run, tmp_path("ckpt"), NULL, &loaded) == ZL_OK, "%s",
+                  zl_last_error());
+    ck_assert_str_eq(loaded.tag, "imported");
+    ck_assert(!loaded.optimizer_loaded);
+    ck_assert_int_eq(run.step, 0);
+    free(loaded.client_state);
+
+    const zl_model *mo = zl_engine_model(run.engine);
+    ck_assert_uint_eq(mo->params_numel, zl_gpt_config_num_params(&m));
+    float *p = malloc(mo->params_numel * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(zl_engine_gather_params(run.engine, p), ZL_OK);
+    /* Every element, walking llm.c's order: tensor t, layer l, element i of that layer's
+     * slice, is zerolab's parameter "h.<l>.<name>" (or the global one) element i. */
+    static const char *const names[NUM_TENSORS] = {
+        "wte.weight", "wpe.weight", "ln_1.weight", "ln_1.bias", "attn.c_attn.weight",
+        "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",
+        "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+        "mlp.c_proj.bias", "ln_f.weight", "ln_f.bias"};
+    size_t checked = 0;
+    for (int t = 0; t < NUM_TENSORS; t++) {
+        bool global = t == WTE || t == WPE || t == LNFW || t == LNFB;
+        int layers = global ? 1 : T_L;
+        size_t per = t == WTE ? (size_t)T_V * T_C : f.n[t] / (size_t)layers; /* padding dropped */
+        for (int l = 0; l < layers; l++) {
+            char name[64];
+            if (global) snprintf(name, sizeof name, "%s", names[t]);
+            else snprintf(name, sizeof name, "h.%d.%s", l, names[t]);
+            int k = zl_model_find_param(mo, name);
+            ck_assert_msg(k >= 0, "no parameter '%s'", name);
+            ck_assert_uint_eq(mo->params[k].numel, per);
+            for (size_t i = 0; i < per; i++) {
+                float w = want(&f, t, (size_t)l * per + i);
+                ck_assert_msg(!memcmp(&p[mo->params[k].offset + i], &w, 4),
+                              "%s[%zu]: %g, the file's %g", name, i,
+                              (double)p[mo->params[k].offset + i], (double)w);
+            }
+            checked += per;
+        }
+    }
+    ck_assert_uint_eq(checked, mo->params_numel);
+    free(p);
+    zl_run_free(&run);
+    llmc_free(&f);
+    remove_tmpdir_tree();
+}
+
+START_TEST(test_llmc_fp32_import_loads_into_a_run) { import_load(ZL_LLMC_VERSION_F32); }
+END_TEST
+
+START_TEST(test_llmc_bf16_import_loads_into_a_run) { import_load(ZL_LLMC_VERSION_BF16); }
+END_TEST
+
 static Suite *llmc_suite(void)
 {
     Suite *s = suite_create("llmc");
@@ -599,6 +737,10 @@ static Suite *llmc_suite(void)
     tcase_add_test(tc, test_llmc_nonzero_padding_is_counted_and_dropped);
     tcase_add_test(tc, test_llmc_rejects_malformed_files);
     tcase_add_test(tc, test_llmc_fuzzed_files_never_crash);
+    tcase_add_test(tc, test_llmc_fp32_import_then_export_is_byte_identical);
+    tcase_add_test(tc, test_llmc_bf16_import_then_export_is_byte_identical);
+    tcase_add_test(tc, test_llmc_fp32_import_loads_into_a_run);
+    tcase_add_test(tc, test_llmc_bf16_import_loads_into_a_run);
     suite_add_tcase(s, tc);
     return s;
 }
