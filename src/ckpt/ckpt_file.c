@@ -398,6 +398,32 @@ zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype 
     return ZL_OK;
 }
 
+/* name's checksum, once (f->verified remembers). */
+static zl_status verify_tensor(zl_ckpt_file *f, const char *name, const zl_safetensors_tensor *x)
+{
+    if (json_object_get(f->verified, name)) return ZL_OK;
+    const char *want = json_string_value(json_object_get(json_object_get(f->tensors, name), "xxh3"));
+    char hex[17];
+    zl_ckpt_hash_hex(zl_ckpt_hash(x->data, x->nbytes), hex);
+    if (strcmp(hex, want))
+        return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of checkpoint file '%s' is corrupted: its "
+                         "bytes hash to %s, the file records %s\n  hint: load another tag",
+                         name, f->json_path, hex, want);
+    json_object_set_new(f->verified, name, json_true());
+    return ZL_OK;
+}
+
+zl_status zl_ckpt_file_verify(zl_ckpt_file *f)
+{
+    const char *name;
+    const json_t *t;
+    json_object_foreach((json_t *)f->tensors, name, t) {
+        zl_status st = verify_tensor(f, name, zl_safetensors_find(f->st, name));
+        if (st != ZL_OK) return st;
+    }
+    return ZL_OK;
+}
+
 zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
                             zl_dtype dtype, void *dst)
 {
@@ -413,17 +439,8 @@ zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, siz
     if (x->zl_type != dtype && !(is_float && src_float))
         return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s': tensor \"%s\" is %s, expected %s",
                          f->json_path, name, x->dtype, zl_safetensors_dtype_name(dtype));
-    if (!json_object_get(f->verified, name)) {
-        const char *want = json_string_value(
-            json_object_get(json_object_get(f->tensors, name), "xxh3"));
-        char hex[17];
-        zl_ckpt_hash_hex(zl_ckpt_hash(x->data, x->nbytes), hex);
-        if (strcmp(hex, want))
-            return zl_errorf(ZL_ERR_FORMAT, "tensor \"%s\" of checkpoint file '%s' is corrupted: its "
-                             "bytes hash to %s, the file records %s\n  hint: load another tag",
-                             name, f->json_path, hex, want);
-        json_object_set_new(f->verified, name, json_true());
-    }
+    zl_status st = verify_tensor(f, name, x);
+    if (st != ZL_OK) return st;
     /* From the mapping: aligned for the element type in files zerolab wrote (the reader
      * refused nothing else, but a hand-made file may not be: convert byte-wise then). */
     const char *src = (const char *)x->data + begin * x->elem_nbytes;

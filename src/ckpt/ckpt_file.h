@@ -77,6 +77,9 @@ zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype 
  * first read; a mismatch is ZL_ERR_FORMAT naming the file and the tensor. */
 zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
                             zl_dtype dtype, void *dst);
+/* Verify the checksum of every tensor not verified by a read yet: a loader that needed
+ * only some of a file's tensors still refuses a file with a corrupted one. */
+zl_status zl_ckpt_file_verify(zl_ckpt_file *f);
 
 /* ---- JSON helpers that name the file and the key in their errors --------------------- */
 

@@ -629,6 +629,9 @@ static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, const ch
     if (st == ZL_OK && optimizer) st = open_shards(&L, shards);
     if (st == ZL_OK) st = restore_engine_state(&L, optimizer);
     if (st == ZL_OK) st = restore_values(&L, optimizer, saved);
+    /* The tensors no value came from (stage 0 in fp32 takes the parameters from the master
+     * weights, not the module) are checked too: a corrupted file is refused whole. */
+    if (st == ZL_OK) st = zl_ckpt_file_verify(L.states);
     if (st == ZL_OK && out) {
         out->saved_dp_world_size = (int)dpw;
         out->saved_zero_stage = (int)stage;
