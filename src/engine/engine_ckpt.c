@@ -658,6 +658,7 @@ zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
         st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint inside an accumulation of %d micro-steps"
                        "\n  hint: load before training, or after an optimizer step",
                        e->opt.gradient_accumulation_steps);
+    const char *from = NULL; /* the file that named the tag, if no tag was passed */
     if (st == ZL_OK) {
         if (a->tag) {
             snprintf(tag, sizeof tag, "%.*s", ZL_CKPT_TAG_MAX, a->tag);
@@ -665,12 +666,15 @@ zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
             /* checkpoint.load_universal: DeepSpeed's converted checkpoints are named by
              * latest_universal; zerolab's are universal as saved, and `latest` serves. */
             st = a->universal_latest
-                     ? zl_ckpt_read_latest(a->dir, "latest_universal", tag, sizeof tag)
+                     ? zl_ckpt_read_latest(a->dir, from = "latest_universal", tag, sizeof tag)
                      : ZL_ERR_NOT_FOUND;
-            if (st != ZL_OK) st = zl_ckpt_read_latest(a->dir, "latest", tag, sizeof tag);
+            if (st != ZL_OK) st = zl_ckpt_read_latest(a->dir, from = "latest", tag, sizeof tag);
         }
     }
-    if (st == ZL_OK) st = zl_ckpt_tag_dir(a->dir, tag, tag_dir, sizeof tag_dir);
+    if (st == ZL_OK && (st = zl_ckpt_tag_dir(a->dir, tag, tag_dir, sizeof tag_dir)) != ZL_OK && from)
+        st = zl_errorf(ZL_ERR_FORMAT, "'%s/%s' names a tag that is not there: %s\n  hint: the file "
+                       "was edited or corrupted; write the tag to load into it, or pass --tag",
+                       a->dir, from, zl_last_error());
     if (st == ZL_OK) st = load_local(e, a, tag_dir, out);
     st = agree(e, st);
     /* Stage 3's gathered copies and the tie's copies come from the new values. */
