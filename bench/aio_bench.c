@@ -18,7 +18,6 @@
  *   bench aio backend=liburing op=write nbytes=1073741824 gbps=1.234 direct=1
  *   bench aio backend=fio op=write ... gbps=...
  *   bench aio-ratio backend=liburing op=write ratio=0.97 */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "io/aio.h"
 #include "io/swap_file.h"
 #include "io/swap_pool.h"
+#include "fio_run.h"
 
 static double now(void)
 {
@@ -61,33 +61,6 @@ static double pass(zl_aio *aio, zl_swap_file *f, void *buf, size_t chunk, size_t
     }
     if (zl_aio_wait(aio, NULL)) die(write ? "write" : "read");
     return now() - t0;
-}
-
-/* fio's bandwidth in bytes/s for rw=write|read, or < 0 when fio is missing or fails. */
-static double fio_bw(const char *dir, const char *rw, size_t nbytes, size_t bs, int qd,
-                     bool direct)
-{
-    if (system("command -v fio >/dev/null 2>&1") != 0) return -1;
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "fio --name=zl-aio-bench --filename=%s/fio.swp --rw=%s --bs=%zu --iodepth=%d "
-             "--ioengine=libaio --direct=%d --size=%zu --numjobs=1 --output-format=json "
-             "2>/dev/null",
-             dir, rw, bs, qd, direct ? 1 : 0, nbytes);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    json_error_t err;
-    json_t *root = json_loadf(p, JSON_DISABLE_EOF_CHECK, &err);
-    int rc = pclose(p);
-    double bw = -1;
-    if (root && rc == 0) {
-        json_t *job = json_array_get(json_object_get(root, "jobs"), 0);
-        json_t *b = json_object_get(json_object_get(job, strcmp(rw, "write") ? "read" : "write"),
-                                    "bw_bytes");
-        if (json_is_number(b)) bw = json_number_value(b);
-    }
-    json_decref(root);
-    return bw;
 }
 
 int main(void)
@@ -143,18 +116,18 @@ int main(void)
         zl_aio_destroy(aio);
     }
 
+    char fio_file[1200];
+    snprintf(fio_file, sizeof fio_file, "%s/fio.swp", zl_swap_dir_path(dir));
     double fio[2];
     for (int op = 0; op < 2; op++) {
         double best = -1;
         for (int r = 0; r < reps; r++) {
-            double bw = fio_bw(zl_swap_dir_path(dir), op == 0 ? "write" : "read", nbytes,
-                               cfg.block_size, cfg.queue_depth, direct);
+            double bw = zl_bench_fio(fio_file, op == 0 ? "write" : "read", nbytes,
+                                     cfg.block_size, cfg.queue_depth, "libaio", direct, false);
             if (bw > best) best = bw;
         }
         fio[op] = best > 0 ? best / 1e9 : -1;
     }
-    char fio_file[1200];
-    snprintf(fio_file, sizeof fio_file, "%s/fio.swp", zl_swap_dir_path(dir));
     unlink(fio_file);
     if (fio[0] < 0) {
         printf("fio: not installed (apt-get install fio) or failed: no comparison\n");

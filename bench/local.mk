@@ -76,9 +76,21 @@ bench-adam: bench/adam_bench$(EXEEXT)
 # (ZL_BENCH_AIO_DIR=/path, default /var/tmp; ZL_BENCH_AIO_NBYTES for a shorter pass).
 # Writes and reads 1 GiB per backend, twice each; fio (apt-get install fio) is optional.
 EXTRA_PROGRAMS += bench/aio_bench
-bench_aio_bench_SOURCES = %D%/aio_bench.c
+bench_aio_bench_SOURCES = %D%/aio_bench.c %D%/fio_run.c %D%/fio_run.h
 bench_aio_bench_LDADD = $(ZL_LIBS)
 CLEANFILES += bench/aio_bench$(EXEEXT)
 .PHONY: bench-aio
 bench-aio: bench/aio_bench$(EXEEXT)
 	./bench/aio_bench$(EXEEXT)
+
+# Checkpoint save and load of gpt2-124m fp32 with Adam's state (about 2 GB of files; about
+# 2.5 GB of memory) against fio's buffered sequential write (+fsync) and read on the same
+# directory: `make bench-ckpt` (ZL_BENCH_CKPT_DIR=/path, default /var/tmp; as root the page
+# cache is dropped before each read). fio (apt-get install fio) is optional.
+EXTRA_PROGRAMS += bench/ckpt_bench
+bench_ckpt_bench_SOURCES = %D%/ckpt_bench.c %D%/fio_run.c %D%/fio_run.h
+bench_ckpt_bench_LDADD = $(ZL_LIBS)
+CLEANFILES += bench/ckpt_bench$(EXEEXT)
+.PHONY: bench-ckpt
+bench-ckpt: bench/ckpt_bench$(EXEEXT)
+	./bench/ckpt_bench$(EXEEXT)

@@ -71,3 +71,6 @@ ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi
 # ZeRO-Infinity's parameter swapping (src/zero/offload_nvme_param.c).
 ZL_MPI_CHECKS += tests/mpi/check_pnvme
 ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi
+# 1,000 random corruptions of a checkpoint's files, each refused with a message naming the
+# file (src/ckpt/ckpt_file.c, src/engine/engine_ckpt.c).
+ZL_UNIT_TESTS += tests/unit/check_ckpt_fuzz

@@ -470,6 +470,15 @@ zl_status zl_ckpt_file_verify(zl_ckpt_file *f, const char *name)
     return zl_ckpt_file_read(f, name, 0, 0, x->zl_type, NULL);
 }
 
+zl_status zl_ckpt_file_verify_all(zl_ckpt_file *f)
+{
+    for (int i = 0; i < zl_safetensors_num_tensors(f->st); i++) {
+        zl_status st = zl_ckpt_file_verify(f, zl_safetensors_tensor_at(f->st, i)->name);
+        if (st != ZL_OK) return st;
+    }
+    return ZL_OK;
+}
+
 int zl_ckpt_file_num_tensors(const zl_ckpt_file *f) { return zl_safetensors_num_tensors(f->st); }
 const char *zl_ckpt_file_tensor_name(const zl_ckpt_file *f, int i)
 {

@@ -77,9 +77,11 @@ zl_status zl_ckpt_file_tensor(const zl_ckpt_file *f, const char *name, zl_dtype 
  * first read; a mismatch is ZL_ERR_FORMAT naming the file and the tensor. */
 zl_status zl_ckpt_file_read(zl_ckpt_file *f, const char *name, size_t begin, size_t n,
                             zl_dtype dtype, void *dst);
-
-/* Verify tensor `name`'s checksum without keeping its values (a pass over its bytes). */
+/* Verify tensor `name`'s checksum without keeping its values (a pass over its bytes), and
+ * every tensor not verified by a read yet (a loader that needed only some tensors still
+ * refuses a file with a corrupted one). */
 zl_status zl_ckpt_file_verify(zl_ckpt_file *f, const char *name);
+zl_status zl_ckpt_file_verify_all(zl_ckpt_file *f);
 /* The tensors, in the file's order. */
 int zl_ckpt_file_num_tensors(const zl_ckpt_file *f);
 const char *zl_ckpt_file_tensor_name(const zl_ckpt_file *f, int i);

@@ -178,16 +178,21 @@ zl_status zl_ckpt_open(zl_ckpt **out, const char *dir, const char *tag, bool uni
     zl_ckpt *c = calloc(1, sizeof *c);
     if (!c) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading a checkpoint");
     zl_status st = ZL_OK;
+    const char *from = NULL; /* the file that named the tag, if none was passed */
     if (tag) {
         snprintf(c->tag, sizeof c->tag, "%.*s", ZL_CKPT_TAG_MAX, tag);
     } else {
         /* DeepSpeed's converted checkpoints are named by latest_universal; zerolab's are
          * universal as saved, and `latest` serves. */
-        st = universal_latest ? zl_ckpt_read_latest(dir, "latest_universal", c->tag, sizeof c->tag)
-                              : ZL_ERR_NOT_FOUND;
-        if (st != ZL_OK) st = zl_ckpt_read_latest(dir, "latest", c->tag, sizeof c->tag);
+        st = universal_latest
+                 ? zl_ckpt_read_latest(dir, from = "latest_universal", c->tag, sizeof c->tag)
+                 : ZL_ERR_NOT_FOUND;
+        if (st != ZL_OK) st = zl_ckpt_read_latest(dir, from = "latest", c->tag, sizeof c->tag);
     }
-    if (st == ZL_OK) st = zl_ckpt_tag_dir(dir, c->tag, c->path, sizeof c->path);
+    if (st == ZL_OK && (st = zl_ckpt_tag_dir(dir, c->tag, c->path, sizeof c->path)) != ZL_OK && from)
+        st = zl_error_wrap(ZL_ERR_FORMAT, "'%s/%s' names a tag that is not there (the file was "
+                           "edited or corrupted: write the tag to load into it, or pass --tag): ",
+                           dir, from);
     if (st == ZL_OK) {
         st = zl_ckpt_file_open(&c->states, c->path, ZL_CKPT_MODEL_STATES);
         if (st == ZL_ERR_NOT_FOUND)

@@ -408,6 +408,9 @@ static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, zl_engin
     if (st == ZL_OK) st = check_model(e, c);
     if (st == ZL_OK) st = restore_engine_state(e, c);
     if (st == ZL_OK) st = restore_values(e, c);
+    /* The tensors no value came from (stage 0 in fp32 takes the parameters from the master
+     * weights, not the module) are checked too: a corrupted file is refused whole. */
+    if (st == ZL_OK) st = zl_ckpt_file_verify_all((zl_ckpt_file *)zl_ckpt_states(c));
     if (st == ZL_OK && out) {
         const json_t *client = json_object_get(zl_ckpt_file_state(zl_ckpt_states(c)), "client_state");
         snprintf(out->tag, sizeof out->tag, "%s", zl_ckpt_tag(c));
