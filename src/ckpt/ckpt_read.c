@@ -117,7 +117,25 @@ static zl_status open_shards(zl_ckpt *c, const json_t *list)
                                  "finish, or a file was removed: load another tag): ", c->path);
         if (st != ZL_OK) return st;
         const char *sp = zl_ckpt_file_path(c->shards[r]);
-        const json_t *fr = json_object_get(zl_ckpt_file_state(c->shards[r]), "fragments");
+        const json_t *ss = zl_ckpt_file_state(c->shards[r]);
+        const json_t *fr = json_object_get(ss, "fragments");
+        /* The shard belongs to this save: its place in the layout the model states record
+         * (a shard copied in from another save, or another layout, is refused here). */
+        int64_t stage, count, rank, sstep, want_step;
+        if ((st = zl_ckpt_json_int(ss, "zero_stage", sp, &stage)) != ZL_OK ||
+            (st = zl_ckpt_json_int(ss, "partition_count", sp, &count)) != ZL_OK ||
+            (st = zl_ckpt_json_int(ss, "dp_rank", sp, &rank)) != ZL_OK ||
+            (st = zl_ckpt_json_int(ss, "step", sp, &sstep)) != ZL_OK ||
+            (st = zl_ckpt_json_int(json_object_get(zl_ckpt_file_state(c->states), "optimizer"),
+                                   "step", path, &want_step)) != ZL_OK)
+            return st;
+        if (stage != c->zero_stage || count != (c->zero_stage ? c->dp_world_size : count) ||
+            rank != r || sstep != want_step)
+            return zl_errorf(ZL_ERR_FORMAT, "checkpoint file '%s' is rank %" PRId64 " of %" PRId64
+                             " at ZeRO stage %" PRId64 ", step %" PRId64 ", where '%s' lists it as "
+                             "rank %d of %d at stage %d, step %" PRId64 ": it is from another save"
+                             "\n  hint: load another tag", sp, rank, count, stage, sstep, path, r,
+                             c->dp_world_size, c->zero_stage, want_step);
         size_t tn;
         if ((st = zl_ckpt_file_tensor(c->shards[r], "fp32_flat", NULL, NULL, NULL, &tn)) != ZL_OK)
             return st;
