@@ -22,46 +22,11 @@
 #include "model/gpt_config.h"
 #include "run/run.h"
 
-static char tmpdir[64];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/zl_check_llmc_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
-    return path[k];
-}
-
-static int count_files_with(const char *part)
-{
-    DIR *d = opendir(tmpdir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, part)) n++;
-    closedir(d);
-    return n;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        const char *p = tmp_path(e->d_name);
-        if (rmdir(p) != 0) unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
+static void make_tmpdir(void) { zl_test_tmpdir_make("llmc"); }
+#define tmpdir zl_test_tmpdir()
+#define tmp_path zl_test_tmp_path
+#define count_files_with zl_test_tmp_count
+#define remove_tmpdir zl_test_tmpdir_remove
 
 /* ---- an llm.c file, written independently of zl_llmc_write ------------------------- */
 
@@ -592,13 +557,6 @@ END_TEST
 
 /* ---- through a checkpoint: import, export, load into a run -------------------------- */
 
-/* The tmpdir and everything under it (the import writes a tag directory). */
-static void remove_tmpdir_tree(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
 
 /* A file zerolab did not write (this test's own writer, Vp > V with zero padding, the
  * special values of llmc_fill), imported as a checkpoint, opened and exported again:
@@ -626,7 +584,7 @@ static void import_export(int version)
     zl_ckpt_close(c);
     assert_same_bytes(tmp_path("orig.bin"), out);
     llmc_free(&f);
-    remove_tmpdir_tree();
+    remove_tmpdir();
 }
 
 START_TEST(test_llmc_fp32_import_then_export_is_byte_identical) { import_export(ZL_LLMC_VERSION_F32); }
@@ -715,7 +673,7 @@ static void import_load(int version)
     free(p);
     zl_run_free(&run);
     llmc_free(&f);
-    remove_tmpdir_tree();
+    remove_tmpdir();
 }
 
 START_TEST(test_llmc_fp32_import_loads_into_a_run) { import_load(ZL_LLMC_VERSION_F32); }

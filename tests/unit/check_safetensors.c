@@ -11,47 +11,11 @@
 #include "ckpt/safetensors.h"
 
 /* A fresh directory per test, removed (with its files) at the end. */
-static char tmpdir[64];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/zl_check_st_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
-    return path[k];
-}
-
-/* Names in tmpdir containing `part` (e.g. leftover temporaries). */
-static int count_files_with(const char *part)
-{
-    DIR *d = opendir(tmpdir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, part)) n++;
-    closedir(d);
-    return n;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        const char *p = tmp_path(e->d_name);
-        if (rmdir(p) != 0) unlink(p);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
+static void make_tmpdir(void) { zl_test_tmpdir_make("st"); }
+#define tmpdir zl_test_tmpdir()
+#define tmp_path zl_test_tmp_path
+#define count_files_with zl_test_tmp_count
+#define remove_tmpdir zl_test_tmpdir_remove
 
 /* A file as another tool would write it: the 8-byte little-endian length (or
  * `header_len` if >= 0, to lie about it), the header text, then `data`. */

@@ -1,7 +1,10 @@
+#define _GNU_SOURCE /* nftw */
 #include "zl_build.h" /* ZL_HAVE_MPI */
 
 #include "check_util.h"
 
+#include <dirent.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,4 +275,49 @@ void zl_test_gpt3_zero3_request(zl_plan_request *req, zl_cluster *c)
     o->zero_stage = 3;
     o->reduce_scatter = true;
     o->precision.dtype = ZL_BF16;
+}
+
+/* ---- a directory for a test's files ------------------------------------------------- */
+
+static char tmpdir[128];
+
+const char *zl_test_tmpdir_make(const char *prefix)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/zl_check_%s_XXXXXX", prefix);
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    return tmpdir;
+}
+
+const char *zl_test_tmpdir(void) { return tmpdir; }
+
+const char *zl_test_tmp_path(const char *name)
+{
+    static char path[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
+    return path[k];
+}
+
+int zl_test_tmp_count(const char *part)
+{
+    DIR *d = opendir(tmpdir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, part)) n++;
+    closedir(d);
+    return n;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void zl_test_tmpdir_remove(void)
+{
+    if (tmpdir[0]) nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir[0] = '\0';
 }

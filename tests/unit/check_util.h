@@ -77,6 +77,15 @@ void zl_test_truncate_mid_run(zl_run *r, zl_comm *world, const char *file, bool 
  * failed. The config tests of the offload features use it. */
 zl_status zl_test_check_config(const char *json, int dp_size, zl_engine_options *o);
 
+/* A fresh directory under /tmp for a test's files ("/tmp/zl_check_<prefix>_XXXXXX"); its
+ * path; a file's path inside it (from a ring of 4 static buffers); how many names in it
+ * contain `part` (e.g. leftover temporaries); and its removal with everything under it. */
+const char *zl_test_tmpdir_make(const char *prefix);
+const char *zl_test_tmpdir(void);
+const char *zl_test_tmp_path(const char *name);
+int zl_test_tmp_count(const char *part);
+void zl_test_tmpdir_remove(void);
+
 /* Run one suite (fork mode as configured by CK_FORK) and return a process exit code. */
 int zl_test_run(Suite *s);
 
