@@ -67,3 +67,6 @@ ZL_MPI_TESTS += tests/mpi/nvme-np1.mpi tests/mpi/nvme-np2.mpi
 # ZeRO-Infinity's parameter swapping (src/zero/offload_nvme_param.c).
 ZL_MPI_CHECKS += tests/mpi/check_pnvme
 ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi
+# Checkpoints: exact resume on the same layout, and resume on another (docs/testing.md).
+TESTS += tests/cli/check_resume.sh
+EXTRA_DIST += tests/cli/check_resume.sh
