@@ -70,3 +70,6 @@ ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi
 # Checkpoints: exact resume on the same layout, and resume on another (docs/testing.md).
 TESTS += tests/cli/check_resume.sh
 EXTRA_DIST += tests/cli/check_resume.sh
+# Checkpoints: SIGKILL at random moments of saves leaves `latest` loadable, bit for bit.
+TESTS += tests/cli/check_ckpt_crash.sh
+EXTRA_DIST += tests/cli/check_ckpt_crash.sh
