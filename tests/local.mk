@@ -73,3 +73,7 @@ EXTRA_DIST += tests/cli/check_resume.sh
 # Checkpoints: SIGKILL at random moments of saves leaves `latest` loadable, bit for bit.
 TESTS += tests/cli/check_ckpt_crash.sh
 EXTRA_DIST += tests/cli/check_ckpt_crash.sh
+# Checkpoints: a full or read-only filesystem, an uncreatable directory: a message, exit 1,
+# the previous checkpoint intact.
+TESTS += tests/cli/check_ckpt_full.sh
+EXTRA_DIST += tests/cli/check_ckpt_full.sh
