@@ -77,3 +77,7 @@ EXTRA_DIST += tests/cli/check_ckpt_crash.sh
 # the previous checkpoint intact.
 TESTS += tests/cli/check_ckpt_full.sh
 EXTRA_DIST += tests/cli/check_ckpt_full.sh
+# Checkpoints through the library: save and load on every rank, bit for bit; a save on one
+# rank only fails at the collective timeout, naming save_checkpoint (np 2).
+ZL_MPI_CHECKS += tests/mpi/check_ckpt_mpi
+ZL_MPI_TESTS += tests/mpi/ckpt-np1.mpi tests/mpi/ckpt-np2.mpi
