@@ -12,7 +12,8 @@
 #   - no staging directory (.TAG.partial) of a tag saved since is left, and a staging
 #     directory is never loaded: `--load K --tag .TAG.partial` is refused.
 # The 2-rank trials (with MPI) kill one rank of a ZeRO-2 job (each rank writes its own
-# optimizer shard); mpiexec then ends the other. Each run is under a 120 s guard.
+# optimizer shard), rank 0 (the model states and the commit) and rank 1 in turn; mpiexec
+# then ends the other. Each run is under a 120 s guard.
 # Needs $ZEROLAB (make check), coreutils' timeout and sleep with fractions, /proc.
 set -u
 ZEROLAB=${ZEROLAB:-./zerolab}
@@ -115,7 +116,7 @@ mid_save=0 trials=0
 trial() { # NP STAGE
     np=$1 stage=$2
     trials=$((trials + 1))
-    k="$tmp/K$trials" s="$tmp/S$np" id="trial $trials (np $np)"
+    k="$tmp/K$trials" s="$tmp/S$np" id="trial $trials (np $np)" vr=0
     ms=$(($(cat "$s.ms") * STEPS / (STEPS + 2))) # the killed runs are shorter
     delay=$(($(random) % (ms + 1)))
     train "$np" "$stage" "$k" --steps $STEPS >"$k.out" 2>&1 &
@@ -126,10 +127,12 @@ trial() { # NP STAGE
         victim=$(descendants "$pid" | while read -r p; do
             [ "$(cat /proc/"$p"/comm 2>/dev/null)" = zerolab ] && echo "$p"; done | head -n 1)
     else
-        # The ranks' start-up is not the moment to kill: wait for rank 1 first.
+        # The ranks' start-up is not the moment to kill: wait for the victim first, rank 0
+        # (which writes the model states and commits) or rank 1 in turn.
+        vr=$(((trials / 4) % 2))
         i=0 victim=""
         while [ $i -lt 200 ] && [ -z "$victim" ] && kill -0 "$pid" 2>/dev/null; do
-            victim=$(rank_pid "$pid" 1)
+            victim=$(rank_pid "$pid" "$vr")
             [ -n "$victim" ] || sleep 0.02
             i=$((i + 1))
         done
@@ -139,6 +142,7 @@ trial() { # NP STAGE
     wait "$pid"
     code=$?
     spawned=""
+    [ "$np" = 1 ] || id="trial $trials (np $np, rank $vr killed)"
     if [ "$code" = 0 ]; then
         echo "trial $trials: the run finished before the kill (${delay} ms): not counted"
         return
