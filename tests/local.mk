@@ -74,3 +74,17 @@ ZL_MPI_TESTS += tests/mpi/pnvme-np1.mpi tests/mpi/pnvme-np2.mpi
 # 1,000 random corruptions of a checkpoint's files, each refused with a message naming the
 # file (src/ckpt/ckpt_file.c, src/engine/engine_ckpt.c).
 ZL_UNIT_TESTS += tests/unit/check_ckpt_fuzz
+# Checkpoints: exact resume on the same layout, and resume on another (docs/testing.md).
+TESTS += tests/cli/check_resume.sh
+EXTRA_DIST += tests/cli/check_resume.sh
+# Checkpoints: SIGKILL at random moments of saves leaves `latest` loadable, bit for bit.
+TESTS += tests/cli/check_ckpt_crash.sh
+EXTRA_DIST += tests/cli/check_ckpt_crash.sh
+# Checkpoints: a full or read-only filesystem, an uncreatable directory: a message, exit 1,
+# the previous checkpoint intact.
+TESTS += tests/cli/check_ckpt_full.sh
+EXTRA_DIST += tests/cli/check_ckpt_full.sh
+# Checkpoints through the library: save and load on every rank, bit for bit; a save on one
+# rank only fails at the collective timeout, naming save_checkpoint (np 2).
+ZL_MPI_CHECKS += tests/mpi/check_ckpt_mpi
+ZL_MPI_TESTS += tests/mpi/ckpt-np1.mpi tests/mpi/ckpt-np2.mpi
