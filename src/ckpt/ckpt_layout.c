@@ -79,10 +79,28 @@ static void stage_path(char *buf, size_t len, const char *dir, const char *tag)
     snprintf(buf, len, "%s/.%s.partial", dir, tag);
 }
 
+/* `latest` temporaries of saves killed while they wrote it (atomic_file.h names them
+ * "latest.tmp.<pid>"): the save under way is the directory's only writer. */
+static void remove_stale_latest(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        if (strncmp(ent->d_name, "latest.tmp.", 11) && strncmp(ent->d_name, "latest_universal.tmp.", 21))
+            continue;
+        char f[4096];
+        snprintf(f, sizeof f, "%s/%s", dir, ent->d_name);
+        unlink(f);
+    }
+    closedir(d);
+}
+
 zl_status zl_ckpt_stage(const char *dir, const char *tag, char *buf, size_t len)
 {
     zl_status st = zl_ckpt_mkdirs(dir);
     if (st != ZL_OK) return st;
+    remove_stale_latest(dir);
     stage_path(buf, len, dir, tag);
     remove_files_dir(buf); /* a save of this tag that was killed */
     if (mkdir(buf, 0755) != 0)

@@ -36,7 +36,8 @@ void zl_ckpt_optim_base(char *buf, size_t len, int rank, bool bf16);
 zl_status zl_ckpt_mkdirs(const char *dir);
 
 /* The staging directory of a save of `tag` under dir, made empty (an older one, left by a
- * save that was killed, is removed first); its path into buf. */
+ * save that was killed, is removed first, and so are temporaries of `latest` such a save
+ * left); its path into buf. */
 zl_status zl_ckpt_stage(const char *dir, const char *tag, char *buf, size_t len);
 /* Make the staged tag the tag (see above) and, if `latest`, point `latest` at it. */
 zl_status zl_ckpt_commit(const char *dir, const char *tag, bool latest);

@@ -151,39 +151,16 @@ for dt in fp32 bf16 fp16; do
 done
 
 # ---- 2. another layout: within fp32 tolerance -----------------------------------------
-# The module's fp32 weights of a safetensors file, one a line (od: no Python needed). The
-# file is 8 bytes of header length (little-endian u64), the JSON header, the data.
-st_floats() {
-    n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
-    od -An -v -tf4 -w4 -j $((8 + n)) "$1"
-}
-
-# weights_close A B: the fp32 module weights (mp_rank_00_model_states) of two checkpoints
-# agree within |a - b| <= 1e-5 + 1e-5 |a|. Why that bound: the layouts sum the gradients
-# in another order (a few f32 ulps of the gradient), which Adam turns into weight
-# differences of about 1e-7 after 10 steps; one Adam step more or less, or moments not
-# restored, moves weights by about the lr (here 1e-4 to 2e-3, measured 3e-4 at step 20),
-# far above it. Prints the largest difference.
+# weights_close A B: the fp32 master weights and Adam's moments of two checkpoints agree
+# within |a - b| <= 1e-5 + 1e-5 |b| (zerolab ckpt compare --state). Why that bound: the
+# layouts sum the gradients in another order (a few f32 ulps of the gradient), which Adam
+# turns into weight differences of about 1e-7 after 10 steps; one Adam step more or less,
+# or moments not restored, moves weights by about the lr (here 1e-4 to 2e-3, measured 3e-4
+# at step 20), far above it. Prints compare's line (the largest difference, where).
 weights_close() {
-    f=mp_rank_00_model_states.safetensors
-    n=$(od -An -tu8 -N8 "$1/$f" | tr -d ' ')
-    if ! cmp -s -n $((8 + n)) "$1/$f" "$2/$f"; then
-        echo "the safetensors headers (names, shapes, dtypes, offsets) differ"
-        return 1
-    fi
-    st_floats "$1/$f" >"$d/wa"
-    st_floats "$2/$f" >"$d/wb"
-    paste "$d/wa" "$d/wb" | awk '
-        { d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1
-          if (d > m) m = d; if (d > 1e-5 + 1e-5 * a) bad++; k++ }
-        END { printf "%d weights, max |difference| %.3g", k, m; if (bad) printf ", %d past the tolerance", bad
-              print ""; exit (k < 1000 || bad > 0) }'
+    "$ZEROLAB" ckpt compare "$1/.." "$2/.." --tag "$(basename "$1")" --rtol 1e-5 --atol 1e-5 --state
 }
 
-# TODO(ckpt compare): when `zerolab ckpt compare DIR_A DIR_B [--rtol R --atol A]` lands,
-# use it instead of weights_close (it also compares the fp32 master weights and Adam's
-# moments in the optimizer shards): `"$ZEROLAB" ckpt compare "$d/A/global_step20"
-# "$d/B/global_step20"` must exit 0 (the lead switches this over).
 other_layout() { # NP_SAVE STAGE_SAVE NP_LOAD STAGE_LOAD
     id="np$1-z$2-to-np$3-z$4"
     d="$tmp/$id"
