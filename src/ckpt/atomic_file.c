@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* sync_file_range */
 #include "ckpt/atomic_file.h"
 
 #include <errno.h>
@@ -48,6 +49,7 @@ zl_status zl_atomic_file_open(zl_atomic_file *f, const char *path, const char *k
 {
     size_t len = strlen(path);
     f->kind = kind;
+    f->written = f->kicked = 0;
     f->path = malloc(len + 1);
     f->tmp = malloc(len + 32);
     f->fd = -1;
@@ -69,11 +71,30 @@ zl_status zl_atomic_file_open(zl_atomic_file *f, const char *path, const char *k
     return st;
 }
 
+/* Start the disk writing each WRITEBACK_NBYTES as they are written (sync_file_range), so
+ * that the copy into the page cache and the disk overlap and the final fsync waits for the
+ * tail only: gpt2-124m's 2 GB save (make bench-ckpt) went from 2.3-3.1 s, of which about
+ * 1 s waiting in fsync, to 1.56 s. A hint: where the file system does not support it,
+ * nothing changes. */
+#define WRITEBACK_NBYTES ((size_t)32 << 20)
+
 zl_status zl_atomic_file_write(zl_atomic_file *f, const void *buf, size_t nbytes)
 {
-    if (zl_file_write_all(f->fd, buf, nbytes)) return ZL_OK;
-    return zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (write of '%s' failed: %s)", f->kind, f->path,
-                     f->tmp, strerror(errno));
+    const char *p = buf;
+    while (nbytes > 0) {
+        size_t room = WRITEBACK_NBYTES - (f->written - f->kicked);
+        size_t k = nbytes < room ? nbytes : room;
+        if (!zl_file_write_all(f->fd, p, k))
+            return zl_errorf(ZL_ERR_IO, "cannot write %s '%s' (write of '%s' failed: %s)", f->kind,
+                             f->path, f->tmp, strerror(errno));
+        p += k, nbytes -= k, f->written += k;
+        if (f->written - f->kicked == WRITEBACK_NBYTES) {
+            (void)sync_file_range(f->fd, (off_t)f->kicked, (off_t)WRITEBACK_NBYTES,
+                                  SYNC_FILE_RANGE_WRITE);
+            f->kicked = f->written;
+        }
+    }
+    return ZL_OK;
 }
 
 zl_status zl_atomic_file_close(zl_atomic_file *f, bool commit)

@@ -21,6 +21,7 @@ typedef struct zl_atomic_file {
     int fd;
     char *path, *tmp;
     const char *kind; /* "safetensors file", ... for messages */
+    size_t written, kicked; /* bytes written, and up to where the disk writing was started */
 } zl_atomic_file;
 
 zl_status zl_atomic_file_open(zl_atomic_file *f, const char *path, const char *kind);
