@@ -161,6 +161,8 @@ static json_t *engine_state_json(const zl_engine *e, const char *tag)
     json_object_set_new(s, "loss_scaler", sc);
     json_t *rng = json_object();
     json_object_set_new(rng, "seed", json_integer((json_int_t)e->opt.seed));
+    /* The stream's position: what a dropout mask would be drawn from next (model.h). */
+    json_object_set_new(rng, "position", json_integer((json_int_t)e->model.rng_pos));
     json_object_set_new(s, "rng", rng);
     return s;
 }
@@ -350,6 +352,9 @@ static zl_status restore_engine_state(zl_engine *e, const zl_ckpt *c)
     e->micro_steps = gs * e->opt.gradient_accumulation_steps;
     e->skipped_steps = sk;
     e->adam.step = step;
+    const json_t *pos = json_object_get(json_object_get(s, "rng"), "position");
+    if (json_is_integer(pos) && json_integer_value(pos) >= 0)
+        e->model.rng_pos = (uint64_t)json_integer_value(pos);
     e->lr = lr;
     zl_lr_schedule_set_iteration(&e->lr_schedule, lbi);
     /* fp16's scaler, when both runs have a dynamic one; bf16 and fp32 keep their 1. */
