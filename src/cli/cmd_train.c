@@ -655,6 +655,14 @@ static int train(const train_args *a)
 done:
     if (world) rc = end_broken_job(world, rc);
     zl_run_free(&run);
+    /* Every rank has released what it holds (ZeRO-Infinity's swap files are removed there)
+     * before any exits: a rank that exits non-zero first gets the others killed by the
+     * launcher, possibly halfway through their clean-up. */
+    if (world && world->size > 1 && zl_comm_health(world) == ZL_OK) {
+        zl_sim *clock = zl_comm_set_sim(world, NULL);
+        (void)zl_comm_barrier(world);
+        zl_comm_set_sim(world, clock);
+    }
     if (world) zl_comm_destroy(world);
     if (log) zl_comm_log_destroy(log);
     release_stop_signals(old_actions);
