@@ -188,9 +188,11 @@ bool zl__cpu_gemm_f32_onednn(float *c, const float *a, const float *b, int m, in
                              float beta);
 long zl__cpu_gemm_f32_onednn_calls(void);
 bool zl__cpu_gemm_f32_onednn_usable(void);
-/* Below this many multiply-adds an fp32 product runs on OpenBLAS without a measurement
- * (measured: docs/benchmarks.md, "GEMM paths"). */
-#define ZL_CPU_GEMM_F32_MIN_MACS ((double)(1 << 22))
+/* Below this many multiply-adds an fp32 product runs on OpenBLAS without a measurement:
+ * at 64^3 (0.26M) and below the two paths were within a microsecond of each other, from
+ * 96^3 (0.9M) up oneDNN's was 1.1-2.4x faster on every transpose (2 threads, Xeon;
+ * docs/benchmarks.md, "GEMM paths"). */
+#define ZL_CPU_GEMM_F32_MIN_MACS ((double)(1 << 19))
 /* cpu_gemm.c: the fp32 product on OpenBLAS (its row split included), whatever its size;
  * zl__cpu_gemm runs this or oneDNN's, per shape. */
 void zl__cpu_gemm_openblas(const zl_ops *self, float *c, const float *a, const float *b, int m,

@@ -11,7 +11,7 @@
  * OpenBLAS's SkylakeX kernel by 1.2-2x on gpt2-124m's lm_head and forward products and
  * lost by 1.7-2.8x on others (docs/benchmarks.md, "GEMM paths"). So the first time a
  * product of a given shape (kind, m, n, k, transposes, thread count) comes, both paths
- * run it, each timed as the best of CHOICE_TRIALS runs after one warm-up (which also
+ * run it, in turn, each timed as the best of 2 to 16 runs after one warm-up (which also
  * builds oneDNN's primitive or JIT kernels), and the faster one is kept for the rest of
  * the process: the choice is stable within a run, and a training step has a dozen
  * shapes, so the measurement is a one-time cost of a few products each. Both paths
@@ -37,6 +37,8 @@
 
 #define CHOICES 256 /* shapes remembered; past that the oldest are measured again */
 #define CHOICE_TRIALS 2
+#define CHOICE_MAX_TRIALS 16
+#define CHOICE_MIN_SECONDS 0.02
 
 typedef struct gemm_choice {
     zl_gemm_choice_kind kind;
@@ -125,34 +127,51 @@ typedef struct timed_product {
     float alpha;
 } timed_product;
 
-/* Seconds for one product on a path: the best of CHOICE_TRIALS after a warm-up. INFINITY
- * if oneDNN declines. */
-static double time_path(const timed_product *p, bool onednn)
+/* One run of the product on a path; false if oneDNN declines. */
+static bool run_path(const timed_product *p, bool onednn)
 {
-    double best = INFINITY;
-    for (int t = 0; t <= CHOICE_TRIALS; t++) {
-        double t0 = omp_get_wtime();
-        if (p->kind == ZL_GEMM_CHOICE_F32) {
-            if (onednn) {
-                if (!zl__cpu_gemm_f32_onednn(p->c, p->a, p->b, p->m, p->n, p->k, p->lda, p->ldb,
-                                             p->ldc, p->ta, p->tb, p->alpha, 0.0f))
-                    return INFINITY;
-            } else {
-                zl__cpu_gemm_openblas(p->self, p->c, p->a, p->b, p->m, p->n, p->k, p->lda,
-                                      p->ldb, p->ldc, p->ta, p->tb, p->alpha, 0.0f);
-            }
-        } else if (onednn) {
-            if (!zl__cpu_gemm_lp_onednn(p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda, p->ldb,
-                                        p->ldc, p->ta, p->tb, p->alpha, 0.0f))
-                return INFINITY;
-        } else { /* with the widening of a 16-bit B: part of what this path costs */
-            zl__cpu_gemm_lp_sgemm(p->self, p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda,
-                                  p->ldb, p->ldc, p->ta, p->tb, p->alpha, 0.0f);
-        }
-        double dt = omp_get_wtime() - t0;
-        if (t > 0 && dt < best) best = dt;
+    if (p->kind == ZL_GEMM_CHOICE_F32) {
+        if (onednn)
+            return zl__cpu_gemm_f32_onednn(p->c, p->a, p->b, p->m, p->n, p->k, p->lda, p->ldb,
+                                           p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+        zl__cpu_gemm_openblas(p->self, p->c, p->a, p->b, p->m, p->n, p->k, p->lda, p->ldb, p->ldc,
+                              p->ta, p->tb, p->alpha, 0.0f);
+        return true;
     }
-    return best;
+    if (onednn)
+        return zl__cpu_gemm_lp_onednn(p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda, p->ldb,
+                                      p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+    /* with the widening of a 16-bit B: part of what this path costs */
+    zl__cpu_gemm_lp_sgemm(p->self, p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda, p->ldb,
+                          p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+    return true;
+}
+
+/* Seconds for one product on each path (t[1]: oneDNN, INFINITY if it declines): a warm-up
+ * each, then rounds of one timed run per path in turn, so that a slow spell of a shared
+ * machine hits both; the best of each. CHOICE_TRIALS rounds at least, more (up to
+ * CHOICE_MAX_TRIALS) while the measurement has taken under CHOICE_MIN_SECONDS: a small
+ * product's microseconds are easily swamped by one preemption. */
+static void time_paths(const timed_product *p, double t[2])
+{
+    t[0] = t[1] = INFINITY;
+    bool onednn_ok = run_path(p, true);
+    run_path(p, false);
+    double start = omp_get_wtime();
+    for (int r = 0; r < CHOICE_MAX_TRIALS; r++) {
+        if (r >= CHOICE_TRIALS && omp_get_wtime() - start >= CHOICE_MIN_SECONDS) break;
+        for (int path = 1; path >= 0; path--) {
+            if (path == 1 && !onednn_ok) continue;
+            double t0 = omp_get_wtime();
+            if (!run_path(p, path == 1)) { /* declined now: not a candidate */
+                onednn_ok = false;
+                t[1] = INFINITY;
+                continue;
+            }
+            double dt = omp_get_wtime() - t0;
+            if (dt < t[path]) t[path] = dt;
+        }
+    }
 }
 
 /* The decision for one product: fixed by the environment, remembered, or measured now.
@@ -192,8 +211,10 @@ static bool choose(zl_gemm_choice_kind kind, const zl_ops *self, float *c, const
             p.c = s.scratch;
             p.ldc = n;
         }
-        t_onednn = time_path(&p, true);
-        t_other = time_path(&p, false);
+        double t[2];
+        time_paths(&p, t);
+        t_onednn = t[1];
+        t_other = t[0];
     }
     gemm_choice *ch;
     if (s.n < CHOICES) {

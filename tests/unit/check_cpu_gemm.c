@@ -408,7 +408,7 @@ static bool run_case_vs_ref(const gemm_case *g, uint64_t seed)
     return onednn;
 }
 
-/* ZL_GEMM_F32=onednn: products of 4M multiply-adds or more run on oneDNN's sgemm (where it
+/* ZL_GEMM_F32=onednn: products of 2^19 multiply-adds or more run on oneDNN's sgemm (where it
  * is built in), right for every transpose, odd sizes, padded leading dimensions (the
  * padding of C untouched), alpha, beta = 1 and beta = 0 over NaN, at 1 and 2 threads;
  * smaller ones stay on OpenBLAS. And the small and odd shapes straight on oneDNN. */
@@ -423,9 +423,9 @@ START_TEST(test_cpu_gemm_f32_onednn_every_transpose)
                 for (size_t p = 0; p < sizeof ab / sizeof ab[0]; p++) {
                     gemm_case big = {261, 131, 129, ta, tb, ab[p][0], ab[p][1]}; /* 4.4M */
                     ck_assert_int_eq(run_case_vs_ref(&big, 500 + p), onednn_built());
-                    gemm_case small = {97, 211, 93, ta, tb, ab[p][0], ab[p][1]}; /* 1.9M */
+                    gemm_case small = {61, 67, 59, ta, tb, ab[p][0], ab[p][1]}; /* 0.24M */
                     ck_assert(261.0 * 131 * 129 >= ZL_CPU_GEMM_F32_MIN_MACS &&
-                              97.0 * 211 * 93 < ZL_CPU_GEMM_F32_MIN_MACS);
+                              61.0 * 67 * 59 < ZL_CPU_GEMM_F32_MIN_MACS);
                     ck_assert(!run_case_vs_ref(&small, 510 + p));
                 }
     }
@@ -529,8 +529,8 @@ START_TEST(test_cpu_gemm_f32_choice_by_injected_timings)
                                          NULL), 1);
     set_threads(2);
     /* small products, and products inside a parallel region, are never measured */
-    gemm_case small = {256, 100, 100, false, false, 1.0f, 0.0f};
-    ck_assert(256.0 * 100 * 100 < ZL_CPU_GEMM_F32_MIN_MACS);
+    gemm_case small = {256, 40, 50, false, false, 1.0f, 0.0f};
+    ck_assert(256.0 * 40 * 50 < ZL_CPU_GEMM_F32_MIN_MACS);
     ck_assert(!run_case_vs_ref(&small, 860));
     ck_assert_int_eq(timer_calls, 8);
     gemm_run r;
