@@ -1,4 +1,5 @@
-/* The cpu backend's kernels: OpenBLAS sgemm for every matrix product (attention included)
+/* The cpu backend's kernels: OpenBLAS sgemm for every matrix product (attention included;
+ * oneDNN's sgemm instead for the shapes where it was measured faster: cpu_gemm_choice.c)
  * and OpenMP loops for the memory-bound rest. One file per concept, gathered into
  * zl_ops_cpu by cpu.c; the semantics of every function are those of the matching field in
  * backends/ops.h, and backends/ref/ holds the naive loops they are tested against.
@@ -180,22 +181,53 @@ void zl__cpu_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b
 /* Whether oneDNN's bf16 matmul can run here at all (built in, AVX512-BF16). */
 bool zl__cpu_gemm_lp_onednn_usable(void);
 
-/* cpu_gemm_choice.c: which path runs a bf16 product of each shape, measured at its first
- * use (ZL_GEMM_LP=measure, the default), or fixed (ZL_GEMM_LP=onednn: oneDNN wherever it
- * can run; ZL_GEMM_LP=sgemm: never). */
+/* cpu_gemm_f32.c: the fp32 product on oneDNN's sgemm. False, C untouched, without oneDNN
+ * (or if it fails). How many products it ran; whether it is built in. */
+bool zl__cpu_gemm_f32_onednn(float *c, const float *a, const float *b, int m, int n, int k,
+                             int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha,
+                             float beta);
+long zl__cpu_gemm_f32_onednn_calls(void);
+bool zl__cpu_gemm_f32_onednn_usable(void);
+/* Below this many multiply-adds an fp32 product runs on OpenBLAS without a measurement:
+ * at 64^3 (0.26M) and below the two paths were within a microsecond of each other, from
+ * 96^3 (0.9M) up oneDNN's was 1.1-2.4x faster on every transpose (2 threads, Xeon;
+ * docs/benchmarks.md, "GEMM paths"). */
+#define ZL_CPU_GEMM_F32_MIN_MACS ((double)(1 << 19))
+/* cpu_gemm.c: the fp32 product on OpenBLAS (its row split included), whatever its size;
+ * zl__cpu_gemm runs this or oneDNN's, per shape. */
+void zl__cpu_gemm_openblas(const zl_ops *self, float *c, const float *a, const float *b, int m,
+                           int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                           float alpha, float beta);
+
+/* cpu_gemm_choice.c: which path runs a product of each shape, measured at its first use,
+ * for two decisions (kinds):
+ *  - bf16: oneDNN's bf16 matmul or sgemm. ZL_GEMM_LP=measure (the default), =onednn
+ *    (oneDNN wherever it can run), =sgemm (never);
+ *  - fp32: oneDNN's sgemm or OpenBLAS's. ZL_GEMM_F32=measure (the default), =onednn,
+ *    =openblas. */
+typedef enum { ZL_GEMM_CHOICE_BF16, ZL_GEMM_CHOICE_F32, ZL_GEMM_CHOICE_KINDS } zl_gemm_choice_kind;
 bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const void *b, zl_dtype b_type,
                                 int m, int n, int k, int lda, int ldb, bool trans_a, bool trans_b,
                                 float alpha);
-/* The decision: oneDNN when it was faster (ties go to sgemm, the path every CPU has). */
-bool zl_gemm_lp_prefer_onednn(double t_onednn, double t_sgemm);
-/* Tests: time the paths with `timer` (seconds for one product of that shape) instead of
- * running them (NULL: run them); forget every choice made (and read ZL_GEMM_LP again);
- * look one up (-1: none yet, 0: sgemm, 1: oneDNN; the times it was decided by). */
-typedef double (*zl_gemm_lp_timer)(bool onednn, int m, int n, int k, bool trans_a, bool trans_b);
-void zl__cpu_gemm_lp_set_timer(zl_gemm_lp_timer timer);
-void zl__cpu_gemm_lp_forget(void);
-int zl__cpu_gemm_lp_choice(int m, int n, int k, bool trans_a, bool trans_b, int nthr,
-                           double *t_onednn, double *t_sgemm);
+/* c, ldc, beta: the caller's C; with beta = 0 the measurement's timed runs write it. */
+bool zl__cpu_gemm_f32_use_onednn(const zl_ops *self, float *c, const float *a, const float *b,
+                                 int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                                 bool trans_b, float alpha, float beta);
+/* The decision: oneDNN when it was faster (ties go to the other path, which every build
+ * has). */
+bool zl_gemm_prefer_onednn(double t_onednn, double t_other);
+/* "sgemm" or "openblas": the name of the path that is not oneDNN's */
+const char *zl__cpu_gemm_choice_other_name(zl_gemm_choice_kind kind);
+/* Tests: time the paths with `timer` (seconds for one product of that kind and shape)
+ * instead of running them (NULL: run them); forget every choice made (and read
+ * ZL_GEMM_LP and ZL_GEMM_F32 again); look one up (-1: none yet, 0: the other path, 1:
+ * oneDNN; the times it was decided by). */
+typedef double (*zl_gemm_timer)(zl_gemm_choice_kind kind, bool onednn, int m, int n, int k,
+                                bool trans_a, bool trans_b);
+void zl__cpu_gemm_choice_set_timer(zl_gemm_timer timer);
+void zl__cpu_gemm_choice_forget(void);
+int zl__cpu_gemm_choice(zl_gemm_choice_kind kind, int m, int n, int k, bool trans_a, bool trans_b,
+                        int nthr, double *t_onednn, double *t_other);
 void zl__cpu_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
                   zl_dtype src_type, size_t n);
 

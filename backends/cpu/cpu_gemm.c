@@ -1,5 +1,11 @@
 /* Dense algebra: gemm is OpenBLAS's sgemm (row-major, the leading dimensions passed
- * through); the bias of a linear layer is a broadcast add and a column sum.
+ * through) or, per shape, oneDNN's (cpu_gemm_f32.c) where that was measured faster at the
+ * shape's first use (cpu_gemm_choice.c, ZL_GEMM_F32); the bias of a linear layer is a
+ * broadcast add and a column sum.
+ *
+ * oneDNN is a candidate only for products of ZL_CPU_GEMM_F32_MIN_MACS (cpu.h) multiply-adds
+ * or more, called outside a parallel region (the attention kernels' per-head products stay
+ * on OpenBLAS, single-threaded on the calling thread; the choice cache is not thread-safe).
  *
  * sgemm threads itself over the shared OpenMP pool when called outside a parallel region,
  * and runs single-threaded inside one (the OpenMP build of OpenBLAS checks
@@ -68,15 +74,11 @@ static int row_blocks(int m, int n, int k, bool trans_b)
     return fit < nth ? (fit < 2 ? 1 : fit) : nth;
 }
 
-void zl__cpu_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
-                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+void zl__cpu_gemm_openblas(const zl_ops *self, float *c, const float *a, const float *b, int m,
+                           int n, int k, int lda, int ldb, int ldc, bool trans_a, bool trans_b,
+                           float alpha, float beta)
 {
     if (m <= 0 || n <= 0) return;
-    /* cblas would print to stderr and return on these; they are caller bugs */
-    ZL_ASSERT(k >= 0);
-    ZL_ASSERT(lda >= (trans_a ? m : (k > 1 ? k : 1)));
-    ZL_ASSERT(ldb >= (trans_b ? (k > 1 ? k : 1) : n));
-    ZL_ASSERT(ldc >= n);
     int blocks = row_blocks(m, n, k, trans_b);
     if (blocks == 1) {
         sgemm_rows(c, a, b, 0, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
@@ -91,6 +93,31 @@ void zl__cpu_gemm(const zl_ops *self, float *c, const float *a, const float *b, 
         if (m0 < m1)
             sgemm_rows(c, a, b, m0, m1, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
     }
+}
+
+void zl__cpu_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
+                  int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta)
+{
+    if (m <= 0 || n <= 0) return;
+    /* cblas would print to stderr and return on these; they are caller bugs */
+    ZL_ASSERT(k >= 0);
+    ZL_ASSERT(lda >= (trans_a ? m : (k > 1 ? k : 1)));
+    ZL_ASSERT(ldb >= (trans_b ? (k > 1 ? k : 1) : n));
+    ZL_ASSERT(ldc >= n);
+    if ((double)m * n * k >= ZL_CPU_GEMM_F32_MIN_MACS && !omp_in_parallel() &&
+        zl__cpu_gemm_f32_use_onednn(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
+                                    beta)) {
+        if (zl__cpu_gemm_f32_onednn(c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha,
+                                    beta))
+            return;
+        static bool warned; /* declined: not built in (an injected choice), or it failed */
+        if (zl__cpu_gemm_f32_onednn_usable() && !warned) {
+            warned = true;
+            zl_log_warn("oneDNN's sgemm failed for a (%d x %d x %d) product; "
+                        "falling back to OpenBLAS", m, n, k);
+        }
+    }
+    zl__cpu_gemm_openblas(self, c, a, b, m, n, k, lda, ldb, ldc, trans_a, trans_b, alpha, beta);
 }
 
 ZL_CPU_VECTOR static void add_row(float *out, const float *bias, int OC)

@@ -1,160 +1,249 @@
-/* Which path runs a bf16 product: oneDNN's bf16 matmul, or sgemm on the f32 values, per
- * shape, measured on this CPU.
+/* Which path runs a product, per shape, measured on this CPU. Two decisions share this
+ * file's cache, clock and test hooks (zl_gemm_choice_kind):
+ *  - bf16 (ZL_GEMM_LP): oneDNN's bf16 matmul, or sgemm on the f32 values;
+ *  - fp32 (ZL_GEMM_F32): oneDNN's sgemm, or OpenBLAS's (cpu_gemm.c, with its row split).
  *
- * Whether the CPU's bf16 hardware beats sgemm depends on the CPU and on the shape. On the
- * AMD Zen 5 machine the project had, oneDNN's avx512_core_bf16 matmul ran at 1.4-2.0x
+ * Neither path wins everywhere, and which one wins depends on the CPU and on the shape. On
+ * the AMD Zen 5 machine the project had, oneDNN's avx512_core_bf16 matmul ran at 1.4-2.0x
  * sgemm's rate on GPT-2's shapes; on an Emerald Rapids Xeon, whose bf16 dot products are
- * slower than its f32 FMAs, at 0.50-0.74x; a rule keyed on "the ISA has AVX512-BF16"
- * is right on one and wrong on the other. So the first time a product of a given shape
- * (m, n, k, transposes, thread count) comes, both paths run it into a scratch C, each
- * timed as the best of LP_TRIALS runs after one warm-up (which also builds oneDNN's
- * primitive), and the faster one is kept for the rest of the process: the choice is
- * stable within a run, and a training step has a dozen shapes, so the measurement is a
- * one-time cost of a few products each. Either path multiplies the same bf16 values
- * exactly and sums in f32; only the summation order differs, far inside the
- * mixed-precision tolerance. With --verbose (debug logging) each choice is printed.
+ * slower than its f32 FMAs, at 0.50-0.74x: a rule keyed on "the ISA has AVX512-BF16" is
+ * right on one and wrong on the other. In fp32 on that Xeon, oneDNN's sgemm beat
+ * OpenBLAS's SkylakeX kernel by 1.2-2x on gpt2-124m's lm_head and forward products and
+ * lost by 1.7-2.8x on others (docs/benchmarks.md, "GEMM paths"). So the first time a
+ * product of a given shape (kind, m, n, k, transposes, thread count) comes, both paths
+ * run it, in turn, each timed as the best of 2 to 16 runs after one warm-up (which also
+ * builds oneDNN's primitive or JIT kernels), and the faster one is kept for the rest of
+ * the process: the choice is stable within a run, and a training step has a dozen
+ * shapes, so the measurement is a one-time cost of a few products each. Both paths
+ * compute the same sums in f32; only the summation order differs. With --verbose (debug
+ * logging) each choice is printed with its timings.
  *
- * Products below LP_MIN_MACS (cpu_gemm_lp.c) take sgemm without a measurement, and fp16
- * always does: these CPUs have no fp16 dot products that oneDNN would use.
+ * The timed runs write a scratch C (beta 0: C is not read), or for an fp32 product with
+ * beta = 0 the caller's C itself, which the chosen path then overwrites: gpt2's forward
+ * lm_head product is a 100 MiB C that needs no second copy. Nested measurements (the bf16
+ * decision times sgemm through the fp32 gemm, which may measure its own first use) thus
+ * never touch the scratch that the outer one is writing.
  *
  * Each process decides by its own clock, so two ranks may choose differently for a shape
  * whose paths are close; replicas stay equal regardless (they apply one reduced gradient),
- * but a test that compares the ranks' arithmetic bit for bit pins the path
- * (ZL_GEMM_LP=onednn in make check; the measurement is tested with injected timings). */
+ * but a test that compares the ranks' arithmetic bit for bit pins the paths
+ * (ZL_GEMM_LP=onednn and ZL_GEMM_F32=openblas in make check; the measurement is tested
+ * with injected timings). Not thread-safe: the callers decide outside parallel regions. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "backends/cpu/cpu.h"
 #include "base/log.h"
 
-#define LP_CHOICES 256 /* shapes remembered; past that the oldest are measured again */
-#define LP_TRIALS 2
+#define CHOICES 256 /* shapes remembered; past that the oldest are measured again */
+#define CHOICE_TRIALS 2
+#define CHOICE_MAX_TRIALS 16
+#define CHOICE_MIN_SECONDS 0.02
 
-typedef struct lp_choice {
+typedef struct gemm_choice {
+    zl_gemm_choice_kind kind;
     int m, n, k, nthr;
     bool ta, tb;
     bool onednn;
-    double t_onednn, t_sgemm;
-} lp_choice;
+    double t_onednn, t_other;
+} gemm_choice;
 
-typedef enum { MODE_UNREAD, MODE_MEASURE, MODE_ONEDNN, MODE_SGEMM } lp_mode;
+typedef enum { MODE_UNREAD, MODE_MEASURE, MODE_ONEDNN, MODE_OTHER } choice_mode;
+
+/* per kind: the environment variable, the name of the path that is not oneDNN's */
+static const struct {
+    const char *env, *other, *what;
+} kinds[ZL_GEMM_CHOICE_KINDS] = {
+    [ZL_GEMM_CHOICE_BF16] = {"ZL_GEMM_LP", "sgemm", "bf16"},
+    [ZL_GEMM_CHOICE_F32] = {"ZL_GEMM_F32", "openblas", "fp32"},
+};
 
 static struct {
-    lp_mode mode;
-    lp_choice c[LP_CHOICES];
+    choice_mode mode[ZL_GEMM_CHOICE_KINDS];
+    gemm_choice c[CHOICES];
     int n, next;
-    zl_gemm_lp_timer timer;
+    zl_gemm_timer timer;
     float *scratch;
     size_t cap;
 } s;
 
-bool zl_gemm_lp_prefer_onednn(double t_onednn, double t_sgemm) { return t_onednn < t_sgemm; }
+bool zl_gemm_prefer_onednn(double t_onednn, double t_other) { return t_onednn < t_other; }
 
-void zl__cpu_gemm_lp_set_timer(zl_gemm_lp_timer timer) { s.timer = timer; }
+const char *zl__cpu_gemm_choice_other_name(zl_gemm_choice_kind kind) { return kinds[kind].other; }
 
-void zl__cpu_gemm_lp_forget(void)
+void zl__cpu_gemm_choice_set_timer(zl_gemm_timer timer) { s.timer = timer; }
+
+void zl__cpu_gemm_choice_forget(void)
 {
     s.n = s.next = 0;
-    s.mode = MODE_UNREAD; /* ZL_GEMM_LP is read again */
+    for (int i = 0; i < ZL_GEMM_CHOICE_KINDS; i++)
+        s.mode[i] = MODE_UNREAD; /* the environment is read again */
 }
 
-static lp_mode mode(void)
+static choice_mode mode(zl_gemm_choice_kind kind)
 {
-    if (s.mode != MODE_UNREAD) return s.mode;
-    const char *e = getenv("ZL_GEMM_LP");
-    s.mode = MODE_MEASURE;
-    if (e && !strcmp(e, "onednn")) s.mode = MODE_ONEDNN;
-    else if (e && !strcmp(e, "sgemm")) s.mode = MODE_SGEMM;
+    if (s.mode[kind] != MODE_UNREAD) return s.mode[kind];
+    const char *e = getenv(kinds[kind].env);
+    s.mode[kind] = MODE_MEASURE;
+    if (e && !strcmp(e, "onednn")) s.mode[kind] = MODE_ONEDNN;
+    else if (e && !strcmp(e, kinds[kind].other)) s.mode[kind] = MODE_OTHER;
     else if (e && *e && strcmp(e, "measure"))
-        zl_log_warn("ZL_GEMM_LP=%s is not one of measure, onednn, sgemm: measuring", e);
-    return s.mode;
+        zl_log_warn("%s=%s is not one of measure, onednn, %s: measuring", kinds[kind].env, e,
+                    kinds[kind].other);
+    return s.mode[kind];
 }
 
-static lp_choice *find(int m, int n, int k, bool ta, bool tb, int nthr)
+static gemm_choice *find(zl_gemm_choice_kind kind, int m, int n, int k, bool ta, bool tb, int nthr)
 {
     for (int i = 0; i < s.n; i++) {
-        lp_choice *c = &s.c[i];
-        if (c->m == m && c->n == n && c->k == k && c->ta == ta && c->tb == tb && c->nthr == nthr)
+        gemm_choice *c = &s.c[i];
+        if (c->kind == kind && c->m == m && c->n == n && c->k == k && c->ta == ta &&
+            c->tb == tb && c->nthr == nthr)
             return c;
     }
     return NULL;
 }
 
-int zl__cpu_gemm_lp_choice(int m, int n, int k, bool trans_a, bool trans_b, int nthr,
-                           double *t_onednn, double *t_sgemm)
+int zl__cpu_gemm_choice(zl_gemm_choice_kind kind, int m, int n, int k, bool trans_a, bool trans_b,
+                        int nthr, double *t_onednn, double *t_other)
 {
-    const lp_choice *c = find(m, n, k, trans_a, trans_b, nthr);
+    const gemm_choice *c = find(kind, m, n, k, trans_a, trans_b, nthr);
     if (!c) return -1;
     if (t_onednn) *t_onednn = c->t_onednn;
-    if (t_sgemm) *t_sgemm = c->t_sgemm;
+    if (t_other) *t_other = c->t_other;
     return c->onednn;
 }
 
-/* Seconds for one product on a path: the best of LP_TRIALS after a warm-up, into the
- * scratch (beta 0: C is not read). INFINITY if oneDNN declines. */
-static double time_path(const zl_ops *self, bool onednn, const float *a, const void *b,
-                        zl_dtype bt, int m, int n, int k, int lda, int ldb, bool ta, bool tb,
-                        float alpha)
+/* The product as the measurement runs it: into c (rows ldc apart), beta 0. */
+typedef struct timed_product {
+    zl_gemm_choice_kind kind;
+    const zl_ops *self;
+    float *c;
+    const float *a;
+    const void *b;
+    zl_dtype bt;
+    int m, n, k, lda, ldb, ldc;
+    bool ta, tb;
+    float alpha;
+} timed_product;
+
+/* One run of the product on a path; false if oneDNN declines. */
+static bool run_path(const timed_product *p, bool onednn)
 {
-    double best = INFINITY;
-    for (int t = 0; t <= LP_TRIALS; t++) {
-        double t0 = omp_get_wtime();
-        if (onednn) {
-            if (!zl__cpu_gemm_lp_onednn(s.scratch, a, b, bt, m, n, k, lda, ldb, n, ta, tb, alpha,
-                                        0.0f))
-                return INFINITY;
-        } else { /* with the widening of a 16-bit B: part of what this path costs */
-            zl__cpu_gemm_lp_sgemm(self, s.scratch, a, b, bt, m, n, k, lda, ldb, n, ta, tb, alpha,
-                                  0.0f);
-        }
-        double dt = omp_get_wtime() - t0;
-        if (t > 0 && dt < best) best = dt;
+    if (p->kind == ZL_GEMM_CHOICE_F32) {
+        if (onednn)
+            return zl__cpu_gemm_f32_onednn(p->c, p->a, p->b, p->m, p->n, p->k, p->lda, p->ldb,
+                                           p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+        zl__cpu_gemm_openblas(p->self, p->c, p->a, p->b, p->m, p->n, p->k, p->lda, p->ldb, p->ldc,
+                              p->ta, p->tb, p->alpha, 0.0f);
+        return true;
     }
-    return best;
+    if (onednn)
+        return zl__cpu_gemm_lp_onednn(p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda, p->ldb,
+                                      p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+    /* with the widening of a 16-bit B: part of what this path costs */
+    zl__cpu_gemm_lp_sgemm(p->self, p->c, p->a, p->b, p->bt, p->m, p->n, p->k, p->lda, p->ldb,
+                          p->ldc, p->ta, p->tb, p->alpha, 0.0f);
+    return true;
+}
+
+/* Seconds for one product on each path (t[1]: oneDNN, INFINITY if it declines): a warm-up
+ * each, then rounds of one timed run per path in turn, so that a slow spell of a shared
+ * machine hits both; the best of each. CHOICE_TRIALS rounds at least, more (up to
+ * CHOICE_MAX_TRIALS) while the measurement has taken under CHOICE_MIN_SECONDS: a small
+ * product's microseconds are easily swamped by one preemption. */
+static void time_paths(const timed_product *p, double t[2])
+{
+    t[0] = t[1] = INFINITY;
+    bool onednn_ok = run_path(p, true);
+    run_path(p, false);
+    double start = omp_get_wtime();
+    for (int r = 0; r < CHOICE_MAX_TRIALS; r++) {
+        if (r >= CHOICE_TRIALS && omp_get_wtime() - start >= CHOICE_MIN_SECONDS) break;
+        for (int path = 1; path >= 0; path--) {
+            if (path == 1 && !onednn_ok) continue;
+            double t0 = omp_get_wtime();
+            if (!run_path(p, path == 1)) { /* declined now: not a candidate */
+                onednn_ok = false;
+                t[1] = INFINITY;
+                continue;
+            }
+            double dt = omp_get_wtime() - t0;
+            if (dt < t[path]) t[path] = dt;
+        }
+    }
+}
+
+/* The decision for one product: fixed by the environment, remembered, or measured now.
+ * c/ldc/beta: the caller's C, used for the timed runs when beta is 0 (fp32 only). */
+static bool choose(zl_gemm_choice_kind kind, const zl_ops *self, float *c, const float *a,
+                   const void *b, zl_dtype b_type, int m, int n, int k, int lda, int ldb, int ldc,
+                   bool trans_a, bool trans_b, float alpha, float beta)
+{
+    switch (mode(kind)) {
+    case MODE_ONEDNN: return true;
+    case MODE_OTHER: return false;
+    default: break;
+    }
+    bool usable = kind == ZL_GEMM_CHOICE_F32 ? zl__cpu_gemm_f32_onednn_usable()
+                                              : zl__cpu_gemm_lp_onednn_usable();
+    if (!s.timer && !usable) return false; /* nothing to compare */
+    int nthr = omp_get_max_threads();
+    const gemm_choice *known = find(kind, m, n, k, trans_a, trans_b, nthr);
+    if (known) return known->onednn;
+
+    double t_onednn, t_other;
+    if (s.timer) {
+        t_onednn = s.timer(kind, true, m, n, k, trans_a, trans_b);
+        t_other = s.timer(kind, false, m, n, k, trans_a, trans_b);
+    } else {
+        timed_product p = {kind, self, c, a, b, b_type, m, n, k, lda, ldb, ldc,
+                           trans_a, trans_b, alpha};
+        if (kind != ZL_GEMM_CHOICE_F32 || beta != 0.0f) { /* C is read: time into scratch */
+            size_t need = (size_t)m * n;
+            if (need > s.cap) {
+                float *q = NULL;
+                if (posix_memalign((void **)&q, 64, need * sizeof *q)) return false; /* other */
+                free(s.scratch);
+                s.scratch = q;
+                s.cap = need;
+            }
+            p.c = s.scratch;
+            p.ldc = n;
+        }
+        double t[2];
+        time_paths(&p, t);
+        t_onednn = t[1];
+        t_other = t[0];
+    }
+    gemm_choice *ch;
+    if (s.n < CHOICES) {
+        ch = &s.c[s.n++];
+    } else { /* full: replace in turn */
+        ch = &s.c[s.next];
+        s.next = (s.next + 1) % CHOICES;
+    }
+    *ch = (gemm_choice){kind, m, n, k, nthr, trans_a, trans_b,
+                        zl_gemm_prefer_onednn(t_onednn, t_other), t_onednn, t_other};
+    zl_log_debug("%s gemm %d x %d x %d%s%s at %d thread%s: oneDNN %.3f ms, %s %.3f ms: %s",
+                 kinds[kind].what, m, n, k, trans_a ? " (A^T)" : "", trans_b ? " (B^T)" : "",
+                 nthr, nthr == 1 ? "" : "s", 1e3 * t_onednn, kinds[kind].other, 1e3 * t_other,
+                 ch->onednn ? "oneDNN" : kinds[kind].other);
+    return ch->onednn;
 }
 
 bool zl__cpu_gemm_lp_use_onednn(const zl_ops *self, const float *a, const void *b, zl_dtype b_type,
                                 int m, int n, int k, int lda, int ldb, bool trans_a, bool trans_b,
                                 float alpha)
 {
-    switch (mode()) {
-    case MODE_ONEDNN: return true;
-    case MODE_SGEMM: return false;
-    default: break;
-    }
-    if (!s.timer && !zl__cpu_gemm_lp_onednn_usable()) return false; /* nothing to compare */
-    int nthr = omp_get_max_threads();
-    const lp_choice *known = find(m, n, k, trans_a, trans_b, nthr);
-    if (known) return known->onednn;
+    return choose(ZL_GEMM_CHOICE_BF16, self, NULL, a, b, b_type, m, n, k, lda, ldb, n, trans_a,
+                  trans_b, alpha, 1.0f);
+}
 
-    double t_onednn, t_sgemm;
-    if (s.timer) {
-        t_onednn = s.timer(true, m, n, k, trans_a, trans_b);
-        t_sgemm = s.timer(false, m, n, k, trans_a, trans_b);
-    } else {
-        size_t need = (size_t)m * n;
-        if (need > s.cap) {
-            float *p = NULL;
-            if (posix_memalign((void **)&p, 64, need * sizeof *p)) return false; /* sgemm */
-            free(s.scratch);
-            s.scratch = p;
-            s.cap = need;
-        }
-        t_onednn = time_path(self, true, a, b, b_type, m, n, k, lda, ldb, trans_a, trans_b, alpha);
-        t_sgemm = time_path(self, false, a, b, b_type, m, n, k, lda, ldb, trans_a, trans_b, alpha);
-    }
-    lp_choice *c;
-    if (s.n < LP_CHOICES) {
-        c = &s.c[s.n++];
-    } else { /* full: replace in turn */
-        c = &s.c[s.next];
-        s.next = (s.next + 1) % LP_CHOICES;
-    }
-    *c = (lp_choice){m, n, k, nthr, trans_a, trans_b,
-                     zl_gemm_lp_prefer_onednn(t_onednn, t_sgemm), t_onednn, t_sgemm};
-    zl_log_debug("bf16 gemm %d x %d x %d%s%s at %d thread%s: oneDNN %.3f ms, sgemm %.3f ms: %s",
-                 m, n, k, trans_a ? " (A^T)" : "", trans_b ? " (B^T)" : "", nthr,
-                 nthr == 1 ? "" : "s", 1e3 * t_onednn, 1e3 * t_sgemm,
-                 c->onednn ? "oneDNN" : "sgemm");
-    return c->onednn;
+bool zl__cpu_gemm_f32_use_onednn(const zl_ops *self, float *c, const float *a, const float *b,
+                                 int m, int n, int k, int lda, int ldb, int ldc, bool trans_a,
+                                 bool trans_b, float alpha, float beta)
+{
+    return choose(ZL_GEMM_CHOICE_F32, self, c, a, b, ZL_F32, m, n, k, lda, ldb, ldc, trans_a,
+                  trans_b, alpha, beta);
 }

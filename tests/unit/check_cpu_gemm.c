@@ -1,7 +1,12 @@
 /* The cpu backend's gemm where it cuts C into row blocks, one per thread (cpu_gemm.c):
  * shapes that take the split with blocks of odd sizes, every transpose, padded leading
  * dimensions, alpha/beta including beta = 1 (accumulate) and beta = 0 over NaN, team sizes
- * 1, 2 and 3, and calls made inside a parallel region.
+ * 1, 2 and 3, and calls made inside a parallel region. These pin ZL_GEMM_F32=openblas.
+ *
+ * Then the per-shape choice between OpenBLAS and oneDNN's sgemm (cpu_gemm_f32.c,
+ * cpu_gemm_choice.c): oneDNN's results on the same cases, also against zl_ops_ref.gemm;
+ * the choice with injected timings (both outcomes whatever the CPU), the fixed paths, and
+ * one real measurement.
  *
  * Expected values come from a double-precision loop here, with the standard error bound of
  * a float dot product: |got - want| <= gamma * (|alpha| sum_l |a_il b_lj| + |beta c_ij|),
@@ -23,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "backends/ops.h"
 #include "check_util.h"
+#include "zl_build.h"
 
 /* ---- the sgemm call log ----------------------------------------------------------- */
 
@@ -64,10 +71,19 @@ void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
 
 static const zl_ops *cpu;
 
+/* the fp32 path pinned (ZL_GEMM_F32) and read again, choices forgotten, no fake timer */
+static void pin_f32_path(const char *path)
+{
+    setenv("ZL_GEMM_F32", path, 1);
+    zl__cpu_gemm_choice_forget();
+    zl__cpu_gemm_choice_set_timer(NULL);
+}
+
 static void setup(void)
 {
     cpu = zl_ops_find("cpu");
     ck_assert_ptr_nonnull(cpu);
+    pin_f32_path("openblas"); /* the row-split tests count OpenBLAS's calls */
 }
 
 static float *frand(size_t n, uint64_t seed, float lo, float hi)
@@ -336,6 +352,256 @@ START_TEST(test_cpu_gemm_inside_parallel_region_not_split)
 }
 END_TEST
 
+/* ---- fp32 on oneDNN, and the per-shape choice ------------------------------------- */
+
+static bool onednn_built(void)
+{
+#ifdef ZL_HAVE_ONEDNN
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* set while a product may be measured for real: both paths then run */
+static bool g_both_may_run;
+
+/* run_case, and C also within twice the bound of zl_ops_ref.gemm's result (two results
+ * each within the bound of the exact product). Returns whether oneDNN ran it; when it did,
+ * OpenBLAS was not called. */
+static bool run_case_vs_ref(const gemm_case *g, uint64_t seed)
+{
+    gemm_run r;
+    run_prepare(&r, g, seed);
+    int m = g->m, n = g->n, k = g->k;
+    size_t nc = (size_t)m * r.ldc;
+    float *cr = malloc(nc * sizeof(float));
+    memcpy(cr, r.c0, nc * sizeof(float));
+    zl_ops_ref.gemm(&zl_ops_ref, cr, r.a, r.b, m, n, k, r.lda, r.ldb, r.ldc, g->ta, g->tb,
+                    g->alpha, g->beta);
+    long before = zl__cpu_gemm_f32_onednn_calls();
+    atomic_store(&g_ncalls, 0);
+    run_gemm(&r);
+    bool onednn = zl__cpu_gemm_f32_onednn_calls() > before;
+    ck_assert_msg(!onednn || g_both_may_run || atomic_load(&g_ncalls) == 0,
+                  "oneDNN ran, and OpenBLAS too");
+    ck_assert_msg(onednn || atomic_load(&g_ncalls) > 0, "neither oneDNN nor OpenBLAS ran");
+    run_verify(&r);
+    double gamma = 2.0 * (k + 2) * FLT_EPSILON;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            size_t ij = (size_t)i * r.ldc + j;
+            double mag = 0;
+            for (int l = 0; l < k; l++) {
+                double x = g->ta ? r.a[(size_t)l * r.lda + i] : r.a[(size_t)i * r.lda + l];
+                double y = g->tb ? r.b[(size_t)j * r.ldb + l] : r.b[(size_t)l * r.ldb + j];
+                mag += fabs(x * y);
+            }
+            double bound = fabs(g->alpha) * mag + (g->beta != 0.0f ? fabs(g->beta * r.c0[ij]) : 0);
+            if (!(fabs((double)r.c[ij] - cr[ij]) <= 2 * gamma * bound + 1e-30))
+                ck_abort_msg("gemm %dx%dx%d ta=%d tb=%d alpha=%g beta=%g (%s): C(%d,%d) = %.9g, "
+                             "ref %.9g", m, n, k, g->ta, g->tb, g->alpha, g->beta,
+                             onednn ? "oneDNN" : "OpenBLAS", i, j, r.c[ij], cr[ij]);
+        }
+    free(cr);
+    run_free(&r);
+    return onednn;
+}
+
+/* ZL_GEMM_F32=onednn: products of 2^19 multiply-adds or more run on oneDNN's sgemm (where it
+ * is built in), right for every transpose, odd sizes, padded leading dimensions (the
+ * padding of C untouched), alpha, beta = 1 and beta = 0 over NaN, at 1 and 2 threads;
+ * smaller ones stay on OpenBLAS. And the small and odd shapes straight on oneDNN. */
+START_TEST(test_cpu_gemm_f32_onednn_every_transpose)
+{
+    pin_f32_path("onednn");
+    const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {-0.5f, 0.75f}};
+    for (int nth = 1; nth <= 2; nth++) {
+        set_threads(nth);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t p = 0; p < sizeof ab / sizeof ab[0]; p++) {
+                    gemm_case big = {261, 131, 129, ta, tb, ab[p][0], ab[p][1]}; /* 4.4M */
+                    ck_assert_int_eq(run_case_vs_ref(&big, 500 + p), onednn_built());
+                    gemm_case small = {61, 67, 59, ta, tb, ab[p][0], ab[p][1]}; /* 0.24M */
+                    ck_assert(261.0 * 131 * 129 >= ZL_CPU_GEMM_F32_MIN_MACS &&
+                              61.0 * 67 * 59 < ZL_CPU_GEMM_F32_MIN_MACS);
+                    ck_assert(!run_case_vs_ref(&small, 510 + p));
+                }
+    }
+    /* below the size rule, straight on oneDNN: odd shapes, k = 1 */
+    const int shapes[][3] = {{1, 1, 1}, {3, 17, 5}, {17, 1, 3}, {64, 33, 1}, {203, 77, 91}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int tr = 0; tr < 4; tr++)
+            for (size_t p = 0; p < sizeof ab / sizeof ab[0]; p++) {
+                gemm_case g = {shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr & 2,
+                               ab[p][0], ab[p][1]};
+                gemm_run r;
+                run_prepare(&r, &g, 600 + s);
+                bool ran = zl__cpu_gemm_f32_onednn(r.c, r.a, r.b, g.m, g.n, g.k, r.lda, r.ldb,
+                                                   r.ldc, g.ta, g.tb, g.alpha, g.beta);
+                ck_assert_int_eq(ran, onednn_built());
+                if (ran) run_verify(&r);
+                else /* declined: C untouched */
+                    ck_assert(!memcmp(r.c, r.c0, (size_t)g.m * r.ldc * sizeof(float)));
+                run_free(&r);
+            }
+}
+END_TEST
+
+/* Called inside a parallel region, a product that would go to oneDNN runs on OpenBLAS. */
+START_TEST(test_cpu_gemm_f32_inside_parallel_region_openblas)
+{
+    pin_f32_path("onednn");
+    set_threads(2);
+    gemm_run r[2];
+    for (int t = 0; t < 2; t++) {
+        gemm_case g = {261, 131, 129, t == 1, false, 1.0f, 1.0f};
+        run_prepare(&r[t], &g, 700 + t);
+    }
+    long before = zl__cpu_gemm_f32_onednn_calls();
+    atomic_store(&g_ncalls, 0);
+#pragma omp parallel num_threads(2)
+    run_gemm(&r[omp_get_thread_num()]);
+    ck_assert_int_eq(zl__cpu_gemm_f32_onednn_calls(), before);
+    ck_assert_int_eq(atomic_load(&g_ncalls), 2);
+    for (int t = 0; t < 2; t++) {
+        run_verify(&r[t]);
+        run_free(&r[t]);
+    }
+}
+END_TEST
+
+static int timer_calls;
+
+/* oneDNN takes 1 ms on fp32 shapes with m == 256, OpenBLAS 1 ms on the others, the other
+ * path 2 ms: both outcomes, whatever CPU runs the test. bf16 decisions are not this
+ * test's: they would count, and take sgemm. */
+static double fake_timer(zl_gemm_choice_kind kind, bool onednn, int m, int n, int k, bool ta,
+                         bool tb)
+{
+    (void)n, (void)k, (void)ta, (void)tb;
+    if (kind != ZL_GEMM_CHOICE_F32) return onednn ? 2e-3 : 1e-3;
+    timer_calls++;
+    bool onednn_wins = m == 256;
+    return onednn == onednn_wins ? 1e-3 : 2e-3;
+}
+
+START_TEST(test_cpu_gemm_f32_choice_by_injected_timings)
+{
+    ck_assert(zl_gemm_prefer_onednn(1e-3, 2e-3));
+    ck_assert(!zl_gemm_prefer_onednn(2e-3, 1e-3));
+    ck_assert(!zl_gemm_prefer_onednn(1e-3, 1e-3)); /* a tie: the path every build has */
+    set_threads(2);
+    pin_f32_path("measure");
+    zl__cpu_gemm_choice_set_timer(fake_timer);
+    timer_calls = 0;
+    /* oneDNN measured faster for 256 x 130 x 129: chosen, and (where built in) it runs;
+     * without oneDNN the product falls back to OpenBLAS, still right */
+    gemm_case fast = {256, 130, 129, false, true, 1.0f, 1.0f};
+    ck_assert_int_eq(run_case_vs_ref(&fast, 800), onednn_built());
+    ck_assert_int_eq(timer_calls, 2);
+    double to, tob;
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 256, 130, 129, false, true, 2, &to,
+                                         &tob), 1);
+    ck_assert(to == 1e-3 && tob == 2e-3);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_BF16, 256, 130, 129, false, true, 2, NULL,
+                                         NULL), -1); /* the kinds are apart */
+    /* OpenBLAS measured faster for 257 x 130 x 129: chosen */
+    gemm_case slow = {257, 130, 129, false, true, 1.0f, 0.0f};
+    ck_assert(!run_case_vs_ref(&slow, 810));
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 257, 130, 129, false, true, 2, NULL,
+                                         NULL), 0);
+    ck_assert_int_eq(timer_calls, 4);
+    /* stable within the run: the same shapes (other alpha, beta) are not measured again */
+    gemm_case fast2 = {256, 130, 129, false, true, -0.5f, 0.0f};
+    ck_assert_int_eq(run_case_vs_ref(&fast2, 820), onednn_built());
+    ck_assert(!run_case_vs_ref(&slow, 830));
+    ck_assert_int_eq(timer_calls, 4);
+    /* another transpose or thread count is another shape */
+    gemm_case fast_ta = {256, 130, 129, true, false, 1.0f, 1.0f};
+    run_case_vs_ref(&fast_ta, 840);
+    ck_assert_int_eq(timer_calls, 6);
+    set_threads(1);
+    ck_assert_int_eq(run_case_vs_ref(&fast, 850), onednn_built());
+    ck_assert_int_eq(timer_calls, 8);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 256, 130, 129, false, true, 1, NULL,
+                                         NULL), 1);
+    set_threads(2);
+    /* small products, and products inside a parallel region, are never measured */
+    gemm_case small = {256, 40, 50, false, false, 1.0f, 0.0f};
+    ck_assert(256.0 * 40 * 50 < ZL_CPU_GEMM_F32_MIN_MACS);
+    ck_assert(!run_case_vs_ref(&small, 860));
+    ck_assert_int_eq(timer_calls, 8);
+    gemm_run r;
+    gemm_case inner = {256, 140, 140, false, false, 1.0f, 0.0f};
+    run_prepare(&r, &inner, 870);
+#pragma omp parallel num_threads(2)
+#pragma omp single
+    run_gemm(&r);
+    run_verify(&r);
+    run_free(&r);
+    ck_assert_int_eq(timer_calls, 8);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 256, 140, 140, false, false, 2, NULL,
+                                         NULL), -1);
+    zl__cpu_gemm_choice_set_timer(NULL);
+}
+END_TEST
+
+/* The fixed paths: ZL_GEMM_F32=openblas never runs oneDNN, =onednn runs it wherever it is
+ * built in; neither measures. */
+START_TEST(test_cpu_gemm_f32_fixed_paths)
+{
+    set_threads(2);
+    gemm_case g = {300, 160, 128, false, false, 1.0f, 0.0f};
+    pin_f32_path("openblas");
+    ck_assert(!run_case_vs_ref(&g, 900));
+    pin_f32_path("onednn");
+    ck_assert_int_eq(run_case_vs_ref(&g, 910), onednn_built());
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 300, 160, 128, false, false, 2, NULL,
+                                         NULL), -1);
+    pin_f32_path("bogus"); /* warned about, then measured (where there is a choice) */
+    g_both_may_run = true;
+    run_case_vs_ref(&g, 920);
+    g_both_may_run = false;
+    int choice = zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 300, 160, 128, false, false, 2, NULL,
+                                     NULL);
+    ck_assert(onednn_built() ? choice == 0 || choice == 1 : choice == -1);
+}
+END_TEST
+
+/* The real measurement on this CPU: both paths timed, the faster kept, the product right
+ * whichever it is, and the next product of that shape runs only the chosen path. Without
+ * oneDNN (configure --without-onednn) there is nothing to measure: OpenBLAS always. beta
+ * = 1: the timed runs go to a scratch, and C is accumulated into once. */
+START_TEST(test_cpu_gemm_f32_measured_here)
+{
+    set_threads(2);
+    pin_f32_path("measure");
+    for (int beta = 0; beta < 2; beta++) {
+        int m = 512, n = 384 + beta, k = 256;
+        gemm_case g = {m, n, k, false, true, 1.0f, (float)beta};
+        g_both_may_run = true;
+        bool ran = run_case_vs_ref(&g, 950 + beta);
+        g_both_may_run = false;
+        double to, tob;
+        int choice = zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, m, n, k, false, true, 2, &to, &tob);
+        if (!onednn_built()) {
+            ck_assert(!ran);
+            ck_assert_int_eq(choice, -1);
+            continue;
+        }
+        printf("fp32 %d x %d x %d (B^T) at 2 threads: oneDNN %.3f ms, OpenBLAS %.3f ms -> %s\n",
+               m, n, k, 1e3 * to, 1e3 * tob, choice ? "oneDNN" : "OpenBLAS");
+        ck_assert(isfinite(to) && isfinite(tob) && to > 0 && tob > 0);
+        ck_assert_int_eq(choice, to < tob);
+        ck_assert(ran); /* the measurement itself ran oneDNN (and OpenBLAS) */
+        /* the next product runs only the chosen path (asserted inside) */
+        ck_assert_int_eq(run_case_vs_ref(&g, 960 + beta), choice == 1);
+    }
+}
+END_TEST
+
 static Suite *cpu_gemm_suite(void)
 {
     Suite *s = suite_create("cpu_gemm");
@@ -346,6 +612,11 @@ static Suite *cpu_gemm_suite(void)
     tcase_add_test(tc, test_cpu_gemm_three_threads_uneven_blocks);
     tcase_add_test(tc, test_cpu_gemm_one_thread_unsplit_and_agrees);
     tcase_add_test(tc, test_cpu_gemm_inside_parallel_region_not_split);
+    tcase_add_test(tc, test_cpu_gemm_f32_onednn_every_transpose);
+    tcase_add_test(tc, test_cpu_gemm_f32_inside_parallel_region_openblas);
+    tcase_add_test(tc, test_cpu_gemm_f32_choice_by_injected_timings);
+    tcase_add_test(tc, test_cpu_gemm_f32_fixed_paths);
+    tcase_add_test(tc, test_cpu_gemm_f32_measured_here);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -221,27 +221,35 @@ END_TEST
 static int timer_calls;
 
 /* oneDNN takes 1 ms on shapes with m == 256 and sgemm 1 ms on the others; the other path
- * 2 ms: both outcomes, whatever CPU runs the test. */
-static double fake_timer(bool onednn, int m, int n, int k, bool ta, bool tb)
+ * 2 ms: both outcomes, whatever CPU runs the test. fp32 decisions (the sgemm path's own,
+ * cpu_gemm.c) are not this test's: they would count, and take OpenBLAS. */
+static double fake_timer(zl_gemm_choice_kind kind, bool onednn, int m, int n, int k, bool ta,
+                         bool tb)
 {
     (void)n, (void)k, (void)ta, (void)tb;
+    if (kind != ZL_GEMM_CHOICE_BF16) return onednn ? 2e-3 : 1e-3;
     timer_calls++;
     bool onednn_wins = m == 256;
     return onednn == onednn_wins ? 1e-3 : 2e-3;
 }
 
-static void measure_mode(zl_gemm_lp_timer timer)
+static int lp_choice(int m, int n, int k, bool ta, bool tb, int nthr, double *to, double *ts)
+{
+    return zl__cpu_gemm_choice(ZL_GEMM_CHOICE_BF16, m, n, k, ta, tb, nthr, to, ts);
+}
+
+static void measure_mode(zl_gemm_timer timer)
 {
     setenv("ZL_GEMM_LP", "measure", 1);
-    zl__cpu_gemm_lp_forget(); /* also reads ZL_GEMM_LP again */
-    zl__cpu_gemm_lp_set_timer(timer);
+    zl__cpu_gemm_choice_forget(); /* also reads ZL_GEMM_LP again */
+    zl__cpu_gemm_choice_set_timer(timer);
 }
 
 START_TEST(test_gemm_lp_choice_by_injected_timings)
 {
-    ck_assert(zl_gemm_lp_prefer_onednn(1e-3, 2e-3));
-    ck_assert(!zl_gemm_lp_prefer_onednn(2e-3, 1e-3));
-    ck_assert(!zl_gemm_lp_prefer_onednn(1e-3, 1e-3)); /* a tie: the path every CPU has */
+    ck_assert(zl_gemm_prefer_onednn(1e-3, 2e-3));
+    ck_assert(!zl_gemm_prefer_onednn(2e-3, 1e-3));
+    ck_assert(!zl_gemm_prefer_onednn(1e-3, 1e-3)); /* a tie: the path every CPU has */
     measure_mode(fake_timer);
     int nthr = omp_get_max_threads();
     /* oneDNN measured faster for 256 x 96 x 128: chosen, and (where it can run) it runs */
@@ -249,12 +257,12 @@ START_TEST(test_gemm_lp_choice_by_injected_timings)
     bool ran = check_one(ZL_BF16, 256, 96, 128, false, true, 1.0f, 1.0f);
     ck_assert_int_eq(timer_calls, 2);
     double to, ts;
-    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, true, nthr, &to, &ts), 1);
+    ck_assert_int_eq(lp_choice(256, 96, 128, false, true, nthr, &to, &ts), 1);
     ck_assert(to == 1e-3 && ts == 2e-3);
     ck_assert(ran == onednn_expected());
     /* sgemm measured faster for 192 x 96 x 128: chosen, oneDNN does not run */
     ck_assert(!check_one(ZL_BF16, 192, 96, 128, false, true, 1.0f, 1.0f));
-    ck_assert_int_eq(zl__cpu_gemm_lp_choice(192, 96, 128, false, true, nthr, NULL, NULL), 0);
+    ck_assert_int_eq(lp_choice(192, 96, 128, false, true, nthr, NULL, NULL), 0);
     ck_assert_int_eq(timer_calls, 4);
     /* stable within the run: the same shapes again are not measured again */
     ck_assert(check_one(ZL_BF16, 256, 96, 128, false, true, 0.5f, 0.0f) == onednn_expected());
@@ -263,12 +271,12 @@ START_TEST(test_gemm_lp_choice_by_injected_timings)
     /* another transpose or thread count is another shape */
     check_one(ZL_BF16, 256, 96, 128, true, false, 1.0f, 1.0f);
     ck_assert_int_eq(timer_calls, 6);
-    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, true, nthr + 1, NULL, NULL), -1);
+    ck_assert_int_eq(lp_choice(256, 96, 128, false, true, nthr + 1, NULL, NULL), -1);
     /* fp16 and small products are never measured */
     check_one(ZL_F16, 256, 96, 128, false, false, 1.0f, 0.0f);
     check_one(ZL_BF16, 256, 8, 8, false, false, 1.0f, 0.0f);
     ck_assert_int_eq(timer_calls, 6);
-    zl__cpu_gemm_lp_set_timer(NULL);
+    zl__cpu_gemm_choice_set_timer(NULL);
 }
 END_TEST
 
@@ -276,12 +284,12 @@ END_TEST
 START_TEST(test_gemm_lp_fixed_paths)
 {
     setenv("ZL_GEMM_LP", "sgemm", 1);
-    zl__cpu_gemm_lp_forget();
+    zl__cpu_gemm_choice_forget();
     ck_assert(!check_one(ZL_BF16, 256, 96, 128, false, false, 1.0f, 0.0f));
     setenv("ZL_GEMM_LP", "onednn", 1);
-    zl__cpu_gemm_lp_forget();
+    zl__cpu_gemm_choice_forget();
     ck_assert(check_one(ZL_BF16, 256, 96, 128, false, false, 1.0f, 0.0f) == onednn_expected());
-    ck_assert_int_eq(zl__cpu_gemm_lp_choice(256, 96, 128, false, false, omp_get_max_threads(),
+    ck_assert_int_eq(lp_choice(256, 96, 128, false, false, omp_get_max_threads(),
                                             NULL, NULL), -1); /* nothing measured */
 }
 END_TEST
@@ -294,7 +302,7 @@ START_TEST(test_gemm_lp_measured_here)
     int m = 512, n = 384, k = 256, nthr = omp_get_max_threads();
     bool ran = check_one(ZL_BF16, m, n, k, false, true, 1.0f, 0.0f);
     double to, ts;
-    int choice = zl__cpu_gemm_lp_choice(m, n, k, false, true, nthr, &to, &ts);
+    int choice = lp_choice(m, n, k, false, true, nthr, &to, &ts);
     if (!onednn_expected()) {
         ck_assert(!ran);
         ck_assert_int_eq(choice, -1); /* oneDNN cannot run: nothing to measure */
