@@ -65,6 +65,12 @@ struct zl_ops {
      * what the backend must settle once per process (cpu: which OpenBLAS kernel runs,
      * cpu_blas.h). Idempotent; NULL: nothing to do. */
     void (*setup)(const zl_ops *self);
+    /* What the backend chose at run time by measuring (cpu: each GEMM shape's path), as
+     * text a checkpoint keeps, and its restoration, so that a resumed run computes as the
+     * run it resumes did. save writes at most len bytes and returns the length needed
+     * (with the NUL); load returns how many choices it took. NULL: nothing chosen. */
+    size_t (*choices_save)(const zl_ops *self, char *buf, size_t len);
+    int (*choices_load)(const zl_ops *self, const char *text);
 
     /* ---- memory (device memory of this backend) ---------------------------------- */
     /* Returns zeroed, 64-byte aligned memory, or NULL. Called only by core/device.c. */

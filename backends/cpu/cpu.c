@@ -124,9 +124,23 @@ static void cpu_setup(const zl_ops *self)
     zl_cpu_blas_setup();
 }
 
+static size_t cpu_choices_save(const zl_ops *self, char *buf, size_t len)
+{
+    (void)self;
+    return zl__cpu_gemm_choices_save(buf, len);
+}
+
+static int cpu_choices_load(const zl_ops *self, const char *text)
+{
+    (void)self;
+    return zl__cpu_gemm_choices_load(text);
+}
+
 const zl_ops zl_ops_cpu = {
     .name = "cpu",
     .setup = cpu_setup,
+    .choices_save = cpu_choices_save,
+    .choices_load = cpu_choices_load,
     .alloc = zl__cpu_alloc,
     .free = zl__cpu_free,
     .zero = zl__cpu_zero,

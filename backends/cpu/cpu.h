@@ -228,6 +228,11 @@ void zl__cpu_gemm_choice_set_timer(zl_gemm_timer timer);
 void zl__cpu_gemm_choice_forget(void);
 int zl__cpu_gemm_choice(zl_gemm_choice_kind kind, int m, int n, int k, bool trans_a, bool trans_b,
                         int nthr, double *t_onednn, double *t_other);
+/* The choices made so far as text (one line each), for a checkpoint: writes at most len
+ * bytes (NUL-terminated) and returns the bytes the whole text needs; and the choices of
+ * such a text put in the table (lines not understood are skipped), how many. */
+size_t zl__cpu_gemm_choices_save(char *buf, size_t len);
+int zl__cpu_gemm_choices_load(const char *text);
 void zl__cpu_cast(const zl_ops *self, void *dst, zl_dtype dst_type, const void *src,
                   zl_dtype src_type, size_t n);
 

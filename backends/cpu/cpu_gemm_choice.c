@@ -30,7 +30,9 @@
  * (ZL_GEMM_LP=onednn and ZL_GEMM_F32=openblas in make check; the measurement is tested
  * with injected timings). Not thread-safe: the callers decide outside parallel regions. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backends/cpu/cpu.h"
 #include "base/log.h"
@@ -112,6 +114,59 @@ int zl__cpu_gemm_choice(zl_gemm_choice_kind kind, int m, int n, int k, bool tran
     if (t_onednn) *t_onednn = c->t_onednn;
     if (t_other) *t_other = c->t_other;
     return c->onednn;
+}
+
+/* ---- the choices as text, kept in checkpoints ----------------------------------------
+ *
+ * One line per choice: "<kind> <m> <n> <k> <ta> <tb> <threads> <onednn|other>". A resumed
+ * run seeds its table with the choices of the run it resumes, so that its products take
+ * the same paths, and resuming stays bit for bit whatever the new measurement would
+ * have said (engine_ckpt.c). */
+
+size_t zl__cpu_gemm_choices_save(char *buf, size_t len)
+{
+    size_t need = 0;
+    for (int i = 0; i < s.n; i++) {
+        const gemm_choice *c = &s.c[i];
+        char line[128];
+        int k = snprintf(line, sizeof line, "%s %d %d %d %d %d %d %s\n", kinds[c->kind].what,
+                         c->m, c->n, c->k, c->ta, c->tb, c->nthr,
+                         c->onednn ? "onednn" : kinds[c->kind].other);
+        if (buf && need + 1 < len) /* as snprintf: as much as fits, then the NUL */
+            memcpy(buf + need, line, (size_t)k < len - 1 - need ? (size_t)k : len - 1 - need);
+        need += (size_t)k;
+    }
+    if (buf && len) buf[need < len ? need : len - 1] = '\0';
+    return need + 1;
+}
+
+int zl__cpu_gemm_choices_load(const char *text)
+{
+    int loaded = 0;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        char line[128], what[16], path[16];
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+        p += len + (nl != NULL);
+        int m, n, k, ta, tb, nthr;
+        if (sscanf(line, "%15s %d %d %d %d %d %d %15s", what, &m, &n, &k, &ta, &tb, &nthr, path) != 8 ||
+            m <= 0 || n <= 0 || k <= 0 || nthr <= 0 || (ta != 0 && ta != 1) || (tb != 0 && tb != 1))
+            continue; /* not a choice this build understands: it is measured again */
+        for (int kind = 0; kind < ZL_GEMM_CHOICE_KINDS; kind++) {
+            if (strcmp(what, kinds[kind].what)) continue;
+            bool onednn = !strcmp(path, "onednn");
+            if (!onednn && strcmp(path, kinds[kind].other)) break;
+            gemm_choice *c = find((zl_gemm_choice_kind)kind, m, n, k, ta, tb, nthr);
+            if (!c) {
+                if (s.n < CHOICES) c = &s.c[s.n++];
+                else c = &s.c[s.next], s.next = (s.next + 1) % CHOICES;
+            }
+            *c = (gemm_choice){(zl_gemm_choice_kind)kind, m, n, k, nthr, ta, tb, onednn, NAN, NAN};
+            loaded++;
+        }
+    }
+    return loaded;
 }
 
 /* The product as the measurement runs it: into c (rows ldc apart), beta 0. */

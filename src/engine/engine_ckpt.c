@@ -183,9 +183,57 @@ static zl_status parse_object(const char *text, const char *what, json_t **out)
     return ZL_OK;
 }
 
+/* What each rank's backend chose by measuring (the cpu backend: each GEMM shape's path,
+ * ops.h choices_save), gathered from every rank: a JSON array of texts, one per rank, or
+ * NULL when the backend chooses nothing. Kept in the model states, so that a resumed rank
+ * computes as the rank it resumes did (restore_choices). Collective. */
+static zl_status gather_choices(zl_engine *e, json_t **out)
+{
+    *out = NULL;
+    const zl_ops *ops = zl_device_backend(e->device);
+    if (!ops->choices_save) return ZL_OK;
+    int32_t len = (int32_t)ops->choices_save(ops, NULL, 0);
+    zl_status st = ZL_OK;
+    int W = zl__engine_dp_size(e);
+    if (W > 1) st = zl_comm_allreduce(e->opt.dp, &len, 1, ZL_I32, ZL_REDUCE_MAX);
+    size_t slot = ((size_t)len + 3) / 4 * 4; /* whole int32s for the allgather */
+    char *all = st == ZL_OK ? calloc((size_t)W, slot) : NULL;
+    char *mine = all ? all + (size_t)zl__engine_dp_rank(e) * slot : NULL;
+    if (st == ZL_OK && !all) st = zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
+    if (st == ZL_OK) ops->choices_save(ops, mine, slot);
+    if (st == ZL_OK && W > 1)
+        st = zl_comm_allgather(e->opt.dp, all, mine, slot / 4, ZL_I32);
+    if (st == ZL_OK) {
+        *out = json_array();
+        for (int r = 0; r < W; r++) {
+            all[(size_t)r * slot + slot - 1] = '\0';
+            json_array_append_new(*out, json_string(all + (size_t)r * slot));
+        }
+    }
+    free(all);
+    return st;
+}
+
+/* This rank's saved choices into its backend: its own rank's when the world size is the
+ * saved one, else rank 0's (another layout computes otherwise anyway). Choices the
+ * backend has made already stay: none have been made before the first step. */
+static void restore_choices(zl_engine *e, const zl_ckpt *c)
+{
+    const zl_ops *ops = zl_device_backend(e->device);
+    const json_t *all = json_object_get(zl_ckpt_file_state(zl_ckpt_states(c)), "backend_choices");
+    if (!ops->choices_load || !json_is_array(all) || json_array_size(all) == 0) return;
+    size_t r = json_array_size(all) == (size_t)zl__engine_dp_size(e) ? (size_t)zl__engine_dp_rank(e) : 0;
+    const json_t *text = json_array_get(all, r);
+    if (json_is_string(text)) {
+        int n = ops->choices_load(ops, json_string_value(text));
+        if (n) zl_log_debug("took %d run-time choices (GEMM paths) from the checkpoint", n);
+    }
+}
+
 /* Rank 0's (or each node's first rank's) model states: the module's weights by name. */
 static zl_status write_model_states(zl_engine *e, const char *dir, const char *tag,
-                                    const zl_engine_save_args *a, const void *module)
+                                    const zl_engine_save_args *a, const void *module,
+                                    json_t *choices)
 {
     const zl_model *m = &e->model;
     zl_ckpt_writer *w;
@@ -214,6 +262,7 @@ static zl_status write_model_states(zl_engine *e, const char *dir, const char *t
         }
         json_object_set_new(s, "optimizer_shards", shards);
         if (config) json_object_set(s, "ds_config", config);
+        if (choices) json_object_set(s, "backend_choices", choices);
         if (client) json_object_set(s, "client_state", client);
         st = zl_ckpt_writer_write(w, dir, ZL_CKPT_MODEL_STATES);
     }
@@ -269,11 +318,14 @@ zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
         module = gathered;
         st = agree(e, st);
     }
+    json_t *choices = NULL;
+    if (st == ZL_OK) st = agree(e, gather_choices(e, &choices));
     if (st == ZL_OK) {
         if (e->opt.zero_stage != 0 || zl__engine_dp_rank(e) == 0) st = write_optim_shard(e, stage_dir);
-        if (st == ZL_OK && leader) st = write_model_states(e, stage_dir, tag, a, module);
+        if (st == ZL_OK && leader) st = write_model_states(e, stage_dir, tag, a, module, choices);
         st = agree(e, st);
     }
+    json_decref(choices);
     free(gathered);
     if (st == ZL_OK && leader) st = zl_ckpt_commit(a->dir, tag, !a->no_latest);
     st = agree(e, st);
@@ -416,6 +468,7 @@ static zl_status load_local(zl_engine *e, const zl_engine_load_args *a, zl_engin
     /* The tensors no value came from (stage 0 in fp32 takes the parameters from the master
      * weights, not the module) are checked too: a corrupted file is refused whole. */
     if (st == ZL_OK) st = zl_ckpt_file_verify_all((zl_ckpt_file *)zl_ckpt_states(c));
+    if (st == ZL_OK) restore_choices(e, c);
     if (st == ZL_OK && out) {
         const json_t *client = json_object_get(zl_ckpt_file_state(zl_ckpt_states(c)), "client_state");
         snprintf(out->tag, sizeof out->tag, "%s", zl_ckpt_tag(c));

@@ -548,6 +548,51 @@ START_TEST(test_cpu_gemm_f32_choice_by_injected_timings)
 }
 END_TEST
 
+/* The choices as text (what a checkpoint keeps): saved, forgotten, loaded back, they are
+ * taken without measuring again; a resumed run computes as the run it resumes. */
+START_TEST(test_cpu_gemm_choices_survive_as_text)
+{
+    set_threads(2);
+    pin_f32_path("measure");
+    zl__cpu_gemm_choice_set_timer(fake_timer);
+    timer_calls = 0;
+    gemm_case fast = {256, 130, 129, false, true, 1.0f, 1.0f}, slow = {257, 130, 129, false, true, 1.0f, 0.0f};
+    run_case_vs_ref(&fast, 1000);
+    run_case_vs_ref(&slow, 1010);
+    ck_assert_int_eq(timer_calls, 4);
+    size_t need = zl__cpu_gemm_choices_save(NULL, 0);
+    char *text = malloc(need);
+    ck_assert_uint_eq(zl__cpu_gemm_choices_save(text, need), need);
+    ck_assert_uint_eq(strlen(text) + 1, need);
+    ck_assert_ptr_nonnull(strstr(text, "fp32 256 130 129 0 1 2 onednn\n"));
+    ck_assert_ptr_nonnull(strstr(text, "fp32 257 130 129 0 1 2 openblas\n"));
+    /* A truncated buffer stays a string and says how much it needs. */
+    char small[8];
+    ck_assert_uint_eq(zl__cpu_gemm_choices_save(small, sizeof small), need);
+    ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    /* A new process (forget), the timings now the other way round: the loaded choices win. */
+    zl__cpu_gemm_choice_forget();
+    pin_f32_path("measure");
+    ck_assert_int_eq(zl__cpu_gemm_choices_load(text), 2);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 256, 130, 129, false, true, 2, NULL,
+                                         NULL), 1);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 257, 130, 129, false, true, 2, NULL,
+                                         NULL), 0);
+    run_case_vs_ref(&fast, 1020);
+    run_case_vs_ref(&slow, 1030);
+    ck_assert_int_eq(timer_calls, 4); /* nothing measured again */
+    /* Lines it does not understand are skipped, the rest taken. */
+    zl__cpu_gemm_choice_forget();
+    ck_assert_int_eq(zl__cpu_gemm_choices_load("garbage\nfp32 1 2\nfp64 8 8 8 0 0 1 onednn\n"
+                                               "fp32 8 8 8 0 0 1 maybe\nfp32 9 9 9 0 0 1 onednn"), 1);
+    ck_assert_int_eq(zl__cpu_gemm_choice(ZL_GEMM_CHOICE_F32, 9, 9, 9, false, false, 1, NULL, NULL), 1);
+    ck_assert_int_eq(zl__cpu_gemm_choices_load(NULL), 0);
+    free(text);
+    zl__cpu_gemm_choice_forget();
+    zl__cpu_gemm_choice_set_timer(NULL);
+}
+END_TEST
+
 /* The fixed paths: ZL_GEMM_F32=openblas never runs oneDNN, =onednn runs it wherever it is
  * built in; neither measures. */
 START_TEST(test_cpu_gemm_f32_fixed_paths)
@@ -615,6 +660,7 @@ static Suite *cpu_gemm_suite(void)
     tcase_add_test(tc, test_cpu_gemm_f32_onednn_every_transpose);
     tcase_add_test(tc, test_cpu_gemm_f32_inside_parallel_region_openblas);
     tcase_add_test(tc, test_cpu_gemm_f32_choice_by_injected_timings);
+    tcase_add_test(tc, test_cpu_gemm_choices_survive_as_text);
     tcase_add_test(tc, test_cpu_gemm_f32_fixed_paths);
     tcase_add_test(tc, test_cpu_gemm_f32_measured_here);
     suite_add_tcase(s, tc);
