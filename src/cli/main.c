@@ -16,7 +16,8 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  train     train a GPT model from a DeepSpeed config\n"
-            "            (no options: the lab model on the built-in corpus)\n"
+            "            (no command: train, with the options given; none: the lab\n"
+            "            model on the built-in corpus)\n"
             "  config    validate a DeepSpeed config and print the resolved settings\n"
             "  plan      a run's memory and simulated step time on a GPU cluster\n"
             "            (the meta backend: nothing allocated)\n"
@@ -44,6 +45,8 @@ static int run(int argc, char **argv)
         usage(stdout);
         return ZL_EXIT_OK;
     }
+    /* Options without a command are train's, as no command at all is: `zerolab --steps 20`. */
+    if (cmd[0] == '-') return zl_cmd_train(argc, argv);
     fprintf(stderr, "zerolab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return ZL_EXIT_USAGE;

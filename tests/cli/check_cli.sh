@@ -200,6 +200,9 @@ grep -q '; 1 step$' "$tmp/out" && grep -q '^done: .* in 1 step,' "$tmp/out" ||
     { echo "FAIL: the banner or the summary does not say '1 step'"; cat "$tmp/out"; failures=$((failures + 1)); }
 expect 2 "unknown or incomplete option" -- train --frobnicate
 expect 2 "unknown command 'trian'" -- trian
+# options without a command are train's, as no command at all is
+expect 0 "done: loss" -- --steps 2 --seq-len 16
+expect 2 "unknown or incomplete option '--stpes'" -- --stpes 2
 expect 1 "unknown backend 'gpu'" -- train --backend gpu --steps 1
 expect 2 "--device-memory expects a size" -- train --device-memory lots
 expect 1 "rank 0: out of memory allocating" -- train --device-memory 1MiB --steps 1
