@@ -1,6 +1,9 @@
 /* One optimizer step as data: the data-parallel schedule's instruction stream, and the
  * executor (zl_engine_train_batch) against DeepSpeed's forward/backward/step API, bit for
- * bit. */
+ * bit; DeepSpeed's pipeline schedules (TrainSchedule, InferenceSchedule) against the
+ * reference's vectors, against a literal transcription of DeepSpeed's step logic, and
+ * against the invariants that make them correct. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +195,538 @@ END_TEST
 START_TEST(test_gpipe_slots_match_data_parallel_bf16) { gpipe_matches_data_parallel(ZL_BF16); }
 END_TEST
 
+/* ---- Pipeline schedules ---------------------------------------------------------------- */
+
+/* The reference's short names: [Load(0),Fwd(0)] [SendAct(0)] ... */
+static const char *short_name(zl_instr_kind k)
+{
+    switch (k) {
+    case ZL_LOAD_MICRO_BATCH: return "Load";
+    case ZL_FORWARD_PASS: return "Fwd";
+    case ZL_BACKWARD_PASS: return "Bwd";
+    case ZL_REDUCE_TIED_GRADS: return "ReduceTied";
+    case ZL_REDUCE_GRADS: return "ReduceGrads";
+    case ZL_OPTIMIZER_STEP: return "OptStep";
+    case ZL_SEND_ACTIVATION: return "SendAct";
+    case ZL_RECV_ACTIVATION: return "RecvAct";
+    case ZL_SEND_GRAD: return "SendGrad";
+    case ZL_RECV_GRAD: return "RecvGrad";
+    }
+    return "?";
+}
+
+#define MAX_PROG 256
+
+/* One stage's schedule, generated and checked for its step structure: the steps are in
+ * order and inside [0, steps). */
+static int stage_prog(zl_schedule_kind kind, int M, int S, int stage, zl_instr *prog)
+{
+    int n = zl_schedule_make_stage(kind, M, S, stage, NULL, 0);
+    ck_assert_int_le(n, MAX_PROG);
+    ck_assert_int_eq(zl_schedule_make_stage(kind, M, S, stage, prog, MAX_PROG), n);
+    int steps = zl_schedule_steps(kind, M, S);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_ge(prog[i].step, i ? prog[i - 1].step : 0);
+        ck_assert_int_lt(prog[i].step, steps);
+    }
+    return n;
+}
+
+/* The schedule as the reference writes it: one bracketed list per step, empty steps too. */
+static void render(const zl_instr *prog, int n, int steps, char *text, size_t len)
+{
+    size_t at = 0;
+    text[0] = 0;
+    for (int t = 0, i = 0; t < steps; t++) {
+        at += (size_t)snprintf(text + at, len - at, "%s[", t ? " " : "");
+        for (bool firstin = true; i < n && prog[i].step == t; i++, firstin = false) {
+            if (prog[i].buffer >= 0)
+                at += (size_t)snprintf(text + at, len - at, "%s%s(%d)", firstin ? "" : ",",
+                                       short_name(prog[i].kind), prog[i].buffer);
+            else
+                at += (size_t)snprintf(text + at, len - at, "%s%s", firstin ? "" : ",",
+                                       short_name(prog[i].kind));
+        }
+        at += (size_t)snprintf(text + at, len - at, "]");
+        ck_assert_uint_lt(at, len);
+    }
+}
+
+static void check_rendered(zl_schedule_kind kind, int M, int S, int stage, const char *want)
+{
+    zl_instr prog[MAX_PROG];
+    int n = stage_prog(kind, M, S, stage, prog);
+    char text[4096];
+    render(prog, n, zl_schedule_steps(kind, M, S), text, sizeof text);
+    static const char *names[] = {"data-parallel", "gpipe", "train", "inference"};
+    printf("%s S=%d M=%d stage %d: %s\n", names[kind], S, M, stage, text);
+    ck_assert_str_eq(text, want);
+}
+
+/* DeepSpeed's names for the p2p instructions, as its call_to_str prints them, and as the
+ * executor's error names them. */
+START_TEST(test_p2p_instruction_names)
+{
+    char one[64];
+    const struct {
+        zl_instr_kind kind;
+        const char *want;
+    } cases[] = {{ZL_SEND_ACTIVATION, "SendActivation(buffer_id=1)"},
+                 {ZL_RECV_ACTIVATION, "RecvActivation(buffer_id=1)"},
+                 {ZL_SEND_GRAD, "SendGrad(buffer_id=1)"},
+                 {ZL_RECV_GRAD, "RecvGrad(buffer_id=1)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        zl_instr_format(&(zl_instr){.kind = cases[i].kind, .buffer = 1}, one, sizeof one);
+        ck_assert_str_eq(one, cases[i].want);
+    }
+}
+END_TEST
+
+/* The step structure of the one-stage schedules: DeepSpeed's DataParallelSchedule yields
+ * one step per micro-batch with the reductions and the step in the last one; GPipe one
+ * step per pass. */
+START_TEST(test_one_stage_steps)
+{
+    check_rendered(ZL_SCHEDULE_DATA_PARALLEL, 3, 1, 0,
+                   "[Load(0),Fwd(0),Bwd(0)] [Load(0),Fwd(0),Bwd(0)] "
+                   "[Load(0),Fwd(0),Bwd(0),ReduceTied,ReduceGrads,OptStep]");
+    check_rendered(ZL_SCHEDULE_GPIPE, 2, 1, 0,
+                   "[Load(0),Fwd(0)] [Load(1),Fwd(1)] [Bwd(0)] [Bwd(1),ReduceTied,ReduceGrads,OptStep]");
+}
+END_TEST
+
+/* The reference's vectors (deepspeed-behaviour.md 3.2), step by step. */
+START_TEST(test_train_schedule_reference_vector)
+{
+    check_rendered(ZL_SCHEDULE_TRAIN, 3, 2, 0,
+                   "[Load(0),Fwd(0)] [SendAct(0)] [Load(1),Fwd(1)] [RecvGrad(0),SendAct(1),Bwd(0)] "
+                   "[Load(0),Fwd(0)] [RecvGrad(1),SendAct(0),Bwd(1)] [] "
+                   "[RecvGrad(0),Bwd(0),ReduceTied,ReduceGrads,OptStep]");
+    check_rendered(ZL_SCHEDULE_TRAIN, 3, 2, 1,
+                   "[] [RecvAct(0),Load(0),Fwd(0)] [Bwd(0)] [SendGrad(0),RecvAct(1),Load(1),Fwd(1)] "
+                   "[Bwd(1)] [SendGrad(1),RecvAct(0),Load(0),Fwd(0)] [Bwd(0)] "
+                   "[SendGrad(0),ReduceTied,ReduceGrads,OptStep]");
+    ck_assert_int_eq(zl_schedule_steps(ZL_SCHEDULE_TRAIN, 3, 2), 8);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 3, 2, 0), 2);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 3, 2, 1), 2);
+    /* The buffer rule max(2, min(S - stage, M)) where it is not 2. */
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 8, 4, 0), 4);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 8, 4, 1), 3);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 3, 4, 0), 3);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_TRAIN, 1, 4, 0), 2);
+    /* And in DeepSpeed's full names. */
+    zl_instr prog[MAX_PROG];
+    int n = stage_prog(ZL_SCHEDULE_TRAIN, 3, 2, 0, prog);
+    char one[64];
+    zl_instr_format(&prog[5], one, sizeof one);
+    ck_assert_int_eq(prog[5].step, 3);
+    ck_assert_str_eq(one, "RecvGrad(buffer_id=0)");
+    zl_instr_format(&prog[n - 1], one, sizeof one);
+    ck_assert_str_eq(one, "OptimizerStep()");
+}
+END_TEST
+
+START_TEST(test_inference_schedule_reference_vector)
+{
+    check_rendered(ZL_SCHEDULE_INFERENCE, 2, 2, 0,
+                   "[Load(0),Fwd(0)] [Load(1),SendAct(0),Fwd(1)] [SendAct(1)]");
+    check_rendered(ZL_SCHEDULE_INFERENCE, 2, 2, 1,
+                   "[] [Load(0),RecvAct(0),Fwd(0)] [Load(1),RecvAct(1),Fwd(1)]");
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_INFERENCE, 2, 2, 0), 2);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_INFERENCE, 8, 4, 3), 2);
+}
+END_TEST
+
+/* An independent generator: DeepSpeed's schedule.py (TrainSchedule.steps,
+ * _step_to_micro_batch and its four helpers, InferenceSchedule.steps, num_pipe_buffers)
+ * transcribed literally, branch by branch, into per-step lists; floor division as Python's
+ * (its operands are never negative where it matters). The library's generator is written
+ * from a closed form instead (forward of m at step 2m + s, backward at 2m + 2S - 1 - s). */
+typedef struct ds_sched {
+    int steps;
+    int len[64];        /* instructions per step */
+    zl_instr ins[64][8]; /* [step][i], .step unset */
+} ds_sched;
+
+static int pyfloordiv2(int x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
+
+static void ds_add(ds_sched *d, int step, zl_instr_kind kind, int buffer)
+{
+    ck_assert_int_lt(d->len[step], 8);
+    d->ins[step][d->len[step]++] = (zl_instr){.kind = kind, .buffer = buffer};
+}
+
+static int ds_train_buffers(int M, int S, int stage)
+{
+    int buffers = S - stage < M ? S - stage : M;
+    return buffers > 2 ? buffers : 2;
+}
+
+static void ds_train(int M, int S, int stage_id, ds_sched *d)
+{
+    memset(d, 0, sizeof *d);
+    int prev_stage = stage_id - 1, next_stage = stage_id + 1;
+#define VALID_MB(m) (0 <= (m) && (m) < M)
+#define VALID_STAGE(s) (0 <= (s) && (s) < S)
+#define EVEN(x) ((x) % 2 == 0)
+    int prev_micro_batch_id = -1;
+    int total_steps = 2 * (M + S - 1);
+    d->steps = total_steps;
+    int prev_buffer = -99, curr_buffer = -99;
+    int nbuf = ds_train_buffers(M, S, stage_id);
+    for (int step_id = 0; step_id < total_steps; step_id++) {
+        int micro_batch_id;
+        bool is_forward;
+        if (EVEN(step_id) && EVEN(stage_id)) { /* _even_step_forward_id */
+            micro_batch_id = pyfloordiv2(step_id) - pyfloordiv2(stage_id);
+            is_forward = true;
+        } else if (!EVEN(step_id) && !EVEN(stage_id)) { /* _odd_step_forward_id */
+            micro_batch_id = pyfloordiv2(step_id - 1) - pyfloordiv2(stage_id);
+            is_forward = true;
+        } else if (EVEN(step_id) && !EVEN(stage_id)) { /* _even_step_backward_id */
+            micro_batch_id = pyfloordiv2(step_id) - S + pyfloordiv2(stage_id + 1);
+            is_forward = false;
+        } else { /* _odd_step_backward_id */
+            micro_batch_id = pyfloordiv2(step_id - 1) - S + 1 + pyfloordiv2(stage_id);
+            is_forward = false;
+        }
+        if (VALID_MB(prev_micro_batch_id)) prev_buffer = prev_micro_batch_id % nbuf;
+        if (VALID_MB(micro_batch_id)) curr_buffer = micro_batch_id % nbuf;
+        if (is_forward) {
+            if (VALID_MB(prev_micro_batch_id) && VALID_STAGE(prev_stage))
+                ds_add(d, step_id, ZL_SEND_GRAD, prev_buffer);
+            if (VALID_MB(micro_batch_id) && VALID_STAGE(prev_stage))
+                ds_add(d, step_id, ZL_RECV_ACTIVATION, curr_buffer);
+        } else {
+            if (VALID_MB(micro_batch_id) && VALID_STAGE(next_stage))
+                ds_add(d, step_id, ZL_RECV_GRAD, curr_buffer);
+            if (VALID_MB(prev_micro_batch_id) && VALID_STAGE(next_stage))
+                ds_add(d, step_id, ZL_SEND_ACTIVATION, prev_buffer);
+        }
+        if (stage_id == 0 || stage_id == S - 1)
+            if (is_forward && VALID_MB(micro_batch_id))
+                ds_add(d, step_id, ZL_LOAD_MICRO_BATCH, curr_buffer);
+        if (VALID_MB(micro_batch_id))
+            ds_add(d, step_id, is_forward ? ZL_FORWARD_PASS : ZL_BACKWARD_PASS, curr_buffer);
+        if (step_id == total_steps - 1) {
+            ds_add(d, step_id, ZL_REDUCE_TIED_GRADS, -1);
+            ds_add(d, step_id, ZL_REDUCE_GRADS, -1);
+            ds_add(d, step_id, ZL_OPTIMIZER_STEP, -1);
+        }
+        prev_micro_batch_id = micro_batch_id;
+    }
+}
+
+static void ds_inference(int M, int S, int stage_id, ds_sched *d)
+{
+    memset(d, 0, sizeof *d);
+    int prev_stage = stage_id - 1, next_stage = stage_id + 1;
+    int total_steps = M + S - 1;
+    d->steps = total_steps;
+    for (int step_id = 0; step_id < total_steps; step_id++) {
+        int micro_batch_id = step_id - stage_id;
+        int recv_buf, send_buf;
+        if (EVEN(stage_id)) {
+            recv_buf = step_id % 2;
+            send_buf = (step_id + 1) % 2;
+        } else {
+            recv_buf = (step_id + 1) % 2;
+            send_buf = step_id % 2;
+        }
+        if (stage_id == 0 || stage_id == S - 1)
+            if (VALID_MB(micro_batch_id)) ds_add(d, step_id, ZL_LOAD_MICRO_BATCH, recv_buf);
+        if (EVEN(stage_id)) {
+            if (VALID_STAGE(next_stage) && VALID_MB(micro_batch_id - 1))
+                ds_add(d, step_id, ZL_SEND_ACTIVATION, send_buf);
+            if (VALID_STAGE(prev_stage) && VALID_MB(micro_batch_id))
+                ds_add(d, step_id, ZL_RECV_ACTIVATION, recv_buf);
+        } else {
+            if (VALID_STAGE(prev_stage) && VALID_MB(micro_batch_id))
+                ds_add(d, step_id, ZL_RECV_ACTIVATION, recv_buf);
+            if (VALID_STAGE(next_stage) && VALID_MB(micro_batch_id - 1))
+                ds_add(d, step_id, ZL_SEND_ACTIVATION, send_buf);
+        }
+        if (VALID_MB(micro_batch_id)) ds_add(d, step_id, ZL_FORWARD_PASS, recv_buf);
+    }
+#undef VALID_MB
+#undef VALID_STAGE
+#undef EVEN
+}
+
+/* Every (S in 1..4, M in 1..8, stage): the library's schedules equal the transcription,
+ * step by step, and so do the buffer counts. */
+START_TEST(test_schedules_equal_transcription)
+{
+    int compared = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        zl_schedule_kind k = kind ? ZL_SCHEDULE_INFERENCE : ZL_SCHEDULE_TRAIN;
+        for (int S = 1; S <= 4; S++)
+            for (int M = 1; M <= 8; M++)
+                for (int s = 0; s < S; s++) {
+                    ds_sched d;
+                    if (kind) ds_inference(M, S, s, &d);
+                    else ds_train(M, S, s, &d);
+                    zl_instr prog[MAX_PROG];
+                    int n = stage_prog(k, M, S, s, prog);
+                    ck_assert_int_eq(zl_schedule_steps(k, M, S), d.steps);
+                    ck_assert_int_eq(zl_schedule_stage_buffers(k, M, S, s),
+                                     kind ? 2 : ds_train_buffers(M, S, s));
+                    int i = 0;
+                    for (int t = 0; t < d.steps; t++)
+                        for (int j = 0; j < d.len[t]; j++, i++) {
+                            ck_assert_msg(i < n && prog[i].step == t && prog[i].kind == d.ins[t][j].kind &&
+                                              prog[i].buffer == d.ins[t][j].buffer,
+                                          "%s S=%d M=%d stage %d step %d: instruction %d differs",
+                                          kind ? "inference" : "train", S, M, s, t, j);
+                            compared++;
+                        }
+                    ck_assert_int_eq(i, n);
+                }
+    }
+    ck_assert_int_gt(compared, 1000);
+}
+END_TEST
+
+/* What a stage's stream says happened, micro-batch by micro-batch: the p2p operations of
+ * each step with the micro-batch they carry, and the checks made on the way. Micro-batches
+ * enter a stage in order (loads and receives are FIFO), so the k-th forward is of
+ * micro-batch k; a buffer op's micro-batch is then read from the buffer's occupant. */
+typedef struct p2p_op {
+    zl_instr_kind kind;
+    int mb;
+} p2p_op;
+
+typedef struct stage_trace {
+    int nops[64];
+    p2p_op ops[64][4]; /* [step][i]: the step's p2p operations in order */
+    int forwards[8], backwards[8];
+    int max_in_flight;
+} stage_trace;
+
+static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace *tr)
+{
+    memset(tr, 0, sizeof *tr);
+    zl_instr prog[MAX_PROG];
+    int n = stage_prog(kind, M, S, s, prog);
+    int nbuf = zl_schedule_stage_buffers(kind, M, S, s);
+    bool train = kind == ZL_SCHEDULE_TRAIN, last = s == S - 1;
+    int occ[8], done[8]; /* the micro-batch a buffer holds / last released (-1: none) */
+    for (int b = 0; b < 8; b++) occ[b] = done[b] = -1;
+    int next_fwd = 0, in_flight = 0, last_bwd = -1, boundary = 0;
+    for (int i = 0; i < n; i++) {
+        const zl_instr *in = &prog[i];
+        int b = in->buffer, t = in->step;
+        if (in->kind >= ZL_REDUCE_TIED_GRADS && in->kind <= ZL_OPTIMIZER_STEP) {
+            /* the reductions and the step, in this order, at the end of the last step */
+            ck_assert(train);
+            ck_assert_int_eq(in->kind, ZL_REDUCE_TIED_GRADS + boundary++);
+            ck_assert_int_eq(t, zl_schedule_steps(kind, M, S) - 1);
+            ck_assert_int_ge(i, n - 3);
+            continue;
+        }
+        ck_assert_int_ge(b, 0);
+        ck_assert_int_lt(b, nbuf);
+        int mb = -1;
+        switch (in->kind) {
+        case ZL_LOAD_MICRO_BATCH:
+        case ZL_RECV_ACTIVATION:
+            /* input for the next forward, in this step, into a buffer no one holds */
+            ck_assert_msg(occ[b] < 0, "stage %d step %d: buffer %d reused before its %s", s, t,
+                          b, train ? "backward" : "send");
+            ck_assert(s == 0 || s == S - 1 || in->kind == ZL_RECV_ACTIVATION);
+            ck_assert(in->kind == ZL_LOAD_MICRO_BATCH || s > 0);
+            ck_assert(i + 1 < n && prog[i + 1].step == t); /* the forward follows, same step */
+            mb = next_fwd;
+            break;
+        case ZL_FORWARD_PASS:
+            ck_assert_msg(occ[b] < 0, "stage %d step %d: buffer %d reused", s, t, b);
+            ck_assert_int_lt(next_fwd, M);
+            mb = occ[b] = next_fwd++;
+            tr->forwards[mb]++;
+            /* where nothing will release it (inference on the last stage), it is free */
+            if (!train && last) occ[b] = -1;
+            if (++in_flight > tr->max_in_flight) tr->max_in_flight = in_flight;
+            if (!train && last) in_flight--;
+            break;
+        case ZL_SEND_ACTIVATION: /* the output of the forward of the step before */
+            ck_assert(!last);
+            ck_assert_int_ge(occ[b], 0);
+            mb = occ[b];
+            ck_assert_int_eq(mb, next_fwd - 1);
+            if (!train) occ[b] = -1, in_flight--; /* inference: sent is done */
+            break;
+        case ZL_RECV_GRAD: /* the gradient of a held micro-batch, about to be backwarded */
+            ck_assert(train && !last);
+            ck_assert_int_ge(occ[b], 0);
+            mb = occ[b];
+            break;
+        case ZL_BACKWARD_PASS:
+            ck_assert(train);
+            ck_assert_msg(occ[b] >= 0, "stage %d step %d: backward of empty buffer %d", s, t, b);
+            mb = occ[b];
+            ck_assert_int_eq(mb, last_bwd + 1); /* backwards in order too */
+            last_bwd = mb;
+            tr->backwards[mb]++;
+            done[b] = mb;
+            occ[b] = -1;
+            in_flight--;
+            break;
+        case ZL_SEND_GRAD: /* the input gradient of the backward of the step before */
+            ck_assert(train && s > 0);
+            ck_assert_int_eq(done[b], last_bwd);
+            ck_assert(i == 0 || prog[i - 1].step < t); /* first in its step */
+            mb = done[b];
+            break;
+        default: ck_abort();
+        }
+        if (in->kind == ZL_SEND_ACTIVATION || in->kind == ZL_RECV_ACTIVATION ||
+            in->kind == ZL_SEND_GRAD || in->kind == ZL_RECV_GRAD) {
+            ck_assert_int_lt(tr->nops[t], 4);
+            tr->ops[t][tr->nops[t]++] = (p2p_op){in->kind, mb};
+        }
+    }
+    ck_assert_int_eq(boundary, train ? 3 : 0);
+    ck_assert_int_eq(in_flight, 0);
+    for (int b = 0; b < nbuf; b++) ck_assert_int_lt(occ[b], 0);
+    for (int m = 0; m < M; m++) {
+        ck_assert_int_eq(tr->forwards[m], 1);
+        ck_assert_int_eq(tr->backwards[m], train ? 1 : 0);
+    }
+}
+
+/* The p2p operations stage s issues toward `peer`, in order. */
+static int toward(const stage_trace *tr, int t, int s, int peer, p2p_op *out)
+{
+    int k = 0;
+    for (int i = 0; i < tr->nops[t]; i++) {
+        zl_instr_kind kd = tr->ops[t][i].kind;
+        bool next = kd == ZL_SEND_ACTIVATION || kd == ZL_RECV_GRAD;
+        if ((peer == s + 1) == next) out[k++] = tr->ops[t][i];
+    }
+    return k;
+}
+
+/* For S in 1..4, M in 1..8: every micro-batch is forwarded (and, training, backwarded)
+ * exactly once per stage, in order; a buffer is never refilled while it holds a
+ * micro-batch waiting for its backward (inference: for its send); 1F1B holds at most
+ * min(S - stage, M) micro-batches at once, which is what its buffer count allows for; and
+ * between neighbours s and s + 1, in every step, s's sends and receives toward s + 1 meet
+ * s + 1's receives and sends toward s one for one, in the same order (so blocking p2p
+ * cannot deadlock), carrying the same micro-batch. */
+START_TEST(test_schedule_invariants)
+{
+    static stage_trace tr[4];
+    int pairs = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        zl_schedule_kind k = kind ? ZL_SCHEDULE_INFERENCE : ZL_SCHEDULE_TRAIN;
+        for (int S = 1; S <= 4; S++)
+            for (int M = 1; M <= 8; M++) {
+                for (int s = 0; s < S; s++) {
+                    trace_stage(k, M, S, s, &tr[s]);
+                    if (!kind) {
+                        int want = S - s < M ? S - s : M;
+                        ck_assert_int_eq(tr[s].max_in_flight, want);
+                    }
+                }
+                for (int t = 0; t < zl_schedule_steps(k, M, S); t++)
+                    for (int s = 0; s < S; s++) {
+                        p2p_op a[4], b[4];
+                        if (s == 0) ck_assert_int_eq(toward(&tr[s], t, s, -1, a), 0);
+                        if (s == S - 1) ck_assert_int_eq(toward(&tr[s], t, s, S, a), 0);
+                        if (s == S - 1) continue;
+                        int na = toward(&tr[s], t, s, s + 1, a);
+                        int nb = toward(&tr[s + 1], t, s + 1, s, b);
+                        ck_assert_msg(na == nb, "S=%d M=%d step %d: stages %d and %d issue %d and %d p2p ops",
+                                      S, M, t, s, s + 1, na, nb);
+                        for (int i = 0; i < na; i++) {
+                            zl_instr_kind partner = a[i].kind == ZL_SEND_ACTIVATION ? ZL_RECV_ACTIVATION
+                                                                                    : ZL_SEND_GRAD;
+                            ck_assert_int_eq(b[i].kind, partner);
+                            ck_assert_int_eq(a[i].mb, b[i].mb);
+                            pairs++;
+                        }
+                    }
+            }
+    }
+    ck_assert_int_gt(pairs, 500);
+}
+END_TEST
+
+/* One stage: 1F1B is forward, backward per micro-batch (buffers alternating between 2),
+ * then the step; inference is load and forward. */
+START_TEST(test_one_stage_pipeline_schedules)
+{
+    for (int M = 1; M <= 8; M++) {
+        zl_instr prog[MAX_PROG];
+        int n = stage_prog(ZL_SCHEDULE_TRAIN, M, 1, 0, prog);
+        ck_assert_int_eq(n, 3 * M + 3);
+        ck_assert_int_eq(zl_schedule_steps(ZL_SCHEDULE_TRAIN, M, 1), 2 * M);
+        for (int m = 0; m < M; m++) {
+            const zl_instr *p = &prog[3 * m];
+            ck_assert(p[0].kind == ZL_LOAD_MICRO_BATCH && p[0].buffer == m % 2 && p[0].step == 2 * m);
+            ck_assert(p[1].kind == ZL_FORWARD_PASS && p[1].buffer == m % 2 && p[1].step == 2 * m);
+            ck_assert(p[2].kind == ZL_BACKWARD_PASS && p[2].buffer == m % 2 && p[2].step == 2 * m + 1);
+        }
+        ck_assert_int_eq(prog[3 * M].kind, ZL_REDUCE_TIED_GRADS);
+        n = stage_prog(ZL_SCHEDULE_INFERENCE, M, 1, 0, prog);
+        ck_assert_int_eq(n, 2 * M);
+        for (int m = 0; m < M; m++) {
+            ck_assert(prog[2 * m].kind == ZL_LOAD_MICRO_BATCH && prog[2 * m].buffer == m % 2);
+            ck_assert(prog[2 * m + 1].kind == ZL_FORWARD_PASS && prog[2 * m + 1].step == m);
+        }
+    }
+}
+END_TEST
+
+/* The executor runs 1F1B on one stage unchanged (two slots, alternating), and it gives the
+ * data-parallel schedule's weights bit for bit: the backwards accumulate in the same
+ * order. */
+START_TEST(test_train_schedule_one_stage_runs)
+{
+    zl_gpt_config cfg;
+    zl_device d1, d2;
+    zl_engine_options o = zl_test_engine_options(2, 4, 16), ot = o;
+    ot.schedule = ZL_SCHEDULE_TRAIN;
+    zl_engine *a, *b;
+    two_lab_engines(&cfg, &d1, &d2, &o, &ot, &a, &b);
+    ck_assert_uint_eq(zl_ledger_current(&d2.ledger, "act.h.0"), 2 * zl_ledger_current(&d1.ledger, "act.h.0"));
+    source sa = {0, 32, cfg.vocab_size}, sb = sa;
+    seen s = {0};
+    zl_engine_set_instr_observer(b, observe, &s);
+    for (int step = 0; step < 2; step++) {
+        float la, lb;
+        ck_assert_int_eq(zl_engine_train_batch(a, next_batch, &sa, &la), ZL_OK);
+        ck_assert_int_eq(zl_engine_train_batch(b, next_batch, &sb, &lb), ZL_OK);
+        ck_assert_float_eq(la, lb);
+    }
+    ck_assert_int_eq(s.ins[3].buffer, 1); /* the second micro-batch, in the second slot */
+    ck_assert_int_eq(memcmp(a->params.data, b->params.data, zl_tensor_nbytes(&a->params)), 0);
+    ck_assert_int_eq(a->global_steps, b->global_steps);
+    zl_engine_destroy(a);
+    zl_engine_destroy(b);
+}
+END_TEST
+
+/* A p2p instruction that reaches today's executor fails the step, by name, instead of
+ * being skipped (which would train on a pipeline that never exchanged anything). */
+START_TEST(test_executor_refuses_p2p)
+{
+    zl_gpt_config cfg;
+    zl_device d1, d2;
+    zl_engine_options o = zl_test_engine_options(2, 2, 16);
+    zl_engine *a, *b;
+    two_lab_engines(&cfg, &d1, &d2, &o, &o, &a, &b);
+    source sa = {0, 32, cfg.vocab_size};
+    ck_assert_int_eq(a->schedule[1].kind, ZL_FORWARD_PASS);
+    a->schedule[1] = (zl_instr){.kind = ZL_SEND_ACTIVATION, .buffer = 0};
+    ck_assert_int_eq(zl_engine_train_batch(a, next_batch, &sa, NULL), ZL_ERR_UNSUPPORTED);
+    printf("%s\n", zl_last_error());
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "SendActivation(buffer_id=0)"));
+    zl_engine_destroy(a);
+    zl_engine_destroy(b);
+}
+END_TEST
+
 static Suite *schedule_suite(void)
 {
     Suite *s = suite_create("schedule");
@@ -202,6 +737,17 @@ static Suite *schedule_suite(void)
     tcase_add_test(tc, test_gpipe_slots_match_data_parallel_f32);
     tcase_add_test(tc, test_gpipe_slots_match_data_parallel_bf16);
     suite_add_tcase(s, tc);
+    TCase *pipe = tcase_create("pipeline");
+    tcase_add_test(pipe, test_p2p_instruction_names);
+    tcase_add_test(pipe, test_one_stage_steps);
+    tcase_add_test(pipe, test_train_schedule_reference_vector);
+    tcase_add_test(pipe, test_inference_schedule_reference_vector);
+    tcase_add_test(pipe, test_schedules_equal_transcription);
+    tcase_add_test(pipe, test_schedule_invariants);
+    tcase_add_test(pipe, test_one_stage_pipeline_schedules);
+    tcase_add_test(pipe, test_train_schedule_one_stage_runs);
+    tcase_add_test(pipe, test_executor_refuses_p2p);
+    suite_add_tcase(s, pipe);
     return s;
 }
 
