@@ -67,6 +67,9 @@ static zl_status check_options(const zl_engine_options *o)
     if (o->checkpoint_interval < 0)
         return zl_errorf(ZL_ERR_CONFIG, "pipeline.activation_checkpoint_interval must be 0 (off) "
                          "or a number of layers per segment, got %d", o->checkpoint_interval);
+    if (o->schedule == ZL_SCHEDULE_INFERENCE)
+        return zl_errorf(ZL_ERR_INVALID, "the inference schedule runs forward passes only: an "
+                         "engine trains with the data-parallel, GPipe or 1F1B schedule");
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);

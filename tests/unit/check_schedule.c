@@ -704,6 +704,13 @@ START_TEST(test_train_schedule_one_stage_runs)
     ck_assert_int_eq(a->global_steps, b->global_steps);
     zl_engine_destroy(a);
     zl_engine_destroy(b);
+    /* The inference schedule has no backward and no step: an engine refuses it. */
+    zl_engine_options oi = o;
+    oi.schedule = ZL_SCHEDULE_INFERENCE;
+    zl_engine *c = NULL;
+    ck_assert_int_eq(zl_engine_create(&c, &cfg, &oi, &d1), ZL_ERR_INVALID);
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "inference schedule"));
 }
 END_TEST
 
