@@ -62,6 +62,9 @@ int64_t zl_partition_spread(const int64_t *weights, int num_parts, const int *bo
  *                   DeepSpeed matches against the class name) matches the POSIX extended
  *                   regex anywhere, case-insensitively: "type:block" balances the blocks.
  *                   No layer matching fails, as DeepSpeed's "found no valid layers".
+ *                   The regex is all the text after "type:", as written (DeepSpeed
+ *                   lower-cases it and stops at a second colon, which would break POSIX
+ *                   classes such as [[:alpha:]]).
  *   "0,4,8,14"      the boundaries themselves: stages + 1 integers, from 0 to the number of
  *                   layers, strictly increasing.
  *   "profile"       ZL_ERR_UNSUPPORTED, as DeepSpeed's NotImplementedError.

@@ -236,6 +236,8 @@ START_TEST(test_lab_model_methods)
     partition_ok(&f.m, "type:LOC", 2, (int[]){0, 2, 4});
     partition_ok(&f.m, "type:^e", 2, (int[]){0, 3, 4}); /* spread 1 for every cut: the last */
     partition_ok(&f.m, "type:", 3, (int[]){0, 2, 3, 4}); /* balanced([1,1,1,1], 3) */
+    /* the whole text after "type:" is the regex, colons of POSIX classes included */
+    partition_ok(&f.m, "type:^[[:alpha:]]+$", 3, (int[]){0, 2, 3, 4});
     /* method names are case-insensitive, and "best" (the config default) is "parameters" */
     partition_ok(&f.m, "UNIFORM", 3, (int[]){0, 2, 3, 4});
     partition_ok(&f.m, "Parameters", 3, (int[]){0, 1, 2, 4});
