@@ -13,7 +13,7 @@ floor() {
     case $1 in
     base) echo 0 ;; backends | io) echo 1 ;; sim) echo 2 ;; core) echo 3 ;;
     comm | config) echo 4 ;; optim | model | data) echo 5 ;;
-    zero | ckpt) echo 6 ;; engine) echo 7 ;; plan) echo 8 ;; run) echo 9 ;; cli) echo 10 ;;
+    zero | ckpt | pipe) echo 6 ;; engine) echo 7 ;; plan) echo 8 ;; run) echo 9 ;; cli) echo 10 ;;
     *) echo "" ;;
     esac
 }
