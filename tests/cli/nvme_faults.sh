@@ -196,7 +196,10 @@ while [ $i -lt 300 ] && ! grep -q "step" "$tmp/trunc.out" 2>/dev/null; do
 done
 set --
 for d in $(rank_files "$tmp/trunc"); do
-    truncate -s 100 "$d/$file" 2>/dev/null || fail "trunc: no swap file $d/$file while training"
+    # -c: never create it. The first truncation can end the run on every rank, whose
+    # clean-up removes the other ranks' files before this loop reaches them: a plain
+    # truncate would then create the file again and leave it behind.
+    truncate -c -s 100 "$d/$file" 2>/dev/null || fail "trunc: no swap file $d/$file while training"
     set -- "$@" "$d/$file"
 done
 wait "$spawned"
