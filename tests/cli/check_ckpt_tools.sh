@@ -68,31 +68,7 @@ printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 0}}
 printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2}}\n' >"$tmp/z2.json"
 printf '{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 3}}\n' >"$tmp/z3.json"
 A=$tmp/a
-train "$tmp/a.log" --config "$tmp/z1.json" --steps 2 --save "$A" || { # --- the GEMM paths measured per shape travel with the checkpoint ----------------------------
-# (make check pins ZL_GEMM_F32: here the measurement runs, and whatever it chose is kept
-# for the resumed run, which takes it instead of measuring again)
-C=$tmp/choices
-if ZL_GEMM_F32=measure train "$tmp/c.log" --threads 1 --config "$tmp/z1.json" --steps 2 --save "$C"; then
-    checks=$((checks + 1))
-    if grep -q '"backend_choices"' "$C/global_step2/mp_rank_00_model_states.json" &&
-        grep -q 'fp32 [0-9]* [0-9]* [0-9]* [01] [01] [0-9]* \(onednn\|openblas\)' \
-            "$C/global_step2/mp_rank_00_model_states.json"; then
-        echo "ok: the model states keep the measured GEMM paths (backend_choices)"
-    else
-        fail "the model states lack backend_choices with fp32 GEMM paths"
-    fi
-    if ZL_GEMM_F32=measure train "$tmp/c2.log" --threads 1 --config "$tmp/z1.json" --steps 3 --load "$C" --verbose; then
-        checks=$((checks + 1))
-        n=$(sed -n 's/.*took \([0-9]*\) run-time choices.*/\1/p' "$tmp/c2.log")
-        if [ -n "$n" ] && [ "$n" -gt 0 ] && ! grep -q "fp32 gemm .*: oneDNN .* ms" "$tmp/c2.log"; then
-            echo "ok: the resumed run took $n GEMM paths from the checkpoint and measured none again"
-        else
-            fail "the resumed run did not take the saved GEMM paths (or measured again):"; cat "$tmp/c2.log"
-        fi
-    fi
-fi
-
-echo "$checks checks, $failures failures"; exit 1; }
+train "$tmp/a.log" --config "$tmp/z1.json" --steps 2 --save "$A" || { echo "$checks checks, $failures failures"; exit 1; }
 
 # --- inspect --------------------------------------------------------------------------------
 expect 0 "tag global_step2, written by zerolab" -- ckpt inspect "$A"
