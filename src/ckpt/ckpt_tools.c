@@ -136,15 +136,10 @@ static zl_status write_states(const char *dir, json_t *states, const zl_ckpt_par
     return st;
 }
 
-/* A fragment of a target layout, as the engine's ZeRO strategies would keep it. */
-typedef struct target_fragment {
-    size_t flat, numel, local;
-} target_fragment;
-
 /* Rank r's fragments and state length for `world` ranks at `stage` (zero/partition.h for
  * stages 0-2, zero/stage3.c's per-tensor chunks for 3); returns how many. */
-static int target_fragments(const zl_ckpt *c, int world, int stage, int r, bool fp32,
-                            target_fragment *out, size_t *shard_numel)
+static int zl_ckpt_fragments(const zl_ckpt *c, int world, int stage, int r, bool fp32,
+                            zl_ckpt_fragment *out, size_t *shard_numel)
 {
     size_t numel = zl_ckpt_numel(c);
     if (stage == 3) {
@@ -155,7 +150,7 @@ static int target_fragments(const zl_ckpt *c, int world, int stage, int r, bool 
             size_t chunk = (p->numel + (size_t)world - 1) / (size_t)world;
             size_t first = (size_t)r * chunk;
             size_t n = first >= p->numel ? 0 : (p->numel - first < chunk ? p->numel - first : chunk);
-            if (n) out[k++] = (target_fragment){p->offset + first, n, local};
+            if (n) out[k++] = (zl_ckpt_fragment){p->offset + first, n, local};
             local += chunk;
         }
         *shard_numel = local;
@@ -169,17 +164,35 @@ static int target_fragments(const zl_ckpt *c, int world, int stage, int r, bool 
     *shard_numel = stage == 0 && fp32 ? numel : P;
     size_t n = begin >= numel ? 0 : (numel - begin < P ? numel - begin : P);
     if (!n) return 0;
-    out[0] = (target_fragment){begin, n, 0};
+    out[0] = (zl_ckpt_fragment){begin, n, 0};
     return 1;
 }
 
-static json_t *fragments_json(const target_fragment *f, int n)
+zl_status zl_ckpt_write_optim_shard(const char *dir, const zl_ckpt_shard_state *sh)
 {
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("[I,I,I]", (json_int_t)f[i].flat, (json_int_t)f[i].numel,
-                                           (json_int_t)f[i].local));
-    return a;
+    zl_ckpt_writer *w;
+    zl_status st = zl_ckpt_writer_create(&w);
+    int64_t len = (int64_t)sh->numel;
+    const float *t[3] = {sh->fp32, sh->exp_avg, sh->exp_avg_sq};
+    for (int k = 0; k < 3 && st == ZL_OK; k++)
+        st = zl_ckpt_writer_add(w, STATE_TENSORS[k], ZL_F32, 1, &len, t[k]);
+    if (st == ZL_OK) {
+        json_t *s = zl_ckpt_writer_state(w), *frags = json_array();
+        for (int i = 0; i < sh->num_frags; i++)
+            json_array_append_new(frags, json_pack("[I,I,I]", (json_int_t)sh->frags[i].flat,
+                                                   (json_int_t)sh->frags[i].numel,
+                                                   (json_int_t)sh->frags[i].local));
+        json_object_set_new(s, "zero_stage", json_integer(sh->stage));
+        json_object_set_new(s, "dp_rank", json_integer(sh->rank));
+        json_object_set_new(s, "partition_count", json_integer(sh->world));
+        json_object_set_new(s, "step", json_integer(sh->step));
+        json_object_set_new(s, "fragments", frags);
+        char base[128];
+        zl_ckpt_optim_base(base, sizeof base, sh->rank, sh->bf16);
+        st = zl_ckpt_writer_write(w, dir, base);
+    }
+    zl_ckpt_writer_destroy(w);
+    return st;
 }
 
 /* Rank r's optimizer shard of the target layout into dir. */
@@ -188,9 +201,9 @@ static zl_status write_shard(zl_ckpt *c, const char *dir, int world, int stage, 
 {
     bool fp32 = zl_ckpt_dtype(c) == ZL_F32;
     int cap = zl_ckpt_num_params(c) + 1;
-    target_fragment *f = malloc((size_t)cap * sizeof *f);
+    zl_ckpt_fragment *f = malloc((size_t)cap * sizeof *f);
     size_t n = 0;
-    int nf = f ? target_fragments(c, world, stage, r, fp32, f, &n) : 0;
+    int nf = f ? zl_ckpt_fragments(c, world, stage, r, fp32, f, &n) : 0;
     float *t[3] = {NULL, NULL, NULL};
     zl_status st = f ? ZL_OK : zl_errorf(ZL_ERR_NOMEM, "out of host memory reshaping a checkpoint");
     for (int k = 0; k < 3 && st == ZL_OK; k++)
@@ -200,23 +213,9 @@ static zl_status write_shard(zl_ckpt *c, const char *dir, int world, int stage, 
         for (int k = 0; k < 3 && st == ZL_OK; k++)
             st = zl_ckpt_read_state(c, STATE_TENSORS[k], f[i].flat, f[i].numel, ZL_F32,
                                     t[k] + f[i].local);
-    zl_ckpt_writer *w = NULL;
-    if (st == ZL_OK) st = zl_ckpt_writer_create(&w);
-    int64_t len = (int64_t)n;
-    for (int k = 0; k < 3 && st == ZL_OK; k++)
-        st = zl_ckpt_writer_add(w, STATE_TENSORS[k], ZL_F32, 1, &len, t[k]);
-    if (st == ZL_OK) {
-        json_t *s = zl_ckpt_writer_state(w);
-        json_object_set_new(s, "zero_stage", json_integer(stage));
-        json_object_set_new(s, "dp_rank", json_integer(r));
-        json_object_set_new(s, "partition_count", json_integer(world));
-        json_object_set_new(s, "step", json_integer(step));
-        json_object_set_new(s, "fragments", fragments_json(f, nf));
-        char base[128];
-        zl_ckpt_optim_base(base, sizeof base, r, zl_ckpt_dtype(c) == ZL_BF16);
-        st = zl_ckpt_writer_write(w, dir, base);
-    }
-    zl_ckpt_writer_destroy(w);
+    zl_ckpt_shard_state sh = {r, world, stage, step, zl_ckpt_dtype(c) == ZL_BF16, n, t[0], t[1], t[2],
+                        f, nf};
+    if (st == ZL_OK) st = zl_ckpt_write_optim_shard(dir, &sh);
     for (int k = 0; k < 3; k++) free(t[k]);
     free(f);
     return st;

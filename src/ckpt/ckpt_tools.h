@@ -31,6 +31,28 @@ struct zl_model;
 json_t *zl_ckpt_model_json(const struct zl_model *m);
 json_t *zl_ckpt_param_table_json(const struct zl_model *m);
 
+/* A piece of the flat parameter vector a shard holds: numel elements from flat offset
+ * `flat`, at element `local` of the shard's tensors (ckpt_read.h). */
+typedef struct zl_ckpt_fragment {
+    size_t flat, numel, local;
+} zl_ckpt_fragment;
+
+/* One rank's optimizer shard: its fp32 master weights and Adam's moments (numel each, as
+ * the rank keeps them), the fragments that place them, and the layout it belongs to. */
+typedef struct zl_ckpt_shard_state {
+    int rank, world, stage; /* dp_rank, partition_count, zero_stage */
+    int64_t step;           /* Adam's step */
+    bool bf16;              /* the "bf16_" prefix of the file name */
+    size_t numel;
+    const float *fp32, *exp_avg, *exp_avg_sq;
+    const zl_ckpt_fragment *frags;
+    int num_frags;
+} zl_ckpt_shard_state;
+
+/* Write the shard as "[bf16_]zero_pp_rank_<R>_mp_rank_00_optim_states" into dir: the one
+ * place the shard's format is written (the engine's save and reshape both call it). */
+zl_status zl_ckpt_write_optim_shard(const char *dir, const zl_ckpt_shard_state *sh);
+
 /* Check every tensor's checksum; *tensors and *nbytes (either may be NULL) count what was
  * checked. */
 zl_status zl_ckpt_verify(zl_ckpt *c, size_t *tensors, size_t *nbytes);

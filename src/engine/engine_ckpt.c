@@ -73,19 +73,6 @@ static zl_status validate_tag(zl_engine *e, const char *tag, int mode)
 
 /* ---- saving --------------------------------------------------------------------------- */
 
-static json_t *fragments_json(const zl_zero_fragment *f, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *t = json_array();
-        json_array_append_new(t, json_integer((json_int_t)f[i].flat));
-        json_array_append_new(t, json_integer((json_int_t)f[i].numel));
-        json_array_append_new(t, json_integer((json_int_t)f[i].local));
-        json_array_append_new(a, t);
-    }
-    return a;
-}
-
 static zl_zero_fragment *fragments_of(zl_engine *e, bool params, int *n)
 {
     *n = zl_zero_fragments(&e->zero, params, NULL, 0);
@@ -94,32 +81,20 @@ static zl_zero_fragment *fragments_of(zl_engine *e, bool params, int *n)
     return f;
 }
 
-/* Rank dp's shard: its master weights and moments as it keeps them. */
+/* This rank's shard: its master weights and moments as it keeps them. */
 static zl_status write_optim_shard(zl_engine *e, const char *dir)
 {
-    char base[128];
-    zl_ckpt_optim_base(base, sizeof base, zl__engine_dp_rank(e), e->prec.dtype == ZL_BF16);
-    const zl_tensor *master = zl_zero_master(&e->zero);
     int nf;
-    zl_zero_fragment *frags = fragments_of(e, false, &nf);
-    zl_ckpt_writer *w = NULL;
-    zl_status st = frags ? zl_ckpt_writer_create(&w)
-                         : zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
-    int64_t n = (int64_t)e->adam.numel;
-    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "fp32_flat", ZL_F32, 1, &n, master->data);
-    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "exp_avg", ZL_F32, 1, &n, e->adam.m.data);
-    if (st == ZL_OK) st = zl_ckpt_writer_add(w, "exp_avg_sq", ZL_F32, 1, &n, e->adam.v.data);
-    if (st == ZL_OK) {
-        json_t *s = zl_ckpt_writer_state(w);
-        json_object_set_new(s, "zero_stage", json_integer(e->opt.zero_stage));
-        json_object_set_new(s, "dp_rank", json_integer(zl__engine_dp_rank(e)));
-        json_object_set_new(s, "partition_count", json_integer(zl__engine_dp_size(e)));
-        json_object_set_new(s, "step", json_integer(e->adam.step));
-        json_object_set_new(s, "fragments", fragments_json(frags, nf));
-        st = zl_ckpt_writer_write(w, dir, base);
-    }
-    zl_ckpt_writer_destroy(w);
-    free(frags);
+    zl_zero_fragment *zf = fragments_of(e, false, &nf);
+    zl_ckpt_fragment *f = zf ? malloc(((size_t)nf + 1) * sizeof *f) : NULL;
+    for (int i = 0; f && i < nf; i++) f[i] = (zl_ckpt_fragment){zf[i].flat, zf[i].numel, zf[i].local};
+    zl_ckpt_shard_state sh = {zl__engine_dp_rank(e), zl__engine_dp_size(e), e->opt.zero_stage,
+                        e->adam.step, e->prec.dtype == ZL_BF16, e->adam.numel,
+                        zl_zero_master(&e->zero)->data, e->adam.m.data, e->adam.v.data, f, nf};
+    zl_status st = f ? zl_ckpt_write_optim_shard(dir, &sh)
+                     : zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
+    free(f);
+    free(zf);
     return st;
 }
 
