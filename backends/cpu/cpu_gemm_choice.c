@@ -106,6 +106,15 @@ static gemm_choice *find(zl_gemm_choice_kind kind, int m, int n, int k, bool ta,
     return NULL;
 }
 
+/* Room for one more choice: a free entry, or, once full, the oldest in turn. */
+static gemm_choice *new_slot(void)
+{
+    if (s.n < CHOICES) return &s.c[s.n++];
+    gemm_choice *c = &s.c[s.next];
+    s.next = (s.next + 1) % CHOICES;
+    return c;
+}
+
 int zl__cpu_gemm_choice(zl_gemm_choice_kind kind, int m, int n, int k, bool trans_a, bool trans_b,
                         int nthr, double *t_onednn, double *t_other)
 {
@@ -158,10 +167,7 @@ int zl__cpu_gemm_choices_load(const char *text)
             bool onednn = !strcmp(path, "onednn");
             if (!onednn && strcmp(path, kinds[kind].other)) break;
             gemm_choice *c = find((zl_gemm_choice_kind)kind, m, n, k, ta, tb, nthr);
-            if (!c) {
-                if (s.n < CHOICES) c = &s.c[s.n++];
-                else c = &s.c[s.next], s.next = (s.next + 1) % CHOICES;
-            }
+            if (!c) c = new_slot();
             *c = (gemm_choice){(zl_gemm_choice_kind)kind, m, n, k, nthr, ta, tb, onednn, NAN, NAN};
             loaded++;
         }
@@ -271,13 +277,7 @@ static bool choose(zl_gemm_choice_kind kind, const zl_ops *self, float *c, const
         t_onednn = t[1];
         t_other = t[0];
     }
-    gemm_choice *ch;
-    if (s.n < CHOICES) {
-        ch = &s.c[s.n++];
-    } else { /* full: replace in turn */
-        ch = &s.c[s.next];
-        s.next = (s.next + 1) % CHOICES;
-    }
+    gemm_choice *ch = new_slot();
     *ch = (gemm_choice){kind, m, n, k, nthr, trans_a, trans_b,
                         zl_gemm_prefer_onednn(t_onednn, t_other), t_onednn, t_other};
     zl_log_debug("%s gemm %d x %d x %d%s%s at %d thread%s: oneDNN %.3f ms, %s %.3f ms: %s",
