@@ -88,3 +88,7 @@ EXTRA_DIST += tests/cli/check_ckpt_full.sh
 # rank only fails at the collective timeout, naming save_checkpoint (np 2).
 ZL_MPI_CHECKS += tests/mpi/check_ckpt_mpi
 ZL_MPI_TESTS += tests/mpi/ckpt-np1.mpi tests/mpi/ckpt-np2.mpi
+# Pipeline parallelism against one rank: PP=2, PP=3 on an uneven split, PP=2 x DP=2 with
+# ZeRO-1, bf16, activation checkpointing, DeepSpeed's refusals.
+ZL_MPI_CHECKS += tests/mpi/check_pipe
+ZL_MPI_TESTS += tests/mpi/pipe-np2.mpi tests/mpi/pipe-np3.mpi tests/mpi/pipe-np4.mpi

@@ -29,6 +29,7 @@
 #include "data/loader.h"
 #include "engine/engine.h"
 #include "model/gpt_config.h"
+#include "pipe/partition.h"
 #include "run/run.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
@@ -38,6 +39,7 @@ typedef struct train_args {
     const char *save, *load, *tag; /* checkpoints: --save DIR, --load DIR, --tag T */
     long steps, seed, seq_len, threads, save_interval;
     long checkpoint; /* --checkpoint-activations[=k]; 0: the config's */
+    long pipeline_stages; /* --pipeline-stages; 0: the config's */
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -59,6 +61,9 @@ static void train_usage(FILE *out)
             "  --seq-len T       tokens per sequence (default: min(max_seq_len, 128))\n"
             "  --checkpoint-activations[=K]  keep only each segment of K layers' input (default\n"
             "                    1) and recompute it in backward (activation checkpointing)\n"
+            "  --pipeline-stages S  cut the layers into S pipeline stages, one rank each, as\n"
+            "                    the config's pipeline.partition says (DeepSpeed's 1F1B\n"
+            "                    schedule; the ranks / S replicas are data-parallel)\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
             "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS,\n"
             "                    or the cores not busy with other work, shared among the\n"
@@ -163,7 +168,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
            O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
-           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT };
+           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -180,6 +185,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"save", required_argument, 0, O_SAVE}, {"save-interval", required_argument, 0, O_SAVE_INTERVAL},
         {"load", required_argument, 0, O_LOAD}, {"tag", required_argument, 0, O_TAG},
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
+        {"pipeline-stages", required_argument, 0, O_PIPE},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -219,6 +225,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_PIPE:
+            if (!parse_positive("--pipeline-stages", optarg, 1 << 16, &a->pipeline_stages))
+                return ZL_EXIT_USAGE;
+            break;
         case O_CKPT:
             a->checkpoint = 1;
             if (optarg && !parse_positive("--checkpoint-activations", optarg, 1 << 20, &a->checkpoint))
@@ -461,6 +471,7 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->seed = a->seed;
     o->seq_len = (int)a->seq_len;
     o->checkpoint_activations = (int)a->checkpoint;
+    o->pipeline_stages = (int)a->pipeline_stages;
     o->backend = a->backend;
     o->device = a->device;
     o->cluster = a->cluster;
@@ -492,6 +503,21 @@ static zl_status core_sharing(zl_comm *world, int *sharing, int *node_ranks)
     free(masks);
     zl_comm_destroy(node);
     return st;
+}
+
+/* DeepSpeed's PipelineModule prints the cut on rank 0: "stage=s layers=n", then the
+ * layers. */
+static void print_stages(const zl_engine *e)
+{
+    const int *bounds;
+    int stages = zl_engine_pipe_stages(e, &bounds);
+    const zl_model *m = zl_engine_model(e);
+    size_t len = zl_pipe_partition_format(m, stages, bounds, NULL, 0);
+    char *text = malloc(len + 1);
+    if (!text) return;
+    zl_pipe_partition_format(m, stages, bounds, text, len + 1);
+    zl_print0("%s", text);
+    free(text);
 }
 
 static int train(const train_args *a)
@@ -550,16 +576,21 @@ static int train(const train_args *a)
     if (warn_threads && rank == 0) fprintf(stderr, "warning: %s\n", oversubscribed);
     zl_print0("zerolab train: model %s (%.2fM params: L=%d C=%d NH=%d V=%d), backend %s, "
               "%d rank%s x %d thread%s%s%s%s\n",
-              mc->name, (double)zl_engine_model(engine)->params_numel / 1e6, mc->num_layers, mc->channels,
+              mc->name, (double)zl_gpt_config_num_params(mc) / 1e6, mc->num_layers, mc->channels,
               mc->num_heads, mc->vocab_size, run.backend, W, W > 1 ? "s" : "", omp_get_max_threads(),
               omp_get_max_threads() > 1 ? "s" : "", auto_why ? " (" : "", auto_why ? auto_why : "",
               auto_why ? ")" : "");
     if (!strcmp(run.backend, "cpu")) zl_print0("  BLAS %s\n", zl_cpu_blas_report());
+    if (run.pipe_size > 1) print_stages(engine);
+    if (run.pipe_size > 1)
+        zl_print0("  pipeline: %d stages x %d data-parallel replica%s, DeepSpeed's 1F1B schedule "
+                  "(partition %s)\n", run.pipe_size, run.dp_size, run.dp_size == 1 ? "" : "s",
+                  o->pipe_partition[0] && strcmp(o->pipe_partition, "best") ? o->pipe_partition : "parameters");
     zl_print0("  data %s\n", run.dataset->desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",
               (long long)cfg->train_batch_size, o->micro_batch_size, o->gradient_accumulation_steps,
-              W, o->seq_len, o->zero_stage, cfg->optimizer_name ? cfg->optimizer_name : "adamw",
+              run.dp_size, o->seq_len, o->zero_stage, cfg->optimizer_name ? cfg->optimizer_name : "adamw",
               o->optimizer.lr, run.steps, run.steps == 1 ? "" : "s");
     if (card)
         zl_print0("  simulated: %d node%s x %d %s (%s within a node%s%s%s), one GPU per rank\n",
@@ -614,7 +645,7 @@ static int train(const train_args *a)
             zl_print0("step %5ld/%ld | loss %.4f | lr %.3e | grad norm %.3f%s | %.1f ms/step | "
                       "%.0f tok/s | %.1f GFLOP/s\n",
                       step, run.steps, loss, zl_engine_last_lr(engine), zl_engine_grad_norm(engine), scale, 1e3 * dt,
-                      (double)run.tokens_per_micro * o->gradient_accumulation_steps * W / dt,
+                      (double)run.tokens_per_micro * o->gradient_accumulation_steps * run.dp_size / dt,
                       flops_per_step / dt / 1e9);
             if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, zl_engine_dtype(engine));
             t_window = t;

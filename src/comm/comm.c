@@ -211,7 +211,8 @@ static zl_status check_peer(const zl_comm *c, int peer, int tag, const char *cal
 {
     zl_status st = check_rank(c, "peer", peer, call);
     if (st != ZL_OK) return st;
-    if (tag < 0) return zl_errorf(ZL_ERR_INVALID, "%s: tag %d is negative", call, tag);
+    if (tag < 0 || tag >= ZL_COMM_MAX_TAG)
+        return zl_errorf(ZL_ERR_INVALID, "%s: tag %d is outside [0, %d)", call, tag, ZL_COMM_MAX_TAG);
     /* A blocking send to oneself would wait for a receive that never comes. The self
      * communicator reports its own error ("no peer"). */
     if (peer == c->rank && c->size > 1)
@@ -282,6 +283,28 @@ static double simulate(const zl_comm *c, zl_comm_op op, size_t whole, bool block
         arrival = zl_sim_ready(s);
     return zl_sim_collective(s, kinds[op], zl_comm_op_name(op), (double)whole, c->size, blocking,
                              arrival);
+}
+
+/* A send or receive on a simulated device: the transfer starts when both ends are there
+ * (a rendezvous, as NCCL's send and recv are), so the two ranks exchange their simulated
+ * clocks (on tag ZL_COMM_MAX_TAG, the simulator's own, neither logged nor timed) and both
+ * charge it from the later one, blocking. A virtual group's peer is as ready as this rank. */
+static void simulate_p2p(const zl_comm *c, int peer, bool sender, size_t nbytes)
+{
+    zl_sim *s = c->sim;
+    if (!s || !s->coll_cost || c->size <= 1) return;
+    double mine = zl_sim_ready(s), theirs = mine;
+    if (strcmp(c->vt->name, "virtual")) {
+        zl_comm *cc = (zl_comm *)c;
+        zl_status st = sender ? cc->vt->send(cc, &mine, 1, ZL_F64, peer, ZL_COMM_MAX_TAG)
+                              : cc->vt->recv(cc, &theirs, 1, ZL_F64, peer, ZL_COMM_MAX_TAG);
+        if (st == ZL_OK)
+            st = sender ? cc->vt->recv(cc, &theirs, 1, ZL_F64, peer, ZL_COMM_MAX_TAG)
+                        : cc->vt->send(cc, &mine, 1, ZL_F64, peer, ZL_COMM_MAX_TAG);
+        if (st != ZL_OK) theirs = mine;
+    }
+    zl_sim_collective(s, ZL_SIM_P2P, sender ? "send" : "recv", (double)nbytes, 2, true,
+                      mine > theirs ? mine : theirs);
 }
 
 static void record(const zl_comm *c, zl_comm_op op, zl_dtype dt, size_t nbytes, double t0)
@@ -384,6 +407,7 @@ zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, i
     double t0 = zl__comm_now();
     st = c->vt->send(c, buf, count, dt, peer, tag);
     if (st == ZL_OK) record(c, ZL_COMM_SEND, dt, count * zl_dtype_nbytes(dt), t0);
+    if (st == ZL_OK) simulate_p2p(c, peer, true, count * zl_dtype_nbytes(dt));
     return st;
 }
 
@@ -397,6 +421,7 @@ zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int pee
     double t0 = zl__comm_now();
     st = c->vt->recv(c, buf, count, dt, peer, tag);
     if (st == ZL_OK) record(c, ZL_COMM_RECV, dt, count * zl_dtype_nbytes(dt), t0);
+    if (st == ZL_OK) simulate_p2p(c, peer, false, count * zl_dtype_nbytes(dt));
     return st;
 }
 

@@ -130,6 +130,9 @@ zl_status zl_comm_allgather(zl_comm *c, void *recv, const void *send, size_t cou
 zl_status zl_comm_broadcast(zl_comm *c, void *buf, size_t count, zl_dtype dt, int root);
 zl_status zl_comm_reduce(zl_comm *c, void *recv, const void *send, size_t count, zl_dtype dt,
                          zl_reduce_op op, int root);
+/* Point to point, blocking; tags in [0, ZL_COMM_MAX_TAG) (the ones above are zerolab's
+ * own: a simulated send and receive exchange their clocks there). */
+#define ZL_COMM_MAX_TAG 32000
 zl_status zl_comm_send(zl_comm *c, const void *buf, size_t count, zl_dtype dt, int peer, int tag);
 zl_status zl_comm_recv(zl_comm *c, void *buf, size_t count, zl_dtype dt, int peer, int tag);
 zl_status zl_comm_barrier(zl_comm *c);

@@ -84,6 +84,7 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
         .strategy = strategy,
         .device = e->device,
         .dp = o->dp,
+        .mp = o->pipe && o->pipe->size > 1 ? o->pipe : NULL,
         .dp_size = zl__engine_dp_size(e),
         .dp_rank = zl__engine_dp_rank(e),
         .model = &e->model,
@@ -161,8 +162,10 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     if ((st = check_options(opt)) != ZL_OK) return st;
     if ((st = zl_model_create(&e->model, model_cfg, dev)) != ZL_OK) return st;
     zl_model *m = &e->model;
-    e->first_layer = 0; /* every layer, until pipeline stages split the list */
+    e->first_layer = 0; /* every layer, unless pipeline stages split the list */
     e->last_layer = m->num_layers;
+    if ((st = zl__engine_pipe_setup(e)) != ZL_OK) return st;
+    e->zero.opt.overlap_comm = opt->overlap_comm; /* a pipeline turns it off */
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;
@@ -187,19 +190,20 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
         return st;
     /* The step's instructions, and a slot for every micro-batch they hold in flight. */
     int gas = opt->gradient_accumulation_steps;
-    e->schedule_len = zl_schedule_make(opt->schedule, gas, NULL, 0);
+    e->schedule_len = zl_schedule_make_stage(opt->schedule, gas, e->num_stages, e->stage, NULL, 0);
     size_t ntok = (size_t)opt->micro_batch_size * (size_t)opt->seq_len;
     e->schedule = malloc((size_t)e->schedule_len * sizeof *e->schedule);
     e->batch = malloc(2 * ntok * sizeof *e->batch);
     if (!e->schedule || !e->batch)
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory for a micro-batch of %zu tokens", ntok);
-    zl_schedule_make(opt->schedule, gas, e->schedule, e->schedule_len);
-    int slots = zl_schedule_buffers(opt->schedule, gas);
+    zl_schedule_make_stage(opt->schedule, gas, e->num_stages, e->stage, e->schedule, e->schedule_len);
+    int slots = zl_schedule_stage_buffers(opt->schedule, gas, e->num_stages, e->stage);
     if (opt->checkpoint_interval > 0)
         zl_model_set_checkpointing(m, opt->checkpoint_interval, e->first_layer, e->last_layer,
                                    opt->cpu_checkpointing ? e->host : dev);
     if ((st = zl_model_alloc_activations(m, opt->micro_batch_size, opt->seq_len, slots)) != ZL_OK)
         return st;
+    if ((st = zl__engine_pipe_alloc(e)) != ZL_OK) return st;
     if ((st = zl__engine_ties_alloc(e)) != ZL_OK) return st;
     return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
 }
@@ -208,6 +212,7 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
 static void release(zl_engine *e)
 {
     zl_tensor_free(&e->stream);
+    zl__engine_pipe_free(e);
     free(e->batch);
     free(e->schedule);
     zl_adamw_destroy(&e->adam);
@@ -225,7 +230,8 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     zl_engine *e = calloc(1, sizeof *e);
     if (!e) { /* agreed as create_local's failures are, so that no rank waits for this one */
         zl_status st = zl_errorf(ZL_ERR_NOMEM, "out of host memory for the engine");
-        return opt->dp ? zl_comm_agree(opt->dp, st) : st;
+        if (opt->dp) st = zl_comm_agree(opt->dp, st);
+        return opt->pipe && opt->pipe->size > 1 ? zl_comm_agree(opt->pipe, st) : st;
     }
     e->opt = *opt;
     e->device = dev;
@@ -252,14 +258,14 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     zl_status st = create_local(e, model_cfg);
     /* Every rank must learn that one rank ran out of memory, or the others would wait for
      * it in the initialisation below. */
-    if (opt->dp) st = zl_comm_agree(opt->dp, st);
+    st = zl__engine_agree(e, st);
     /* Every replica starts from rank 0's values. */
     if (st == ZL_OK) st = e->zero.strategy->init_params(&e->zero);
     /* NVMe: the initial master weights were written to their swap files (collectively
      * agreed, so that a rank whose disk filled up does not leave the others waiting). */
     if (st == ZL_OK) {
         st = zl_zero_init_status(&e->zero);
-        if (opt->dp) st = zl_comm_agree(opt->dp, st);
+        st = zl__engine_agree(e, st);
     }
     if (st == ZL_OK) st = zl__engine_ties_sync_values(e);
     if (st != ZL_OK) {
@@ -369,7 +375,8 @@ static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
     zl_model *m = &e->model;
     zl_model_use_slot(m, buffer);
     zl_device_copy_wait(e->device); /* the embedding reads the tokens just copied */
-    const float *x = NULL;
+    /* The first layer reads the tokens, or on a later pipeline stage what it received. */
+    const float *x = e->first_layer > 0 ? zl_model_stage_input(m) : NULL;
     bool ckpt = m->ckpt.interval > 0;
     double t0 = wall_seconds();
     for (int l = e->first_layer; l < e->last_layer; l++) {
@@ -382,7 +389,7 @@ static zl_status forward_pass(zl_engine *e, int buffer, float *loss)
         if (st != ZL_OK) return st;
     }
     if (ckpt) profile_segment(e, "forward", e->last_layer - 1, &t0);
-    e->loss = zl_model_mean_loss(m);
+    e->loss = e->last_layer == m->num_layers ? zl_model_mean_loss(m) : NAN; /* the head's */
     if (loss) *loss = e->loss;
     return ZL_OK;
 }
@@ -401,7 +408,12 @@ static zl_status backward_pass(zl_engine *e, int buffer)
                                      ((double)targets * e->opt.gradient_accumulation_steps))
                            : 0.0f;
     size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
-    float *dout = NULL, *dinp = zl_tensor_f32(&e->stream);
+    /* The head starts from the loss; a stage before it from the gradient it received.
+     * Each layer's input gradient goes to one half of the stream buffer, in turn, and is
+     * the next (earlier) layer's output gradient. */
+    const float *dout = e->last_layer < m->num_layers ? zl_tensor_f32(&e->pipe_grad) : NULL;
+    float *halves[2] = {zl_tensor_f32(&e->stream), zl_tensor_f32(&e->stream) + BTC};
+    int half = 0;
     bool ckpt = m->ckpt.interval > 0;
     double t0 = wall_seconds();
     for (int l = e->last_layer - 1; l >= e->first_layer; l--) {
@@ -416,31 +428,46 @@ static zl_status backward_pass(zl_engine *e, int buffer)
         if (st != ZL_OK) return st;
         if ((st = z->strategy->begin_grads(z, l)) != ZL_OK) return st;
         const float *inp = zl_model_before_backward(m, l);
-        m->layers[l].vt->backward(m, l, inp, dout, l ? dinp : NULL);
+        float *dinp = l ? halves[half] : NULL;
+        m->layers[l].vt->backward(m, l, inp, dout, dinp);
         if ((st = z->strategy->end_grads(z, l)) != ZL_OK) return st; /* stages 2-3 reduce */
-        /* This layer's input gradient is the next (earlier) layer's output gradient. */
-        float *freed = dout ? dout : dinp + BTC;
         dout = dinp;
-        dinp = freed;
+        half ^= 1;
         if (ckpt && l == segment_begin(m, l)) profile_segment(e, "backward", l, &t0);
     }
+    /* A later pipeline stage: its input's gradient, for SendGrad (in the stream buffer,
+     * which nothing writes before the next backward). */
+    e->pipe_grad_out = dout;
+    e->pipe_grad_buffer = e->first_layer > 0 ? buffer : -1;
     return z->strategy->end_backward(z);
 }
 
 /* DeepSpeed's engine(batch) and engine.backward(): one micro-batch through slot 0. */
+/* DeepSpeed: "Only train_batch() is accessible in pipeline mode." */
+static zl_status refuse_piped(const zl_engine *e, const char *call)
+{
+    if (!zl__engine_piped(e)) return ZL_OK;
+    return zl_errorf(ZL_ERR_INVALID, "%s is not available with %d pipeline stages: a pipeline "
+                     "engine trains with zl_engine_train_batch, which runs the stages' schedule",
+                     call, e->num_stages);
+}
+
 zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
                             float *loss)
 {
+    zl_status st = refuse_piped(e, "zl_engine_forward");
+    if (st != ZL_OK) return st;
     size_t ntok = (size_t)e->model.B * e->model.T;
     memcpy(e->batch, inputs, ntok * sizeof *e->batch); /* staged as the loader would */
     memcpy(e->batch + ntok, targets, ntok * sizeof *e->batch);
-    zl_status st = load_micro_batch(e, 0);
+    st = load_micro_batch(e, 0);
     return st != ZL_OK ? st : forward_pass(e, 0, loss);
 }
 
 zl_status zl_engine_backward(zl_engine *e)
 {
-    return backward_pass(e, 0);
+    zl_status st = refuse_piped(e, "zl_engine_backward");
+    return st != ZL_OK ? st : backward_pass(e, 0);
 }
 
 bool zl_engine_is_gradient_accumulation_boundary(const zl_engine *e)
@@ -468,7 +495,8 @@ static zl_status optimizer_step(zl_engine *e)
     size_t own_n;
     void *own = z->strategy->own_grads(z, &own_n);
     bool skip;
-    if ((st = zl_precision_check_overflow(&e->prec, e->opt.dp, own, own_n, &skip)) != ZL_OK) return st;
+    if ((st = zl_precision_check_overflow(&e->prec, e->opt.dp, z->mp, own, own_n, &skip)) != ZL_OK)
+        return st;
     if (skip) {
         /* DeepSpeed: zero the gradients, count the skip, leave the schedule; the step and
          * its samples still count. */
@@ -522,7 +550,8 @@ static zl_status optimizer_step(zl_engine *e)
 
 zl_status zl_engine_step(zl_engine *e)
 {
-    zl_status st;
+    zl_status st = refuse_piped(e, "zl_engine_step");
+    if (st != ZL_OK) return st;
     if (zl_engine_is_gradient_accumulation_boundary(e)) {
         if ((st = reduce_tied_grads(e)) != ZL_OK) return st;
         if ((st = reduce_grads(e)) != ZL_OK) return st;
@@ -542,11 +571,18 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
     zl_status st = ZL_OK;
     double loss_sum = 0;
     bool agreed = false; /* the step failed at a loading's agreement */
+    bool piped = zl__engine_piped(e);
+    /* Pipeline stages read the whole step's data first (engine_pipe.c says why). */
+    if (piped && (st = zl__engine_pipe_read_batches(e, next, ctx)) != ZL_OK) agreed = true;
     for (int i = 0; i < e->schedule_len && st == ZL_OK; i++) {
         const zl_instr *in = &e->schedule[i];
         if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, in);
         switch (in->kind) {
         case ZL_LOAD_MICRO_BATCH:
+            if (piped) {
+                st = zl__engine_pipe_load(e, in->buffer);
+                break;
+            }
             if ((st = next(ctx, e->batch, e->batch + (size_t)e->model.B * e->model.T)) == ZL_OK)
                 st = load_micro_batch(e, in->buffer);
             /* Where a rank fails alone (its data, a signal its source reports): the ranks
@@ -574,24 +610,20 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
         case ZL_SEND_ACTIVATION:
         case ZL_RECV_ACTIVATION:
         case ZL_SEND_GRAD:
-        case ZL_RECV_GRAD: { /* pipeline p2p: the schedules exist, the executor's half not yet */
-            char name[64];
-            zl_instr_format(in, name, sizeof name);
-            st = zl_errorf(ZL_ERR_UNSUPPORTED, "the executor cannot run %s (instruction %d of the "
-                           "step): pipeline send/receive is not implemented yet\n  hint: run "
-                           "without pipeline stages (data-parallel or GPipe schedule)", name, i);
-            break;
-        }
+        case ZL_RECV_GRAD: st = zl__engine_pipe_p2p(e, in); break;
         }
     }
     if (!agreed) e->failed_here = st != ZL_OK; /* any other failure is this rank's own */
+    double mean = loss_sum / gas; /* the last stage's; DeepSpeed broadcasts it to the others */
+    if (st == ZL_OK && piped) st = zl__engine_pipe_loss(e, &mean);
     if (e->instr_observer) e->instr_observer(e->instr_observer_ctx, NULL); /* the end */
-    if (loss) *loss = (float)(loss_sum / gas);
+    if (loss) *loss = (float)mean;
     return st;
 }
 
 zl_status zl_engine_gather_params(zl_engine *e, float *out)
 {
+    if (zl__engine_piped(e)) return zl__engine_pipe_gather_params(e, out);
     return e->zero.strategy->gather_all(&e->zero, out);
 }
 

@@ -48,6 +48,18 @@ typedef struct zl_engine_options {
     /* Data parallelism and ZeRO ("zero_optimization"). dp NULL: one rank. A zero
      * reduce_bucket_size or gradient_predivide_factor selects DeepSpeed's default. */
     zl_comm *dp;                     /* the data-parallel group (not owned) */
+    /* Pipeline parallelism (DeepSpeed's PipelineEngine; engine_pipe.c). pipe: this
+     * replica's stages, ordered by stage (not owned; NULL or one rank: no pipeline). The
+     * layer list is cut into pipe->size stages by pipe_partition (DeepSpeed's
+     * partition_method, pipe/partition.h; "": "parameters"), this rank holds and runs
+     * stage pipe->rank's layers, and zl_engine_train_batch runs DeepSpeed's TrainSchedule
+     * (1F1B) with activations and gradients sent between neighbouring stages. The tie's
+     * members on a stage without its owner (GPT-2's head on the last stage) keep a copy
+     * of the tied parameter, whose gradient the owner's stage adds to its own and whose
+     * values it sends back after each step. ZeRO 0-1 only (DeepSpeed's rule); the
+     * gradient norm and the overflow check span the stages. */
+    zl_comm *pipe;
+    char pipe_partition[128];
     /* The rank's host device (pinned host memory: core/device.h, ZL_DEVICE_HOST), where
      * the engine stages each micro-batch before copying it to the accelerator, and where
      * offload will keep optimizer state. NULL: the engine makes its own, unlimited. */
@@ -216,6 +228,10 @@ float zl_engine_loss(const zl_engine *e);
  * observe(ctx, NULL) when it returns (NULL: no observer). */
 void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const zl_instr *in),
                                   void *ctx);
+/* Pipeline stages (opt.pipe): how many, and the cut, bounds[stages + 1] (stage s runs
+ * layers [bounds[s], bounds[s+1]); pipe/partition.h), which a caller prints as DeepSpeed
+ * does on rank 0 (zl_pipe_partition_format). One stage: 1, {0, layers}. */
+int zl_engine_pipe_stages(const zl_engine *e, const int **bounds);
 /* After a failed zl_engine_train_batch: whether this rank failed itself (its message is
  * zl_last_error()) rather than agreed to another rank's failure. */
 bool zl_engine_failed_here(const zl_engine *e);

@@ -24,3 +24,9 @@ void zl_engine_set_instr_observer(zl_engine *e, void (*observe)(void *ctx, const
     e->instr_observer = observe;
     e->instr_observer_ctx = ctx;
 }
+
+int zl_engine_pipe_stages(const zl_engine *e, const int **bounds)
+{
+    if (bounds) *bounds = e->bounds;
+    return e->num_stages;
+}

@@ -18,7 +18,20 @@ struct zl_engine {
     zl_ledger nvme_ledger; /* the swap files of offload_nvme (placement NVMe, no budget) */
     zl_model model;
     int first_layer, last_layer; /* the layers this rank runs: [first, last) of the model
-                                  * (all of them until pipeline stages split the list) */
+                                  * (all of them, or its pipeline stage's) */
+    /* Pipeline parallelism (engine_pipe.c; opt.pipe). */
+    int stage, num_stages;  /* this rank's stage, of num_stages (1: no pipeline) */
+    int *bounds;            /* [num_stages + 1]: stage s runs layers [bounds[s], bounds[s+1]) */
+    zl_tensor pipe_grad;    /* (B,T,C) f32, "pipe.grad": the gradient RecvGrad received (not
+                             * on the last stage) */
+    zl_tensor pipe_wire;    /* (B,T,C) in the model's 16-bit dtype, "pipe.buffer": gradients
+                             * as they travel (16 bits only) */
+    const float *pipe_grad_out; /* the input gradient of the last backward, for SendGrad */
+    int pipe_grad_buffer;   /* ... and the buffer it belongs to (-1: none) */
+    int32_t *pipe_batches;  /* (GAS, 2, B, T): the step's micro-batches, read before it */
+    int pipe_loaded;        /* micro-batches loaded into slots so far in this step */
+    bool pipe_shapes_sent;  /* the activations' shape went to the next stage (once) */
+    bool pipe_shapes_checked; /* ... and came from the previous one, and matched */
     zl_tensor params; /* prec.dtype, tag "param": the whole padded vector; stage 3: this rank's shard */
     zl_tensor grads;  /* prec.grad_dtype, tag "grad": (padded numel) for stages 0-1, (partition)
                        * for 2, (shard) for 3 */
@@ -75,7 +88,32 @@ static inline bool zl__vec_nonfinite(zl_engine *e, const void *x, zl_dtype t, si
 /* Make layer l's parameters available to it (engine.c): the strategy's, in f32. */
 zl_status zl__engine_use_layer(zl_engine *e, int l, bool backward);
 
-/* Ties whose members keep copies of their own (engine_ties.c; opt.tie_copies). */
+/* Pipeline stages (engine_pipe.c). */
+static inline bool zl__engine_piped(const zl_engine *e) { return e->num_stages > 1; }
+/* The stage that runs layer l. */
+int zl__engine_stage_of(const zl_engine *e, int l);
+/* Cut the model into stages and make it this rank's (after zl_model_create, before any
+ * allocation), printing the layout on rank 0 as DeepSpeed does; refuses ZeRO 2-3. */
+zl_status zl__engine_pipe_setup(zl_engine *e);
+zl_status zl__engine_pipe_alloc(zl_engine *e);
+void zl__engine_pipe_free(zl_engine *e);
+/* Every rank of the grid reads the step's micro-batches before any instruction runs and
+ * checks them, and all agree: a bad batch fails the step everywhere, before a stage waits
+ * for another. */
+zl_status zl__engine_pipe_read_batches(zl_engine *e, zl_batch_source next, void *ctx);
+/* LoadMicroBatch on a stage: the next of the step's micro-batches into `buffer`. */
+zl_status zl__engine_pipe_load(zl_engine *e, int buffer);
+/* SendActivation, RecvActivation, SendGrad, RecvGrad. */
+zl_status zl__engine_pipe_p2p(zl_engine *e, const zl_instr *in);
+/* The mean loss of the step, as the last stage computed it, on every stage. */
+zl_status zl__engine_pipe_loss(zl_engine *e, double *loss);
+/* zl_engine_gather_params across the stages. */
+zl_status zl__engine_pipe_gather_params(zl_engine *e, float *out);
+/* st agreed over the data-parallel group, then over the stages: every rank of the grid. */
+zl_status zl__engine_agree(zl_engine *e, zl_status st);
+
+/* Ties whose members keep copies of their own (engine_ties.c; opt.tie_copies, or a
+ * pipeline stage that holds a member without its owner). */
 zl_status zl__engine_ties_alloc(zl_engine *e);
 void zl__engine_ties_free(zl_engine *e);
 zl_status zl__engine_ties_sync_values(zl_engine *e);

@@ -90,16 +90,17 @@ void zl_engine_options_from_config(zl_engine_options *o, const zl_config *cfg, i
 
 zl_status zl_engine_check_config(const zl_config *cfg)
 {
-    /* pipeline.stages > 1 asks for pipeline parallelism. */
-    if (cfg->pipeline.stages > 1) {
+    /* DeepSpeed's pipeline engine asserts ZeRO stage < 2 (the engine checks it again for
+     * stages given on the command line). */
+    if (cfg->pipeline.stages > 1 && cfg->zero.stage >= 2) {
         const zl_config_origin *o = zl_config_origin_of(cfg, "pipeline.stages");
         char at[16] = "";
         if (o && o->line > 0) snprintf(at, sizeof at, ":%d", o->line);
-        return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "%s%s: pipeline.stages %lld: pipeline parallelism is not implemented "
-                         "yet\n  hint: remove \"stages\" (or set it to 1 or \"auto\"); zerolab "
-                         "holds every layer on every rank",
-                         cfg->name, at, (long long)cfg->pipeline.stages);
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s%s: ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism "
+                         "(pipeline.stages %lld, zero_optimization.stage %d)\n  hint: use "
+                         "zero_optimization.stage 0 or 1 with pipeline stages",
+                         cfg->name, at, (long long)cfg->pipeline.stages, (int)cfg->zero.stage);
     }
     const char *model_type = cfg->fp16.enabled ? "fp16" : cfg->bf16.enabled ? "bf16" : "fp32";
     const char *names[] = {"fp32", "fp16", "bf16"};

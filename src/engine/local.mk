@@ -1,6 +1,6 @@
 # src/engine: the training engine
 libzerolab_a_SOURCES += %D%/engine.c %D%/engine.h %D%/engine_internal.h \
-    %D%/engine_options.c %D%/engine_access.c %D%/engine_ties.c %D%/engine_ckpt.c %D%/schedule.c %D%/schedule.h
+    %D%/engine_options.c %D%/engine_access.c %D%/engine_ties.c %D%/engine_pipe.c %D%/engine_ckpt.c %D%/schedule.c %D%/schedule.h
 zlenginedir = $(zlincdir)/engine
 zlengine_HEADERS = %D%/engine.h %D%/schedule.h
 ZL_UNIT_TESTS += tests/unit/check_schedule

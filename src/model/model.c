@@ -34,6 +34,8 @@ static void add_param(table_builder *tb, int layer, const char *name, int64_t d0
     p->init = init;
     p->weight_decay = p->ndim == 2; /* nanoGPT's rule: every 2-D tensor decays */
     p->layer = layer;
+    p->model_index = m->num_params - 1;
+    p->model_offset = tb->offset;
     tb->offset += p->numel;
 }
 
@@ -119,11 +121,56 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     snprintf(tie->name, sizeof tie->name, "wte");
     tie->param = m->layers[0].first_param + EMBED_WTE;
     tie->owner = 0;
+    tie->numel = m->params[tie->param].numel;
+    tie->owner_here = true;
+    tie->member_here[tie->num_members] = true;
     tie->members[tie->num_members++] = m->num_layers - 1;
 
-    m->params_numel = tb.offset;
+    m->params_numel = m->model_numel = tb.offset;
+    m->stage_first = 0;
+    m->stage_last = m->num_layers;
     ZL_ASSERT(m->params_numel == zl_gpt_config_num_params(cfg));
     return ZL_OK;
+}
+
+void zl_model_set_stage(zl_model *m, int first, int last)
+{
+    ZL_ASSERT(m->B == 0 && m->stage_first == 0 && m->stage_last == m->num_layers &&
+              "a stage is set once, before anything is allocated");
+    ZL_ASSERT(0 <= first && first < last && last <= m->num_layers);
+    /* The kept parameters, renumbered in order; offsets from the stage's first one. */
+    int *index = malloc((size_t)m->num_params * sizeof *index); /* old -> new, or -1 */
+    ZL_ASSERT(index != NULL); /* a few KiB at most (model.c's table is bounded) */
+    int n = 0;
+    size_t base = 0, numel = 0;
+    for (int i = 0; i < m->num_params; i++) {
+        bool keep = m->params[i].layer >= first && m->params[i].layer < last;
+        index[i] = keep ? n : -1;
+        if (!keep) continue;
+        if (n == 0) base = m->params[i].offset;
+        m->params[n] = m->params[i];
+        m->params[n].offset -= base;
+        numel += m->params[n].numel;
+        n++;
+    }
+    for (int l = 0; l < m->num_layers; l++) {
+        zl_layer *layer = &m->layers[l];
+        bool here = l >= first && l < last;
+        layer->first_param = here && layer->num_params ? index[layer->first_param] : 0;
+        if (!here) layer->num_params = 0;
+    }
+    for (int t = 0; t < m->num_ties; t++) {
+        zl_tie_group *g = &m->ties[t];
+        g->owner_here = g->owner >= first && g->owner < last;
+        g->param = g->owner_here ? index[g->param] : -1;
+        for (int k = 0; k < g->num_members; k++)
+            g->member_here[k] = g->members[k] >= first && g->members[k] < last;
+    }
+    free(index);
+    m->num_params = n;
+    m->params_numel = numel;
+    m->stage_first = first;
+    m->stage_last = last;
 }
 
 static void free_slots(zl_model *m)
@@ -140,6 +187,7 @@ static void free_slots(zl_model *m)
             zl_tensor_free(&slot->ckpt_inputs[j]);
         free(slot->ckpt_inputs);
         free(slot->ckpt_rng);
+        zl_tensor_free(&slot->pipe_in);
         if (slot->inputs) zl_device_free(m->device, "input", slot->inputs, 2 * ntok * sizeof(int32_t));
     }
     free(m->slots);
@@ -293,10 +341,16 @@ const float *zl_model_ckpt_save(zl_model *m, int l, const float *x)
         return dst;
     }
     /* 16 bits: x is act_in, the widened copy of the previous layer's stored output, which
-     * sits in its activations (in the shared area) as stored: keep those bits. */
-    ZL_ASSERT(l - 1 >= m->ckpt.first);
-    const zl_layer_acts *prev = &slot->layers[l - 1];
-    const void *src = (const char *)prev->acts.data + prev->out_offset * zl_dtype_nbytes(m->dtype);
+     * sits in its activations (in the shared area) as stored, or of the activation a
+     * stage received: keep those bits. */
+    const void *src;
+    if (l == m->stage_first) {
+        src = slot->pipe_in.data;
+    } else {
+        ZL_ASSERT(l - 1 >= m->ckpt.first);
+        const zl_layer_acts *prev = &slot->layers[l - 1];
+        src = (const char *)prev->acts.data + prev->out_offset * zl_dtype_nbytes(m->dtype);
+    }
     if (host) {
         st = zl_device_copy(m->ckpt.store, c->data, m->device, src, nbytes);
         ZL_ASSERT(st == ZL_OK);
@@ -350,7 +404,7 @@ static zl_status alloc_slot(zl_model *m, zl_act_slot *slot)
     if (!slot->layers) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     zl_status st;
     if (m->ckpt.interval > 0 && (st = alloc_slot_checkpointed(m, slot)) != ZL_OK) return st;
-    for (int l = 0; l < m->num_layers && !m->ckpt.interval; l++) {
+    for (int l = m->stage_first; l < m->stage_last && !m->ckpt.interval; l++) {
         const zl_layer *layer = &m->layers[l];
         zl_layer_acts *a = &slot->layers[l];
         char tag[ZL_LEDGER_TAG_LEN];
@@ -360,6 +414,11 @@ static zl_status alloc_slot(zl_model *m, zl_act_slot *slot)
         int64_t n = (int64_t)(total - stats), ns = (int64_t)stats;
         if ((st = zl_tensor_alloc(&a->acts, m->device, tag, m->dtype, 1, &n)) != ZL_OK) return st;
         if (stats && (st = zl_tensor_alloc(&a->stats, m->device, tag, ZL_F32, 1, &ns)) != ZL_OK)
+            return st;
+    }
+    if (m->stage_first > 0) {
+        int64_t shape[3] = {m->B, m->T, m->cfg.channels};
+        if ((st = zl_tensor_alloc(&slot->pipe_in, m->device, "act.pipe_in", m->dtype, 3, shape)) != ZL_OK)
             return st;
     }
     /* inputs and targets share one allocation: (2, B, T) int32 */
@@ -390,7 +449,7 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
                          "  hint: lower train_micro_batch_size_per_gpu or --seq-len",
                          B, T, (long long)B * T, INT_MAX);
     ZL_ASSERT(m->B == 0 && "activations are allocated once");
-    for (int l = 0; l < m->num_layers; l++) {
+    for (int l = m->stage_first; l < m->stage_last; l++) {
         const zl_layer *layer = &m->layers[l];
         size_t n = zl_sat_add(layer->vt->act_numel(m, l, B, T), layer->vt->scratch_numel(m, l, B, T));
         if (n > ZL_MODEL_MAX_ACT_NUMEL)
@@ -414,7 +473,7 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
     /* What one layer at a time needs, shared by the slots: backward's scratch, and in 16
      * bits the f32 work copies of the running layer's activations and input. */
     size_t scratch = 0, work = 0;
-    for (int l = 0; l < m->num_layers; l++) {
+    for (int l = m->stage_first; l < m->stage_last; l++) {
         const zl_layer *layer = &m->layers[l];
         size_t total = layer->vt->act_numel(m, l, B, T);
         size_t stats = layer->vt->act_stats_numel ? layer->vt->act_stats_numel(m, l, B, T) : 0;
@@ -461,14 +520,18 @@ const float *zl_model_before_backward(zl_model *m, int l)
 {
     const zl_layer_acts *acts = zl_model_slot(m)->layers;
     /* A segment's first layer: its input is the segment's saved one (the previous layer's
-     * place in the shared area holds this segment's recomputed activations now). */
+     * place in the shared area holds this segment's recomputed activations now). A
+     * stage's first layer: the activation it received. */
     bool saved = l > 0 && segment_start(m, l);
-    if (m->dtype == ZL_F32) return saved ? segment_input(m, l) : l ? acts[l - 1].out : NULL;
+    bool received = l > 0 && l == m->stage_first;
+    const void *pipe_in = zl_model_slot(m)->pipe_in.data;
+    if (m->dtype == ZL_F32)
+        return saved ? segment_input(m, l) : received ? pipe_in : l ? acts[l - 1].out : NULL;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's moves: not simulated */
     ops->cast(ops, m->act_work.data, ZL_F32, acts[l].acts.data, m->dtype, acts[l].acts.numel);
     if (l == 0) return NULL;
-    if (saved) {
-        ops->cast(ops, m->act_in.data, ZL_F32, segment_input(m, l), m->dtype,
+    if (saved || received) {
+        ops->cast(ops, m->act_in.data, ZL_F32, saved ? segment_input(m, l) : pipe_in, m->dtype,
                   (size_t)m->B * m->T * m->cfg.channels);
         return zl_tensor_f32(&m->act_in);
     }
@@ -479,7 +542,7 @@ const float *zl_model_before_backward(zl_model *m, int l)
     return zl_tensor_f32(&m->act_in);
 }
 
-zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *tokens)
+zl_status zl_model_check_batch(const zl_model *m, const int32_t *tokens, int *num_targets)
 {
     size_t n = (size_t)m->B * m->T;
     const int32_t *inputs = tokens, *targets = tokens + n;
@@ -494,9 +557,19 @@ zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *
                              m->cfg.name, V);
         count += targets[i] >= 0;
     }
-    zl_act_slot *slot = zl_model_slot(m);
-    zl_status st = zl_device_copy(m->device, slot->inputs, host, tokens, 2 * n * sizeof(int32_t));
+    if (num_targets) *num_targets = count;
+    return ZL_OK;
+}
+
+zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *tokens)
+{
+    int count;
+    zl_status st = zl_model_check_batch(m, tokens, &count);
     if (st != ZL_OK) return st;
+    zl_act_slot *slot = zl_model_slot(m);
+    size_t n = (size_t)m->B * m->T;
+    if ((st = zl_device_copy(m->device, slot->inputs, host, tokens, 2 * n * sizeof(int32_t))) != ZL_OK)
+        return st;
     slot->num_targets = count;
     return ZL_OK;
 }
@@ -513,8 +586,11 @@ void zl_model_init_params(const zl_model *m, float *params, size_t begin, size_t
             size_t e = j - p->offset; /* element index inside the parameter */
             float v;
             switch (p->init) {
-            case ZL_INIT_NORMAL: v = 0.02f * zl_rng_normal(seed, (uint64_t)i, e); break;
-            case ZL_INIT_NORMAL_RESIDUAL: v = residual_std * zl_rng_normal(seed, (uint64_t)i, e); break;
+            /* the whole model's stream of the parameter: a stage draws what one rank would */
+            case ZL_INIT_NORMAL: v = 0.02f * zl_rng_normal(seed, (uint64_t)p->model_index, e); break;
+            case ZL_INIT_NORMAL_RESIDUAL:
+                v = residual_std * zl_rng_normal(seed, (uint64_t)p->model_index, e);
+                break;
             case ZL_INIT_ONES: v = 1.0f; break;
             default: v = 0.0f; break;
             }
@@ -534,6 +610,10 @@ void zl_model_bind_flat(zl_model *m, float *params, float *grads)
 void zl_model_layer_range(const zl_model *m, int layer, size_t *begin, size_t *end)
 {
     const zl_layer *l = &m->layers[layer];
+    if (l->num_params == 0) { /* a layer of another stage */
+        *begin = *end = 0;
+        return;
+    }
     const zl_param_info *last = &m->params[l->first_param + l->num_params - 1];
     *begin = m->params[l->first_param].offset;
     *end = last->offset + last->numel;
@@ -647,6 +727,24 @@ int zl_model_find_param(const zl_model *m, const char *name)
     for (int i = 0; i < m->num_params; i++)
         if (!strcmp(m->params[i].name, name)) return i;
     return -1;
+}
+
+const float *zl_model_stage_input(zl_model *m)
+{
+    ZL_ASSERT(m->stage_first > 0);
+    const zl_tensor *in = &zl_model_slot(m)->pipe_in;
+    if (m->dtype == ZL_F32) return zl_tensor_f32(in);
+    const zl_ops *ops = zl_device_backend(m->device); /* the CPU's widening: not simulated */
+    ops->cast(ops, m->act_in.data, ZL_F32, in->data, m->dtype, (size_t)in->numel);
+    return zl_tensor_f32(&m->act_in);
+}
+
+const void *zl_model_stage_output(zl_model *m)
+{
+    ZL_ASSERT(m->stage_last < m->num_layers);
+    const zl_layer_acts *a = &zl_model_slot(m)->layers[m->stage_last - 1];
+    if (m->dtype == ZL_F32) return a->out;
+    return (const char *)a->acts.data + a->out_offset * zl_dtype_nbytes(m->dtype);
 }
 
 const float *zl_model_logits(const zl_model *m) { return zl_tensor_f32(&m->scratch); }

@@ -58,6 +58,11 @@ typedef struct zl_param_info {
      * its stored values to gemm_lp (param16_ptr) and makes no f32 copy of it. */
     bool gemm_only;
     int layer;           /* index of the owning layer */
+    /* Its place in the whole model, whatever part of it this zl_model holds (a pipeline
+     * stage's: zl_model_set_stage): the index in the whole table, which is the stream its
+     * initial values are drawn from, and the offset in the whole flat vector. */
+    int model_index;
+    size_t model_offset;
 } zl_param_info;
 
 typedef enum zl_layer_kind { ZL_LAYER_EMBED, ZL_LAYER_BLOCK, ZL_LAYER_HEAD } zl_layer_kind;
@@ -126,6 +131,10 @@ typedef struct zl_act_slot {
      * position its forward started at; [num_segments]. NULL when checkpointing is off. */
     zl_tensor *ckpt_inputs;
     uint64_t *ckpt_rng;
+    /* A pipeline stage after the first: the activation received from the stage before,
+     * (B,T,C) in the model's dtype, tag "act.pipe_in": its first layer's input, kept until
+     * that layer's backward (DeepSpeed's pipe_buffers["inputs"]). */
+    zl_tensor pipe_in;
 } zl_act_slot;
 
 /* Activation checkpointing (DeepSpeed's checkpointing.checkpoint over segments of
@@ -163,6 +172,7 @@ typedef struct zl_model_ckpt {
 typedef struct zl_tie_group {
     char name[32];   /* "wte" */
     int param;       /* the tied parameter's index in the parameter table */
+    size_t numel;    /* its elements */
     int owner;       /* the layer that owns it */
     int num_members; /* layers that use it besides the owner */
     int members[ZL_TIE_MAX_MEMBERS];
@@ -171,6 +181,11 @@ typedef struct zl_tie_group {
      * engine; NULL: the member shares the owner's binding (param_ptr/grad_ptr[param]).
      * The copies' gradients are summed with the owner's once per step (ReduceTiedGrads). */
     float *copy_values[ZL_TIE_MAX_MEMBERS], *copy_grads[ZL_TIE_MAX_MEMBERS];
+    /* On a pipeline stage (zl_model_set_stage), which of these layers the stage holds. A
+     * stage without the owner has no entry for the parameter (param is -1): each member it
+     * holds must be bound to a copy. */
+    bool owner_here;
+    bool member_here[ZL_TIE_MAX_MEMBERS];
 } zl_tie_group;
 
 typedef struct zl_model {
@@ -182,6 +197,13 @@ typedef struct zl_model {
     int num_params;
     zl_param_info *params;
     size_t params_numel; /* elements of the flat parameter vector */
+    /* The layers this model holds, [stage_first, stage_last): all of them, unless it is a
+     * pipeline stage (zl_model_set_stage). The parameter table, the flat vector and the
+     * activations then hold those layers' only; the layer list stays whole, so layer
+     * indices and names are the whole model's. model_numel: the whole model's flat vector
+     * (params_numel without stages). */
+    int stage_first, stage_last;
+    size_t model_numel;
     int num_ties;
     zl_tie_group ties[ZL_MAX_TIES];
 
@@ -228,6 +250,27 @@ typedef struct zl_model {
  * parameters or activations yet). Fails with ZL_ERR_CONFIG on inconsistent shapes. */
 zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev);
 void zl_model_destroy(zl_model *m);
+
+/* Make m the pipeline stage that holds layers [first, last) of the whole model (before
+ * anything is allocated for it): the parameter table keeps those layers' parameters,
+ * renumbered from 0 in the same order, with offsets into the stage's own flat vector
+ * (model_index and model_offset keep their place in the whole model, so initial values
+ * and checkpoints see the whole model's); the other layers keep their place in the list
+ * with no parameters; activations are allocated for [first, last) only. A tie whose owner
+ * is elsewhere loses its parameter entry (param -1): its members here read a copy. */
+void zl_model_set_stage(zl_model *m, int first, int last);
+/* Is layer l one of this model's (a stage's)? */
+static inline bool zl_model_has_layer(const zl_model *m, int l)
+{
+    return l >= m->stage_first && l < m->stage_last;
+}
+/* A stage after the first: the current slot's received activation (act.pipe_in) as its
+ * first layer's f32 input (in 16 bits widened into act_in: valid until the next layer's
+ * input replaces it). */
+const float *zl_model_stage_input(zl_model *m);
+/* A stage before the last: the current slot's last layer's output as it goes to the next
+ * stage, in the model's dtype (B,T,C): the f32 output, or the 16-bit stored bits. */
+const void *zl_model_stage_output(zl_model *m);
 
 /* Largest element count of one layer's activations and scratch: 2^60, so that their
  * bytes (at most 8 per element) fit in 64 bits. */
@@ -278,6 +321,10 @@ const float *zl_model_before_backward(zl_model *m, int l);
  * that one zl_device_copy moves both; the accelerator's compute must zl_device_copy_wait
  * before it reads them. */
 zl_status zl_model_set_batch(zl_model *m, const zl_device *host, const int32_t *tokens);
+/* The check zl_model_set_batch makes first, alone: every id of tokens (2, B, T) inside the
+ * vocabulary (ZL_ERR_INVALID names the first bad one); *num_targets (may be NULL): the
+ * targets >= 0. */
+zl_status zl_model_check_batch(const zl_model *m, const int32_t *tokens, int *num_targets);
 
 /* Fill params[begin, end) of the flat parameter vector with their initial values for
  * `seed`. Element e of parameter p is a pure function of (seed, p, e): any slice equals

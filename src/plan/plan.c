@@ -20,20 +20,22 @@ static double now(void)
 
 /* Optimizer steps: gradient_accumulation_steps micro-steps of token id 0 (values do
  * not matter on the meta backend; ids must be valid for the model's checks). */
+/* A meta run's micro-batches: token 0 everywhere (the values are never read). */
+static zl_status zero_tokens(void *ctx, int32_t *inputs, int32_t *targets)
+{
+    size_t n = *(const size_t *)ctx;
+    memset(inputs, 0, n * sizeof *inputs);
+    memset(targets, 0, n * sizeof *targets);
+    return ZL_OK;
+}
+
+/* `steps` optimizer steps through the engine's schedule, as a run takes them. */
 static zl_status train_steps(zl_engine *e, int steps)
 {
     const zl_engine_options *o = zl_engine_get_options(e);
     size_t n = (size_t)o->micro_batch_size * o->seq_len;
-    int32_t *tokens = calloc(n, sizeof *tokens);
-    if (!tokens) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     zl_status st = ZL_OK;
-    for (int s = 0; s < steps && st == ZL_OK; s++)
-        for (int k = 0; k < o->gradient_accumulation_steps && st == ZL_OK; k++) {
-            if ((st = zl_engine_forward(e, tokens, tokens, NULL)) == ZL_OK &&
-                (st = zl_engine_backward(e)) == ZL_OK)
-                st = zl_engine_step(e);
-        }
-    free(tokens);
+    for (int s = 0; s < steps && st == ZL_OK; s++) st = zl_engine_train_batch(e, zero_tokens, &n, NULL);
     return st;
 }
 
@@ -147,12 +149,17 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         zl_cost_attach(&sim, req->cluster);
         zl_device_attach_sim(&dev, &sim);
     }
-    zl_comm *dp = NULL;
+    zl_comm *dp = NULL, *pipe = NULL;
     if (req->world_size > 1 && (st = zl_comm_virtual(&dp, req->world_size, 0, "data", NULL)) != ZL_OK)
         goto out;
     if (dp && clocked) zl_comm_set_sim(dp, &sim); /* rank 0's collectives on the cluster's links */
+    if (req->pipe_stages > 1 &&
+        (st = zl_comm_virtual(&pipe, req->pipe_stages, req->pipe_stage, "pipe", NULL)) != ZL_OK)
+        goto out;
+    if (pipe && clocked) zl_comm_set_sim(pipe, &sim);
     zl_engine_options o = req->options;
     o.dp = dp;
+    o.pipe = pipe;
     o.host = &host;
     zl_engine *e;
     st = zl_engine_create(&e, &req->model, &o, &dev);
@@ -187,6 +194,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
         res->host = host.ledger;
     }
 out:
+    zl_comm_destroy(pipe);
     zl_comm_destroy(dp);
     if (clocked) zl_sim_free(&sim);
     return st;

@@ -32,6 +32,10 @@ typedef struct zl_plan_request {
     zl_gpt_config model;
     zl_engine_options options; /* dp is ignored: the plan makes a virtual group */
     int world_size;            /* data-parallel ranks (GPUs) */
+    /* Pipeline parallelism: the stages (options.pipe_partition cuts the layers; 0 or 1:
+     * none) and the one planned (0 .. pipe_stages - 1), whose neighbours are as ready as
+     * it is (a virtual group). */
+    int pipe_stages, pipe_stage;
     size_t device_memory;      /* bytes per device; 0: unlimited */
     size_t host_memory;        /* bytes of host memory for this rank; 0: unlimited */
     size_t nvme_capacity;      /* bytes of NVMe for this rank; 0: unlimited */

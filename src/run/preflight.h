@@ -20,6 +20,8 @@ typedef struct zl_run_preflight {
     size_t host_nbytes;               /* host bytes each rank holds besides the engine's: the
                                        * data set (already loaded) and the batch buffers */
     size_t held_nbytes;               /* of those, already allocated (the data set) */
+    int dp_size;                      /* data-parallel ranks (0: the world's size) */
+    int pipe_stages, pipe_stage;      /* the pipeline and this rank's stage (0: none) */
 } zl_run_preflight;
 
 /* Collective over world. Runs the engine with these options on the meta backend

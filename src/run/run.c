@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "comm/comm_log.h"
+#include "comm/topology.h"
 #include "run/preflight.h"
 #include "sim/cost.h"
 
@@ -51,21 +52,49 @@ zl_status zl_run_check_config(const zl_config *cfg)
 
 /* ---- set-up: the user's input, read and checked ------------------------------------ */
 
+/* The pipeline's stages: --pipeline-stages, else the config's pipeline.stages ("auto" or
+ * absent: 1); they must divide the world, whose quotient is the data-parallel size. */
+static zl_status grid(zl_run *run, const zl_run_options *o, const zl_config *cfg, int W)
+{
+    int pp = o->pipeline_stages > 0 ? o->pipeline_stages
+             : cfg->pipeline.stages > 0 ? (int)cfg->pipeline.stages : 1;
+    const char *from = o->pipeline_stages > 0 ? "--pipeline-stages" : "pipeline.stages";
+    if (pp > W || W % pp != 0)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s %d does not divide the %d rank%s of this run: every data-parallel "
+                         "replica needs one rank per stage\n  hint: launch a multiple of %d "
+                         "ranks (mpiexec -n %d ...), or use fewer stages", from, pp, W,
+                         W == 1 ? "" : "s", pp, pp);
+    run->pipe_size = pp;
+    run->dp_size = W / pp;
+    return ZL_OK;
+}
+
 static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
 {
     if (o->config) {
         run->config = o->config; /* borrowed; never freed here */
-        return zl_run_check_config(run->config);
+        zl_status st = grid(run, o, run->config, W);
+        if (st == ZL_OK && run->pipe_size > 1 && run->config->dp_world_size != run->dp_size)
+            st = zl_errorf(ZL_ERR_INVALID, "zl_run_options.config was resolved for %d "
+                           "data-parallel ranks, but %d ranks in %d pipeline stages are %d\n  "
+                           "hint: resolve it with zl_config_resolve_batch(cfg, %d)",
+                           run->config->dp_world_size, W, run->pipe_size, run->dp_size, run->dp_size);
+        return st != ZL_OK ? st : zl_run_check_config(run->config);
     }
+    /* Read first, the batch triad resolved once the grid says how many ranks are
+     * data-parallel (DeepSpeed: train_batch_size = micro x accumulation x DP). */
     zl_status st;
-    if (o->config_path) st = zl_config_load_filled(&run->own_config, o->config_path, W, &o->fill);
+    if (o->config_path) st = zl_config_load_filled(&run->own_config, o->config_path, 0, &o->fill);
     else if (o->config_text)
         st = zl_config_parse_filled(&run->own_config, o->config_text,
-                                    o->config_name ? o->config_name : "<string>", W, &o->fill);
+                                    o->config_name ? o->config_name : "<string>", 0, &o->fill);
     else
         st = zl_errorf(ZL_ERR_INVALID, "a run needs a DeepSpeed config\n  hint: set "
                        "zl_run_options.config, .config_path or .config_text");
     run->config = &run->own_config;
+    if (st == ZL_OK) st = grid(run, o, run->config, W);
+    if (st == ZL_OK) st = zl_config_resolve_batch(&run->own_config, run->dp_size);
     if (st != ZL_OK) return st;
     if (zl_log_rank() == 0) zl_config_log_warnings(run->config);
     return zl_run_check_config(run->config);
@@ -100,6 +129,10 @@ static zl_status resolve(zl_run *run, const zl_run_options *a)
     if (a->checkpoint_activations > 0) run->options.checkpoint_interval = a->checkpoint_activations;
     else if (cfg->zerolab.checkpoint_activations > 0)
         run->options.checkpoint_interval = (int)cfg->zerolab.checkpoint_activations;
+    /* The layers' cut: DeepSpeed's partition_method ("best", the block's default, is
+     * "parameters"). */
+    snprintf(run->options.pipe_partition, sizeof run->options.pipe_partition, "%s",
+             cfg->pipeline.partition ? cfg->pipeline.partition : "");
     if (run->options.seq_len > run->model.max_seq_len)
         return zl_errorf(ZL_ERR_INVALID,
                          "--seq-len %d is longer than model '%s' allows (max_seq_len %d)",
@@ -205,7 +238,10 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     zl_status st = configure(run, a, W);
     if (st == ZL_OK) st = load_data(run, a);
     const zl_engine_options *o = &run->options;
-    if (st == ZL_OK) st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len, rank, W);
+    /* The stages of one replica read the same data: the loader shards by replica. */
+    if (st == ZL_OK)
+        st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len,
+                            rank % run->dp_size, run->dp_size);
     /* A card: the rank is that GPU: its memory is the budget (unless device_memory), the
      * CPU's f32 stand-ins are not held against it, and a simulated clock runs on the
      * cluster's links. */
@@ -270,6 +306,19 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     zl_status st = zl_comm_agree(run->comm, set_up(run, a));
     if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
     run->options.dp = run->comm;
+    if (run->pipe_size > 1) { /* the grid's groups (comm/topology.h; model parallel 1) */
+        zl_topology t;
+        int r = run->comm->rank;
+        if ((st = zl_topology_init(&t, run->comm->size, run->pipe_size, 1)) == ZL_OK)
+            st = zl_comm_split(run->comm, zl_topology_group_color(&t, ZL_AXIS_PIPE, r),
+                               zl_topology_coords(&t, r).pipe, "pipe", &run->pipe);
+        if (st == ZL_OK)
+            st = zl_comm_split(run->comm, zl_topology_group_color(&t, ZL_AXIS_DATA, r),
+                               zl_topology_coords(&t, r).data, "data", &run->data);
+        if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
+        run->options.dp = run->data;
+        run->options.pipe = run->pipe;
+    }
     run->options.host = &run->host;
     const zl_engine_options *o = &run->options;
 
@@ -291,7 +340,9 @@ static zl_status build(zl_run *run, const zl_run_options *a)
         zl_run_preflight pre = {
             .model = &run->model, .options = o, .device_memory = run->device_memory,
             .device_name = run->card ? run->card->display : NULL, .gpu = run->card != NULL,
-            .host_nbytes = host_nbytes, .held_nbytes = data_nbytes};
+            .host_nbytes = host_nbytes, .held_nbytes = data_nbytes, .dp_size = run->dp_size,
+            .pipe_stages = run->pipe_size,
+            .pipe_stage = run->pipe ? run->pipe->rank : 0};
         if ((st = zl_run_preflight_check(run->comm, &pre)) != ZL_OK)
             return run->failed_at = ZL_RUN_PREFLIGHT, st;
     }
@@ -300,7 +351,11 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     /* Out of memory can hit one rank and not another: each rank has its own message. */
     run->failed_at = ZL_RUN_ENGINE;
     /* The engine's collectives run on the simulated card's links (the checks above did not). */
-    if (run->has_sim) zl_comm_set_sim(run->comm, &run->sim);
+    if (run->has_sim) {
+        zl_comm_set_sim(run->comm, &run->sim);
+        if (run->pipe) zl_comm_set_sim(run->pipe, &run->sim);
+        if (run->data) zl_comm_set_sim(run->data, &run->sim);
+    }
     if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
     run->failed_at = ZL_RUN_OK;
     return ZL_OK;
@@ -462,7 +517,7 @@ double zl_run_step_flops(const zl_run *run)
 {
     const zl_engine_options *o = &run->options;
     return 3.0 * zl_model_forward_flops(zl_engine_model(run->engine), o->micro_batch_size, o->seq_len) *
-           o->gradient_accumulation_steps * run->comm->size;
+           o->gradient_accumulation_steps * run->dp_size; /* every stage's layers, once per replica */
 }
 
 zl_status zl_run_write_trace(zl_run *run, const char *path)
@@ -493,6 +548,9 @@ void zl_run_free(zl_run *run)
     zl_engine_destroy(run->engine);
     run->engine = NULL;
     if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */
+    zl_comm_destroy(run->data);
+    zl_comm_destroy(run->pipe);
+    run->data = run->pipe = NULL;
     /* The devices hold nothing once the engine is gone (their ledgers are plain structs);
      * the host device goes after the engine, which held it. */
     if (run->has_host) run->options.host = NULL;

@@ -67,6 +67,12 @@ typedef struct zl_run_options {
     long seed;           /* parameter initialisation (< 0: zerolab.seed, else 1337) */
     int checkpoint_activations; /* activation checkpointing, layers per segment (0: the
                           * config's pipeline.activation_checkpoint_interval) */
+    /* Pipeline stages (--pipeline-stages; 0: the config's pipeline.stages, "auto" or
+     * absent: 1). The world is then a pipe x data grid (comm/topology.h): rank r is stage
+     * r / (W / stages) of data-parallel replica r % (W / stages), the batch triad is
+     * resolved for W / stages data-parallel ranks, and the layers are cut by the config's
+     * pipeline.partition. */
+    int pipeline_stages;
     int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
                           * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */
@@ -115,6 +121,11 @@ typedef struct zl_run {
     const zl_dataset *dataset;  /* the data (owned unless options.dataset) */
     zl_loader loader;           /* this rank's micro-batches */
     zl_comm *comm;              /* the world: options.comm, or the run's own single rank */
+    /* The grid: pipeline stages and the data-parallel size (comm's size / pipe_size), and
+     * this rank's groups along each axis (the engine's options.pipe and options.dp; owned,
+     * NULL without stages: then options.dp is comm). */
+    int pipe_size, dp_size;
+    zl_comm *pipe, *data;
     /* The simulated card (NULL: none), the cluster of the run's ranks, and the clock. */
     const zl_device_preset *card;
     zl_cluster cluster;

@@ -195,8 +195,8 @@ static bool own_nonfinite(zl_precision *p, const void *own, size_t n)
     return p->own_host->ops->nonfinite(p->own_host->ops, own, n);
 }
 
-zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *own, size_t n,
-                                      bool *skip)
+zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, zl_comm *mp, const void *own,
+                                      size_t n, bool *skip)
 {
     *skip = false;
     p->overflow = false;
@@ -207,6 +207,10 @@ zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *
     double flag = own_nonfinite(p, own, n) ? 1.0 : 0.0;
     if (dp && dp->size > 1) {
         zl_status st = zl_comm_allreduce(dp, &flag, 1, ZL_F64, ZL_REDUCE_MAX);
+        if (st != ZL_OK) return st;
+    }
+    if (mp && mp->size > 1) { /* and over the other pipeline stages */
+        zl_status st = zl_comm_allreduce(mp, &flag, 1, ZL_F64, ZL_REDUCE_MAX);
         if (st != ZL_OK) return st;
     }
     p->overflow = flag != 0.0;

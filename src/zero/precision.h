@@ -132,11 +132,12 @@ double zl_precision_own_sumsq(zl_precision *p, const void *own, size_t n);
 static inline double zl_precision_loss_scale(const zl_precision *p) { return p->scaler.cur_scale; }
 /* Steps 1-2 of the boundary (file comment): scan this rank's share of the reduced
  * gradients (own: n elements of grad_dtype) for inf/nan when the precision checks, agree
- * by MAX over dp (NULL: one rank), update the loss scaler, and log DeepSpeed's messages on
- * dp rank 0. *skip: this step must not update. ZL_ERR_TRAINING (on every rank, as all
- * agree) when fp16's ZeRO scaler would go below its minimum. Collective over dp. */
-zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, const void *own, size_t n,
-                                      bool *skip);
+ * by MAX over dp (NULL: one rank) and mp (the other pipeline stages; NULL: none), update
+ * the loss scaler, and log DeepSpeed's messages on dp rank 0. *skip: this step must not
+ * update. ZL_ERR_TRAINING (on every rank, as all agree) when fp16's ZeRO scaler would go
+ * below its minimum. Collective over dp and mp. */
+zl_status zl_precision_check_overflow(zl_precision *p, zl_comm *dp, zl_comm *mp, const void *own,
+                                      size_t n, bool *skip);
 
 /* Initial values of the flat range [begin, end) into dst (type t): f32 initialisation,
  * rounded once in 16 bits, as model.half() does. */

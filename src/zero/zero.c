@@ -29,6 +29,10 @@ zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm)
         zl_status st = zl_comm_allreduce(z->dp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
         if (st != ZL_OK) return st;
     }
+    if (z->mp) { /* the other stages' parameters: DeepSpeed's model-parallel group */
+        zl_status st = zl_comm_allreduce(z->mp, &sumsq, 1, ZL_F64, ZL_REDUCE_SUM);
+        if (st != ZL_OK) return st;
+    }
     *norm = sqrt(sumsq);
     return ZL_OK;
 }

@@ -112,6 +112,9 @@ typedef struct zl_zero_ctx {
     const struct zl_zero_strategy *strategy;
     zl_device *device;
     zl_comm *dp;                   /* the data-parallel group; NULL: one rank */
+    zl_comm *mp;                   /* the ranks that hold the rest of the model (pipeline
+                                    * stages): the gradient norm and the overflow check span
+                                    * them too; NULL: none */
     int dp_size, dp_rank;
     zl_model *model;               /* layer ranges; gradients are bound to the strategy's buffers */
     zl_precision *prec;

@@ -854,11 +854,17 @@ START_TEST(test_config_compile_ac_optimizer_notes)
         ck_assert(eo.cpu_checkpointing);
     }
     zl_config_free(&cfg);
-    /* pipeline.stages > 1 asks for pipeline parallelism: refused by the engine, not the reader. */
+    /* pipeline.stages > 1 runs pipeline parallelism, with ZeRO 0-1 only (DeepSpeed's
+     * assertion): the engine's check refuses stage 2 by the stages' line. */
     ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n \"pipeline\": {\"stages\": 2}}", 1),
                      ZL_OK);
-    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_ERR_UNSUPPORTED);
-    ck_msg_has(NAME ":2: pipeline.stages 2: pipeline parallelism is not implemented yet");
+    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_OK);
+    zl_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1,\n \"pipeline\": {\"stages\": 2},\n"
+                                 " \"zero_optimization\": {\"stage\": 2}}", 1),
+                     ZL_OK);
+    ck_assert_int_eq(zl_engine_check_config(&cfg), ZL_ERR_CONFIG);
+    ck_msg_has(NAME ":2: ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism");
     zl_config_free(&cfg);
     ck_assert_msg(parse(&cfg, "{\"train_micro_batch_size_per_gpu\": 1, \"optimizer\": {\"type\": "
                               "\"AdamW\"}, \"activation_checkpointing\": {\"partition_activations\":"
