@@ -209,10 +209,18 @@ START_TEST(test_run_configure)
     ck_assert_ptr_null(run.engine);
     ck_assert_ptr_null(run.comm);
     zl_run_free(&run);
+    /* Pipeline stages: the batch is resolved for the data-parallel ranks (8 / 2), and
+     * stages that do not divide the world are refused by name. */
     options(&o, "{\"train_micro_batch_size_per_gpu\": 4, \"pipeline\": {\"stages\": 2}}");
+    ck_assert_int_eq(zl_run_configure(&run, &o, 8), ZL_OK);
+    ck_assert_int_eq(run.pipe_size, 2);
+    ck_assert_int_eq(run.dp_size, 4);
+    ck_assert_int_eq(run.config->train_batch_size, 4 * 4);
+    zl_run_free(&run);
+    o.pipeline_stages = 3;
     ck_assert_int_ne(zl_run_configure(&run, &o, 8), ZL_OK);
     ck_assert_int_eq(run.failed_at, ZL_RUN_SETUP);
-    ck_assert_ptr_nonnull(strstr(zl_last_error(), "pipeline"));
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "--pipeline-stages 3 does not divide the 8 ranks"));
     ck_assert_ptr_null(run.config);
 }
 END_TEST
