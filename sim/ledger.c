@@ -73,14 +73,15 @@ void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)
                  "micro-batch");
 }
 
-void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[3], const char *tag, char *buf,
+void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[4], const char *tag, char *buf,
                                                  size_t size),
-                        int arg0, int arg1, int arg2)
+                        int arg0, int arg1, int arg2, int arg3)
 {
     l->hinter.fn = fn;
     l->hinter.args[0] = arg0;
     l->hinter.args[1] = arg1;
     l->hinter.args[2] = arg2;
+    l->hinter.args[3] = arg3;
 }
 
 zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes)

@@ -51,8 +51,8 @@ typedef struct zl_ledger {
     /* Who suggests remedies the ledger does not know (zl_ledger_set_hint), and what they
      * told it. */
     struct zl_ledger_hinter {
-        bool (*fn)(const int args[3], const char *tag, char *buf, size_t size);
-        int args[3];
+        bool (*fn)(const int args[4], const char *tag, char *buf, size_t size);
+        int args[4];
     } hinter;
     int num_tags;
     zl_ledger_entry entries[ZL_LEDGER_MAX_TAGS];
@@ -74,10 +74,11 @@ zl_status zl_ledger_alloc(zl_ledger *l, const char *tag, size_t nbytes);
  * the layer that does: fn(args, tag, buf, size) writes the hint for memory dominated by
  * `tag` and returns true, or returns false to leave the ledger's own. args: three integers
  * fn reads, kept by value (src/zero/memory_hint.c: the data-parallel size, the ZeRO
- * stage and the activation checkpointing interval). NULL fn: the ledger's hints only. */
-void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[3], const char *tag, char *buf,
+ * stage, the activation checkpointing interval and the pipeline stages). NULL fn: the
+ * ledger's hints only. */
+void zl_ledger_set_hint(zl_ledger *l, bool (*fn)(const int args[4], const char *tag, char *buf,
                                                  size_t size),
-                        int arg0, int arg1, int arg2);
+                        int arg0, int arg1, int arg2, int arg3);
 
 /* The hint for memory dominated by `tag` ("adam.m", "grad", "act.h.3", ...), as the
  * out-of-memory message gives it, into buf. */

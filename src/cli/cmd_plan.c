@@ -24,6 +24,7 @@ typedef struct plan_args {
     const char *config_path, *model, *cluster, *trace;
     long seq_len;
     long checkpoint; /* --checkpoint-activations[=k]: layers per segment; 0: the config's */
+    long pipeline_stages; /* --pipeline-stages; 0: the config's */
     bool json, search;
 } plan_args;
 
@@ -42,6 +43,10 @@ static void plan_usage(FILE *out)
             "  --checkpoint-activations[=K]\n"
             "                     activation checkpointing: keep each segment of K layers'\n"
             "                     input (default 1) and recompute it in backward\n"
+            "  --pipeline-stages S  cut the layers into S pipeline stages (the config's\n"
+            "                     pipeline.partition), the GPUs / S replicas data-parallel:\n"
+            "                     every stage is planned, the largest shown, and the step\n"
+            "                     simulated across the stages (the bubble)\n"
             "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
             "                     (stages 1-3) and of the parameters (stage 3), activation\n"
             "                     checkpointing off and on, and micro-batch sizes at the same\n"
@@ -53,13 +58,14 @@ static void plan_usage(FILE *out)
 
 static int parse_args(int argc, char **argv, plan_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT };
+    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG}, {"model", required_argument, 0, O_MODEL},
         {"cluster", required_argument, 0, O_CLUSTER}, {"seq-len", required_argument, 0, O_SEQ},
         {"search", no_argument, 0, O_SEARCH},       {"trace", required_argument, 0, O_TRACE},
         {"json", no_argument, 0, O_JSON},           {"help", no_argument, 0, O_HELP},
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
+        {"pipeline-stages", required_argument, 0, O_PIPE},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
@@ -77,6 +83,11 @@ static int parse_args(int argc, char **argv, plan_args *a)
             a->checkpoint = 1;
             if (optarg && !zl_cli_parse_positive("plan", "--checkpoint-activations", optarg, 1 << 20,
                                                  &a->checkpoint))
+                return ZL_EXIT_USAGE;
+            break;
+        case O_PIPE:
+            if (!zl_cli_parse_positive("plan", "--pipeline-stages", optarg, ZL_PLAN_MAX_STAGES,
+                                       &a->pipeline_stages))
                 return ZL_EXIT_USAGE;
             break;
         case O_SEQ:
@@ -238,15 +249,25 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
 {
     const zl_engine_options *o = &s->req.options;
     const zl_device_preset *d = s->cluster.device;
-    int W = zl_cluster_size(&s->cluster);
+    int W = zl_cluster_size(&s->cluster), dp = s->req.world_size;
     printf("zerolab plan: %s (%.2fB params) on %s = %d x %s, ZeRO stage %d, %s, offload %s\n",
            s->req.model.name, (double)r->params / 1e9, a->cluster, W, d->display, o->zero_stage,
            s->precision, offload_name(o));
     printf("  batch %d = micro-batch %d x accumulation %d x data-parallel %d, sequence %d\n",
-           o->micro_batch_size * o->gradient_accumulation_steps * W, o->micro_batch_size,
-           o->gradient_accumulation_steps, W, o->seq_len);
+           o->micro_batch_size * o->gradient_accumulation_steps * dp, o->micro_batch_size,
+           o->gradient_accumulation_steps, dp, o->seq_len);
+    if (r->pipe_stages > 1) {
+        printf("  pipeline: %d stages x %d data-parallel, DeepSpeed's 1F1B; device peak per stage "
+               "(GiB):", r->pipe_stages, dp);
+        for (int st = 0; st < r->pipe_stages; st++) printf(" %.2f", gib(r->stage_peak_nbytes[st]));
+        printf("\n");
+    }
     categories c = categorize(shown(r));
-    printf("memory per GPU (peak, GiB%s):\n", r->has_need ? ", the full requirement" : "");
+    char which[64] = "";
+    if (r->pipe_stages > 1)
+        snprintf(which, sizeof which, ", stage %d, the %s", r->pipe_worst_stage,
+                 r->device_fits ? "largest" : "first that does not fit");
+    printf("memory per GPU (peak, GiB%s%s):\n", r->has_need ? ", the full requirement" : "", which);
     printf("  parameters %9.2f   gradients %9.2f   optimizer %9.2f   master %9.2f\n",
            gib(c.params), gib(c.grads), gib(c.optimizer), gib(c.master));
     printf("  activations %8.2f   buffers %11.2f   total %13.2f of %.2f: %s\n", gib(c.activations),
@@ -309,6 +330,14 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
     char copy_part[64] = "";
     double copy = r->exposed_copy_seconds > 0 ? r->exposed_copy_seconds : 0;
     if (copy > 0) snprintf(copy_part, sizeof copy_part, " + exposed host copy %.3f s", copy);
+    if (r->pipe_stages > 1) {
+        /* The step across the stages: the busiest stage's own step, and the rest waiting */
+        double own = r->compute_seconds + r->exposed_comm_seconds + copy;
+        printf("step (simulated): %.3f s = the busiest stage's compute %.3f s + its exposed "
+               "communication %.3f s%s + waiting for the other stages %.3f s\n", r->step_seconds,
+               r->compute_seconds, r->exposed_comm_seconds, copy_part,
+               r->step_seconds > own ? r->step_seconds - own : 0.0);
+    } else
     printf("step (simulated): %.3f s = compute %.3f s + exposed communication %.3f s%s "
            "(communication %.3f s, %.0f%% hidden)\n",
            r->step_seconds, r->step_seconds - r->exposed_comm_seconds - copy,
@@ -316,6 +345,11 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
            r->comm_seconds > 0 && r->exposed_comm_seconds < r->comm_seconds
                ? 100.0 * (1 - r->exposed_comm_seconds / r->comm_seconds)
                : r->comm_seconds > 0 ? 0.0 : 100.0);
+    if (r->pipe_stages > 1)
+        printf("pipeline bubble: %.1f%% of the time to the last backward idle, averaged over "
+               "the stages ((S-1)/(M+S-1) = %.1f%% for uniform stages)\n",
+               100 * r->bubble_fraction,
+               100.0 * (r->pipe_stages - 1) / (o->gradient_accumulation_steps + r->pipe_stages - 1));
     printf("throughput: %.0f tokens/s, MFU %.1f%% (model FLOPs / %s's %s peak)\n",
            r->tokens_per_second, 100 * r->mfu, d->display, s->precision);
     if (o->checkpoint_interval > 0 && r->model_flops > 0)
@@ -367,9 +401,16 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
     if (oom) json_string(out, oom);
     else fputs("null", out);
     fprintf(out, ", \"step_seconds\": %.6g, \"compute_seconds\": %.6g, \"comm_seconds\": %.6g, "
-            "\"exposed_comm_seconds\": %.6g, \"tokens_per_second\": %.6g, \"mfu\": %.4f}",
+            "\"exposed_comm_seconds\": %.6g, \"tokens_per_second\": %.6g, \"mfu\": %.4f",
             r->step_seconds, r->compute_seconds, r->comm_seconds, r->exposed_comm_seconds,
             r->tokens_per_second, r->mfu);
+    int stages = r->pipe_stages > 1 ? r->pipe_stages : 1;
+    fprintf(out, ", \"pipeline_stages\": %d, \"data_parallel\": %d, \"bubble_fraction\": %.4f, "
+            "\"stage_peak_bytes\": [", stages, s->req.world_size, r->bubble_fraction);
+    for (int st = 0; st < stages; st++)
+        fprintf(out, "%s%zu", st ? ", " : "",
+                r->pipe_stages > 1 ? r->stage_peak_nbytes[st] : shown(r)->peak_nbytes);
+    fprintf(out, "]}");
 }
 
 /* ---- search ------------------------------------------------------------------------------ */
@@ -377,7 +418,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
 /* One setup tried: its choices and the figures it is ranked and shown by (a plan result
  * holds six ledgers; a search keeps only these, and the JSON already written). */
 typedef struct candidate {
-    int stage, micro, gas, checkpoint;
+    int pp, stage, micro, gas, checkpoint;
     bool offload_optimizer, offload_param;
     bool fits, device_fits, host_fits;
     double tokens_per_second, step_seconds, exposed_seconds, mfu;
@@ -396,12 +437,25 @@ static int by_throughput(const void *x, const void *y)
  * 1-3 (ZeRO-Offload); 2 the parameters too, at stage 3. */
 static int offload_choices(int stage) { return stage >= 3 ? 3 : stage >= 1 ? 2 : 1; }
 
+/* The pipeline sizes a search tries: 1 and the powers of two that divide the GPUs, up to
+ * the model's layers and ZL_PLAN_MAX_STAGES (a stage needs a layer). */
+static int pipeline_sizes(const setup *s, int W, int *out)
+{
+    int n = 0, layers = s->req.model.num_layers + 2;
+    for (int pp = 1; pp <= W && pp <= layers && pp <= ZL_PLAN_MAX_STAGES && n < 16; pp *= 2)
+        if (W % pp == 0) out[n++] = pp;
+    return n;
+}
+
 static int search(const plan_args *a, setup *s)
 {
     int W = zl_cluster_size(&s->cluster);
     zl_engine_options base = s->req.options;
-    int per_rank = base.micro_batch_size * base.gradient_accumulation_steps;
-    enum { MAX_CANDIDATES = 2 * 4 * 3 * 32 };
+    int base_dp = s->req.world_size, base_pp = s->req.pipe_stages > 1 ? s->req.pipe_stages : 1;
+    /* the global batch stays: micro x accumulation x data-parallel ranks */
+    int global = base.micro_batch_size * base.gradient_accumulation_steps * base_dp;
+    int pps[16], npp = pipeline_sizes(s, W, pps);
+    enum { MAX_CANDIDATES = 16 * 2 * 4 * 3 * 32 };
     /* activation checkpointing: off, and on (the config's interval, else every layer) */
     int ckpt_on = base.checkpoint_interval > 0 ? base.checkpoint_interval : 1;
     candidate *cands = calloc(MAX_CANDIDATES, sizeof *cands);
@@ -412,17 +466,28 @@ static int search(const plan_args *a, setup *s)
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail();
     }
     int n = 0, refused = 0, rc = ZL_EXIT_OK;
+    for (int pi = 0; pi < npp && rc == ZL_EXIT_OK; pi++)
     for (int stage = 0; stage <= 3 && rc == ZL_EXIT_OK; stage++)
-        for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++)
+        for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++) {
+            /* Activations grow with the micro-batch: past the smallest one that did not fit
+             * the card (checkpointing off, on), larger ones are not tried. */
+            int too_big[2] = {INT_MAX, INT_MAX};
             for (int ci = 0; ci < 2 * 32 && n < MAX_CANDIDATES; ci++) {
+                int pp = pps[pi], dp = W / pp;
+                if (pp > 1 && stage >= 2) break; /* DeepSpeed's pipelines: ZeRO 0-1 */
+                if (global % dp) break;
+                int per_replica = global / dp; /* micro x accumulation */
                 int micro = 1 << (ci / 2), ckpt = ci % 2 ? ckpt_on : 0;
-                if (micro > per_rank) break;
-                if (per_rank % micro) continue;
+                if (micro > per_replica) break;
+                if (per_replica % micro || micro > too_big[ci % 2]) continue;
+                s->req.world_size = dp;
+                s->req.pipe_stages = pp;
+                s->req.pipe_stage = -1;
                 s->req.options = base;
                 s->req.options.checkpoint_interval = ckpt;
                 s->req.options.zero_stage = stage;
                 s->req.options.micro_batch_size = micro;
-                s->req.options.gradient_accumulation_steps = per_rank / micro;
+                s->req.options.gradient_accumulation_steps = per_replica / micro;
                 s->req.options.offload_optimizer = off >= 1;
                 s->req.options.offload_param = off == 2;
                 if (!off) s->req.options.offload_pin_memory = false;
@@ -431,7 +496,8 @@ static int search(const plan_args *a, setup *s)
                 zl_status st = zl_plan_run(&s->req, r);
                 if (st != ZL_OK && st != ZL_ERR_OOM) {
                     /* a choice the engine refuses is skipped; the config's own is an error */
-                    if (off != (base.offload_param ? 2 : (int)base.offload_optimizer)) {
+                    if (off != (base.offload_param ? 2 : (int)base.offload_optimizer) ||
+                        pp != base_pp) {
                         refused++;
                         continue;
                     }
@@ -439,14 +505,16 @@ static int search(const plan_args *a, setup *s)
                     break;
                 }
                 candidate *c = &cands[n++];
+                c->pp = pp;
                 c->stage = stage;
                 c->micro = micro;
-                c->gas = per_rank / micro;
+                c->gas = per_replica / micro;
                 c->offload_optimizer = off >= 1;
                 c->offload_param = off == 2;
                 c->checkpoint = ckpt;
                 c->fits = st == ZL_OK;
                 c->device_fits = r->device_fits;
+                if (!r->device_fits && micro < too_big[ci % 2]) too_big[ci % 2] = micro;
                 c->host_fits = r->host_fits;
                 c->tokens_per_second = r->tokens_per_second;
                 c->step_seconds = r->step_seconds;
@@ -468,8 +536,11 @@ static int search(const plan_args *a, setup *s)
                     }
                 }
             }
+        }
     free(r);
     s->req.options = base;
+    s->req.world_size = base_dp;
+    s->req.pipe_stages = base_pp;
     if (rc == ZL_EXIT_OK) {
         qsort(cands, (size_t)n, sizeof *cands, by_throughput);
         if (a->json) {
@@ -478,15 +549,17 @@ static int search(const plan_args *a, setup *s)
             printf("]\n");
         } else {
             printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
-                   s->req.model.name, a->cluster, W, s->precision, per_rank * W, base.seq_len);
-            printf("  %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "stage", "offload", "micro",
-                   "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU", "ckpt");
+                   s->req.model.name, a->cluster, W, s->precision, global, base.seq_len);
+            printf("  %4s %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "pp", "stage", "offload",
+                   "micro", "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU",
+                   "ckpt");
             int fitting = 0;
             for (int i = 0; i < n; i++) {
                 candidate *c = &cands[i];
                 if (!c->fits) continue;
                 fitting++;
-                printf("  %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n", c->stage,
+                printf("  %4d %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n",
+                       c->pp, c->stage,
                        c->offload_param ? "optim+param"
                        : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
                        gib(c->device_peak), gib(c->host_peak), c->step_seconds,
@@ -533,16 +606,20 @@ int zl_cmd_plan(int argc, char **argv)
     ro.model = a.model;
     ro.seq_len = a.seq_len ? (int)a.seq_len : ZL_RUN_SEQ_LEN_MODEL;
     ro.seed = 1;
+    ro.pipeline_stages = (int)a.pipeline_stages;
     zl_run run;
     if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
     s.req.model = run.model;
     s.req.options = run.options;
     if (a.checkpoint > 0) s.req.options.checkpoint_interval = (int)a.checkpoint;
     s.precision = run.config->fp16.enabled ? "fp16" : run.config->bf16.enabled ? "bf16" : "fp32";
+    int pipe = run.pipe_size, dp = run.dp_size;
     zl_run_free(&run);
 
     const zl_device_preset *d = s.cluster.device;
-    s.req.world_size = W;
+    s.req.world_size = dp; /* the data-parallel ranks; each replica's stages: pipe_stages */
+    s.req.pipe_stages = pipe;
+    s.req.pipe_stage = -1;
     s.req.device_memory = d->memory;
     s.req.host_memory = zl_cluster_host_memory_per_rank(&s.cluster);
     s.req.nvme_capacity = zl_cluster_nvme_capacity_per_rank(&s.cluster);

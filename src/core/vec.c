@@ -3,6 +3,12 @@
 
 #define PIECE ZL_VEC_PIECE
 
+/* The elements converted at a time through the scratch buffer: ZL_VEC_PIECE, or all of
+ * them on the meta backend, whose pointers are never read (a plan of 175B parameters
+ * would otherwise spend seconds walking a vector that is not there; a simulated clock
+ * charges consecutive pieces as one kernel either way). */
+static size_t piece(const zl_ops *ops, size_t n) { return ops->meta && n ? n : PIECE; }
+
 void zl_vec_scale(const zl_vec_ctx *v, void *x, zl_dtype t, float s, size_t n)
 {
     const zl_ops *ops = v->device->ops;
@@ -11,8 +17,9 @@ void zl_vec_scale(const zl_vec_ctx *v, void *x, zl_dtype t, float s, size_t n)
         return;
     }
     float *w = v->scratch;
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
+    size_t step = piece(ops, n);
+    for (size_t i = 0; i < n; i += step) {
+        size_t len = n - i < step ? n - i : step;
         ops->cast(ops, w, ZL_F32, zl__at(x, t, i), t, len);
         ops->scale(ops, w, s, len);
         ops->cast(ops, zl__at(x, t, i), t, w, ZL_F32, len);
@@ -27,8 +34,9 @@ void zl_vec_add(const zl_vec_ctx *v, void *y, zl_dtype yt, const void *x, zl_dty
         return;
     }
     float *wy = v->scratch, *wx = wy + PIECE;
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
+    size_t step = piece(ops, n);
+    for (size_t i = 0; i < n; i += step) {
+        size_t len = n - i < step ? n - i : step;
         float *dst = yt == ZL_F32 ? (float *)y + i : wy;
         const float *src = xt == ZL_F32 ? (const float *)x + i : wx;
         if (yt != ZL_F32) ops->cast(ops, wy, ZL_F32, zl__at(y, yt, i), yt, len);
@@ -44,8 +52,9 @@ double zl_vec_sumsq(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
     if (t == ZL_F32) return ops->sumsq(ops, x, n);
     float *w = v->scratch;
     double sum = 0;
-    for (size_t i = 0; i < n; i += PIECE) {
-        size_t len = n - i < PIECE ? n - i : PIECE;
+    size_t step = piece(ops, n);
+    for (size_t i = 0; i < n; i += step) {
+        size_t len = n - i < step ? n - i : step;
         ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
         sum += ops->sumsq(ops, w, len);
     }
@@ -57,8 +66,9 @@ bool zl_vec_nonfinite(const zl_vec_ctx *v, const void *x, zl_dtype t, size_t n)
     const zl_ops *ops = v->device->ops;
     if (t == ZL_F32) return ops->nonfinite(ops, x, n);
     float *w = v->scratch;
-    for (size_t i = 0; i < n; i += PIECE) { /* inf and NaN widen to inf and NaN */
-        size_t len = n - i < PIECE ? n - i : PIECE;
+    size_t step = piece(ops, n);
+    for (size_t i = 0; i < n; i += step) { /* inf and NaN widen to inf and NaN */
+        size_t len = n - i < step ? n - i : step;
         ops->cast(ops, w, ZL_F32, zl__at((void *)x, t, i), t, len);
         if (ops->nonfinite(ops, w, len)) return true;
     }

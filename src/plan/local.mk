@@ -1,11 +1,13 @@
 # src/plan: what a run would hold, from the engine on the meta backend (zerolab plan)
-libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h
+libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h %D%/plan_pipe.c %D%/plan_internal.h
 zlplandir = $(zlincdir)/plan
 zlplan_HEADERS = %D%/plan.h
 
 # The plan's ledger against real runs' ledgers, at 1, 2 and 3 ranks.
 ZL_MPI_CHECKS += tests/mpi/check_plan
 ZL_MPI_TESTS += tests/mpi/plan-np1.mpi tests/mpi/plan-np2.mpi tests/mpi/plan-np3.mpi
+# Pipelines: every stage planned, the bubble against (S-1)/(M+S-1), the stages' memory.
+ZL_UNIT_TESTS += tests/unit/check_plan_pipe
 # The ZeRO paper's per-GPU model states for 7.5B parameters on 64 GPUs.
 ZL_UNIT_TESTS += tests/unit/check_plan_zero
 # ZeRO-Offload's host ledger against DeepSpeed's estimators; the ZeRO-Offload paper's 13B

@@ -7,6 +7,7 @@
 
 #include "comm/comm.h"
 #include "core/device.h"
+#include "plan/plan_internal.h"
 #include "model/gpt_config.h"
 #include "sim/cost.h"
 #include "zero/zero.h"
@@ -60,7 +61,7 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     }
 }
 
-static zl_status run_once(const zl_plan_request *req, zl_plan_result *res);
+static zl_status run_once(const zl_plan_request *req, zl_plan_result *res, zl__plan_timing *timing);
 
 /* Whether each place holds its full requirement (the run's own ledgers when it fit). */
 static void set_fits(const zl_plan_request *req, zl_plan_result *res)
@@ -74,9 +75,15 @@ static void set_fits(const zl_plan_request *req, zl_plan_result *res)
 
 zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
 {
+    if (req->pipe_stages > 1 && req->pipe_stage < 0) return zl__plan_pipeline(req, res);
+    return zl__plan_stage(req, res, NULL);
+}
+
+zl_status zl__plan_stage(const zl_plan_request *req, zl_plan_result *res, zl__plan_timing *timing)
+{
     double t0 = now();
     memset(res, 0, sizeof *res);
-    zl_status st = run_once(req, res);
+    zl_status st = run_once(req, res, timing);
     /* The swap files have no allocator to refuse them: past the node's NVMe share, the
      * plan refuses them itself, as the filesystem would. */
     if (st == ZL_OK && req->nvme_capacity && res->nvme.peak_nbytes > req->nvme_capacity) {
@@ -101,7 +108,7 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
         zl_plan_result *full = malloc(sizeof *full);
         if (!full) return res->status = zl_errorf(ZL_ERR_NOMEM, "out of host memory");
         memset(full, 0, sizeof *full);
-        zl_status fst = run_once(&unlimited, full);
+        zl_status fst = run_once(&unlimited, full, NULL);
         if (fst == ZL_OK) {
             res->need = full->ledger;
             res->need_host = full->host;
@@ -119,7 +126,42 @@ zl_status zl_plan_run(const zl_plan_request *req, zl_plan_result *res)
     return res->status = st;
 }
 
-static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
+/* The executor's observer during the last step: each instruction and the simulated time
+ * it starts at (the end: the call with NULL). */
+static void record_instr(void *ctx, const zl_instr *in)
+{
+    zl__plan_timing *t = ctx;
+    double at = zl_timeline_now(&t->sim->timeline);
+    if (t->n > 0) t->end[t->n - 1] = at;
+    if (!in) return;
+    if (t->n == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 64;
+        zl_instr *ins = realloc(t->instrs, (size_t)cap * sizeof *ins);
+        double *start = ins ? realloc(t->start, (size_t)cap * sizeof *start) : NULL;
+        double *end = start ? realloc(t->end, (size_t)cap * sizeof *end) : NULL;
+        if (ins) t->instrs = ins;
+        if (start) t->start = start;
+        if (end) t->end = end;
+        if (!end) { /* out of host memory: the timing is incomplete, and says so */
+            t->failed = true;
+            return;
+        }
+        t->cap = cap;
+    }
+    t->instrs[t->n] = *in;
+    t->start[t->n] = t->end[t->n] = at;
+    t->n++;
+}
+
+void zl__plan_timing_free(zl__plan_timing *t)
+{
+    free(t->instrs);
+    free(t->start);
+    free(t->end);
+    memset(t, 0, sizeof *t);
+}
+
+static zl_status run_once(const zl_plan_request *req, zl_plan_result *res, zl__plan_timing *timing)
 {
     if (req->world_size < 1)
         return res->status = zl_errorf(ZL_ERR_INVALID, "plan: world size must be >= 1, got %d",
@@ -141,7 +183,7 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
     if ((st = zl_device_init(&host, ZL_DEVICE_HOST, "meta", name, req->host_memory)) != ZL_OK)
         return res->status = st;
     zl_zero_set_memory_hint(&dev.ledger, req->world_size, req->options.zero_stage,
-                            req->options.checkpoint_interval);
+                            req->options.checkpoint_interval, req->pipe_stages);
     zl_sim sim;
     bool clocked = req->cluster != NULL;
     if (clocked) {
@@ -174,7 +216,15 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res)
             sim.timeline.num_spans = 0; /* the trace shows the last step only */
             sim.timeline.merged_spans = sim.timeline.dropped_spans = 0;
         }
+        if (timing && clocked) {
+            timing->sim = &sim;
+            zl_engine_set_instr_observer(e, record_instr, timing);
+        }
         if (st == ZL_OK) st = train_steps(e, 1);
+        zl_engine_set_instr_observer(e, NULL, NULL);
+        if (timing) timing->sim = NULL;
+        if (timing && timing->failed && st == ZL_OK)
+            st = zl_errorf(ZL_ERR_NOMEM, "out of host memory recording the step's instructions");
         if (clocked && st == ZL_OK) {
             step_figures(req, e, &mark, &sim.timeline, res);
             res->hardware_flops = sim.flops - flops0;

@@ -32,9 +32,11 @@ typedef struct zl_plan_request {
     zl_gpt_config model;
     zl_engine_options options; /* dp is ignored: the plan makes a virtual group */
     int world_size;            /* data-parallel ranks (GPUs) */
-    /* Pipeline parallelism: the stages (options.pipe_partition cuts the layers; 0 or 1:
-     * none) and the one planned (0 .. pipe_stages - 1), whose neighbours are as ready as
-     * it is (a virtual group). */
+    /* Pipeline parallelism (plan_pipe.c): the stages (options.pipe_partition cuts the
+     * layers; 0 or 1: none) and the one planned: 0 .. pipe_stages - 1 plans that stage
+     * alone, its neighbours as ready as it is (a virtual group: memory, and a step without
+     * the bubble); -1 plans every stage, reports the one that needs the most memory (or
+     * the first that does not fit), and simulates the step across the stages. */
     int pipe_stages, pipe_stage;
     size_t device_memory;      /* bytes per device; 0: unlimited */
     size_t host_memory;        /* bytes of host memory for this rank; 0: unlimited */
@@ -81,6 +83,15 @@ typedef struct zl_plan_result {
      * checkpointing runs each segment's forward twice: 4 x forward, as Korthikanti et al.
      * count hardware FLOPs), plus the optimizer's and the other kernels' few. */
     double model_flops, hardware_flops;
+    /* Every stage planned (pipe_stage -1): the stage whose figures the ledgers above are
+     * (the largest device peak, or the first that did not fit), each stage's device peak,
+     * and with a clock the step across the stages: bubble_fraction is the stages' mean
+     * idle share of the time from the step's start to the last backward (DeepSpeed's
+     * TrainSchedule leaves (S - 1) / (M + S - 1) idle with uniform stages). */
+    int pipe_stages, pipe_worst_stage;
+#define ZL_PLAN_MAX_STAGES 256
+    size_t stage_peak_nbytes[ZL_PLAN_MAX_STAGES];
+    double bubble_fraction;
 } zl_plan_result;
 
 /* Run the plan. Returns the status of the run (also in result->status); an OOM is a

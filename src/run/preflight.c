@@ -89,22 +89,12 @@ static zl_status check(zl_comm *world, const zl_run_preflight *p)
     req.device_memory = p->device_memory;
     req.device_name = p->device_name;
     req.gpu = p->gpu;
-    /* Pipeline stages hold different layers: every rank plans every stage (a meta run
-     * each), so that all reach the same verdict and the first stage that does not fit is
-     * named alike everywhere; the host check below counts the largest. */
-    zl_plan_result res = {0}, stage_res;
-    zl_status st = ZL_OK;
-    int stages = p->pipe_stages > 1 ? p->pipe_stages : 1;
-    for (int s = 0; s < stages && st == ZL_OK; s++) {
-        req.pipe_stage = s;
-        st = zl_plan_run(&req, &stage_res);
-        if (st != ZL_OK && stages > 1)
-            st = zl_error_wrap(st, "pipeline stage %d of %d: ", s, stages);
-        double peak = (double)stage_res.ledger.peak_nbytes + (double)stage_res.host.peak_nbytes;
-        if (s == 0 || st != ZL_OK ||
-            peak > (double)res.ledger.peak_nbytes + (double)res.host.peak_nbytes)
-            res = stage_res;
-    }
+    /* Pipeline stages hold different layers: every rank plans every stage (pipe_stage
+     * -1: a meta run each), so that all reach the same verdict and the first stage that
+     * does not fit is named alike everywhere; the host check below counts the largest. */
+    req.pipe_stage = -1;
+    zl_plan_result res;
+    zl_status st = zl_plan_run(&req, &res);
     /* The same plan on every rank, so the same verdict; the agreement keeps a rank whose
      * plan failed otherwise (out of host memory) from leaving the others waiting below. */
     if ((st = zl_comm_agree(world, st)) != ZL_OK) return st;

@@ -21,7 +21,7 @@ typedef struct zl_run_preflight {
                                        * data set (already loaded) and the batch buffers */
     size_t held_nbytes;               /* of those, already allocated (the data set) */
     int dp_size;                      /* data-parallel ranks (0: the world's size) */
-    int pipe_stages, pipe_stage;      /* the pipeline and this rank's stage (0: none) */
+    int pipe_stages;                  /* pipeline stages (0: none): every one is planned */
 } zl_run_preflight;
 
 /* Collective over world. Runs the engine with these options on the meta backend

@@ -341,8 +341,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
             .model = &run->model, .options = o, .device_memory = run->device_memory,
             .device_name = run->card ? run->card->display : NULL, .gpu = run->card != NULL,
             .host_nbytes = host_nbytes, .held_nbytes = data_nbytes, .dp_size = run->dp_size,
-            .pipe_stages = run->pipe_size,
-            .pipe_stage = run->pipe ? run->pipe->rank : 0};
+            .pipe_stages = run->pipe_size};
         if ((st = zl_run_preflight_check(run->comm, &pre)) != ZL_OK)
             return run->failed_at = ZL_RUN_PREFLIGHT, st;
     }

@@ -10,11 +10,11 @@
 
 #include "zero/zero.h"
 
-/* args: the data-parallel size (0: unknown), the stage in use (-1: unknown) and the
- * activation checkpointing interval (0: off). */
-static bool zero_hint(const int args[3], const char *tag, char *buf, size_t size)
+/* args: the data-parallel size (0: unknown), the stage in use (-1: unknown), the
+ * activation checkpointing interval (0: off) and the pipeline stages (0 or 1: none). */
+static bool zero_hint(const int args[4], const char *tag, char *buf, size_t size)
 {
-    int dp = args[0], z = args[1];
+    int dp = args[0], z = args[1], pp = args[3];
     /* A layer's activations (not the checkpoints, the backward scratch or the stream). */
     if (!strncmp(tag, "act.", 4) && strcmp(tag, "act.grad") && strcmp(tag, "act.stream")) {
         if (args[2] > 0) return false;
@@ -36,7 +36,12 @@ static bool zero_hint(const int args[3], const char *tag, char *buf, size_t size
                        : stage == 3           ? ", or use a smaller model"
                                               : "";
     const char *verb = stage == 1 ? "dominates" : "dominate", *it = stage == 1 ? "it" : "them";
-    if (z >= stage && dp > 1)
+    if (pp > 1 && stage >= 2) /* DeepSpeed's pipeline engine runs ZeRO 0-1 only */
+        snprintf(buf, size, "%s %s: ZeRO stages 2-3, which would partition %s, do not run with "
+                 "pipeline parallelism; more pipeline stages divide each stage's share of the "
+                 "model (%d now)%s%s", what, verb, it, pp,
+                 z < 1 && dp > 1 ? ", and ZeRO stage 1 partitions the optimizer state" : "", tail);
+    else if (z >= stage && dp > 1)
         snprintf(buf, size, "%s %s although ZeRO stage %d already partitions %s over %d "
                  "ranks: more GPUs divide %s further, or use a card with more memory%s",
                  what, verb, z, it, dp, it, tail);
@@ -56,12 +61,14 @@ static bool zero_hint(const int args[3], const char *tag, char *buf, size_t size
     return true;
 }
 
-void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval)
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval,
+                             int pipe_stages)
 {
-    zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage, checkpoint_interval);
+    zl_ledger_set_hint(l, zero_hint, dp_size, zero_stage, checkpoint_interval, pipe_stages);
 }
 
 void zl_zero_hint_memory(const zl_zero_ctx *z, int checkpoint_interval)
 {
-    zl_zero_set_memory_hint(&z->device->ledger, z->dp_size, z->strategy->stage, checkpoint_interval);
+    zl_zero_set_memory_hint(&z->device->ledger, z->dp_size, z->strategy->stage, checkpoint_interval,
+                            z->mp ? z->mp->size : 1);
 }

@@ -223,8 +223,9 @@ typedef struct zl_zero_strategy {
 
 /* Have the device's out-of-memory message suggest what ZeRO would do for a run of
  * dp_size data-parallel ranks at zero_stage (memory_hint.c): no stage on one rank, none
- * already in use. */
-void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval);
+ * already in use, none of stages 2-3 with pipeline stages (pipe_stages > 1). */
+void zl_zero_set_memory_hint(zl_ledger *l, int dp_size, int zero_stage, int checkpoint_interval,
+                             int pipe_stages);
 /* The same for a strategy's context: its device, its stage, its data-parallel size. */
 void zl_zero_hint_memory(const zl_zero_ctx *z, int checkpoint_interval);
 

@@ -41,7 +41,7 @@ START_TEST(test_ledger_budget_error_names_everything)
     ck_assert_ptr_null(strstr(hint, "ZeRO"));
     ck_assert_ptr_nonnull(strstr(hint, "more memory"));
     /* ... src/zero tells it what partitioning would do (data-parallel size unknown). */
-    zl_zero_set_memory_hint(&l, 0, -1, 0);
+    zl_zero_set_memory_hint(&l, 0, -1, 0, 1);
     zl_status st = zl_ledger_alloc(&l, "adam.v", 2048);
     ck_assert_int_eq(st, ZL_ERR_OOM);
     const char *msg = zl_last_error();
@@ -79,19 +79,19 @@ START_TEST(test_ledger_hint_suggests_activation_checkpointing_when_off)
 {
     zl_ledger l;
     zl_ledger_init(&l, "dev", 1000);
-    zl_zero_set_memory_hint(&l, 1, 0, 0);
+    zl_zero_set_memory_hint(&l, 1, 0, 0, 1);
     ck_assert_int_eq(zl_ledger_alloc(&l, "act.h.0", 900), ZL_OK);
     ck_assert_int_eq(zl_ledger_alloc(&l, "param", 200), ZL_ERR_OOM);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "activation_checkpoint_interval"));
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "train_micro_batch_size_per_gpu"));
-    zl_zero_set_memory_hint(&l, 1, 0, 1); /* already on: a smaller micro-batch only */
+    zl_zero_set_memory_hint(&l, 1, 0, 1, 1); /* already on: a smaller micro-batch only */
     ck_assert_int_eq(zl_ledger_alloc(&l, "param", 200), ZL_ERR_OOM);
     ck_assert_ptr_null(strstr(zl_last_error(), "checkpoint"));
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "train_micro_batch_size_per_gpu"));
     /* The checkpoints themselves dominating: recomputing more would not help. */
     zl_ledger l2;
     zl_ledger_init(&l2, "dev", 1000);
-    zl_zero_set_memory_hint(&l2, 1, 0, 0);
+    zl_zero_set_memory_hint(&l2, 1, 0, 0, 1);
     ck_assert_int_eq(zl_ledger_alloc(&l2, "act_ckpt", 900), ZL_OK);
     ck_assert_int_eq(zl_ledger_alloc(&l2, "param", 200), ZL_ERR_OOM);
     ck_assert_ptr_null(strstr(zl_last_error(), "activation_checkpoint_interval"));
