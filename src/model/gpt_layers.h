@@ -109,4 +109,10 @@ void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const floa
 void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *dout,
                          const float *inp, int N, int IC, int OC);
 
+/* Megatron-LM's g (forward, after a row-parallel layer) and f (backward, before a
+ * column-parallel one): x (n floats) summed over the tensor-parallel group, in place; in
+ * 16 bits the values travel as the model's dtype, as a GPU's would. No-op without a
+ * group; a failure is kept in m->comm_status (the engine checks it after the layer). */
+void zl__tp_allreduce(zl_model *m, float *x, size_t n);
+
 #endif

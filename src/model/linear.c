@@ -4,6 +4,9 @@
  * layer's backward is done (each weight gets one contribution per micro-batch). */
 #include "model/gpt_layers.h"
 
+#include "base/log.h"
+#include "comm/comm.h"
+
 void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const float *inp, int N,
                         int IC, int OC)
 {
@@ -27,4 +30,21 @@ void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *d
     zl__gemm(m, zl__layer_grad(m, l, kw), dout, zl__f32(inp), OC, IC, N, OC, IC, IC, true, false,
              1.0f, beta);
     m->device->ops->bias_backward(m->device->ops, zl__grad_acc(m, l, kw + 1), dout, N, OC);
+}
+
+void zl__tp_allreduce(zl_model *m, float *x, size_t n)
+{
+    if (m->tp_size <= 1 || m->comm_status != ZL_OK) return;
+    zl_status st;
+    if (m->dtype == ZL_F32) {
+        st = zl_comm_allreduce(m->tp, x, n, ZL_F32, ZL_REDUCE_SUM);
+    } else {
+        /* the CPU's conversions around the wire: past a simulated clock */
+        const zl_ops *cpu = zl_device_backend(m->device);
+        ZL_ASSERT(n <= (size_t)m->tp_wire.numel);
+        cpu->cast(cpu, m->tp_wire.data, m->dtype, x, ZL_F32, n);
+        st = zl_comm_allreduce(m->tp, m->tp_wire.data, n, m->dtype, ZL_REDUCE_SUM);
+        cpu->cast(cpu, x, ZL_F32, m->tp_wire.data, m->dtype, n);
+    }
+    if (st != ZL_OK) m->comm_status = st;
 }

@@ -11,6 +11,7 @@
 #include "base/checked.h"
 #include "base/log.h"
 #include "base/rng.h"
+#include "comm/comm.h"
 #include "model/gpt_config.h"
 #include "model/gpt_layers.h"
 
@@ -36,6 +37,10 @@ static void add_param(table_builder *tb, int layer, const char *name, int64_t d0
     p->layer = layer;
     p->model_index = m->num_params - 1;
     p->model_offset = tb->offset;
+    p->split = ZL_SPLIT_NONE;
+    p->split_parts = 1;
+    p->model_shape[0] = d0;
+    p->model_shape[1] = d1;
     tb->offset += p->numel;
 }
 
@@ -107,6 +112,16 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
                                              BLOCK_FCPROJ_W};
         for (size_t i = 0; i < sizeof linear_weights / sizeof *linear_weights; i++)
             m->params[first + linear_weights[i]].gemm_only = true;
+        /* Megatron-LM's split: c_attn and c_fc by output (column-parallel; c_attn's rows
+         * are Q, K, V, each split apart), the projections by input (row-parallel). */
+        static const struct { int k; zl_split split; int parts; } splits[] = {
+            {BLOCK_QKV_W, ZL_SPLIT_ROWS, 3},   {BLOCK_QKV_B, ZL_SPLIT_ROWS, 3},
+            {BLOCK_ATTPROJ_W, ZL_SPLIT_COLS, 1}, {BLOCK_FC_W, ZL_SPLIT_ROWS, 1},
+            {BLOCK_FC_B, ZL_SPLIT_ROWS, 1},    {BLOCK_FCPROJ_W, ZL_SPLIT_COLS, 1}};
+        for (size_t i = 0; i < sizeof splits / sizeof *splits; i++) {
+            m->params[first + splits[i].k].split = splits[i].split;
+            m->params[first + splits[i].k].split_parts = splits[i].parts;
+        }
         snprintf(lname, sizeof lname, "h.%d", b);
         add_layer(m, ZL_LAYER_BLOCK, &zl_block_layer, b, lname, first);
     }
@@ -127,10 +142,54 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     tie->members[tie->num_members++] = m->num_layers - 1;
 
     m->params_numel = m->model_numel = tb.offset;
+    m->tp_size = 1;
     m->stage_first = 0;
     m->stage_last = m->num_layers;
     ZL_ASSERT(m->params_numel == zl_gpt_config_num_params(cfg));
     return ZL_OK;
+}
+
+zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp)
+{
+    ZL_ASSERT(m->B == 0 && m->tp_size == 1 && m->stage_first == 0 &&
+              m->stage_last == m->num_layers && "before zl_model_set_stage and any allocation");
+    int t = tp ? tp->size : 1;
+    if (t <= 1) return ZL_OK;
+    const zl_gpt_config *c = &m->cfg;
+    if (c->num_heads % t || c->channels % t)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "tensor parallelism %d must divide model '%s''s %d attention heads and "
+                         "%d channels (each rank holds whole heads, Megatron-LM's rule)\n  hint: "
+                         "use a tensor-parallel size that divides %d", t, c->name, c->num_heads,
+                         c->channels, c->num_heads);
+    m->tp = tp;
+    m->tp_size = t;
+    m->tp_rank = tp->rank;
+    size_t offset = 0;
+    for (int i = 0; i < m->num_params; i++) {
+        zl_param_info *p = &m->params[i];
+        if (p->split == ZL_SPLIT_ROWS) p->shape[0] = p->model_shape[0] / t;
+        else if (p->split == ZL_SPLIT_COLS) p->shape[1] = p->model_shape[1] / t;
+        p->numel = (size_t)p->shape[0] * (size_t)(p->ndim == 2 ? p->shape[1] : 1);
+        p->offset = p->model_offset = offset;
+        offset += p->numel;
+    }
+    m->params_numel = m->model_numel = offset;
+    for (int g = 0; g < m->num_ties; g++) m->ties[g].numel = m->params[m->ties[g].param].numel;
+    return ZL_OK;
+}
+
+size_t zl_model_param_whole_index(const zl_model *m, const zl_param_info *p, size_t e)
+{
+    if (p->split == ZL_SPLIT_NONE || m->tp_size <= 1) return e;
+    size_t cols = p->ndim == 2 ? (size_t)p->shape[1] : 1, row = e / cols, col = e % cols;
+    size_t whole_cols = p->ndim == 2 ? (size_t)p->model_shape[1] : 1;
+    if (p->split == ZL_SPLIT_COLS) return row * whole_cols + (size_t)m->tp_rank * cols + col;
+    /* ROWS: local row `row` is in block b of the parts, at j inside this rank's share */
+    size_t share = (size_t)p->shape[0] / (size_t)p->split_parts; /* rows per block here */
+    size_t b = row / share, j = row % share;
+    size_t whole_row = b * share * (size_t)m->tp_size + (size_t)m->tp_rank * share + j;
+    return whole_row * whole_cols + col;
 }
 
 void zl_model_set_stage(zl_model *m, int first, int last)
@@ -203,6 +262,7 @@ void zl_model_destroy(zl_model *m)
     zl_tensor_free(&m->ckpt.acts);
     free(m->ckpt.offset);
     free(m->ckpt.stats_offset);
+    zl_tensor_free(&m->tp_wire);
     zl_tensor_free(&m->act_in);
     zl_tensor_free(&m->act_work);
     zl_tensor_free(&m->scratch);
@@ -484,6 +544,11 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
     int64_t snumel = (int64_t)scratch;
     if ((st = zl_tensor_alloc(&m->scratch, m->device, "act.grad", ZL_F32, 1, &snumel)) != ZL_OK)
         return st;
+    if (m->tp_size > 1 && m->dtype != ZL_F32) {
+        int64_t shape[3] = {B, T, m->cfg.channels};
+        if ((st = zl_tensor_alloc(&m->tp_wire, m->device, "tp.buffer", m->dtype, 3, shape)) != ZL_OK)
+            return st;
+    }
     if (m->dtype != ZL_F32) {
         int64_t wn = (int64_t)work, in = (int64_t)B * T * m->cfg.channels;
         if ((st = zl_tensor_alloc(&m->act_work, m->device, "cast", ZL_F32, 1, &wn)) != ZL_OK ||
@@ -587,7 +652,9 @@ void zl_model_init_params(const zl_model *m, float *params, size_t begin, size_t
         size_t lo = p->offset > begin ? p->offset : begin;
         size_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
         for (size_t j = lo; j < hi; j++) {
-            size_t e = j - p->offset; /* element index inside the parameter */
+            /* the element of the whole parameter: a tensor-parallel part draws what one
+             * rank would for those elements */
+            size_t e = zl_model_param_whole_index(m, p, j - p->offset);
             float v;
             switch (p->init) {
             /* the whole model's stream of the parameter: a stage draws what one rank would */

@@ -38,6 +38,16 @@ typedef struct zl_gpt_config {
 #define ZL_PARAM_NAME_LEN 48
 #define ZL_MAX_PARAM_DIMS 2
 
+/* How a parameter is split across a tensor-parallel group (Megatron-LM's layers;
+ * zl_model_set_tensor_parallel). The table declares it for every parameter, with or
+ * without a group: it is the layer's layout, which checkpoints and plans read. */
+typedef enum zl_split {
+    ZL_SPLIT_NONE, /* every rank holds all of it (LayerNorms, the row-parallel biases) */
+    ZL_SPLIT_ROWS, /* dim 0, made of split_parts equal blocks (the fused QKV: 3), of which
+                    * rank r holds the r-th t-th of each: column-parallel weights, biases */
+    ZL_SPLIT_COLS, /* dim 1: rank r holds columns [r K/t, (r+1) K/t): row-parallel weights */
+} zl_split;
+
 /* How a parameter is initialised: GPT-2's scheme (as in nanoGPT/llm.c). */
 typedef enum zl_param_init {
     ZL_INIT_NORMAL,          /* N(0, 0.02^2) */
@@ -63,6 +73,11 @@ typedef struct zl_param_info {
      * initial values are drawn from, and the offset in the whole flat vector. */
     int model_index;
     size_t model_offset;
+    /* Tensor parallelism: the split, and the whole parameter's shape (shape is this rank's
+     * part of it). */
+    zl_split split;
+    int split_parts;
+    int64_t model_shape[ZL_MAX_PARAM_DIMS];
 } zl_param_info;
 
 typedef enum zl_layer_kind { ZL_LAYER_EMBED, ZL_LAYER_BLOCK, ZL_LAYER_HEAD } zl_layer_kind;
@@ -204,6 +219,17 @@ typedef struct zl_model {
      * (params_numel without stages). */
     int stage_first, stage_last;
     size_t model_numel;
+    /* Tensor parallelism (zl_model_set_tensor_parallel): the group (NULL: none), its size
+     * t (1: none) and this rank's place in it. The blocks then run Megatron-LM's layers
+     * on NH/t heads and 4C/t hidden units: column-parallel QKV and c_fc, row-parallel
+     * projections whose partial sums are allreduced over tp (Megatron's g), and the
+     * gradients of their inputs allreduced in backward (its f). comm_status: the first
+     * failure of such an allreduce (a layer cannot return one; the engine checks it after
+     * each layer). */
+    struct zl_comm *tp;
+    int tp_size, tp_rank;
+    zl_status comm_status;
+    zl_tensor tp_wire; /* (B,T,C) in the 16-bit dtype, "tp.buffer": what a 16-bit allreduce sends */
     int num_ties;
     zl_tie_group ties[ZL_MAX_TIES];
 
@@ -250,6 +276,16 @@ typedef struct zl_model {
  * parameters or activations yet). Fails with ZL_ERR_CONFIG on inconsistent shapes. */
 zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev);
 void zl_model_destroy(zl_model *m);
+
+/* Split the model's blocks over the tensor-parallel group tp (Megatron-LM's layout, the
+ * parameters' split), right after zl_model_create, before zl_model_set_stage and any
+ * allocation: every split parameter takes this rank's shape and the table is laid out
+ * again. ZL_ERR_CONFIG unless t divides the heads and the channels. The embedding and
+ * the head stay whole on every rank (vocabulary-parallel ones are not built yet). */
+zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp);
+/* The index in the whole (unsplit) parameter p of element e of this rank's part of it:
+ * what initialisation draws, and how a test compares a part with a one-rank run. */
+size_t zl_model_param_whole_index(const zl_model *m, const zl_param_info *p, size_t e);
 
 /* Make m the pipeline stage that holds layers [first, last) of the whole model (before
  * anything is allocated for it): the parameter table keeps those layers' parameters,
