@@ -12,6 +12,8 @@
 # d. ZeRO-2 in a config with a "pipeline" block, and --pipeline-stages 2 with a ZeRO-3
 #    config: exit 1 with DeepSpeed's "ZeRO-2 and ZeRO-3 are incompatible with pipeline
 #    parallelism".
+# e. --save or --load with pipeline stages: exit 1 before any step is trained, with one
+#    message that checkpoints of pipeline-parallel runs are not built yet.
 #
 # Everything needs 2 ranks: without an MPI launcher the script exits 77 (skipped). Each
 # run is under a 120 s guard (a hang fails). Needs $ZEROLAB (make check).
@@ -166,6 +168,27 @@ cat >"$tmp/z3.json" <<'EOF'
 EOF
 run zero3 2 train --config "$tmp/z3.json" --pipeline-stages 2 --steps 1
 refused zero3 "$zero_msg"
+
+# ---- e. checkpoints: refused before the first step ----------------------------------------
+# Saving or loading a pipeline-parallel run is not built (DeepSpeed writes it per layer):
+# refused right after set-up, once (rank 0), not after the steps were trained for nothing.
+ckpt_msg="checkpoints of pipeline-parallel runs are not built yet"
+for flag in --save --load; do
+    name=ckpt${flag#--}
+    run "$name" 2 train --pipeline-stages 2 --steps 3 "$flag" "$tmp/ckpt"
+    refused "$name" "$ckpt_msg" || continue
+    if grep -q '^step ' "$tmp/$name.out"; then
+        fail "$name: refused only after training:"
+        grep '^step ' "$tmp/$name.out" | sed 's/^/    /'
+    elif [ "$(grep -cF -- "$ckpt_msg" "$tmp/$name.err")" != 1 ]; then
+        fail "$name: the message is printed $(grep -cF -- "$ckpt_msg" "$tmp/$name.err") times, expected once (rank 0):"
+        sed 's/^/    /' "$tmp/$name.err"
+    elif [ -e "$tmp/ckpt" ]; then
+        fail "$name: $tmp/ckpt was created"
+    else
+        echo "ok: $name: refused before the first step, one message"
+    fi
+done
 
 echo "$checks checks, $failures failures"
 [ "$failures" = 0 ] || exit 1
