@@ -17,6 +17,8 @@ bench: bench/zl_bench$(EXEEXT) zerolab$(EXEEXT) bench/convergence$(EXEEXT) bench
 	    $(SHELL) $(srcdir)/bench/run.sh ./bench/zl_bench$(EXEEXT) $(srcdir)/bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
 	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT)
 	$(MAKE) $(AM_MAKEFLAGS) bench-convergence
 	$(MAKE) $(AM_MAKEFLAGS) bench-adam
 
@@ -41,6 +43,15 @@ bench-convergence: bench/convergence$(EXEEXT)
 bench-dp: zerolab$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
 	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
+
+# Pipeline parallelism against its bubble: 2 stages on 2 ranks (1 thread each) against
+# one rank at 2 threads, the built-in config, M = 4 and 8 micro-batches: `make bench-pipe`.
+# A few minutes (three repeats of each run); appends to bench-results.txt.
+EXTRA_DIST += %D%/pipe.sh
+.PHONY: bench-pipe
+bench-pipe: zerolab$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT)
 
 # How long `zerolab plan` takes at full scale: `make bench-plan`.
 EXTRA_DIST += %D%/plan.sh

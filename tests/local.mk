@@ -92,3 +92,7 @@ ZL_MPI_TESTS += tests/mpi/ckpt-np1.mpi tests/mpi/ckpt-np2.mpi
 # ZeRO-1, bf16, activation checkpointing, DeepSpeed's refusals.
 ZL_MPI_CHECKS += tests/mpi/check_pipe
 ZL_MPI_TESTS += tests/mpi/pipe-np2.mpi tests/mpi/pipe-np3.mpi tests/mpi/pipe-np4.mpi
+# Pipeline parallelism through the command: PP=2 on 2 ranks prints one rank's losses, the
+# config's pipeline block and DeepSpeed's layout, the refusals (stages, ZeRO-2/3).
+TESTS += tests/cli/check_pipeline.sh
+EXTRA_DIST += tests/cli/check_pipeline.sh

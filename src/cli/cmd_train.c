@@ -566,6 +566,21 @@ static int train(const train_args *a)
         else rc = failed(world, run.failed_at == ZL_RUN_ENGINE || rank == 0);
         goto done;
     }
+    /* The engine refuses to save or load a pipeline-parallel run (engine_ckpt.c), but only
+     * when it gets there: after the whole run for --save. Refused here, before a step is
+     * trained; every rank sees the same flags and stages, so all fail together and rank 0
+     * reports. */
+    if (run.pipe_size > 1 && (a->save || a->load)) {
+        const char *flag = a->save && a->load ? "--save and --load" : a->save ? "--save" : "--load";
+        zl_errorf(ZL_ERR_UNSUPPORTED,
+                  "%s: checkpoints of pipeline-parallel runs are not built yet (%d stages): "
+                  "DeepSpeed writes them per layer, a layout zerolab does not write or read\n"
+                  "  hint: train without %s, or without pipeline stages (--pipeline-stages, the "
+                  "config's pipeline.stages) to save or load",
+                  flag, run.pipe_size, flag);
+        rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
+        goto done;
+    }
     const zl_config *cfg = run.config;
     const zl_engine_options *o = &run.options;
     const zl_device_preset *card = run.card;
