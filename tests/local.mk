@@ -88,10 +88,10 @@ EXTRA_DIST += tests/cli/check_ckpt_full.sh
 # rank only fails at the collective timeout, naming save_checkpoint (np 2).
 ZL_MPI_CHECKS += tests/mpi/check_ckpt_mpi
 ZL_MPI_TESTS += tests/mpi/ckpt-np1.mpi tests/mpi/ckpt-np2.mpi
-# Pipeline parallelism against one rank: PP=2, PP=3 on an uneven split, PP=2 x DP=2 with
-# ZeRO-1, bf16, activation checkpointing, DeepSpeed's refusals.
-ZL_MPI_CHECKS += tests/mpi/check_pipe
-ZL_MPI_TESTS += tests/mpi/pipe-np2.mpi tests/mpi/pipe-np3.mpi tests/mpi/pipe-np4.mpi
+# The 3-D grid against one rank: PP=2, PP=3 on an uneven split, PP=2 x DP=2 with ZeRO-1,
+# TP=2, TP=2 x DP=2, PP=2 x TP=2; bf16, activation checkpointing; DeepSpeed's refusals.
+ZL_MPI_CHECKS += tests/mpi/check_grid
+ZL_MPI_TESTS += tests/mpi/grid-np2.mpi tests/mpi/grid-np3.mpi tests/mpi/grid-np4.mpi
 # Pipeline parallelism through the command: PP=2 on 2 ranks prints one rank's losses, the
 # config's pipeline block and DeepSpeed's layout, the refusals (stages, ZeRO-2/3).
 TESTS += tests/cli/check_pipeline.sh

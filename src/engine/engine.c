@@ -70,6 +70,16 @@ static zl_status check_options(const zl_engine_options *o)
     if (o->schedule == ZL_SCHEDULE_INFERENCE)
         return zl_errorf(ZL_ERR_INVALID, "the inference schedule runs forward passes only: an "
                          "engine trains with the data-parallel, GPipe or 1F1B schedule");
+    bool piped = o->pipe && o->pipe->size > 1, split = o->tp && o->tp->size > 1;
+    if (piped && split && (!o->mp || o->mp->size != o->pipe->size * o->tp->size))
+        return zl_errorf(ZL_ERR_INVALID, "pipeline and tensor parallelism together need the "
+                         "model-parallel group (options.mp) of the %d x %d ranks that share a "
+                         "data-parallel index", o->pipe->size, o->tp->size);
+    if (split && (o->zero_stage > 2 || o->offload_optimizer || o->offload_param))
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "tensor parallelism with %s is not built yet\n  hint: use ZeRO stage "
+                         "0, 1 or 2 without offload with tensor parallelism",
+                         o->zero_stage > 2 ? "ZeRO stage 3" : "ZeRO-Offload");
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);
@@ -84,7 +94,7 @@ static void zero_ctx_init(zl_engine *e, const zl_zero_strategy *strategy)
         .strategy = strategy,
         .device = e->device,
         .dp = o->dp,
-        .mp = o->pipe && o->pipe->size > 1 ? o->pipe : NULL,
+        .mp = zl__engine_mp(o),
         .dp_size = zl__engine_dp_size(e),
         .dp_rank = zl__engine_dp_rank(e),
         .model = &e->model,
@@ -164,6 +174,7 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     zl_model *m = &e->model;
     e->first_layer = 0; /* every layer, unless pipeline stages split the list */
     e->last_layer = m->num_layers;
+    if ((st = zl_model_set_tensor_parallel(m, opt->tp)) != ZL_OK) return st;
     if ((st = zl__engine_pipe_setup(e)) != ZL_OK) return st;
     e->zero.opt.overlap_comm = opt->overlap_comm; /* a pipeline turns it off */
     int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
@@ -231,7 +242,7 @@ zl_status zl_engine_create(zl_engine **out, const zl_gpt_config *model_cfg,
     if (!e) { /* agreed as create_local's failures are, so that no rank waits for this one */
         zl_status st = zl_errorf(ZL_ERR_NOMEM, "out of host memory for the engine");
         if (opt->dp) st = zl_comm_agree(opt->dp, st);
-        return opt->pipe && opt->pipe->size > 1 ? zl_comm_agree(opt->pipe, st) : st;
+        return zl__engine_mp(opt) ? zl_comm_agree(zl__engine_mp(opt), st) : st;
     }
     e->opt = *opt;
     e->device = dev;
@@ -311,6 +322,7 @@ static zl_status forward_layer(zl_engine *e, int l, const float **x)
     zl_status st = zl__engine_use_layer(e, l, false);
     if (st != ZL_OK) return st;
     const float *out = m->layers[l].vt->forward(m, l, *x);
+    if (m->comm_status != ZL_OK) return m->comm_status; /* a tensor-parallel allreduce */
     m->rng_pos++;
     *x = zl_model_after_forward(m, l, out);
     return ZL_OK;
@@ -430,6 +442,7 @@ static zl_status backward_pass(zl_engine *e, int buffer)
         const float *inp = zl_model_before_backward(m, l);
         float *dinp = l ? halves[half] : NULL;
         m->layers[l].vt->backward(m, l, inp, dout, dinp);
+        if (m->comm_status != ZL_OK) return m->comm_status; /* a tensor-parallel allreduce */
         if ((st = z->strategy->end_grads(z, l)) != ZL_OK) return st; /* stages 2-3 reduce */
         dout = dinp;
         half ^= 1;
@@ -514,7 +527,10 @@ static zl_status optimizer_step(zl_engine *e)
      * 500 MB, 17 ms a step). The step then uses g / scale, so that sum is the unscaled
      * norm's square. */
     bool clip = e->opt.gradient_clipping > 0;
-    if (clip) {
+    /* With tensor parallelism the norm counts the group's whole parameters once
+     * (zero.c), which the step's own pass over the gradients cannot: computed first. */
+    bool norm_first = clip || e->model.tp_size > 1;
+    if (norm_first) {
         if ((st = zl_zero_grad_norm(z, &e->grad_norm)) != ZL_OK) return st;
         e->grad_norm /= scale;
     }
@@ -533,10 +549,10 @@ static zl_status optimizer_step(zl_engine *e)
         e->adam.p.beta2 = e->lr_schedule.momentum_beta2;
     }
     double sumsq = 0.0;
-    e->adam.sumsq = clip ? NULL : &sumsq;
+    e->adam.sumsq = norm_first ? NULL : &sumsq;
     st = z->strategy->step(z, e->lr, beta1, grad_scale);
     e->adam.sumsq = NULL;
-    if (st == ZL_OK && !clip) st = zl_zero_grad_norm_from(z, sumsq, &e->grad_norm);
+    if (st == ZL_OK && !norm_first) st = zl_zero_grad_norm_from(z, sumsq, &e->grad_norm);
     if (st != ZL_OK) return st;
     zl_zero_zero_grads(z);
     zl__engine_ties_zero_grads(e);
@@ -588,7 +604,7 @@ zl_status zl_engine_train_batch(zl_engine *e, zl_batch_source next, void *ctx, f
             /* Where a rank fails alone (its data, a signal its source reports): the ranks
              * agree here, so that none goes on into a collective another will not join. */
             e->failed_here = st != ZL_OK;
-            if (e->opt.dp) st = zl_comm_agree(e->opt.dp, st);
+            st = zl__engine_agree(e, st); /* the data-parallel and tensor-parallel ranks */
             if (st != ZL_OK) agreed = true;
             break;
         case ZL_FORWARD_PASS: {

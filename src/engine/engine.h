@@ -60,6 +60,14 @@ typedef struct zl_engine_options {
      * gradient norm and the overflow check span the stages. */
     zl_comm *pipe;
     char pipe_partition[128];
+    /* Tensor parallelism (Megatron-LM's layers, model/block.c): tp is the group that
+     * splits each block's heads and MLP units (not owned; NULL or one rank: none). ZeRO
+     * 0-2 without offload. mp: every rank that holds the same data-parallel index (the
+     * pipeline's stages x the tensor-parallel ranks, DeepSpeed's model-parallel group),
+     * over which the gradient norm, the overflow check and the engine's agreements span;
+     * NULL: the pipe group, else the tp group (one of them alone). */
+    zl_comm *tp;
+    zl_comm *mp;
     /* The rank's host device (pinned host memory: core/device.h, ZL_DEVICE_HOST), where
      * the engine stages each micro-batch before copying it to the accelerator, and where
      * offload will keep optimizer state. NULL: the engine makes its own, unlimited. */

@@ -248,9 +248,16 @@ static zl_status write_model_states(zl_engine *e, const char *dir, const char *t
 }
 
 /* What the engine cannot save or load yet: the strategy's refusals (zero/zero.h), and
- * pipeline stages, whose files DeepSpeed lays out per layer (layer_NN-model_states). */
+ * pipeline stages and tensor-parallel parts, whose files DeepSpeed lays out per layer
+ * (layer_NN-model_states) and per model-parallel rank (mp_rank_NN). */
 static zl_status check_checkpointable(const zl_engine *e)
 {
+    if (e->model.tp_size > 1)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "checkpoints of tensor-parallel runs are not built yet (%d ranks): "
+                         "DeepSpeed writes one mp_rank_NN file per tensor-parallel rank, which "
+                         "zerolab does not write or read\n  hint: train without tensor "
+                         "parallelism to save or load", e->model.tp_size);
     if (zl__engine_piped(e))
         return zl_errorf(ZL_ERR_UNSUPPORTED,
                          "checkpoints of pipeline-parallel runs are not built yet (%d stages): "

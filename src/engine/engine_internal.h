@@ -107,6 +107,15 @@ zl_status zl__engine_pipe_load(zl_engine *e, int buffer);
 zl_status zl__engine_pipe_p2p(zl_engine *e, const zl_instr *in);
 /* The mean loss of the step, as the last stage computed it, on every stage. */
 zl_status zl__engine_pipe_loss(zl_engine *e, double *loss);
+/* The model-parallel group of o (engine.h, options.mp): mp, else the pipe group, else
+ * the tensor-parallel group; NULL when there is none larger than one rank. */
+static inline zl_comm *zl__engine_mp(const zl_engine_options *o)
+{
+    return o->mp && o->mp->size > 1         ? o->mp
+           : o->pipe && o->pipe->size > 1 ? o->pipe
+           : o->tp && o->tp->size > 1     ? o->tp
+                                          : NULL;
+}
 /* zl_engine_gather_params across the stages. */
 zl_status zl__engine_pipe_gather_params(zl_engine *e, float *out);
 /* st agreed over the data-parallel group, then over the stages: every rank of the grid. */

@@ -41,7 +41,8 @@ int zl__engine_stage_of(const zl_engine *e, int l)
 zl_status zl__engine_agree(zl_engine *e, zl_status st)
 {
     if (e->opt.dp) st = zl_comm_agree(e->opt.dp, st);
-    if (e->opt.pipe && e->opt.pipe->size > 1) st = zl_comm_agree(e->opt.pipe, st);
+    zl_comm *mp = zl__engine_mp(&e->opt); /* the other stages and tp ranks */
+    if (mp) st = zl_comm_agree(mp, st);
     return st;
 }
 

@@ -16,11 +16,35 @@ zl_status zl_zero_choose(int stage, const zl_zero_strategy **out)
 
 /* Each rank sums the squares of the elements it owns; under a ZeRO optimizer the partial
  * sums are added across ranks, in double. */
+/* The sum of squares of this rank's share. With tensor parallelism, a parameter the
+ * group holds whole (split NONE: the LayerNorms, the row-parallel biases, the embeddings)
+ * is the same on every rank of the group: tp rank 0 counts it, the others skip it, so
+ * that the sum over the model-parallel group counts it once (Megatron's
+ * param_is_not_tensor_parallel_duplicate). own is the flat vector's slice from
+ * part->begin (stages 0-2 without offload: zl_engine refuses the others with TP). */
+static double own_sumsq(zl_zero_ctx *z, const void *own, size_t n)
+{
+    const zl_model *m = z->model;
+    if (m->tp_size <= 1) return zl_precision_own_sumsq(z->prec, own, n);
+    size_t begin = z->part->begin, end = begin + n;
+    double sum = 0;
+    for (int i = 0; i < m->num_params; i++) {
+        const zl_param_info *p = &m->params[i];
+        if (p->split == ZL_SPLIT_NONE && m->tp_rank != 0) continue;
+        size_t lo = p->offset > begin ? p->offset : begin;
+        size_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
+        if (lo < hi)
+            sum += zl_precision_own_sumsq(z->prec, zl__at((void *)own, z->prec->grad_dtype, lo - begin),
+                                          hi - lo);
+    }
+    return sum;
+}
+
 zl_status zl_zero_grad_norm(zl_zero_ctx *z, double *norm)
 {
     size_t n;
     void *own = z->strategy->own_grads(z, &n);
-    return zl_zero_grad_norm_from(z, zl_precision_own_sumsq(z->prec, own, n), norm);
+    return zl_zero_grad_norm_from(z, own_sumsq(z, own, n), norm);
 }
 
 zl_status zl_zero_grad_norm_from(zl_zero_ctx *z, double sumsq, double *norm)
