@@ -49,11 +49,16 @@ static double sim_op(const zl_sim *s, zl_sim_op_kind kind, double flops, double 
     return zl_cost_op(s->device_preset, kind, flops, bytes, dt);
 }
 
-/* A group of more ranks than a node holds crosses nodes (ranks are placed node by node). */
-static double sim_coll(const zl_sim *s, zl_sim_coll op, double bytes, int group_size)
+/* Ranks are placed node by node: a group whose members, `stride` ranks apart, reach past
+ * one node's GPUs crosses nodes (from its first member at a node's start: the data axis of
+ * a grid with 8 tensor-parallel ranks per node crosses at once, its model axis never). */
+static double sim_coll(const zl_sim *s, zl_sim_coll op, double bytes, int group_size, int stride,
+                       const char **link)
 {
     const zl_cluster *c = s->cluster;
-    return zl_cost_collective(c, op, bytes, group_size, group_size > c->gpus_per_node);
+    bool spans = (double)(group_size - 1) * (stride > 0 ? stride : 1) >= c->gpus_per_node;
+    if (link) *link = (spans ? c->inter : c->intra)->name;
+    return zl_cost_collective(c, op, bytes, group_size, spans);
 }
 
 static double sim_copy(const zl_sim *s, bool to_device, double bytes)

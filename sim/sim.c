@@ -3,6 +3,7 @@
 #include "sim/sim.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -123,8 +124,36 @@ double zl_sim_collective(zl_sim *s, zl_sim_coll op, const char *name, double byt
     if (!s || !s->coll_cost || group_size <= 1) return 0;
     forget_fusion(s);
     s->run.open = false;
-    double t = s->coll_cost(s, op, bytes, group_size);
+    double t = s->coll_cost(s, op, bytes, group_size, 1, NULL);
     return zl_timeline_collective(&s->timeline, name, t, arrival, blocking);
+}
+
+/* "<name> (<link>)", kept for the process's life (a trace's spans point at their names):
+ * a handful of collectives times a handful of links. */
+static const char *span_name(const char *name, const char *link)
+{
+    enum { CAP = 64 };
+    static char names[CAP][48];
+    static int n;
+    char want[48];
+    snprintf(want, sizeof want, "%s (%s)", name, link);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], want)) return names[i];
+    if (n == CAP) return name;
+    snprintf(names[n], sizeof names[n], "%s", want);
+    return names[n++];
+}
+
+double zl_sim_collective_placed(zl_sim *s, zl_sim_coll op, const char *name, double bytes,
+                                int group_size, int stride, bool blocking, double arrival)
+{
+    if (!s || !s->coll_cost || group_size <= 1) return 0;
+    forget_fusion(s);
+    s->run.open = false;
+    const char *link = NULL;
+    double t = s->coll_cost(s, op, bytes, group_size, stride > 0 ? stride : 1, &link);
+    return zl_timeline_collective(&s->timeline, link ? span_name(name, link) : name, t, arrival,
+                                  blocking);
 }
 
 double zl_sim_ready(const zl_sim *s) { return s ? s->timeline.clock[ZL_STREAM_COMPUTE] : 0; }

@@ -62,9 +62,10 @@ struct zl_sim;
 typedef double (*zl_sim_cost_fn)(const struct zl_sim *s, zl_sim_op_kind kind, double flops,
                                  double bytes, zl_dtype dtype);
 /* Seconds for one collective over a group of group_size ranks moving a buffer of
- * `bytes` (the whole buffer: all chunks). */
+ * `bytes` (the whole buffer: all chunks), whose members are `stride` ranks apart in the
+ * world (1: neighbours); *link (may be NULL) names the link it used. */
 typedef double (*zl_sim_coll_cost_fn)(const struct zl_sim *s, zl_sim_coll op, double bytes,
-                                      int group_size);
+                                      int group_size, int stride, const char **link);
 
 /* Seconds for one host <-> device copy of `bytes` (to_device: host to device). */
 typedef double (*zl_sim_copy_cost_fn)(const struct zl_sim *s, bool to_device, double bytes);
@@ -133,6 +134,11 @@ void zl_sim_set_inner(zl_sim *s, const zl_ops *inner);
  * for it. Returns when it ends (for zl_sim_wait). */
 double zl_sim_collective(zl_sim *s, zl_sim_coll op, const char *name, double bytes,
                          int group_size, bool blocking, double arrival);
+/* The same for a group whose members are `stride` world ranks apart (the grid's data and
+ * pipeline axes: comm/topology.h), which may cross nodes where neighbours would not; the
+ * span is named "<name> (<link>)", so that a trace shows which link each collective used. */
+double zl_sim_collective_placed(zl_sim *s, zl_sim_coll op, const char *name, double bytes,
+                                int group_size, int stride, bool blocking, double arrival);
 /* When this rank's next collective could start: s's compute stream's clock (0 without a
  * simulator). */
 double zl_sim_ready(const zl_sim *s);

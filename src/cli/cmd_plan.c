@@ -25,6 +25,7 @@ typedef struct plan_args {
     long seq_len;
     long checkpoint; /* --checkpoint-activations[=k]: layers per segment; 0: the config's */
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
+    long tensor_parallel; /* --tensor-parallel; 0: the config's */
     bool json, search;
 } plan_args;
 
@@ -47,6 +48,8 @@ static void plan_usage(FILE *out)
             "                     pipeline.partition), the GPUs / S replicas data-parallel:\n"
             "                     every stage is planned, the largest shown, and the step\n"
             "                     simulated across the stages (the bubble)\n"
+            "  --tensor-parallel T  split each block over T GPUs (Megatron-LM's layers;\n"
+            "                     the config's tensor_parallel.autotp_size)\n"
             "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
             "                     (stages 1-3) and of the parameters (stage 3), activation\n"
             "                     checkpointing off and on, and micro-batch sizes at the same\n"
@@ -58,7 +61,7 @@ static void plan_usage(FILE *out)
 
 static int parse_args(int argc, char **argv, plan_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE };
+    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE, O_TP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG}, {"model", required_argument, 0, O_MODEL},
         {"cluster", required_argument, 0, O_CLUSTER}, {"seq-len", required_argument, 0, O_SEQ},
@@ -66,6 +69,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         {"json", no_argument, 0, O_JSON},           {"help", no_argument, 0, O_HELP},
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {"pipeline-stages", required_argument, 0, O_PIPE},
+        {"tensor-parallel", required_argument, 0, O_TP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
@@ -83,6 +87,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
             a->checkpoint = 1;
             if (optarg && !zl_cli_parse_positive("plan", "--checkpoint-activations", optarg, 1 << 20,
                                                  &a->checkpoint))
+                return ZL_EXIT_USAGE;
+            break;
+        case O_TP:
+            if (!zl_cli_parse_positive("plan", "--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
                 return ZL_EXIT_USAGE;
             break;
         case O_PIPE:
@@ -418,7 +426,7 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
 /* One setup tried: its choices and the figures it is ranked and shown by (a plan result
  * holds six ledgers; a search keeps only these, and the JSON already written). */
 typedef struct candidate {
-    int pp, stage, micro, gas, checkpoint;
+    int pp, tp, stage, micro, gas, checkpoint;
     bool offload_optimizer, offload_param;
     bool fits, device_fits, host_fits;
     double tokens_per_second, step_seconds, exposed_seconds, mfu;
@@ -447,15 +455,27 @@ static int pipeline_sizes(const setup *s, int W, int *out)
     return n;
 }
 
+/* The tensor-parallel sizes a search tries: 1 and the powers of two within one node (a
+ * tensor-parallel group allreduces twice per block: it stays on NVLink) that divide the
+ * heads. */
+static int tensor_parallel_sizes(const setup *s, int *out)
+{
+    int n = 0;
+    for (int tp = 1; tp <= s->cluster.gpus_per_node && n < 8; tp *= 2)
+        if (s->req.model.num_heads % tp == 0 && s->req.model.channels % tp == 0) out[n++] = tp;
+    return n;
+}
+
 static int search(const plan_args *a, setup *s)
 {
     int W = zl_cluster_size(&s->cluster);
     zl_engine_options base = s->req.options;
     int base_dp = s->req.world_size, base_pp = s->req.pipe_stages > 1 ? s->req.pipe_stages : 1;
+    int base_tp = s->req.tp_size > 1 ? s->req.tp_size : 1;
     /* the global batch stays: micro x accumulation x data-parallel ranks */
     int global = base.micro_batch_size * base.gradient_accumulation_steps * base_dp;
-    int pps[16], npp = pipeline_sizes(s, W, pps);
-    enum { MAX_CANDIDATES = 16 * 2 * 4 * 3 * 32 };
+    int pps[16], npp = pipeline_sizes(s, W, pps), tps[8], ntp = tensor_parallel_sizes(s, tps);
+    enum { MAX_CANDIDATES = 8 * 16 * 2 * 4 * 3 * 32 };
     /* activation checkpointing: off, and on (the config's interval, else every layer) */
     int ckpt_on = base.checkpoint_interval > 0 ? base.checkpoint_interval : 1;
     candidate *cands = calloc(MAX_CANDIDATES, sizeof *cands);
@@ -466,14 +486,19 @@ static int search(const plan_args *a, setup *s)
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail();
     }
     int n = 0, refused = 0, rc = ZL_EXIT_OK;
+    for (int ti = 0; ti < ntp && rc == ZL_EXIT_OK; ti++)
     for (int pi = 0; pi < npp && rc == ZL_EXIT_OK; pi++)
     for (int stage = 0; stage <= 3 && rc == ZL_EXIT_OK; stage++)
         for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++) {
+            int tp = tps[ti];
+            /* what the engine runs: pipelines with ZeRO 0-1, tensor parallelism with ZeRO
+             * 0-2 and no offload */
+            if (W % (pps[pi] * tp) || (tp > 1 && (stage > 2 || off > 0))) continue;
             /* Activations grow with the micro-batch: past the smallest one that did not fit
              * the card (checkpointing off, on), larger ones are not tried. */
             int too_big[2] = {INT_MAX, INT_MAX};
             for (int ci = 0; ci < 2 * 32 && n < MAX_CANDIDATES; ci++) {
-                int pp = pps[pi], dp = W / pp;
+                int pp = pps[pi], dp = W / (pp * tp);
                 if (pp > 1 && stage >= 2) break; /* DeepSpeed's pipelines: ZeRO 0-1 */
                 if (global % dp) break;
                 int per_replica = global / dp; /* micro x accumulation */
@@ -481,6 +506,7 @@ static int search(const plan_args *a, setup *s)
                 if (micro > per_replica) break;
                 if (per_replica % micro || micro > too_big[ci % 2]) continue;
                 s->req.world_size = dp;
+                s->req.tp_size = tp;
                 s->req.pipe_stages = pp;
                 s->req.pipe_stage = -1;
                 s->req.options = base;
@@ -497,7 +523,7 @@ static int search(const plan_args *a, setup *s)
                 if (st != ZL_OK && st != ZL_ERR_OOM) {
                     /* a choice the engine refuses is skipped; the config's own is an error */
                     if (off != (base.offload_param ? 2 : (int)base.offload_optimizer) ||
-                        pp != base_pp) {
+                        pp != base_pp || tp != base_tp) {
                         refused++;
                         continue;
                     }
@@ -506,6 +532,7 @@ static int search(const plan_args *a, setup *s)
                 }
                 candidate *c = &cands[n++];
                 c->pp = pp;
+                c->tp = tp;
                 c->stage = stage;
                 c->micro = micro;
                 c->gas = per_replica / micro;
@@ -541,6 +568,7 @@ static int search(const plan_args *a, setup *s)
     s->req.options = base;
     s->req.world_size = base_dp;
     s->req.pipe_stages = base_pp;
+    s->req.tp_size = base_tp;
     if (rc == ZL_EXIT_OK) {
         qsort(cands, (size_t)n, sizeof *cands, by_throughput);
         if (a->json) {
@@ -550,16 +578,16 @@ static int search(const plan_args *a, setup *s)
         } else {
             printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
                    s->req.model.name, a->cluster, W, s->precision, global, base.seq_len);
-            printf("  %4s %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "pp", "stage", "offload",
-                   "micro", "accum", "GiB/GPU", "host GiB", "step s", "exposed s", "tokens/s", "MFU",
-                   "ckpt");
+            printf("  %3s %4s %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "tp", "pp", "stage",
+                   "offload", "micro", "accum", "GiB/GPU", "host GiB", "step s", "exposed s",
+                   "tokens/s", "MFU", "ckpt");
             int fitting = 0;
             for (int i = 0; i < n; i++) {
                 candidate *c = &cands[i];
                 if (!c->fits) continue;
                 fitting++;
-                printf("  %4d %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n",
-                       c->pp, c->stage,
+                printf("  %3d %4d %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n",
+                       c->tp, c->pp, c->stage,
                        c->offload_param ? "optim+param"
                        : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
                        gib(c->device_peak), gib(c->host_peak), c->step_seconds,
@@ -607,19 +635,21 @@ int zl_cmd_plan(int argc, char **argv)
     ro.seq_len = a.seq_len ? (int)a.seq_len : ZL_RUN_SEQ_LEN_MODEL;
     ro.seed = 1;
     ro.pipeline_stages = (int)a.pipeline_stages;
+    ro.tensor_parallel = (int)a.tensor_parallel;
     zl_run run;
     if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
     s.req.model = run.model;
     s.req.options = run.options;
     if (a.checkpoint > 0) s.req.options.checkpoint_interval = (int)a.checkpoint;
     s.precision = run.config->fp16.enabled ? "fp16" : run.config->bf16.enabled ? "bf16" : "fp32";
-    int pipe = run.pipe_size, dp = run.dp_size;
+    int pipe = run.pipe_size, dp = run.dp_size, tpn = run.tp_size;
     zl_run_free(&run);
 
     const zl_device_preset *d = s.cluster.device;
     s.req.world_size = dp; /* the data-parallel ranks; each replica's stages: pipe_stages */
     s.req.pipe_stages = pipe;
     s.req.pipe_stage = -1;
+    s.req.tp_size = tpn;
     s.req.device_memory = d->memory;
     s.req.host_memory = zl_cluster_host_memory_per_rank(&s.cluster);
     s.req.nvme_capacity = zl_cluster_nvme_capacity_per_rank(&s.cluster);

@@ -40,6 +40,7 @@ typedef struct train_args {
     long steps, seed, seq_len, threads, save_interval;
     long checkpoint; /* --checkpoint-activations[=k]; 0: the config's */
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
+    long tensor_parallel; /* --tensor-parallel; 0: the config's */
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -64,6 +65,9 @@ static void train_usage(FILE *out)
             "  --pipeline-stages S  cut the layers into S pipeline stages, one rank each, as\n"
             "                    the config's pipeline.partition says (DeepSpeed's 1F1B\n"
             "                    schedule; the ranks / S replicas are data-parallel)\n"
+            "  --tensor-parallel T  split every block's heads and MLP over T neighbouring\n"
+            "                    ranks, Megatron-LM's layers (DeepSpeed's\n"
+            "                    tensor_parallel.autotp_size)\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
             "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS,\n"
             "                    or the cores not busy with other work, shared among the\n"
@@ -168,7 +172,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
            O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
-           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE };
+           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE, O_TP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -186,6 +190,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"load", required_argument, 0, O_LOAD}, {"tag", required_argument, 0, O_TAG},
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {"pipeline-stages", required_argument, 0, O_PIPE},
+        {"tensor-parallel", required_argument, 0, O_TP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -225,6 +230,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_TP:
+            if (!parse_positive("--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
+                return ZL_EXIT_USAGE;
+            break;
         case O_PIPE:
             if (!parse_positive("--pipeline-stages", optarg, 1 << 16, &a->pipeline_stages))
                 return ZL_EXIT_USAGE;
@@ -472,6 +481,7 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->seq_len = (int)a->seq_len;
     o->checkpoint_activations = (int)a->checkpoint;
     o->pipeline_stages = (int)a->pipeline_stages;
+    o->tensor_parallel = (int)a->tensor_parallel;
     o->backend = a->backend;
     o->device = a->device;
     o->cluster = a->cluster;
@@ -566,18 +576,13 @@ static int train(const train_args *a)
         else rc = failed(world, run.failed_at == ZL_RUN_ENGINE || rank == 0);
         goto done;
     }
-    /* The engine refuses to save or load a pipeline-parallel run (engine_ckpt.c), but only
-     * when it gets there: after the whole run for --save. Refused here, before a step is
-     * trained; every rank sees the same flags and stages, so all fail together and rank 0
-     * reports. */
-    if (run.pipe_size > 1 && (a->save || a->load)) {
+    /* What the engine cannot save or load (pipeline stages, tensor-parallel parts: engine.h)
+     * it would refuse only when it got there: after the whole run for --save. Refused here,
+     * before a step is trained; every rank sees the same flags and grid, so all fail
+     * together and rank 0 reports. */
+    if ((a->save || a->load) && zl_engine_checkpointable(run.engine) != ZL_OK) {
         const char *flag = a->save && a->load ? "--save and --load" : a->save ? "--save" : "--load";
-        zl_errorf(ZL_ERR_UNSUPPORTED,
-                  "%s: checkpoints of pipeline-parallel runs are not built yet (%d stages): "
-                  "DeepSpeed writes them per layer, a layout zerolab does not write or read\n"
-                  "  hint: train without %s, or without pipeline stages (--pipeline-stages, the "
-                  "config's pipeline.stages) to save or load",
-                  flag, run.pipe_size, flag);
+        zl_error_wrap(ZL_ERR_UNSUPPORTED, "%s: ", flag);
         rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
         goto done;
     }
@@ -601,6 +606,9 @@ static int train(const train_args *a)
         zl_print0("  pipeline: %d stages x %d data-parallel replica%s, DeepSpeed's 1F1B schedule "
                   "(partition %s)\n", run.pipe_size, run.dp_size, run.dp_size == 1 ? "" : "s",
                   o->pipe_partition[0] && strcmp(o->pipe_partition, "best") ? o->pipe_partition : "parameters");
+    if (run.tp_size > 1)
+        zl_print0("  tensor parallelism: %d ranks split each block's %d heads and MLP "
+                  "(Megatron-LM's column- and row-parallel layers)\n", run.tp_size, mc->num_heads);
     zl_print0("  data %s\n", run.dataset->desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",

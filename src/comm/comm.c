@@ -281,8 +281,8 @@ static double simulate(const zl_comm *c, zl_comm_op op, size_t whole, bool block
     if (strcmp(c->vt->name, "virtual") &&
         c->vt->allreduce((zl_comm *)c, &arrival, 1, ZL_F64, ZL_REDUCE_MAX, NULL) != ZL_OK)
         arrival = zl_sim_ready(s);
-    return zl_sim_collective(s, kinds[op], zl_comm_op_name(op), (double)whole, c->size, blocking,
-                             arrival);
+    return zl_sim_collective_placed(s, kinds[op], zl_comm_op_name(op), (double)whole, c->size,
+                                    c->stride, blocking, arrival);
 }
 
 /* A send or receive on a simulated device: the transfer starts when both ends are there
@@ -303,8 +303,9 @@ static void simulate_p2p(const zl_comm *c, int peer, bool sender, size_t nbytes)
                         : cc->vt->send(cc, &mine, 1, ZL_F64, peer, ZL_COMM_MAX_TAG);
         if (st != ZL_OK) theirs = mine;
     }
-    zl_sim_collective(s, ZL_SIM_P2P, sender ? "send" : "recv", (double)nbytes, 2, true,
-                      mine > theirs ? mine : theirs);
+    int apart = (peer > c->rank ? peer - c->rank : c->rank - peer) * (c->stride > 0 ? c->stride : 1);
+    zl_sim_collective_placed(s, ZL_SIM_P2P, sender ? "send" : "recv", (double)nbytes, 2, apart,
+                             true, mine > theirs ? mine : theirs);
 }
 
 static void record(const zl_comm *c, zl_comm_op op, zl_dtype dt, size_t nbytes, double t0)
@@ -534,6 +535,8 @@ zl_status zl_comm_split_node(zl_comm *c, zl_comm **out)
     if (st == ZL_OK && *out) (*out)->sim = c->sim;
     return st;
 }
+
+void zl_comm_set_stride(zl_comm *c, int stride) { c->stride = stride; }
 
 zl_sim *zl_comm_set_sim(zl_comm *c, zl_sim *s)
 {

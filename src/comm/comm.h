@@ -91,6 +91,10 @@ struct zl_comm {
     zl_comm_log *log; /* shared by the communicators of one process; may be NULL */
     /* The simulator its collectives are charged to (zl_comm_set_sim), or NULL. */
     struct zl_sim *sim;
+    /* Where its members sit for the simulator: `stride` world ranks apart (0 or 1:
+     * neighbours; zl_comm_set_stride), so that a group of a grid's data or pipeline axis
+     * is charged on the link it crosses (sim/sim.h zl_sim_collective_placed). */
+    int stride;
     void *impl;
     /* The watchdog (timeout, phase, interrupt flag, broken state): an MPI world handle's
      * own, shared with the communicators split from it; NULL for self and virtual
@@ -161,6 +165,9 @@ zl_status zl_comm_split_node(zl_comm *c, zl_comm **out);
  * setting. Returns the previous one, so a caller can run a collective untimed (logging
  * a loss is not training) and put it back. */
 struct zl_sim *zl_comm_set_sim(zl_comm *c, struct zl_sim *s);
+/* Say that c's members are `stride` world ranks apart (a grid axis: comm/topology.h), for
+ * the simulator's placement of its collectives. */
+void zl_comm_set_stride(zl_comm *c, int stride);
 
 /* Collective agreement on errors: every rank passes its status; all get the worst
  * (lowest) one, so ranks fail together instead of one leaving the others in a collective.

@@ -146,6 +146,12 @@ typedef struct zl_config_activation_checkpointing {
     bool synchronize_checkpoint_boundary, profile;
 } zl_config_activation_checkpointing;
 
+/* DeepSpeed's AutoTP training block: autotp_size ranks split each block (zerolab splits
+ * its GPT-2 blocks as Megatron-LM does, model/block.c); 0 or 1: off. */
+typedef struct zl_config_tensor_parallel {
+    int64_t autotp_size;
+} zl_config_tensor_parallel;
+
 typedef struct zl_config_pipeline {
     int64_t stages; /* 0 = "auto" */
     char *partition; /* "best" */
@@ -243,6 +249,7 @@ typedef struct zl_config {
     zl_config_aio aio;
     zl_config_activation_checkpointing activation_checkpointing;
     zl_config_pipeline pipeline;
+    zl_config_tensor_parallel tensor_parallel;
     zl_config_checkpoint checkpoint;
     zl_config_flops_profiler flops_profiler;
     zl_config_comms_logger comms_logger;

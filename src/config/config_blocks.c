@@ -251,10 +251,6 @@ static bool any_enabled(const json_t *v)
 
 static bool nonempty(const char *key, const json_t *v)
 {
-    if (!strcmp(key, "tensor_parallel")) { /* autotp_size 0 (off) or 1 trains without TP */
-        const json_t *n = json_object_get(v, "autotp_size");
-        return json_is_number(n) && json_number_value(n) > 1;
-    }
     if (json_is_object(v)) return json_object_size(v) > 0 && !zl__cfg_is_auto(v);
     return !json_is_null(v) && !json_is_false(v);
 }

@@ -257,6 +257,9 @@ const zl__cfg_entry zl__cfg_table[] = {
     BOOL("activation_checkpointing", "profile", activation_checkpointing.profile, 0),
 
     /* pipeline (plain dict) */
+    /* tensor_parallel (pydantic): AutoTP's size; its other keys tune AutoTP's injection */
+    ROW("tensor_parallel", "autotp_size", NULL, ZL__CT_INT, tensor_parallel.autotp_size, 0, .lo = 0,
+        .flags = ZL__CF_LO),
     ROW("pipeline", "stages", NULL, ZL__CT_INT, pipeline.stages, 0, .lo = 1,
         .flags = ZL__CF_LO | ZL__CF_NULLABLE | ZL__CF_AUTO_NONE),
     ROW("pipeline", "partition", NULL, ZL__CT_STR, pipeline.partition, 0, .def_str = "best"),
@@ -360,6 +363,13 @@ static const char *const scheduler_extra[] = {"type", "params", NULL};
 static const char *const writer_extra[] = {"decoupled", "io_buffer_size", "io_buffer_double",
                                            "show_statistics", "data_parallel", NULL};
 
+/* AutoTP's other fields (runtime/tensor_parallel/config.py): how it finds and shards a
+ * Hugging Face model's layers, which zerolab's own layers make moot. */
+static const char *const tp_extra[] = {"dtype", "tp_overlap_comm", "tensor_parallel",
+                                       "injection_policy_tuple", "keep_module_on_host",
+                                       "replace_with_kernel_inject", "partition_config",
+                                       "preset_model", NULL};
+
 /* strict = DeepSpeed validates the block with pydantic (extra="forbid") or passes it to a
  * constructor as keyword arguments (optimizer and scheduler params). */
 const zl__cfg_block zl__cfg_blocks[] = {
@@ -372,6 +382,7 @@ const zl__cfg_block zl__cfg_blocks[] = {
     {"aio", false, aio_extra},
     {"activation_checkpointing", false, NULL},
     {"pipeline", false, NULL},
+    {"tensor_parallel", true, tp_extra},
     {"checkpoint", false, NULL},
     {"checkpoint.parallel_write", false, NULL},
     {"checkpoint.writer", false, writer_extra},
@@ -404,7 +415,6 @@ const zl__cfg_unsupported zl__cfg_unsupported_keys[] = {
     {"autotuning", ZL__UNSUP_ENABLED, "autotuning"},
     {"hybrid_engine", ZL__UNSUP_ENABLED, "the hybrid engine (RLHF)"},
     {"compile", ZL__UNSUP_ENABLED, "torch.compile / DeepCompile"},
-    {"tensor_parallel", ZL__UNSUP_NONEMPTY, "AutoTP tensor parallelism"},
     {"expert_parallel", ZL__UNSUP_NONEMPTY, "expert parallelism (AutoEP / MoE)"},
     {"amp", ZL__UNSUP_ENABLED, "Apex AMP"},
     {"torch_autocast", ZL__UNSUP_ENABLED, "torch.autocast mixed precision"},

@@ -251,6 +251,12 @@ bool zl_engine_failed_here(const zl_engine *e);
  * naming the call, instead of hanging), at an accumulation boundary, and every rank gets
  * the same status. */
 
+/* ZL_OK if this engine can save and load checkpoints; else ZL_ERR_UNSUPPORTED with the
+ * reason (pipeline stages, tensor-parallel parts, NVMe offload, the meta backend): what
+ * zl_engine_save_checkpoint and zl_engine_load_checkpoint would refuse, asked before a
+ * run rather than after it. Local: no communication. */
+zl_status zl_engine_checkpointable(const zl_engine *e);
+
 typedef struct zl_engine_save_args {
     const char *dir;          /* save_dir: created if missing */
     const char *tag;          /* NULL: "global_step<global_steps>" */

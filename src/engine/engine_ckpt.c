@@ -250,7 +250,7 @@ static zl_status write_model_states(zl_engine *e, const char *dir, const char *t
 /* What the engine cannot save or load yet: the strategy's refusals (zero/zero.h), and
  * pipeline stages and tensor-parallel parts, whose files DeepSpeed lays out per layer
  * (layer_NN-model_states) and per model-parallel rank (mp_rank_NN). */
-static zl_status check_checkpointable(const zl_engine *e)
+zl_status zl_engine_checkpointable(const zl_engine *e)
 {
     if (e->model.tp_size > 1)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
@@ -274,7 +274,7 @@ zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
     char tag[ZL_CKPT_TAG_MAX + 1];
     if (a->tag) snprintf(tag, sizeof tag, "%.*s", ZL_CKPT_TAG_MAX, a->tag);
     else snprintf(tag, sizeof tag, "global_step%" PRId64, e->global_steps);
-    zl_status st = check_checkpointable(e);
+    zl_status st = zl_engine_checkpointable(e);
     if (st == ZL_OK && (!a->dir || !a->dir[0]))
         st = zl_errorf(ZL_ERR_INVALID, "save_checkpoint: the directory is empty\n  hint: pass a "
                        "directory to save into (--save DIR)");
@@ -483,7 +483,7 @@ zl_status zl_engine_load_checkpoint(zl_engine *e, const zl_engine_load_args *a,
     if (out) memset(out, 0, sizeof *out);
     zl_comm *dp = e->opt.dp;
     if (dp) zl_comm_set_phase(dp, "load_checkpoint (every rank must call it)");
-    zl_status st = check_checkpointable(e);
+    zl_status st = zl_engine_checkpointable(e);
     if (st == ZL_OK && (!a->dir || !a->dir[0]))
         st = zl_errorf(ZL_ERR_INVALID, "load_checkpoint: the directory is empty\n  hint: pass the "
                        "directory a save wrote (--load DIR)");

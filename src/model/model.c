@@ -836,3 +836,12 @@ double zl_model_forward_flops(const zl_model *m, int B, int T)
     for (int l = 0; l < m->num_layers; l++) f += m->layers[l].vt->flops(m, l, B, T);
     return f;
 }
+
+double zl_model_whole_forward_flops(const zl_model *m, int B, int T)
+{
+    /* The layers' flops read the shape and the tensor-parallel size only: the same model
+     * with a group of one is the whole model. */
+    zl_model whole = *m;
+    whole.tp_size = 1;
+    return zl_model_forward_flops(&whole, B, T);
+}

@@ -425,8 +425,11 @@ const float *zl_model_logits(const zl_model *m);
 /* Mean loss over the current slot's tokens with a target (after its forward). */
 float zl_model_mean_loss(const zl_model *m);
 
-/* Model FLOPs for one forward pass over (B, T), all layers. */
+/* FLOPs of this rank's forward pass over (B, T), all layers (a tensor-parallel rank's
+ * share of each block: 1/t of it). */
 double zl_model_forward_flops(const zl_model *m, int B, int T);
+/* The whole model's forward FLOPs over (B, T), however it is split: what MFU counts. */
+double zl_model_whole_forward_flops(const zl_model *m, int B, int T);
 
 /* Layer vtables, one per kind (src/model/embed.c, block.c, head.c). */
 extern const zl_layer_vtable zl_embed_layer;

@@ -8,6 +8,8 @@ ZL_MPI_CHECKS += tests/mpi/check_plan
 ZL_MPI_TESTS += tests/mpi/plan-np1.mpi tests/mpi/plan-np2.mpi tests/mpi/plan-np3.mpi
 # Pipelines: every stage planned, the bubble against (S-1)/(M+S-1), the stages' memory.
 ZL_UNIT_TESTS += tests/unit/check_plan_pipe
+# Tensor parallelism: Korthikanti et al.'s per-layer activations, Megatron's 175B TP 8 x PP 16.
+ZL_UNIT_TESTS += tests/unit/check_plan_tp
 # The ZeRO paper's per-GPU model states for 7.5B parameters on 64 GPUs.
 ZL_UNIT_TESTS += tests/unit/check_plan_zero
 # ZeRO-Offload's host ledger against DeepSpeed's estimators; the ZeRO-Offload paper's 13B

@@ -51,8 +51,9 @@ static void step_figures(const zl_plan_request *req, const zl_engine *e, const z
     res->exposed_copy_seconds = tl->exposed_copy - mark->exposed_copy;
     const zl_engine_options *o = zl_engine_get_options(e);
     double tokens = (double)o->micro_batch_size * o->seq_len * o->gradient_accumulation_steps;
-    double flops = 3.0 * zl_model_forward_flops(zl_engine_model(e), o->micro_batch_size, o->seq_len) *
-                   o->gradient_accumulation_steps;
+    /* per GPU: the whole model's, over the tensor-parallel ranks that share it */
+    double flops = 3.0 * zl_model_whole_forward_flops(zl_engine_model(e), o->micro_batch_size, o->seq_len) *
+                   o->gradient_accumulation_steps / (req->tp_size > 1 ? req->tp_size : 1);
     res->model_flops = flops;
     if (res->step_seconds > 0) {
         res->tokens_per_second = tokens * req->world_size / res->step_seconds;
@@ -191,17 +192,28 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res, zl__p
         zl_cost_attach(&sim, req->cluster);
         zl_device_attach_sim(&dev, &sim);
     }
-    zl_comm *dp = NULL, *pipe = NULL;
+    zl_comm *dp = NULL, *pipe = NULL, *tp = NULL, *mp = NULL;
     if (req->world_size > 1 && (st = zl_comm_virtual(&dp, req->world_size, 0, "data", NULL)) != ZL_OK)
         goto out;
     if (dp && clocked) zl_comm_set_sim(dp, &sim); /* rank 0's collectives on the cluster's links */
+    int tp_size = req->tp_size > 1 ? req->tp_size : 1;
+    if (dp) zl_comm_set_stride(dp, tp_size); /* the grid's data axis (model innermost) */
     if (req->pipe_stages > 1 &&
         (st = zl_comm_virtual(&pipe, req->pipe_stages, req->pipe_stage, "pipe", NULL)) != ZL_OK)
         goto out;
     if (pipe && clocked) zl_comm_set_sim(pipe, &sim);
+    if (pipe) zl_comm_set_stride(pipe, tp_size * req->world_size);
+    if (req->tp_size > 1 && (st = zl_comm_virtual(&tp, req->tp_size, 0, "model", NULL)) != ZL_OK)
+        goto out;
+    if (tp && clocked) zl_comm_set_sim(tp, &sim); /* tensor-parallel allreduces: on the links */
+    int mp_size = (req->pipe_stages > 1 ? req->pipe_stages : 1) * (req->tp_size > 1 ? req->tp_size : 1);
+    if (mp_size > 1 && (st = zl_comm_virtual(&mp, mp_size, 0, "model-parallel", NULL)) != ZL_OK)
+        goto out;
     zl_engine_options o = req->options;
     o.dp = dp;
     o.pipe = pipe;
+    o.tp = tp;
+    o.mp = mp;
     o.host = &host;
     zl_engine *e;
     st = zl_engine_create(&e, &req->model, &o, &dev);
@@ -244,6 +256,8 @@ static zl_status run_once(const zl_plan_request *req, zl_plan_result *res, zl__p
         res->host = host.ledger;
     }
 out:
+    zl_comm_destroy(mp);
+    zl_comm_destroy(tp);
     zl_comm_destroy(pipe);
     zl_comm_destroy(dp);
     if (clocked) zl_sim_free(&sim);

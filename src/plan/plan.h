@@ -38,6 +38,9 @@ typedef struct zl_plan_request {
      * the bubble); -1 plans every stage, reports the one that needs the most memory (or
      * the first that does not fit), and simulates the step across the stages. */
     int pipe_stages, pipe_stage;
+    /* Tensor parallelism: the ranks that split each block (0 or 1: none); the plan runs
+     * rank 0 of a virtual group of them (every rank holds the same bytes). */
+    int tp_size;
     size_t device_memory;      /* bytes per device; 0: unlimited */
     size_t host_memory;        /* bytes of host memory for this rank; 0: unlimited */
     size_t nvme_capacity;      /* bytes of NVMe for this rank; 0: unlimited */

@@ -323,8 +323,10 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
                 fwd = zl_model_forward_flops(&m, o->micro_batch_size, o->seq_len);
                 zl_model_destroy(&m);
             }
-            /* per GPU: each stage runs 1/S of the model's FLOPs, on average */
-            res->model_flops = 3.0 * fwd * o->gradient_accumulation_steps / S;
+            /* per GPU: each stage runs 1/S of the model's FLOPs, on average, shared by its
+             * tensor-parallel ranks */
+            res->model_flops = 3.0 * fwd * o->gradient_accumulation_steps / S /
+                               (req->tp_size > 1 ? req->tp_size : 1);
             res->hardware_flops = hw / S;
             if (res->step_seconds > 0) {
                 res->tokens_per_second = tokens * req->world_size / res->step_seconds;

@@ -86,6 +86,7 @@ static zl_status check(zl_comm *world, const zl_run_preflight *p)
     req.options = *p->options;
     req.world_size = p->dp_size > 0 ? p->dp_size : world->size;
     req.pipe_stages = p->pipe_stages;
+    req.tp_size = p->tp_size;
     req.device_memory = p->device_memory;
     req.device_name = p->device_name;
     req.gpu = p->gpu;

@@ -22,6 +22,7 @@ typedef struct zl_run_preflight {
     size_t held_nbytes;               /* of those, already allocated (the data set) */
     int dp_size;                      /* data-parallel ranks (0: the world's size) */
     int pipe_stages;                  /* pipeline stages (0: none): every one is planned */
+    int tp_size;                      /* tensor-parallel ranks (0 or 1: none) */
 } zl_run_preflight;
 
 /* Collective over world. Runs the engine with these options on the meta backend

@@ -65,8 +65,22 @@ static zl_status grid(zl_run *run, const zl_run_options *o, const zl_config *cfg
                          "replica needs one rank per stage\n  hint: launch a multiple of %d "
                          "ranks (mpiexec -n %d ...), or use fewer stages", from, pp, W,
                          W == 1 ? "" : "s", pp, pp);
+    long long tp = o->tensor_parallel > 0 ? o->tensor_parallel
+                   : cfg->tensor_parallel.autotp_size > 1 ? (long long)cfg->tensor_parallel.autotp_size
+                                                          : 1;
+    const char *tfrom = o->tensor_parallel > 0 ? "--tensor-parallel" : "tensor_parallel.autotp_size";
+    int per_stage = W / pp; /* a stage's ranks: data-parallel x tensor-parallel */
+    if (tp > per_stage || per_stage % tp != 0)
+        return zl_errorf(ZL_ERR_CONFIG,
+                         "%s %lld does not divide the %d rank%s of each pipeline stage (%d "
+                         "rank%s, %d stage%s): every data-parallel replica of a stage needs %lld "
+                         "tensor-parallel ranks\n  hint: launch a multiple of %lld ranks, or use "
+                         "a tensor-parallel size that divides %d", tfrom, tp, per_stage,
+                         per_stage == 1 ? "" : "s", W, W == 1 ? "" : "s", pp, pp == 1 ? "" : "s",
+                         tp, tp * pp, per_stage);
     run->pipe_size = pp;
-    run->dp_size = W / pp;
+    run->tp_size = (int)tp;
+    run->dp_size = W / (pp * (int)tp);
     return ZL_OK;
 }
 
@@ -75,11 +89,12 @@ static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
     if (o->config) {
         run->config = o->config; /* borrowed; never freed here */
         zl_status st = grid(run, o, run->config, W);
-        if (st == ZL_OK && run->pipe_size > 1 && run->config->dp_world_size != run->dp_size)
+        if (st == ZL_OK && run->dp_size != W && run->config->dp_world_size != run->dp_size)
             st = zl_errorf(ZL_ERR_INVALID, "zl_run_options.config was resolved for %d "
-                           "data-parallel ranks, but %d ranks in %d pipeline stages are %d\n  "
-                           "hint: resolve it with zl_config_resolve_batch(cfg, %d)",
-                           run->config->dp_world_size, W, run->pipe_size, run->dp_size, run->dp_size);
+                           "data-parallel ranks, but %d ranks in %d pipeline stages of %d "
+                           "tensor-parallel ranks are %d\n  hint: resolve it with "
+                           "zl_config_resolve_batch(cfg, %d)", run->config->dp_world_size, W,
+                           run->pipe_size, run->tp_size, run->dp_size, run->dp_size);
         return st != ZL_OK ? st : zl_run_check_config(run->config);
     }
     /* Read first, the batch triad resolved once the grid says how many ranks are
@@ -238,10 +253,14 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     zl_status st = configure(run, a, W);
     if (st == ZL_OK) st = load_data(run, a);
     const zl_engine_options *o = &run->options;
-    /* The stages of one replica read the same data: the loader shards by replica. */
-    if (st == ZL_OK)
-        st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len,
-                            rank % run->dp_size, run->dp_size);
+    /* The stages and tensor-parallel ranks of one replica read the same data: the loader
+     * shards by replica. */
+    if (st == ZL_OK) {
+        zl_topology t;
+        if ((st = zl_topology_init(&t, W, run->pipe_size, run->tp_size)) == ZL_OK)
+            st = zl_loader_init(&run->loader, run->dataset, o->micro_batch_size, o->seq_len,
+                                zl_topology_coords(&t, rank).data, run->dp_size);
+    }
     /* A card: the rank is that GPU: its memory is the budget (unless device_memory), the
      * CPU's f32 stand-ins are not held against it, and a simulated clock runs on the
      * cluster's links. */
@@ -306,18 +325,30 @@ static zl_status build(zl_run *run, const zl_run_options *a)
     zl_status st = zl_comm_agree(run->comm, set_up(run, a));
     if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
     run->options.dp = run->comm;
-    if (run->pipe_size > 1) { /* the grid's groups (comm/topology.h; model parallel 1) */
+    if (run->pipe_size > 1 || run->tp_size > 1) { /* the grid's groups (comm/topology.h) */
         zl_topology t;
         int r = run->comm->rank;
-        if ((st = zl_topology_init(&t, run->comm->size, run->pipe_size, 1)) == ZL_OK)
+        if ((st = zl_topology_init(&t, run->comm->size, run->pipe_size, run->tp_size)) == ZL_OK)
             st = zl_comm_split(run->comm, zl_topology_group_color(&t, ZL_AXIS_PIPE, r),
                                zl_topology_coords(&t, r).pipe, "pipe", &run->pipe);
         if (st == ZL_OK)
             st = zl_comm_split(run->comm, zl_topology_group_color(&t, ZL_AXIS_DATA, r),
                                zl_topology_coords(&t, r).data, "data", &run->data);
+        if (st == ZL_OK)
+            st = zl_comm_split(run->comm, zl_topology_group_color(&t, ZL_AXIS_MODEL, r),
+                               zl_topology_coords(&t, r).model, "model", &run->tp);
+        if (st == ZL_OK) /* the ranks of one data-parallel index: pipe x model */
+            st = zl_comm_split(run->comm, zl_topology_coords(&t, r).data, r, "model-parallel",
+                               &run->mp);
         if (st != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
+        /* where each axis' members sit, for the simulator's links: model innermost */
+        zl_comm_set_stride(run->tp, 1);
+        zl_comm_set_stride(run->data, run->tp_size);
+        zl_comm_set_stride(run->pipe, run->tp_size * run->dp_size);
         run->options.dp = run->data;
         run->options.pipe = run->pipe;
+        run->options.tp = run->tp;
+        run->options.mp = run->mp;
     }
     run->options.host = &run->host;
     const zl_engine_options *o = &run->options;
@@ -341,7 +372,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
             .model = &run->model, .options = o, .device_memory = run->device_memory,
             .device_name = run->card ? run->card->display : NULL, .gpu = run->card != NULL,
             .host_nbytes = host_nbytes, .held_nbytes = data_nbytes, .dp_size = run->dp_size,
-            .pipe_stages = run->pipe_size};
+            .pipe_stages = run->pipe_size, .tp_size = run->tp_size};
         if ((st = zl_run_preflight_check(run->comm, &pre)) != ZL_OK)
             return run->failed_at = ZL_RUN_PREFLIGHT, st;
     }
@@ -354,6 +385,8 @@ static zl_status build(zl_run *run, const zl_run_options *a)
         zl_comm_set_sim(run->comm, &run->sim);
         if (run->pipe) zl_comm_set_sim(run->pipe, &run->sim);
         if (run->data) zl_comm_set_sim(run->data, &run->sim);
+        if (run->tp) zl_comm_set_sim(run->tp, &run->sim);
+        if (run->mp) zl_comm_set_sim(run->mp, &run->sim);
     }
     if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
     run->failed_at = ZL_RUN_OK;
@@ -515,7 +548,7 @@ zl_status zl_run_load(zl_run *run, const char *dir, const char *tag, zl_engine_l
 double zl_run_step_flops(const zl_run *run)
 {
     const zl_engine_options *o = &run->options;
-    return 3.0 * zl_model_forward_flops(zl_engine_model(run->engine), o->micro_batch_size, o->seq_len) *
+    return 3.0 * zl_model_whole_forward_flops(zl_engine_model(run->engine), o->micro_batch_size, o->seq_len) *
            o->gradient_accumulation_steps * run->dp_size; /* every stage's layers, once per replica */
 }
 
@@ -547,9 +580,11 @@ void zl_run_free(zl_run *run)
     zl_engine_destroy(run->engine);
     run->engine = NULL;
     if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */
+    zl_comm_destroy(run->mp);
+    zl_comm_destroy(run->tp);
     zl_comm_destroy(run->data);
     zl_comm_destroy(run->pipe);
-    run->data = run->pipe = NULL;
+    run->data = run->pipe = run->tp = run->mp = NULL;
     /* The devices hold nothing once the engine is gone (their ledgers are plain structs);
      * the host device goes after the engine, which held it. */
     if (run->has_host) run->options.host = NULL;

@@ -73,6 +73,11 @@ typedef struct zl_run_options {
      * resolved for W / stages data-parallel ranks, and the layers are cut by the config's
      * pipeline.partition. */
     int pipeline_stages;
+    /* Tensor parallelism (--tensor-parallel; 0: the config's tensor_parallel.autotp_size,
+     * 0 or 1: none): the grid becomes pipe x data x model (model innermost, so a
+     * tensor-parallel group is neighbouring ranks, one node's), each block's heads and MLP
+     * units split over the model axis (Megatron-LM's layers). */
+    int tensor_parallel;
     int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
                           * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */
@@ -121,11 +126,12 @@ typedef struct zl_run {
     const zl_dataset *dataset;  /* the data (owned unless options.dataset) */
     zl_loader loader;           /* this rank's micro-batches */
     zl_comm *comm;              /* the world: options.comm, or the run's own single rank */
-    /* The grid: pipeline stages and the data-parallel size (comm's size / pipe_size), and
-     * this rank's groups along each axis (the engine's options.pipe and options.dp; owned,
-     * NULL without stages: then options.dp is comm). */
-    int pipe_size, dp_size;
-    zl_comm *pipe, *data;
+    /* The grid: pipeline stages, tensor-parallel size and the data-parallel size (comm's
+     * size / (pipe_size x tp_size)), and this rank's groups along each axis, and mp, the
+     * ranks sharing its data-parallel index (the engine's options.pipe, tp, dp and mp;
+     * owned, NULL without stages or tensor parallelism: then options.dp is comm). */
+    int pipe_size, tp_size, dp_size;
+    zl_comm *pipe, *data, *tp, *mp;
     /* The simulated card (NULL: none), the cluster of the run's ranks, and the clock. */
     const zl_device_preset *card;
     zl_cluster cluster;

@@ -142,10 +142,19 @@ START_TEST(test_attached_groups)
     zl_sim s;
     memset(&s, 0, sizeof s);
     zl_cost_attach(&s, &c);
-    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 8),
+    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 8, 1, NULL),
             want_time(ZL_SIM_ALLGATHER, 8, 1e8, 5e-6, 300e9 * 0.77), "8 ranks: one node");
-    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 16),
+    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 16, 1, NULL),
             want_time(ZL_SIM_ALLGATHER, 16, 1e8, 15e-6, 25e9 * 0.96), "16 ranks: two nodes");
+    /* a grid's data axis: 4 ranks 8 apart (8 tensor-parallel ranks per node) cross nodes;
+     * its model axis (8 neighbours) does not; the link is named */
+    const char *link = NULL;
+    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 4, 8, &link),
+            want_time(ZL_SIM_ALLGATHER, 4, 1e8, 15e-6, 25e9 * 0.96), "4 ranks 8 apart: 4 nodes");
+    ck_assert_str_eq(link, c.inter->name);
+    ck_time(s.coll_cost(&s, ZL_SIM_ALLGATHER, 1e8, 8, 1, &link),
+            want_time(ZL_SIM_ALLGATHER, 8, 1e8, 5e-6, 300e9 * 0.77), "8 neighbours: one node");
+    ck_assert_str_eq(link, c.intra->name);
     ck_assert_double_eq(s.launch, ZL_COST_KERNEL_LAUNCH); /* kernels take at least 4 us */
     ck_assert_double_eq(ZL_COST_KERNEL_LAUNCH, 4e-6);
     ck_time(s.op_cost(&s, ZL_SIM_GEMM, 1e15, 1e6, ZL_BF16), 1e15 / (312e12 * 0.75), "op through sim");

@@ -1,0 +1,115 @@
+/* Tensor parallelism in plans, against published figures and hand computations.
+ *
+ *  - Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer
+ *    Models"), Table 2: a transformer layer's activations with tensor parallelism t are
+ *    sbh (10 + 24/t) + 5 a s^2 b / t bytes in 16 bits. Their 10 and 5 count dropout's
+ *    masks (sbh each after attention and after the MLP, a s^2 b after the softmax);
+ *    zerolab's GPT has no dropout, so its layer holds sbh (8 + 24/t) + 2 a s^2 b / t, plus
+ *    the LayerNorms' f32 mean and rstd (16 sb), which the paper leaves out. Checked exactly
+ *    on GPT-3 175B (s 2048, h 12288, a 96, b 1, bf16) at t = 1 and t = 8.
+ *  - Megatron-LM's GPT-3 175B (Narayanan et al. 2021: tensor 8, pipeline 16): a middle
+ *    stage's model states are 16 bytes per parameter it holds (bf16 weight and gradient,
+ *    fp32 master and Adam's two moments) with its 6 blocks' parameters computed by hand
+ *    from Megatron's split, and its device peak within 5% of that plus the activations of
+ *    the micro-batches 1F1B keeps in flight there (16 - s). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "plan/plan.h"
+
+static const zl_gpt_config gpt3 = {"gpt3-175b", 50257, 2048, 96, 96, 12288};
+
+static void request(zl_plan_request *req, int tp, int pp, int micro_batches)
+{
+    memset(req, 0, sizeof *req);
+    req->model = gpt3;
+    req->world_size = 1;
+    req->tp_size = tp;
+    req->pipe_stages = pp;
+    req->gpu = true; /* the CPU's f32 stand-ins ("cast") are not a GPU's */
+    zl_engine_options *o = &req->options;
+    o->micro_batch_size = 1;
+    o->gradient_accumulation_steps = micro_batches;
+    o->seq_len = 2048;
+    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
+    o->precision.dtype = ZL_BF16;
+}
+
+/* One block's saved activations (one micro-batch in flight). */
+static double layer_bytes(int tp)
+{
+    zl_plan_request req;
+    request(&req, tp, 0, 1);
+    req.model.num_layers = 2; /* a layer is a layer: two keep the plan quick */
+    zl_plan_result *r = malloc(sizeof *r);
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    double b = (double)zl_ledger_peak(&r->ledger, "act.h.1");
+    free(r);
+    return b;
+}
+
+START_TEST(test_korthikanti_layer_activations)
+{
+    double s = 2048, b = 1, h = 12288, a = 96;
+    for (int t = 1; t <= 8; t *= 8) {
+        double paper = s * b * h * (10 + 24.0 / t) + 5 * a * s * s * b / t;
+        double ours = s * b * h * (8 + 24.0 / t) + 2 * a * s * s * b / t + 16 * s * b;
+        double got = layer_bytes(t);
+        printf("  t=%d: a layer holds %.1f MiB; Korthikanti (with dropout) %.1f MiB, without "
+               "dropout + LayerNorm statistics %.1f MiB\n", t, got / (1 << 20), paper / (1 << 20),
+               ours / (1 << 20));
+        ck_assert_msg(got == ours, "t=%d: %.0f bytes, expected %.0f", t, got, ours);
+    }
+}
+END_TEST
+
+START_TEST(test_megatron_175b_tp8_pp16)
+{
+    enum { TP = 8, PP = 16, M = 32 };
+    zl_plan_request req;
+    request(&req, TP, PP, M);
+    req.pipe_stage = 1; /* a middle stage: six blocks, no embedding or head */
+    snprintf(req.options.pipe_partition, sizeof req.options.pipe_partition, "type:block");
+    zl_plan_result *r = malloc(sizeof *r);
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    /* Megatron's split of one block over t ranks: QKV and c_fc by output, the projections
+     * by input; LayerNorms and the projections' biases whole */
+    double h = 12288, t = TP;
+    double block = (3 * h * h + 3 * h) / t + h * h / t + h + (4 * h * h + 4 * h) / t + 4 * h * h / t + h + 4 * h;
+    double psi = 6 * block;
+    double states = (double)zl_plan_model_states_peak(&r->ledger);
+    printf("  175B, TP 8 x PP 16, stage 1: %.3f B parameters by hand, model states %.2f GiB "
+           "(16 bytes each: %.2f GiB)\n", psi / 1e9, states / (1u << 30), 16 * psi / (1u << 30));
+    ck_assert_msg(fabs(states - 16 * psi) <= 1e-3 * 16 * psi, "model states %.0f, by hand %.0f",
+                  states, 16 * psi);
+    /* activations: 1F1B keeps PP - s micro-batches in flight on stage s */
+    double s = 2048, a = 96;
+    double layer = s * h * (8 + 24 / t) + 2 * a * s * s / t + 16 * s;
+    double hand = 16 * psi + (PP - 1) * 6 * layer;
+    double peak = (double)r->ledger.budgeted_peak_nbytes;
+    printf("  device peak %.2f GiB, by hand (states + 15 micro-batches x 6 layers) %.2f GiB\n",
+           peak / (1u << 30), hand / (1u << 30));
+    for (int i = 0; i < r->ledger.num_tags; i++)
+        printf("    %-16s %.3f GiB\n", r->ledger.entries[i].tag, r->ledger.entries[i].peak_nbytes / (double)(1u << 30));
+    ck_assert_msg(fabs(peak - hand) <= 0.05 * hand, "peak %.3f GiB vs %.3f GiB by hand",
+                  peak / (1u << 30), hand / (1u << 30));
+    free(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("plan_tp");
+    TCase *tc = tcase_create("published");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_korthikanti_layer_activations);
+    tcase_add_test(tc, test_megatron_175b_tp8_pp16);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return zl_test_run(suite()); }
