@@ -26,6 +26,7 @@ typedef struct plan_args {
     long checkpoint; /* --checkpoint-activations[=k]: layers per segment; 0: the config's */
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
     long tensor_parallel; /* --tensor-parallel; 0: the config's */
+    bool sequence_parallel; /* --sequence-parallel */
     bool json, search;
 } plan_args;
 
@@ -50,6 +51,7 @@ static void plan_usage(FILE *out)
             "                     simulated across the stages (the bubble)\n"
             "  --tensor-parallel T  split each block over T GPUs (Megatron-LM's layers;\n"
             "                     the config's tensor_parallel.autotp_size)\n"
+            "  --sequence-parallel  with --tensor-parallel: the stream split by tokens too\n"
             "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
             "                     (stages 1-3) and of the parameters (stage 3), activation\n"
             "                     checkpointing off and on, and micro-batch sizes at the same\n"
@@ -61,7 +63,7 @@ static void plan_usage(FILE *out)
 
 static int parse_args(int argc, char **argv, plan_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE, O_TP };
+    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE, O_TP, O_SP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG}, {"model", required_argument, 0, O_MODEL},
         {"cluster", required_argument, 0, O_CLUSTER}, {"seq-len", required_argument, 0, O_SEQ},
@@ -70,6 +72,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {"pipeline-stages", required_argument, 0, O_PIPE},
         {"tensor-parallel", required_argument, 0, O_TP},
+        {"sequence-parallel", no_argument, 0, O_SP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
@@ -89,6 +92,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
                                                  &a->checkpoint))
                 return ZL_EXIT_USAGE;
             break;
+        case O_SP: a->sequence_parallel = true; break;
         case O_TP:
             if (!zl_cli_parse_positive("plan", "--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
                 return ZL_EXIT_USAGE;
@@ -636,6 +640,7 @@ int zl_cmd_plan(int argc, char **argv)
     ro.seed = 1;
     ro.pipeline_stages = (int)a.pipeline_stages;
     ro.tensor_parallel = (int)a.tensor_parallel;
+    ro.sequence_parallel = a.sequence_parallel;
     zl_run run;
     if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
     s.req.model = run.model;

@@ -41,6 +41,7 @@ typedef struct train_args {
     long checkpoint; /* --checkpoint-activations[=k]; 0: the config's */
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
     long tensor_parallel; /* --tensor-parallel; 0: the config's */
+    bool sequence_parallel; /* --sequence-parallel */
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -68,6 +69,9 @@ static void train_usage(FILE *out)
             "  --tensor-parallel T  split every block's heads and MLP over T neighbouring\n"
             "                    ranks, Megatron-LM's layers (DeepSpeed's\n"
             "                    tensor_parallel.autotp_size)\n"
+            "  --sequence-parallel  with --tensor-parallel: split the stream between the\n"
+            "                    blocks over the tensor-parallel ranks by tokens (Megatron's\n"
+            "                    sequence parallelism: 1/T of the LayerNorms' activations)\n"
             "  --backend NAME    ref (naive loops) or cpu (OpenBLAS + OpenMP; default)\n"
             "  --threads N       OpenMP threads, at most 4 per core (default: OMP_NUM_THREADS,\n"
             "                    or the cores not busy with other work, shared among the\n"
@@ -172,7 +176,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
            O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
-           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE, O_TP };
+           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE, O_TP, O_SP };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -191,6 +195,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"checkpoint-activations", optional_argument, 0, O_CKPT},
         {"pipeline-stages", required_argument, 0, O_PIPE},
         {"tensor-parallel", required_argument, 0, O_TP},
+        {"sequence-parallel", no_argument, 0, O_SP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -230,6 +235,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
+        case O_SP: a->sequence_parallel = true; break;
         case O_TP:
             if (!parse_positive("--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
                 return ZL_EXIT_USAGE;
@@ -482,6 +488,7 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->checkpoint_activations = (int)a->checkpoint;
     o->pipeline_stages = (int)a->pipeline_stages;
     o->tensor_parallel = (int)a->tensor_parallel;
+    o->sequence_parallel = a->sequence_parallel;
     o->backend = a->backend;
     o->device = a->device;
     o->cluster = a->cluster;
@@ -608,7 +615,8 @@ static int train(const train_args *a)
                   o->pipe_partition[0] && strcmp(o->pipe_partition, "best") ? o->pipe_partition : "parameters");
     if (run.tp_size > 1)
         zl_print0("  tensor parallelism: %d ranks split each block's %d heads and MLP "
-                  "(Megatron-LM's column- and row-parallel layers)\n", run.tp_size, mc->num_heads);
+                  "(Megatron-LM's column- and row-parallel layers)%s\n", run.tp_size, mc->num_heads,
+                  o->sequence_parallel ? ", sequence parallel" : "");
     zl_print0("  data %s\n", run.dataset->desc);
     zl_print0("  batch %lld = micro-batch %d x accumulation %d x data-parallel %d, sequence %d; "
               "ZeRO stage %d; %s lr %.3g; %ld step%s\n",

@@ -75,6 +75,14 @@ static zl_status check_options(const zl_engine_options *o)
         return zl_errorf(ZL_ERR_INVALID, "pipeline and tensor parallelism together need the "
                          "model-parallel group (options.mp) of the %d x %d ranks that share a "
                          "data-parallel index", o->pipe->size, o->tp->size);
+    if (o->sequence_parallel && !split)
+        return zl_errorf(ZL_ERR_CONFIG, "sequence parallelism splits the stream over the "
+                         "tensor-parallel ranks: it needs tensor parallelism (a tp group of 2 or "
+                         "more)\n  hint: add --tensor-parallel T, or drop --sequence-parallel");
+    if (o->sequence_parallel && o->zero_stage > 1)
+        return zl_errorf(ZL_ERR_UNSUPPORTED, "sequence parallelism with ZeRO stage %d is not built "
+                         "yet\n  hint: use ZeRO stage 0 or 1 with sequence parallelism",
+                         o->zero_stage);
     if (split && (o->zero_stage > 2 || o->offload_optimizer || o->offload_param))
         return zl_errorf(ZL_ERR_UNSUPPORTED,
                          "tensor parallelism with %s is not built yet\n  hint: use ZeRO stage "
@@ -175,9 +183,9 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     e->first_layer = 0; /* every layer, unless pipeline stages split the list */
     e->last_layer = m->num_layers;
     if ((st = zl_model_set_tensor_parallel(m, opt->tp)) != ZL_OK) return st;
+    if (opt->sequence_parallel) zl_model_set_sequence_parallel(m);
     if ((st = zl__engine_pipe_setup(e)) != ZL_OK) return st;
     e->zero.opt.overlap_comm = opt->overlap_comm; /* a pipeline turns it off */
-    int64_t stream_shape[4] = {2, opt->micro_batch_size, opt->seq_len, model_cfg->channels};
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;
     e->zero.num_ranges = e->num_ranges;
@@ -216,7 +224,9 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
         return st;
     if ((st = zl__engine_pipe_alloc(e)) != ZL_OK) return st;
     if ((st = zl__engine_ties_alloc(e)) != ZL_OK) return st;
-    return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 4, stream_shape);
+    /* (2, rows, C): the stream's rows here (B*T, or a share with sequence parallelism) */
+    int64_t stream_shape[3] = {2, m->stream_rows, model_cfg->channels};
+    return zl_tensor_alloc(&e->stream, dev, "act.stream", ZL_F32, 3, stream_shape);
 }
 
 /* Everything the engine holds, whatever create_local got to. */
@@ -419,7 +429,7 @@ static zl_status backward_pass(zl_engine *e, int buffer)
     m->loss_grad = targets ? (float)(zl_precision_loss_scale(&e->prec) /
                                      ((double)targets * e->opt.gradient_accumulation_steps))
                            : 0.0f;
-    size_t BTC = (size_t)m->B * m->T * m->cfg.channels;
+    size_t BTC = zl_model_stream_numel(m); /* the stream's elements here */
     /* The head starts from the loss; a stage before it from the gradient it received.
      * Each layer's input gradient goes to one half of the stream buffer, in turn, and is
      * the next (earlier) layer's output gradient. */
@@ -493,8 +503,42 @@ double zl_engine_get_lr(const zl_engine *e) { return e->lr_schedule.lr; }
 /* ReduceTiedGrads: each tie's gradient summed once over its members (engine_ties.c). */
 static zl_status reduce_tied_grads(zl_engine *e) { return zl__engine_reduce_tied_grads(e); }
 
-/* ReduceGrads: the data-parallel reduction of the ZeRO strategy. */
-static zl_status reduce_grads(zl_engine *e) { return e->zero.strategy->reduce(&e->zero); }
+/* Sequence parallelism: the parameters the tensor-parallel group holds whole got each
+ * rank's rows' share of their gradient (the LayerNorms, the projections' biases, the
+ * embeddings and the head's): summed over the group, one allreduce per run of them in
+ * the flat vector. The strategy keeps gradients whole here (ZeRO 0-1). */
+static zl_status reduce_sequence_parallel(zl_engine *e)
+{
+    zl_model *m = &e->model;
+    if (!m->seq_parallel) return ZL_OK;
+    zl_status st = ZL_OK;
+    for (int i = 0; i < m->num_params && st == ZL_OK;) {
+        if (m->params[i].split != ZL_SPLIT_NONE) {
+            i++;
+            continue;
+        }
+        int j = i;
+        size_t n = 0;
+        void *first = zl_zero_param_grads(&e->zero, i);
+        for (; j < m->num_params && m->params[j].split == ZL_SPLIT_NONE &&
+               m->params[j].offset == m->params[i].offset + n;
+             j++) {
+            zl_zero_param_grads(&e->zero, j); /* settles a fresh gradient: zero, not stale */
+            n += m->params[j].numel;
+        }
+        st = zl_comm_allreduce(e->opt.tp, first, n, e->prec.grad_dtype, ZL_REDUCE_SUM);
+        i = j;
+    }
+    return st;
+}
+
+/* ReduceGrads: the data-parallel reduction of the ZeRO strategy (after sequence
+ * parallelism's sum over the tensor-parallel group). */
+static zl_status reduce_grads(zl_engine *e)
+{
+    zl_status st = reduce_sequence_parallel(e);
+    return st != ZL_OK ? st : e->zero.strategy->reduce(&e->zero);
+}
 
 /* OptimizerStep: overflow check, norm, unscale and clip, the optimizer on this rank's
  * partition, the LR schedule; a step with inf/nan gradients is skipped as DeepSpeed skips

@@ -68,6 +68,9 @@ typedef struct zl_engine_options {
      * NULL: the pipe group, else the tp group (one of them alone). */
     zl_comm *tp;
     zl_comm *mp;
+    /* Sequence parallelism with tp (Korthikanti et al.; model/model.h seq_parallel): the
+     * stream between the blocks split over the tp group by token rows. ZeRO 0-1. */
+    bool sequence_parallel;
     /* The rank's host device (pinned host memory: core/device.h, ZL_DEVICE_HOST), where
      * the engine stages each micro-batch before copying it to the accelerator, and where
      * offload will keep optimizer state. NULL: the engine makes its own, unlimited. */

@@ -78,13 +78,13 @@ zl_status zl__engine_pipe_alloc(zl_engine *e)
 {
     if (!zl__engine_piped(e)) return ZL_OK;
     zl_model *m = &e->model;
-    int64_t shape[3] = {m->B, m->T, m->cfg.channels};
+    int64_t shape[2] = {m->stream_rows, m->cfg.channels}; /* the stream's rows here */
     zl_status st;
     if (e->stage < e->num_stages - 1 &&
-        (st = zl_tensor_alloc(&e->pipe_grad, e->device, "pipe.grad", ZL_F32, 3, shape)) != ZL_OK)
+        (st = zl_tensor_alloc(&e->pipe_grad, e->device, "pipe.grad", ZL_F32, 2, shape)) != ZL_OK)
         return st;
     if (m->dtype != ZL_F32 &&
-        (st = zl_tensor_alloc(&e->pipe_wire, e->device, "pipe.buffer", m->dtype, 3, shape)) != ZL_OK)
+        (st = zl_tensor_alloc(&e->pipe_wire, e->device, "pipe.buffer", m->dtype, 2, shape)) != ZL_OK)
         return st;
     size_t n = (size_t)e->opt.gradient_accumulation_steps * 2 * (size_t)m->B * (size_t)m->T;
     e->pipe_batches = malloc(n * sizeof *e->pipe_batches);
@@ -136,17 +136,18 @@ static zl_status exchange_shape(zl_engine *e, bool sender)
 {
     const zl_model *m = &e->model;
     if (zl_device_backend(e->device)->meta) return ZL_OK; /* shapes only: nothing travels */
-    double mine[4] = {m->B, m->T, m->cfg.channels, (double)m->dtype}, theirs[4];
+    double mine[4] = {m->stream_rows, m->T, m->cfg.channels, (double)m->dtype}, theirs[4];
     if (sender) return zl_comm_send(e->opt.pipe, mine, 4, ZL_F64, e->stage + 1, TAG_SHAPE);
     zl_status st = zl_comm_recv(e->opt.pipe, theirs, 4, ZL_F64, e->stage - 1, TAG_SHAPE);
     if (st != ZL_OK) return st;
     if (memcmp(mine, theirs, sizeof mine))
         return zl_errorf(ZL_ERR_CONFIG,
-                         "pipeline stage %d sends activations of shape (%g, %g, %g) in %s, but "
-                         "stage %d expects (%d, %d, %d) in %s\n  hint: every rank must run with "
-                         "the same config, model and --seq-len", e->stage - 1, theirs[0],
-                         theirs[1], theirs[2], zl_dtype_name((zl_dtype)theirs[3]), e->stage,
-                         m->B, m->T, m->cfg.channels, zl_dtype_name(m->dtype));
+                         "pipeline stage %d sends activations of %g rows of %g tokens x %g "
+                         "channels in %s, but stage %d expects %d rows of %d x %d in %s\n  hint: "
+                         "every rank must run with the same config, model and --seq-len",
+                         e->stage - 1, theirs[0], theirs[1], theirs[2],
+                         zl_dtype_name((zl_dtype)theirs[3]), e->stage, m->stream_rows, m->T,
+                         m->cfg.channels, zl_dtype_name(m->dtype));
     return ZL_OK;
 }
 
@@ -155,7 +156,7 @@ zl_status zl__engine_pipe_p2p(zl_engine *e, const zl_instr *in)
     zl_model *m = &e->model;
     zl_comm *pipe = e->opt.pipe;
     const zl_ops *cpu = zl_device_backend(e->device); /* the CPU's conversions: not simulated */
-    size_t n = micro_batch_tokens(e) * (size_t)m->cfg.channels;
+    size_t n = zl_model_stream_numel(m); /* with sequence parallelism: this rank's rows */
     zl_dtype dt = m->dtype;
     zl_status st;
     if (!zl__engine_piped(e)) {

@@ -109,6 +109,21 @@ void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const floa
 void zl__linear_backward(zl_model *m, int l, int kw, float *dinp, const float *dout,
                          const float *inp, int N, int IC, int OC);
 
+/* The residual stream's rows a layer works on at (B, T): B*T, or this rank's share of
+ * them under sequence parallelism (model.h, seq_parallel). */
+static inline size_t zl__rows(const zl_model *m, int B, int T)
+{
+    return m->seq_parallel ? (size_t)B * T / (size_t)m->tp_size : (size_t)B * T;
+}
+
+/* Sequence parallelism's collectives over the tensor-parallel group, in place of g and f:
+ * full (N,C) gathered from every rank's rows (R,C) of the stream, rank order; and rows
+ * (R,C) = this rank's rows of the sum over the group of full (N,C) (partial sums), which
+ * it overwrites. In 16 bits the values travel in the model's dtype. A failure is kept in
+ * m->comm_status. */
+void zl__sp_allgather(zl_model *m, float *full, const float *rows);
+void zl__sp_reduce_scatter(zl_model *m, float *rows, float *full);
+
 /* Megatron-LM's g (forward, after a row-parallel layer) and f (backward, before a
  * column-parallel one): x (n floats) summed over the tensor-parallel group, in place; in
  * 16 bits the values travel as the model's dtype, as a GPU's would. No-op without a

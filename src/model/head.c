@@ -4,16 +4,18 @@
  *   logits = lnf @ wte^T               (B,T,V)
  *   losses = cross_entropy(logits, targets)   (B,T)
  *
- * Saved: lnf (N,C) probs (N,V) in the model's precision; lnf_mean (N) lnf_rstd (N)
- * losses (N) in f32.
- * Scratch: logits in forward, then dlogits (N,V) and dlnf (N,C) in backward. */
+ * over the stream's R rows: N = B*T, or this rank's N/t with sequence parallelism (its
+ * tokens' losses; the mean is summed over the group, zl_model_mean_loss).
+ * Saved: lnf (R,C) probs (R,V) in the model's precision; lnf_mean (R) lnf_rstd (R)
+ * losses (R) in f32.
+ * Scratch: logits in forward, then dlogits (R,V) and dlnf (R,C) in backward. */
 #include "model/gpt_layers.h"
 
 typedef struct head_acts { float *lnf, *mean, *rstd, *probs, *losses; } head_acts;
 
 static head_acts carve(zl_model *m, int l)
 {
-    size_t N = (size_t)m->B * m->T, C = (size_t)m->cfg.channels;
+    size_t N = zl__rows(m, m->B, m->T), C = (size_t)m->cfg.channels;
     float *p = zl__layer_acts(m, l), *q = zl__layer_stats(m, l);
     head_acts a;
     a.lnf = p; p += N * C;
@@ -39,16 +41,17 @@ static float *dwte(const zl_model *m, int l) { return zl_model_tie_grads(m, l); 
 static const float *head_forward(zl_model *m, int l, const float *inp)
 {
     const zl_ops *ops = m->device->ops;
-    int N = m->B * m->T, C = m->cfg.channels, V = m->cfg.vocab_size;
+    int N = m->stream_rows, C = m->cfg.channels, V = m->cfg.vocab_size;
     head_acts a = carve(m, l);
     float *logits = zl_tensor_f32(&m->scratch); /* (N,V), consumed at once */
+    const int32_t *targets = zl_model_slot(m)->targets + zl_model_stream_row0(m); /* (N) */
     ops->layernorm_forward(ops, a.lnf, a.mean, a.rstd, inp, zl__layer_param(m, l, HEAD_LNF_W),
                            zl__layer_param(m, l, HEAD_LNF_B), N, C);
     zl__round(m, a.lnf, (size_t)N * C);
     zl__gemm(m, logits, a.lnf, wte_operand(m, l), N, V, C, C, C, V, false, true, 1.0f, 0.0f);
     zl__round(m, logits, (size_t)N * V);
     zl_act_slot *slot = zl_model_slot(m);
-    ops->crossentropy_forward(ops, a.losses, a.probs, logits, slot->targets, N, V);
+    ops->crossentropy_forward(ops, a.losses, a.probs, logits, targets, N, V);
     zl__round(m, a.probs, (size_t)N * V); /* the losses stay f32 */
     slot->losses = a.losses;
     return NULL;
@@ -58,14 +61,14 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
 {
     (void)dout;
     const zl_ops *ops = m->device->ops;
-    int N = m->B * m->T, C = m->cfg.channels, V = m->cfg.vocab_size;
+    int N = m->stream_rows, C = m->cfg.channels, V = m->cfg.vocab_size;
+    const int32_t *targets = zl_model_slot(m)->targets + zl_model_stream_row0(m); /* (N) */
     head_acts a = carve(m, l);
     float *dlogits = zl_tensor_f32(&m->scratch); /* (N,V) */
     float *dlnf = dlogits + (size_t)N * V;        /* (N,C) */
 
     ops->zero(ops, dlogits, (size_t)N * V * sizeof(float));
-    ops->crossentropy_backward(ops, dlogits, a.probs, zl_model_slot(m)->targets, m->loss_grad, N,
-                               V);
+    ops->crossentropy_backward(ops, dlogits, a.probs, targets, m->loss_grad, N, V);
     /* In 16 bits this is where small gradients flush to zero without loss scaling:
      * loss_grad is 1/(tokens * accumulation steps) times the loss scale. */
     zl__round(m, dlogits, (size_t)N * V);
@@ -84,23 +87,23 @@ static void head_backward(zl_model *m, int l, const float *inp, const float *dou
 /* The logits matmul; LayerNorm and softmax are not counted (as in the usual 6N rule). */
 static double head_flops(const zl_model *m, int l, int B, int T)
 {
-    return 2.0 * B * T * (double)m->cfg.channels * m->cfg.vocab_size;
+    return 2.0 * (double)zl__rows(m, B, T) * m->cfg.channels * m->cfg.vocab_size;
 }
 
 static size_t head_act_numel(const zl_model *m, int l, int B, int T)
 {
-    size_t N = (size_t)B * T;
+    size_t N = zl__rows(m, B, T);
     return zl_sat_mul(N, (size_t)m->cfg.channels + 3 + (size_t)m->cfg.vocab_size);
 }
 
 static size_t head_act_stats_numel(const zl_model *m, int l, int B, int T)
 {
-    return 3 * (size_t)B * T;
+    return 3 * zl__rows(m, B, T);
 }
 
 static size_t head_scratch_numel(const zl_model *m, int l, int B, int T)
 {
-    return zl_sat_mul((size_t)B * T, (size_t)m->cfg.vocab_size + (size_t)m->cfg.channels);
+    return zl_sat_mul(zl__rows(m, B, T), (size_t)m->cfg.vocab_size + (size_t)m->cfg.channels);
 }
 
 const zl_layer_vtable zl_head_layer = {

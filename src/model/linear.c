@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "comm/comm.h"
+#include "core/vec.h"
 
 void zl__linear_forward(const zl_model *m, int l, int kw, float *out, const float *inp, int N,
                         int IC, int OC)
@@ -45,6 +46,42 @@ void zl__tp_allreduce(zl_model *m, float *x, size_t n)
         cpu->cast(cpu, m->tp_wire.data, m->dtype, x, ZL_F32, n);
         st = zl_comm_allreduce(m->tp, m->tp_wire.data, n, m->dtype, ZL_REDUCE_SUM);
         cpu->cast(cpu, x, ZL_F32, m->tp_wire.data, m->dtype, n);
+    }
+    if (st != ZL_OK) m->comm_status = st;
+}
+
+void zl__sp_allgather(zl_model *m, float *full, const float *rows)
+{
+    if (m->comm_status != ZL_OK) return;
+    size_t chunk = zl_model_stream_numel(m), r0 = (size_t)m->tp_rank * chunk;
+    zl_status st;
+    if (m->dtype == ZL_F32) {
+        st = zl_comm_allgather(m->tp, full, rows, chunk, ZL_F32);
+    } else { /* in place in the wire buffer: this rank's chunk first */
+        const zl_ops *cpu = zl_device_backend(m->device);
+        void *wire = m->tp_wire.data;
+        cpu->cast(cpu, zl__at(wire, m->dtype, r0), m->dtype, rows, ZL_F32, chunk);
+        st = zl_comm_allgather(m->tp, wire, zl__at(wire, m->dtype, r0), chunk, m->dtype);
+        cpu->cast(cpu, full, ZL_F32, wire, m->dtype, chunk * (size_t)m->tp_size);
+    }
+    if (st != ZL_OK) m->comm_status = st;
+}
+
+void zl__sp_reduce_scatter(zl_model *m, float *rows, float *full)
+{
+    if (m->comm_status != ZL_OK) return;
+    size_t chunk = zl_model_stream_numel(m), r0 = (size_t)m->tp_rank * chunk;
+    zl_status st;
+    if (m->dtype == ZL_F32) {
+        st = zl_comm_reduce_scatter(m->tp, full + r0, full, chunk, ZL_F32, ZL_REDUCE_SUM);
+        if (st == ZL_OK) m->device->ops->copy(m->device->ops, rows, full + r0, chunk * sizeof(float));
+    } else {
+        const zl_ops *cpu = zl_device_backend(m->device);
+        void *wire = m->tp_wire.data;
+        cpu->cast(cpu, wire, m->dtype, full, ZL_F32, chunk * (size_t)m->tp_size);
+        st = zl_comm_reduce_scatter(m->tp, zl__at(wire, m->dtype, r0), wire, chunk, m->dtype,
+                                    ZL_REDUCE_SUM);
+        cpu->cast(cpu, rows, ZL_F32, zl__at(wire, m->dtype, r0), m->dtype, chunk);
     }
     if (st != ZL_OK) m->comm_status = st;
 }

@@ -179,6 +179,12 @@ zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp)
     return ZL_OK;
 }
 
+void zl_model_set_sequence_parallel(zl_model *m)
+{
+    ZL_ASSERT(m->B == 0 && m->tp_size > 1 && "after the tensor-parallel group, before activations");
+    m->seq_parallel = true;
+}
+
 size_t zl_model_param_whole_index(const zl_model *m, const zl_param_info *p, size_t e)
 {
     if (p->split == ZL_SPLIT_NONE || m->tp_size <= 1) return e;
@@ -262,6 +268,7 @@ void zl_model_destroy(zl_model *m)
     zl_tensor_free(&m->ckpt.acts);
     free(m->ckpt.offset);
     free(m->ckpt.stats_offset);
+    zl_tensor_free(&m->tp_full);
     zl_tensor_free(&m->tp_wire);
     zl_tensor_free(&m->act_in);
     zl_tensor_free(&m->act_work);
@@ -300,12 +307,12 @@ static zl_status alloc_slot_checkpointed(zl_model *m, zl_act_slot *slot)
     slot->ckpt_inputs = calloc((size_t)c->num_segments, sizeof *slot->ckpt_inputs);
     slot->ckpt_rng = calloc((size_t)c->num_segments, sizeof *slot->ckpt_rng);
     if (!slot->ckpt_inputs || !slot->ckpt_rng) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
-    int64_t shape[3] = {m->B, m->T, m->cfg.channels};
+    int64_t shape[2] = {m->stream_rows, m->cfg.channels}; /* a stream tensor */
     for (int j = 0; j < c->num_segments; j++) {
         int begin, end;
         zl_model_ckpt_segment(m, j, &begin, &end);
         if (begin == 0) continue; /* the tokens, which the slot keeps anyway */
-        zl_status st = zl_tensor_alloc(&slot->ckpt_inputs[j], c->store, "act_ckpt", m->dtype, 3, shape);
+        zl_status st = zl_tensor_alloc(&slot->ckpt_inputs[j], c->store, "act_ckpt", m->dtype, 2, shape);
         if (st != ZL_OK) return st;
     }
     return ZL_OK;
@@ -339,8 +346,8 @@ static zl_status alloc_segment_area(zl_model *m)
     zl_status st = zl_tensor_alloc(&c->acts, m->device, "act.segment", m->dtype, 1, &na);
     if (st == ZL_OK && stats) st = zl_tensor_alloc(&c->stats, m->device, "act.segment", ZL_F32, 1, &ns);
     if (st == ZL_OK && c->store != m->device) {
-        int64_t shape[3] = {m->B, m->T, m->cfg.channels};
-        st = zl_tensor_alloc(&c->staging, m->device, "act_ckpt", m->dtype, 3, shape);
+        int64_t shape[2] = {m->stream_rows, m->cfg.channels};
+        st = zl_tensor_alloc(&c->staging, m->device, "act_ckpt", m->dtype, 2, shape);
     }
     return st;
 }
@@ -436,7 +443,7 @@ const float *zl_model_ckpt_restore(zl_model *m, int l)
     const void *in = segment_input(m, l);
     if (m->dtype == ZL_F32) return in;
     const zl_ops *ops = zl_device_backend(m->device); /* the CPU's widening: not simulated */
-    ops->cast(ops, m->act_in.data, ZL_F32, in, m->dtype, (size_t)m->B * m->T * m->cfg.channels);
+    ops->cast(ops, m->act_in.data, ZL_F32, in, m->dtype, zl_model_stream_numel(m));
     return zl_tensor_f32(&m->act_in);
 }
 
@@ -477,8 +484,8 @@ static zl_status alloc_slot(zl_model *m, zl_act_slot *slot)
             return st;
     }
     if (m->stage_first > 0) {
-        int64_t shape[3] = {m->B, m->T, m->cfg.channels};
-        if ((st = zl_tensor_alloc(&slot->pipe_in, m->device, "act.pipe_in", m->dtype, 3, shape)) != ZL_OK)
+        int64_t shape[2] = {m->stream_rows, m->cfg.channels};
+        if ((st = zl_tensor_alloc(&slot->pipe_in, m->device, "act.pipe_in", m->dtype, 2, shape)) != ZL_OK)
             return st;
     }
     /* inputs and targets share one allocation: (2, B, T) int32 */
@@ -520,8 +527,15 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
                              m->cfg.name, B, T, layer->name,
                              n == SIZE_MAX ? "more than 2^64" : "more than 2^60");
     }
+    if (m->seq_parallel && ((int64_t)B * T) % m->tp_size != 0)
+        return zl_errorf(ZL_ERR_INVALID,
+                         "sequence parallelism splits the micro-batch's %lld tokens (micro-batch %d "
+                         "x sequence %d) over %d tensor-parallel ranks: they do not divide\n  "
+                         "hint: use a micro-batch or --seq-len whose product is a multiple of %d",
+                         (long long)B * T, B, T, m->tp_size, m->tp_size);
     m->B = B;
     m->T = T;
+    m->stream_rows = m->seq_parallel ? B * T / m->tp_size : B * T;
     m->slots = calloc((size_t)num_slots, sizeof *m->slots);
     if (!m->slots) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
     m->num_slots = num_slots;
@@ -549,8 +563,13 @@ zl_status zl_model_alloc_activations(zl_model *m, int B, int T, int num_slots)
         if ((st = zl_tensor_alloc(&m->tp_wire, m->device, "tp.buffer", m->dtype, 3, shape)) != ZL_OK)
             return st;
     }
+    if (m->seq_parallel) {
+        int64_t shape[3] = {B, T, m->cfg.channels};
+        if ((st = zl_tensor_alloc(&m->tp_full, m->device, "tp.gather", ZL_F32, 3, shape)) != ZL_OK)
+            return st;
+    }
     if (m->dtype != ZL_F32) {
-        int64_t wn = (int64_t)work, in = (int64_t)B * T * m->cfg.channels;
+        int64_t wn = (int64_t)work, in = (int64_t)zl_model_stream_numel(m);
         if ((st = zl_tensor_alloc(&m->act_work, m->device, "cast", ZL_F32, 1, &wn)) != ZL_OK ||
             (st = zl_tensor_alloc(&m->act_in, m->device, "cast", ZL_F32, 1, &in)) != ZL_OK)
             return st;
@@ -577,7 +596,7 @@ const float *zl_model_after_forward(zl_model *m, int l, const float *out)
     ops->cast(ops, a->acts.data, m->dtype, work, ZL_F32, a->acts.numel);
     if (!out) return NULL;
     float *in = zl_tensor_f32(&m->act_in); /* the next layer's input: out, out of the way */
-    ops->copy(ops, in, out, (size_t)m->B * m->T * m->cfg.channels * sizeof(float));
+    ops->copy(ops, in, out, zl_model_stream_numel(m) * sizeof(float));
     return a->out = in;
 }
 
@@ -597,13 +616,13 @@ const float *zl_model_before_backward(zl_model *m, int l)
     if (l == 0) return NULL;
     if (saved || received) {
         ops->cast(ops, m->act_in.data, ZL_F32, saved ? segment_input(m, l) : pipe_in, m->dtype,
-                  (size_t)m->B * m->T * m->cfg.channels);
+                  zl_model_stream_numel(m));
         return zl_tensor_f32(&m->act_in);
     }
     const zl_layer_acts *prev = &acts[l - 1];
     size_t esz = zl_dtype_nbytes(m->dtype);
     ops->cast(ops, m->act_in.data, ZL_F32, (const char *)prev->acts.data + prev->out_offset * esz,
-              m->dtype, (size_t)m->B * m->T * m->cfg.channels);
+              m->dtype, zl_model_stream_numel(m));
     return zl_tensor_f32(&m->act_in);
 }
 
@@ -820,13 +839,21 @@ const void *zl_model_stage_output(zl_model *m)
 
 const float *zl_model_logits(const zl_model *m) { return zl_tensor_f32(&m->scratch); }
 
-float zl_model_mean_loss(const zl_model *m)
+float zl_model_mean_loss(zl_model *m)
 {
     if (m->device->ops->meta) return NAN; /* no values on the meta backend */
     const zl_act_slot *slot = &m->slots[m->slot];
-    size_t n = (size_t)m->B * m->T;
+    /* With sequence parallelism the head computed its rows' losses: the sum is the
+     * group's (the count of targets is the whole micro-batch's already). */
+    size_t n = m->seq_parallel ? (size_t)m->stream_rows : (size_t)m->B * m->T;
     double sum = 0;
     for (size_t i = 0; i < n; i++) sum += slot->losses[i];
+    if (m->seq_parallel && m->comm_status == ZL_OK) {
+        struct zl_sim *clock = zl_comm_set_sim(m->tp, NULL); /* the loss is a report, not work */
+        zl_status st = zl_comm_allreduce(m->tp, &sum, 1, ZL_F64, ZL_REDUCE_SUM);
+        zl_comm_set_sim(m->tp, clock);
+        if (st != ZL_OK) m->comm_status = st;
+    }
     return slot->num_targets ? (float)(sum / slot->num_targets) : 0.0f;
 }
 

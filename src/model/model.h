@@ -230,6 +230,19 @@ typedef struct zl_model {
     int tp_size, tp_rank;
     zl_status comm_status;
     zl_tensor tp_wire; /* (B,T,C) in the 16-bit dtype, "tp.buffer": what a 16-bit allreduce sends */
+    /* Sequence parallelism (Korthikanti et al., with tensor parallelism): the residual
+     * stream between the blocks, and the LayerNorms and residual adds on it, are split
+     * over the tensor-parallel group by token rows: rank r holds rows [r N/t, (r+1) N/t) of
+     * the N = B*T (B,T,C) stream's rows (Megatron splits the sequence of its (T,B,C)
+     * layout; the token rows of a (B,T,C) layout are the same thing). A block gathers its
+     * LayerNorm's output before the column-parallel layer and reduce-scatters the
+     * row-parallel layer's partial sums (in place of the allreduces), and the parameters
+     * every rank holds whole get partial gradients, summed over the group at the boundary
+     * (zl_engine). stream_rows: the rows of the stream this rank holds (N, or N/t).
+     * tp_full: (N,C) f32, "tp.gather": a gathered LayerNorm output. */
+    bool seq_parallel;
+    int stream_rows;
+    zl_tensor tp_full;
     int num_ties;
     zl_tie_group ties[ZL_MAX_TIES];
 
@@ -283,6 +296,21 @@ void zl_model_destroy(zl_model *m);
  * again. ZL_ERR_CONFIG unless t divides the heads and the channels. The embedding and
  * the head stay whole on every rank (vocabulary-parallel ones are not built yet). */
 zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp);
+/* Sequence parallelism over the tensor-parallel group (model.h, seq_parallel), after
+ * zl_model_set_tensor_parallel and before the activations are allocated; needs t > 1, and
+ * zl_model_alloc_activations then needs B*T divisible by t. */
+void zl_model_set_sequence_parallel(zl_model *m);
+/* The residual stream's elements on this rank: stream_rows x C. */
+static inline size_t zl_model_stream_numel(const zl_model *m)
+{
+    return (size_t)m->stream_rows * (size_t)m->cfg.channels;
+}
+/* The first of this rank's stream rows in the micro-batch's N (0 without sequence
+ * parallelism). */
+static inline size_t zl_model_stream_row0(const zl_model *m)
+{
+    return m->seq_parallel ? (size_t)m->tp_rank * (size_t)m->stream_rows : 0;
+}
 /* The index in the whole (unsplit) parameter p of element e of this rank's part of it:
  * what initialisation draws, and how a test compares a part with a one-rank run. */
 size_t zl_model_param_whole_index(const zl_model *m, const zl_param_info *p, size_t e);
@@ -423,7 +451,7 @@ int zl_model_find_param(const zl_model *m, const char *name);
 const float *zl_model_logits(const zl_model *m);
 
 /* Mean loss over the current slot's tokens with a target (after its forward). */
-float zl_model_mean_loss(const zl_model *m);
+float zl_model_mean_loss(zl_model *m);
 
 /* FLOPs of this rank's forward pass over (B, T), all layers (a tensor-parallel rank's
  * share of each block: 1/t of it). */

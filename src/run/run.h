@@ -78,6 +78,9 @@ typedef struct zl_run_options {
      * tensor-parallel group is neighbouring ranks, one node's), each block's heads and MLP
      * units split over the model axis (Megatron-LM's layers). */
     int tensor_parallel;
+    /* Sequence parallelism with tensor parallelism (--sequence-parallel): the stream between
+     * the blocks split over the tensor-parallel group by token rows (engine.h). */
+    bool sequence_parallel;
     int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
                           * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */

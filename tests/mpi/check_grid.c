@@ -122,10 +122,12 @@ static void train(zl_engine_options o, const grid *g, int dp, float *losses, flo
         o.pipe = g->pipe;
         o.tp = g->tp;
         o.mp = g->mp;
+        if (g->tp->size == 1) o.sequence_parallel = false;
         o.dp = g->data->size > 1 ? g->data : NULL;
         src.d = g->at.data;
     } else {
         o.gradient_accumulation_steps *= dp;
+        o.sequence_parallel = false; /* one rank: no group to split over */
         src.dp = 1;
         src.gas = o.gradient_accumulation_steps;
     }
@@ -348,12 +350,22 @@ START_TEST(test_tp2)
         o.zero_stage = 0;
         o.precision.dtype = ZL_BF16;
         equivalent2("TP bf16, GAS 2", &o, 1, 2, 0x1p-6, 2 * STEPS * 3e-3);
+        /* sequence parallelism: the stream split over the two ranks by token rows */
+        o.sequence_parallel = true;
+        equivalent2("TP+SP bf16, GAS 2", &o, 1, 2, 0x1p-6, 2 * STEPS * 3e-3);
+        o.precision.dtype = ZL_F32;
+        equivalent2("TP+SP fp32, GAS 2", &o, 1, 2, 1e-5, FLOOR);
+        o.checkpoint_interval = 1;
+        o.zero_stage = 1;
+        equivalent2("TP+SP fp32, ZeRO-1, activation checkpointing", &o, 1, 2, 1e-5, FLOOR);
     } else {
         o.zero_stage = 1;
         equivalent2("TP x DP fp32, ZeRO-1", &o, 1, 2, 1e-5, FLOOR);
         o.zero_stage = 0;
         o.gradient_accumulation_steps = 4;
         equivalent2("PP x TP fp32, GAS 4", &o, 2, 2, 1e-5, FLOOR);
+        o.sequence_parallel = true;
+        equivalent2("PP x TP+SP fp32, GAS 4", &o, 2, 2, 1e-5, FLOOR);
     }
 }
 END_TEST

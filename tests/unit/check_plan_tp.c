@@ -6,7 +6,9 @@
  *    masks (sbh each after attention and after the MLP, a s^2 b after the softmax);
  *    zerolab's GPT has no dropout, so its layer holds sbh (8 + 24/t) + 2 a s^2 b / t, plus
  *    the LayerNorms' f32 mean and rstd (16 sb), which the paper leaves out. Checked exactly
- *    on GPT-3 175B (s 2048, h 12288, a 96, b 1, bf16) at t = 1 and t = 8.
+ *    on GPT-3 175B (s 2048, h 12288, a 96, b 1, bf16) at t = 1 and t = 8, and with
+ *    sequence parallelism at t = 8 (their sbh (34/t + 5as/(ht)), without dropout
+ *    sbh 32/t + 2as^2b/t, plus this rank's rows' statistics, 16sb/t).
  *  - Megatron-LM's GPT-3 175B (Narayanan et al. 2021: tensor 8, pipeline 16): a middle
  *    stage's model states are 16 bytes per parameter it holds (bf16 weight and gradient,
  *    fp32 master and Adam's two moments) with its 6 blocks' parameters computed by hand
@@ -40,10 +42,11 @@ static void request(zl_plan_request *req, int tp, int pp, int micro_batches)
 }
 
 /* One block's saved activations (one micro-batch in flight). */
-static double layer_bytes(int tp)
+static double layer_bytes(int tp, bool sp)
 {
     zl_plan_request req;
     request(&req, tp, 0, 1);
+    req.options.sequence_parallel = sp;
     req.model.num_layers = 2; /* a layer is a layer: two keep the plan quick */
     zl_plan_result *r = malloc(sizeof *r);
     ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
@@ -58,12 +61,21 @@ START_TEST(test_korthikanti_layer_activations)
     for (int t = 1; t <= 8; t *= 8) {
         double paper = s * b * h * (10 + 24.0 / t) + 5 * a * s * s * b / t;
         double ours = s * b * h * (8 + 24.0 / t) + 2 * a * s * s * b / t + 16 * s * b;
-        double got = layer_bytes(t);
+        double got = layer_bytes(t, false);
         printf("  t=%d: a layer holds %.1f MiB; Korthikanti (with dropout) %.1f MiB, without "
                "dropout + LayerNorm statistics %.1f MiB\n", t, got / (1 << 20), paper / (1 << 20),
                ours / (1 << 20));
         ck_assert_msg(got == ours, "t=%d: %.0f bytes, expected %.0f", t, got, ours);
     }
+    /* With sequence parallelism, Table 2's sbh (34/t + 5as/(ht)): without dropout
+     * sbh 32/t + 2as^2b/t, and the statistics of this rank's rows, 16sb/t. */
+    double t = 8;
+    double paper = s * b * h * (34 / t) + 5 * a * s * s * b / t;
+    double ours = s * b * h * (32 / t) + 2 * a * s * s * b / t + 16 * s * b / t;
+    double got = layer_bytes(8, true);
+    printf("  t=8 with sequence parallelism: %.1f MiB; Korthikanti %.1f MiB, without dropout + "
+           "statistics %.1f MiB\n", got / (1 << 20), paper / (1 << 20), ours / (1 << 20));
+    ck_assert_msg(got == ours, "t=8, sequence parallel: %.0f bytes, expected %.0f", got, ours);
 }
 END_TEST
 
