@@ -344,10 +344,10 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
     if (copy > 0) snprintf(copy_part, sizeof copy_part, " + exposed host copy %.3f s", copy);
     if (r->pipe_stages > 1) {
         /* The step across the stages: the busiest stage's own step, and the rest waiting */
-        double own = r->compute_seconds + r->exposed_comm_seconds + copy;
-        printf("step (simulated): %.3f s = the busiest stage's compute %.3f s + its exposed "
-               "communication %.3f s%s + waiting for the other stages %.3f s\n", r->step_seconds,
-               r->compute_seconds, r->exposed_comm_seconds, copy_part,
+        double own = r->compute_seconds + r->exposed_comm_seconds;
+        printf("step (simulated): %.3f s = the busiest stage's work %.3f s (its passes, "
+               "reductions and update) + its sends and receives %.3f s + waiting for the other "
+               "stages %.3f s\n", r->step_seconds, r->compute_seconds, r->exposed_comm_seconds,
                r->step_seconds > own ? r->step_seconds - own : 0.0);
     } else
     printf("step (simulated): %.3f s = compute %.3f s + exposed communication %.3f s%s "

@@ -312,8 +312,11 @@ static int parse_args(int argc, char **argv, train_args *a)
 /* The simulated step on rank 0's card: time, its compute and exposed communication (and
  * the compute's wait for host copies, when there was any), MFU (this rank's model FLOPs
  * over the card's dense peak at the training precision). */
+/* Rank 0's simulated step; with pipeline stages, also its compute's idle share: the
+ * bubble as this rank (stage 0) sees it, waiting at the start for gradients to come back
+ * (docs/parallelism.md: plan --pipeline-stages gives the stages' mean). */
 static void print_sim_step(const zl_timeline *mark, const zl_timeline *tl,
-                           const zl_device_preset *card, double flops, zl_dtype dtype)
+                           const zl_device_preset *card, double flops, zl_dtype dtype, bool piped)
 {
     double t = zl_timeline_now(tl) - zl_timeline_now(mark);
     double exposed = tl->exposed_comm - mark->exposed_comm;
@@ -326,6 +329,10 @@ static void print_sim_step(const zl_timeline *mark, const zl_timeline *tl,
               "(comm %.2f ms) | MFU %.1f%%\n",
               card->display, 1e3 * t, 1e3 * (t - exposed - (copy > 0 ? copy : 0)), 1e3 * exposed,
               copy_part, 1e3 * comm, 100 * mfu);
+    double busy = tl->busy[ZL_STREAM_COMPUTE] - mark->busy[ZL_STREAM_COMPUTE];
+    if (piped && t > 0)
+        zl_print0("      pipeline: rank 0 (stage 0) computes %.1f%% of the step, idle %.1f%% (the "
+                  "bubble, and waits for the other stages)\n", 100 * busy / t, 100 * (1 - busy / t));
 }
 
 static double now_seconds(void)
@@ -678,7 +685,9 @@ static int train(const train_args *a)
                       step, run.steps, loss, zl_engine_last_lr(engine), zl_engine_grad_norm(engine), scale, 1e3 * dt,
                       (double)run.tokens_per_micro * o->gradient_accumulation_steps * run.dp_size / dt,
                       flops_per_step / dt / 1e9);
-            if (card) print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W, zl_engine_dtype(engine));
+            if (card)
+                print_sim_step(&run.step_mark, &run.sim.timeline, card, flops_per_step / W,
+                               zl_engine_dtype(engine), run.pipe_size > 1);
             t_window = t;
         }
         if (a->save && ((a->save_interval && step % a->save_interval == 0) || step == run.steps)) {

@@ -28,19 +28,22 @@
 #include "plan/plan_internal.h"
 #include "sim/cost.h"
 
+static bool p2p(zl_instr_kind k)
+{
+    return k == ZL_SEND_ACTIVATION || k == ZL_RECV_ACTIVATION || k == ZL_SEND_GRAD || k == ZL_RECV_GRAD;
+}
+
 /* One stage's replay. */
 typedef struct lane {
     const zl__plan_timing *t;
     int i;          /* the next instruction */
     double clock;   /* when the stage is free for it */
-    double work;    /* time in instructions that do something (not waiting) up to the last backward */
+    double work;    /* time in the micro-batches' loads, forwards and backwards */
+    double busy;    /* time in every instruction but sends and receives (the boundary's too) */
+    double p2p;     /* time in sends and receives (the transfers, not the waits) */
     double *start, *end; /* [t->n]: where each instruction ran in the replay */
 } lane;
 
-static bool p2p(zl_instr_kind k)
-{
-    return k == ZL_SEND_ACTIVATION || k == ZL_RECV_ACTIVATION || k == ZL_SEND_GRAD || k == ZL_RECV_GRAD;
-}
 
 static double duration(const lane *l, int i) { return l->t->end[i] - l->t->start[i]; }
 
@@ -52,6 +55,8 @@ static void finish(lane *l, double start, double dur, bool work)
     l->end[l->i] = start + dur;
     l->clock = start + dur;
     if (work) l->work += dur;
+    if (p2p(l->t->instrs[l->i].kind)) l->p2p += dur;
+    else l->busy += dur;
     l->i++;
 }
 
@@ -181,6 +186,13 @@ static zl_status replay(const zl_plan_request *req, const zl__plan_timing *t, in
         for (int s = 0; s < S; s++) idle += pipe_end > 0 ? 1.0 - lanes[s].work / pipe_end : 0;
         res->step_seconds = step;
         res->bubble_fraction = idle / S;
+        /* the busiest stage: its own work and transfers; the rest of its step is waiting */
+        int b = 0;
+        for (int s = 1; s < S; s++)
+            if (lanes[s].busy > lanes[b].busy) b = s;
+        res->compute_seconds = lanes[b].busy;
+        res->exposed_comm_seconds = lanes[b].p2p;
+        res->exposed_copy_seconds = 0;
         if (req->trace) {
             st = write_trace(req->trace, lanes, S);
             for (int s = 0; s < S; s++) res->trace_spans += (size_t)t[s].n;
@@ -233,7 +245,7 @@ static zl_status stretch(zl__plan_timing *t, int micro_batches, int S, int s)
 
 /* A stage's figures that the pipeline's result keeps (the stage results are large). */
 typedef struct stage_figures {
-    double step, compute, comm, exposed_comm, exposed_copy, hardware_flops;
+    double comm, hardware_flops;
 } stage_figures;
 
 zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
@@ -268,9 +280,7 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
         seconds += one->seconds;
         if (clocked && ss == ZL_OK && M_run < M && (st = stretch(&t[s], M, S, s)) != ZL_OK) break;
         peaks[s] = zl_plan_device_ledger(one)->peak_nbytes;
-        fig[s] = (stage_figures){one->step_seconds, one->compute_seconds, one->comm_seconds,
-                                 one->exposed_comm_seconds, one->exposed_copy_seconds,
-                                 one->hardware_flops};
+        fig[s] = (stage_figures){one->comm_seconds, one->hardware_flops};
         /* The stage the figures show: the first that does not fit, else the largest. */
         bool take = worst < 0 || (ss == ZL_ERR_OOM && worst_st == ZL_OK) ||
                     (ss == worst_st && ss == ZL_OK && peaks[s] > peaks[worst]);
@@ -301,18 +311,14 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
         }
     }
     if (st == ZL_OK && clocked) {
-        /* The step across the stages; the stage that computes longest for the rest. */
-        int slow = 0;
-        double hw = 0;
+        /* The step across the stages (the replay sets the busiest stage's figures). */
+        double hw = 0, comm = 0;
         for (int s = 0; s < S; s++) {
-            if (fig[s].compute > fig[slow].compute) slow = s;
-            hw += fig[s].hardware_flops;
+            hw += fig[s].hardware_flops * M / M_run; /* each micro-batch's kernels again */
+            if (fig[s].comm > comm) comm = fig[s].comm;
         }
         if ((st = replay(req, t, S, res)) == ZL_OK) {
-            res->compute_seconds = fig[slow].compute;
-            res->comm_seconds = fig[slow].comm;
-            res->exposed_comm_seconds = fig[slow].exposed_comm;
-            res->exposed_copy_seconds = fig[slow].exposed_copy;
+            res->comm_seconds = comm; /* a stage's collectives in M_run micro-batches */
             const zl_engine_options *o = &req->options;
             double tokens = (double)o->micro_batch_size * o->seq_len * o->gradient_accumulation_steps;
             zl_model m;
