@@ -151,6 +151,37 @@ struct zl_ops {
     void (*crossentropy_backward)(const zl_ops *self, float *dlogits, const float *probs,
                                   const int32_t *targets, float dloss, int N, int V);
 
+    /* ---- vocabulary-parallel embedding and cross-entropy (Megatron-LM) ----------------
+     * A tensor-parallel rank holds the vocabulary rows [v0, v1) of wte (its V = v1 - v0
+     * rows here), and computes the logits of those words only; the layers sum over the
+     * group between these calls (model/embed.c, model/head.c). */
+    /* out (B,T,C) = (v0 <= tokens[b,t] < v1 ? wte[tokens[b,t] - v0] : 0) + wpe[t], the
+     * position term only when wpe is not NULL (one rank adds it before the group's sum). */
+    void (*embedding_shard_forward)(const zl_ops *self, float *out, const int32_t *tokens,
+                                    const float *wte, int v0, int v1, const float *wpe, int B,
+                                    int T, int C);
+    /* dwte[tokens - v0] += dout for the tokens in [v0, v1) (dwte NULL: none);
+     * dwpe[t] += sum_b dout[b,t] (dwpe NULL: none) */
+    void (*embedding_shard_backward)(const zl_ops *self, float *dwte, float *dwpe,
+                                     const float *dout, const int32_t *tokens, int v0, int v1,
+                                     int B, int T, int C);
+    /* A softmax over the group's vocabulary, in three passes around two reductions:
+     *   rowmax (N) = max_j logits[n,j]                          (then MAX over the group)
+     *   probs = exp(logits - rowmax); rowsum (N) = sum_j probs   (then SUM over the group)
+     *   probs /= rowsum; losses[n] = log(rowsum) + rowmax - logits[n, y - v0] when the
+     *   target y is one of this rank's words, else 0           (then SUM: the loss) */
+    void (*crossentropy_shard_max)(const zl_ops *self, float *rowmax, const float *logits, int N,
+                                   int V);
+    void (*crossentropy_shard_exp)(const zl_ops *self, float *probs, float *rowsum,
+                                   const float *logits, const float *rowmax, int N, int V);
+    void (*crossentropy_shard_loss)(const zl_ops *self, float *losses, float *probs,
+                                    const float *logits, const float *rowmax, const float *rowsum,
+                                    const int32_t *targets, int v0, int N, int V);
+    /* crossentropy_backward over this rank's words: dlogits[n,j] += dloss * (probs[n,j] -
+     * [j == y - v0]) for rows with y >= 0 */
+    void (*crossentropy_shard_backward)(const zl_ops *self, float *dlogits, const float *probs,
+                                        const int32_t *targets, int v0, float dloss, int N, int V);
+
     /* ---- optimizer and vector ops -------------------------------------------------- */
     /* One AdamW/Adam step over n elements, in one pass: the fp32 master, m and v updated in
      * place from grad, stored as grad_type (f32, f16 or bf16; widened exactly, in the

@@ -315,6 +315,64 @@ static void s_embedding_backward(const zl_ops *self, float *dwte, float *dwpe, c
     charge(s, "embedding_bwd", ZL_SIM_ELEMENTWISE, 2.0 * n, A(s) * 5.0 * n, s->act_dtype);
 }
 
+static void s_embedding_shard_forward(const zl_ops *self, float *out, const int32_t *tok,
+                                      const float *wte, int v0, int v1, const float *wpe, int B,
+                                      int T, int C)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->embedding_shard_forward(s->inner, out, tok, wte, v0, v1, wpe, B, T, C);
+    double n = (double)B * T * C;
+    charge(s, "embedding", ZL_SIM_ELEMENTWISE, n, A(s) * 3.0 * n + 4.0 * B * T, s->act_dtype);
+}
+
+static void s_embedding_shard_backward(const zl_ops *self, float *dwte, float *dwpe,
+                                       const float *dout, const int32_t *tok, int v0, int v1,
+                                       int B, int T, int C)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->embedding_shard_backward(s->inner, dwte, dwpe, dout, tok, v0, v1, B, T, C);
+    double n = (double)B * T * C;
+    charge(s, "embedding_bwd", ZL_SIM_ELEMENTWISE, 2.0 * n, A(s) * 5.0 * n, s->act_dtype);
+}
+
+/* The vocabulary-parallel softmax's three passes cost what the fused one does, in parts. */
+static void s_ce_shard_max(const zl_ops *self, float *rowmax, const float *logits, int N, int V)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_shard_max(s->inner, rowmax, logits, N, V);
+    double n = (double)N * V;
+    charge(s, "cross_entropy", ZL_SIM_ELEMENTWISE, n, A(s) * n, s->act_dtype);
+}
+
+static void s_ce_shard_exp(const zl_ops *self, float *probs, float *rowsum, const float *logits,
+                           const float *rowmax, int N, int V)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_shard_exp(s->inner, probs, rowsum, logits, rowmax, N, V);
+    double n = (double)N * V;
+    charge(s, "cross_entropy", ZL_SIM_ELEMENTWISE, 3.0 * n, A(s) * 2.0 * n, s->act_dtype);
+}
+
+static void s_ce_shard_loss(const zl_ops *self, float *losses, float *probs, const float *logits,
+                            const float *rowmax, const float *rowsum, const int32_t *targets,
+                            int v0, int N, int V)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_shard_loss(s->inner, losses, probs, logits, rowmax, rowsum, targets, v0,
+                                      N, V);
+    double n = (double)N * V;
+    charge(s, "cross_entropy", ZL_SIM_ELEMENTWISE, n, A(s) * 2.0 * n, s->act_dtype);
+}
+
+static void s_ce_shard_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                const int32_t *targets, int v0, float dloss, int N, int V)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->crossentropy_shard_backward(s->inner, dlogits, probs, targets, v0, dloss, N, V);
+    double n = (double)N * V;
+    charge(s, "cross_entropy_bwd", ZL_SIM_ELEMENTWISE, 2.0 * n, A(s) * 3.0 * n, s->act_dtype);
+}
+
 static void s_layernorm_forward(const zl_ops *self, float *out, float *mean, float *rstd,
                                 const float *inp, const float *w, const float *b, int N, int C)
 {
@@ -526,6 +584,11 @@ static void s_cast(const zl_ops *self, void *d, zl_dtype dt, const void *src, zl
         .gelu_backward = s_gelu_backward, .residual_forward = s_residual_forward,               \
         .crossentropy_forward = s_crossentropy_forward,                                         \
         .crossentropy_backward = s_crossentropy_backward, .adamw = s_adamw, .sumsq = s_sumsq,   \
+        .embedding_shard_forward = s_embedding_shard_forward,                                   \
+        .embedding_shard_backward = s_embedding_shard_backward,                                 \
+        .crossentropy_shard_max = s_ce_shard_max, .crossentropy_shard_exp = s_ce_shard_exp,     \
+        .crossentropy_shard_loss = s_ce_shard_loss,                                             \
+        .crossentropy_shard_backward = s_ce_shard_backward,                                     \
         .nonfinite = s_nonfinite, .scale = s_scale, .axpy = s_axpy, .round = s_round,           \
         .drain = s_drain, .cast = s_cast,                                                       \
     }

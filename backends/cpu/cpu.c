@@ -14,6 +14,7 @@
 
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/cpu_blas.h"
+#include "backends/ref/ref.h" /* the vocabulary-parallel ops: the ref loops */
 
 /* Buffers from this size on get huge-page treatment; smaller ones just a cache line. */
 #define HUGE_MIN ((size_t)4 << 20)
@@ -160,6 +161,13 @@ const zl_ops zl_ops_cpu = {
     .residual_forward = zl__cpu_residual_forward,
     .crossentropy_forward = zl__cpu_crossentropy_forward,
     .crossentropy_backward = zl__cpu_crossentropy_backward,
+    /* vocabulary-parallel pieces: the ref loops (backends/ref/ref_shard.c) */
+    .embedding_shard_forward = zl__ref_embedding_shard_forward,
+    .embedding_shard_backward = zl__ref_embedding_shard_backward,
+    .crossentropy_shard_max = zl__ref_crossentropy_shard_max,
+    .crossentropy_shard_exp = zl__ref_crossentropy_shard_exp,
+    .crossentropy_shard_loss = zl__ref_crossentropy_shard_loss,
+    .crossentropy_shard_backward = zl__ref_crossentropy_shard_backward,
     .adamw = zl__cpu_adamw,
     .sumsq = zl__cpu_sumsq,
     .nonfinite = zl__cpu_nonfinite,

@@ -61,6 +61,20 @@ static void meta_crossentropy_forward(const zl_ops *self, float *losses, float *
                                       const float *logits, const int32_t *targets, int N, int V) {}
 static void meta_crossentropy_backward(const zl_ops *self, float *dlogits, const float *probs,
                                        const int32_t *targets, float dloss, int N, int V) {}
+static void meta_embedding_shard_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                                         const float *wte, int v0, int v1, const float *wpe,
+                                         int B, int T, int C) {}
+static void meta_embedding_shard_backward(const zl_ops *self, float *dwte, float *dwpe,
+                                          const float *dout, const int32_t *tokens, int v0,
+                                          int v1, int B, int T, int C) {}
+static void meta_ce_shard_max(const zl_ops *self, float *rowmax, const float *logits, int N, int V) {}
+static void meta_ce_shard_exp(const zl_ops *self, float *probs, float *rowsum, const float *logits,
+                              const float *rowmax, int N, int V) {}
+static void meta_ce_shard_loss(const zl_ops *self, float *losses, float *probs, const float *logits,
+                               const float *rowmax, const float *rowsum, const int32_t *targets,
+                               int v0, int N, int V) {}
+static void meta_ce_shard_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                   const int32_t *targets, int v0, float dloss, int N, int V) {}
 static void meta_adamw(const zl_ops *self, float *p, float *m, float *v, const void *g,
                        zl_dtype gt, void *out, zl_dtype pt, size_t n, const zl_adamw_args *args) {}
 static double meta_sumsq(const zl_ops *self, const float *x, size_t n) { return 0.0; }
@@ -94,6 +108,12 @@ const zl_ops zl_ops_meta = {
     .residual_forward = meta_residual_forward,
     .crossentropy_forward = meta_crossentropy_forward,
     .crossentropy_backward = meta_crossentropy_backward,
+    .embedding_shard_forward = meta_embedding_shard_forward,
+    .embedding_shard_backward = meta_embedding_shard_backward,
+    .crossentropy_shard_max = meta_ce_shard_max,
+    .crossentropy_shard_exp = meta_ce_shard_exp,
+    .crossentropy_shard_loss = meta_ce_shard_loss,
+    .crossentropy_shard_backward = meta_ce_shard_backward,
     .adamw = meta_adamw,
     .sumsq = meta_sumsq,
     .nonfinite = meta_nonfinite,

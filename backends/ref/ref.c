@@ -44,6 +44,12 @@ const zl_ops zl_ops_ref = {
     .residual_forward = zl__ref_residual_forward,
     .crossentropy_forward = zl__ref_crossentropy_forward,
     .crossentropy_backward = zl__ref_crossentropy_backward,
+    .embedding_shard_forward = zl__ref_embedding_shard_forward,
+    .embedding_shard_backward = zl__ref_embedding_shard_backward,
+    .crossentropy_shard_max = zl__ref_crossentropy_shard_max,
+    .crossentropy_shard_exp = zl__ref_crossentropy_shard_exp,
+    .crossentropy_shard_loss = zl__ref_crossentropy_shard_loss,
+    .crossentropy_shard_backward = zl__ref_crossentropy_shard_backward,
 
     .adamw = zl__ref_adamw,
     .sumsq = zl__ref_sumsq,

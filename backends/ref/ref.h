@@ -41,6 +41,23 @@ void zl__ref_gelu_forward(const zl_ops *self, float *out, const float *inp, size
 void zl__ref_gelu_backward(const zl_ops *self, float *dinp, const float *inp, const float *dout,
                            size_t n);
 
+/* ref_shard.c: vocabulary-parallel embedding and cross-entropy (ops.h) */
+void zl__ref_embedding_shard_forward(const zl_ops *self, float *out, const int32_t *tokens,
+                                     const float *wte, int v0, int v1, const float *wpe, int B,
+                                     int T, int C);
+void zl__ref_embedding_shard_backward(const zl_ops *self, float *dwte, float *dwpe,
+                                      const float *dout, const int32_t *tokens, int v0, int v1,
+                                      int B, int T, int C);
+void zl__ref_crossentropy_shard_max(const zl_ops *self, float *rowmax, const float *logits, int N,
+                                    int V);
+void zl__ref_crossentropy_shard_exp(const zl_ops *self, float *probs, float *rowsum,
+                                    const float *logits, const float *rowmax, int N, int V);
+void zl__ref_crossentropy_shard_loss(const zl_ops *self, float *losses, float *probs,
+                                     const float *logits, const float *rowmax, const float *rowsum,
+                                     const int32_t *targets, int v0, int N, int V);
+void zl__ref_crossentropy_shard_backward(const zl_ops *self, float *dlogits, const float *probs,
+                                         const int32_t *targets, int v0, float dloss, int N, int V);
+
 /* ref_crossentropy.c */
 void zl__ref_crossentropy_forward(const zl_ops *self, float *losses, float *probs,
                                   const float *logits, const int32_t *targets, int N, int V);

@@ -71,8 +71,9 @@ zl_status zl__engine_ties_alloc(zl_engine *e)
                     return st;
                 g->copy_values[k] = zl_tensor_f32(v);
                 g->copy_grads[k] = zl_tensor_f32(gr);
-            } else if (remote_member(g, k)) { /* where the member's gradient lands */
-                if ((st = zl_tensor_alloc(gr, e->device, "grad", ZL_F32, 1, &n)) != ZL_OK) return st;
+            } else if (remote_member(g, k)) { /* where the member's gradient lands: a
+                                               * receive buffer, not a model state */
+                if ((st = zl_tensor_alloc(gr, e->device, "pipe.tie", ZL_F32, 1, &n)) != ZL_OK) return st;
             }
         }
     }

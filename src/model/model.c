@@ -86,6 +86,7 @@ zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev)
     table_builder tb = {m, 0};
     int first = m->num_params;
     add_param(&tb, 0, "wte.weight", V, C, ZL_INIT_NORMAL);
+    m->params[m->num_params - 1].split = ZL_SPLIT_VOCAB; /* vocabulary-parallel */
     add_param(&tb, 0, "wpe.weight", maxT, C, ZL_INIT_NORMAL);
     add_layer(m, ZL_LAYER_EMBED, &zl_embed_layer, -1, "embed", first);
 
@@ -156,6 +157,9 @@ zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp)
     int t = tp ? tp->size : 1;
     if (t <= 1) return ZL_OK;
     const zl_gpt_config *c = &m->cfg;
+    if (t > c->vocab_size)
+        return zl_errorf(ZL_ERR_CONFIG, "tensor parallelism %d is more than model '%s''s "
+                         "vocabulary of %d words, which it splits", t, c->name, c->vocab_size);
     if (c->num_heads % t || c->channels % t)
         return zl_errorf(ZL_ERR_CONFIG,
                          "tensor parallelism %d must divide model '%s''s %d attention heads and "
@@ -165,11 +169,14 @@ zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp)
     m->tp = tp;
     m->tp_size = t;
     m->tp_rank = tp->rank;
+    int v0, v1;
+    zl_model_vocab_range(m, &v0, &v1);
     size_t offset = 0;
     for (int i = 0; i < m->num_params; i++) {
         zl_param_info *p = &m->params[i];
         if (p->split == ZL_SPLIT_ROWS) p->shape[0] = p->model_shape[0] / t;
         else if (p->split == ZL_SPLIT_COLS) p->shape[1] = p->model_shape[1] / t;
+        else if (p->split == ZL_SPLIT_VOCAB) p->shape[0] = v1 - v0;
         p->numel = (size_t)p->shape[0] * (size_t)(p->ndim == 2 ? p->shape[1] : 1);
         p->offset = p->model_offset = offset;
         offset += p->numel;
@@ -185,9 +192,21 @@ void zl_model_set_sequence_parallel(zl_model *m)
     m->seq_parallel = true;
 }
 
+void zl_model_vocab_range(const zl_model *m, int *v0, int *v1)
+{
+    int V = m->cfg.vocab_size, t = m->tp_size > 1 ? m->tp_size : 1, c = (V + t - 1) / t;
+    *v0 = m->tp_size > 1 ? m->tp_rank * c : 0;
+    *v1 = *v0 + c < V ? *v0 + c : V;
+}
+
 size_t zl_model_param_whole_index(const zl_model *m, const zl_param_info *p, size_t e)
 {
     if (p->split == ZL_SPLIT_NONE || m->tp_size <= 1) return e;
+    if (p->split == ZL_SPLIT_VOCAB) { /* a contiguous block of rows */
+        int v0, v1;
+        zl_model_vocab_range(m, &v0, &v1);
+        return (size_t)v0 * (size_t)p->shape[1] + e;
+    }
     size_t cols = p->ndim == 2 ? (size_t)p->shape[1] : 1, row = e / cols, col = e % cols;
     size_t whole_cols = p->ndim == 2 ? (size_t)p->model_shape[1] : 1;
     if (p->split == ZL_SPLIT_COLS) return row * whole_cols + (size_t)m->tp_rank * cols + col;
@@ -839,21 +858,14 @@ const void *zl_model_stage_output(zl_model *m)
 
 const float *zl_model_logits(const zl_model *m) { return zl_tensor_f32(&m->scratch); }
 
-float zl_model_mean_loss(zl_model *m)
+float zl_model_mean_loss(const zl_model *m)
 {
     if (m->device->ops->meta) return NAN; /* no values on the meta backend */
+    /* every rank has every token's loss (the head sums them over a tensor-parallel group) */
     const zl_act_slot *slot = &m->slots[m->slot];
-    /* With sequence parallelism the head computed its rows' losses: the sum is the
-     * group's (the count of targets is the whole micro-batch's already). */
-    size_t n = m->seq_parallel ? (size_t)m->stream_rows : (size_t)m->B * m->T;
+    size_t n = (size_t)m->B * m->T;
     double sum = 0;
     for (size_t i = 0; i < n; i++) sum += slot->losses[i];
-    if (m->seq_parallel && m->comm_status == ZL_OK) {
-        struct zl_sim *clock = zl_comm_set_sim(m->tp, NULL); /* the loss is a report, not work */
-        zl_status st = zl_comm_allreduce(m->tp, &sum, 1, ZL_F64, ZL_REDUCE_SUM);
-        zl_comm_set_sim(m->tp, clock);
-        if (st != ZL_OK) m->comm_status = st;
-    }
     return slot->num_targets ? (float)(sum / slot->num_targets) : 0.0f;
 }
 

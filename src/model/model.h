@@ -46,6 +46,9 @@ typedef enum zl_split {
     ZL_SPLIT_ROWS, /* dim 0, made of split_parts equal blocks (the fused QKV: 3), of which
                     * rank r holds the r-th t-th of each: column-parallel weights, biases */
     ZL_SPLIT_COLS, /* dim 1: rank r holds columns [r K/t, (r+1) K/t): row-parallel weights */
+    ZL_SPLIT_VOCAB, /* dim 0, the vocabulary: rank r holds rows [r c, min(V, (r+1) c)) with
+                     * c = ceil(V/t), the last rank fewer when t does not divide V (Megatron
+                     * pads the vocabulary instead, which changes the model) */
 } zl_split;
 
 /* How a parameter is initialised: GPT-2's scheme (as in nanoGPT/llm.c). */
@@ -290,12 +293,15 @@ typedef struct zl_model {
 zl_status zl_model_create(zl_model *m, const zl_gpt_config *cfg, zl_device *dev);
 void zl_model_destroy(zl_model *m);
 
-/* Split the model's blocks over the tensor-parallel group tp (Megatron-LM's layout, the
+/* Split the model over the tensor-parallel group tp (Megatron-LM's layout, the
  * parameters' split), right after zl_model_create, before zl_model_set_stage and any
  * allocation: every split parameter takes this rank's shape and the table is laid out
- * again. ZL_ERR_CONFIG unless t divides the heads and the channels. The embedding and
- * the head stay whole on every rank (vocabulary-parallel ones are not built yet). */
+ * again. The blocks split heads and MLP units; the token embedding (and so the head's
+ * logits and cross-entropy) splits the vocabulary. ZL_ERR_CONFIG unless t divides the
+ * heads and the channels, and is at most the vocabulary. */
 zl_status zl_model_set_tensor_parallel(zl_model *m, struct zl_comm *tp);
+/* This rank's words [*v0, *v1) of the vocabulary: all of it without tensor parallelism. */
+void zl_model_vocab_range(const zl_model *m, int *v0, int *v1);
 /* Sequence parallelism over the tensor-parallel group (model.h, seq_parallel), after
  * zl_model_set_tensor_parallel and before the activations are allocated; needs t > 1, and
  * zl_model_alloc_activations then needs B*T divisible by t. */
@@ -451,7 +457,7 @@ int zl_model_find_param(const zl_model *m, const char *name);
 const float *zl_model_logits(const zl_model *m);
 
 /* Mean loss over the current slot's tokens with a target (after its forward). */
-float zl_model_mean_loss(zl_model *m);
+float zl_model_mean_loss(const zl_model *m);
 
 /* FLOPs of this rank's forward pass over (B, T), all layers (a tensor-parallel rank's
  * share of each block: 1/t of it). */

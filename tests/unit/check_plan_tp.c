@@ -13,7 +13,8 @@
  *    stage's model states are 16 bytes per parameter it holds (bf16 weight and gradient,
  *    fp32 master and Adam's two moments) with its 6 blocks' parameters computed by hand
  *    from Megatron's split, and its device peak within 5% of that plus the activations of
- *    the micro-batches 1F1B keeps in flight there (16 - s). */
+ *    the micro-batches 1F1B keeps in flight there (16 - s); the first stage's states
+ *    count 1/8 of the vocabulary's embedding rows (vocabulary-parallel). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,16 @@ START_TEST(test_megatron_175b_tp8_pp16)
         printf("    %-16s %.3f GiB\n", r->ledger.entries[i].tag, r->ledger.entries[i].peak_nbytes / (double)(1u << 30));
     ck_assert_msg(fabs(peak - hand) <= 0.05 * hand, "peak %.3f GiB vs %.3f GiB by hand",
                   peak / (1u << 30), hand / (1u << 30));
+    /* the first stage: its blocks, the positions (whole) and 1/8 of the vocabulary's rows
+     * (ceil(50257 / 8) = 6283 of wte: vocabulary-parallel) */
+    req.pipe_stage = 0;
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    double psi0 = 6 * block + 6283.0 * h + 2048.0 * h;
+    double states0 = (double)zl_plan_model_states_peak(&r->ledger);
+    printf("  stage 0: %.3f B parameters by hand (6 blocks, wte/8, wpe), model states %.2f GiB\n",
+           psi0 / 1e9, states0 / (1u << 30));
+    ck_assert_msg(fabs(states0 - 16 * psi0) <= 1e-3 * 16 * psi0, "stage 0 model states %.0f, by "
+                  "hand %.0f", states0, 16 * psi0);
     free(r);
 }
 END_TEST
