@@ -549,6 +549,7 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
     int occ[8], done[8]; /* the micro-batch a buffer holds / last released (-1: none) */
     for (int b = 0; b < 8; b++) occ[b] = done[b] = -1;
     int next_fwd = 0, in_flight = 0, last_bwd = -1, boundary = 0;
+    zl_instr_kind last_pass = ZL_BACKWARD_PASS; /* the latest forward or backward */
     for (int i = 0; i < n; i++) {
         const zl_instr *in = &prog[i];
         int b = in->buffer, t = in->step;
@@ -589,6 +590,10 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
             ck_assert_int_ge(occ[b], 0);
             mb = occ[b];
             ck_assert_int_eq(mb, next_fwd - 1);
+            /* and no pass ran since that forward: with activation checkpointing the
+             * output lives in an area the next pass overwrites (engine_pipe.c) */
+            ck_assert_msg(last_pass == ZL_FORWARD_PASS, "stage %d step %d: SendActivation(%d) "
+                          "after a backward", s, t, b);
             if (!train) occ[b] = -1, in_flight--; /* inference: sent is done */
             break;
         case ZL_RECV_GRAD: /* the gradient of a held micro-batch, about to be backwarded */
@@ -617,6 +622,7 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
             break;
         default: ck_abort();
         }
+        if (in->kind == ZL_FORWARD_PASS || in->kind == ZL_BACKWARD_PASS) last_pass = in->kind;
         if (in->kind == ZL_SEND_ACTIVATION || in->kind == ZL_RECV_ACTIVATION ||
             in->kind == ZL_SEND_GRAD || in->kind == ZL_RECV_GRAD) {
             ck_assert_int_lt(tr->nops[t], 4);
@@ -678,11 +684,12 @@ static int p2p_rounds(const stage_trace *tr, int S, int t, const char *what, int
 /* For S in 1..4, M in 1..8, for 1F1B, GPipe and inference: every micro-batch is forwarded
  * (and, training, backwarded) exactly once per stage, in order; a buffer is never
  * refilled while it holds a micro-batch waiting for its backward (inference: for its
- * send); 1F1B holds at most min(S - stage, M) micro-batches at once, which is what its
- * buffer count allows for, GPipe all M; between neighbours s and s + 1, in every step,
- * s's sends and receives toward s + 1 meet s + 1's receives and sends toward s one for
- * one, in the same order, carrying the same micro-batch; and the step's blocking
- * operations complete in at most two rounds (p2p_rounds), so they cannot deadlock. */
+ * send); an activation is sent before the stage's next pass; 1F1B holds at most
+ * min(S - stage, M) micro-batches at once, which is what its buffer count allows for,
+ * GPipe all M; between neighbours s and s + 1, in every step, s's sends and receives
+ * toward s + 1 meet s + 1's receives and sends toward s one for one, in the same order,
+ * carrying the same micro-batch; and the step's blocking operations complete in at most
+ * two rounds (p2p_rounds), so they cannot deadlock. */
 START_TEST(test_schedule_invariants)
 {
     static stage_trace tr[4];
