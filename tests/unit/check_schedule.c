@@ -3,6 +3,7 @@
  * bit; DeepSpeed's pipeline schedules (TrainSchedule, InferenceSchedule) against the
  * reference's vectors, against a literal transcription of DeepSpeed's step logic, and
  * against the invariants that make them correct. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "engine/engine_internal.h" /* the parameters, bit for bit */
 #include "engine/schedule.h"
 #include "model/gpt_config.h"
+#include "plan/plan.h"
 
 /* The stream of one step at gradient accumulation 4, as DeepSpeed prints instructions. */
 START_TEST(test_schedule_data_parallel_stream)
@@ -822,6 +824,80 @@ START_TEST(test_executor_refuses_p2p)
 }
 END_TEST
 
+/* GPipe in a plan (plan/plan_pipe.c replays the stages' schedules against each other):
+ * its bubble with uniform stages is 1F1B's fraction, (S - 1) / (M + S - 1), S - 1 slots
+ * of forward fill and S - 1 of backward drain; what it costs is memory: stage 0 holds M
+ * micro-batches' activations at the turn, 1F1B's at most S. A model whose embedding and
+ * head are negligible beside its blocks (vocabulary 64, 32 blocks of width 2048, cut by
+ * "type:block"; check_plan_pipe.c's), S = 4, M = 8. */
+static void gpipe_plan(zl_schedule_kind kind, int stage, char **trace, zl_plan_result *r)
+{
+    static const zl_gpt_config even = {"even", 64, 1024, 32, 16, 2048};
+    static zl_cluster c;
+    zl_plan_request req;
+    memset(&req, 0, sizeof req);
+    ck_assert_int_eq(zl_cluster_parse("4xa100-80gb", &c), ZL_OK);
+    req.model = even;
+    req.world_size = 1;
+    req.pipe_stages = 4;
+    req.pipe_stage = stage;
+    req.cluster = &c;
+    req.device_memory = c.device->memory;
+    req.device_name = c.device->display;
+    req.gpu = true;
+    zl_engine_options *o = &req.options;
+    o->micro_batch_size = 1;
+    o->gradient_accumulation_steps = 8;
+    o->seq_len = 1024;
+    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
+    o->precision.dtype = ZL_BF16;
+    o->schedule = kind;
+    snprintf(o->pipe_partition, sizeof o->pipe_partition, "type:block");
+    size_t len = 0;
+    if (trace) req.trace = open_memstream(trace, &len);
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    if (trace) fclose(req.trace);
+}
+
+START_TEST(test_gpipe_plan_bubble_and_memory)
+{
+    enum { S = 4, M = 8 };
+    zl_plan_result *gp = malloc(sizeof *gp), *tr = malloc(sizeof *tr), *one = malloc(sizeof *one);
+    char *text = NULL;
+    gpipe_plan(ZL_SCHEDULE_GPIPE, -1, &text, gp);
+    gpipe_plan(ZL_SCHEDULE_TRAIN, -1, NULL, tr);
+    double want = (double)(S - 1) / (M + S - 1);
+    printf("plan S=%d M=%d: GPipe bubble %.4f, 1F1B %.4f, (S-1)/(M+S-1) = %.4f; step %.4f s vs %.4f s\n",
+           S, M, gp->bubble_fraction, tr->bubble_fraction, want, gp->step_seconds, tr->step_seconds);
+    ck_assert_msg(fabs(gp->bubble_fraction - want) <= 0.02 * want, "GPipe's bubble %.4f, formula %.4f",
+                  gp->bubble_fraction, want);
+    /* the replay ran GPipe's order: on stage 0 every forward before the first backward */
+    const char *first_bwd = strstr(text, "\"BackwardPass(buffer_id=0)\", \"ph\": \"X\", \"pid\": 0,");
+    const char *last_fwd = strstr(text, "\"ForwardPass(buffer_id=7)\", \"ph\": \"X\", \"pid\": 0,");
+    ck_assert(first_bwd && last_fwd && last_fwd < first_bwd);
+    /* Memory: stage 0 of the pipeline is stage 0 planned alone with all M micro-batches
+     * (a plan may not run fewer for GPipe: it holds them all), M slots of activations
+     * against 1F1B's S. */
+    gpipe_plan(ZL_SCHEDULE_GPIPE, 0, NULL, one);
+    ck_assert_uint_eq(gp->stage_peak_nbytes[0], one->ledger.peak_nbytes);
+    size_t act_gp = zl_ledger_peak(&one->ledger, "act.h.0");
+    gpipe_plan(ZL_SCHEDULE_TRAIN, 0, NULL, one);
+    ck_assert_uint_eq(tr->stage_peak_nbytes[0], one->ledger.peak_nbytes);
+    size_t act_tr = zl_ledger_peak(&one->ledger, "act.h.0");
+    printf("plan S=%d M=%d stage 0: act.h.0 %zu bytes (GPipe) vs %zu (1F1B); stage peak %.2f GiB vs %.2f GiB\n",
+           S, M, act_gp, act_tr, gp->stage_peak_nbytes[0] / 1073741824.0,
+           tr->stage_peak_nbytes[0] / 1073741824.0);
+    ck_assert_uint_gt(act_tr, 0);
+    ck_assert_uint_eq(act_gp * S, act_tr * M);
+    ck_assert_uint_gt(gp->stage_peak_nbytes[0], tr->stage_peak_nbytes[0]);
+    free(text);
+    free(one);
+    free(tr);
+    free(gp);
+}
+END_TEST
+
 static Suite *schedule_suite(void)
 {
     Suite *s = suite_create("schedule");
@@ -843,6 +919,7 @@ static Suite *schedule_suite(void)
     tcase_add_test(pipe, test_one_stage_pipeline_schedules);
     tcase_add_test(pipe, test_train_schedule_one_stage_runs);
     tcase_add_test(pipe, test_executor_refuses_p2p);
+    tcase_add_test(pipe, test_gpipe_plan_bubble_and_memory);
     suite_add_tcase(s, pipe);
     return s;
 }
