@@ -70,7 +70,13 @@ zl_status zl__engine_pipe_setup(zl_engine *e)
     e->last_layer = e->bounds[e->stage + 1];
     zl_model_set_stage(m, e->first_layer, e->last_layer);
     e->opt.overlap_comm = false; /* DeepSpeed's pipeline engine turns it off */
-    e->opt.schedule = ZL_SCHEDULE_TRAIN;
+    /* Across stages: GPipe when asked (for teaching: every forward, then every backward,
+     * a slot per micro-batch), else DeepSpeed's TrainSchedule (1F1B), which the
+     * data-parallel default means here. Both send a stage's output in the step after its
+     * forward, before any other pass (check_schedule's invariants hold them to it): what
+     * activation checkpointing needs (see ZL_SEND_ACTIVATION below), so GPipe needs no
+     * refusal with it. */
+    if (e->opt.schedule != ZL_SCHEDULE_GPIPE) e->opt.schedule = ZL_SCHEDULE_TRAIN;
     return ZL_OK;
 }
 

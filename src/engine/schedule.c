@@ -59,18 +59,70 @@ int zl_schedule_data_parallel(int micro_batches, zl_instr *out, int cap)
 
 int zl_schedule_gpipe(int micro_batches, zl_instr *out, int cap)
 {
-    ZL_ASSERT(micro_batches >= 1);
+    return zl_schedule_gpipe_stage(micro_batches, 1, 0, out, cap);
+}
+
+/* GPipe's timetable. Forward phase: stage s forwards micro-batch m at step m + s (the
+ * activation moves on one stage per step). Backward phase, from step M + S - 1 (the step
+ * after the last stage's last forward): stage s backwards m at (M + S - 1) + m + (S - 1 - s),
+ * the last stage first, the gradient moving back one stage per step, and micro-batches in
+ * the forward's order (the one-stage GPipe's accumulation order, so one stage gives the
+ * data-parallel gradients bit for bit). The micro-batch of a step, or -1. */
+static int gpipe_forward_mb(int step, int stage, int micro_batches)
+{
+    int m = step - stage;
+    return m >= 0 && m < micro_batches ? m : -1;
+}
+
+static int gpipe_backward_mb(int step, int stages, int stage, int micro_batches)
+{
+    int m = step - (micro_batches + stages - 1) - (stages - 1 - stage);
+    return m >= 0 && m < micro_batches ? m : -1;
+}
+
+int zl_schedule_gpipe_stage(int micro_batches, int stages, int stage_id, zl_instr *out, int cap)
+{
+    ZL_ASSERT(micro_batches >= 1 && stages >= 1 && stage_id >= 0 && stage_id < stages);
+    bool first = stage_id == 0, last = stage_id == stages - 1, even = stage_id % 2 == 0;
+    int nsteps = zl_schedule_steps(ZL_SCHEDULE_GPIPE, micro_batches, stages);
     emitter em = {out, cap, 0, 0};
-    for (int mb = 0; mb < micro_batches; mb++) {
-        em.step = mb;
-        emit(&em, ZL_LOAD_MICRO_BATCH, mb);
-        emit(&em, ZL_FORWARD_PASS, mb);
+    for (int t = 0; t < nsteps; t++) {
+        em.step = t;
+        /* This step's passes, and the ones of the step before, whose results this step
+         * passes on (micro-batch m lives in buffer m). A stage's two phases never share a
+         * step, nor do its links' (the last forward's send, M + s, comes before the first
+         * gradient arrives, M + 2S - 2 - s, on every stage but the last, which sends no
+         * activation). */
+        int fwd = gpipe_forward_mb(t, stage_id, micro_batches);
+        int sent = gpipe_forward_mb(t - 1, stage_id, micro_batches);
+        int bwd = gpipe_backward_mb(t, stages, stage_id, micro_batches);
+        int done = gpipe_backward_mb(t - 1, stages, stage_id, micro_batches);
+        bool send_act = !last && sent >= 0, recv_act = !first && fwd >= 0;
+        bool recv_grad = !last && bwd >= 0, send_grad = !first && done >= 0;
+        /* Blocking pairs, ordered by parity as InferenceSchedule does: the link between s
+         * and s + 1 goes first when s is even, second when s is odd, on both its ends, so
+         * every link completes in one of two rounds instead of the stages waiting on one
+         * another down the chain. Forward: the link to s + 1 carries the send, the one to
+         * s - 1 the receive, so even stages send first. Backward: the link to s + 1
+         * carries the gradient's receive, so even stages receive first. */
+        if (even) {
+            if (send_act) emit(&em, ZL_SEND_ACTIVATION, sent);
+            if (recv_act) emit(&em, ZL_RECV_ACTIVATION, fwd);
+            if (recv_grad) emit(&em, ZL_RECV_GRAD, bwd);
+            if (send_grad) emit(&em, ZL_SEND_GRAD, done);
+        } else {
+            if (recv_act) emit(&em, ZL_RECV_ACTIVATION, fwd);
+            if (send_act) emit(&em, ZL_SEND_ACTIVATION, sent);
+            if (send_grad) emit(&em, ZL_SEND_GRAD, done);
+            if (recv_grad) emit(&em, ZL_RECV_GRAD, bwd);
+        }
+        /* The first and the last stage load the micro-batch right before its forward (the
+         * last one for its labels). */
+        if ((first || last) && fwd >= 0) emit(&em, ZL_LOAD_MICRO_BATCH, fwd);
+        if (fwd >= 0) emit(&em, ZL_FORWARD_PASS, fwd);
+        if (bwd >= 0) emit(&em, ZL_BACKWARD_PASS, bwd);
+        if (t == nsteps - 1) emit_boundary(&em);
     }
-    for (int mb = 0; mb < micro_batches; mb++) {
-        em.step = micro_batches + mb;
-        emit(&em, ZL_BACKWARD_PASS, mb);
-    }
-    emit_boundary(&em);
     return em.n;
 }
 
@@ -167,8 +219,7 @@ int zl_schedule_make_stage(zl_schedule_kind kind, int micro_batches, int stages,
     case ZL_SCHEDULE_INFERENCE:
         return zl_schedule_inference(micro_batches, stages, stage_id, out, cap);
     case ZL_SCHEDULE_GPIPE:
-        ZL_ASSERT(stages == 1 && stage_id == 0); /* GPipe across stages: not yet */
-        return zl_schedule_gpipe(micro_batches, out, cap);
+        return zl_schedule_gpipe_stage(micro_batches, stages, stage_id, out, cap);
     case ZL_SCHEDULE_DATA_PARALLEL: break;
     }
     ZL_ASSERT(stages == 1 && stage_id == 0);
@@ -196,7 +247,7 @@ int zl_schedule_steps(zl_schedule_kind kind, int micro_batches, int stages)
     switch (kind) {
     case ZL_SCHEDULE_TRAIN: return 2 * (micro_batches + stages - 1);
     case ZL_SCHEDULE_INFERENCE: return micro_batches + stages - 1;
-    case ZL_SCHEDULE_GPIPE: return 2 * micro_batches;
+    case ZL_SCHEDULE_GPIPE: return 2 * (micro_batches + stages - 1);
     case ZL_SCHEDULE_DATA_PARALLEL: break;
     }
     return micro_batches;

@@ -1,9 +1,10 @@
 /* One optimizer step as data: a list of DeepSpeed's pipeline instructions
  * (runtime/pipe/schedule.py), produced by a pure schedule function and run by one executor
- * (zl_engine_train_batch). Data parallelism and GPipe on one stage run today; DeepSpeed's
- * pipeline schedules (TrainSchedule, i.e. 1F1B, and InferenceSchedule) are generated here
- * per stage, with SendActivation/RecvActivation/SendGrad/RecvGrad, but the executor does
- * not run p2p instructions yet (it refuses them with ZL_ERR_UNSUPPORTED).
+ * (zl_engine_train_batch). DeepSpeed's data-parallel schedule, its pipeline schedules
+ * (TrainSchedule, i.e. 1F1B, and InferenceSchedule) and GPipe are generated here per
+ * stage, with SendActivation/RecvActivation/SendGrad/RecvGrad between stages; the
+ * executor runs the training ones (engine/engine_pipe.c for the p2p), inference is
+ * instructions only.
  *
  * DeepSpeed's DataParallelSchedule, for gradient accumulation 2:
  *   LoadMicroBatch(buffer_id=0) ForwardPass(buffer_id=0) BackwardPass(buffer_id=0)
@@ -56,10 +57,32 @@ int zl_schedule_data_parallel(int micro_batches, zl_instr *out, int cap);
 /* GPipe's order on one stage: every micro-batch's forward, each into its own buffer, then
  * every backward, in the same order; then the reductions and the step (one step per pass,
  * 2 * micro_batches steps). It needs `micro_batches` buffers and gives the data-parallel
- * schedule's gradients bit for bit (the backwards accumulate in the same order). Pipeline
- * parallelism will run it across stages; on one stage it is what shows that micro-batches
- * in flight keep their own activations. Same contract as zl_schedule_data_parallel. */
+ * schedule's gradients bit for bit (the backwards accumulate in the same order). It is
+ * zl_schedule_gpipe_stage(micro_batches, 1, 0, ...). Same contract as
+ * zl_schedule_data_parallel. */
 int zl_schedule_gpipe(int micro_batches, zl_instr *out, int cap);
+
+/* GPipe (Huang et al., 2019) for stage `stage_id` of `stages`, for teaching beside 1F1B:
+ * all M forwards, then all M backwards, 2 * (M + S - 1) steps. Stage s forwards
+ * micro-batch m at step m + s and backwards it at step (M + S - 1) + m + (S - 1 - s): the
+ * last stage turns around right after its last forward, and the backwards run in the
+ * forwards' order (as on one stage, whose gradients they then equal bit for bit).
+ * Micro-batch m lives in buffer m, so a stage holds all M micro-batches' activations at
+ * the turn (1F1B: at most S). A step passes on the result of the stage's pass in the step
+ * before: SendActivation of the micro-batch forwarded then (to s + 1, which receives it
+ * for its forward in this step), SendGrad of the one backwarded then (to s - 1, which
+ * receives it for its backward in this step). The blocking pairs meet by parity, as in
+ * InferenceSchedule: forward, even stages send before they receive and odd stages
+ * receive first; backward, even stages receive the gradient before they send theirs and
+ * odd stages send first. The first and the last stage load a micro-batch right before its
+ * forward (the last one for its labels); the last step ends with ReduceTiedGrads,
+ * ReduceGrads, OptimizerStep. With one stage it is zl_schedule_gpipe. (S=2, M=2):
+ *   stage 0: [Load(0) Fwd(0)] [SendAct(0) Load(1) Fwd(1)] [SendAct(1)] []
+ *            [RecvGrad(0) Bwd(0)] [RecvGrad(1) Bwd(1) + step]
+ *   stage 1: [] [RecvAct(0) Load(0) Fwd(0)] [RecvAct(1) Load(1) Fwd(1)] [Bwd(0)]
+ *            [SendGrad(0) Bwd(1)] [SendGrad(1) + step]
+ * Same contract as zl_schedule_data_parallel. */
+int zl_schedule_gpipe_stage(int micro_batches, int stages, int stage_id, zl_instr *out, int cap);
 
 /* DeepSpeed's TrainSchedule (synchronous 1F1B, PipeDream-Flush) for stage `stage_id` of
  * `stages`: 2 * (micro_batches + stages - 1) steps. Stage s runs the forward of
@@ -89,24 +112,24 @@ int zl_schedule_inference(int micro_batches, int stages, int stage_id, zl_instr 
 
 typedef enum zl_schedule_kind {
     ZL_SCHEDULE_DATA_PARALLEL = 0, /* DeepSpeed's DataParallelSchedule */
-    ZL_SCHEDULE_GPIPE,             /* zl_schedule_gpipe */
+    ZL_SCHEDULE_GPIPE,             /* GPipe: zl_schedule_gpipe_stage */
     ZL_SCHEDULE_TRAIN,             /* DeepSpeed's TrainSchedule (1F1B), zl_schedule_train */
     ZL_SCHEDULE_INFERENCE,         /* DeepSpeed's InferenceSchedule: no backward, no step */
 } zl_schedule_kind;
 
 /* The schedule of `kind` for stage `stage_id` of `stages` (same contract as the functions
- * above). The data-parallel and GPipe schedules exist on one stage only (stages == 1). */
+ * above). The data-parallel schedule exists on one stage only (stages == 1). */
 int zl_schedule_make_stage(zl_schedule_kind kind, int micro_batches, int stages, int stage_id,
                            zl_instr *out, int cap);
 /* How many micro-batch buffers (activation slots) stage `stage_id` uses: DeepSpeed's
  * num_pipe_buffers(). 1F1B: max(2, min(stages - stage_id, micro_batches)), the most
  * micro-batches a stage holds between their forward and their backward (at least 2);
- * inference: 2; GPipe: micro_batches; data parallel: 1. */
+ * inference: 2; GPipe: micro_batches on every stage; data parallel: 1. */
 int zl_schedule_stage_buffers(zl_schedule_kind kind, int micro_batches, int stages,
                               int stage_id);
 /* How many steps the schedule has (some may be empty): micro_batches (data parallel),
- * 2 * micro_batches (GPipe), 2 * (micro_batches + stages - 1) (1F1B),
- * micro_batches + stages - 1 (inference). */
+ * 2 * (micro_batches + stages - 1) (GPipe and 1F1B alike: the same bubble, S - 1 steps of
+ * each phase), micro_batches + stages - 1 (inference). */
 int zl_schedule_steps(zl_schedule_kind kind, int micro_batches, int stages);
 
 /* One stage: zl_schedule_make_stage(kind, micro_batches, 1, 0, ...), and its buffers. */

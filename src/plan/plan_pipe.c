@@ -207,20 +207,23 @@ static zl_status replay(const zl_plan_request *req, const zl__plan_timing *t, in
     return st;
 }
 
-/* A stage's timing for `micro_batches` from one measured with fewer: TrainSchedule's
- * instructions for the whole step, each micro-batch instruction taking the mean time its
- * kind took (every micro-batch has the same shapes, so the same kernels), the boundary's
- * (ReduceTiedGrads, ReduceGrads, OptimizerStep) the time it took. A plan of 1024
- * micro-batches then runs S of them per stage on the meta backend, not 1024. */
-static zl_status stretch(zl__plan_timing *t, int micro_batches, int S, int s)
+/* A stage's timing for `micro_batches` from one measured with fewer: the instructions of
+ * the engine's schedule for the whole step (GPipe when the plan asks for it, else
+ * TrainSchedule, as zl__engine_pipe_setup chooses), each micro-batch instruction taking
+ * the mean time its kind took (every micro-batch has the same shapes, so the same
+ * kernels), the boundary's (ReduceTiedGrads, ReduceGrads, OptimizerStep) the time it took.
+ * A plan of 1024 micro-batches then runs S of them per stage on the meta backend, not
+ * 1024. */
+static zl_status stretch(zl__plan_timing *t, zl_schedule_kind kind, int micro_batches, int S, int s)
 {
+    if (kind != ZL_SCHEDULE_GPIPE) kind = ZL_SCHEDULE_TRAIN;
     double sum[ZL_RECV_GRAD + 1] = {0};
     int count[ZL_RECV_GRAD + 1] = {0};
     for (int i = 0; i < t->n; i++) {
         sum[t->instrs[i].kind] += t->end[i] - t->start[i];
         count[t->instrs[i].kind]++;
     }
-    int n = zl_schedule_train(micro_batches, S, s, NULL, 0);
+    int n = zl_schedule_make_stage(kind, micro_batches, S, s, NULL, 0);
     zl__plan_timing out = {0};
     out.instrs = malloc((size_t)n * sizeof *out.instrs);
     out.start = malloc((size_t)n * sizeof *out.start);
@@ -229,7 +232,7 @@ static zl_status stretch(zl__plan_timing *t, int micro_batches, int S, int s)
         zl__plan_timing_free(&out);
         return zl_errorf(ZL_ERR_NOMEM, "out of host memory laying out %d micro-batches", micro_batches);
     }
-    zl_schedule_train(micro_batches, S, s, out.instrs, n);
+    zl_schedule_make_stage(kind, micro_batches, S, s, out.instrs, n);
     double at = 0;
     for (int i = 0; i < n; i++) {
         zl_instr_kind k = out.instrs[i].kind;
@@ -265,8 +268,10 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
     int worst = -1;
     double seconds = 0;
     /* A stage holds max(2, min(S - s, M)) micro-batches' activations: with M >= S, a run of
-     * S micro-batches allocates what a run of M does, and its timing is stretched to M. */
-    int M = req->options.gradient_accumulation_steps, M_run = M < S ? M : S;
+     * S micro-batches allocates what a run of M does, and its timing is stretched to M.
+     * GPipe holds all M: it runs them all. */
+    int M = req->options.gradient_accumulation_steps;
+    int M_run = M < S || req->options.schedule == ZL_SCHEDULE_GPIPE ? M : S;
     for (int s = 0; s < S && st == ZL_OK; s++) {
         zl_plan_request r = *req;
         r.pipe_stage = s;
@@ -278,7 +283,9 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
             break;
         }
         seconds += one->seconds;
-        if (clocked && ss == ZL_OK && M_run < M && (st = stretch(&t[s], M, S, s)) != ZL_OK) break;
+        if (clocked && ss == ZL_OK && M_run < M &&
+            (st = stretch(&t[s], req->options.schedule, M, S, s)) != ZL_OK)
+            break;
         peaks[s] = zl_plan_device_ledger(one)->peak_nbytes;
         fig[s] = (stage_figures){one->comm_seconds, one->hardware_flops};
         /* The stage the figures show: the first that does not fit, else the largest. */

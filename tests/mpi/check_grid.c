@@ -264,6 +264,46 @@ START_TEST(test_pipe_pp2_fp32)
 }
 END_TEST
 
+/* GPipe across two stages (every forward, then every backward; engine/schedule.h): the
+ * engine runs the schedule it was given instead of 1F1B, with a slot per micro-batch, and
+ * trains as one rank does, with and without activation checkpointing (whose stage output
+ * lives in the shared segment area: GPipe sends it in the step after its forward, before
+ * any other pass, as 1F1B does). */
+START_TEST(test_pipe_pp2_gpipe)
+{
+    if (world->size != 2) return;
+    zl_engine_options o = options(4, 0);
+    o.schedule = ZL_SCHEDULE_GPIPE;
+    grid g;
+    grid_open(&g, 2);
+    zl_device dev;
+    ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "pipe", 0), ZL_OK);
+    zl_engine_options oe = o;
+    oe.pipe = g.pipe;
+    zl_engine *e;
+    ck_assert_int_eq(zl_engine_create(&e, &model, &oe, &dev), ZL_OK);
+    zl_instr want[64];
+    int n = zl_schedule_make_stage(ZL_SCHEDULE_GPIPE, 4, 2, g.at.pipe, want, 64);
+    ck_assert_int_eq(e->schedule_len, n);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(e->schedule[i].kind, want[i].kind);
+        ck_assert_int_eq(e->schedule[i].buffer, want[i].buffer);
+    }
+    ck_assert_int_eq(e->model.num_slots, 4); /* 1F1B's stages hold 2 */
+    zl_engine_destroy(e);
+    /* the data-parallel default still means 1F1B across stages */
+    oe.schedule = ZL_SCHEDULE_DATA_PARALLEL;
+    ck_assert_int_eq(zl_engine_create(&e, &model, &oe, &dev), ZL_OK);
+    ck_assert_int_eq(e->schedule_len, zl_schedule_make_stage(ZL_SCHEDULE_TRAIN, 4, 2, g.at.pipe, NULL, 0));
+    ck_assert_int_eq(e->model.num_slots, 2);
+    zl_engine_destroy(e);
+    grid_close(&g);
+    equivalent("GPipe fp32, GAS 4", &o, 2, 1e-5, FLOOR);
+    o.checkpoint_interval = 1;
+    equivalent("GPipe fp32, GAS 4, activation checkpointing", &o, 2, 1e-5, FLOOR);
+}
+END_TEST
+
 START_TEST(test_pipe_pp3_uneven)
 {
     if (world->size != 3) return;
@@ -437,6 +477,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("equivalence");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_pipe_pp2_fp32);
+    tcase_add_test(tc, test_pipe_pp2_gpipe);
     tcase_add_test(tc, test_pipe_pp3_uneven);
     tcase_add_test(tc, test_pipe_pp2_dp2_zero1);
     tcase_add_test(tc, test_pipe_pp2_bf16);

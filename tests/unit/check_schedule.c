@@ -3,6 +3,7 @@
  * bit; DeepSpeed's pipeline schedules (TrainSchedule, InferenceSchedule) against the
  * reference's vectors, against a literal transcription of DeepSpeed's step logic, and
  * against the invariants that make them correct. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "engine/engine_internal.h" /* the parameters, bit for bit */
 #include "engine/schedule.h"
 #include "model/gpt_config.h"
+#include "plan/plan.h"
 
 /* The stream of one step at gradient accumulation 4, as DeepSpeed prints instructions. */
 START_TEST(test_schedule_data_parallel_stream)
@@ -337,6 +339,42 @@ START_TEST(test_inference_schedule_reference_vector)
 }
 END_TEST
 
+/* GPipe across two stages, written out by hand from its timetable (schedule.h): stage s
+ * forwards micro-batch m at step m + s, backwards it at step (M + S - 1) + m + (S - 1 - s),
+ * every micro-batch in its own buffer; the send of a step's result goes in the next step,
+ * where the neighbour receives it. */
+START_TEST(test_gpipe_two_stages_vector)
+{
+    check_rendered(ZL_SCHEDULE_GPIPE, 2, 2, 0,
+                   "[Load(0),Fwd(0)] [SendAct(0),Load(1),Fwd(1)] [SendAct(1)] [] "
+                   "[RecvGrad(0),Bwd(0)] [RecvGrad(1),Bwd(1),ReduceTied,ReduceGrads,OptStep]");
+    check_rendered(ZL_SCHEDULE_GPIPE, 2, 2, 1,
+                   "[] [RecvAct(0),Load(0),Fwd(0)] [RecvAct(1),Load(1),Fwd(1)] [Bwd(0)] "
+                   "[SendGrad(0),Bwd(1)] [SendGrad(1),ReduceTied,ReduceGrads,OptStep]");
+    ck_assert_int_eq(zl_schedule_steps(ZL_SCHEDULE_GPIPE, 2, 2), 6);
+    ck_assert_int_eq(zl_schedule_steps(ZL_SCHEDULE_GPIPE, 8, 4), 22);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_GPIPE, 2, 2, 0), 2);
+    ck_assert_int_eq(zl_schedule_stage_buffers(ZL_SCHEDULE_GPIPE, 8, 4, 3), 8);
+    /* A middle stage of three: odd, so it receives before it sends (forward) and sends
+     * before it receives (backward), the opposite of its even neighbours. */
+    check_rendered(ZL_SCHEDULE_GPIPE, 2, 3, 1,
+                   "[] [RecvAct(0),Fwd(0)] [RecvAct(1),SendAct(0),Fwd(1)] [SendAct(1)] [] "
+                   "[RecvGrad(0),Bwd(0)] [SendGrad(0),RecvGrad(1),Bwd(1)] "
+                   "[SendGrad(1),ReduceTied,ReduceGrads,OptStep]");
+    /* The dispatcher and the named function agree; S = 1 is the one-stage GPipe. */
+    zl_instr a[MAX_PROG], b[MAX_PROG];
+    int n = zl_schedule_gpipe_stage(3, 2, 1, a, MAX_PROG);
+    ck_assert_int_eq(zl_schedule_make_stage(ZL_SCHEDULE_GPIPE, 3, 2, 1, b, MAX_PROG), n);
+    ck_assert_int_eq(memcmp(a, b, (size_t)n * sizeof *a), 0);
+    for (int M = 1; M <= 8; M++) {
+        n = zl_schedule_gpipe(M, a, MAX_PROG);
+        ck_assert_int_eq(zl_schedule_gpipe_stage(M, 1, 0, b, MAX_PROG), n);
+        ck_assert_int_eq(memcmp(a, b, (size_t)n * sizeof *a), 0);
+        ck_assert_int_eq(zl_schedule_steps(ZL_SCHEDULE_GPIPE, M, 1), 2 * M);
+    }
+}
+END_TEST
+
 /* An independent generator: DeepSpeed's schedule.py (TrainSchedule.steps,
  * _step_to_micro_batch and its four helpers, InferenceSchedule.steps, num_pipe_buffers)
  * transcribed literally, branch by branch, into per-step lists; floor division as Python's
@@ -509,10 +547,11 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
     zl_instr prog[MAX_PROG];
     int n = stage_prog(kind, M, S, s, prog);
     int nbuf = zl_schedule_stage_buffers(kind, M, S, s);
-    bool train = kind == ZL_SCHEDULE_TRAIN, last = s == S - 1;
+    bool train = kind != ZL_SCHEDULE_INFERENCE, last = s == S - 1;
     int occ[8], done[8]; /* the micro-batch a buffer holds / last released (-1: none) */
     for (int b = 0; b < 8; b++) occ[b] = done[b] = -1;
     int next_fwd = 0, in_flight = 0, last_bwd = -1, boundary = 0;
+    zl_instr_kind last_pass = ZL_BACKWARD_PASS; /* the latest forward or backward */
     for (int i = 0; i < n; i++) {
         const zl_instr *in = &prog[i];
         int b = in->buffer, t = in->step;
@@ -553,6 +592,10 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
             ck_assert_int_ge(occ[b], 0);
             mb = occ[b];
             ck_assert_int_eq(mb, next_fwd - 1);
+            /* and no pass ran since that forward: with activation checkpointing the
+             * output lives in an area the next pass overwrites (engine_pipe.c) */
+            ck_assert_msg(last_pass == ZL_FORWARD_PASS, "stage %d step %d: SendActivation(%d) "
+                          "after a backward", s, t, b);
             if (!train) occ[b] = -1, in_flight--; /* inference: sent is done */
             break;
         case ZL_RECV_GRAD: /* the gradient of a held micro-batch, about to be backwarded */
@@ -574,11 +617,14 @@ static void trace_stage(zl_schedule_kind kind, int M, int S, int s, stage_trace 
         case ZL_SEND_GRAD: /* the input gradient of the backward of the step before */
             ck_assert(train && s > 0);
             ck_assert_int_eq(done[b], last_bwd);
-            ck_assert(i == 0 || prog[i - 1].step < t); /* first in its step */
+            /* 1F1B sends it first in its step; GPipe's even stages receive the next
+             * gradient first (schedule.h); either way before the next backward */
+            if (kind == ZL_SCHEDULE_TRAIN) ck_assert(i == 0 || prog[i - 1].step < t);
             mb = done[b];
             break;
         default: ck_abort();
         }
+        if (in->kind == ZL_FORWARD_PASS || in->kind == ZL_BACKWARD_PASS) last_pass = in->kind;
         if (in->kind == ZL_SEND_ACTIVATION || in->kind == ZL_RECV_ACTIVATION ||
             in->kind == ZL_SEND_GRAD || in->kind == ZL_RECV_GRAD) {
             ck_assert_int_lt(tr->nops[t], 4);
@@ -606,29 +652,66 @@ static int toward(const stage_trace *tr, int t, int s, int peer, p2p_op *out)
     return k;
 }
 
-/* For S in 1..4, M in 1..8: every micro-batch is forwarded (and, training, backwarded)
- * exactly once per stage, in order; a buffer is never refilled while it holds a
- * micro-batch waiting for its backward (inference: for its send); 1F1B holds at most
- * min(S - stage, M) micro-batches at once, which is what its buffer count allows for; and
- * between neighbours s and s + 1, in every step, s's sends and receives toward s + 1 meet
- * s + 1's receives and sends toward s one for one, in the same order (so blocking p2p
- * cannot deadlock), carrying the same micro-batch. */
+/* Blocking p2p within step t: every stage works through its p2p operations in order, and
+ * an operation completes in a round where the peer's current operation is its
+ * counterpart (a rendezvous). Returns the rounds the step takes; a deadlock (a round in
+ * which nothing completes) fails the test. DeepSpeed's parity orders make every pair of
+ * neighbours meet in at most two rounds; an order that ignored it would chain the stages
+ * one after another (S - 1 rounds for a step that moves an activation on every link). */
+static int p2p_rounds(const stage_trace *tr, int S, int t, const char *what, int M)
+{
+    int at[4] = {0}, rounds = 0;
+    for (;;) {
+        bool left = false, go[4] = {false};
+        for (int s = 0; s < S; s++) {
+            if (at[s] >= tr[s].nops[t]) continue;
+            left = true;
+            zl_instr_kind k = tr[s].ops[t][at[s]].kind;
+            int peer = k == ZL_SEND_ACTIVATION || k == ZL_RECV_GRAD ? s + 1 : s - 1;
+            ck_assert(peer >= 0 && peer < S);
+            if (at[peer] >= tr[peer].nops[t]) continue;
+            zl_instr_kind pk = tr[peer].ops[t][at[peer]].kind;
+            int back = pk == ZL_SEND_ACTIVATION || pk == ZL_RECV_GRAD ? peer + 1 : peer - 1;
+            go[s] = back == s;
+        }
+        if (!left) return rounds;
+        bool moved = false;
+        for (int s = 0; s < S; s++)
+            if (go[s]) at[s]++, moved = true;
+        ck_assert_msg(moved, "%s S=%d M=%d step %d: the stages' blocking p2p deadlocks", what, S, M, t);
+        rounds++;
+    }
+}
+
+/* For S in 1..4, M in 1..8, for 1F1B, GPipe and inference: every micro-batch is forwarded
+ * (and, training, backwarded) exactly once per stage, in order; a buffer is never
+ * refilled while it holds a micro-batch waiting for its backward (inference: for its
+ * send); an activation is sent before the stage's next pass; 1F1B holds at most
+ * min(S - stage, M) micro-batches at once, which is what its buffer count allows for,
+ * GPipe all M; between neighbours s and s + 1, in every step, s's sends and receives
+ * toward s + 1 meet s + 1's receives and sends toward s one for one, in the same order,
+ * carrying the same micro-batch; and the step's blocking operations complete in at most
+ * two rounds (p2p_rounds), so they cannot deadlock. */
 START_TEST(test_schedule_invariants)
 {
     static stage_trace tr[4];
-    int pairs = 0;
-    for (int kind = 0; kind < 2; kind++) {
-        zl_schedule_kind k = kind ? ZL_SCHEDULE_INFERENCE : ZL_SCHEDULE_TRAIN;
+    static const zl_schedule_kind kinds[] = {ZL_SCHEDULE_TRAIN, ZL_SCHEDULE_INFERENCE,
+                                             ZL_SCHEDULE_GPIPE};
+    static const char *names[] = {"train", "inference", "gpipe"};
+    int pairs[3] = {0};
+    for (int kind = 0; kind < 3; kind++) {
+        zl_schedule_kind k = kinds[kind];
         for (int S = 1; S <= 4; S++)
             for (int M = 1; M <= 8; M++) {
                 for (int s = 0; s < S; s++) {
                     trace_stage(k, M, S, s, &tr[s]);
-                    if (!kind) {
+                    if (k == ZL_SCHEDULE_TRAIN) {
                         int want = S - s < M ? S - s : M;
                         ck_assert_int_eq(tr[s].max_in_flight, want);
                     }
+                    if (k == ZL_SCHEDULE_GPIPE) ck_assert_int_eq(tr[s].max_in_flight, M);
                 }
-                for (int t = 0; t < zl_schedule_steps(k, M, S); t++)
+                for (int t = 0; t < zl_schedule_steps(k, M, S); t++) {
                     for (int s = 0; s < S; s++) {
                         p2p_op a[4], b[4];
                         if (s == 0) ck_assert_int_eq(toward(&tr[s], t, s, -1, a), 0);
@@ -636,19 +719,26 @@ START_TEST(test_schedule_invariants)
                         if (s == S - 1) continue;
                         int na = toward(&tr[s], t, s, s + 1, a);
                         int nb = toward(&tr[s + 1], t, s + 1, s, b);
-                        ck_assert_msg(na == nb, "S=%d M=%d step %d: stages %d and %d issue %d and %d p2p ops",
-                                      S, M, t, s, s + 1, na, nb);
+                        ck_assert_msg(na == nb, "%s S=%d M=%d step %d: stages %d and %d issue %d and %d p2p ops",
+                                      names[kind], S, M, t, s, s + 1, na, nb);
                         for (int i = 0; i < na; i++) {
                             zl_instr_kind partner = a[i].kind == ZL_SEND_ACTIVATION ? ZL_RECV_ACTIVATION
                                                                                     : ZL_SEND_GRAD;
                             ck_assert_int_eq(b[i].kind, partner);
                             ck_assert_int_eq(a[i].mb, b[i].mb);
-                            pairs++;
+                            pairs[kind]++;
                         }
                     }
+                    int rounds = p2p_rounds(tr, S, t, names[kind], M);
+                    ck_assert_msg(rounds <= 2, "%s S=%d M=%d step %d: the p2p takes %d rounds",
+                                  names[kind], S, M, t, rounds);
+                }
             }
     }
-    ck_assert_int_gt(pairs, 500);
+    printf("p2p pairs checked: train %d, inference %d, gpipe %d\n", pairs[0], pairs[1], pairs[2]);
+    ck_assert_int_gt(pairs[0], 400);
+    ck_assert_int_gt(pairs[1], 100);
+    ck_assert_int_gt(pairs[2], 400);
 }
 END_TEST
 
@@ -734,6 +824,80 @@ START_TEST(test_executor_refuses_p2p)
 }
 END_TEST
 
+/* GPipe in a plan (plan/plan_pipe.c replays the stages' schedules against each other):
+ * its bubble with uniform stages is 1F1B's fraction, (S - 1) / (M + S - 1), S - 1 slots
+ * of forward fill and S - 1 of backward drain; what it costs is memory: stage 0 holds M
+ * micro-batches' activations at the turn, 1F1B's at most S. A model whose embedding and
+ * head are negligible beside its blocks (vocabulary 64, 32 blocks of width 2048, cut by
+ * "type:block"; check_plan_pipe.c's), S = 4, M = 8. */
+static void gpipe_plan(zl_schedule_kind kind, int stage, char **trace, zl_plan_result *r)
+{
+    static const zl_gpt_config even = {"even", 64, 1024, 32, 16, 2048};
+    static zl_cluster c;
+    zl_plan_request req;
+    memset(&req, 0, sizeof req);
+    ck_assert_int_eq(zl_cluster_parse("4xa100-80gb", &c), ZL_OK);
+    req.model = even;
+    req.world_size = 1;
+    req.pipe_stages = 4;
+    req.pipe_stage = stage;
+    req.cluster = &c;
+    req.device_memory = c.device->memory;
+    req.device_name = c.device->display;
+    req.gpu = true;
+    zl_engine_options *o = &req.options;
+    o->micro_batch_size = 1;
+    o->gradient_accumulation_steps = 8;
+    o->seq_len = 1024;
+    zl_optimizer_params_default(&o->optimizer, ZL_OPTIMIZER_ADAMW);
+    zl_lr_schedule_params_default(&o->scheduler, ZL_LR_CONSTANT);
+    o->precision.dtype = ZL_BF16;
+    o->schedule = kind;
+    snprintf(o->pipe_partition, sizeof o->pipe_partition, "type:block");
+    size_t len = 0;
+    if (trace) req.trace = open_memstream(trace, &len);
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    if (trace) fclose(req.trace);
+}
+
+START_TEST(test_gpipe_plan_bubble_and_memory)
+{
+    enum { S = 4, M = 8 };
+    zl_plan_result *gp = malloc(sizeof *gp), *tr = malloc(sizeof *tr), *one = malloc(sizeof *one);
+    char *text = NULL;
+    gpipe_plan(ZL_SCHEDULE_GPIPE, -1, &text, gp);
+    gpipe_plan(ZL_SCHEDULE_TRAIN, -1, NULL, tr);
+    double want = (double)(S - 1) / (M + S - 1);
+    printf("plan S=%d M=%d: GPipe bubble %.4f, 1F1B %.4f, (S-1)/(M+S-1) = %.4f; step %.4f s vs %.4f s\n",
+           S, M, gp->bubble_fraction, tr->bubble_fraction, want, gp->step_seconds, tr->step_seconds);
+    ck_assert_msg(fabs(gp->bubble_fraction - want) <= 0.02 * want, "GPipe's bubble %.4f, formula %.4f",
+                  gp->bubble_fraction, want);
+    /* the replay ran GPipe's order: on stage 0 every forward before the first backward */
+    const char *first_bwd = strstr(text, "\"BackwardPass(buffer_id=0)\", \"ph\": \"X\", \"pid\": 0,");
+    const char *last_fwd = strstr(text, "\"ForwardPass(buffer_id=7)\", \"ph\": \"X\", \"pid\": 0,");
+    ck_assert(first_bwd && last_fwd && last_fwd < first_bwd);
+    /* Memory: stage 0 of the pipeline is stage 0 planned alone with all M micro-batches
+     * (a plan may not run fewer for GPipe: it holds them all), M slots of activations
+     * against 1F1B's S. */
+    gpipe_plan(ZL_SCHEDULE_GPIPE, 0, NULL, one);
+    ck_assert_uint_eq(gp->stage_peak_nbytes[0], one->ledger.peak_nbytes);
+    size_t act_gp = zl_ledger_peak(&one->ledger, "act.h.0");
+    gpipe_plan(ZL_SCHEDULE_TRAIN, 0, NULL, one);
+    ck_assert_uint_eq(tr->stage_peak_nbytes[0], one->ledger.peak_nbytes);
+    size_t act_tr = zl_ledger_peak(&one->ledger, "act.h.0");
+    printf("plan S=%d M=%d stage 0: act.h.0 %zu bytes (GPipe) vs %zu (1F1B); stage peak %.2f GiB vs %.2f GiB\n",
+           S, M, act_gp, act_tr, gp->stage_peak_nbytes[0] / 1073741824.0,
+           tr->stage_peak_nbytes[0] / 1073741824.0);
+    ck_assert_uint_gt(act_tr, 0);
+    ck_assert_uint_eq(act_gp * S, act_tr * M);
+    ck_assert_uint_gt(gp->stage_peak_nbytes[0], tr->stage_peak_nbytes[0]);
+    free(text);
+    free(one);
+    free(tr);
+    free(gp);
+}
+END_TEST
+
 static Suite *schedule_suite(void)
 {
     Suite *s = suite_create("schedule");
@@ -749,11 +913,13 @@ static Suite *schedule_suite(void)
     tcase_add_test(pipe, test_one_stage_steps);
     tcase_add_test(pipe, test_train_schedule_reference_vector);
     tcase_add_test(pipe, test_inference_schedule_reference_vector);
+    tcase_add_test(pipe, test_gpipe_two_stages_vector);
     tcase_add_test(pipe, test_schedules_equal_transcription);
     tcase_add_test(pipe, test_schedule_invariants);
     tcase_add_test(pipe, test_one_stage_pipeline_schedules);
     tcase_add_test(pipe, test_train_schedule_one_stage_runs);
     tcase_add_test(pipe, test_executor_refuses_p2p);
+    tcase_add_test(pipe, test_gpipe_plan_bubble_and_memory);
     suite_add_tcase(s, pipe);
     return s;
 }
