@@ -27,6 +27,7 @@ typedef struct plan_args {
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
     long tensor_parallel; /* --tensor-parallel; 0: the config's */
     bool sequence_parallel; /* --sequence-parallel */
+    bool gpipe; /* --pipeline-schedule gpipe */
     bool json, search;
 } plan_args;
 
@@ -52,6 +53,7 @@ static void plan_usage(FILE *out)
             "  --tensor-parallel T  split each block over T GPUs (Megatron-LM's layers;\n"
             "                     the config's tensor_parallel.autotp_size)\n"
             "  --sequence-parallel  with --tensor-parallel: the stream split by tokens too\n"
+            "  --pipeline-schedule 1f1b|gpipe  the stages' schedule (default 1f1b)\n"
             "  --search           try ZeRO stages 0-3, offload of the optimizer to the host\n"
             "                     (stages 1-3) and of the parameters (stage 3), activation\n"
             "                     checkpointing off and on, and micro-batch sizes at the same\n"
@@ -63,7 +65,7 @@ static void plan_usage(FILE *out)
 
 static int parse_args(int argc, char **argv, plan_args *a)
 {
-    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE, O_TP, O_SP };
+    enum { O_CONFIG = 1, O_MODEL, O_CLUSTER, O_SEQ, O_SEARCH, O_TRACE, O_JSON, O_HELP, O_CKPT, O_PIPE, O_TP, O_SP, O_SCHED };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG}, {"model", required_argument, 0, O_MODEL},
         {"cluster", required_argument, 0, O_CLUSTER}, {"seq-len", required_argument, 0, O_SEQ},
@@ -73,6 +75,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
         {"pipeline-stages", required_argument, 0, O_PIPE},
         {"tensor-parallel", required_argument, 0, O_TP},
         {"sequence-parallel", no_argument, 0, O_SP},
+        {"pipeline-schedule", required_argument, 0, O_SCHED},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     opterr = 0;
@@ -93,6 +96,14 @@ static int parse_args(int argc, char **argv, plan_args *a)
                 return ZL_EXIT_USAGE;
             break;
         case O_SP: a->sequence_parallel = true; break;
+        case O_SCHED:
+            if (strcmp(optarg, "1f1b") && strcmp(optarg, "gpipe")) {
+                fprintf(stderr, "zerolab %s: --pipeline-schedule is 1f1b (DeepSpeed's, the default) "
+                                "or gpipe, got '%s'\n", "plan", optarg);
+                return ZL_EXIT_USAGE;
+            }
+            a->gpipe = !strcmp(optarg, "gpipe");
+            break;
         case O_TP:
             if (!zl_cli_parse_positive("plan", "--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
                 return ZL_EXIT_USAGE;
@@ -269,8 +280,8 @@ static void print_human(const plan_args *a, const setup *s, const zl_plan_result
            o->micro_batch_size * o->gradient_accumulation_steps * dp, o->micro_batch_size,
            o->gradient_accumulation_steps, dp, o->seq_len);
     if (r->pipe_stages > 1) {
-        printf("  pipeline: %d stages x %d data-parallel, DeepSpeed's 1F1B; device peak per stage "
-               "(GiB):", r->pipe_stages, dp);
+        printf("  pipeline: %d stages x %d data-parallel, %s; device peak per stage (GiB):",
+               r->pipe_stages, dp, o->schedule == ZL_SCHEDULE_GPIPE ? "GPipe" : "DeepSpeed's 1F1B");
         for (int st = 0; st < r->pipe_stages; st++) printf(" %.2f", gib(r->stage_peak_nbytes[st]));
         printf("\n");
     }
@@ -641,6 +652,7 @@ int zl_cmd_plan(int argc, char **argv)
     ro.pipeline_stages = (int)a.pipeline_stages;
     ro.tensor_parallel = (int)a.tensor_parallel;
     ro.sequence_parallel = a.sequence_parallel;
+    ro.pipeline_gpipe = a.gpipe;
     zl_run run;
     if (zl_run_configure(&run, &ro, W) != ZL_OK) return zl_cli_fail();
     s.req.model = run.model;

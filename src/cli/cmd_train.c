@@ -42,6 +42,7 @@ typedef struct train_args {
     long pipeline_stages; /* --pipeline-stages; 0: the config's */
     long tensor_parallel; /* --tensor-parallel; 0: the config's */
     bool sequence_parallel; /* --sequence-parallel */
+    bool gpipe; /* --pipeline-schedule gpipe */
     size_t device_memory; /* 0: unlimited */
     bool print_memory;
     zl_config_fill fill; /* --micro-batch, --grad-accum, --train-batch-size, --lr, ... */
@@ -69,6 +70,8 @@ static void train_usage(FILE *out)
             "  --tensor-parallel T  split every block's heads and MLP over T neighbouring\n"
             "                    ranks, Megatron-LM's layers (DeepSpeed's\n"
             "                    tensor_parallel.autotp_size)\n"
+            "  --pipeline-schedule 1f1b|gpipe  the stages' schedule: DeepSpeed's 1F1B (default)\n"
+            "                    or GPipe (all forwards, then all backwards)\n"
             "  --sequence-parallel  with --tensor-parallel: split the stream between the\n"
             "                    blocks over the tensor-parallel ranks by tokens (Megatron's\n"
             "                    sequence parallelism: 1/T of the LayerNorms' activations)\n"
@@ -176,7 +179,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 {
     enum { O_CONFIG = 1, O_MODEL, O_DATA, O_STEPS, O_SEED, O_SEQ, O_BACKEND, O_THREADS, O_MEMORY,
            O_BUDGET, O_DEVICE, O_CLUSTER, O_TRACE, O_TIMEOUT, O_HELP, O_FILL, O_VERBOSE, O_SAVE,
-           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE, O_TP, O_SP };
+           O_SAVE_INTERVAL, O_LOAD, O_TAG, O_CKPT, O_PIPE, O_TP, O_SP, O_SCHED };
     static const struct option opts[] = {
         {"config", required_argument, 0, O_CONFIG},   {"model", required_argument, 0, O_MODEL},
         {"data", required_argument, 0, O_DATA},       {"steps", required_argument, 0, O_STEPS},
@@ -196,6 +199,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"pipeline-stages", required_argument, 0, O_PIPE},
         {"tensor-parallel", required_argument, 0, O_TP},
         {"sequence-parallel", no_argument, 0, O_SP},
+        {"pipeline-schedule", required_argument, 0, O_SCHED},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->seed = -1;
@@ -236,6 +240,14 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_STEPS: if (!parse_positive("--steps", optarg, INT_MAX, &a->steps)) return ZL_EXIT_USAGE; break;
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
         case O_SP: a->sequence_parallel = true; break;
+        case O_SCHED:
+            if (strcmp(optarg, "1f1b") && strcmp(optarg, "gpipe")) {
+                fprintf(stderr, "zerolab %s: --pipeline-schedule is 1f1b (DeepSpeed's, the default) "
+                                "or gpipe, got '%s'\n", "train", optarg);
+                return ZL_EXIT_USAGE;
+            }
+            a->gpipe = !strcmp(optarg, "gpipe");
+            break;
         case O_TP:
             if (!parse_positive("--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
                 return ZL_EXIT_USAGE;
@@ -496,6 +508,7 @@ static void run_options(const train_args *a, zl_comm *world, zl_run_options *o)
     o->pipeline_stages = (int)a->pipeline_stages;
     o->tensor_parallel = (int)a->tensor_parallel;
     o->sequence_parallel = a->sequence_parallel;
+    o->pipeline_gpipe = a->gpipe;
     o->backend = a->backend;
     o->device = a->device;
     o->cluster = a->cluster;
@@ -617,8 +630,9 @@ static int train(const train_args *a)
     if (!strcmp(run.backend, "cpu")) zl_print0("  BLAS %s\n", zl_cpu_blas_report());
     if (run.pipe_size > 1) print_stages(engine);
     if (run.pipe_size > 1)
-        zl_print0("  pipeline: %d stages x %d data-parallel replica%s, DeepSpeed's 1F1B schedule "
+        zl_print0("  pipeline: %d stages x %d data-parallel replica%s, %s schedule "
                   "(partition %s)\n", run.pipe_size, run.dp_size, run.dp_size == 1 ? "" : "s",
+                  o->schedule == ZL_SCHEDULE_GPIPE ? "GPipe's" : "DeepSpeed's 1F1B",
                   o->pipe_partition[0] && strcmp(o->pipe_partition, "best") ? o->pipe_partition : "parameters");
     if (run.tp_size > 1)
         zl_print0("  tensor parallelism: %d ranks split each block's %d heads and MLP "

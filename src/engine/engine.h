@@ -123,7 +123,8 @@ typedef struct zl_engine_options {
     zl_engine_precision precision;
     /* The order of zl_engine_train_batch's instructions (engine/schedule.h); it sets how
      * many micro-batches are in flight, and so how many activation slots the engine
-     * allocates. Zero: DeepSpeed's data-parallel schedule, one slot. */
+     * allocates. Zero: DeepSpeed's data-parallel schedule, one slot. With pipeline
+     * stages: ZL_SCHEDULE_GPIPE runs GPipe across them, anything else DeepSpeed's 1F1B. */
     zl_schedule_kind schedule;
     /* Each tie member (GPT-2's head) keeps its own copy of the tied parameter and its
      * gradient, summed with the owner's once per step (ReduceTiedGrads), as pipeline

@@ -2,7 +2,7 @@
  *
  * The layer list is cut into stages (pipe/partition.h) and each rank of the pipeline
  * group holds one stage: its layers' parameters, gradients, optimizer state and
- * activations only (zl_model_set_stage). The step is DeepSpeed's TrainSchedule
+ * activations only (zl_model_set_stage). The step is DeepSpeed's TrainSchedule, or GPipe's
  * (engine/schedule.h), run by the same executor as one stage's: what this file adds are
  * the instructions that cross stages.
  *
@@ -179,7 +179,8 @@ zl_status zl__engine_pipe_p2p(zl_engine *e, const zl_instr *in)
             e->pipe_shapes_sent = true;
         }
         /* With activation checkpointing the output lives in the shared segment area until
-         * the next pass: the schedule sends it first (TrainSchedule does). */
+         * the next pass: the schedule sends it first (TrainSchedule and GPipe do,
+         * tests/unit/check_schedule.c). */
         return zl_comm_send(pipe, zl_model_stage_output(m), n, dt, e->stage + 1, TAG_ACTIVATION);
     case ZL_RECV_ACTIVATION:
         if (!e->pipe_shapes_checked) {

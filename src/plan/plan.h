@@ -90,7 +90,7 @@ typedef struct zl_plan_result {
      * (the largest device peak, or the first that did not fit), each stage's device peak,
      * and with a clock the step across the stages: bubble_fraction is the stages' mean
      * idle share of the time from the step's start to the last backward (DeepSpeed's
-     * TrainSchedule leaves (S - 1) / (M + S - 1) idle with uniform stages). */
+     * TrainSchedule and GPipe leave (S - 1) / (M + S - 1) idle with uniform stages). */
     int pipe_stages, pipe_worst_stage;
 #define ZL_PLAN_MAX_STAGES 256
     size_t stage_peak_nbytes[ZL_PLAN_MAX_STAGES];

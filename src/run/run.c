@@ -145,6 +145,7 @@ static zl_status resolve(zl_run *run, const zl_run_options *a)
     else if (cfg->zerolab.checkpoint_activations > 0)
         run->options.checkpoint_interval = (int)cfg->zerolab.checkpoint_activations;
     run->options.sequence_parallel = a->sequence_parallel;
+    if (a->pipeline_gpipe) run->options.schedule = ZL_SCHEDULE_GPIPE;
     /* The layers' cut: DeepSpeed's partition_method ("best", the block's default, is
      * "parameters"). */
     snprintf(run->options.pipe_partition, sizeof run->options.pipe_partition, "%s",

@@ -81,6 +81,10 @@ typedef struct zl_run_options {
     /* Sequence parallelism with tensor parallelism (--sequence-parallel): the stream between
      * the blocks split over the tensor-parallel group by token rows (engine.h). */
     bool sequence_parallel;
+    /* The pipeline's schedule (--pipeline-schedule): DeepSpeed's 1F1B (the default) or
+     * GPipe (all forwards, then all backwards: M micro-batches' activations per stage; for
+     * teaching). */
+    bool pipeline_gpipe;
     int seq_len;         /* tokens per sequence (0: min(max_seq_len, 128);
                           * ZL_RUN_SEQ_LEN_MODEL: the model's max_seq_len) */
     const char *backend; /* "ref", "cpu", "cuda" (NULL: zerolab.backend, else "cpu") */

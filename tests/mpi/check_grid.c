@@ -1,6 +1,7 @@
 /* The 3-D grid against the main oracle: one rank training the same global batch. The
  * world is cut into a pipe x data x model grid (comm/topology.h, model innermost):
- * pipeline stages run DeepSpeed's TrainSchedule over their layers (engine/engine_pipe.c),
+ * pipeline stages run DeepSpeed's TrainSchedule (and GPipe) over their layers
+ * (engine/engine_pipe.c),
  * tensor-parallel ranks split every block's heads and MLP units (model/block.c), and after
  * 10 steps the losses, the gradient norm and the weights must equal the single-rank run's
  * within 1e-5 relative in fp32 (the same arithmetic, up to the order of partial sums: the
