@@ -106,3 +106,14 @@ bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, lon
     *out = v;
     return true;
 }
+
+bool zl_cli_parse_pipeline_schedule(const char *cmd, const char *s, bool *gpipe)
+{
+    if (strcmp(s, "1f1b") && strcmp(s, "gpipe")) {
+        fprintf(stderr, "zerolab %s: --pipeline-schedule is 1f1b (DeepSpeed's, the default) or "
+                        "gpipe, got '%s'\n", cmd, s);
+        return false;
+    }
+    *gpipe = !strcmp(s, "gpipe");
+    return true;
+}

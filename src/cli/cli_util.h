@@ -27,5 +27,8 @@ int zl_cli_fail(void);
  * number, and "... is out of range: at most MAX" above max (never truncated: a value that
  * lands in an int must pass INT_MAX or less). */
 bool zl_cli_parse_positive(const char *cmd, const char *flag, const char *s, long max, long *out);
+/* --pipeline-schedule's value: "1f1b" (DeepSpeed's, *gpipe false) or "gpipe"; else a
+ * message on stderr naming the command and false. */
+bool zl_cli_parse_pipeline_schedule(const char *cmd, const char *s, bool *gpipe);
 
 #endif

@@ -97,12 +97,7 @@ static int parse_args(int argc, char **argv, plan_args *a)
             break;
         case O_SP: a->sequence_parallel = true; break;
         case O_SCHED:
-            if (strcmp(optarg, "1f1b") && strcmp(optarg, "gpipe")) {
-                fprintf(stderr, "zerolab %s: --pipeline-schedule is 1f1b (DeepSpeed's, the default) "
-                                "or gpipe, got '%s'\n", "plan", optarg);
-                return ZL_EXIT_USAGE;
-            }
-            a->gpipe = !strcmp(optarg, "gpipe");
+            if (!zl_cli_parse_pipeline_schedule("plan", optarg, &a->gpipe)) return ZL_EXIT_USAGE;
             break;
         case O_TP:
             if (!zl_cli_parse_positive("plan", "--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))

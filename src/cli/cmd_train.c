@@ -241,12 +241,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_SEQ: if (!parse_positive("--seq-len", optarg, INT_MAX, &a->seq_len)) return ZL_EXIT_USAGE; break;
         case O_SP: a->sequence_parallel = true; break;
         case O_SCHED:
-            if (strcmp(optarg, "1f1b") && strcmp(optarg, "gpipe")) {
-                fprintf(stderr, "zerolab %s: --pipeline-schedule is 1f1b (DeepSpeed's, the default) "
-                                "or gpipe, got '%s'\n", "train", optarg);
-                return ZL_EXIT_USAGE;
-            }
-            a->gpipe = !strcmp(optarg, "gpipe");
+            if (!zl_cli_parse_pipeline_schedule("train", optarg, &a->gpipe)) return ZL_EXIT_USAGE;
             break;
         case O_TP:
             if (!parse_positive("--tensor-parallel", optarg, 1 << 16, &a->tensor_parallel))
