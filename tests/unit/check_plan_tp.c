@@ -14,7 +14,15 @@
  *    fp32 master and Adam's two moments) with its 6 blocks' parameters computed by hand
  *    from Megatron's split, and its device peak within 5% of that plus the activations of
  *    the micro-batches 1F1B keeps in flight there (16 - s); the first stage's states
- *    count 1/8 of the vocabulary's embedding rows (vocabulary-parallel). */
+ *    count 1/8 of the vocabulary's embedding rows (vocabulary-parallel).
+ *  - The ZeRO paper (Rajbhandari et al. 2020), Table 2's row for model parallelism 16 on
+ *    1024 V100-32GB (64-way data parallel): the largest model whose model states fit 32 GB
+ *    per GPU is 32B parameters without ZeRO (16 bytes each over 16 model-parallel ranks),
+ *    121.6B with P_os (4 + 12/64 bytes) and 230.4B with P_os+g (2 + 14/64). The plan of a
+ *    GPT near each size, with tensor parallelism 16 and 64 data-parallel ranks in fp16,
+ *    gives per-GPU model states from which those maxima follow within 1% (the parameters
+ *    every tensor-parallel rank holds whole, LayerNorms, biases, positions, are the
+ *    difference). P_os+g+p (ZeRO-3 with tensor parallelism) is not built. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +132,47 @@ START_TEST(test_megatron_175b_tp8_pp16)
 }
 END_TEST
 
+/* The model states per GPU of a GPT of C channels and L layers at ZeRO `stage`, tensor
+ * parallelism 16 and 64 data-parallel ranks, fp16 (the paper's mixed precision). */
+static double zero_mp16_states(int stage, int L, int C, int NH, double *psi)
+{
+    zl_plan_request req;
+    request(&req, 16, 0, 1);
+    req.model = (zl_gpt_config){"zero-mp16", 50257, 2048, L, NH, C};
+    req.world_size = 64;
+    req.options.seq_len = 16; /* the model states do not depend on it */
+    req.options.precision.dtype = ZL_F16;
+    req.options.zero_stage = stage;
+    req.options.reduce_scatter = true;
+    req.options.use_multi_rank_bucket_allreduce = true;
+    zl_plan_result *r = malloc(sizeof *r);
+    ck_assert_int_eq(zl_plan_run(&req, r), ZL_OK);
+    *psi = (double)r->params;
+    double states = (double)zl_plan_model_states(&r->ledger);
+    free(r);
+    return states;
+}
+
+START_TEST(test_zero_paper_table2_mp16)
+{
+    static const struct { int stage, L, C, NH; double paper_b, k; } rows[] = {
+        {0, 64, 6400, 64, 32.0, 16.0},               /* baseline: 16 bytes per parameter */
+        {1, 96, 10240, 80, 121.6, 4.0 + 12.0 / 64},  /* P_os */
+        {2, 128, 12288, 96, 230.4, 2.0 + 14.0 / 64}, /* P_os+g */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double psi, states = zero_mp16_states(rows[i].stage, rows[i].L, rows[i].C, rows[i].NH, &psi);
+        /* the largest model at this many bytes per parameter per GPU, in 32 GB */
+        double max_b = 32e9 * psi / states / 1e9;
+        printf("  ZeRO stage %d, MP 16 x DP 64: %.1fB parameters hold %.2f GB per GPU: at most "
+               "%.1fB in 32 GB (paper %.1fB; the formula %.1fB)\n", rows[i].stage, psi / 1e9,
+               states / 1e9, max_b, rows[i].paper_b, 32e9 * 16 / rows[i].k / 1e9);
+        ck_assert_msg(fabs(max_b - rows[i].paper_b) <= 0.01 * rows[i].paper_b,
+                      "stage %d: %.2fB, the paper's %.1fB", rows[i].stage, max_b, rows[i].paper_b);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("plan_tp");
@@ -131,6 +180,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_korthikanti_layer_activations);
     tcase_add_test(tc, test_megatron_175b_tp8_pp16);
+    tcase_add_test(tc, test_zero_paper_table2_mp16);
     suite_add_tcase(s, tc);
     return s;
 }
