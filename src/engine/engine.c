@@ -182,9 +182,10 @@ static zl_status create_local(zl_engine *e, const zl_gpt_config *model_cfg)
     zl_model *m = &e->model;
     e->first_layer = 0; /* every layer, unless pipeline stages split the list */
     e->last_layer = m->num_layers;
+    if ((st = zl__engine_pipe_setup(e)) != ZL_OK) return st; /* the cut: the whole model's */
     if ((st = zl_model_set_tensor_parallel(m, opt->tp)) != ZL_OK) return st;
     if (opt->sequence_parallel) zl_model_set_sequence_parallel(m);
-    if ((st = zl__engine_pipe_setup(e)) != ZL_OK) return st;
+    if ((st = zl__engine_pipe_take_stage(e)) != ZL_OK) return st;
     e->zero.opt.overlap_comm = opt->overlap_comm; /* a pipeline turns it off */
     if ((st = build_ranges(e)) != ZL_OK) return st;
     e->zero.ranges = e->ranges;

@@ -60,6 +60,10 @@ typedef struct zl_engine_options {
      * gradient norm and the overflow check span the stages. */
     zl_comm *pipe;
     char pipe_partition[128];
+    /* The cut itself, pipe->size + 1 boundaries (pipe/partition.h), when the caller has it
+     * already (a plan creates an engine per stage of one cut); NULL: from pipe_partition.
+     * Borrowed for zl_engine_create only. */
+    const int *pipe_bounds;
     /* Tensor parallelism (Megatron-LM's layers, model/block.c): tp is the group that
      * splits each block's heads and MLP units (not owned; NULL or one rank: none). ZeRO
      * 0-2 without offload. mp: every rank that holds the same data-parallel index (the

@@ -92,9 +92,11 @@ zl_status zl__engine_use_layer(zl_engine *e, int l, bool backward);
 static inline bool zl__engine_piped(const zl_engine *e) { return e->num_stages > 1; }
 /* The stage that runs layer l. */
 int zl__engine_stage_of(const zl_engine *e, int l);
-/* Cut the model into stages and make it this rank's (after zl_model_create, before any
- * allocation), printing the layout on rank 0 as DeepSpeed does; refuses ZeRO 2-3. */
+/* Cut the model into stages (after zl_model_create, on the whole model: every
+ * tensor-parallel rank makes the same cut, whatever its share of the vocabulary); refuses
+ * ZeRO 2-3. Then, after the tensor-parallel split, make the model this rank's stage. */
 zl_status zl__engine_pipe_setup(zl_engine *e);
+zl_status zl__engine_pipe_take_stage(zl_engine *e);
 zl_status zl__engine_pipe_alloc(zl_engine *e);
 void zl__engine_pipe_free(zl_engine *e);
 /* Every rank of the grid reads the step's micro-batches before any instruction runs and

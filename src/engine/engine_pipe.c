@@ -63,12 +63,28 @@ zl_status zl__engine_pipe_setup(zl_engine *e)
                          "zero_optimization.stage %d with %d pipeline stages)\n  hint: use "
                          "zero_optimization.stage 0 or 1, or run without pipeline stages",
                          e->opt.zero_stage, e->num_stages);
-    const char *method = e->opt.pipe_partition[0] ? e->opt.pipe_partition : "parameters";
-    zl_status st = zl_pipe_partition_model(m, method, e->num_stages, e->bounds);
-    if (st != ZL_OK) return st;
+    if (e->opt.pipe_bounds) { /* the caller's cut: checked, not recomputed */
+        memcpy(e->bounds, e->opt.pipe_bounds, (size_t)(e->num_stages + 1) * sizeof *e->bounds);
+        for (int s = 0; s < e->num_stages; s++)
+            if (e->bounds[s] >= e->bounds[s + 1] || e->bounds[0] != 0 ||
+                e->bounds[e->num_stages] != m->num_layers)
+                return zl_errorf(ZL_ERR_INVALID, "options.pipe_bounds is not a cut of %d layers "
+                                 "into %d stages", m->num_layers, e->num_stages);
+    } else {
+        const char *method = e->opt.pipe_partition[0] ? e->opt.pipe_partition : "parameters";
+        zl_status st = zl_pipe_partition_model(m, method, e->num_stages, e->bounds);
+        if (st != ZL_OK) return st;
+    }
+    e->opt.pipe_bounds = NULL; /* borrowed for create only */
     e->first_layer = e->bounds[e->stage];
     e->last_layer = e->bounds[e->stage + 1];
-    zl_model_set_stage(m, e->first_layer, e->last_layer);
+    return ZL_OK;
+}
+
+zl_status zl__engine_pipe_take_stage(zl_engine *e)
+{
+    if (!zl__engine_piped(e)) return ZL_OK;
+    zl_model_set_stage(&e->model, e->first_layer, e->last_layer);
     e->opt.overlap_comm = false; /* DeepSpeed's pipeline engine turns it off */
     /* Across stages: GPipe when asked (for teaching: every forward, then every backward,
      * a slot per micro-batch), else DeepSpeed's TrainSchedule (1F1B), which the

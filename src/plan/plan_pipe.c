@@ -25,6 +25,7 @@
 
 #include "base/log.h"
 #include "model/model.h"
+#include "pipe/partition.h"
 #include "plan/plan_internal.h"
 #include "sim/cost.h"
 
@@ -267,6 +268,19 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
     zl_status worst_st = ZL_OK;
     int worst = -1;
     double seconds = 0;
+    /* The cut, once: every stage's engine takes it instead of computing it again (the
+     * balanced partition is quadratic in the layers, and a search plans many pipelines). */
+    int bounds[ZL_PLAN_MAX_STAGES + 1];
+    if (st == ZL_OK) {
+        zl_device meta;
+        zl_model m;
+        const char *method = req->options.pipe_partition[0] ? req->options.pipe_partition : "parameters";
+        if ((st = zl_device_init(&meta, ZL_DEVICE_ACCEL, "meta", "cut", 0)) == ZL_OK &&
+            (st = zl_model_create(&m, &req->model, &meta)) == ZL_OK) {
+            st = zl_pipe_partition_model(&m, method, S, bounds); /* the whole model's, as the engine cuts */
+            zl_model_destroy(&m);
+        }
+    }
     /* A stage holds max(2, min(S - s, M)) micro-batches' activations: with M >= S, a run of
      * S micro-batches allocates what a run of M does, and its timing is stretched to M.
      * GPipe holds all M: it runs them all. */
@@ -276,6 +290,7 @@ zl_status zl__plan_pipeline(const zl_plan_request *req, zl_plan_result *res)
         zl_plan_request r = *req;
         r.pipe_stage = s;
         r.options.gradient_accumulation_steps = M_run;
+        r.options.pipe_bounds = bounds;
         r.trace = NULL; /* the pipeline's trace is the replay's */
         zl_status ss = zl__plan_stage(&r, one, clocked ? &t[s] : NULL);
         if (ss != ZL_OK && ss != ZL_ERR_OOM) {
