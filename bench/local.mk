@@ -45,10 +45,11 @@ bench-dp: zerolab$(EXEEXT)
 	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
 
 # Pipeline and tensor parallelism on 2 ranks (1 thread each) against one rank at 2
-# threads, the built-in config, M = 4 and 8 micro-batches: PP=2 against its bubble
-# (`make bench-pipe`), TP=2 (`make bench-tp`), both sharing the one-rank runs
-# (`make bench-grid`, as `make bench` does). Three repeats of each run; appends to
-# bench-results.txt. See docs/benchmarks.md for how long each takes.
+# threads, on the lab model (the built-in config, M = 4 and 8 micro-batches) and on
+# --model small (M = 4): PP=2 against its bubble (`make bench-pipe`), TP=2 (`make
+# bench-tp`), or both sharing the one-rank runs (`make bench-grid`, as `make bench`
+# does). Three repeats of each run; appends to bench-results.txt. How long each takes:
+# docs/benchmarks.md.
 EXTRA_DIST += %D%/pipe.sh
 .PHONY: bench-pipe bench-tp bench-grid
 bench-pipe: zerolab$(EXEEXT)

@@ -1,15 +1,20 @@
 #!/bin/sh
 # bench/pipe.sh: what pipeline and tensor parallelism deliver on this machine, for issue
-# 15's closing check. The built-in config (`zerolab train` without --config: the lab
-# model, micro-batch 16, sequence 64), trained through the zerolab command itself, with
-# the same global batch (micro-batch x --grad-accum M, data-parallel 1) three ways:
+# 15's closing check. Two configs, trained through the zerolab command itself:
+#   lab:   the built-in config (`zerolab train` without --config: the lab model, 0.12M
+#          parameters, C=64; micro-batch 16, sequence 64), M = 4 and 8;
+#   small: --model small (5.29M parameters, C=256, bench/dp.sh's "small"; micro-batch 8,
+#          sequence 128), M = 4 (ZL_BENCH_SMALL_MS="4 8" for both: twice the time);
+# each with the same global batch (micro-batch x --grad-accum M, data-parallel 1) three
+# ways:
 #   A: one rank, 2 OpenMP threads (the yardstick for two cores)
 #   B: mpiexec -n 2, --pipeline-stages 2, one thread per rank (DeepSpeed's 1F1B schedule)
 #   C: mpiexec -n 2, --tensor-parallel 2, one thread per rank (Megatron-LM's split)
-# for M = 4 and 8. The step time is the median of the progress windows (steps_per_print
-# 25) after the first two (warm-up); each run is repeated, interleaved A, B, C, A, B,
-# C, ..., and the fastest repeat counts (other work on the machine only ever slows a run
-# down). Prints one "bench grid ..." line per run kept and two tables:
+# The step time is the median of the progress windows after the warm-up (lab: windows
+# of 25 steps after step 50 of 300; small: of 5 after step 10 of 30); each run is
+# repeated, interleaved A, B, C, A, B, C, ..., and the fastest repeat counts (other work
+# on the machine only ever slows a run down). Prints one "bench grid ..." line per run
+# kept and two tables:
 #   pipeline: tokens/s of A and B, B/A, the bubble bound M / (M + S - 1) with S = 2
 #             stages, and (B/A) / bound, which issue 15 wants at 0.8 or more;
 #   tensor:   tokens/s of A and C and C/A, which issue 15 wants at 0.7 or more.
@@ -18,7 +23,8 @@
 #
 #   usage: pipe.sh ZEROLAB [pp] [tp]   (what to measure, default both; `make bench` and
 #          `make bench-grid`: both, `make bench-pipe`: pp, `make bench-tp`: tp)
-#   ZL_BENCH_QUICK=1: fewer steps, one repeat; ZL_BENCH_PIPE_REPEATS=N repeats
+#   ZL_BENCH_QUICK=1: fewer steps, one repeat; ZL_BENCH_PIPE_REPEATS=N repeats;
+#   ZL_BENCH_GRID_CONFIGS="lab small" (the default), or one of them
 set -eu
 zerolab=${1:?usage: pipe.sh ZEROLAB [pp] [tp]}
 shift
@@ -27,6 +33,7 @@ mpiexec=${MPIEXEC:-mpiexec}
 out=${ZL_BENCH_OUT:-bench-results.txt}
 ranks=2
 repeats=${ZL_BENCH_PIPE_REPEATS:-3}
+configs=${ZL_BENCH_GRID_CONFIGS:-lab small}
 [ "${ZL_BENCH_QUICK:-0}" = 0 ] || repeats=1
 modes=A
 for p in $parts; do
@@ -64,6 +71,20 @@ use_config() {
         cfg_desc="built-in config: lab model, micro-batch 16, sequence 64"
         train_args="" Ms="4 8" steps=300 skip=50
         [ "${ZL_BENCH_QUICK:-0}" = 0 ] || { steps=100 skip=25; } ;;
+    small)
+        # bench/dp.sh's "small" (5.29M parameters, L=4 C=256 NH=4; micro-batch 8, sequence
+        # 128). A step at M = 4 takes about 0.5 s at 2 threads, so fewer steps, printed
+        # every 5; the first 10 hold each GEMM shape's one-time path measurement.
+        cat >"$tmp/small.json" <<JSON
+{"train_micro_batch_size_per_gpu": 8, "gradient_accumulation_steps": "auto", "steps_per_print": 5,
+ "gradient_clipping": 1.0, "optimizer": {"type": "AdamW", "params": {"lr": 3e-4}}}
+JSON
+        cfg_desc="--model small (5.29M parameters), micro-batch 8, sequence 128"
+        train_args="--config $tmp/small.json --model small --seq-len 128" Ms=${ZL_BENCH_SMALL_MS:-4}
+        steps=30 skip=10
+        [ "${ZL_BENCH_QUICK:-0}" = 0 ] || { steps=20 skip=5; } ;;
+    *)  echo "pipe.sh: unknown config '$1' in ZL_BENCH_GRID_CONFIGS" >&2
+        echo "  hint: lab, small, or both" >&2; exit 2 ;;
     esac
 }
 
@@ -88,7 +109,7 @@ run() {
 
 echo "bench grid-env date=$(date -u +%Y-%m-%dT%H:%M:%SZ) cores=$(nproc) parts=\"$parts\"" \
      "repeats=$repeats loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" | tee -a "$out"
-for cfg in lab; do
+for cfg in $configs; do
     use_config "$cfg"
     for M in $Ms; do
         best_A="" best_B="" best_C="" tok_A="" tps_A="" tps_B="" tps_C="" t=""
