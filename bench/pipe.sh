@@ -44,6 +44,13 @@ for p in $parts; do
        echo "  hint: pp (pipeline), tp (tensor parallelism), or both" >&2; exit 2 ;;
     esac
 done
+for c in $configs; do
+    case $c in
+    lab|small) ;;
+    *) echo "pipe.sh: unknown config '$c' in ZL_BENCH_GRID_CONFIGS" >&2
+       echo "  hint: lab, small, or both (\"lab small\", the default)" >&2; exit 2 ;;
+    esac
+done
 command -v "$mpiexec" >/dev/null 2>&1 || { echo "pipe.sh: no $mpiexec; skipped" >&2; exit 0; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zl_pipe.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -83,8 +90,6 @@ JSON
         train_args="--config $tmp/small.json --model small --seq-len 128" Ms=${ZL_BENCH_SMALL_MS:-4}
         steps=30 skip=10
         [ "${ZL_BENCH_QUICK:-0}" = 0 ] || { steps=20 skip=5; } ;;
-    *)  echo "pipe.sh: unknown config '$1' in ZL_BENCH_GRID_CONFIGS" >&2
-        echo "  hint: lab, small, or both" >&2; exit 2 ;;
     esac
 }
 
