@@ -18,7 +18,7 @@ bench: bench/zl_bench$(EXEEXT) zerolab$(EXEEXT) bench/convergence$(EXEEXT) bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
 	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
-	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT)
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT) pp tp
 	$(MAKE) $(AM_MAKEFLAGS) bench-convergence
 	$(MAKE) $(AM_MAKEFLAGS) bench-adam
 
@@ -44,14 +44,23 @@ bench-dp: zerolab$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
 	    $(SHELL) $(srcdir)/bench/dp.sh ./zerolab$(EXEEXT)
 
-# Pipeline parallelism against its bubble: 2 stages on 2 ranks (1 thread each) against
-# one rank at 2 threads, the built-in config, M = 4 and 8 micro-batches: `make bench-pipe`.
-# A few minutes (three repeats of each run); appends to bench-results.txt.
+# Pipeline and tensor parallelism on 2 ranks (1 thread each) against one rank at 2
+# threads, on the lab model (the built-in config, M = 4 and 8 micro-batches) and on
+# --model small (M = 4): PP=2 against its bubble (`make bench-pipe`), TP=2 (`make
+# bench-tp`), or both sharing the one-rank runs (`make bench-grid`, as `make bench`
+# does). Three repeats of each run; appends to bench-results.txt. How long each takes:
+# docs/benchmarks.md.
 EXTRA_DIST += %D%/pipe.sh
-.PHONY: bench-pipe
+.PHONY: bench-pipe bench-tp bench-grid
 bench-pipe: zerolab$(EXEEXT)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
-	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT)
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT) pp
+bench-tp: zerolab$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT) tp
+bench-grid: zerolab$(EXEEXT)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MPIEXEC='$(MPIEXEC)' \
+	    $(SHELL) $(srcdir)/bench/pipe.sh ./zerolab$(EXEEXT) pp tp
 
 # How long `zerolab plan` takes at full scale: `make bench-plan`.
 EXTRA_DIST += %D%/plan.sh
