@@ -83,11 +83,10 @@ static zl_status check_options(const zl_engine_options *o)
         return zl_errorf(ZL_ERR_UNSUPPORTED, "sequence parallelism with ZeRO stage %d is not built "
                          "yet\n  hint: use ZeRO stage 0 or 1 with sequence parallelism",
                          o->zero_stage);
-    if (split && (o->zero_stage > 2 || o->offload_optimizer || o->offload_param))
+    if (split && (o->offload_nvme || o->offload_param_nvme))
         return zl_errorf(ZL_ERR_UNSUPPORTED,
-                         "tensor parallelism with %s is not built yet\n  hint: use ZeRO stage "
-                         "0, 1 or 2 without offload with tensor parallelism",
-                         o->zero_stage > 2 ? "ZeRO stage 3" : "ZeRO-Offload");
+                         "tensor parallelism with ZeRO-Infinity's NVMe offload is not built yet\n"
+                         "  hint: offload to \"cpu\", or run without tensor parallelism");
     if (o->gradient_predivide_factor <= 0)
         return zl_errorf(ZL_ERR_CONFIG, "gradient_predivide_factor must be positive, got %g",
                          o->gradient_predivide_factor);

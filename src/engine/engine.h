@@ -65,8 +65,9 @@ typedef struct zl_engine_options {
      * Borrowed for zl_engine_create only. */
     const int *pipe_bounds;
     /* Tensor parallelism (Megatron-LM's layers, model/block.c): tp is the group that
-     * splits each block's heads and MLP units (not owned; NULL or one rank: none). ZeRO
-     * 0-2 without offload. mp: every rank that holds the same data-parallel index (the
+     * splits each block's heads and MLP units and the vocabulary (not owned; NULL or one
+     * rank: none). Any ZeRO stage, offload to the host (not NVMe). mp: every rank that
+     * holds the same data-parallel index (the
      * pipeline's stages x the tensor-parallel ranks, DeepSpeed's model-parallel group),
      * over which the gradient norm, the overflow check and the engine's agreements span;
      * NULL: the pipe group, else the tp group (one of them alone). */

@@ -1,7 +1,9 @@
 /* Choosing a strategy, and what every stage does alike (zero/zero.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "zero/zero_internal.h"
 
 zl_status zl_zero_choose(int stage, const zl_zero_strategy **out)
@@ -17,26 +19,34 @@ zl_status zl_zero_choose(int stage, const zl_zero_strategy **out)
 /* Each rank sums the squares of the elements it owns; under a ZeRO optimizer the partial
  * sums are added across ranks, in double. */
 /* The sum of squares of this rank's share. With tensor parallelism, a parameter the
- * group holds whole (split NONE: the LayerNorms, the row-parallel biases, the embeddings)
+ * group holds whole (split NONE: the LayerNorms, the row-parallel biases, the positions)
  * is the same on every rank of the group: tp rank 0 counts it, the others skip it, so
  * that the sum over the model-parallel group counts it once (Megatron's
- * param_is_not_tensor_parallel_duplicate). own is the flat vector's slice from
- * part->begin (stages 0-2 without offload: zl_engine refuses the others with TP). */
+ * param_is_not_tensor_parallel_duplicate). Where each piece of own sits in the flat
+ * vector is what the strategy's fragments say (as a checkpoint reads them): any stage,
+ * with or without offload. */
 static double own_sumsq(zl_zero_ctx *z, const void *own, size_t n)
 {
     const zl_model *m = z->model;
-    if (m->tp_size <= 1) return zl_precision_own_sumsq(z->prec, own, n);
-    size_t begin = z->part->begin, end = begin + n;
+    if (m->tp_size <= 1 || m->tp_rank == 0) return zl_precision_own_sumsq(z->prec, own, n);
+    int nf = zl_zero_fragments(z, false, NULL, 0);
+    zl_zero_fragment *f = malloc((size_t)(nf > 0 ? nf : 1) * sizeof *f);
+    ZL_ASSERT(f != NULL); /* a few entries per layer */
+    zl_zero_fragments(z, false, f, nf);
+    zl_dtype t = z->prec->own_host ? ZL_F32 : z->prec->grad_dtype; /* offload: f32 on the host */
     double sum = 0;
-    for (int i = 0; i < m->num_params; i++) {
-        const zl_param_info *p = &m->params[i];
-        if (p->split == ZL_SPLIT_NONE && m->tp_rank != 0) continue;
-        size_t lo = p->offset > begin ? p->offset : begin;
-        size_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
-        if (lo < hi)
-            sum += zl_precision_own_sumsq(z->prec, zl__at((void *)own, z->prec->grad_dtype, lo - begin),
-                                          hi - lo);
-    }
+    for (int k = 0; k < nf; k++)
+        for (int i = 0; i < m->num_params; i++) {
+            const zl_param_info *p = &m->params[i];
+            if (p->split == ZL_SPLIT_NONE) continue; /* tp rank 0 counts it */
+            size_t lo = p->offset > f[k].flat ? p->offset : f[k].flat;
+            size_t hi = p->offset + p->numel < f[k].flat + f[k].numel ? p->offset + p->numel
+                                                                      : f[k].flat + f[k].numel;
+            if (lo < hi && f[k].local + (hi - f[k].flat) <= n)
+                sum += zl_precision_own_sumsq(
+                    z->prec, zl__at((void *)own, t, f[k].local + (lo - f[k].flat)), hi - lo);
+        }
+    free(f);
     return sum;
 }
 

@@ -380,6 +380,12 @@ START_TEST(test_tp2)
         o.checkpoint_interval = 0;
         o.zero_stage = 2;
         equivalent2("TP fp32, ZeRO-2", &o, 1, 2, 1e-5, FLOOR);
+        o.zero_stage = 3;
+        equivalent2("TP fp32, ZeRO-3", &o, 1, 2, 1e-5, FLOOR);
+        o.zero_stage = 1;
+        o.offload_optimizer = true; /* ZeRO-Offload: the norm reads the host's share */
+        equivalent2("TP fp32, ZeRO-1 with the optimizer on the host", &o, 1, 2, 1e-5, FLOOR);
+        o.offload_optimizer = false;
         o.zero_stage = 0;
         o.precision.dtype = ZL_BF16;
         equivalent2("TP bf16, GAS 2", &o, 1, 2, 0x1p-6, 2 * STEPS * 3e-3);
@@ -401,6 +407,12 @@ START_TEST(test_tp2)
     } else {
         o.zero_stage = 1;
         equivalent2("TP x DP fp32, ZeRO-1", &o, 1, 2, 1e-5, FLOOR);
+        o.zero_stage = 3; /* shards of each rank's parts, the norm through the fragments */
+        equivalent2("TP x DP fp32, ZeRO-3", &o, 1, 2, 1e-5, FLOOR);
+        o.zero_stage = 2;
+        o.offload_optimizer = true;
+        equivalent2("TP x DP fp32, ZeRO-2 with the optimizer on the host", &o, 1, 2, 1e-5, FLOOR);
+        o.offload_optimizer = false;
         o.zero_stage = 0;
         o.gradient_accumulation_steps = 4;
         equivalent2("PP x TP fp32, GAS 4", &o, 2, 2, 1e-5, FLOOR);
@@ -410,7 +422,8 @@ START_TEST(test_tp2)
 }
 END_TEST
 
-/* What tensor parallelism refuses: heads it cannot divide, ZeRO-3, checkpoints. */
+/* What tensor parallelism refuses: heads it cannot divide, sequence parallelism with
+ * ZeRO-2, checkpoints. */
 START_TEST(test_tp_refusals)
 {
     if (world->size != 2) return;
@@ -419,11 +432,13 @@ START_TEST(test_tp_refusals)
     zl_device dev;
     ck_assert_int_eq(zl_device_init(&dev, ZL_DEVICE_ACCEL, "cpu", "tp", 0), ZL_OK);
     zl_engine *e;
-    zl_engine_options o = options(1, 3);
+    zl_engine_options o = options(1, 2);
     o.tp = g.tp;
+    o.sequence_parallel = true;
     ck_assert_int_eq(zl_engine_create(&e, &model, &o, &dev), ZL_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(zl_last_error(), "tensor parallelism with ZeRO stage 3 is not built yet"),
+    ck_assert_msg(strstr(zl_last_error(), "sequence parallelism with ZeRO stage 2 is not built yet"),
                   "%s", zl_last_error());
+    o.sequence_parallel = false;
     o.zero_stage = 0;
     zl_gpt_config odd = model;
     odd.num_heads = 1;

@@ -18,11 +18,11 @@
  *  - The ZeRO paper (Rajbhandari et al. 2020), Table 2's row for model parallelism 16 on
  *    1024 V100-32GB (64-way data parallel): the largest model whose model states fit 32 GB
  *    per GPU is 32B parameters without ZeRO (16 bytes each over 16 model-parallel ranks),
- *    121.6B with P_os (4 + 12/64 bytes) and 230.4B with P_os+g (2 + 14/64). The plan of a
- *    GPT near each size, with tensor parallelism 16 and 64 data-parallel ranks in fp16,
- *    gives per-GPU model states from which those maxima follow within 1% (the parameters
- *    every tensor-parallel rank holds whole, LayerNorms, biases, positions, are the
- *    difference). P_os+g+p (ZeRO-3 with tensor parallelism) is not built. */
+ *    121.6B with P_os (4 + 12/64 bytes), 230.4B with P_os+g (2 + 14/64) and 2T with
+ *    P_os+g+p (16/64: 2048B). The plan of a GPT near each size, with tensor parallelism 16
+ *    and 64 data-parallel ranks in fp16, gives per-GPU model states from which those maxima
+ *    follow within 1% (the parameters every tensor-parallel rank holds whole, LayerNorms,
+ *    biases, positions, are the difference). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +159,7 @@ START_TEST(test_zero_paper_table2_mp16)
         {0, 64, 6400, 64, 32.0, 16.0},               /* baseline: 16 bytes per parameter */
         {1, 96, 10240, 80, 121.6, 4.0 + 12.0 / 64},  /* P_os */
         {2, 128, 12288, 96, 230.4, 2.0 + 14.0 / 64}, /* P_os+g */
+        {3, 128, 36864, 288, 2048.0, 16.0 / 64},     /* P_os+g+p: the paper's "2T" */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         double psi, states = zero_mp16_states(rows[i].stage, rows[i].L, rows[i].C, rows[i].NH, &psi);
