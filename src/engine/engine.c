@@ -465,7 +465,6 @@ static zl_status backward_pass(zl_engine *e, int buffer)
     return z->strategy->end_backward(z);
 }
 
-/* DeepSpeed's engine(batch) and engine.backward(): one micro-batch through slot 0. */
 /* DeepSpeed: "Only train_batch() is accessible in pipeline mode." */
 static zl_status refuse_piped(const zl_engine *e, const char *call)
 {
@@ -475,6 +474,7 @@ static zl_status refuse_piped(const zl_engine *e, const char *call)
                      call, e->num_stages);
 }
 
+/* DeepSpeed's engine(batch) and engine.backward(): one micro-batch through slot 0. */
 zl_status zl_engine_forward(zl_engine *e, const int32_t *inputs, const int32_t *targets,
                             float *loss)
 {
@@ -505,8 +505,8 @@ static zl_status reduce_tied_grads(zl_engine *e) { return zl__engine_reduce_tied
 
 /* Sequence parallelism: the parameters the tensor-parallel group holds whole got each
  * rank's rows' share of their gradient (the LayerNorms, the projections' biases, the
- * embeddings and the head's): summed over the group, one allreduce per run of them in
- * the flat vector. The strategy keeps gradients whole here (ZeRO 0-1). */
+ * position embedding): summed over the group, one allreduce per run of them in the flat
+ * vector. The strategy keeps gradients whole here (ZeRO 0-1). */
 static zl_status reduce_sequence_parallel(zl_engine *e)
 {
     zl_model *m = &e->model;
