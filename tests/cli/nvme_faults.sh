@@ -202,6 +202,14 @@ for d in $(rank_files "$tmp/trunc"); do
     truncate -c -s 100 "$d/$file" 2>/dev/null || fail "trunc: no swap file $d/$file while training"
     set -- "$@" "$d/$file"
 done
+# A truncation can land just before the step writes the file back whole (the swap-out
+# rewrites every byte of it), which heals it and the run trains on until the hang guard
+# kills it (CI saw it once, under load): truncate again, every half second, until the
+# run ends on the read that finds one short.
+while kill -0 "$spawned" 2>/dev/null; do
+    sleep 0.5
+    for f in "$@"; do truncate -c -s 100 "$f" 2>/dev/null; done
+done
 wait "$spawned"
 spawned=""
 expect_one trunc "$@"
