@@ -1,20 +1,24 @@
 /* The 3-D grid against the main oracle: one rank training the same global batch. The
  * world is cut into a pipe x data x model grid (comm/topology.h, model innermost):
  * pipeline stages run DeepSpeed's TrainSchedule (and GPipe) over their layers
- * (engine/engine_pipe.c),
- * tensor-parallel ranks split every block's heads and MLP units (model/block.c), and after
- * 10 steps the losses, the gradient norm and the weights must equal the single-rank run's
- * within 1e-5 relative in fp32 (the same arithmetic, up to the order of partial sums: the
- * tied gradient's, the data-parallel ranks', the tensor-parallel allreduces'), and within
- * mixed precision's bounds in bf16. A tensor-parallel rank's weights are compared with
- * the elements of the whole parameters they are (zl_model_param_whole_index).
+ * (engine/engine_pipe.c), tensor-parallel ranks split every block's heads and MLP units
+ * and the vocabulary (model/block.c, embed.c, head.c), with sequence parallelism the
+ * stream by token rows too, and after 10 steps the losses, the gradient norms and the
+ * weights must equal the single-rank run's within 1e-5 relative in fp32 (the same
+ * arithmetic, up to the order of partial sums: the tied gradient's, the data-parallel
+ * ranks', the tensor-parallel reductions'), and within mixed precision's bounds in bf16.
+ * A tensor-parallel rank's weights are compared with the elements of the whole parameters
+ * they are (zl_model_param_whole_index).
  *
- *   np 2: PP=2 (GAS 4), with clipping and weight decay so that the norm spans the stages;
- *         PP=2 with activation checkpointing; PP=2 in bf16; TP=2 in fp32, bf16, ZeRO-2 and
- *         with activation checkpointing; refusals (ZeRO-2 with stages, forward, ZeRO-3
- *         with TP, heads that do not divide).
- *   np 3: PP=3 on an uneven explicit split.
- *   np 4: PP=2 x DP=2 with ZeRO-1, TP=2 x DP=2 with ZeRO-1, PP=2 x TP=2.
+ *   np 2: PP=2 (GAS 4): plain, with activation checkpointing, in bf16, GPipe; TP=2: fp32,
+ *         activation checkpointing, ZeRO-2, ZeRO-3, ZeRO-1 with the optimizer on the host,
+ *         bf16; TP=2 with sequence parallelism (fp32, bf16, ZeRO-1 with checkpointing); a
+ *         vocabulary of 67 (34 and 33 words), with and without; refusals (ZeRO-2 with
+ *         stages, the per-micro-batch calls, sequence parallelism with ZeRO-2, heads that
+ *         do not divide, checkpoints); a bad token on one rank fails every stage.
+ *   np 3: PP=3 on an uneven explicit split, and uniform with fewer micro-batches.
+ *   np 4: PP=2 x DP=2 (ZeRO-0, -1), TP=2 x DP=2 (ZeRO-1, -3, ZeRO-2 with offload),
+ *         PP=2 x TP=2 with and without sequence parallelism.
  *
  * Run under mpiexec at np = 2, 3 and 4 (tests/run-mpi.sh); each test runs the cases its
  * world size allows. */
