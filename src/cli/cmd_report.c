@@ -192,7 +192,7 @@ static void feature_report(bool warnings)
     printf(RULE "\nzerolab feature report\n" RULE "\n");
     printf("NOTE: built means compiled into this zerolab (configure found it); usable means\n"
            "      it can run on this machine now.\n" RULE "\n");
-    dotted("feature", "built ........ usable");
+    dotted("feature", "built ....... usable");
     printf(RULE "\n");
     for (int i = 0; i < n; i++) row(&fs[i], warnings);
 }
