@@ -23,6 +23,7 @@ static void usage(FILE *out)
             "            (the meta backend: nothing allocated)\n"
             "  estimate  DeepSpeed's ZeRO-2/ZeRO-3 model-state memory estimators\n"
             "  ckpt      inspect, convert (to fp32, llm.c), reshape and compare checkpoints\n"
+            "  report    what this build has and can use here, and the environment\n"
             "  version   print the version\n"
             "\n"
             "Run 'zerolab <command> --help' for the options of a command.\n");
@@ -37,6 +38,7 @@ static int run(int argc, char **argv)
     if (!strcmp(cmd, "plan")) return zl_cmd_plan(argc - 1, argv + 1);
     if (!strcmp(cmd, "estimate")) return zl_cmd_estimate(argc - 1, argv + 1);
     if (!strcmp(cmd, "ckpt")) return zl_cmd_ckpt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return zl_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("zerolab %s\n", PACKAGE_VERSION);
         return ZL_EXIT_OK;
