@@ -519,11 +519,13 @@ static zl_status reduce_sequence_parallel(zl_engine *e)
         }
         int j = i;
         size_t n = 0;
-        void *first = zl_zero_param_grads(&e->zero, i);
+        void *first = NULL;
         for (; j < m->num_params && m->params[j].split == ZL_SPLIT_NONE &&
                m->params[j].offset == m->params[i].offset + n;
              j++) {
-            zl_zero_param_grads(&e->zero, j); /* settles a fresh gradient: zero, not stale */
+            /* each settled (a fresh gradient is zeroed, not stale); the run starts at i's */
+            void *g = zl_zero_param_grads(&e->zero, j);
+            if (j == i) first = g;
             n += m->params[j].numel;
         }
         st = zl_comm_allreduce(e->opt.tp, first, n, e->prec.grad_dtype, ZL_REDUCE_SUM);

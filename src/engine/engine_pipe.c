@@ -65,11 +65,11 @@ zl_status zl__engine_pipe_setup(zl_engine *e)
                          e->opt.zero_stage, e->num_stages);
     if (e->opt.pipe_bounds) { /* the caller's cut: checked, not recomputed */
         memcpy(e->bounds, e->opt.pipe_bounds, (size_t)(e->num_stages + 1) * sizeof *e->bounds);
-        for (int s = 0; s < e->num_stages; s++)
-            if (e->bounds[s] >= e->bounds[s + 1] || e->bounds[0] != 0 ||
-                e->bounds[e->num_stages] != m->num_layers)
-                return zl_errorf(ZL_ERR_INVALID, "options.pipe_bounds is not a cut of %d layers "
-                                 "into %d stages", m->num_layers, e->num_stages);
+        bool cut = e->bounds[0] == 0 && e->bounds[e->num_stages] == m->num_layers;
+        for (int s = 0; s < e->num_stages && cut; s++) cut = e->bounds[s] < e->bounds[s + 1];
+        if (!cut)
+            return zl_errorf(ZL_ERR_INVALID, "options.pipe_bounds is not a cut of %d layers into "
+                             "%d stages", m->num_layers, e->num_stages);
     } else {
         const char *method = e->opt.pipe_partition[0] ? e->opt.pipe_partition : "parameters";
         zl_status st = zl_pipe_partition_model(m, method, e->num_stages, e->bounds);

@@ -30,12 +30,6 @@
 
 enum { TAG_TIE_GRAD = 4, TAG_TIE_VALUES = 5 }; /* on the pipeline group (engine_pipe.c) */
 
-static size_t tie_numel(const zl_engine *e, const zl_tie_group *g)
-{
-    (void)e;
-    return g->numel;
-}
-
 /* Member k is bound to a copy of its own on this rank. */
 static bool has_copy(const zl_engine *e, const zl_tie_group *g, int k)
 {
@@ -61,7 +55,7 @@ zl_status zl__engine_ties_alloc(zl_engine *e)
                          e->zero.strategy->name);
     for (int t = 0; t < m->num_ties; t++) {
         zl_tie_group *g = &m->ties[t];
-        int64_t n = (int64_t)tie_numel(e, g);
+        int64_t n = (int64_t)g->numel;
         for (int k = 0; k < g->num_members; k++) {
             zl_tensor *v = &e->tie_values[t][k], *gr = &e->tie_grads[t][k];
             zl_status st;
@@ -96,7 +90,7 @@ zl_status zl__engine_ties_sync_values(zl_engine *e)
     zl_model *m = &e->model;
     for (int t = 0; t < m->num_ties; t++) {
         const zl_tie_group *g = &m->ties[t];
-        size_t n = tie_numel(e, g);
+        size_t n = g->numel;
         zl_status st;
         if (!g->owner_here) {
             for (int k = 0; k < g->num_members; k++)
@@ -132,7 +126,7 @@ zl_status zl__engine_reduce_tied_grads(zl_engine *e)
     const zl_ops *ops = m->device->ops;
     for (int t = 0; t < m->num_ties; t++) {
         const zl_tie_group *g = &m->ties[t];
-        size_t n = tie_numel(e, g);
+        size_t n = g->numel;
         zl_status st;
         if (!g->owner_here) {
             for (int k = 0; k < g->num_members; k++)
@@ -175,5 +169,5 @@ void zl__engine_ties_zero_grads(zl_engine *e)
         for (int k = 0; k < m->ties[t].num_members; k++)
             if (m->ties[t].copy_grads[k])
                 m->device->ops->zero(m->device->ops, m->ties[t].copy_grads[k],
-                                     tie_numel(e, &m->ties[t]) * sizeof(float));
+                                     m->ties[t].numel * sizeof(float));
 }

@@ -32,7 +32,7 @@ static int local_vocab(const zl_model *m)
 
 static head_acts carve(zl_model *m, int l)
 {
-    size_t N = (size_t)m->B * m->T, R = zl__rows(m, m->B, m->T), C = (size_t)m->cfg.channels;
+    size_t R = zl__rows(m, m->B, m->T), C = (size_t)m->cfg.channels;
     float *p = zl__layer_acts(m, l), *q = zl__layer_stats(m, l);
     head_acts a;
     a.lnf = p; p += R * C;
@@ -40,7 +40,6 @@ static head_acts carve(zl_model *m, int l)
     a.mean = q; q += R;
     a.rstd = q; q += R;
     a.losses = q;
-    (void)N;
     return a;
 }
 
