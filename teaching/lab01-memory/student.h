@@ -1,0 +1,1 @@
+int student_answer(void);

@@ -1,0 +1,1 @@
+# lab02-backward: not written yet (teaching/README.md)

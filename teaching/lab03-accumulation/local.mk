@@ -1,0 +1,1 @@
+# lab03-accumulation: not written yet (teaching/README.md)

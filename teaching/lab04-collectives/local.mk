@@ -1,0 +1,1 @@
+# lab04-collectives: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab05-data-parallel: not written yet (teaching/README.md)

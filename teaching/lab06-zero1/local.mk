@@ -1,0 +1,1 @@
+# lab06-zero1: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab07-zero23: not written yet (teaching/README.md)

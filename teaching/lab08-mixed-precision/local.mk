@@ -1,0 +1,1 @@
+# lab08-mixed-precision: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab09-tensor-parallel: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab10-pipeline: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab11-grid: not written yet (teaching/README.md)

@@ -1,0 +1,1 @@
+# lab12-checkpoints: not written yet (teaching/README.md)
