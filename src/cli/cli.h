@@ -11,6 +11,7 @@ int zl_cmd_plan(int argc, char **argv);
 int zl_cmd_estimate(int argc, char **argv);
 int zl_cmd_ckpt(int argc, char **argv);
 int zl_cmd_report(int argc, char **argv);
+int zl_cmd_launch(int argc, char **argv);
 
 /* The DeepSpeed config `zerolab train` uses when given none (default_config.c). */
 extern const char zl_default_config_json[];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "launch/launch.h"
 #include "zl_build.h" /* PACKAGE_VERSION */
 
 static void usage(FILE *out)
@@ -24,6 +25,7 @@ static void usage(FILE *out)
             "  estimate  DeepSpeed's ZeRO-2/ZeRO-3 model-state memory estimators\n"
             "  ckpt      inspect, convert (to fp32, llm.c), reshape and compare checkpoints\n"
             "  report    what this build has and can use here, and the environment\n"
+            "  launch    run a command on the hosts of a DeepSpeed hostfile (mpiexec)\n"
             "  version   print the version\n"
             "\n"
             "Run 'zerolab <command> --help' for the options of a command.\n");
@@ -39,6 +41,7 @@ static int run(int argc, char **argv)
     if (!strcmp(cmd, "estimate")) return zl_cmd_estimate(argc - 1, argv + 1);
     if (!strcmp(cmd, "ckpt")) return zl_cmd_ckpt(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return zl_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "launch")) return zl_cmd_launch(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("zerolab %s\n", PACKAGE_VERSION);
         return ZL_EXIT_OK;
@@ -56,6 +59,8 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A rank of `zerolab launch --bind_cores_to_rank`: pinned before any thread starts. */
+    if (zl_launch_bind_from_env() != ZL_OK) return zl_cli_fail();
     int rc = run(argc, argv);
     /* Output that did not arrive (a full disk, /dev/full, a closed pipe) is a failed run,
      * not a success. A command that failed already has said why: one message is enough. */
