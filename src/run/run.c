@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "comm/comm_log.h"
 #include "comm/topology.h"
+#include "launch/launch.h"
 #include "run/preflight.h"
 #include "sim/cost.h"
 
@@ -178,8 +179,45 @@ static zl_status load_data(zl_run *run, const zl_run_options *a)
     return ZL_OK;
 }
 
+/* The hosts `zerolab launch` put this run's W ranks on (ZL_LAUNCH_NODES, "H1:K1,H2:K2",
+ * in rank order; launch/launch.h): *nodes x *per_node, or *nodes = 0 when unset or when
+ * the hosts' slots differ (the simulated cluster has equal nodes: a warning, and one node
+ * of W as without the launcher). An environment read here, not in the CLI, because every
+ * program that builds a run (train, bench, the labs) runs under the launcher alike. */
+static zl_status launch_nodes(const zl_run *run, int W, int *nodes, int *per_node)
+{
+    *nodes = 0;
+    const char *value = getenv("ZL_LAUNCH_NODES");
+    if (!value || !*value) return ZL_OK;
+    int counts[1024], n, sum = 0;
+    zl_status st = zl_launch_nodes_parse(value, counts, 1024, &n);
+    if (st != ZL_OK) return st;
+    bool equal = true;
+    for (int i = 0; i < n; i++) {
+        sum += counts[i];
+        equal &= counts[i] == counts[0];
+    }
+    if (sum != W)
+        return zl_errorf(ZL_ERR_CONFIG, "ZL_LAUNCH_NODES=%s places %d ranks, but this run has "
+                         "%d\n  hint: `zerolab launch` sets it for the ranks it starts; unset it "
+                         "(unset ZL_LAUNCH_NODES) when running mpiexec by hand", value, sum, W);
+    if (!equal) {
+        if (run->comm->rank == 0)
+            zl_log_warn("the hosts have unequal slots (ZL_LAUNCH_NODES=%s): the simulator's "
+                        "nodes are all alike, so it simulates one node of %d GPUs; give every "
+                        "host the same slots=N to simulate the hosts as nodes", value, W);
+        return ZL_OK;
+    }
+    *nodes = n;
+    *per_node = counts[0];
+    return ZL_OK;
+}
+
 /* The cluster this run's W ranks impersonate, if any: --cluster, else --device (one node
- * of W), else the config's "cluster", else its "device". run->card stays NULL without. */
+ * of W, or the launcher's hosts as nodes: launch_nodes), else the config's "cluster", else
+ * its "device". A cluster spec given is what is simulated, even where the launcher's hosts
+ * differ (simulating a larger cluster than the machines at hand is the simulator's job):
+ * a warning then. run->card stays NULL without. */
 static zl_status simulated_cluster(zl_run *run, const zl_run_options *a)
 {
     const zl_config *cfg = run->config;
@@ -191,6 +229,9 @@ static zl_status simulated_cluster(zl_run *run, const zl_run_options *a)
         device = spec ? NULL : cfg->zerolab.device;
         snprintf(from, sizeof from, "%s: zerolab.cluster", cfg->name);
     }
+    int hosts = 0, per_host = 0;
+    zl_status lst = launch_nodes(run, W, &hosts, &per_host);
+    if (lst != ZL_OK) return lst;
     char one_node[96];
     if (!spec && device) {
         if (!zl_device_preset_find(device))
@@ -199,12 +240,20 @@ static zl_status simulated_cluster(zl_run *run, const zl_run_options *a)
                              : zl_errorf(ZL_ERR_CONFIG, "%s: zerolab.device: unknown device '%s'\n"
                                          "  known devices: %s", cfg->name, device,
                                          zl_device_preset_names());
-        snprintf(one_node, sizeof one_node, "%dx%s", W, device);
+        if (hosts > 1) snprintf(one_node, sizeof one_node, "%dx%dx%s", hosts, per_host, device);
+        else snprintf(one_node, sizeof one_node, "%dx%s", W, device);
         spec = one_node;
     }
     if (!spec) return ZL_OK;
     zl_status st = zl_cluster_parse(spec, &run->cluster);
     if (st != ZL_OK) return st;
+    if (hosts > 1 && spec != one_node && run->comm->rank == 0 &&
+        (run->cluster.nodes != hosts || run->cluster.gpus_per_node != per_host))
+        zl_log_warn("%s %s simulates %d node%s of %d GPUs, but zerolab launch put the ranks on "
+                    "%d hosts of %d: the simulator follows %s (give --device instead to "
+                    "simulate the hosts as nodes)", from, spec, run->cluster.nodes,
+                    run->cluster.nodes == 1 ? "" : "s", run->cluster.gpus_per_node, hosts,
+                    per_host, from);
     if (zl_cluster_size(&run->cluster) != W)
         return zl_errorf(ZL_ERR_CONFIG,
                          "%s %s has %d GPUs, but this run has %d rank%s: every rank is one GPU\n"
