@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/status.h"
+#include "comm/topology.h"
 #include "config/config.h"
 #include "config/optim_settings.h"
 #include "core/device.h"
@@ -20,6 +21,7 @@
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
 #include "optim/param_range.h"
+#include "plan/plan.h"
 #include "run/run.h"
 #include "sim/ledger.h"
 
