@@ -8,6 +8,8 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/status.h"
+#include "ckpt/ckpt_tools.h"
+#include "ckpt/safetensors.h"
 #include "comm/topology.h"
 #include "config/config.h"
 #include "config/optim_settings.h"
