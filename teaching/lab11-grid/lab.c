@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lab.h"
 #include "student.h"
@@ -121,6 +122,114 @@ static bool same_setup(const lab11_candidate *a, const lab11_candidate *b)
 {
     return a->tp == b->tp && a->pp == b->pp && a->dp == b->dp && a->zero == b->zero &&
            a->micro == b->micro && a->gas == b->gas;
+}
+
+/* ---- the CLI's own search ------------------------------------------------------------------ */
+
+/* `zerolab plan --search --json` on the same problem (the binary: $ZEROLAB under make check,
+ * else ./zerolab): its setups with checkpointing every layer and no offload, the ones our
+ * set can hold. The search loop lives in the CLI (src/cli/cmd_plan.c), not in the library,
+ * so this is how the card asks it. Returns how many it listed, or -1 (no binary, a failure:
+ * *why says which). */
+typedef struct cli_setup {
+    int tp, pp, zero, micro;
+    bool fits;
+    double tokens_per_s;
+} cli_setup;
+
+static int cli_search(lab *L, cli_setup *out, int cap, const char **why)
+{
+    const char *bin = getenv("ZEROLAB");
+    if (!bin || !*bin) bin = "./zerolab";
+    if (access(bin, X_OK) != 0) return *why = "no zerolab binary (set ZEROLAB)", -1;
+    char model[640], config[640];
+    snprintf(model, sizeof model, "%s", lab_path(L, "model-6.7b.json"));
+    snprintf(config, sizeof config, "%s", lab_path(L, "config.json"));
+    FILE *f = fopen(model, "w");
+    if (!f) return *why = "cannot write the model file", -1;
+    fprintf(f, "{\"name\": \"%s\", \"vocab_size\": %d, \"max_seq_len\": %d, \"num_layers\": %d,"
+               " \"num_heads\": %d, \"channels\": %d}\n", model_6b7.name, model_6b7.vocab_size,
+            model_6b7.max_seq_len, model_6b7.num_layers, model_6b7.num_heads, model_6b7.channels);
+    fclose(f);
+    if (!(f = fopen(config, "w"))) return *why = "cannot write the config file", -1;
+    fprintf(f, "%s\n", problem_cfg);
+    fclose(f);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "'%s' plan --model '%s' --config '%s' --cluster %s "
+             "--checkpoint-activations=1 --search --json 2>/dev/null", bin, model, config, cluster_spec);
+    FILE *p = popen(cmd, "r");
+    if (!p) return *why = "cannot run zerolab", -1;
+    json_error_t err;
+    json_t *all = json_loadf(p, 0, &err);
+    int status = pclose(p);
+    if (!all || status != 0 || !json_is_array(all)) {
+        json_decref(all);
+        return *why = "zerolab plan --search failed", -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(all) && n < cap; i++) {
+        const json_t *o = json_array_get(all, i);
+        if (json_integer_value(json_object_get(o, "activation_checkpoint_interval")) != 1 ||
+            strcmp(json_string_value(json_object_get(o, "offload_optimizer")), "none") != 0 ||
+            strcmp(json_string_value(json_object_get(o, "offload_param")), "none") != 0)
+            continue;
+        int gpus = (int)json_integer_value(json_object_get(o, "gpus"));
+        int pp = (int)json_integer_value(json_object_get(o, "pipeline_stages"));
+        int dp = (int)json_integer_value(json_object_get(o, "data_parallel"));
+        if (pp < 1) pp = 1;
+        if (dp < 1) dp = 1;
+        out[n++] = (cli_setup){gpus / (pp * dp), pp,
+                               (int)json_integer_value(json_object_get(o, "zero_stage")),
+                               (int)json_integer_value(json_object_get(o, "micro_batch")),
+                               json_is_true(json_object_get(o, "fits")),
+                               json_number_value(json_object_get(o, "tokens_per_second"))};
+    }
+    json_decref(all);
+    return n;
+}
+
+/* Grade the student's search against the CLI's on the setups both tried. */
+static void grade_against_cli(lab *L, const lab11_candidate *mine, int nm, int wm)
+{
+    enum { CLI_CAP = 2048 };
+    cli_setup *cs = calloc(CLI_CAP, sizeof *cs);
+    const char *why = "out of memory";
+    int nc = cs ? cli_search(L, cs, CLI_CAP, &why) : -1;
+    if (nc < 0) {
+        lab_printf(L, "  (not graded against `zerolab plan --search`: %s)\n", why);
+        free(cs);
+        return;
+    }
+    int common = 0, same = 0, best = -1;
+    double best_tps = 0;
+    for (int j = 0; j < nm; j++)
+        for (int i = 0; i < nc; i++) {
+            const lab11_candidate *m = &mine[j];
+            if (cs[i].tp != m->tp || cs[i].pp != m->pp || cs[i].zero != m->zero || cs[i].micro != m->micro)
+                continue;
+            common++;
+            /* tokens/s: the JSON prints 6 significant digits */
+            same += cs[i].fits == m->fits &&
+                    (!m->fits || fabs(cs[i].tokens_per_s / m->tokens_per_s - 1) < 1e-5);
+            /* the CLI's fastest fit among the setups both tried, by the CLI's figures */
+            if (cs[i].fits && (best < 0 || cs[i].tokens_per_s > best_tps)) {
+                best = j;
+                best_tps = cs[i].tokens_per_s;
+            }
+            break;
+        }
+    lab_check(L, "search vs zerolab plan --search (common)", common > 0 && same == common,
+              "fits, tokens/s equal", "%d/%d equal", same, common);
+    char want[64] = "none";
+    if (best >= 0)
+        snprintf(want, sizeof want, "= tp%d pp%d z%d mb%d", mine[best].tp, mine[best].pp,
+                 mine[best].zero, mine[best].micro);
+    char got[64] = "none";
+    if (wm >= 0 && wm < nm)
+        snprintf(got, sizeof got, "tp%d pp%d z%d mb%d", mine[wm].tp, mine[wm].pp, mine[wm].zero,
+                 mine[wm].micro);
+    lab_check(L, "winner vs zerolab plan --search", best >= 0 && wm == best, want, "%s", got);
+    free(cs);
 }
 
 /* ---- check ------------------------------------------------------------------------------- */
@@ -253,6 +362,8 @@ static void grade(lab *L)
             snprintf(want, sizeof want, "= tp%d pp%d z%d mb%d", lib[wl].tp, lib[wl].pp, lib[wl].zero,
                      lib[wl].micro);
         lab_check(L, "search: the winner", win, want, "%s", got);
+        /* and against the CLI's own search loop, on the setups it tried too */
+        if (rc == 0) grade_against_cli(L, mine, nm, wm);
     }
     free(mine);
     free(lib);
