@@ -5,7 +5,8 @@
  *          one setup against the plan made as `zerolab plan --search` makes it
  *          (src/cli/cmd_plan.c: world_size the data-parallel ranks, every stage, the card's
  *          and the host's memory); the search: the same candidates, the same verdicts, the
- *          same winner.
+ *          same winner; and against `zerolab plan --search --json` itself (the search
+ *          loop is the CLI's, not the library's) on the setups both tried.
  *   demo:  the candidates sorted (fitting first, fastest first), the winner and why, a
  *          tensor-parallel group across two nodes for contrast, numbers.csv, and the
  *          winner's simulated step as a trace. */
