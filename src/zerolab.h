@@ -8,6 +8,9 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/status.h"
+#include "ckpt/ckpt_tools.h"
+#include "ckpt/safetensors.h"
+#include "comm/topology.h"
 #include "config/config.h"
 #include "config/optim_settings.h"
 #include "core/device.h"
@@ -20,6 +23,7 @@
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
 #include "optim/param_range.h"
+#include "plan/plan.h"
 #include "run/run.h"
 #include "sim/ledger.h"
 
