@@ -22,5 +22,6 @@
 #include "optim/param_range.h"
 #include "run/run.h"
 #include "sim/ledger.h"
+#include "zero/loss_scaler.h"
 
 #endif
