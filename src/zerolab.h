@@ -26,5 +26,6 @@
 #include "plan/plan.h"
 #include "run/run.h"
 #include "sim/ledger.h"
+#include "zero/loss_scaler.h"
 
 #endif
