@@ -6,7 +6,7 @@
 #
 # With NP > 1 the program runs under $MPIEXEC (configure's; unset: mpiexec from PATH;
 # empty: the build has no MPI, and the lab is skipped, exit 77). Ranks never oversubscribe
-# the cores: each gets OMP_NUM_THREADS = cores / NP (at least 1) unless the caller set it.
+# the cores: each gets OMP_NUM_THREADS = cores / NP (at least 1), or fewer if asked.
 # Under make check the run has a hang guard (ZL_MPI_TIMEOUT, 900 s by default; never a
 # speed test) and writes its files to teaching/tests/labNN.out/.
 set -u
@@ -34,10 +34,17 @@ if [ ! -x "$prog" ]; then
     exit 99
 fi
 
+# Threads per rank: the cores shared out among the ranks, at least 1; a caller's
+# OMP_NUM_THREADS (make check sets 2) may lower that, never raise it, so ranks never
+# oversubscribe the cores.
 cores=$(nproc 2>/dev/null || echo 1)
 threads=$((cores / np))
 [ "$threads" -ge 1 ] || threads=1
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-$threads}
+case ${OMP_NUM_THREADS:-} in
+'' | *[!0-9]*) ;;
+*) [ "$OMP_NUM_THREADS" -ge 1 ] && [ "$OMP_NUM_THREADS" -lt "$threads" ] && threads=$OMP_NUM_THREADS ;;
+esac
+OMP_NUM_THREADS=$threads
 export OMP_NUM_THREADS
 timeout_s=${ZL_MPI_TIMEOUT:-900}
 
