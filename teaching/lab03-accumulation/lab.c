@@ -15,7 +15,7 @@
 #include "student.h"
 
 #define STEPS 2
-#define SEQ 64            /* the lab model's max_seq_len */
+#define SEQ 32            /* tokens a sequence (the lab model allows 64): a quick check */
 #define ACCUM_TOL 1e-5    /* max |w1 - w2| after STEPS steps: fp32 summation order */
 #define FLOPS_TOL 0.10    /* the simulator charges every kernel; the formula matmuls only */
 
@@ -218,28 +218,30 @@ static void grade(lab *L)
         return;
     }
     result p81 = train(L, 8, 1, 0, NULL), p24 = train(L, 2, 4, 0, NULL);
-    result c81 = train(L, 8, 1, 1, NULL), p42 = train(L, 4, 2, 0, NULL);
-    result c42 = train(L, 4, 2, 2, NULL);
+    result c81 = train(L, 8, 1, 1, NULL), c82 = train(L, 8, 1, 2, NULL);
 
     double d = max_diff(&p81, &p24);
     lab_check(L, "accumulation: 8x1 vs 2x4, weights", d <= ACCUM_TOL, "max |dw| <= 1e-5",
               "%.2e", d);
     lab_check(L, "checkpointing every layer: weights", bitwise_equal(&p81, &c81),
               "bitwise equal", "%s", bitwise_equal(&p81, &c81) ? "bitwise equal" : "differ");
-    lab_check(L, "checkpointing every 2 layers, 4x2: weights", bitwise_equal(&p42, &c42),
-              "bitwise equal", "%s", bitwise_equal(&p42, &c42) ? "bitwise equal" : "differ");
+    lab_check(L, "checkpointing every 2 layers: weights", bitwise_equal(&p81, &c82),
+              "bitwise equal", "%s", bitwise_equal(&p81, &c82) ? "bitwise equal" : "differ");
 
     grade_bytes(L, "activations 8x1", &am, 8, 1, 0, &p81);
     grade_bytes(L, "activations 2x4 (accumulation)", &am, 2, 4, 0, &p24);
     grade_bytes(L, "activations 8x1, checkpoint every layer", &am, 8, 1, 1, &c81);
-    grade_bytes(L, "activations 4x2, checkpoint every 2", &am, 4, 2, 2, &c42);
+    grade_bytes(L, "activations 8x1, checkpoint every 2", &am, 8, 1, 2, &c82);
     grade_flops(L, "recompute FLOPs 8x1, every layer", &fm, 8, 1, 1, &c81, &p81);
-    grade_flops(L, "recompute FLOPs 4x2, every 2 layers", &fm, 4, 2, 2, &c42, &p42);
+    grade_flops(L, "recompute FLOPs 8x1, every 2 layers", &fm, 8, 1, 2, &c82, &p81);
+    /* with accumulation: 2 x 4 checkpointed against 2 x 4 plain (four recomputes a step) */
+    result c24 = train(L, 2, 4, 1, NULL);
+    grade_flops(L, "recompute FLOPs 2x4, every layer", &fm, 2, 4, 1, &c24, &p24);
     double none = -1;
     int rc = predict_recompute_flops(&fm, 8, 1, 0, &none);
     lab_check(L, "recompute FLOPs without checkpointing", rc == 0 && none == 0, "= 0",
               rc == 0 ? "%g" : "not written", none);
-    result *all[] = {&p81, &p24, &c81, &p42, &c42};
+    result *all[] = {&p81, &p24, &c81, &c82, &c24};
     for (int i = 0; i < 5; i++) free(all[i]->w);
 }
 
