@@ -21,6 +21,8 @@
 #include "optim/lr_schedule.h"
 #include "optim/param_range.h"
 #include "run/run.h"
+#include "sim/cost.h"
 #include "sim/ledger.h"
+#include "zero/partition.h"
 
 #endif

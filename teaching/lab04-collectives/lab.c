@@ -5,7 +5,6 @@
  * the bytes each rank sent against the ring's (N-1)/N. */
 #include "lab.h"
 #include "student.h"
-#include "sim/cost.h"
 
 #include <math.h>
 #include <stdlib.h>

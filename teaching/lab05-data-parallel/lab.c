@@ -15,7 +15,6 @@
  * one trace (process 0 naive, 1 flat, 2 bucketed). */
 #include "lab.h"
 #include "student.h"
-#include "sim/cost.h"
 
 #include <math.h>
 #include <stdlib.h>
