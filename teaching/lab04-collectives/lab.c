@@ -262,9 +262,13 @@ static void demo(lab *L)
         double wall_mpi = wall_time(L, run_mpi, x, n, tmp, reps, &rc);
         if (ring_rc == 0) wall_ring = wall_time(L, run_ring, x, n, tmp, reps, &rc);
         double busbw = 2.0 * (N - 1) / N * (double)bytes / sim_mpi;
-        lab_printf(L, "  %10zu  %12.2f %12.2f %12.2f  %10.1f %10zu  %8.0fus %8.0fus\n", bytes,
-                   model * 1e6, sim_mpi * 1e6, sim_ring * 1e6, busbw / 1e9, ring_sent,
-                   wall_mpi * 1e6, wall_ring * 1e6);
+        if (ring_rc == 0)
+            lab_printf(L, "  %10zu  %12.2f %12.2f %12.2f  %10.1f %10zu  %8.0fus %8.0fus\n", bytes,
+                       model * 1e6, sim_mpi * 1e6, sim_ring * 1e6, busbw / 1e9, ring_sent,
+                       wall_mpi * 1e6, wall_ring * 1e6);
+        else
+            lab_printf(L, "  %10zu  %12.2f %12.2f %12s  %10.1f %10s  %8.0fus %10s\n", bytes,
+                       model * 1e6, sim_mpi * 1e6, "-", busbw / 1e9, "-", wall_mpi * 1e6, "-");
         char name[64];
 #define ROW(what, v, unit)                                                       \
     do {                                                                         \

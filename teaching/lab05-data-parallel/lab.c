@@ -328,11 +328,12 @@ static bool timelines(lab *L, timeline_result *res, bool write_trace)
     replay rp[NUM_METHODS];
     run_timelines(L, &cl, rp, res);
     print_timelines(L, res);
-    if (write_trace && L->rank == 0) {
+    int last = -1, first = -1;
+    for (int k = 0; k < NUM_METHODS; k++)
+        if (res[k].rc == 0) last = k, first = first < 0 ? k : first;
+    if (write_trace && first < 0) lab_printf(L, "  no trace: none of the schedules ran\n");
+    if (write_trace && first >= 0 && L->rank == 0) {
         FILE *f = fopen(lab_path(L, "trace.json"), "w");
-        int last = -1, first = -1;
-        for (int k = 0; k < NUM_METHODS; k++)
-            if (res[k].rc == 0) last = k, first = first < 0 ? k : first;
         for (int k = 0; f && k < NUM_METHODS; k++)
             if (res[k].rc == 0)
                 zl_timeline_write_trace(&rp[k].sim.timeline, f, k, k == first, k == last);
