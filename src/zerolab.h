@@ -25,7 +25,9 @@
 #include "optim/param_range.h"
 #include "plan/plan.h"
 #include "run/run.h"
+#include "sim/cost.h"
 #include "sim/ledger.h"
 #include "zero/loss_scaler.h"
+#include "zero/partition.h"
 
 #endif
