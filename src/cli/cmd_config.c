@@ -14,6 +14,7 @@ static void config_usage(FILE *out)
 {
     zl_cli_help(out,
             "usage: zerolab config [FILE] [--world-size N] [--json] [fill flags]\n"
+            "       zerolab config --reference\n"
             "\n"
             "Validate a DeepSpeed JSON config and print the resolved settings.\n"
             "  FILE                  the config (default: the built-in config of 'zerolab train')\n"
@@ -21,6 +22,9 @@ static void config_usage(FILE *out)
             "                        (default 1)\n"
             "  --json                print only the resolved config, as DeepSpeed JSON that\n"
             "                        reads back to the same settings (warnings go to stderr)\n"
+            "  --reference           print every key the reader knows (type, default, whether\n"
+            "                        zerolab honours it, meaning) as Markdown: the source of\n"
+            "                        docs/config-reference.md\n"
             "%s",
             zl_cli_fill_usage);
 }
@@ -36,6 +40,13 @@ int zl_cmd_config(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             config_usage(stdout);
             return ZL_EXIT_OK;
+        } else if (!strcmp(argv[i], "--reference")) {
+            /* The table itself, not a config: nothing else on the line makes sense. */
+            if (argc != 2) {
+                fprintf(stderr, "zerolab config: --reference takes no file or other option\n");
+                return ZL_EXIT_USAGE;
+            }
+            return zl_config_print_reference(stdout) == ZL_OK ? ZL_EXIT_OK : zl_cli_fail();
         } else if (!strcmp(argv[i], "--json")) {
             show_json = 1;
         } else if (!strcmp(argv[i], "--world-size")) {

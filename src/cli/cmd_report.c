@@ -10,6 +10,7 @@
  *   --------------------------------------------------
  *   zerolab general environment info:
  *   zerolab version ............... 0.1.0
+ *   git revision .................. 1a2b3c4 (-dirty; "unknown" outside a git checkout)
  *
  * Everything read from /proc or /sys may be missing (a container, not Linux): it reads
  * "unknown", never an error. The report always exits 0. */
@@ -27,6 +28,7 @@
 #endif
 
 #include "zl_build.h"
+#include "zl_revision.h" /* ZL_GIT_REVISION: generated at build time (src/cli/local.mk) */
 
 #ifdef ZL_HAVE_MPI
 #include <mpi.h>
@@ -230,6 +232,7 @@ static void environment_report(bool warnings)
     char v[512], w[256];
     printf(RULE "\nzerolab general environment info:\n");
     dotted("zerolab version", PACKAGE_VERSION);
+    dotted("git revision", ZL_GIT_REVISION);
     ssize_t len = readlink("/proc/self/exe", v, sizeof v - 1);
     if (len > 0) v[len] = 0;
     dotted("zerolab install path", len > 0 ? v : "unknown");

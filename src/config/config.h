@@ -341,6 +341,11 @@ void zl_config_print(const zl_config *cfg, FILE *out);
  * ZL_ERR_IO if `out` cannot be written. */
 zl_status zl_config_print_json(const zl_config *cfg, FILE *out);
 
+/* Every setting the reader knows as Markdown (docs/config-reference.md): block, key, type,
+ * default, whether zerolab honours it and its meaning, from the settings table. ZL_ERR_CONFIG
+ * if a row lacks its meaning (the reference is printed anyway). */
+zl_status zl_config_print_reference(FILE *out);
+
 /* Print the collected warnings with zl_log_warn (rank 0 logs them once). */
 void zl_config_log_warnings(const zl_config *cfg);
 

@@ -36,6 +36,15 @@ enum {
     ZL__CF_WARN_FALLBACK = 1u << 7, /* a value outside choices warns (bad_msg), keeps default */
 };
 
+/* Whether zerolab honours a setting (the reference's column; config_table.c's DOC). */
+typedef enum zl__cfg_honour {
+    ZL__HON_NONE,      /* not documented: `zerolab config --reference` fails on it */
+    ZL__HON_YES,       /* does what DeepSpeed does with it */
+    ZL__HON_NO_EFFECT, /* read and checked; training unchanged */
+    ZL__HON_REFUSED,   /* a value other than the default is refused */
+    ZL__HON_PARTLY,    /* some values built, the others refused */
+} zl__cfg_honour;
+
 typedef struct zl__cfg_entry {
     const char *block;  /* dotted block path; "" = top level */
     const char *key;    /* the key DeepSpeed documents */
@@ -50,6 +59,8 @@ typedef struct zl__cfg_entry {
     unsigned flags;
     unsigned sched_mask; /* scheduler.params: bit (1 << zl_lr_schedule_type) accepting it */
     const char *bad_msg; /* DeepSpeed's message for a value outside choices (one %s) */
+    zl__cfg_honour honour; /* for the reference (docs/config-reference.md) */
+    const char *doc;       /* its meaning, one line */
 } zl__cfg_entry;
 
 extern const zl__cfg_entry zl__cfg_table[];

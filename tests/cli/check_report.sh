@@ -1,8 +1,9 @@
 #!/bin/sh
 # zerolab report (DeepSpeed's ds_report): every section and feature row is there, each
 # feature's built column agrees with the build's zl_build.h, the --hide flags hide what
-# they say, and the command exits 0. Needs $ZEROLAB (set by make check); zl_build.h is
-# looked for next to it (the build directory).
+# they say, the git revision is the source's, and the command exits 0. Needs $ZEROLAB (set
+# by make check; $ZL_SRCDIR the source); zl_build.h is looked for next to it (the build
+# directory).
 set -u
 ZEROLAB=${ZEROLAB:-./zerolab}
 build_h=$(dirname "$ZEROLAB")/zl_build.h
@@ -33,6 +34,20 @@ for line in "zerolab version" "zerolab install path" "compiler" "BLAS" "OpenMP" 
 done
 grep -q "^zerolab version \.* $(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"/\1/p' "$build_h")\$" \
     "$tmp/out" || fail "the version is not zl_build.h's PACKAGE_VERSION"
+
+# The git revision the binary was built from: the source's short hash, "-dirty" when
+# tracked files differed from it, "unknown" when the source is not a git checkout.
+srcdir=${ZL_SRCDIR:-.}
+rev=$(sed -n 's/^git revision \.* \(.*\)$/\1/p' "$tmp/out")
+if [ -z "$rev" ]; then
+    fail "no 'git revision' line"
+elif [ -e "$srcdir/.git" ] && head=$(git -C "$srcdir" rev-parse --short HEAD 2>/dev/null); then
+    want=$head
+    [ -n "$(git -C "$srcdir" status --porcelain --untracked-files=no 2>/dev/null)" ] && want=$head-dirty
+    [ "$rev" = "$want" ] || fail "git revision '$rev', the source is at '$want' (rebuild?)"
+else
+    [ "$rev" = unknown ] || fail "git revision '$rev' outside a git checkout, expected 'unknown'"
+fi
 
 # feature NAME WANT: the row exists, its built column reads WANT, usable is OKAY or NO
 feature() {
