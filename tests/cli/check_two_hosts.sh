@@ -10,7 +10,7 @@
 #    machine is in 10.213.X.0/24), lo up. No default route, no forwarding, no NAT: the
 #    namespaces reach each other and nothing else.
 # 2. mpiexec, started inside namespace a, runs `ip addr` with one rank per host: rank 0
-#    must report a's address and rank 1 b's (hydra starts b's proxy through
+#    must see a's address and rank 1 b's (hydra starts b's proxy through
 #    -bootstrap-exec, tests/cli/netns_exec.sh, which enters b's namespace).
 # 3. zerolab train (lab model, ZeRO stage 2, 5 steps, seed 7, one thread a rank) on the
 #    two hosts, through `zerolab launch --hostfile` when this zerolab has that command
@@ -177,16 +177,22 @@ tx_bytes() {
 }
 
 # ---- 2. the plumbing: one rank in each namespace ----------------------------------------
+# Each rank writes its zl0 address into a file of its own (both namespaces see the same
+# files): hydra forwards the two ranks' stdout in chunks that may interleave mid-line.
 checks=$((checks + 1))
+rank_addr='ip -4 -br addr show zl0 >"$0.$PMI_RANK"'
 # shellcheck disable=SC2086
-in_a "$tmp/plumb.out" $MPIEXEC $largs $hosts -prepend-rank \
-    -n 1 ip -4 -br addr show zl0 : -n 1 ip -4 -br addr show zl0
-if [ $code = 0 ] && grep -q "^\[0\] zl0.* $addr_a/30" "$tmp/plumb.out" &&
-   grep -q "^\[1\] zl0.* $addr_b/30" "$tmp/plumb.out"; then
+in_a "$tmp/plumb.out" $MPIEXEC $largs $hosts \
+    -n 1 sh -c "$rank_addr" "$tmp/plumb" : -n 1 sh -c "$rank_addr" "$tmp/plumb"
+if [ $code = 0 ] && grep -q "^zl0.* $addr_a/30" "$tmp/plumb.0" 2>/dev/null &&
+   grep -q "^zl0.* $addr_b/30" "$tmp/plumb.1" 2>/dev/null; then
     echo "ok: plumbing: rank 0 on $addr_a, rank 1 on $addr_b"
 else
     fail "plumbing: mpiexec in $ns_a exited $code; expected rank 0 on $addr_a and rank 1 on $addr_b:"
-    sed 's/^/    /' "$tmp/plumb.out"
+    for f in "$tmp/plumb.out" "$tmp/plumb.0" "$tmp/plumb.1"; do
+        echo "  $(basename "$f"):"
+        sed 's/^/    /' "$f" 2>/dev/null
+    done
     echo "  (the namespace runs stop here: without plumbing the training run cannot work)"
     cleanup
     exit 1
@@ -207,13 +213,23 @@ a0=$(tx_bytes "$ns_a") b0=$(tx_bytes "$ns_b")
 if "$ZEROLAB" launch --help >/dev/null 2>&1; then
     how="zerolab launch"
     echo "two hosts: $ZEROLAB launch --hostfile $tmp/hostfile --launcher_args \"$largs\" $train"
-    in_a "$tmp/two.out" "$ZEROLAB" launch --hostfile "$tmp/hostfile" --launcher_args "$largs" $train
-else
-    # what zerolab launch will run: mpiexec LAUNCHER_ARGS, the hosts, one MPMD section a host
-    how="raw mpiexec (this zerolab has no launch command)"
-    echo "two hosts: $MPIEXEC $largs $hosts -n 1 $ZEROLAB $train : -n 1 $ZEROLAB $train"
     # shellcheck disable=SC2086
-    in_a "$tmp/two.out" $MPIEXEC $largs $hosts -n 1 "$ZEROLAB" $train : -n 1 "$ZEROLAB" $train
+    in_a "$tmp/two.out" env ZL_MPIEXEC="$MPIEXEC" "$ZEROLAB" launch --hostfile "$tmp/hostfile" \
+        --launcher_args "$largs" $train
+    grep -m1 'mpiexec' "$tmp/two.out" | sed 's/^/  /'
+else
+    # What zerolab launch runs for the hostfile: mpiexec, LAUNCHER_ARGS, the hosts and the
+    # launcher's variables, then one MPMD section a host (its ranks, its node index and
+    # threads: the node's cores / its ranks). --threads 1 above overrides the threads.
+    how="raw mpiexec (this zerolab has no launch command)"
+    nodes=$addr_a:1,$addr_b:1 cores=$(nproc)
+    set -- -hosts "$nodes" -genv ZL_LAUNCH_NODES "$nodes" -genv MASTER_ADDR "$addr_a" \
+        -genv MASTER_PORT 29500 \
+        -n 1 -env ZL_LAUNCH_NODE 0 -env OMP_NUM_THREADS "$cores" "$ZEROLAB" $train : \
+        -n 1 -env ZL_LAUNCH_NODE 1 -env OMP_NUM_THREADS "$cores" "$ZEROLAB" $train
+    echo "two hosts: $MPIEXEC $largs $*"
+    # shellcheck disable=SC2086
+    in_a "$tmp/two.out" $MPIEXEC $largs "$@"
 fi
 two_code=$code
 a1=$(tx_bytes "$ns_a") b1=$(tx_bytes "$ns_b")
