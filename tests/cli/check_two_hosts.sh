@@ -73,9 +73,11 @@ drop_ns() {
     has_ns "$1" || return 0
     pids=$(ip netns pids "$1" 2>/dev/null)
     if [ -n "$pids" ]; then
+        # shellcheck disable=SC2086 # one word a PID
         kill -TERM $pids 2>/dev/null
         sleep 1
         pids=$(ip netns pids "$1" 2>/dev/null)
+        # shellcheck disable=SC2086
         [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
     fi
     ip netns del "$1" 2>/dev/null
@@ -130,16 +132,19 @@ while ip -4 route show 2>/dev/null | grep -q "^10\.213\.$x\." ||
     [ $tries -lt 250 ] || { echo "every 10.213.X.0/24 is in use here"; exit 99; }
 done
 addr_a=10.213.$x.1 addr_b=10.213.$x.2
-for side in "$ns_a $addr_a" "$ns_b $addr_b"; do
-    set -- $side
-    ip -n "$1" addr add "$2/30" dev zl0 &&
-        ip -n "$1" link set lo up &&
-        ip -n "$1" link set zl0 up || { echo "cannot configure zl0 in $1"; exit 99; }
-    # nothing routed out: the only route is the veth's own /30
+# host_up NS ADDR: zl0 in NS gets ADDR/30; lo and zl0 up; nothing routed out (the only
+# route is the veth's own /30).
+host_up() {
+    if ! { ip -n "$1" addr add "$2/30" dev zl0 && ip -n "$1" link set lo up &&
+           ip -n "$1" link set zl0 up; }; then
+        echo "cannot configure zl0 in $1"; exit 99
+    fi
     if [ -n "$(ip -n "$1" route show default)" ]; then
         echo "$1 has a default route"; exit 99
     fi
-done
+}
+host_up "$ns_a" "$addr_a"
+host_up "$ns_b" "$addr_b"
 echo "hosts: $addr_a in $ns_a, $addr_b in $ns_b (veth zl0 <-> zl0, 10.213.$x.0/30, no route out)"
 
 # hydra's remote shell: the namespace of each address
@@ -180,6 +185,7 @@ tx_bytes() {
 # Each rank writes its zl0 address into a file of its own (both namespaces see the same
 # files): hydra forwards the two ranks' stdout in chunks that may interleave mid-line.
 checks=$((checks + 1))
+# shellcheck disable=SC2016 # expanded by each rank's sh
 rank_addr='ip -4 -br addr show zl0 >"$0.$PMI_RANK"'
 # shellcheck disable=SC2086
 in_a "$tmp/plumb.out" $MPIEXEC $largs $hosts \
@@ -223,6 +229,7 @@ else
     # threads: the node's cores / its ranks). --threads 1 above overrides the threads.
     how="raw mpiexec (this zerolab has no launch command)"
     nodes=$addr_a:1,$addr_b:1 cores=$(nproc)
+    # shellcheck disable=SC2086 # $train: one word an argument
     set -- -hosts "$nodes" -genv ZL_LAUNCH_NODES "$nodes" -genv MASTER_ADDR "$addr_a" \
         -genv MASTER_PORT 29500 \
         -n 1 -env ZL_LAUNCH_NODE 0 -env OMP_NUM_THREADS "$cores" "$ZEROLAB" $train : \
