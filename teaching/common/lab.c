@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "lab.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -188,6 +189,29 @@ const char *lab_path(const lab *L, const char *name)
     return buf;
 }
 
+/* "  files: DIR/ (a.csv, b.json, ckpt/)": what the lab left there, sorted. */
+static void list_files(const char *dir)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    printf("  files: %s/ (", dir);
+    int shown = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (name[0] != '.') {
+            char path[1024];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            printf("%s%s%s", shown++ ? ", " : "", name, is_dir ? "/" : "");
+        }
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
+    printf(")\n");
+    fflush(stdout);
+}
+
 int lab_end(lab *L)
 {
     double secs = lab_now() - L->t0;
@@ -201,8 +225,7 @@ int lab_end(lab *L)
     } else {
         lab_printf(L, "  lab %s demo done in %.1f s\n", L->id, secs);
     }
-    lab_printf(L, "  files: %s/ (numbers.csv%s)\n", L->out_dir,
-               L->check ? ", card.csv" : "");
+    if (L->rank == 0) list_files(L->out_dir);
     if (L->csv) fclose(L->csv);
     if (L->card) fclose(L->card);
     zl_comm_destroy(L->world);

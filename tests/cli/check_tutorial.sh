@@ -9,7 +9,6 @@
 # on the line before a block applies to the whole block:
 #   not-run  shown, never run (installation; the test runs in the build tree already)
 #   mpi      skipped without MPI ($MPIEXEC empty)
-#   launch   skipped while `zerolab launch --help` fails (no launch command in the binary)
 #   fails    each command must exit non-zero
 # Commands run in a fresh temporary directory, with `zerolab` and `mpiexec` on PATH
 # resolving to $ZEROLAB and $MPIEXEC. The count of commands run and skipped is printed;
@@ -56,8 +55,6 @@ awk -v dir="$tmp/cmd" '
 # norm: numbers as #, blanks collapsed and trimmed
 norm() { sed -e 's/[0-9][0-9]*/#/g' -e 's/[[:space:]][[:space:]]*/ /g' -e 's/^ //' -e 's/ $//'; }
 
-has_launch=no
-"$ZEROLAB" launch --help >/dev/null 2>&1 && has_launch=yes
 # As a user runs them: zerolab picks its threads (make check's OMP_NUM_THREADS=2 would
 # oversubscribe two ranks on two cores).
 unset OMP_NUM_THREADS
@@ -71,7 +68,6 @@ while read -r i lineno mode; do
         case $m in
         not-run) skip="not run (install step)" ;;
         mpi) [ -e "$tmp/bin/mpiexec" ] || skip="skip (no MPI)" ;;
-        launch) [ "$has_launch" = yes ] || skip="skip (no zerolab launch yet)" ;;
         fails) fails=yes ;;
         run) ;;
         *) skip="FAIL: docs/tutorial.md:$lineno: unknown mode '$m'"; failures=$((failures + 1)) ;;

@@ -13,8 +13,7 @@
 #    must see a's address and rank 1 b's (hydra starts b's proxy through
 #    -bootstrap-exec, tests/cli/netns_exec.sh, which enters b's namespace).
 # 3. zerolab train (lab model, ZeRO stage 2, 5 steps, seed 7, one thread a rank) on the
-#    two hosts, through `zerolab launch --hostfile` when this zerolab has that command
-#    and through the same raw mpiexec command otherwise; then the same run on one host
+#    two hosts, through `zerolab launch --hostfile`; then the same run on one host
 #    (`mpiexec -n 2` here). Every "step N/5 | loss X" line and the "done:" line must be
 #    the same text, and each end of the veth must have sent at least 1 MiB during the
 #    run (ZeRO-2's gradient reduce-scatter and parameter allgather of the 0.12M-parameter
@@ -216,28 +215,12 @@ losses() {
 
 checks=$((checks + 1))
 a0=$(tx_bytes "$ns_a") b0=$(tx_bytes "$ns_b")
-if "$ZEROLAB" launch --help >/dev/null 2>&1; then
-    how="zerolab launch"
-    echo "two hosts: $ZEROLAB launch --hostfile $tmp/hostfile --launcher_args \"$largs\" $train"
-    # shellcheck disable=SC2086
-    in_a "$tmp/two.out" env ZL_MPIEXEC="$MPIEXEC" "$ZEROLAB" launch --hostfile "$tmp/hostfile" \
-        --launcher_args "$largs" $train
-    grep -m1 'mpiexec' "$tmp/two.out" | sed 's/^/  /'
-else
-    # What zerolab launch runs for the hostfile: mpiexec, LAUNCHER_ARGS, the hosts and the
-    # launcher's variables, then one MPMD section a host (its ranks, its node index and
-    # threads: the node's cores / its ranks). --threads 1 above overrides the threads.
-    how="raw mpiexec (this zerolab has no launch command)"
-    nodes=$addr_a:1,$addr_b:1 cores=$(nproc)
-    # shellcheck disable=SC2086 # $train: one word an argument
-    set -- -hosts "$nodes" -genv ZL_LAUNCH_NODES "$nodes" -genv MASTER_ADDR "$addr_a" \
-        -genv MASTER_PORT 29500 \
-        -n 1 -env ZL_LAUNCH_NODE 0 -env OMP_NUM_THREADS "$cores" "$ZEROLAB" $train : \
-        -n 1 -env ZL_LAUNCH_NODE 1 -env OMP_NUM_THREADS "$cores" "$ZEROLAB" $train
-    echo "two hosts: $MPIEXEC $largs $*"
-    # shellcheck disable=SC2086
-    in_a "$tmp/two.out" $MPIEXEC $largs "$@"
-fi
+how="zerolab launch"
+echo "two hosts: $ZEROLAB launch --hostfile $tmp/hostfile --launcher_args \"$largs\" $train"
+# shellcheck disable=SC2086
+in_a "$tmp/two.out" env ZL_MPIEXEC="$MPIEXEC" "$ZEROLAB" launch --hostfile "$tmp/hostfile" \
+    --launcher_args "$largs" $train
+grep -m1 'mpiexec' "$tmp/two.out" | sed 's/^/  /'
 two_code=$code
 a1=$(tx_bytes "$ns_a") b1=$(tx_bytes "$ns_b")
 echo "one host: $MPIEXEC -n 2 $ZEROLAB $train"
