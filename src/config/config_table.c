@@ -92,8 +92,8 @@ const zl__cfg_entry zl__cfg_table[] = {
     ENUM("", "gradient_allreduce_op", gradient_allreduce_op, 0, reduce_ops, .flags = ZL__CF_NOCASE,
          .bad_msg = "Invalid gradient_allreduce_op. Supported operations: ['mean', 'sum']. Got: "
                     "'%s'",
-        DOC(NO_EFFECT, "whether data-parallel gradients are averaged (\"mean\") or summed; "
-                       "zerolab always averages")),
+        DOC(PARTLY, "whether data-parallel gradients are averaged (\"mean\", built) or "
+                    "summed (\"sum\", refused: zerolab always averages)")),
     BOOL("", "wall_clock_breakdown", wall_clock_breakdown, 0,
         DOC(NO_EFFECT, "DeepSpeed's forward/backward/step timers; train warns it is not "
                        "implemented (use --trace)")),

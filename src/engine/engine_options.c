@@ -116,6 +116,15 @@ zl_status zl_engine_check_config(const zl_config *cfg)
                          "%s: data_types.grad_accum_dtype \"%s\" with %s training is not supported\n"
                          "  hint: use \"%s\" (the default) or \"fp32\"",
                          cfg->name, names[cfg->grad_accum_dtype], model_type, model_type);
+    /* DeepSpeed's "sum" leaves the data-parallel gradients unaveraged; zerolab's stages
+     * always average (zero/reduce.c's scales), so a config asking for sums is refused
+     * rather than trained with gradients W times smaller than it expects. */
+    if (cfg->gradient_allreduce_op == ZL_ALLREDUCE_SUM)
+        return zl_errorf(ZL_ERR_UNSUPPORTED,
+                         "%s: gradient_allreduce_op \"sum\" (summed, not averaged, data-parallel "
+                         "gradients) is not implemented yet\n  hint: remove it or use \"mean\" "
+                         "(the default); with summed gradients the learning rate must be W times "
+                         "smaller for the same training", cfg->name);
     if (cfg->fp16.fp16_master_weights_and_grads || cfg->bf16.bf16_master_weights_and_grads)
         return zl_errorf(ZL_ERR_UNSUPPORTED,
                          "%s: %s_master_weights_and_grads (16-bit master weights) is not "

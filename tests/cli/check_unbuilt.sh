@@ -2,7 +2,8 @@
 # A config that asks for a feature zerolab has not built yet is valid DeepSpeed, so
 # `zerolab config` accepts it and says what it cannot run; `zerolab train` and `zerolab plan`
 # both refuse it before doing anything, with the same message (zl_engine_check_config).
-# One config per feature: 16-bit master weights (bf16_master_weights_and_grads; ZeRO-Infinity's
+# One config per feature: 16-bit master weights (bf16_master_weights_and_grads), summed
+# gradients (gradient_allreduce_op "sum") (ZeRO-Infinity's
 # NVMe parameters and optimizer are built: tests/mpi/check_pnvme.c, check_nvme.c; activation
 # checkpointing too: tests/unit/check_actckpt.c; pipeline parallelism: tests/mpi/check_pipe.c).
 # (train's config warnings, which plan does not print, are left out of the comparison.)
@@ -15,7 +16,10 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 printf '{"train_micro_batch_size_per_gpu": 4,\n "zero_optimization": {"stage": 2},\n "bf16": {"enabled": true, "bf16_master_weights_and_grads": true}}\n' >"$tmp/master16.json"
 
-for case in "master16:bf16_master_weights_and_grads (16-bit master weights) is not implemented yet"; do
+printf '{"train_micro_batch_size_per_gpu": 4,\n "gradient_allreduce_op": "sum"}\n' >"$tmp/gradsum.json"
+
+for case in "master16:bf16_master_weights_and_grads (16-bit master weights) is not implemented yet" \
+            "gradsum:gradient_allreduce_op \"sum\" (summed, not averaged, data-parallel gradients) is not implemented yet"; do
     name=${case%%:*} words=${case#*:}
     f=$tmp/$name.json
     checks=$((checks + 1))
