@@ -8,7 +8,7 @@
 set -e
 cd "$(dirname "$0")"
 
-packages="build-essential autoconf automake pkg-config libopenblas-openmp-dev libjansson-dev libdnnl-dev check mpich libmpich-dev liburing-dev libaio-dev libxxhash-dev"
+packages="build-essential autoconf automake pkg-config libopenblas-openmp-dev libjansson-dev libdnnl-dev check mpich libmpich-dev liburing-dev libaio-dev libxxhash-dev iproute2"
 
 if [ -z "$ZL_NO_APT" ] && command -v dpkg-query >/dev/null 2>&1; then
     missing=""

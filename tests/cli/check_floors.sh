@@ -11,7 +11,7 @@ cd "$srcdir" || exit 99
 
 floor() {
     case $1 in
-    base) echo 0 ;; backends | io) echo 1 ;; sim) echo 2 ;; core) echo 3 ;;
+    base) echo 0 ;; backends | io | launch) echo 1 ;; sim) echo 2 ;; core) echo 3 ;;
     comm | config) echo 4 ;; optim | model | data) echo 5 ;;
     zero | ckpt | pipe) echo 6 ;; engine) echo 7 ;; plan) echo 8 ;; run) echo 9 ;; cli) echo 10 ;;
     *) echo "" ;;

@@ -3,7 +3,7 @@
 # with the source, its flags exist, and it exits 0. Commands are read from README.md itself
 # (lines of the ```sh blocks that start with ./zerolab or mpiexec), so the README cannot
 # drift from what works. They run in the source directory, with ./zerolab pointing at the
-# built binary; mpiexec lines are skipped without MPI. Comments after '#' are dropped.
+# built binary; mpiexec and `zerolab launch` lines are skipped without MPI. Comments after '#' are dropped.
 set -u
 srcdir=${ZL_SRCDIR:-.}
 ZEROLAB=${ZEROLAB:-$PWD/zerolab}
@@ -27,6 +27,9 @@ while IFS= read -r line; do
     mpiexec*)
         if [ -z "${MPIEXEC:-}" ]; then echo "skip (no MPI): $line"; continue; fi
         cmd=$(printf '%s\n' "$line" | sed "s|^mpiexec|$MPIEXEC|; s| \./zerolab| $ZEROLAB|") ;;
+    './zerolab launch '*)
+        if [ -z "${MPIEXEC:-}" ]; then echo "skip (no MPI): $line"; continue; fi
+        cmd="ZL_MPIEXEC='$MPIEXEC' $(printf '%s\n' "$line" | sed "s|^\./zerolab|$ZEROLAB|")" ;;
     *)  cmd=$(printf '%s\n' "$line" | sed "s|^\./zerolab|$ZEROLAB|") ;;
     esac
     checks=$((checks + 1))
