@@ -2,7 +2,7 @@
  *
  *   ref   naive loops; the readable specification and the oracle of every test
  *   cpu   OpenBLAS sgemm + OpenMP kernels
- *   cuda  cuBLAS + CUDA kernels (later)
+ *   cuda  cuBLAS + CUDA kernels (backends/cuda)
  *   meta  shapes only: allocates nothing, computes nothing (zerolab plan)
  *
  * Every function takes the table it was called through as its first argument, `self`
@@ -78,6 +78,12 @@ struct zl_ops {
     void (*free)(const zl_ops *self, void *ptr);
     void (*zero)(const zl_ops *self, void *ptr, size_t nbytes);
     void (*copy)(const zl_ops *self, void *dst, const void *src, size_t nbytes); /* one device */
+    /* Transfers between this backend's memory and the host's (the process's own memory),
+     * complete on return: what zl_device_copy runs, and the only way host code may read or
+     * write device memory (a GPU's memory is not the host's). ref and cpu: memcpy (their
+     * device memory is host memory); meta: nothing; cuda: cudaMemcpy. */
+    void (*to_host)(const zl_ops *self, void *host, const void *dev, size_t nbytes);
+    void (*to_device)(const zl_ops *self, void *dev, const void *host, size_t nbytes);
 
     /* ---- dense algebra ------------------------------------------------------------- */
     /* C = alpha * op(A) @ op(B) + beta * C, row-major.

@@ -257,6 +257,19 @@ static void s_copy(const zl_ops *self, void *d, const void *src, size_t n)
     charge(s, "copy", ZL_SIM_ELEMENTWISE, 0, 2.0 * (double)n, ZL_F32);
 }
 
+/* Host transfers are charged by zl_device_copy on the link (zl_sim_copy), not as kernels. */
+static void s_to_host(const zl_ops *self, void *h, const void *d, size_t n)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->to_host(s->inner, h, d, n);
+}
+
+static void s_to_device(const zl_ops *self, void *d, const void *h, size_t n)
+{
+    zl_sim *s = sim_of(self);
+    s->inner->to_device(s->inner, d, h, n);
+}
+
 /* ---- dense algebra --------------------------------------------------------------------- */
 
 static void s_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
@@ -576,7 +589,7 @@ static void s_cast(const zl_ops *self, void *d, zl_dtype dt, const void *src, zl
 #define SIM_TABLE(is_meta)                                                                      \
     {                                                                                           \
         .name = "sim", .meta = is_meta, .alloc = s_alloc, .free = s_free, .zero = s_zero,       \
-        .copy = s_copy, .gemm = s_gemm, .gemm_lp = s_gemm_lp, .bias_forward = s_bias_forward,   \
+        .copy = s_copy, .to_host = s_to_host, .to_device = s_to_device, .gemm = s_gemm, .gemm_lp = s_gemm_lp, .bias_forward = s_bias_forward,   \
         .bias_backward = s_bias_backward, .embedding_forward = s_embedding_forward,             \
         .embedding_backward = s_embedding_backward, .layernorm_forward = s_layernorm_forward,   \
         .layernorm_backward = s_layernorm_backward, .attention_forward = s_attention_forward,   \

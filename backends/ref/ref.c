@@ -20,6 +20,11 @@ static void ref_copy(const zl_ops *self, void *dst, const void *src, size_t nbyt
 {
     memmove(dst, src, nbytes);
 }
+/* The ref device's memory is the process's: a transfer is a memcpy. */
+void zl__ref_transfer(const zl_ops *self, void *dst, const void *src, size_t nbytes)
+{
+    if (nbytes) memcpy(dst, src, nbytes);
+}
 
 const zl_ops zl_ops_ref = {
     .name = "ref",
@@ -27,6 +32,8 @@ const zl_ops zl_ops_ref = {
     .free = ref_free,
     .zero = ref_zero,
     .copy = ref_copy,
+    .to_host = zl__ref_transfer,
+    .to_device = zl__ref_transfer,
 
     .gemm = zl__ref_gemm,
     .gemm_lp = zl__ref_gemm_lp,

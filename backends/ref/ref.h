@@ -11,6 +11,8 @@
 #include "backends/ops.h"
 
 /* ref_gemm.c */
+/* host <-> device transfer of a backend whose memory is the process's (ref, cpu) */
+void zl__ref_transfer(const zl_ops *self, void *dst, const void *src, size_t nbytes);
 void zl__ref_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
                   int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
 void zl__ref_bias_forward(const zl_ops *self, float *out, const float *bias, int N, int OC);

@@ -65,10 +65,13 @@ zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev
                          "send/recv; within one device, ops->copy",
                          src_dev->ledger.device_name, dst_dev->ledger.device_name);
     const zl_device *accel = to_device ? dst_dev : src_dev;
-    /* ref and cpu keep both devices' memory in this process: a memcpy is the transfer (a
-     * cuda backend will bring a copy op of its own). Meta pointers are not memory. */
-    if (nbytes && !zl_device_backend(dst_dev)->meta && !zl_device_backend(src_dev)->meta)
-        memcpy(dst, src, nbytes);
+    /* The accelerator's backend moves the bytes (ref and cpu: a memcpy, their memory is
+     * the process's; cuda: cudaMemcpy). Meta pointers are not memory. */
+    const zl_ops *ops = zl_device_backend(accel);
+    if (nbytes && !ops->meta && !zl_device_backend(to_device ? src_dev : dst_dev)->meta) {
+        if (to_device) ops->to_device(ops, dst, src, nbytes);
+        else ops->to_host(ops, dst, src, nbytes);
+    }
     if (accel->sim) zl_sim_copy(accel->sim, to_device, (double)nbytes);
     return ZL_OK;
 }
