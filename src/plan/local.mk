@@ -1,5 +1,5 @@
 # src/plan: what a run would hold, from the engine on the meta backend (zerolab plan)
-libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h %D%/plan_pipe.c %D%/plan_internal.h
+libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h %D%/plan_pipe.c %D%/plan_search.c %D%/plan_internal.h
 zlplandir = $(zlincdir)/plan
 zlplan_HEADERS = %D%/plan.h
 
