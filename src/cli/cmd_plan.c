@@ -433,193 +433,90 @@ static void print_json(FILE *out, const setup *s, const zl_plan_result *r, const
 
 /* ---- search ------------------------------------------------------------------------------ */
 
-/* One setup tried: its choices and the figures it is ranked and shown by (a plan result
- * holds six ledgers; a search keeps only these, and the JSON already written). */
-typedef struct candidate {
-    int pp, tp, stage, micro, gas, checkpoint;
-    bool offload_optimizer, offload_param;
-    bool fits, device_fits, host_fits;
-    double tokens_per_second, step_seconds, exposed_seconds, mfu;
-    size_t device_peak, host_peak;
-    char *json; /* with --json: the setup's object */
-} candidate;
+/* The search itself is the library's (src/plan/plan_search.c: zl_plan_search); the CLI
+ * prints it. With --json each setup's object is written as it is planned (the full result
+ * is gone afterwards), kept by the order tried. */
+typedef struct json_sink {
+    const setup *s;
+    char **json; /* [order]: the setup's object */
+    int n, cap;
+} json_sink;
 
-static int by_throughput(const void *x, const void *y)
+static zl_status keep_json(void *ctx, const zl_plan_request *req, const zl_plan_result *r,
+                           const zl_plan_candidate *c)
 {
-    const candidate *a = x, *b = y;
-    if (a->fits != b->fits) return a->fits ? -1 : 1;
-    return (a->tokens_per_second < b->tokens_per_second) - (a->tokens_per_second > b->tokens_per_second);
-}
-
-/* The offload choices of a stage: 0 none everywhere; 1 the optimizer on the host at stages
- * 1-3 (ZeRO-Offload); 2 the parameters too, at stage 3. */
-static int offload_choices(int stage) { return stage >= 3 ? 3 : stage >= 1 ? 2 : 1; }
-
-/* The pipeline sizes a search tries: 1 and the powers of two that divide the GPUs, up to
- * the model's layers and ZL_PLAN_MAX_STAGES (a stage needs a layer). */
-static int pipeline_sizes(const setup *s, int W, int *out)
-{
-    int n = 0, layers = s->req.model.num_layers + 2;
-    for (int pp = 1; pp <= W && pp <= layers && pp <= ZL_PLAN_MAX_STAGES && n < 16; pp *= 2)
-        if (W % pp == 0) out[n++] = pp;
-    return n;
-}
-
-/* The tensor-parallel sizes a search tries: 1 and the powers of two within one node (a
- * tensor-parallel group allreduces twice per block: it stays on NVLink) that divide the
- * heads. */
-static int tensor_parallel_sizes(const setup *s, int *out)
-{
-    int n = 0;
-    for (int tp = 1; tp <= s->cluster.gpus_per_node && n < 8; tp *= 2)
-        if (s->req.model.num_heads % tp == 0 && s->req.model.channels % tp == 0) out[n++] = tp;
-    return n;
+    json_sink *k = ctx;
+    if (c->order >= k->cap) {
+        int cap = k->cap ? 2 * k->cap : 256;
+        while (cap <= c->order) cap *= 2;
+        char **j = realloc(k->json, (size_t)cap * sizeof *j);
+        if (!j) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+        memset(j + k->cap, 0, (size_t)(cap - k->cap) * sizeof *j);
+        k->json = j;
+        k->cap = cap;
+    }
+    setup t = *k->s;
+    t.req = *req;
+    size_t len = 0;
+    FILE *f = open_memstream(&k->json[c->order], &len);
+    if (!f) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    print_json(f, &t, r, c->fits ? NULL : r->reason);
+    if (fclose(f) != 0) return zl_errorf(ZL_ERR_NOMEM, "out of host memory");
+    if (c->order >= k->n) k->n = c->order + 1;
+    return ZL_OK;
 }
 
 static int search(const plan_args *a, setup *s)
 {
     int W = zl_cluster_size(&s->cluster);
-    zl_engine_options base = s->req.options;
-    int base_dp = s->req.world_size, base_pp = s->req.pipe_stages > 1 ? s->req.pipe_stages : 1;
-    int base_tp = s->req.tp_size > 1 ? s->req.tp_size : 1;
-    /* the global batch stays: micro x accumulation x data-parallel ranks */
-    int global = base.micro_batch_size * base.gradient_accumulation_steps * base_dp;
-    int pps[16], npp = pipeline_sizes(s, W, pps), tps[8], ntp = tensor_parallel_sizes(s, tps);
-    enum { MAX_CANDIDATES = 8 * 16 * 2 * 4 * 3 * 32 };
-    /* activation checkpointing: off, and on (the config's interval, else every layer) */
-    int ckpt_on = base.checkpoint_interval > 0 ? base.checkpoint_interval : 1;
-    candidate *cands = calloc(MAX_CANDIDATES, sizeof *cands);
-    zl_plan_result *r = malloc(sizeof *r);
-    if (!cands || !r) {
-        free(cands);
-        free(r);
-        return zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail();
+    json_sink sink = {s, NULL, 0, 0};
+    zl_plan_search_result res;
+    if (zl_plan_search(&s->req, NULL, a->json ? keep_json : NULL, &sink, &res) != ZL_OK) {
+        for (int i = 0; i < sink.n; i++) free(sink.json[i]);
+        free(sink.json);
+        return zl_cli_fail();
     }
-    int n = 0, refused = 0, rc = ZL_EXIT_OK;
-    for (int ti = 0; ti < ntp && rc == ZL_EXIT_OK; ti++)
-    for (int pi = 0; pi < npp && rc == ZL_EXIT_OK; pi++)
-    for (int stage = 0; stage <= 3 && rc == ZL_EXIT_OK; stage++)
-        for (int off = 0; off < offload_choices(stage) && rc == ZL_EXIT_OK; off++) {
-            int tp = tps[ti];
-            /* offload is tried without tensor parallelism only: a search of a large
-             * cluster must stay quick (issue 15: 175B on 1024 GPUs under 10 s), and a model
-             * split over a node rarely needs its optimizer on the host too */
-            if (W % (pps[pi] * tp) || (tp > 1 && off > 0)) continue;
-            /* Activations grow with the micro-batch: past the smallest one that did not fit
-             * the card (checkpointing off, on), larger ones are not tried. */
-            int too_big[2] = {INT_MAX, INT_MAX};
-            for (int ci = 0; ci < 2 * 32 && n < MAX_CANDIDATES; ci++) {
-                int pp = pps[pi], dp = W / (pp * tp);
-                if (pp > 1 && stage >= 2) break; /* DeepSpeed's pipelines: ZeRO 0-1 */
-                if (global % dp) break;
-                int per_replica = global / dp; /* micro x accumulation */
-                int micro = 1 << (ci / 2), ckpt = ci % 2 ? ckpt_on : 0;
-                if (micro > per_replica) break;
-                if (per_replica % micro || micro > too_big[ci % 2]) continue;
-                s->req.world_size = dp;
-                s->req.tp_size = tp;
-                s->req.pipe_stages = pp;
-                s->req.pipe_stage = -1;
-                s->req.options = base;
-                s->req.options.checkpoint_interval = ckpt;
-                s->req.options.zero_stage = stage;
-                s->req.options.micro_batch_size = micro;
-                s->req.options.gradient_accumulation_steps = per_replica / micro;
-                s->req.options.offload_optimizer = off >= 1;
-                s->req.options.offload_param = off == 2;
-                if (!off) s->req.options.offload_pin_memory = false;
-                else if (!base.offload_optimizer) s->req.options.offload_pin_memory = true;
-                if (off == 2 && !base.offload_param) s->req.options.offload_param_pin_memory = true;
-                zl_status st = zl_plan_run(&s->req, r);
-                if (st != ZL_OK && st != ZL_ERR_OOM) {
-                    /* a choice the engine refuses is skipped; the config's own is an error */
-                    if (off != (base.offload_param ? 2 : (int)base.offload_optimizer) ||
-                        pp != base_pp || tp != base_tp) {
-                        refused++;
-                        continue;
-                    }
-                    rc = zl_cli_fail();
-                    break;
-                }
-                candidate *c = &cands[n++];
-                c->pp = pp;
-                c->tp = tp;
-                c->stage = stage;
-                c->micro = micro;
-                c->gas = per_replica / micro;
-                c->offload_optimizer = off >= 1;
-                c->offload_param = off == 2;
-                c->checkpoint = ckpt;
-                c->fits = st == ZL_OK;
-                c->device_fits = r->device_fits;
-                if (!r->device_fits && micro < too_big[ci % 2]) too_big[ci % 2] = micro;
-                c->host_fits = r->host_fits;
-                c->tokens_per_second = r->tokens_per_second;
-                c->step_seconds = r->step_seconds;
-                c->exposed_seconds = r->exposed_comm_seconds + r->exposed_copy_seconds;
-                c->mfu = r->mfu;
-                c->device_peak = zl_plan_device_ledger(r)->budgeted_peak_nbytes;
-                c->host_peak = zl_plan_host_ledger(r)->peak_nbytes;
-                if (a->json) {
-                    size_t len = 0;
-                    FILE *f = open_memstream(&c->json, &len);
-                    if (!f) {
-                        rc = (zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail());
-                        break;
-                    }
-                    print_json(f, s, r, c->fits ? NULL : r->reason);
-                    if (fclose(f) != 0) {
-                        rc = (zl_errorf(ZL_ERR_NOMEM, "out of host memory"), zl_cli_fail());
-                        break;
-                    }
-                }
-            }
+    int n = res.num_candidates, refused = res.num_refused;
+    const zl_plan_candidate *cands = res.candidates;
+    if (a->json) {
+        printf("[\n");
+        for (int i = 0; i < n; i++) printf("  %s%s\n", sink.json[cands[i].order], i == n - 1 ? "" : ",");
+        printf("]\n");
+    } else {
+        printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
+               s->req.model.name, a->cluster, W, s->precision, res.global_batch,
+               s->req.options.seq_len);
+        printf("  %3s %4s %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "tp", "pp", "stage",
+               "offload", "micro", "accum", "GiB/GPU", "host GiB", "step s", "exposed s",
+               "tokens/s", "MFU", "ckpt");
+        int fitting = 0;
+        for (int i = 0; i < n; i++) {
+            const zl_plan_candidate *c = &cands[i];
+            if (!c->fits) continue;
+            fitting++;
+            printf("  %3d %4d %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n",
+                   c->tp, c->pp, c->stage,
+                   c->offload_param ? "optim+param"
+                   : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
+                   gib(c->device_peak), gib(c->host_peak), c->step_seconds,
+                   c->exposed_seconds, c->tokens_per_second, 100 * c->mfu, c->checkpoint);
         }
-    free(r);
-    s->req.options = base;
-    s->req.world_size = base_dp;
-    s->req.pipe_stages = base_pp;
-    s->req.tp_size = base_tp;
-    if (rc == ZL_EXIT_OK) {
-        qsort(cands, (size_t)n, sizeof *cands, by_throughput);
-        if (a->json) {
-            printf("[\n");
-            for (int i = 0; i < n; i++) printf("  %s%s\n", cands[i].json, i == n - 1 ? "" : ",");
-            printf("]\n");
-        } else {
-            printf("zerolab plan --search: %s on %s (%d GPUs), %s, global batch %d x %d tokens\n",
-                   s->req.model.name, a->cluster, W, s->precision, global, base.seq_len);
-            printf("  %3s %4s %-5s %-13s %5s %5s %9s %9s %9s %9s %11s %6s %5s\n", "tp", "pp", "stage",
-                   "offload", "micro", "accum", "GiB/GPU", "host GiB", "step s", "exposed s",
-                   "tokens/s", "MFU", "ckpt");
-            int fitting = 0;
-            for (int i = 0; i < n; i++) {
-                candidate *c = &cands[i];
-                if (!c->fits) continue;
-                fitting++;
-                printf("  %3d %4d %-5d %-13s %5d %5d %9.2f %9.2f %9.3f %9.3f %11.0f %5.1f%% %5d\n",
-                       c->tp, c->pp, c->stage,
-                       c->offload_param ? "optim+param"
-                       : c->offload_optimizer ? "optimizer cpu" : "none", c->micro, c->gas,
-                       gib(c->device_peak), gib(c->host_peak), c->step_seconds,
-                       c->exposed_seconds, c->tokens_per_second, 100 * c->mfu, c->checkpoint);
-            }
-            int host_short = 0;
-            for (int i = 0; i < n; i++) host_short += !cands[i].fits && !cands[i].host_fits;
-            printf("  %d of %d setups fit in %.2f GiB per GPU and %.2f GiB of host memory per "
-                   "rank; the fastest first\n", fitting, n, gib(s->cluster.device->memory),
-                   gib(s->req.host_memory));
-            if (host_short)
-                printf("  %d setup%s did not fit the host memory\n", host_short,
-                       host_short > 1 ? "s" : "");
-            if (refused)
-                printf("  %d setup%s the engine refuses (an offload choice) skipped\n", refused,
-                       refused > 1 ? "s" : "");
-        }
+        int host_short = 0;
+        for (int i = 0; i < n; i++) host_short += !cands[i].fits && !cands[i].host_fits;
+        printf("  %d of %d setups fit in %.2f GiB per GPU and %.2f GiB of host memory per "
+               "rank; the fastest first\n", fitting, n, gib(s->cluster.device->memory),
+               gib(s->req.host_memory));
+        if (host_short)
+            printf("  %d setup%s did not fit the host memory\n", host_short,
+                   host_short > 1 ? "s" : "");
+        if (refused)
+            printf("  %d setup%s the engine refuses (an offload choice) skipped\n", refused,
+                   refused > 1 ? "s" : "");
     }
-    for (int i = 0; i < n; i++) free(cands[i].json);
-    free(cands);
-    return rc;
+    for (int i = 0; i < sink.n; i++) free(sink.json[i]);
+    free(sink.json);
+    zl_plan_search_free(&res);
+    return ZL_EXIT_OK;
 }
 
 /* ---- the command ------------------------------------------------------------------------- */

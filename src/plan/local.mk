@@ -1,5 +1,5 @@
 # src/plan: what a run would hold, from the engine on the meta backend (zerolab plan)
-libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h %D%/plan_pipe.c %D%/plan_internal.h
+libzerolab_a_SOURCES += %D%/plan.c %D%/plan.h %D%/plan_pipe.c %D%/plan_search.c %D%/plan_internal.h
 zlplandir = $(zlincdir)/plan
 zlplan_HEADERS = %D%/plan.h
 
@@ -17,6 +17,8 @@ ZL_UNIT_TESTS += tests/unit/check_plan_zero
 ZL_UNIT_TESTS += tests/unit/check_plan_offload
 # The paper's claim itself: 13B, ZeRO-2 with the optimizer on the host, on one V100-32GB.
 ZL_UNIT_TESTS += tests/unit/check_plan_offload_claim
+# The search (zl_plan_search) against the same setups planned one by one.
+ZL_UNIT_TESTS += tests/unit/check_plan_search
 
 # A traced 2-rank ZeRO-2 run: overlap_comm visible in the Chrome trace.
 ZL_MPI_CHECKS += tests/mpi/check_trace

@@ -115,4 +115,65 @@ size_t zl_plan_model_states(const zl_ledger *l);
  * working buffers and activations). */
 size_t zl_plan_model_states_peak(const zl_ledger *l);
 
+/* ---- the search (plan_search.c): which setup fits and trains fastest ------------------- */
+
+/* The setups a search tries. All zero (or NULL for the space): what `zerolab plan
+ * --search` tries. The limits narrow it (a lab's stated set, a test's small search). */
+typedef struct zl_plan_search_space {
+    int max_tp;           /* tensor-parallel sizes up to this; 0: a node's GPUs */
+    int max_pp;           /* pipeline sizes up to this; 0: the GPUs, the layers + 2 */
+    int max_micro;        /* micro-batch sizes up to this; 0: the per-replica batch */
+    bool no_offload;      /* only without offload (else the optimizer at stages 1-3, the
+                           * parameters too at stage 3, at tp 1) */
+    bool checkpoint_only; /* only with activation checkpointing (else off and on) */
+    bool no_pruning;      /* also micro-batches larger than one that did not fit the card */
+} zl_plan_search_space;
+
+/* One setup tried: its choices and the figures it is ranked and shown by (a plan result
+ * holds six ledgers; a search keeps only these). */
+typedef struct zl_plan_candidate {
+    int tp, pp, dp;          /* the grid: tp x pp x dp = the cluster's GPUs */
+    int stage;               /* ZeRO stage 0-3 */
+    int micro, gas;          /* micro-batch x accumulation x dp = the global batch */
+    int checkpoint;          /* activation checkpointing: layers per segment; 0: off */
+    bool offload_optimizer, offload_param;
+    bool fits, device_fits, host_fits;
+    double tokens_per_second, step_seconds, mfu;
+    double exposed_seconds;  /* exposed communication + exposed host copies */
+    size_t device_peak;      /* the device ledger's budgeted peak (the worst stage's) */
+    size_t host_peak;        /* the host ledger's peak */
+    int order;               /* its place in the order tried (0, 1, ...) */
+} zl_plan_candidate;
+
+typedef struct zl_plan_search_result {
+    zl_plan_candidate *candidates; /* fitting first, then by tokens/s, descending */
+    int num_candidates;
+    int num_refused;               /* setups the engine refused (an offload choice, a
+                                    * grid), skipped */
+    int global_batch;              /* sequences per step: micro x accumulation x dp */
+} zl_plan_search_result;
+
+/* Called with every setup planned, before the search goes on: the request as planned,
+ * its full result and its candidate (e.g. to print the plan's JSON). A status other than
+ * ZL_OK stops the search and is returned. */
+typedef zl_status (*zl_plan_search_visit)(void *ctx, const zl_plan_request *req,
+                                          const zl_plan_result *r, const zl_plan_candidate *c);
+
+/* The search. base is the config's setup (its world_size the data-parallel ranks, its
+ * pipe_stages and tp_size the config's grid, its options the engine's) and base->cluster
+ * the GPUs (required); the global batch stays micro x accumulation x data-parallel of
+ * base. Tried, loops outermost first: tp (1 and the powers of two within a node that
+ * divide the heads and channels), pp (1 and the powers of two that divide the GPUs, up to
+ * the layers + 2 and ZL_PLAN_MAX_STAGES; ZeRO 0-1 only), ZeRO stage 0-3, offload (none;
+ * the optimizer at stages 1-3; the parameters too at stage 3; at tp 1 only), micro-batch
+ * 1, 2, 4... dividing the per-replica batch, each with checkpointing off and on (base's
+ * interval, else every layer); past the smallest micro-batch that did not fit the card,
+ * larger ones are not tried. A setup the engine refuses is skipped and counted, unless it
+ * is the config's own offload and grid: then its error is returned (message in
+ * zl_last_error). visit may be NULL. On success out holds the candidates, sorted; free
+ * them with zl_plan_search_free. */
+zl_status zl_plan_search(const zl_plan_request *base, const zl_plan_search_space *space,
+                         zl_plan_search_visit visit, void *ctx, zl_plan_search_result *out);
+void zl_plan_search_free(zl_plan_search_result *out);
+
 #endif
