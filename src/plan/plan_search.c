@@ -125,9 +125,11 @@ zl_status zl_plan_search(const zl_plan_request *base, const zl_plan_search_space
                 if (off == 2 && !bo->offload_param) q->options.offload_param_pin_memory = true;
                 zl_status st = zl_plan_run(q, r);
                 if (st != ZL_OK && st != ZL_ERR_OOM) {
-                    /* a choice the engine refuses is skipped; the config's own is an error */
+                    /* a choice the engine refuses is skipped; the config's own (its stage,
+                     * offload and grid) is an error: e.g. its NVMe offload at another stage
+                     * is another setup, skipped */
                     if (off != (bo->offload_param ? 2 : (int)bo->offload_optimizer) ||
-                        pp != base_pp || tp != base_tp) {
+                        pp != base_pp || tp != base_tp || stage != bo->zero_stage) {
                         refused++;
                         continue;
                     }

@@ -145,6 +145,11 @@ valid
 has '"zero_stage": 0, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "none"'
 has '"zero_stage": 3, "precision": "bf16", "micro_batch": 1, "gradient_accumulation_steps": 1, "seq_len": 512, "offload_optimizer": "cpu"'
 has '"pin_memory": true, "activation_checkpoint_interval": 1,'
+# a ZeRO-Infinity config (NVMe, stage 3): the search does not try NVMe, and its own
+# offload at another stage is another setup, skipped, not an error
+printf '{"train_micro_batch_size_per_gpu": 2, "bf16": {"enabled": true}, "zero_optimization": {"stage": 3, "offload_optimizer": {"device": "nvme", "nvme_path": "%s"}, "offload_param": {"device": "nvme", "nvme_path": "%s"}}}\n' "$tmp" "$tmp" >"$tmp/nvme.json"
+run --model gpt2-350m --cluster 2xv100-16gb --config "$tmp/nvme.json" --search
+has "setups fit in 16.00 GiB per GPU"
 # the 8.4B model: setups whose host side does not fit are counted apart
 run --model "$tmp/m8.json" --cluster 8xrtx4090 --config "$tmp/offload.json" --seq-len 128 --search
 has "did not fit the host memory"
