@@ -8,5 +8,6 @@ SUFFIXES = .cu
 EXTRA_DIST += %D%/cuda_probe.cu %D%/cuda_probe.h
 if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
+libzerolab_a_SOURCES += %D%/cuda_gemm.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 endif
