@@ -10,5 +10,6 @@ if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
 libzerolab_a_SOURCES += %D%/cuda_gemm.cu
 libzerolab_a_SOURCES += %D%/cuda_layernorm.cu
+libzerolab_a_SOURCES += %D%/cuda_attention.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 endif
