@@ -61,6 +61,22 @@ typedef struct zl_cuda_ctx {
 
 static inline zl_cuda_ctx *zl_cuda_ctx_of(const zl_ops *self) { return (zl_cuda_ctx *)self->ctx; }
 
+/* The workspace's layout. Its first ZL_CUDA_BLAS_WORKSPACE_BYTES are cuBLAS's (what setup
+ * gives cublasSetWorkspace, and cuBLASLt's workspace argument); the rest is kernel scratch
+ * (gemm_lp's 16-bit operands, layernorm_backward's partial sums), used by one op at a time
+ * in stream order on ctx->compute, so no two ops' uses overlap. 32 MiB is what NVIDIA
+ * recommends for cuBLAS on Hopper. */
+#define ZL_CUDA_BLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+static inline void *zl_cuda_scratch(const zl_cuda_ctx *ctx, size_t *nbytes)
+{
+    if (!ctx->workspace || ctx->workspace_bytes <= ZL_CUDA_BLAS_WORKSPACE_BYTES) {
+        *nbytes = 0;
+        return NULL;
+    }
+    *nbytes = ctx->workspace_bytes - ZL_CUDA_BLAS_WORKSPACE_BYTES;
+    return (char *)ctx->workspace + ZL_CUDA_BLAS_WORKSPACE_BYTES;
+}
+
 /* A CUDA or cuBLAS error inside a kernel call: the ops return no status, so the context
  * keeps the first error and where it happened, and zl_cuda_check turns it into
  * ZL_ERR_DEVICE at the device layer's next check. Use the macros in every .cu file:

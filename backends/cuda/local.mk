@@ -8,5 +8,9 @@ SUFFIXES = .cu
 EXTRA_DIST += %D%/cuda_probe.cu %D%/cuda_probe.h
 if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
+libzerolab_a_SOURCES += %D%/cuda_gemm.cu
+libzerolab_a_SOURCES += %D%/cuda_layernorm.cu
+libzerolab_a_SOURCES += %D%/cuda_attention.cu
+libzerolab_a_SOURCES += %D%/cuda_crossentropy.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 endif
