@@ -44,8 +44,10 @@ extern "C" void zl_cuda_bias_forward(const zl_ops *self, float *out, const float
  * so every row's 32 loads are one 128-byte transaction); its BIAS_ROWS rows of threads
  * take rows y, y + BIAS_ROWS, ... and the column's BIAS_ROWS partial sums are added in a
  * fixed order: deterministic, no atomics. The order differs from ref's single running sum,
- * so results agree to f32 reordering, not bit for bit. */
-#define BIAS_ROWS 8
+ * so results agree to f32 reordering, not bit for bit. Only ceil(OC/32) blocks run (24 for
+ * OC = 768): a split over rows with a second deterministic pass is the next step if it
+ * shows in a profile (it needs scratch of splits x OC floats). */
+#define BIAS_ROWS 32 /* 1024 threads: more loads in flight per block */
 __global__ static void bias_backward_kernel(float *dbias, const float *dout, int N, int OC)
 {
     __shared__ float part[BIAS_ROWS][32];
