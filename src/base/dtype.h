@@ -13,6 +13,10 @@
 
 #include "base/status.h"
 
+#ifdef __cplusplus
+extern "C" { /* the CUDA backend's .cu files call these too */
+#endif
+
 typedef enum zl_dtype {
     ZL_F32 = 0,
     ZL_F16 = 1,
@@ -39,5 +43,9 @@ static inline float zl_round_bf16(float x) { return zl_bf16_to_f32(zl_f32_to_bf1
 
 /* Element-wise conversion between any two float types (f32, f16, bf16); n elements. */
 void zl_convert(void *dst, zl_dtype dst_type, const void *src, zl_dtype src_type, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
