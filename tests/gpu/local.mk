@@ -11,4 +11,4 @@ tests_gpu_check_ops_SOURCES = tests/gpu/check_ops.c
 tests_gpu_check_ops_LDADD = $(ZL_LIBS)
 TESTS += tests/gpu/ops-cpu.sh
 TESTS += tests/gpu/ops-cuda.sh
-EXTRA_DIST += tests/gpu/ops-cpu.sh tests/gpu/ops-cuda.sh tests/gpu/run.sh
+EXTRA_DIST += tests/gpu/ops-cpu.sh tests/gpu/ops-cuda.sh tests/gpu/run.sh tests/gpu/torch_mfu.py
