@@ -27,7 +27,7 @@
 #                /opt/zl-deps and point the compiler, pkg-config and the loader at them:
 #                for a bare GPU machine that cannot install packages (docs/cuda.md)
 #   --only LIST  run only these parts (comma-separated: ops,nccl,train,zero,memory,mfu,trace)
-# Files: $OUT (or ./gpu-results when OUT is unset) gets summary.txt (the table),
+# Files: $OUT (or /tmp/zl-gpu-results when OUT is unset) gets summary.txt (the table),
 # run.log (every command and its output), build.log, and the Chrome traces of one
 # simulated and one real step (trace-sim.json, trace-cuda.json) to open side by side.
 # Exit: 0 all passed, 1 something failed, 77 no GPU, 2 usage or missing prerequisites.
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 done
 cd "$top" || exit 2
 
-out=${OUT:-$top/gpu-results}
+out=${OUT:-${TMPDIR:-/tmp}/zl-gpu-results}
 mkdir -p "$out" || exit 2
 log=$out/run.log summary=$out/summary.txt
 : >"$log"
