@@ -43,7 +43,7 @@
  * - f16 and bf16 reduce natively (each partial sum rounded to 16 bits, to nearest even),
  *   which is comm.h's rule; the order of the partial sums is NCCL's (ring or tree), so
  *   beyond 2 ranks sums may differ from MPI's in the last bit. MAX and MIN of a NaN
- *   follow the GPU's fmax (the number wins), where MPI's 16-bit reductions keep the NaN.
+ *   are NCCL's (not promised to keep the NaN, as MPI's 16-bit reductions do).
  * - send/recv ignore tags: messages between two ranks match in the order they were
  *   posted (NCCL has no tags), and a receive cannot check the sender's length (the
  *   counts must agree, as they do in zerolab's pipeline).
@@ -295,6 +295,10 @@ static zl_status watch(zl_comm *c, cudaEvent_t ev, zl_comm_op op, size_t nbytes,
         cudaError_t e = cudaEventQuery(ev);
         if (e == cudaSuccess) return ZL_OK;
         if (e != cudaErrorNotReady) return cuda_fail(c, "cudaEventQuery", e);
+        /* "Not ready" is no failure, but the runtime may keep it as the last error, where
+         * a kernel's ZL_CUDA_CHECK(ctx, cudaGetLastError()) would find it (PyTorch clears
+         * it the same way). */
+        (void)cudaGetLastError();
         if (polls % POLLS_PER_CHECK) continue;
         ncclResult_t async = ncclSuccess;
         ncclResult_t rc = m->nccl ? ncclCommGetAsyncError(m->nccl, &async) : ncclInvalidUsage;
