@@ -2,7 +2,8 @@
  *
  *   self  one rank, no MPI: collectives are copies (or nothing)
  *   mpi   MPICH; every MPI rank plays one GPU
- *   nccl, virtual   later (real GPUs; plans of worlds that do not exist)
+ *   nccl  real GPUs: NCCL on the device, beside an MPI (or self) communicator
+ *   virtual  plans of worlds that do not exist
  *
  * Buffers are device memory of the calling rank's device. Counts are in elements of
  * `dtype`. Every call must be made by every rank of the group, in the same order
@@ -118,6 +119,15 @@ zl_status zl_comm_self(zl_comm **out, zl_comm_log *log);
  * data and complete at once; for the meta backend (zerolab plan), where one process
  * stands for every rank of a large world. */
 zl_status zl_comm_virtual(zl_comm **out, int size, int rank, const char *name, zl_comm_log *log);
+/* Built with ZL_HAVE_CUDA only (comm_nccl.c): the ranks of `host` (an MPI or self
+ * communicator, borrowed: it must outlive this one), whose device buffers move with NCCL
+ * on the GPU of `cuda`'s context (backends/cuda/cuda_ops.h: stream comm, ordered after
+ * compute), named `name` (NULL: host's). Host buffers go to host, so one handle serves
+ * both. Blocking calls return once the GPU has completed them; non-blocking ones once
+ * zl_comm_wait has seen them complete. It shares host's log and watchdog. Collective
+ * over host. */
+typedef struct zl_ops zl_ops;
+zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, const zl_ops *cuda, const char *name);
 /* Free a communicator (NULL is fine); collective over its ranks. Destroying the last
  * world handle calls MPI_Finalize if zl_comm_world initialised MPI (a program that
  * initialised MPI itself finalizes it itself); MPI cannot start again after that.

@@ -9,6 +9,17 @@ libzerolab_a_SOURCES += \
 if HAVE_MPI
 libzerolab_a_SOURCES += %D%/comm_mpi.c
 endif
+# The NCCL communicator only with the CUDA toolkit (configure's --with-cuda). Its host-side
+# decisions (comm_nccl.h) are unit-tested here; the collectives by the GPU test, which
+# exits 77 without a device (tests/gpu/check_nccl.c says how to run it).
+EXTRA_DIST += %D%/comm_nccl.c %D%/comm_nccl.h
+if HAVE_CUDA
+libzerolab_a_SOURCES += %D%/comm_nccl.c %D%/comm_nccl.h
+ZL_UNIT_TESTS += tests/unit/check_comm_nccl
+ZL_MPI_CHECKS += tests/gpu/check_nccl
+ZL_MPI_TESTS += tests/gpu/nccl-np1.mpi tests/gpu/nccl-np2.mpi
+endif
+EXTRA_DIST += tests/gpu/nccl-np1.mpi tests/gpu/nccl-np2.mpi
 zlcommdir = $(zlincdir)/comm
 zlcomm_HEADERS = %D%/comm.h %D%/comm_op.h %D%/comm_log.h %D%/topology.h
 
