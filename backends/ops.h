@@ -4,6 +4,8 @@
  *   cpu   OpenBLAS sgemm + OpenMP kernels
  *   cuda  cuBLAS + CUDA kernels (backends/cuda)
  *   meta  shapes only: allocates nothing, computes nothing (zerolab plan)
+ *   discrete  ref's kernels on memory the host cannot touch, as a GPU's (a test backend:
+ *         backends/discrete/discrete.h)
  *
  * Every function takes the table it was called through as its first argument, `self`
  * (a vtable whose instance carries context, as cuBLAS's handle does): call it as
@@ -223,7 +225,7 @@ extern const zl_ops zl_ops_ref;
 extern const zl_ops zl_ops_cpu;
 extern const zl_ops zl_ops_meta;
 
-/* Look up a backend by name ("ref", "cpu", "meta"); NULL if unknown or not built. */
+/* Look up a backend by name ("ref", "cpu", "meta", "discrete"); NULL if unknown or not built. */
 const zl_ops *zl_ops_find(const char *name);
 
 #endif

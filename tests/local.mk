@@ -28,6 +28,7 @@ TESTS += tests/cli/check_launch.sh
 TESTS += tests/cli/check_config_reference.sh
 TESTS += tests/cli/check_tutorial.sh
 TESTS += tests/cli/check_two_hosts.sh
+TESTS += tests/cli/check_discrete.sh
 EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_build.sh tests/cli/check_readme.sh
 EXTRA_DIST += tests/cli/check_config_cli.sh
 EXTRA_DIST += tests/cli/check_plan_cli.sh
@@ -43,6 +44,7 @@ EXTRA_DIST += tests/cli/check_launch.sh
 EXTRA_DIST += tests/cli/check_config_reference.sh
 EXTRA_DIST += tests/cli/check_tutorial.sh
 EXTRA_DIST += tests/cli/check_two_hosts.sh tests/cli/netns_exec.sh
+EXTRA_DIST += tests/cli/check_discrete.sh
 EXTRA_DIST += examples
 
 # MPI tests. A module's fragment appends a program tests/mpi/check_NAME to ZL_MPI_CHECKS

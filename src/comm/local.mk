@@ -2,7 +2,7 @@
 # comm_op.{c,h}: the ops and their names, below both comm.c and comm_log.c (no cycle).
 libzerolab_a_SOURCES += \
     %D%/comm.c %D%/comm.h %D%/comm_internal.h \
-    %D%/comm_self.c %D%/comm_virtual.c \
+    %D%/comm_self.c %D%/comm_virtual.c %D%/comm_window.c %D%/comm_window.h \
     %D%/comm_op.c %D%/comm_op.h %D%/comm_log.c %D%/comm_log.h \
     %D%/topology.c %D%/topology.h
 # The MPI communicator only when configure found MPICH (automake distributes it anyway).
@@ -21,7 +21,7 @@ ZL_MPI_TESTS += tests/gpu/nccl-np1.mpi tests/gpu/nccl-np2.mpi
 endif
 EXTRA_DIST += tests/gpu/nccl-np1.mpi tests/gpu/nccl-np2.mpi
 zlcommdir = $(zlincdir)/comm
-zlcomm_HEADERS = %D%/comm.h %D%/comm_op.h %D%/comm_log.h %D%/topology.h
+zlcomm_HEADERS = %D%/comm.h %D%/comm_op.h %D%/comm_log.h %D%/topology.h %D%/comm_window.h
 
 ZL_UNIT_TESTS += tests/unit/check_topology tests/unit/check_comm_self
 # MPI tests (see tests/local.mk), under mpiexec at 2, 3 and 4 ranks.

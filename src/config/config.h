@@ -70,6 +70,7 @@ typedef enum zl_config_backend {
     ZL_BACKEND_REF,
     ZL_BACKEND_CPU,
     ZL_BACKEND_CUDA,
+    ZL_BACKEND_DISCRETE, /* a test backend: ref's kernels with a GPU's memory rules */
 } zl_config_backend;
 
 /* Strings are owned by the config (freed by zl_config_free); NULL is DeepSpeed's None. */

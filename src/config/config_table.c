@@ -47,7 +47,7 @@ static const char *const dtypes[] = {"fp32", "fp16", "bf16", NULL};
 static const char *const devices[] = {"none", "cpu", "nvme", NULL};
 static const char *const reduce_ops[] = {"mean", "sum", NULL};
 static const char *const tag_modes[] = {"WARN", "IGNORE", "FAIL", NULL};
-static const char *const backends[] = {"ref", "cpu", "cuda", NULL};
+static const char *const backends[] = {"ref", "cpu", "cuda", "discrete", NULL};
 static const char *const warmup_types[] = {"log", "linear", NULL};
 
 const zl__cfg_entry zl__cfg_table[] = {
@@ -547,7 +547,7 @@ const zl__cfg_entry zl__cfg_table[] = {
     STR("zerolab", "model", zerolab.model, NULL,
         DOC(YES, "model preset or model JSON (as --model)")),
     ENUM("zerolab", "backend", zerolab.backend, -1, backends, .flags = ZL__CF_NULLABLE,
-        DOC(YES, "kernels: \"ref\" (naive loops), \"cpu\" (BLAS, OpenMP) or \"cuda\" (as --backend)")),
+        DOC(YES, "kernels: \"ref\" (naive loops), \"cpu\" (BLAS, OpenMP), \"cuda\", or \"discrete\" (ref's kernels with a GPU's memory rules, a test backend) (as --backend)")),
     ROW("zerolab", "seed", NULL, ZL__CT_INT, zerolab.seed, -1, .lo = 0,
         .flags = ZL__CF_LO | ZL__CF_NULLABLE,
         DOC(YES, "parameter initialisation seed (as --seed)")),

@@ -71,6 +71,36 @@ static zl_status validate_tag(zl_engine *e, const char *tag, int mode)
     return ZL_OK;
 }
 
+/* ---- the host's copies of device tensors ---------------------------------------------
+ *
+ * A checkpoint's files are written and read by the host, which cannot address an
+ * accelerator's memory (a GPU's): a tensor on one is moved through a host copy (on ref
+ * and cpu, a memcpy). A tensor on the host device (offload) is used in place. */
+
+static bool on_host(const zl_tensor *t) { return !t->device || t->device->kind != ZL_DEVICE_ACCEL; }
+
+/* A host view of t's bytes: t->data itself, or a malloc'd copy (*own, freed by the
+ * caller; NULL and *own NULL when out of host memory). */
+static void *host_view(const zl_tensor *t, void **own)
+{
+    *own = NULL;
+    size_t nbytes = t->numel * zl_dtype_nbytes(t->dtype);
+    if (on_host(t) || !t->data || !nbytes) return t->data;
+    const zl_ops *ops = zl_device_backend(t->device);
+    if (!(*own = malloc(nbytes))) return NULL;
+    ops->to_host(ops, *own, t->data, nbytes);
+    return *own;
+}
+
+/* After writing into a host_view of t: the copy back to the device, and the copy's end. */
+static void host_view_commit(const zl_tensor *t, void *own)
+{
+    if (!own) return;
+    const zl_ops *ops = zl_device_backend(t->device);
+    ops->to_device(ops, t->data, own, t->numel * zl_dtype_nbytes(t->dtype));
+    free(own);
+}
+
 /* ---- saving --------------------------------------------------------------------------- */
 
 static zl_zero_fragment *fragments_of(zl_engine *e, bool params, int *n)
@@ -88,11 +118,17 @@ static zl_status write_optim_shard(zl_engine *e, const char *dir)
     zl_zero_fragment *zf = fragments_of(e, false, &nf);
     zl_ckpt_fragment *f = zf ? malloc(((size_t)nf + 1) * sizeof *f) : NULL;
     for (int i = 0; f && i < nf; i++) f[i] = (zl_ckpt_fragment){zf[i].flat, zf[i].numel, zf[i].local};
+    void *own[3];
+    void *master = host_view(zl_zero_master(&e->zero), &own[0]);
+    void *m = host_view(&e->adam.m, &own[1]), *v = host_view(&e->adam.v, &own[2]);
     zl_ckpt_shard_state sh = {zl__engine_dp_rank(e), zl__engine_dp_size(e), e->opt.zero_stage,
                         e->adam.step, e->prec.dtype == ZL_BF16, e->adam.numel,
-                        zl_zero_master(&e->zero)->data, e->adam.m.data, e->adam.v.data, f, nf};
-    zl_status st = f ? zl_ckpt_write_optim_shard(dir, &sh)
-                     : zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
+                        master, m, v, f, nf};
+    bool copied = (master || !zl_zero_master(&e->zero)->data) && (m || !e->adam.m.data) &&
+                  (v || !e->adam.v.data);
+    zl_status st = f && copied ? zl_ckpt_write_optim_shard(dir, &sh)
+                               : zl_errorf(ZL_ERR_NOMEM, "out of host memory saving a checkpoint");
+    for (int i = 0; i < 3; i++) free(own[i]);
     free(f);
     free(zf);
     return st;
@@ -302,7 +338,10 @@ zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
 
     /* The module's weights: the parameters as they are at stages 0-2; stage 3 gathers
      * them (collective: every rank takes part). */
-    void *module = e->params.data;
+    void *module_own = NULL;
+    void *module = e->opt.zero_stage == 3 ? NULL : host_view(&e->params, &module_own);
+    if (e->opt.zero_stage != 3 && !module && e->params.data)
+        st = zl_errorf(ZL_ERR_NOMEM, "out of host memory copying the module to save");
     float *gathered = NULL;
     if (st == ZL_OK && e->opt.zero_stage == 3) {
         gathered = malloc(e->model.params_numel * sizeof *gathered);
@@ -322,6 +361,7 @@ zl_status zl_engine_save_checkpoint(zl_engine *e, const zl_engine_save_args *a)
     }
     json_decref(choices);
     free(gathered);
+    free(module_own);
     if (st == ZL_OK && leader) st = zl_ckpt_commit(a->dir, tag, !a->no_latest);
     st = agree(e, st);
     if (st != ZL_OK && leader) zl_ckpt_unstage(a->dir, tag);
@@ -423,31 +463,49 @@ static zl_status restore_values(zl_engine *e, zl_ckpt *c)
     bool optimizer = zl_ckpt_has_optimizer(c);
     int nf;
     zl_zero_fragment *f = fragments_of(e, false, &nf);
-    zl_status st = f ? ZL_OK : zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+    /* Read into host copies of the tensors (what no fragment covers keeps its values),
+     * then sent back to the device. */
+    void *own[3];
+    float *hm = host_view(master, &own[0]), *am = NULL, *av = NULL;
+    if (optimizer) am = host_view(&e->adam.m, &own[1]), av = host_view(&e->adam.v, &own[2]);
+    else own[1] = own[2] = NULL;
+    zl_status st = f && (hm || !master->data) &&
+                   (!optimizer || ((am || !e->adam.m.data) && (av || !e->adam.v.data)))
+                       ? ZL_OK : zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
     for (int i = 0; i < nf && st == ZL_OK; i++) {
         /* Without optimizer state, DeepSpeed's rule: the masters come from the weights. */
-        st = zl_ckpt_read_fp32(c, f[i].flat, f[i].numel, (float *)master->data + f[i].local);
+        st = zl_ckpt_read_fp32(c, f[i].flat, f[i].numel, hm + f[i].local);
         if (st == ZL_OK && optimizer)
-            st = zl_ckpt_read_state(c, "exp_avg", f[i].flat, f[i].numel, ZL_F32,
-                                    zl_tensor_f32(&e->adam.m) + f[i].local);
+            st = zl_ckpt_read_state(c, "exp_avg", f[i].flat, f[i].numel, ZL_F32, am + f[i].local);
         if (st == ZL_OK && optimizer)
             st = zl_ckpt_read_state(c, "exp_avg_sq", f[i].flat, f[i].numel, ZL_F32,
-                                    zl_tensor_f32(&e->adam.v) + f[i].local);
+                                    av + f[i].local);
     }
+    if (st == ZL_OK) {
+        host_view_commit(master, own[0]);
+        host_view_commit(&e->adam.m, own[1]);
+        host_view_commit(&e->adam.v, own[2]);
+    } else
+        for (int i = 0; i < 3; i++) free(own[i]);
     free(f);
     /* The parameters: the module's own bits when it has this run's dtype (stage 0 in fp32
      * has no separate master: the parameters are it, already read); else the fp32 master
      * weights rounded to it, as a step rounds them. */
     if (st == ZL_OK && master != &e->params) {
         f = fragments_of(e, true, &nf);
-        if (!f) st = zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
+        void *pown;
+        char *params = host_view(&e->params, &pown);
+        if (!f || (!params && e->params.data))
+            st = zl_errorf(ZL_ERR_NOMEM, "out of host memory loading a checkpoint");
         size_t esz = zl_dtype_nbytes(t);
         for (int i = 0; i < nf && st == ZL_OK; i++) {
-            void *dst = (char *)e->params.data + f[i].local * esz;
+            void *dst = params + f[i].local * esz;
             st = zl_ckpt_dtype(c) == t || !optimizer
                      ? zl_ckpt_read_module(c, f[i].flat, f[i].numel, t, dst)
                      : zl_ckpt_read_state(c, "fp32_flat", f[i].flat, f[i].numel, t, dst);
         }
+        if (st == ZL_OK) host_view_commit(&e->params, pown);
+        else free(pown);
         free(f);
     }
     return st;

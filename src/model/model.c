@@ -864,8 +864,16 @@ float zl_model_mean_loss(const zl_model *m)
     /* every rank has every token's loss (the head sums them over a tensor-parallel group) */
     const zl_act_slot *slot = &m->slots[m->slot];
     size_t n = (size_t)m->B * m->T;
+    /* The losses are device memory: read back in pieces (a GPU's would be one reduction
+     * kernel and a scalar; this keeps ref's order of the sum, so the bits). */
+    const zl_ops *ops = zl_device_backend(m->device);
+    float piece[1024];
     double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += slot->losses[i];
+    for (size_t i = 0; i < n; i += 1024) {
+        size_t len = n - i < 1024 ? n - i : 1024;
+        ops->to_host(ops, piece, slot->losses + i, len * sizeof(float));
+        for (size_t j = 0; j < len; j++) sum += piece[j];
+    }
     return slot->num_targets ? (float)(sum / slot->num_targets) : 0.0f;
 }
 

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "backends/discrete/discrete.h"
 #include "comm/comm_log.h"
+#include "comm/comm_window.h"
 #include "comm/topology.h"
 #include "launch/launch.h"
 #include "run/preflight.h"
@@ -119,7 +121,7 @@ static zl_status load_config(zl_run *run, const zl_run_options *o, int W)
 /* The model, the backend, the step count and the engine's options. */
 static zl_status resolve(zl_run *run, const zl_run_options *a)
 {
-    static const char *backend_names[] = {"ref", "cpu", "cuda"};
+    static const char *backend_names[] = {"ref", "cpu", "cuda", "discrete"};
     const zl_config *cfg = run->config;
     zl_status st = ZL_OK;
     if (a->model_config) run->model = *a->model_config;
@@ -331,9 +333,12 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     if (st != ZL_OK) return st;
     run->has_device = true;
     /* The rank's pinned host memory, on the accelerator's backend (which allocates it, and
-     * whose copies move to and from it); its budget: run.h, host_memory. */
+     * whose copies move to and from it); its budget: run.h, host_memory. The discrete
+     * backend's memory is the device's only: its host device is ordinary memory (ref's). */
     snprintf(devname, sizeof devname, "rank %d host", rank);
-    st = zl_device_init(&run->host, ZL_DEVICE_HOST, run->backend, devname, a->host_memory);
+    st = zl_device_init(&run->host, ZL_DEVICE_HOST,
+                        strcmp(run->backend, "discrete") ? run->backend : "ref", devname,
+                        a->host_memory);
     if (st != ZL_OK) return st;
     run->has_host = true;
     if (card) {
@@ -360,6 +365,41 @@ static void configure_comms_logger(zl_run *run)
     if (zl_comm_log_set_filter(log, cfg->comms_logger.prof_all, cfg->comms_logger.prof_ops) != ZL_OK &&
         run->comm->rank == 0)
         zl_log_warn("%s: %s", cfg->name, zl_last_error());
+}
+
+/* The communicator for collectives on this run's device memory, given the one for host
+ * memory (the same ranks): host_comm itself where the device's memory is the host's (ref,
+ * cpu); for the discrete backend a window that opens its arena around each call
+ * (comm/comm_window.h), as NCCL reads a GPU's memory. own: destroying *out destroys
+ * host_comm too (when *out is not host_comm itself). */
+static zl_status device_comm(const zl_run *run, zl_comm *host_comm, bool own, zl_comm **out)
+{
+    *out = host_comm;
+    if (!host_comm || strcmp(run->backend, "discrete")) return ZL_OK;
+    static const zl_comm_window_hooks arena = {zl_discrete_enter, zl_discrete_leave, NULL};
+    return zl_comm_window(host_comm, own, &arena, out);
+}
+
+/* The engine's communicators (options.dp, pipe, tp, mp) as device communicators: the
+ * grid's groups replaced by theirs (owning them), the world's kept in device_world. */
+static zl_status device_comms(zl_run *run)
+{
+    zl_comm **groups[] = {&run->pipe, &run->data, &run->tp, &run->mp};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        zl_comm *dev;
+        zl_status st = device_comm(run, *groups[i], true, &dev);
+        if (st != ZL_OK) return st;
+        *groups[i] = dev;
+    }
+    zl_comm *world;
+    zl_status st = device_comm(run, run->comm, false, &world);
+    if (st != ZL_OK) return st;
+    if (world != run->comm) run->device_world = world;
+    run->options.dp = run->data ? run->data : world;
+    run->options.pipe = run->pipe;
+    run->options.tp = run->tp;
+    run->options.mp = run->mp;
+    return ZL_OK;
 }
 
 static zl_status build(zl_run *run, const zl_run_options *a)
@@ -401,6 +441,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
         run->options.tp = run->tp;
         run->options.mp = run->mp;
     }
+    if ((st = device_comms(run)) != ZL_OK) return run->failed_at = ZL_RUN_SETUP, st;
     run->options.host = &run->host;
     const zl_engine_options *o = &run->options;
 
@@ -438,6 +479,7 @@ static zl_status build(zl_run *run, const zl_run_options *a)
         if (run->data) zl_comm_set_sim(run->data, &run->sim);
         if (run->tp) zl_comm_set_sim(run->tp, &run->sim);
         if (run->mp) zl_comm_set_sim(run->mp, &run->sim);
+        if (run->device_world) zl_comm_set_sim(run->device_world, &run->sim);
     }
     if ((st = zl_engine_create(&run->engine, &run->model, o, &run->device)) != ZL_OK) return st;
     run->failed_at = ZL_RUN_OK;
@@ -631,6 +673,8 @@ void zl_run_free(zl_run *run)
     zl_engine_destroy(run->engine);
     run->engine = NULL;
     if (run->has_sim && run->comm) zl_comm_set_sim(run->comm, NULL); /* it may outlive the run */
+    zl_comm_destroy(run->device_world); /* before the world it wraps */
+    run->device_world = NULL;
     zl_comm_destroy(run->mp);
     zl_comm_destroy(run->tp);
     zl_comm_destroy(run->data);

@@ -139,6 +139,9 @@ typedef struct zl_run {
      * owned, NULL without stages or tensor parallelism: then options.dp is comm). */
     int pipe_size, tp_size, dp_size;
     zl_comm *pipe, *data, *tp, *mp;
+    /* The world's device communicator (run.c device_comm; owned), where it is not comm
+     * itself: options.dp without a grid. NULL: comm is. */
+    zl_comm *device_world;
     /* The simulated card (NULL: none), the cluster of the run's ranks, and the clock. */
     const zl_device_preset *card;
     zl_cluster cluster;

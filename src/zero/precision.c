@@ -109,16 +109,23 @@ void zl_precision_free(zl_precision *p)
 
 void zl_precision_init_values(zl_precision *p, void *dst, zl_dtype t, size_t begin, size_t end)
 {
-    if (p->device->ops->meta) return; /* shapes only */
-    if (t == ZL_F32) {
-        zl_model_init_params(p->model, dst, begin, end, p->seed);
-        return;
-    }
-    float *w = zl_tensor_f32(&p->scratch);
-    for (size_t i = begin; i < end; i += PIECE) {
-        size_t len = end - i < PIECE ? end - i : PIECE;
-        zl_model_init_params(p->model, w, i, i + len, p->seed);
-        p->device->ops->cast(p->device->ops, zl__at(dst, t, i - begin), t, w, ZL_F32, len);
+    const zl_ops *ops = p->device->ops;
+    if (ops->meta) return; /* shapes only */
+    /* The values are drawn on the host, in pieces, and sent to the device (whose memory
+     * the host cannot write: a GPU's); 16-bit values are rounded there, by its cast. Not
+     * training: the transfer is not charged to a simulated link. */
+    enum { HOST_PIECE = 4096 };
+    float host[HOST_PIECE];
+    float *w = t == ZL_F32 ? NULL : zl_tensor_f32(&p->scratch);
+    for (size_t i = begin; i < end; i += HOST_PIECE) {
+        size_t len = end - i < HOST_PIECE ? end - i : HOST_PIECE;
+        zl_model_init_params(p->model, host, i, i + len, p->seed);
+        if (t == ZL_F32) {
+            ops->to_device(ops, zl__at(dst, t, i - begin), host, len * sizeof(float));
+            continue;
+        }
+        ops->to_device(ops, w, host, len * sizeof(float));
+        ops->cast(ops, zl__at(dst, t, i - begin), t, w, ZL_F32, len);
     }
 }
 

@@ -5,6 +5,8 @@
  * DeepSpeed. */
 #include "zero/zero_internal.h"
 
+#include <stdlib.h>
+
 zl_status zl__zero_replicated_alloc(zl_zero_ctx *z, bool partitioned)
 {
     zl_precision *p = z->prec;
@@ -55,7 +57,23 @@ zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out)
 {
     if (z->device->ops->meta)
         return zl_errorf(ZL_ERR_UNSUPPORTED, "the meta backend holds shapes, not parameter values");
-    zl_convert(out, ZL_F32, z->params->data, z->prec->dtype, z->model->params_numel);
+    return zl__zero_values_to_host(z, out, z->params->data, z->prec->dtype, z->model->params_numel);
+}
+
+zl_status zl__zero_values_to_host(const zl_zero_ctx *z, float *out, const void *values, zl_dtype t,
+                                  size_t n)
+{
+    const zl_ops *ops = zl_device_backend(z->device);
+    if (!n) return ZL_OK;
+    if (t == ZL_F32) {
+        ops->to_host(ops, out, values, n * sizeof(float));
+        return ZL_OK;
+    }
+    void *narrow = malloc(n * zl_dtype_nbytes(t));
+    if (!narrow) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading back %zu parameters", n);
+    ops->to_host(ops, narrow, values, n * zl_dtype_nbytes(t));
+    zl_convert(out, ZL_F32, narrow, t, n);
+    free(narrow);
     return ZL_OK;
 }
 

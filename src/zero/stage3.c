@@ -631,7 +631,8 @@ static zl_status gather_all(zl_zero_ctx *z, float *out)
     for (int l = 0; l < z->model->num_layers && st == ZL_OK; l++) {
         void *values;
         if ((st = use_params(z, l, false, &values)) == ZL_OK)
-            zl_convert(out + z3->layers[l].begin, ZL_F32, values, z->prec->dtype, z3->layers[l].numel);
+            st = zl__zero_values_to_host(z, out + z3->layers[l].begin, values, z->prec->dtype,
+                                         z3->layers[l].numel);
     }
     zl_status s2 = release_all(z); /* the buffers now hold whatever came last */
     return st == ZL_OK ? s2 : st;

@@ -162,10 +162,6 @@ zl_status zl_zero_check_checkpointable(const zl_zero_ctx *z)
     if (ops->meta)
         return zl_errorf(ZL_ERR_UNSUPPORTED, "the meta backend holds shapes, not values: there is "
                          "nothing to save or load");
-    if (strcmp(ops->name, "ref") && strcmp(ops->name, "cpu"))
-        return zl_errorf(ZL_ERR_UNSUPPORTED, "checkpoints of the %s backend are not built yet: "
-                         "they read the device's memory in place, as the ref and cpu backends "
-                         "allow", ops->name);
     if (z->nvme || z->nvme_param)
         return zl_errorf(ZL_ERR_UNSUPPORTED, "checkpoints of a run that offloads to NVMe "
                          "(zero_optimization.offload_%s.device \"nvme\") are not built yet\n"

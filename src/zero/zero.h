@@ -248,7 +248,7 @@ void *zl_zero_param_grads(zl_zero_ctx *z, int param);
 zl_status zl_zero_init_status(zl_zero_ctx *z);
 /* The strategy's fragments (above), and a check that this rank's state can be read and
  * written in place by a checkpoint: ZL_ERR_UNSUPPORTED naming what is not built yet
- * (state in NVMe swap files, a backend whose memory the CPU cannot address). */
+ * (state in NVMe swap files). */
 int zl_zero_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap);
 zl_status zl_zero_check_checkpointable(const zl_zero_ctx *z);
 /* The fp32 master weights of this rank's optimizer partition (the parameters themselves

@@ -48,6 +48,11 @@ zl_status zl__zero_replicated_alloc(zl_zero_ctx *z, bool partitioned); /* partit
 zl_status zl__zero_replicated_init_params(zl_zero_ctx *z);
 zl_status zl__zero_replicated_use_params(zl_zero_ctx *z, int layer, bool backward, void **values);
 zl_status zl__zero_replicated_gather_all(zl_zero_ctx *z, float *out);
+/* out (n, host f32) = the n values of type t at device memory `values`, widened: read
+ * back with the backend's to_host (the host cannot read an accelerator's memory in
+ * place), then widened on the host. ZL_ERR_NOMEM without host memory for a 16-bit copy. */
+zl_status zl__zero_values_to_host(const zl_zero_ctx *z, float *out, const void *values, zl_dtype t,
+                                  size_t n);
 void zl__zero_replicated_free(zl_zero_ctx *z);
 int zl__zero_replicated_fragments(const zl_zero_ctx *z, bool params, zl_zero_fragment *out, int cap);
 zl_status zl__zero_no_op(zl_zero_ctx *z);

@@ -1113,7 +1113,7 @@ START_TEST(test_config_zero2_fixture_and_zerolab_block)
     expect_fail("{\"zerolab\": {\"modle\": \"x\"}}", 1, ZL_ERR_CONFIG);
     ck_msg_has("unknown key 'modle' in 'zerolab' (did you mean 'model'?)");
     expect_fail("{\"zerolab\": {\"backend\": \"tpu\"}}", 1, ZL_ERR_CONFIG);
-    ck_msg_has("zerolab.backend: expected one of \"ref\", \"cpu\", \"cuda\", got \"tpu\"");
+    ck_msg_has("zerolab.backend: expected one of \"ref\", \"cpu\", \"cuda\", \"discrete\", got \"tpu\"");
 }
 END_TEST
 
