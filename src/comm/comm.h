@@ -120,14 +120,15 @@ zl_status zl_comm_self(zl_comm **out, zl_comm_log *log);
  * stands for every rank of a large world. */
 zl_status zl_comm_virtual(zl_comm **out, int size, int rank, const char *name, zl_comm_log *log);
 /* Built with ZL_HAVE_CUDA only (comm_nccl.c): the ranks of `host` (an MPI or self
- * communicator, borrowed: it must outlive this one), whose device buffers move with NCCL
+ * communicator; own_host: destroyed with this one, else it must outlive it), whose device buffers move with NCCL
  * on the GPU of `cuda`'s context (backends/cuda/cuda_ops.h: stream comm, ordered after
  * compute), named `name` (NULL: host's). Host buffers go to host, so one handle serves
  * both. Blocking calls return once the GPU has completed them; non-blocking ones once
  * zl_comm_wait has seen them complete. It shares host's log and watchdog. Collective
  * over host. */
 typedef struct zl_ops zl_ops;
-zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, const zl_ops *cuda, const char *name);
+zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, bool own_host, const zl_ops *cuda,
+                       const char *name);
 /* Free a communicator (NULL is fine); collective over its ranks. Destroying the last
  * world handle calls MPI_Finalize if zl_comm_world initialised MPI (a program that
  * initialised MPI itself finalizes it itself); MPI cannot start again after that.

@@ -788,7 +788,8 @@ static const zl_comm_vtable nccl_vtable = {
     .abort = nccl_abort,
 };
 
-zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, const zl_ops *cuda, const char *name)
+zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, bool own_host, const zl_ops *cuda,
+                       const char *name)
 {
     ZL_ASSERT(out != NULL && host != NULL);
     *out = NULL;
@@ -805,7 +806,7 @@ zl_status zl_comm_nccl(zl_comm **out, zl_comm *host, const zl_ops *cuda, const c
     if ((st = zl_comm_agree(host, st)) != ZL_OK) return st;
     ncclComm_t nc;
     if ((st = init_over(host, ctx, name, &nc)) != ZL_OK) return st;
-    st = make(host, false, ctx, nc, name, out);
+    st = make(host, own_host, ctx, nc, name, out);
     if (st != ZL_OK) release_nccl(nc, true);
     return st;
 }

@@ -4,6 +4,8 @@
  * input (config, model, data, cluster, trace path) first and agreed across ranks, then
  * the memory plan (milliseconds, no byte allocated), then the engine's allocations (the
  * only step that can take minutes). */
+#include "zl_build.h" /* ZL_HAVE_CUDA */
+
 #include "run/run.h"
 
 #include <jansson.h>
@@ -369,13 +371,20 @@ static void configure_comms_logger(zl_run *run)
 
 /* The communicator for collectives on this run's device memory, given the one for host
  * memory (the same ranks): host_comm itself where the device's memory is the host's (ref,
- * cpu); for the discrete backend a window that opens its arena around each call
- * (comm/comm_window.h), as NCCL reads a GPU's memory. own: destroying *out destroys
+ * cpu); on cuda an NCCL communicator over its ranks (comm_nccl.c); for the discrete
+ * backend a window that opens its arena around each call (comm/comm_window.h), as NCCL
+ * reads a GPU's memory. own: destroying *out destroys
  * host_comm too (when *out is not host_comm itself). */
 static zl_status device_comm(const zl_run *run, zl_comm *host_comm, bool own, zl_comm **out)
 {
     *out = host_comm;
-    if (!host_comm || strcmp(run->backend, "discrete")) return ZL_OK;
+    if (!host_comm) return ZL_OK;
+#ifdef ZL_HAVE_CUDA
+    /* a GPU's buffers move with NCCL; host buffers still go through host_comm */
+    if (!strcmp(run->backend, "cuda"))
+        return zl_comm_nccl(out, host_comm, own, zl_device_backend(&run->device), NULL);
+#endif
+    if (strcmp(run->backend, "discrete")) return ZL_OK;
     static const zl_comm_window_hooks arena = {zl_discrete_enter, zl_discrete_leave, NULL};
     return zl_comm_window(host_comm, own, &arena, out);
 }

@@ -146,7 +146,7 @@ static void setup(void)
     ops.name = "cuda";
     ops.ctx = &ctx;
     ck_assert_int_eq(zl_comm_log_create(&nlog), ZL_OK);
-    zl_status st = zl_comm_nccl(&nc, world, &ops, "world");
+    zl_status st = zl_comm_nccl(&nc, world, false, &ops, "world");
     ck_assert_msg(st == ZL_OK, "%s", zl_last_error());
     ck_assert_str_eq(nc->vt->name, "nccl");
     ck_assert_int_eq(nc->rank, world->rank);
@@ -551,7 +551,7 @@ START_TEST(test_nccl_watchdog)
     if (world->size != 2) return;
     zl_comm *host = NULL, *c = NULL;
     ALL_OK(ok_status(zl_comm_world(&host, NULL), "world"));
-    ALL_OK(ok_status(zl_comm_nccl(&c, host, &ops, "stalled"), "nccl"));
+    ALL_OK(ok_status(zl_comm_nccl(&c, host, false, &ops, "stalled"), "nccl"));
     ck_assert_int_eq(zl_comm_set_timeout(c, 1.0), ZL_OK);
     ck_assert(zl_comm_timeout(host) == 1.0); /* one guard */
     size_t n = 16u << 20;

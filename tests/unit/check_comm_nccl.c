@@ -100,7 +100,7 @@ START_TEST(test_nccl_needs_context)
     zl_ops ops;
     memset(&ops, 0, sizeof ops);
     ops.name = "cuda";
-    ck_assert_int_eq(zl_comm_nccl(&c, host, &ops, "world"), ZL_ERR_INVALID);
+    ck_assert_int_eq(zl_comm_nccl(&c, host, false, &ops, "world"), ZL_ERR_INVALID);
     ck_assert_ptr_null(c);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "NCCL communicator 'world'"));
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "no context"));
@@ -122,7 +122,7 @@ START_TEST(test_nccl_without_device)
     memset(&ops, 0, sizeof ops);
     ops.name = "cuda";
     ops.ctx = &ctx;
-    ck_assert_int_eq(zl_comm_nccl(&c, host, &ops, NULL), ZL_ERR_DEVICE);
+    ck_assert_int_eq(zl_comm_nccl(&c, host, false, &ops, NULL), ZL_ERR_DEVICE);
     ck_assert_ptr_null(c);
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "no CUDA device"));
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "'self'")); /* named after host */
