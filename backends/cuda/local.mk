@@ -6,6 +6,9 @@ SUFFIXES = .cu
 	    -c -o $@ $<
 
 EXTRA_DIST += %D%/cuda_probe.cu %D%/cuda_probe.h
+# The allocator's bookkeeping is plain C, built and tested in every build (no CUDA needed).
+libzerolab_a_SOURCES += %D%/cuda_alloc.c %D%/cuda_alloc.h
+ZL_UNIT_TESTS += tests/unit/check_cuda_alloc
 if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
 ZL_UNIT_TESTS += tests/unit/check_cuda
