@@ -1,7 +1,11 @@
 #include "backends/cuda/cuda_alloc.h"
+#include "backends/cuda/cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/log.h"
+#include "sim/ledger.h" /* zl_format_bytes */
 
 bool zl_cuda_alloc_init(zl_cuda_alloc *a, size_t capacity)
 {
@@ -97,4 +101,43 @@ size_t zl_cuda_alloc_largest_free(const zl_cuda_alloc *a)
     for (size_t i = 0; i < a->nblocks; i++)
         if (!a->blocks[i].used && a->blocks[i].size > best) best = a->blocks[i].size;
     return best;
+}
+
+/* ---- cuda.h: the device's pick and the budget, plain C so that every build tests them ---- */
+
+int zl_cuda_local_rank(void)
+{
+    static const char *vars[] = {"MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long r = v && *v ? strtol(v, &end, 10) : -1;
+        if (v && *v && !*end && r >= 0 && r < 1 << 20) return (int)r;
+    }
+    return 0;
+}
+
+size_t zl_cuda_budget(size_t asked, size_t card_free, int *short_of)
+{
+    size_t usable = card_free > ZL_CUDA_RESERVE_BYTES ? card_free - ZL_CUDA_RESERVE_BYTES : 0;
+    *short_of = asked > usable;
+    return asked && asked < usable ? asked : usable;
+}
+
+zl_status zl__cuda_arena_budget(int device, size_t asked, size_t card_free, size_t *budget)
+{
+    int short_of = 0;
+    char b1[32], b2[32], b3[32], b4[32];
+    *budget = zl_cuda_budget(asked, card_free, &short_of);
+    if (*budget < ((size_t)1 << 20))
+        return zl_errorf(ZL_ERR_OOM, "GPU %d has %s free, too little to train on (%s is kept "
+                         "for NCCL and cuBLAS)\n  hint: free the GPU (nvidia-smi lists the "
+                         "processes holding it)", device, zl_format_bytes(b1, sizeof b1, card_free),
+                         zl_format_bytes(b2, sizeof b2, ZL_CUDA_RESERVE_BYTES));
+    if (asked && short_of)
+        zl_log_warn("GPU %d has %s free (%s of it kept for NCCL and cuBLAS): the budget is %s, "
+                    "less than the %s asked", device, zl_format_bytes(b1, sizeof b1, card_free),
+                    zl_format_bytes(b2, sizeof b2, ZL_CUDA_RESERVE_BYTES),
+                    zl_format_bytes(b3, sizeof b3, *budget), zl_format_bytes(b4, sizeof b4, asked));
+    return ZL_OK;
 }

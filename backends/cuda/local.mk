@@ -5,11 +5,15 @@ SUFFIXES = .cu
 	$(AM_V_CC)$(NVCC) $(NVCCFLAGS) -I$(top_srcdir)/src -I$(top_srcdir) -I$(top_builddir) \
 	    -c -o $@ $<
 
-EXTRA_DIST += %D%/cuda_probe.cu %D%/cuda_probe.h
+EXTRA_DIST += %D%/cuda_probe.cu %D%/cuda_probe.h %D%/cuda.cu %D%/cuda_ops.h
+# TEMPORARY: cuda_stubs.cu stands in for the kernel files until they land (deleted at merge).
+EXTRA_DIST += %D%/cuda_stubs.cu
 # The allocator's bookkeeping is plain C, built and tested in every build (no CUDA needed).
-libzerolab_a_SOURCES += %D%/cuda_alloc.c %D%/cuda_alloc.h
+libzerolab_a_SOURCES += %D%/cuda_alloc.c %D%/cuda_alloc.h %D%/cuda.h
 ZL_UNIT_TESTS += tests/unit/check_cuda_alloc
 if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
+libzerolab_a_SOURCES += %D%/cuda.cu %D%/cuda_ops.h
+libzerolab_a_SOURCES += %D%/cuda_stubs.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 endif

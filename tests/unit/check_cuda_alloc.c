@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cuda/cuda.h"
 #include "backends/cuda/cuda_alloc.h"
 #include "check_util.h"
 
@@ -172,6 +173,45 @@ START_TEST(test_random_against_shadow)
 }
 END_TEST
 
+/* The arena's size: the card's free memory less the reserve, or the budget asked when the
+ * card has it; less than asked is flagged (a warning in the run), nothing is an error. */
+START_TEST(test_budget)
+{
+    const size_t G = (size_t)1 << 30, R = ZL_CUDA_RESERVE_BYTES;
+    int short_of = -1;
+    ck_assert_uint_eq(zl_cuda_budget(0, 80 * G, &short_of), 80 * G - R);
+    ck_assert_int_eq(short_of, 0);
+    ck_assert_uint_eq(zl_cuda_budget(16 * G, 80 * G, &short_of), 16 * G);
+    ck_assert_int_eq(short_of, 0);
+    ck_assert_uint_eq(zl_cuda_budget(80 * G, 40 * G, &short_of), 40 * G - R);
+    ck_assert_int_eq(short_of, 1);
+    ck_assert_uint_eq(zl_cuda_budget(0, R / 2, &short_of), 0);
+    size_t budget = 1;
+    ck_assert_int_eq(zl__cuda_arena_budget(0, 0, R / 2, &budget), ZL_ERR_OOM);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "GPU 0 has"));
+    ck_assert_int_eq(zl__cuda_arena_budget(0, 80 * G, 40 * G, &budget), ZL_OK);
+    ck_assert_uint_eq(budget, 40 * G - R);
+}
+END_TEST
+
+/* The GPU a process drives: the launcher's local rank (modulo the devices, in cuda.cu). */
+START_TEST(test_local_rank)
+{
+    unsetenv("MPI_LOCALRANKID");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    unsetenv("SLURM_LOCALID");
+    ck_assert_int_eq(zl_cuda_local_rank(), 0);
+    setenv("SLURM_LOCALID", "5", 1);
+    ck_assert_int_eq(zl_cuda_local_rank(), 5);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);
+    ck_assert_int_eq(zl_cuda_local_rank(), 3);
+    setenv("MPI_LOCALRANKID", "2", 1);
+    ck_assert_int_eq(zl_cuda_local_rank(), 2);
+    setenv("MPI_LOCALRANKID", "x", 1); /* not a number: the next one */
+    ck_assert_int_eq(zl_cuda_local_rank(), 3);
+}
+END_TEST
+
 static Suite *alloc_suite(void)
 {
     Suite *s = suite_create("cuda_alloc");
@@ -185,6 +225,10 @@ static Suite *alloc_suite(void)
     tcase_add_test(tc, test_too_large_and_empty);
     tcase_add_test(tc, test_random_against_shadow);
     suite_add_tcase(s, tc);
+    TCase *dev = tcase_create("device");
+    tcase_add_test(dev, test_budget);
+    tcase_add_test(dev, test_local_rank);
+    suite_add_tcase(s, dev);
     return s;
 }
 
