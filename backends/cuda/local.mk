@@ -16,4 +16,5 @@ libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
 libzerolab_a_SOURCES += %D%/cuda.cu %D%/cuda_ops.h
 libzerolab_a_SOURCES += %D%/cuda_stubs.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
+ZL_UNIT_TESTS += tests/unit/check_cuda_runtime
 endif
