@@ -13,7 +13,9 @@
 
 #include <stddef.h>
 
+#include "backends/ops.h"
 #include "base/status.h"
+#include "sim/timeline.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,6 +38,14 @@ size_t zl_cuda_budget(size_t asked, size_t card_free, int *short_of);
  * free bytes: zl_cuda_budget's, with a warning when the card has less than asked, and
  * ZL_ERR_OOM when it has (almost) nothing. */
 zl_status zl__cuda_arena_budget(int device, size_t asked, size_t card_free, size_t *budget);
+
+/* --trace on a GPU (cuda_trace.c, built with CUDA): the CUDA table with every kernel op
+ * timed by CUDA events on the compute stream. reset starts a step's record (the trace
+ * keeps the last step, as the simulator's does); timeline waits for the compute stream and
+ * adds the step's ops to tl as compute spans, in seconds since the reset. */
+const zl_ops *zl_cuda_trace_ops(void);
+void zl_cuda_trace_reset(const zl_ops *self);
+zl_status zl_cuda_trace_timeline(const zl_ops *self, zl_timeline *tl);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,7 @@ libzerolab_a_SOURCES += %D%/cuda_alloc.c %D%/cuda_alloc.h %D%/cuda.h
 ZL_UNIT_TESTS += tests/unit/check_cuda_alloc
 if HAVE_CUDA
 libzerolab_a_SOURCES += %D%/cuda_probe.cu %D%/cuda_probe.h
-libzerolab_a_SOURCES += %D%/cuda.cu %D%/cuda_ops.h
+libzerolab_a_SOURCES += %D%/cuda.cu %D%/cuda_ops.h %D%/cuda_trace.c
 libzerolab_a_SOURCES += %D%/cuda_stubs.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 ZL_UNIT_TESTS += tests/unit/check_cuda_runtime
