@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "base/dtype.h"
+#include "base/status.h"
 
 typedef struct zl_adamw_args {
     float lr;
@@ -67,6 +68,21 @@ struct zl_ops {
      * what the backend must settle once per process (cpu: which OpenBLAS kernel runs,
      * cpu_blas.h). Idempotent; NULL: nothing to do. */
     void (*setup)(const zl_ops *self);
+    /* Called by zl_device_init after setup, for an accelerator device: the backend takes
+     * its memory for the device's budget now (*budget_nbytes; 0: none asked) and sets
+     * *budget_nbytes to what it holds, the budget the ledger then enforces (cuda: one arena
+     * of the budget; none asked: the card's free memory less a reserve, backends/cuda/
+     * cuda.h). Fails when the backend cannot run (cuda: no driver, no device, no memory).
+     * NULL: nothing to reserve, the budget stays. */
+    zl_status (*reserve)(const zl_ops *self, size_t *budget_nbytes);
+    /* The first error the backend met since the last call, ZL_OK if none: a GPU's kernel
+     * fails after its call has returned, and ops return no status. The device layer calls
+     * it after setup, on every allocation and every transfer. NULL: kernels cannot fail. */
+    zl_status (*check)(const zl_ops *self);
+    /* The table of a host device (ZL_DEVICE_HOST) of this backend: kernels on host memory
+     * with this backend's allocator for it (cuda: the cpu kernels on pinned memory, for
+     * offload's CPU Adam and fast transfers). NULL: this table. */
+    const zl_ops *(*host)(const zl_ops *self);
     /* What the backend chose at run time by measuring (cpu: each GEMM shape's path), as
      * text a checkpoint keeps, and its restoration, so that a resumed run computes as the
      * run it resumes did. save writes at most len bytes and returns the length needed
@@ -221,11 +237,21 @@ struct zl_ops {
                  zl_dtype src_type, size_t n);
 };
 
+#ifdef __cplusplus /* the CUDA backend's .cu files (C linkage, as the tables are C's) */
+extern "C" {
+#endif
+
 extern const zl_ops zl_ops_ref;
 extern const zl_ops zl_ops_cpu;
 extern const zl_ops zl_ops_meta;
+extern const zl_ops zl_ops_cuda; /* only in a build with CUDA (ZL_HAVE_CUDA) */
 
-/* Look up a backend by name ("ref", "cpu", "meta", "discrete"); NULL if unknown or not built. */
+/* Look up a backend by name ("ref", "cpu", "meta", "discrete", "cuda"); NULL if unknown or
+ * not built. */
 const zl_ops *zl_ops_find(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

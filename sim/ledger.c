@@ -35,20 +35,6 @@ static zl_ledger_entry *find(const zl_ledger *l, const char *tag)
     return NULL;
 }
 
-char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
-{
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)nbytes;
-    int u = 0;
-    while (v >= 1024.0 && u < 5) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0) snprintf(buf, buflen, "%zu B", nbytes);
-    else snprintf(buf, buflen, "%.2f %s", v, units[u]);
-    return buf;
-}
-
 /* The hint names the remedy for whatever holds the most memory: the hinter's (src/zero
  * for ZeRO's partitioned state), else the ledger's own for what any device holds. */
 void zl_ledger_hint(const zl_ledger *l, const char *tag, char *buf, size_t size)

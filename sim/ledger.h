@@ -102,7 +102,6 @@ void zl_ledger_reset_peaks(zl_ledger *l);
 /* Print a table: tag, current, peak, share of the total; sorted by peak, largest first. */
 void zl_ledger_print(const zl_ledger *l, FILE *out);
 
-/* Human-readable byte count into buf ("1.50 GiB", "312.0 KiB", "17 B"). Returns buf. */
-char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes);
+/* (zl_format_bytes, the byte counts of its messages, is base/status.h's.) */
 
 #endif

@@ -29,6 +29,7 @@ TESTS += tests/cli/check_config_reference.sh
 TESTS += tests/cli/check_tutorial.sh
 TESTS += tests/cli/check_two_hosts.sh
 TESTS += tests/cli/check_discrete.sh
+TESTS += tests/cli/check_cuda_cli.sh
 EXTRA_DIST += tests/cli/check_cli.sh tests/cli/check_build.sh tests/cli/check_readme.sh
 EXTRA_DIST += tests/cli/check_config_cli.sh
 EXTRA_DIST += tests/cli/check_plan_cli.sh
@@ -108,3 +109,4 @@ ZL_MPI_TESTS += tests/mpi/grid-np2.mpi tests/mpi/grid-np3.mpi tests/mpi/grid-np4
 # config's pipeline block and DeepSpeed's layout, the refusals (stages, ZeRO-2/3).
 TESTS += tests/cli/check_pipeline.sh
 EXTRA_DIST += tests/cli/check_pipeline.sh
+EXTRA_DIST += tests/cli/check_cuda_cli.sh

@@ -441,9 +441,17 @@ static void d_cast(const zl_ops *self, void *dst, zl_dtype dt, const void *src, 
     RUN(R->cast(R, dst, dt, src, st, n));
 }
 
+/* A discrete run's host device (offload, staging) is ordinary host memory: ref's. */
+static const zl_ops *discrete_host(const zl_ops *self)
+{
+    (void)self;
+    return &zl_ops_ref;
+}
+
 const zl_ops zl_ops_discrete = {
     .name = "discrete",
     .setup = discrete_setup,
+    .host = discrete_host,
     .alloc = discrete_alloc,
     .free = discrete_free,
     .zero = d_zero,

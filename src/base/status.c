@@ -57,3 +57,17 @@ zl_status zl_error_wrap(zl_status st, const char *fmt, ...)
 const char *zl_last_error(void) { return last_msg; }
 
 void zl_error_clear(void) { last_msg[0] = '\0'; }
+
+char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)nbytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0) snprintf(buf, buflen, "%zu B", nbytes);
+    else snprintf(buf, buflen, "%.2f %s", v, units[u]);
+    return buf;
+}

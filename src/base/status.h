@@ -11,6 +11,8 @@
 #ifndef ZL_BASE_STATUS_H
 #define ZL_BASE_STATUS_H
 
+#include <stddef.h>
+
 typedef enum zl_status {
     ZL_OK = 0,
     ZL_ERR_INVALID = -1,     /* bad argument or input value */
@@ -48,6 +50,10 @@ zl_status zl_error_wrap(zl_status st, const char *fmt, ...)
 /* The last recorded message, or "" if none. */
 const char *zl_last_error(void);
 void zl_error_clear(void);
+
+/* Human-readable byte count into buf ("1.50 GiB", "312.00 KiB", "17 B"), for messages.
+ * Returns buf. */
+char *zl_format_bytes(char *buf, size_t buflen, size_t nbytes);
 
 #ifdef __cplusplus
 }

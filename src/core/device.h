@@ -36,9 +36,17 @@ typedef struct zl_device {
     zl_sim *sim;        /* the simulated GPU's clock, or NULL (not owned) */
 } zl_device;
 
-/* backend: "ref", "cpu" or "meta" (more later). name: for messages, e.g. "rank 0
- * (V100-16GB)", "rank 0 host". budget_nbytes: 0 for unlimited. The kind sets the ledger's
- * placement (ZL_DEVICE_HOST: host memory). */
+/* backend: "ref", "cpu", "meta" or "cuda". name: for messages, e.g. "rank 0
+ * (V100-16GB)", "rank 0 host". budget_nbytes: 0 for unlimited (cuda: the card's free
+ * memory less a reserve; a budget over it is lowered to it, with a warning: ops.h,
+ * reserve). The kind sets the ledger's placement (ZL_DEVICE_HOST: host memory) and, on
+ * cuda, the table: a host device runs the cpu kernels on pinned memory (ops.h, host).
+ * Fails (ZL_ERR_DEVICE) when the backend cannot run here: cuda without a device. */
+/* The backend named, set up: ZL_ERR_NOT_FOUND for an unknown name, ZL_ERR_UNSUPPORTED for
+ * "cuda" in a build without it, ZL_ERR_DEVICE when it cannot run here (cuda: no driver, no
+ * device; CUDA's message). What a run checks before it reads its data (run.c). */
+zl_status zl_device_backend_open(const char *backend, const zl_ops **out);
+
 zl_status zl_device_init(zl_device *dev, zl_device_kind kind, const char *backend,
                          const char *name, size_t budget_nbytes);
 

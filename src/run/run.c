@@ -306,6 +306,10 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
 {
     int rank = run->comm->rank, W = run->comm->size;
     zl_status st = configure(run, a, W);
+    /* The backend can run here (cuda: built, a driver, a device) before anything is read
+     * or allocated. Not in configure: plan reads a config that names cuda on any machine. */
+    const zl_ops *backend = NULL;
+    if (st == ZL_OK) st = zl_device_backend_open(run->backend, &backend);
     if (st == ZL_OK) st = load_data(run, a);
     const zl_engine_options *o = &run->options;
     /* The stages and tensor-parallel ranks of one replica read the same data: the loader
@@ -333,13 +337,15 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     run->device_memory = a->device_memory ? a->device_memory : card ? card->memory : 0;
     st = zl_device_init(&run->device, ZL_DEVICE_ACCEL, run->backend, devname, run->device_memory);
     if (st != ZL_OK) return st;
+    /* What the backend holds is the budget (cuda: the card's free memory less a reserve,
+     * or less than asked when the card has less: ops.h, reserve). */
+    run->device_memory = run->device.ledger.budget_nbytes;
     run->has_device = true;
-    /* The rank's pinned host memory, on the accelerator's backend (which allocates it, and
-     * whose copies move to and from it); its budget: run.h, host_memory. The discrete
-     * backend's memory is the device's only: its host device is ordinary memory (ref's). */
+    /* The rank's pinned host memory, on the accelerator's backend, whose host table
+     * (ops.h, host) has the kernels and the allocator for it: cuda's pinned memory and
+     * cpu kernels, discrete's ordinary memory; its budget: run.h, host_memory. */
     snprintf(devname, sizeof devname, "rank %d host", rank);
-    st = zl_device_init(&run->host, ZL_DEVICE_HOST,
-                        strcmp(run->backend, "discrete") ? run->backend : "ref", devname,
+    st = zl_device_init(&run->host, ZL_DEVICE_HOST, run->backend, devname,
                         a->host_memory);
     if (st != ZL_OK) return st;
     run->has_host = true;

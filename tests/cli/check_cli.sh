@@ -18,6 +18,12 @@ with_env="" limit_kb=""
 # virtual shadow memory at start (the plain build's run of this script enforces the cap).
 cap_kb=1048576
 case "${ZL_CFLAGS:-}" in *sanitize=address*) cap_kb="" ;; esac
+# A CUDA build maps cuBLAS and cuBLASLt (about 600 MiB of address space) before main:
+# under 1 GiB, OpenBLAS's start-up cannot get its buffers (and spins). 2 GiB still refuses
+# the 13.5 GiB run.
+if command -v ldd >/dev/null && ldd "$ZEROLAB" 2>/dev/null | grep -q libcublas; then
+    [ -n "$cap_kb" ] && cap_kb=2097152
+fi
 expect() {
     want_status=$1 pattern=$2
     shift 3
