@@ -20,9 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern "C" {
-}
-
 static zl_cuda_ctx g_ctx;
 static zl_cuda_alloc g_alloc;
 static std::once_flag g_setup_once;
