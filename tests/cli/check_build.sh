@@ -56,5 +56,28 @@ else
     ok "pkg-config missing: link check skipped"
 fi
 
+# --- the GPU code compiles with warnings as errors (CI has the toolkit, no GPU) -------------
+# nvcc's flags carry -Werror unless the user replaced them; the C files of the CUDA backend
+# and the NCCL communicator (and the discrete backend that stands in for a GPU's memory
+# rules) are compiled again here with -Werror.
+if have ZL_HAVE_CUDA; then
+    checks=$((checks + 1))
+    case " ${ZL_NVCCFLAGS:-} " in
+    *" -Werror "*) ok "nvcc compiles the .cu files with -Werror ($ZL_NVCCFLAGS)" ;;
+    *) ok "NVCCFLAGS were given without -Werror: the .cu files' warnings are not errors in this build" ;;
+    esac
+    for f in backends/cuda/cuda_alloc.c src/comm/comm_nccl.c backends/discrete/discrete.c; do
+        checks=$((checks + 1))
+        if ${ZL_CC:-cc} -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unused-parameter \
+               -Wno-sign-compare -Werror -fsyntax-only \
+               -I"$srcdir/src" -I"$srcdir" -I. ${ZL_CUDA_CPPFLAGS:-} "$srcdir/$f" >"${TMPDIR:-/tmp}/zl_werror.$$" 2>&1; then
+            ok "$f compiles with the build's warnings as errors"
+        else
+            fail "$f has warnings (-Werror):"; head -n 20 "${TMPDIR:-/tmp}/zl_werror.$$"
+        fi
+        rm -f "${TMPDIR:-/tmp}/zl_werror.$$"
+    done
+fi
+
 echo "$((checks - failures)) of $checks build checks passed"
 [ "$failures" -eq 0 ]
