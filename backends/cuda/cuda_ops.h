@@ -54,6 +54,8 @@ typedef struct zl_cuda_ctx {
     void *arena;
     size_t arena_bytes;
     void *allocator;
+    /* --trace's records (cuda_trace.cu; NULL until zl_cuda_trace_ops) */
+    void *trace;
     /* the first error since the last zl_cuda_check (zl__cuda_fail) */
     bool failed;
     char error[256];

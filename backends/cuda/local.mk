@@ -24,6 +24,7 @@ libzerolab_a_SOURCES += %D%/cuda_vector.cu
 libzerolab_a_SOURCES += %D%/cuda_gelu.cu
 libzerolab_a_SOURCES += %D%/cuda_embedding.cu
 libzerolab_a_SOURCES += %D%/cuda_adamw.cu
+libzerolab_a_SOURCES += %D%/cuda_trace.cu
 ZL_UNIT_TESTS += tests/unit/check_cuda
 ZL_UNIT_TESTS += tests/unit/check_cuda_runtime
 endif
