@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "backends/cuda/cuda.h"
 #include "backends/discrete/discrete.h"
 #include "comm/comm_log.h"
 #include "comm/comm_window.h"
@@ -324,7 +325,14 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
      * CPU's f32 stand-ins are not held against it, and a simulated clock runs on the
      * cluster's links. */
     if (st == ZL_OK) st = simulated_cluster(run, a);
-    if (st == ZL_OK && a->trace && !run->card)
+    /* Without a card, cuda's trace is of real CUDA event times (cuda_trace.cu); with one,
+     * the device's ops are the simulator's and the trace is the simulated one, as on the
+     * other backends (one clock per trace: docs/cuda.md). */
+    bool real_trace = false;
+#ifdef ZL_HAVE_CUDA
+    real_trace = st == ZL_OK && a->trace && !run->card && !strcmp(run->backend, "cuda");
+#endif
+    if (st == ZL_OK && a->trace && !run->card && !real_trace)
         st = zl_errorf(ZL_ERR_CONFIG, "--trace needs a simulated device (--device NAME, --cluster "
                                       "SPEC, or \"zerolab\": {\"device\": NAME}): the trace "
                                       "shows simulated time");
@@ -341,6 +349,15 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
      * or less than asked when the card has less: ops.h, reserve). */
     run->device_memory = run->device.ledger.budget_nbytes;
     run->has_device = true;
+#ifdef ZL_HAVE_CUDA
+    /* before the engine's first kernel: every one of them is timed */
+    if (real_trace) {
+        const zl_ops *traced = zl_cuda_trace_ops(run->device.ops);
+        if (!traced) return ZL_ERR_OOM;
+        run->device.ops = traced;
+        run->real_trace = true;
+    }
+#endif
     /* The rank's pinned host memory, on the accelerator's backend, whose host table
      * (ops.h, host) has the kernels and the allocator for it: cuda's pinned memory and
      * cpu kernels, discrete's ordinary memory; its budget: run.h, host_memory. */
@@ -572,6 +589,9 @@ zl_status zl_run_step(zl_run *run, float *loss)
         run->sim.timeline.num_spans = 0; /* the trace keeps the last step */
         run->step_mark = run->sim.timeline;
     }
+#ifdef ZL_HAVE_CUDA
+    if (run->real_trace) zl_cuda_trace_reset(run->device.ops); /* likewise, real time */
+#endif
     /* One optimizer step as the engine's schedule (engine/schedule.h), run by its executor. */
     run_step rs = {run, 0, NULL, 0};
     zl_engine_set_instr_observer(run->engine, run_observe, &rs);
@@ -660,25 +680,65 @@ double zl_run_step_flops(const zl_run *run)
            o->gradient_accumulation_steps * run->dp_size; /* every stage's layers, once per replica */
 }
 
+void zl__run_trace_spans(zl_timeline *tl, const zl_cuda_span *spans, size_t num_spans,
+                         size_t dropped)
+{
+    for (size_t i = 0; i < num_spans; i++) {
+        /* In issue order on one stream, so each starts at or after the last one's end: its
+         * own start is the `ready` that places it where it ran. */
+        double seconds = spans[i].end > spans[i].start ? spans[i].end - spans[i].start : 0.0;
+        zl_timeline_run(tl, ZL_STREAM_COMPUTE, spans[i].name, seconds, spans[i].start);
+    }
+    tl->dropped_spans += dropped;
+}
+
+/* This rank's real trace of the last step (cuda without a card) into *tl, a recording
+ * timeline. */
+static zl_status real_timeline(zl_run *run, zl_timeline *tl)
+{
+    zl_timeline_init(tl, true);
+#ifdef ZL_HAVE_CUDA
+    zl_cuda_span *spans = malloc(ZL_CUDA_TRACE_MAX_SPANS * sizeof *spans);
+    if (!spans) return zl_errorf(ZL_ERR_OOM, "--trace: no host memory to read the CUDA events");
+    size_t num = 0, dropped = 0;
+    zl_status st = zl_cuda_trace_read(run->device.ops, spans, ZL_CUDA_TRACE_MAX_SPANS, &num, &dropped);
+    if (st == ZL_OK) zl__run_trace_spans(tl, spans, num, dropped);
+    free(spans);
+    return st;
+#else
+    (void)run;
+    return ZL_OK;
+#endif
+}
+
 zl_status zl_run_write_trace(zl_run *run, const char *path)
 {
     zl_comm *world = run->comm;
     zl_sim *clock = zl_comm_set_sim(world, NULL); /* writing the trace is not training */
     zl_status st = ZL_OK;
-    if (!run->has_sim)
+    /* the simulated timeline, or the real one (cuda without a card: real CUDA event times) */
+    zl_timeline real;
+    bool traced = run->has_sim || run->real_trace;
+    if (!traced)
         st = zl_errorf(ZL_ERR_INVALID, "a trace needs a simulated device (--device NAME or "
                        "--cluster SPEC): the trace shows simulated time");
-    for (int r = 0; r < world->size && run->has_sim; r++) {
+    else if (!run->has_sim)
+        st = real_timeline(run, &real); /* every rank reads its GPU's before any writes */
+    const zl_timeline *tl = run->has_sim ? &run->sim.timeline : &real;
+    if (traced) st = zl_comm_agree(world, st);
+    bool write = traced && st == ZL_OK; /* the same on every rank: each reaches each barrier */
+    for (int r = 0; r < world->size && write; r++) {
         if (r == world->rank) {
             FILE *f = fopen(path, r == 0 ? "w" : "a");
             if (!f) st = zl_errorf(ZL_ERR_IO, "cannot write the trace to '%s'", path);
             else {
-                st = zl_timeline_write_trace(&run->sim.timeline, f, r, r == 0, r == world->size - 1);
+                st = zl_timeline_write_trace(tl, f, r, r == 0, r == world->size - 1);
                 if (fclose(f) != 0 && st == ZL_OK) st = zl_errorf(ZL_ERR_IO, "cannot write '%s'", path);
             }
         }
         zl_comm_barrier(world);
     }
+    if (traced && !run->has_sim) zl_timeline_free(&real);
     zl_comm_set_sim(world, clock);
     return zl_comm_agree(world, st);
 }

@@ -166,6 +166,7 @@ typedef struct zl_run {
     zl_dataset own_dataset;
     zl_config own_config;
     bool own_comm, has_device, has_host, has_sim;
+    bool real_trace; /* cuda without a card: device.ops is the traced table (cuda.h) */
     const volatile sig_atomic_t *interrupt;
 } zl_run;
 
@@ -221,8 +222,17 @@ zl_status zl_run_load(zl_run *run, const char *dir, const char *tag, zl_engine_l
 double zl_run_step_flops(const zl_run *run);
 
 /* Write the simulated timeline as a Chrome trace: each rank appends its spans in turn
- * (rank 0 creates the file, the last rank closes the JSON). Needs a card. Collective. */
+ * (rank 0 creates the file, the last rank closes the JSON). Needs a card, or the cuda
+ * backend run with options.trace: then the last step's real CUDA event times (its compute
+ * stream's ops, as cuda.h's traced table recorded them). Collective. */
 zl_status zl_run_write_trace(zl_run *run, const char *path);
+
+/* A real trace's spans (cuda.h's zl_cuda_span, seconds since the step began) onto tl's
+ * compute stream where they ran; `dropped` (past the records' cap) added to its dropped
+ * spans. Pure: the tests give it made-up spans. */
+struct zl_cuda_span;
+void zl__run_trace_spans(zl_timeline *tl, const struct zl_cuda_span *spans, size_t num_spans,
+                         size_t dropped);
 
 /* Release everything the run built. Safe on a zeroed, failed or already freed run. */
 void zl_run_free(zl_run *run);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check_util.h"
+#include "backends/cuda/cuda.h"
 #include "run/run.h"
 
 static const char *small = "{\"train_micro_batch_size_per_gpu\": 4, \"gradient_accumulation_steps\": 2,"
@@ -171,6 +172,47 @@ START_TEST(test_run_card_and_trace)
 }
 END_TEST
 
+/* cuda's real trace: recorded spans (seconds since the step began, in issue order) land on
+ * the compute stream where they ran, gaps kept, names as given; the records' dropped ops
+ * are the timeline's, and the Chrome writer writes them as it writes simulated ones. */
+START_TEST(test_run_real_trace_spans)
+{
+    const zl_cuda_span spans[] = {
+        {"embedding", 0.0, 1e-5},
+        {"gemm", 2e-5, 5e-5},   /* a gap before it: the host was late */
+        {"gemm", 5e-5, 7e-5},   /* back to back, same name: one span, two kernels */
+        {"layernorm", 8e-5, 8e-5}, /* shorter than the events' resolution */
+    };
+    zl_timeline tl;
+    zl_timeline_init(&tl, true);
+    zl__run_trace_spans(&tl, spans, 4, 7);
+    ck_assert_uint_eq(tl.num_spans, 3);
+    ck_assert_uint_eq(tl.merged_spans, 1);
+    ck_assert_uint_eq(tl.dropped_spans, 7);
+    const char *names[] = {"embedding", "gemm", "layernorm"};
+    const double starts[] = {0.0, 2e-5, 8e-5}, ends[] = {1e-5, 7e-5, 8e-5};
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(tl.spans[i].stream, ZL_STREAM_COMPUTE);
+        ck_assert_str_eq(tl.spans[i].name, names[i]);
+        ck_assert_double_eq_tol(tl.spans[i].start, starts[i], 1e-12);
+        ck_assert_double_eq_tol(tl.spans[i].end, ends[i], 1e-12);
+    }
+    ck_assert_uint_eq(tl.spans[1].count, 2);
+    ck_assert_double_eq_tol(tl.busy[ZL_STREAM_COMPUTE], 6e-5, 1e-12); /* the gap is idle */
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&json, &len);
+    ck_assert_int_eq(zl_timeline_write_trace(&tl, f, 0, true, true), ZL_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(json, "\"name\": \"gemm\", \"cat\": \"compute\", \"ph\": \"X\", "
+                                       "\"pid\": 0, \"tid\": 0, \"ts\": 20.000, \"dur\": 50.000, "
+                                       "\"args\": {\"kernels\": 2}"));
+    ck_assert_ptr_nonnull(strstr(json, "7 spans past the cap"));
+    free(json);
+    zl_timeline_free(&tl);
+}
+END_TEST
+
 /* A set interrupt flag stops the step with ZL_ERR_INTERRUPTED, as this rank's own. */
 START_TEST(test_run_interrupt)
 {
@@ -234,6 +276,7 @@ static Suite *run_suite(void)
     tcase_add_test(tc, test_run_bad_input);
     tcase_add_test(tc, test_run_preflight);
     tcase_add_test(tc, test_run_card_and_trace);
+    tcase_add_test(tc, test_run_real_trace_spans);
     tcase_add_test(tc, test_run_interrupt);
     tcase_add_test(tc, test_run_configure);
     suite_add_tcase(s, tc);
