@@ -30,8 +30,9 @@
 #   --only LIST  run only these parts (comma-separated: ops,units,nccl,train,zero,memory,mfu,
 #                trace)
 # Files: $OUT (or /tmp/zl-gpu-results when OUT is unset) gets summary.txt (the table),
-# run.log (every command and its output), build.log, and the Chrome trace of one simulated
-# step (trace-sim.json; a trace of real CUDA event times is not built yet).
+# run.log (every command and its output), build.log, and the Chrome traces of one step:
+# simulated (trace-sim.json, plan on the card's preset) and real (trace-cuda.json, CUDA
+# event times of train --backend cuda --trace).
 # Exit: 0 all passed, 1 something failed, 77 no GPU, 2 usage or missing prerequisites.
 set -u
 
@@ -375,18 +376,68 @@ if want mfu; then
 fi
 
 # ---- traces: one simulated and one real step of the same run, to lay side by side -------
+# The real trace (train --backend cuda --trace without a card: CUDA events around each
+# kernel op, cuda_trace.cu) must be a Chrome trace whose compute spans carry the names the
+# simulator gives the same ops (the simulated one also has memset, copy and the streams
+# of collectives and copies, which the real one does not time).
+trace_check() { # REAL.json [SIM.json]: prints a detail, fails when the trace is not right
+    python3 - "$@" <<'PY'
+import json, sys
+def spans(path):
+    with open(path) as f:
+        ev = json.load(f)["traceEvents"]
+    return [e for e in ev if e.get("ph") == "X"]
+real = spans(sys.argv[1])
+names = {e["name"] for e in real}
+bad = [e for e in real if e["tid"] != 0 or e["dur"] < 0 or e["ts"] < 0]
+need = {"gemm", "attention", "attention_bwd", "layernorm", "adamw"}
+ok = real and not bad and need <= names
+detail = "%d real spans, %d names" % (len(real), len(names))
+# every name sim/sim.c charges a kernel under, and round (free in the simulator, whose
+# f32 stand-ins need no rounding; a kernel on the GPU)
+vocab = {"gemm", "bias", "bias_bwd", "embedding", "embedding_bwd", "cross_entropy",
+         "cross_entropy_bwd", "layernorm", "layernorm_bwd", "attention", "attention_bwd",
+         "gelu", "gelu_bwd", "residual", "adamw", "norm", "overflow_check", "scale", "axpy",
+         "grad_accumulate", "cast", "round"}
+unknown = names - vocab
+ok = ok and not unknown
+if unknown: detail += "; names no traced op has: %s" % sorted(unknown)
+if len(sys.argv) > 2:  # this run's plan may fuse some (casts) or skip some (fp16's checks)
+    sim = {e["name"] for e in spans(sys.argv[2])}
+    detail += "; not in this plan's simulated trace: %s" % (sorted(names - sim) or "none")
+if not need <= names: detail += "; missing: %s" % sorted(need - names)
+if bad: detail += "; %d spans off the compute stream or negative" % len(bad)
+print(detail)
+sys.exit(0 if ok else 1)
+PY
+}
 if want trace; then
     config "$tmp/trace.json" 0 bf16 4
-    if [ -z "$preset" ] && [ $dry = 0 ]; then
-        record trace SKIP "no simulator preset for '$gpu': no simulated trace to compare"
-    elif run_to "$tmp/simtrace" 60 "$zl" plan --model gpt2-124m --config "$tmp/trace.json" \
-        --cluster "${preset:-PRESET}" --seq-len 256 --trace "$out/trace-sim.json"; then
-        # the real trace (CUDA events around each op) is not built yet: docs/cuda.md
-        if [ $dry = 1 ]; then record trace DRY "trace-sim.json (the real trace is not built yet)"
-        else record trace SKIP "trace-sim.json written (plan on $preset); a trace of real CUDA event times is not built yet"; fi
-    else
-        record trace FAIL "plan --trace or train --backend cuda --trace failed: run.log"
+    simok=0
+    if [ -n "$preset" ] || [ $dry = 1 ]; then
+        run_to "$tmp/simtrace" 60 "$zl" plan --model gpt2-124m --config "$tmp/trace.json" \
+            --cluster "${preset:-PRESET}" --seq-len 256 --trace "$out/trace-sim.json" && simok=1
     fi
+    if run_to "$tmp/realtrace" 180 "$zl" train --backend cuda --model gpt2-124m --config "$tmp/trace.json" \
+        --steps 3 --seq-len 256 --trace "$out/trace-cuda.json"; then
+        if [ $dry = 1 ]; then record trace DRY "trace-sim.json and trace-cuda.json: valid, the same span names"
+        elif ! command -v python3 >/dev/null 2>&1; then
+            if grep -q '"traceEvents"' "$out/trace-cuda.json" && grep -q '"name": "gemm"' "$out/trace-cuda.json"
+            then record trace PASS "trace-cuda.json written (no python3 to check more than its gemm spans)"
+            else record trace FAIL "trace-cuda.json is no Chrome trace with gemm spans"; fi
+        else
+            sim=()
+            [ $simok = 1 ] && sim=("$out/trace-sim.json")
+            if detail=$(trace_check "$out/trace-cuda.json" "${sim[@]}" 2>&1); then
+                record trace PASS "trace-cuda.json: $detail${sim[*]:+ (beside trace-sim.json, plan on $preset)}"
+            else
+                record trace FAIL "trace-cuda.json: $detail"
+            fi
+        fi
+    else
+        record trace FAIL "train --backend cuda --trace failed: run.log"
+    fi
+    [ -n "$preset" ] && [ $simok = 0 ] && [ $dry = 0 ] && record trace-sim FAIL "plan --trace failed: run.log"
 fi
 
 # ---- the table --------------------------------------------------------------------------
