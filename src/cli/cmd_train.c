@@ -97,7 +97,8 @@ static void train_usage(FILE *out)
             "                    size must be the number of ranks (also \"zerolab\":\n"
             "                    {\"cluster\": SPEC} in the config)\n"
             "  --trace FILE      with --device or --cluster: Chrome trace (Perfetto) of the\n"
-            "                    last step, one track per rank and stream\n"
+            "                    last step, one track per rank and stream; on --backend cuda\n"
+            "                    without them: the real CUDA event times of its kernels\n"
             "  --save DIR        save a checkpoint into DIR after the last step (DeepSpeed's\n"
             "                    layout: DIR/global_step<N>/, DIR/latest; docs/checkpoints.md)\n"
             "  --save-interval N also every N optimizer steps\n"
@@ -727,7 +728,7 @@ static int train(const train_args *a)
                   (long long)zl_engine_skipped_steps(engine), run.steps);
     print_peaks(world, &run.device);
     if (a->print_memory) print_memory(world, &run.device);
-    if (card && a->trace) {
+    if (a->trace) { /* a card's simulated trace, or cuda's real one (run.c set_up) */
         if (zl_run_write_trace(&run, a->trace) != ZL_OK) {
             rc = rank == 0 ? zl_cli_fail() : ZL_EXIT_FAIL;
             goto done;
