@@ -166,9 +166,12 @@ zl_status zl_timeline_write_trace(const zl_timeline *tl, FILE *out, int rank, bo
         fputc('}', out);
     }
     if (last)
-        fprintf(out, "\n], \"otherData\": {\"zerolab\": \"simulated streams; back-to-back runs of "
+        fprintf(out, "\n], \"otherData\": {\"zerolab\": \"%s; back-to-back runs of "
                      "the same kernel are one span (args.kernels counts them); at most %zu spans "
-                     "per rank, the rest dropped (see each rank's labels)\"}}\n", tl->max_spans);
+                     "per rank, the rest dropped (see each rank's labels)\"}}\n",
+                tl->measured ? "measured times (CUDA events on the compute stream)"
+                             : "simulated streams",
+                tl->max_spans);
     else
         fprintf(out, ",\n");
     if (ferror(out)) return zl_errorf(ZL_ERR_IO, "could not write the trace");

@@ -60,6 +60,9 @@ typedef struct zl_timeline {
      * kernels back to back) extends that span (merged_spans counts them); spans past
      * max_spans (ZL_TIMELINE_MAX_SPANS by default) are dropped (dropped_spans). */
     size_t max_spans, merged_spans, dropped_spans;
+    /* The spans are measured times (a GPU's CUDA events, src/run's real trace), not the
+     * cost model's: the trace's note says which clock it shows. */
+    bool measured;
 } zl_timeline;
 
 /* The clocks and the end of the span list, to undo what was run after it

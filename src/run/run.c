@@ -697,9 +697,10 @@ void zl__run_trace_spans(zl_timeline *tl, const zl_cuda_span *spans, size_t num_
 static zl_status real_timeline(zl_run *run, zl_timeline *tl)
 {
     zl_timeline_init(tl, true);
+    tl->measured = true;
 #ifdef ZL_HAVE_CUDA
     zl_cuda_span *spans = malloc(ZL_CUDA_TRACE_MAX_SPANS * sizeof *spans);
-    if (!spans) return zl_errorf(ZL_ERR_OOM, "--trace: no host memory to read the CUDA events");
+    if (!spans) return zl_errorf(ZL_ERR_NOMEM, "--trace: no host memory to read the CUDA events");
     size_t num = 0, dropped = 0;
     zl_status st = zl_cuda_trace_read(run->device.ops, spans, ZL_CUDA_TRACE_MAX_SPANS, &num, &dropped);
     if (st == ZL_OK) zl__run_trace_spans(tl, spans, num, dropped);
