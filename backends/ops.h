@@ -96,12 +96,22 @@ struct zl_ops {
     void (*free)(const zl_ops *self, void *ptr);
     void (*zero)(const zl_ops *self, void *ptr, size_t nbytes);
     void (*copy)(const zl_ops *self, void *dst, const void *src, size_t nbytes); /* one device */
-    /* Transfers between this backend's memory and the host's (the process's own memory),
-     * complete on return: what zl_device_copy runs, and the only way host code may read or
-     * write device memory (a GPU's memory is not the host's). ref and cpu: memcpy (their
-     * device memory is host memory); meta: nothing; cuda: cudaMemcpy. */
+    /* Transfers between this backend's memory and the host's (the process's own memory):
+     * what zl_device_copy runs, and the only way host code may read or write device memory
+     * (a GPU's memory is not the host's). They may return before the bytes have moved (a
+     * GPU's copy stream, after the kernels issued before it): until transfer_wait the
+     * destination holds anything and the source must not change (host or device side).
+     * Host code that reads or writes device memory for itself uses core/device.h's
+     * zl_device_read / zl_device_write, which wait. ref and cpu: memcpy (their device
+     * memory is host memory); meta: nothing; discrete: deferred to transfer_wait, the
+     * destination poisoned meanwhile; cuda: cudaMemcpyAsync on the copy stream. */
     void (*to_host)(const zl_ops *self, void *host, const void *dev, size_t nbytes);
     void (*to_device)(const zl_ops *self, void *dev, const void *host, size_t nbytes);
+    /* Completes every to_host / to_device issued so far: the host's destinations hold the
+     * bytes when it returns, and the kernels issued after it see the device's (cuda: the
+     * host waits for the copy stream and the compute stream waits for its event).
+     * NULL: transfers are complete on return. */
+    void (*transfer_wait)(const zl_ops *self);
 
     /* ---- dense algebra ------------------------------------------------------------- */
     /* C = alpha * op(A) @ op(B) + beta * C, row-major.

@@ -270,6 +270,12 @@ static void s_to_device(const zl_ops *self, void *d, const void *h, size_t n)
     s->inner->to_device(s->inner, d, h, n);
 }
 
+static void s_transfer_wait(const zl_ops *self)
+{
+    zl_sim *s = sim_of(self);
+    if (s->inner->transfer_wait) s->inner->transfer_wait(s->inner);
+}
+
 /* ---- dense algebra --------------------------------------------------------------------- */
 
 static void s_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
@@ -589,7 +595,7 @@ static void s_cast(const zl_ops *self, void *d, zl_dtype dt, const void *src, zl
 #define SIM_TABLE(is_meta)                                                                      \
     {                                                                                           \
         .name = "sim", .meta = is_meta, .alloc = s_alloc, .free = s_free, .zero = s_zero,       \
-        .copy = s_copy, .to_host = s_to_host, .to_device = s_to_device, .gemm = s_gemm, .gemm_lp = s_gemm_lp, .bias_forward = s_bias_forward,   \
+        .copy = s_copy, .to_host = s_to_host, .to_device = s_to_device, .transfer_wait = s_transfer_wait, .gemm = s_gemm, .gemm_lp = s_gemm_lp, .bias_forward = s_bias_forward,   \
         .bias_backward = s_bias_backward, .embedding_forward = s_embedding_forward,             \
         .embedding_backward = s_embedding_backward, .layernorm_forward = s_layernorm_forward,   \
         .layernorm_backward = s_layernorm_backward, .attention_forward = s_attention_forward,   \

@@ -212,21 +212,57 @@ static void cuda_copy(const zl_ops *self, void *dst, const void *src, size_t nby
         ZL_CUDA_CHECK(ctx, cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, ctx->compute));
 }
 
-/* On compute, so that they come after the kernels that produced the data (and before the
- * ones that will read it); complete on return (ops.h), hence the synchronisation: the host
- * reads the bytes next, or may reuse its buffer. */
+/* Transfers (ops.h, to_host / transfer_wait): on the copy stream, so that offload's and
+ * activation checkpointing's traffic runs beside the kernels issued after it. Each one
+ * first waits (an event on compute) for the kernels issued before it, which produced
+ * what it reads or still read what it overwrites; transfer_wait joins them back: the
+ * host waits for the copy stream, and compute waits for it (an event) before the kernels
+ * that read what came. Only pinned host memory (ops->host's) makes cudaMemcpyAsync
+ * really asynchronous; pageable memory is staged by the driver, correct but blocking.
+ * One event of each kind serves every transfer: a wait takes the event's state when it
+ * is issued, so re-recording it later does not change what an earlier wait waits for. */
+static cudaEvent_t g_before_copy; /* on compute: the kernels issued before a transfer */
+static cudaEvent_t g_copies_done; /* on copy: every transfer issued before a wait */
+static bool g_copy_events;
+
+/* The copy stream after every kernel issued so far; false when CUDA is unusable. */
+static bool copy_after_compute(zl_cuda_ctx *ctx)
+{
+    if (g_setup_failed || ctx->failed) return false;
+    if (!g_copy_events) {
+        ZL_CUDA_CHECK(ctx, cudaEventCreateWithFlags(&g_before_copy, cudaEventDisableTiming));
+        ZL_CUDA_CHECK(ctx, cudaEventCreateWithFlags(&g_copies_done, cudaEventDisableTiming));
+        if (ctx->failed) return false;
+        g_copy_events = true;
+    }
+    ZL_CUDA_CHECK(ctx, cudaEventRecord(g_before_copy, ctx->compute));
+    ZL_CUDA_CHECK(ctx, cudaStreamWaitEvent(ctx->copy, g_before_copy, 0));
+    return !ctx->failed;
+}
+
 static void cuda_to_host(const zl_ops *self, void *host, const void *dev, size_t nbytes)
 {
     zl_cuda_ctx *ctx = zl_cuda_ctx_of(self);
-    ZL_CUDA_CHECK(ctx, cudaMemcpyAsync(host, dev, nbytes, cudaMemcpyDeviceToHost, ctx->compute));
-    ZL_CUDA_CHECK(ctx, cudaStreamSynchronize(ctx->compute));
+    if (nbytes && copy_after_compute(ctx))
+        ZL_CUDA_CHECK(ctx, cudaMemcpyAsync(host, dev, nbytes, cudaMemcpyDeviceToHost, ctx->copy));
 }
 
 static void cuda_to_device(const zl_ops *self, void *dev, const void *host, size_t nbytes)
 {
     zl_cuda_ctx *ctx = zl_cuda_ctx_of(self);
-    ZL_CUDA_CHECK(ctx, cudaMemcpyAsync(dev, host, nbytes, cudaMemcpyHostToDevice, ctx->compute));
-    ZL_CUDA_CHECK(ctx, cudaStreamSynchronize(ctx->compute));
+    if (nbytes && copy_after_compute(ctx))
+        ZL_CUDA_CHECK(ctx, cudaMemcpyAsync(dev, host, nbytes, cudaMemcpyHostToDevice, ctx->copy));
+}
+
+static void cuda_transfer_wait(const zl_ops *self)
+{
+    zl_cuda_ctx *ctx = zl_cuda_ctx_of(self);
+    if (!g_copy_events || g_setup_failed || ctx->failed) return; /* none issued, or no GPU */
+    ZL_CUDA_CHECK(ctx, cudaEventRecord(g_copies_done, ctx->copy));
+    /* compute: the kernels issued from now on read what came to the device */
+    ZL_CUDA_CHECK(ctx, cudaStreamWaitEvent(ctx->compute, g_copies_done, 0));
+    /* host: what came to it is there (not waiting for compute, which may run on) */
+    ZL_CUDA_CHECK(ctx, cudaEventSynchronize(g_copies_done));
 }
 
 /* ---- the host device of a cuda run: the cpu kernels on pinned memory ----------------- */
@@ -288,6 +324,7 @@ extern "C" const zl_ops zl_ops_cuda = {
     .copy = cuda_copy,
     .to_host = cuda_to_host,
     .to_device = cuda_to_device,
+    .transfer_wait = cuda_transfer_wait,
     .gemm = zl_cuda_gemm,
     .gemm_lp = zl_cuda_gemm_lp,
     .bias_forward = zl_cuda_bias_forward,

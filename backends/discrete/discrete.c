@@ -150,6 +150,8 @@ static void *discrete_alloc(const zl_ops *self, size_t nbytes)
     return p;
 }
 
+static void check_no_transfer(const void *p, size_t size);
+
 static void discrete_free(const zl_ops *self, void *p)
 {
     (void)self;
@@ -162,6 +164,7 @@ static void discrete_free(const zl_ops *self, void *p)
         else hi = mid;
     }
     ZL_ASSERT(lo < A.nblocks && A.blocks[lo].off == off && A.blocks[lo].used);
+    check_no_transfer(p, A.blocks[lo].size);
     A.blocks[lo].used = false;
     A.in_use -= A.blocks[lo].size;
     if (lo + 1 < A.nblocks && !A.blocks[lo + 1].used) {
@@ -220,16 +223,92 @@ static void d_copy(const zl_ops *self, void *dst, const void *src, size_t n)
     RUN(R->copy(R, dst, src, n));
 }
 
+/* ------------------------------------------------------------------ transfers
+ *
+ * As a GPU's copy stream: a transfer is queued, its destination poisoned at once (bytes
+ * 0xFF: a NaN in every f32, f16 and bf16, -1 in an int32), and the bytes move, in the
+ * order issued, only at transfer_wait. So host code that reads what came back before
+ * zl_device_copy_wait reads NaN, a kernel or a collective that reads what was sent before
+ * it reads NaN, and a source changed before the wait sends its new bytes: each a race on
+ * a GPU, and here a result that differs from ref's. */
+typedef struct transfer {
+    void *dst;
+    const void *src;
+    size_t n;
+} transfer;
+
+static struct {
+    transfer *q;
+    size_t len, cap;
+} Q;
+
+static bool overlaps(const void *a, size_t an, const void *b, size_t bn)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + bn && y < x + an;
+}
+
+/* Memory freed while a transfer to or from it is queued: on a GPU the copy stream would
+ * still be reading or writing it (a caching allocator hands it out again at once). */
+static void check_no_transfer(const void *p, size_t size)
+{
+    for (size_t i = 0; i < Q.len; i++)
+        if (overlaps(p, size, Q.q[i].dst, Q.q[i].n) || overlaps(p, size, Q.q[i].src, Q.q[i].n)) {
+            zl_log_error("discrete backend: device memory %p freed with a transfer to or from it "
+                         "not waited for (zl_device_copy_wait)", p);
+            zl__panic(__FILE__, __LINE__, "free during a transfer");
+        }
+}
+
+static void d_transfer_wait(const zl_ops *self)
+{
+    (void)self;
+    if (!Q.len) return;
+    zl_discrete_enter(NULL);
+    for (size_t i = 0; i < Q.len; i++) memcpy(Q.q[i].dst, Q.q[i].src, Q.q[i].n);
+    zl_discrete_leave(NULL);
+    Q.len = 0;
+}
+
+/* Queue dst <- src. A destination that an earlier queued transfer still reads from would
+ * be poisoned under it: the copy stream is in order, so the queue runs first. */
+static void enqueue(void *dst, const void *src, size_t n, bool dst_on_device)
+{
+    if (!n) return;
+    for (size_t i = 0; i < Q.len; i++)
+        if (overlaps(dst, n, Q.q[i].src, Q.q[i].n)) {
+            d_transfer_wait(NULL);
+            break;
+        }
+    if (Q.len == Q.cap) {
+        size_t cap = Q.cap ? 2 * Q.cap : 64;
+        transfer *nq = realloc(Q.q, cap * sizeof *nq);
+        if (!nq) { /* no room to defer: the transfer completes now, as a blocking one */
+            d_transfer_wait(NULL);
+            zl_discrete_enter(NULL);
+            memcpy(dst, src, n);
+            zl_discrete_leave(NULL);
+            return;
+        }
+        Q.q = nq;
+        Q.cap = cap;
+    }
+    Q.q[Q.len++] = (transfer){dst, src, n};
+    if (dst_on_device) zl_discrete_enter(NULL);
+    memset(dst, 0xFF, n);
+    if (dst_on_device) zl_discrete_leave(NULL);
+}
+
 static void d_to_host(const zl_ops *self, void *host, const void *dev, size_t n)
 {
     CHK(dev);
-    RUN(R->to_host(R, host, dev, n));
+    enqueue(host, dev, n, false);
 }
 
 static void d_to_device(const zl_ops *self, void *dev, const void *host, size_t n)
 {
     CHK(dev);
-    RUN(R->to_device(R, dev, host, n));
+    enqueue(dev, host, n, true);
 }
 
 static void d_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n,
@@ -458,6 +537,7 @@ const zl_ops zl_ops_discrete = {
     .copy = d_copy,
     .to_host = d_to_host,
     .to_device = d_to_device,
+    .transfer_wait = d_transfer_wait,
 
     .gemm = d_gemm,
     .gemm_lp = d_gemm_lp,

@@ -7,7 +7,9 @@
  * device memory is one arena (mmap, PROT_NONE) that opens (READ|WRITE) only
  *   - while one of its ops runs (each op is ref's, through zl_ops_ref, between an open
  *     and a close),
- *   - during to_host / to_device (a memcpy with the arena open),
+ *   - while its transfers move their bytes: at transfer_wait, as a GPU's copy stream's
+ *     do by then (to_host / to_device only queue them and poison their destinations with
+ *     NaN bytes, so a read before zl_device_copy_wait reads NaN: discrete.c),
  *   - while a collective of a communicator window runs on it (comm/comm_window.h, with
  *     zl_discrete_enter / zl_discrete_leave as the callbacks; a non-blocking one keeps it
  *     open until its wait).

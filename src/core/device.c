@@ -99,7 +99,8 @@ zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev
                          src_dev->ledger.device_name, dst_dev->ledger.device_name);
     const zl_device *accel = to_device ? dst_dev : src_dev;
     /* The accelerator's backend moves the bytes (ref and cpu: a memcpy, their memory is
-     * the process's; cuda: cudaMemcpy). Meta pointers are not memory. */
+     * the process's; cuda: cudaMemcpyAsync on its copy stream, complete at
+     * zl_device_copy_wait). Meta pointers are not memory. */
     const zl_ops *ops = zl_device_backend(accel);
     if (nbytes && !ops->meta && !zl_device_backend(to_device ? src_dev : dst_dev)->meta) {
         if (to_device) ops->to_device(ops, dst, src, nbytes);
@@ -115,5 +116,7 @@ zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev
 
 void zl_device_copy_wait(zl_device *dev)
 {
+    const zl_ops *ops = zl_device_backend(dev);
+    if (ops->transfer_wait && !ops->meta) ops->transfer_wait(ops);
     if (dev->sim) zl_sim_copy_wait(dev->sim);
 }

@@ -72,16 +72,34 @@ void zl_device_free(zl_device *dev, const char *tag, void *ptr, size_t nbytes);
 
 /* Copy nbytes from src on src_dev to dst on dst_dev, between the host device and an
  * accelerator, either way (ZL_ERR_INVALID for any other pair: one accelerator to another
- * is a communicator's send/recv). On meta (either side) nothing moves. When the
- * accelerator has a simulator, the copy is charged to its host-copy stream (sim/sim.h,
- * zl_sim_copy): it starts once the compute issued before it is done and runs beside the
- * compute issued after it, until zl_device_copy_wait. In the real process the bytes have
- * arrived when this returns. */
+ * is a communicator's send/recv). On meta (either side) nothing moves. The copy is
+ * asynchronous, in the real process as on a simulated card (whose host-copy stream is
+ * charged: sim/sim.h, zl_sim_copy): it starts once the compute issued before it is done
+ * and runs beside the compute issued after it, so until zl_device_copy_wait nothing may
+ * read dst (host code or kernels) and nothing may write src (backends/ops.h, to_host). */
 zl_status zl_device_copy(zl_device *dst_dev, void *dst, const zl_device *src_dev, const void *src,
                          size_t nbytes);
 
-/* Compute on accelerator dev waits for every copy to or from it issued so far (a CUDA
- * event on the copy stream that the compute stream waits for). No-op without a simulator. */
+/* Every copy to or from accelerator dev issued so far is complete: the host may read what
+ * came to it, and the compute issued after this call sees what went to the device (cuda:
+ * the host waits for the copy stream and the compute stream for its event; ops.h,
+ * transfer_wait). */
 void zl_device_copy_wait(zl_device *dev);
+
+/* Host code reading or writing device memory for itself, right away (a loss, values to
+ * initialise, a checkpoint's bytes): the transfer and its wait (ops.h, transfer_wait), on
+ * the table given (the backend's: not charged to a simulated link). Also completes the
+ * zl_device_copy transfers issued before it. */
+static inline void zl_device_read(const zl_ops *ops, void *host, const void *dev, size_t nbytes)
+{
+    ops->to_host(ops, host, dev, nbytes);
+    if (ops->transfer_wait) ops->transfer_wait(ops);
+}
+
+static inline void zl_device_write(const zl_ops *ops, void *dev, const void *host, size_t nbytes)
+{
+    ops->to_device(ops, dev, host, nbytes);
+    if (ops->transfer_wait) ops->transfer_wait(ops);
+}
 
 #endif

@@ -88,7 +88,7 @@ static void *host_view(const zl_tensor *t, void **own)
     if (on_host(t) || !t->data || !nbytes) return t->data;
     const zl_ops *ops = zl_device_backend(t->device);
     if (!(*own = malloc(nbytes))) return NULL;
-    ops->to_host(ops, *own, t->data, nbytes);
+    zl_device_read(ops, *own, t->data, nbytes);
     return *own;
 }
 
@@ -97,7 +97,7 @@ static void host_view_commit(const zl_tensor *t, void *own)
 {
     if (!own) return;
     const zl_ops *ops = zl_device_backend(t->device);
-    ops->to_device(ops, t->data, own, t->numel * zl_dtype_nbytes(t->dtype));
+    zl_device_write(ops, t->data, own, t->numel * zl_dtype_nbytes(t->dtype));
     free(own);
 }
 

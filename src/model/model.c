@@ -419,6 +419,8 @@ const float *zl_model_ckpt_save(zl_model *m, int l, const float *x)
     if (m->dtype == ZL_F32) {
         /* x is the previous layer's output in the shared area, where layer l may compute */
         float *dst = host ? zl_tensor_f32(&m->ckpt.staging) : zl_tensor_f32(c);
+        /* The previous segment's input may still be on its way to the host from here. */
+        if (host) zl_device_copy_wait(m->device);
         ops->copy(ops, dst, x, nbytes);
         if (host) {
             st = zl_device_copy(m->ckpt.store, c->data, m->device, dst, nbytes);
@@ -440,6 +442,7 @@ const float *zl_model_ckpt_save(zl_model *m, int l, const float *x)
     if (host) {
         st = zl_device_copy(m->ckpt.store, c->data, m->device, src, nbytes);
         ZL_ASSERT(st == ZL_OK);
+        zl_device_copy_wait(m->device); /* layer l's compute overwrites the shared area */
     } else
         ops->copy(ops, c->data, src, nbytes);
     return x;
@@ -871,7 +874,7 @@ float zl_model_mean_loss(const zl_model *m)
     double sum = 0;
     for (size_t i = 0; i < n; i += 1024) {
         size_t len = n - i < 1024 ? n - i : 1024;
-        ops->to_host(ops, piece, slot->losses + i, len * sizeof(float));
+        zl_device_read(ops, piece, slot->losses + i, len * sizeof(float));
         for (size_t j = 0; j < len; j++) sum += piece[j];
     }
     return slot->num_targets ? (float)(sum / slot->num_targets) : 0.0f;

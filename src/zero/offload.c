@@ -92,6 +92,7 @@ zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void 
         z->device->ops->cast(z->device->ops, scratch, ZL_F32, zl__at((void *)grads, gt, i), gt, len);
         zl_status st = zl_device_copy(z->host, dst + i, z->device, scratch, len * sizeof(float));
         if (st != ZL_OK) return st;
+        zl_device_copy_wait(z->device); /* the next piece's cast rewrites the scratch */
     }
     return ZL_OK;
 }
@@ -133,6 +134,12 @@ zl_status zl__zero_offload_add_share(zl_zero_ctx *z, size_t off, const void *g, 
         }
         zl_status st = zl_device_copy(z->host, add ? land : acc + i, z->device, src, len * sizeof(float));
         if (st != ZL_OK) return st;
+        /* The host reads what came (the sum, the rounding) or the next piece's cast
+         * rewrites the scratch: the copy must be done. A share copied as it is, straight
+         * into offload.grad, may stay in flight: its bucket waits before it is reused
+         * (stage2.c, begin_grads) and the host's reads at the end of backward. */
+        bool rounds = gt != ZL_F32 && (add || ct != gt);
+        if (add || rounds || src == scratch) zl_device_copy_wait(z->device);
         if (add) hops->axpy(hops, acc + i, 1.0f, land, len);
         /* Round to grad_dtype (a written 16-bit share is already exact). */
         if (gt != ZL_F32 && (add || ct != gt)) {

@@ -121,10 +121,10 @@ void zl_precision_init_values(zl_precision *p, void *dst, zl_dtype t, size_t beg
         size_t len = end - i < HOST_PIECE ? end - i : HOST_PIECE;
         zl_model_init_params(p->model, host, i, i + len, p->seed);
         if (t == ZL_F32) {
-            ops->to_device(ops, zl__at(dst, t, i - begin), host, len * sizeof(float));
+            zl_device_write(ops, zl__at(dst, t, i - begin), host, len * sizeof(float));
             continue;
         }
-        ops->to_device(ops, w, host, len * sizeof(float));
+        zl_device_write(ops, w, host, len * sizeof(float));
         ops->cast(ops, zl__at(dst, t, i - begin), t, w, ZL_F32, len);
     }
 }

@@ -66,12 +66,12 @@ zl_status zl__zero_values_to_host(const zl_zero_ctx *z, float *out, const void *
     const zl_ops *ops = zl_device_backend(z->device);
     if (!n) return ZL_OK;
     if (t == ZL_F32) {
-        ops->to_host(ops, out, values, n * sizeof(float));
+        zl_device_read(ops, out, values, n * sizeof(float));
         return ZL_OK;
     }
     void *narrow = malloc(n * zl_dtype_nbytes(t));
     if (!narrow) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading back %zu parameters", n);
-    ops->to_host(ops, narrow, values, n * zl_dtype_nbytes(t));
+    zl_device_read(ops, narrow, values, n * zl_dtype_nbytes(t));
     zl_convert(out, ZL_F32, narrow, t, n);
     free(narrow);
     return ZL_OK;

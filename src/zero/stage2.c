@@ -55,6 +55,9 @@ zl_status zl__zero2_keep_share(zl_zero_ctx *z, int layer, void *g)
 static zl_status begin_grads(zl_zero_ctx *z, int layer)
 {
     size_t csz = zl_dtype_nbytes(z->prec->comm_dtype);
+    /* With offload, the shares of the layers before may still be on their way to the host
+     * from the buckets zeroed below (offload.c, zl__zero_offload_add_share). */
+    if (z->grads_on_host) zl_device_copy_wait(z->device);
     /* The first tie member in backward (the head) starts the tied gradient in the owner's
      * staging, which stays until the owner's own backward completes it. */
     const zl_tie_group *tie = zl__zero_tie(z);
@@ -88,6 +91,8 @@ static zl_status end_backward(zl_zero_ctx *z)
 {
     zl_status st = zl__zero2_finish_pending(z, &z->pending[0]);
     zl_status st2 = zl__zero2_finish_pending(z, &z->pending[1]);
+    /* With offload the partition is on the host, whose norm and step read it next. */
+    if (z->grads_on_host) zl_device_copy_wait(z->device);
     /* Every element of the partition has had this micro-step's share: the next add. */
     z->offload_grad_fresh = false;
     return st != ZL_OK ? st : st2;

@@ -6,15 +6,18 @@
 # ops, its to_host/to_device transfers and the collectives of its communicator windows,
 # as a GPU's memory is to the host. So a host read or write of device memory anywhere in
 # the engine (a loss read back, tokens written in, a norm, a checkpoint's bytes...) is a
-# SIGSEGV, and a run that does one fails here.
+# SIGSEGV, and a run that does one fails here. Its transfers are deferred to
+# zl_device_copy_wait as a GPU's copy stream's are (their destinations NaN until then):
+# a wait the engine forgets changes the results, and a run that forgets one fails here.
 #
 # Each case trains the lab model 3 steps with --backend ref and with --backend discrete
 # and requires the same results bit for bit (the same kernels run): every step line's
 # loss, lr, grad norm and loss scale, the done line, and, where the run can save, the
 # checkpoint it saves after its last step, file by file (master weights, moments,
 # module). The matrix: fp32, bf16, fp16 (the loss scaler's overflow check), ZeRO 1/2/3,
-# gradient accumulation with clipping and overlap_comm, activation checkpointing, offload
-# of the optimizer (cpu, nvme) and of the parameters (cpu, nvme), a save and a resume; at
+# gradient accumulation with clipping and overlap_comm, activation checkpointing (on the
+# device, and on the host in fp32 and bf16), offload of the optimizer (cpu, also bf16
+# with gradient accumulation; nvme) and of the parameters (cpu, nvme), a save and a resume; at
 # 2 ranks (skipped without an MPI launcher): ZeRO 1/2/3, offload, a resume, pipeline
 # stages (with the tied embedding across them) and tensor parallelism (with sequence
 # parallelism). And `zerolab plan` with "backend": "discrete" in the config prints what
@@ -59,6 +62,10 @@ cfg z3 "$bf16" '"zero_optimization": {"stage": 3, "stage3_param_persistence_thre
 cfg offopt '"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}}'
 cfg offparam "$bf16" '"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu"},
  "offload_param": {"device": "cpu"}}'
+cfg offaccum "$bf16" '"gradient_accumulation_steps": 2' \
+    '"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}}'
+cfg actcpu '"activation_checkpointing": {"cpu_checkpointing": true}'
+cfg actcpu16 "$bf16" '"activation_checkpointing": {"cpu_checkpointing": true}'
 mkdir -p "$tmp/nvme" "$tmp/pnvme"
 cfg nvme '"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "nvme",
  "nvme_path": "'"$tmp/nvme"'"}}'
@@ -158,7 +165,10 @@ same z1 1 save 3 z1
 same z2-accum-clip 1 save 3 z2
 same z3 1 save 3 z3
 same actckpt 1 save 3 bf16 --checkpoint-activations
+same actckpt-cpu 1 nosave 3 actcpu --checkpoint-activations
+same actckpt-cpu-bf16 1 nosave 3 actcpu16 --checkpoint-activations
 same offload-optimizer 1 save 3 offopt
+same offload-optimizer-bf16-accum 1 nosave 3 offaccum
 same offload-param 1 save 3 offparam
 same nvme-optimizer 1 nosave 3 nvme
 same nvme-param 1 nosave 3 pnvme

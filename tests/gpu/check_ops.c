@@ -104,13 +104,21 @@ static void *host_alloc(size_t nbytes)
     return p;
 }
 
+/* host[0..nbytes) into device memory, complete (ops.h: transfers may be asynchronous
+ * until transfer_wait, which also orders the kernels after them). */
+static void dev_write(void *dev, const void *host, size_t nbytes)
+{
+    X->to_device(X, dev, host, nbytes);
+    if (X->transfer_wait) X->transfer_wait(X);
+}
+
 /* A device buffer of X holding a copy of host[0..nbytes). */
 static void *dev_put(const void *host, size_t nbytes)
 {
     if (n_live == MAX_LIVE) die("more than %d live device buffers in one case", MAX_LIVE);
     void *d = X->alloc(X, nbytes ? nbytes : 64);
     if (!d) die("%s: alloc of %zu bytes failed", X->name, nbytes);
-    if (nbytes) X->to_device(X, d, host, nbytes);
+    if (nbytes) dev_write(d, host, nbytes);
     live[n_live++] = d;
     return d;
 }
@@ -120,6 +128,7 @@ static void *dev_get(const void *dev, size_t nbytes)
 {
     void *h = host_alloc(nbytes);
     if (nbytes) X->to_host(X, h, dev, nbytes);
+    if (nbytes && X->transfer_wait) X->transfer_wait(X);
     return h;
 }
 
@@ -427,8 +436,8 @@ static void check_layernorm(void)
     float *d_dout = dev_put(dout, n * 4), *d_dinp = dev_put(dinp, n * 4);
     float *d_dw = dev_put(dw, C * 4), *d_db = dev_put(db, C * 4);
     /* both backwards read the same saved mean and rstd (ref's), so only backward differs */
-    X->to_device(X, d_mean, mean, N * 4);
-    X->to_device(X, d_rstd, rstd, N * 4);
+    dev_write(d_mean, mean, N * 4);
+    dev_write(d_rstd, rstd, N * 4);
     R->layernorm_backward(R, dinp, dw, db, dout, inp, w, mean, rstd, N, C);
     X->layernorm_backward(X, d_dinp, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, C);
     g = dev_get(d_dinp, n * 4);
@@ -474,7 +483,7 @@ static void check_attention(void)
     float *scratch = host_alloc(2 * natt * 4);
     float *d_dout = dev_put(dout, nout * 4), *d_dqkv = dev_put(dqkv, nqkv * 4);
     float *d_scratch = dev_put(scratch, 2 * natt * 4);
-    X->to_device(X, d_att, att, natt * 4); /* the same saved probabilities for both */
+    dev_write(d_att, att, natt * 4); /* the same saved probabilities for both */
     R->attention_backward(R, dqkv, scratch, dout, qkv, att, B, T, C, NH);
     X->attention_backward(X, d_dqkv, d_scratch, d_dout, d_qkv, d_att, B, T, C, NH);
     g = dev_get(d_dqkv, nqkv * 4);
@@ -547,7 +556,7 @@ static void check_crossentropy_shape(int n, int v)
     free(g);
     float *dl = frand(nl, 73, -1, 1), *d_dl = dev_put(dl, nl * 4);
     R->crossentropy_backward(R, dl, probs, tg, 1.0f / n, n, v);
-    X->to_device(X, d_probs, probs, nl * 4); /* the same probabilities for both */
+    dev_write(d_probs, probs, nl * 4); /* the same probabilities for both */
     X->crossentropy_backward(X, d_dl, d_probs, d_tg, 1.0f / n, n, v);
     g = dev_get(d_dl, nl * 4);
     snprintf(label, sizeof label, "crossentropy_backward N=%d V=%d (+=)", n, v);
@@ -578,7 +587,7 @@ static void check_crossentropy_shard(void)
     free(g);
 
     R->crossentropy_shard_exp(R, probs, rowsum, logits, rowmax, N, Vs);
-    X->to_device(X, d_rowmax, rowmax, N * 4);
+    dev_write(d_rowmax, rowmax, N * 4);
     X->crossentropy_shard_exp(X, d_probs, d_rowsum, d_logits, d_rowmax, N, Vs);
     g = dev_get(d_probs, nl * 4);
     expect_close("crossentropy_shard_exp probs", g, probs, nl, TOL_KERNEL_R, TOL_KERNEL_A);
@@ -588,8 +597,8 @@ static void check_crossentropy_shard(void)
     free(g);
 
     /* the group's sums would be larger; any positive rowsum tests the arithmetic */
-    X->to_device(X, d_probs, probs, nl * 4);
-    X->to_device(X, d_rowsum, rowsum, N * 4);
+    dev_write(d_probs, probs, nl * 4);
+    dev_write(d_rowsum, rowsum, N * 4);
     R->crossentropy_shard_loss(R, losses, probs, logits, rowmax, rowsum, tg, v0, N, Vs);
     X->crossentropy_shard_loss(X, d_losses, d_probs, d_logits, d_rowmax, d_rowsum, d_tg, v0, N,
                                Vs);
@@ -601,7 +610,7 @@ static void check_crossentropy_shard(void)
     free(g);
 
     float *dl = frand(nl, 83, -1, 1), *d_dl = dev_put(dl, nl * 4);
-    X->to_device(X, d_probs, probs, nl * 4);
+    dev_write(d_probs, probs, nl * 4);
     R->crossentropy_shard_backward(R, dl, probs, tg, v0, 1.0f / N, N, Vs);
     X->crossentropy_shard_backward(X, d_dl, d_probs, d_tg, v0, 1.0f / N, N, Vs);
     g = dev_get(d_dl, nl * 4);
@@ -634,12 +643,12 @@ static void check_vector(void)
     const float bad[] = {NAN, INFINITY, -INFINITY};
     for (int i = 0; i < 3; i++) {
         float saved = x[where[i]];
-        X->to_device(X, (char *)d_x + where[i] * 4, &bad[i], 4);
+        dev_write((char *)d_x + where[i] * 4, &bad[i], 4);
         nf = X->nonfinite(X, d_x, n);
         char label[64];
         snprintf(label, sizeof label, "nonfinite (%g at [%zu])", bad[i], where[i]);
         result(label, nf, "got %s want true", nf ? "true" : "false");
-        X->to_device(X, (char *)d_x + where[i] * 4, &saved, 4);
+        dev_write((char *)d_x + where[i] * 4, &saved, 4);
     }
 
     R->scale(R, x, 0.37f, n);

@@ -36,22 +36,24 @@ START_TEST(test_arena_alloc_transfer)
     for (int i = 0; i < 1000; i++) ck_assert(pinned[i] == 0.0f); /* zeroed */
     /* fresh device memory is zeroed */
     ck_assert_int_eq(zl_device_copy(&hostdev, pinned, &dev, a, sizeof host), ZL_OK);
+    zl_device_copy_wait(&dev);
     for (int i = 0; i < 1000; i++) ck_assert(pinned[i] == 0.0f);
     /* host -> a -> b (ops->copy) -> host */
     memcpy(pinned, host, sizeof host);
     ck_assert_int_eq(zl_device_copy(&dev, a, &hostdev, pinned, sizeof host), ZL_OK);
+    zl_device_copy_wait(&dev); /* the copy below reads a on compute */
     dev.ops->copy(dev.ops, b, a, sizeof host);
-    dev.ops->to_host(dev.ops, back, b, sizeof back);
+    zl_device_read(dev.ops, back, b, sizeof back);
     ck_assert_mem_eq(back, host, sizeof host);
     dev.ops->zero(dev.ops, b, sizeof host);
-    dev.ops->to_host(dev.ops, back, b, sizeof back);
+    zl_device_read(dev.ops, back, b, sizeof back);
     for (int i = 0; i < 1000; i++) ck_assert(back[i] == 0.0f);
     /* a freed block is taken again, zeroed */
     zl_device_free(&dev, "a", a, sizeof host);
     float *c;
     ck_assert_int_eq(zl_device_alloc(&dev, "c", sizeof host, (void **)&c), ZL_OK);
     ck_assert_ptr_eq(c, a);
-    dev.ops->to_host(dev.ops, back, c, sizeof back);
+    zl_device_read(dev.ops, back, c, sizeof back);
     for (int i = 0; i < 1000; i++) ck_assert(back[i] == 0.0f);
     /* the ledger refuses past the budget, with its report */
     void *big;

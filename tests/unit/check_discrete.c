@@ -53,11 +53,13 @@ START_TEST(test_discrete_alloc_zeroed_aligned_reused)
     float ones[250], back[250];
     for (int i = 0; i < 250; i++) ones[i] = 1.0f;
     D->to_device(D, b, ones, sizeof ones);
+    D->transfer_wait(D);
     D->free(D, b);
     /* first fit: the freed block again, zeroed */
     float *b2 = D->alloc(D, 1000);
     ck_assert_ptr_eq(b2, b);
     D->to_host(D, back, b2, sizeof back);
+    D->transfer_wait(D);
     for (int i = 0; i < 250; i++) ck_assert(back[i] == 0.0f);
     D->free(D, a);
     D->free(D, b2);
@@ -93,8 +95,10 @@ START_TEST(test_discrete_ops_are_refs)
     float *da = D->alloc(D, sizeof a), *db = D->alloc(D, sizeof b), *dc = D->alloc(D, sizeof got);
     D->to_device(D, da, a, sizeof a);
     D->to_device(D, db, b, sizeof b);
+    D->transfer_wait(D);
     D->gemm(D, dc, da, db, M, N, K, K, N, N, false, false, 1.0f, 0.0f);
     D->to_host(D, got, dc, sizeof got);
+    D->transfer_wait(D);
     ck_assert_int_eq(memcmp(got, want, sizeof got), 0);
     ck_assert(D->sumsq(D, dc, M * N) == zl_ops_ref.sumsq(&zl_ops_ref, want, M * N));
     D->free(D, da);
@@ -130,10 +134,12 @@ START_TEST(test_discrete_window_opens_collectives)
     float h[16], back[16];
     for (int i = 0; i < 16; i++) h[i] = (float)i + 0.5f;
     D->to_device(D, send, h, sizeof h);
+    D->transfer_wait(D);
     rs_args raw = {self, recv, send}, opened = {win, recv, send};
     ck_assert_int_eq(child_signal(reduce_scatter, &raw), SIGSEGV);
     reduce_scatter(&opened);
     D->to_host(D, back, recv, sizeof back);
+    D->transfer_wait(D);
     ck_assert_int_eq(memcmp(back, h, sizeof h), 0);
     /* non-blocking: open from the start to the wait, closed after */
     zl_comm_request req = {0};
@@ -154,6 +160,61 @@ START_TEST(test_discrete_window_opens_collectives)
 }
 END_TEST
 
+/* Transfers are a GPU's copy stream's: queued, their destinations NaN until transfer_wait,
+ * their sources read at the wait, in the order issued. */
+static float *pending_free_ptr;
+static void free_pending(void *p)
+{
+    (void)p;
+    float h[16] = {0};
+    D->to_device(D, pending_free_ptr, h, sizeof h);
+    D->free(D, pending_free_ptr); /* before the wait: a bug */
+}
+
+START_TEST(test_discrete_transfers_deferred_until_wait)
+{
+    D->setup(D);
+    enum { N = 16 };
+    float h[N], back[N], twice[N];
+    for (int i = 0; i < N; i++) h[i] = (float)i + 0.25f;
+    float *d = D->alloc(D, sizeof h), *e = D->alloc(D, sizeof h);
+    ck_assert(d && e);
+    /* to_device: a kernel that reads before the wait reads NaN */
+    D->to_device(D, d, h, sizeof h);
+    ck_assert(D->nonfinite(D, d, N));
+    D->transfer_wait(D);
+    ck_assert(!D->nonfinite(D, d, N));
+    /* to_host: the host's destination is NaN until the wait */
+    D->to_host(D, back, d, sizeof back);
+    for (int i = 0; i < N; i++) ck_assert(back[i] != back[i]);
+    D->transfer_wait(D);
+    ck_assert_int_eq(memcmp(back, h, sizeof h), 0);
+    /* the source is read at the wait: a host buffer changed before it sends its new bytes */
+    D->to_device(D, e, h, sizeof h);
+    h[3] = -7.0f;
+    D->transfer_wait(D);
+    D->to_host(D, back, e, sizeof back);
+    D->transfer_wait(D);
+    ck_assert(back[3] == -7.0f);
+    /* in order: a read of d queued before a write to d reads the old bytes */
+    for (int i = 0; i < N; i++) twice[i] = 100.0f + (float)i;
+    D->to_host(D, back, d, sizeof back);
+    D->to_device(D, d, twice, sizeof twice);
+    D->transfer_wait(D);
+    ck_assert(back[3] == 3.25f);
+    D->to_host(D, back, d, sizeof back);
+    D->transfer_wait(D);
+    ck_assert_int_eq(memcmp(back, twice, sizeof twice), 0);
+    /* ref's own transfers have nothing to wait for */
+    ck_assert_ptr_null(zl_ops_ref.transfer_wait);
+    /* memory freed with a transfer pending: a panic (SIGABRT) */
+    pending_free_ptr = e;
+    ck_assert_int_eq(child_signal(free_pending, NULL), SIGABRT);
+    D->free(D, d);
+    D->free(D, e);
+}
+END_TEST
+
 static Suite *discrete_suite(void)
 {
     Suite *s = suite_create("discrete");
@@ -162,6 +223,7 @@ static Suite *discrete_suite(void)
     tcase_add_test(tc, test_discrete_host_touch_is_sigsegv);
     tcase_add_test(tc, test_discrete_ops_are_refs);
     tcase_add_test(tc, test_discrete_window_opens_collectives);
+    tcase_add_test(tc, test_discrete_transfers_deferred_until_wait);
     suite_add_tcase(s, tc);
     return s;
 }
