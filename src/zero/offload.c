@@ -112,7 +112,9 @@ zl_status zl__zero_offload_grads_to_host(zl_zero_ctx *z, float *dst, const void 
  * micro-step after zero_grads writes instead of adding: each element of the partition gets
  * one share per micro-step, and 0 + x is x (but -0: +0; a zero gradient of either sign
  * steps Adam alike). Only the copies are charged on a simulated card: to the host link,
- * beside the backward compute issued after them. */
+ * beside the backward compute issued after them, until the next layer's gradients need the
+ * bucket they left (stage2.c's begin_grads waits for them: one bucket, so a layer's copy
+ * overlaps the next layer's backward, not more; a second bucket would let it run on). */
 zl_status zl__zero_offload_add_share(zl_zero_ctx *z, size_t off, const void *g, size_t n)
 {
     zl_dtype ct = z->prec->comm_dtype, gt = z->prec->grad_dtype;
