@@ -80,20 +80,29 @@ static int match_line(const char *p, const char *end, const char **host, size_t 
     return 1;
 }
 
+bool zl__launch_next_line(const char **cursor, const char **b, const char **e, int *lineno)
+{
+    while (**cursor) {
+        const char *line = *cursor, *nl = strchr(line, '\n');
+        const char *next = nl ? nl + 1 : line + strlen(line);
+        *b = line;
+        *e = nl ? nl : next;
+        ++*lineno;
+        *cursor = next;
+        while (*b < *e && isspace((unsigned char)**b)) ++*b;
+        while (*e > *b && isspace((unsigned char)(*e)[-1])) --*e;
+        if (*b < *e && **b != '#') return true;
+    }
+    return false;
+}
+
 zl_status zl_hostfile_parse(const char *text, const char *path, zl_launch_pool *out)
 {
     memset(out, 0, sizeof *out);
     zl_status st = ZL_OK;
     int lineno = 0;
-    for (const char *line = text; st == ZL_OK && *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *next = nl ? nl + 1 : line + strlen(line);
-        const char *b = line, *e = nl ? nl : next;
-        lineno++;
-        line = next;
-        while (b < e && isspace((unsigned char)*b)) b++;
-        while (e > b && isspace((unsigned char)e[-1])) e--;
-        if (b == e || *b == '#') continue;
+    const char *b, *e;
+    for (const char *cursor = text; st == ZL_OK && zl__launch_next_line(&cursor, &b, &e, &lineno);) {
         const char *host;
         size_t hlen;
         long long slots;

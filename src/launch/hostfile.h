@@ -41,6 +41,11 @@ typedef struct zl_launch_pool {
  * line, a duplicate host, slots=0 or no host at all. */
 zl_status zl_hostfile_parse(const char *text, const char *path, zl_launch_pool *out);
 
+/* The line syntax the hostfile and .deepspeed_env share: the next line of text at
+ * *cursor that is neither blank nor a # comment, trimmed, as [*b, *e), its number (from
+ * 1) in *lineno (start it at 0); false at the end of the text. */
+bool zl__launch_next_line(const char **cursor, const char **b, const char **e, int *lineno);
+
 /* Read and parse `path`. A file that does not exist is not an error (DeepSpeed then warns
  * and runs on local resources): *found = false and an empty pool. */
 zl_status zl_hostfile_read(const char *path, zl_launch_pool *out, bool *found);

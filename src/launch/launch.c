@@ -241,15 +241,8 @@ static bool name_char(char c, bool first)
 zl_status zl_launch_env_parse(const char *text, const char *path, char ***pairs, int *npairs)
 {
     int lineno = 0;
-    for (const char *line = text; *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *next = nl ? nl + 1 : line + strlen(line);
-        const char *b = line, *e = nl ? nl : next;
-        lineno++;
-        line = next;
-        while (b < e && isspace((unsigned char)*b)) b++;
-        while (e > b && isspace((unsigned char)e[-1])) e--;
-        if (b == e || *b == '#') continue;
+    const char *b, *e;
+    for (const char *cursor = text; zl__launch_next_line(&cursor, &b, &e, &lineno);) {
         const char *eq = memchr(b, '=', (size_t)(e - b));
         const char *ne = eq;
         while (ne && ne > b && isspace((unsigned char)ne[-1])) ne--;
