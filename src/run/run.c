@@ -353,7 +353,8 @@ static zl_status set_up(zl_run *run, const zl_run_options *a)
     /* before the engine's first kernel: every one of them is timed */
     if (real_trace) {
         const zl_ops *traced = zl_cuda_trace_ops(run->device.ops);
-        if (!traced) return ZL_ERR_OOM;
+        if (!traced)
+            return zl_errorf(ZL_ERR_NOMEM, "--trace: no host memory for the CUDA events' records");
         run->device.ops = traced;
         run->real_trace = true;
     }
