@@ -232,13 +232,22 @@ extern "C" void zl_cuda_round(const zl_ops *self, float *x, zl_dtype t, size_t n
 }
 
 /* ref's drain_add: y + g where a NaN operand is chosen explicitly (y's if y is one, else
- * g's, quieted, sign and payload kept), and inf + -inf gives x86's default NaN
- * (0xffc00000), which ref and cpu produce there; a GPU's own would be 0x7fffffff. */
+ * g's, quieted, sign and payload kept), and inf + -inf gives the HOST CPU's default NaN,
+ * which ref and cpu produce there (their y + g); a GPU's own would be 0x7fffffff. x86's
+ * is 0xffc00000 (negative); AArch64's (Grace Hopper hosts) and POWER's are 0x7fc00000
+ * (positive), so a fixed x86 constant made drain differ from ref there. nvcc defines the
+ * host compiler's architecture macros in the device pass too, so the choice is made at
+ * compile time. */
+#if defined(__x86_64__) || defined(__i386__)
+#define HOST_DEFAULT_NAN 0xffc00000u
+#else
+#define HOST_DEFAULT_NAN 0x7fc00000u
+#endif
 __device__ static float drain_add(float y, float g)
 {
     if (isnan(y) || isnan(g)) return __uint_as_float(__float_as_uint(isnan(y) ? y : g) | 0x00400000u);
     float s = __fadd_rn(y, g);
-    return isnan(s) ? __uint_as_float(0xffc00000u) : s;
+    return isnan(s) ? __uint_as_float(HOST_DEFAULT_NAN) : s;
 }
 
 __global__ static void drain_kernel(void *y, int yt, float *x, int xt, size_t n)
