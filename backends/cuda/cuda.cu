@@ -119,6 +119,10 @@ static void setup_once(zl_cuda_ctx *ctx)
     SETUP_CUBLAS(cublasLtCreate(&ctx->lt));
     ctx->workspace_bytes = ZL_CUDA_WORKSPACE_BYTES;
     SETUP_CUDA(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
+    /* cuBLAS's share of the workspace (cuda_ops.h's layout): without this cuBLAS keeps a
+     * pool of its own outside the arena and the share reserved for it lies unused. After
+     * cublasSetStream, which resets a handle's workspace to the default pool. */
+    SETUP_CUBLAS(cublasSetWorkspace(ctx->cublas, ctx->workspace, ZL_CUDA_BLAS_WORKSPACE_BYTES));
     SETUP_CUDA(cudaMalloc(&ctx->reduce, sizeof *ctx->reduce));
     SETUP_CUDA(cudaMalloc(&ctx->flag, sizeof *ctx->flag));
     SETUP_CUDA(cudaHostAlloc(&ctx->reduce_host, sizeof *ctx->reduce_host, cudaHostAllocDefault));
