@@ -261,7 +261,11 @@ static void cuda_to_device(const zl_ops *self, void *dev, const void *host, size
 static void cuda_transfer_wait(const zl_ops *self)
 {
     zl_cuda_ctx *ctx = zl_cuda_ctx_of(self);
-    if (!g_copy_events || g_setup_failed || ctx->failed) return; /* none issued, or no GPU */
+    /* Not skipped on a pending error (ctx->failed, reported at the next check): transfers
+     * issued before it may still be in flight, and the caller reuses or frees their buffers
+     * once this returns. On a dead context the calls below fail at once (the first error
+     * is kept). */
+    if (!g_copy_events || g_setup_failed) return; /* none issued, or no GPU */
     ZL_CUDA_CHECK(ctx, cudaEventRecord(g_copies_done, ctx->copy));
     /* compute: the kernels issued from now on read what came to the device */
     ZL_CUDA_CHECK(ctx, cudaStreamWaitEvent(ctx->compute, g_copies_done, 0));
