@@ -119,6 +119,10 @@ static void setup_once(zl_cuda_ctx *ctx)
     SETUP_CUBLAS(cublasLtCreate(&ctx->lt));
     ctx->workspace_bytes = ZL_CUDA_WORKSPACE_BYTES;
     SETUP_CUDA(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
+    /* cuBLAS's share of the workspace (cuda_ops.h's layout): without this cuBLAS keeps a
+     * pool of its own outside the arena and the share reserved for it lies unused. After
+     * cublasSetStream, which resets a handle's workspace to the default pool. */
+    SETUP_CUBLAS(cublasSetWorkspace(ctx->cublas, ctx->workspace, ZL_CUDA_BLAS_WORKSPACE_BYTES));
     SETUP_CUDA(cudaMalloc(&ctx->reduce, sizeof *ctx->reduce));
     SETUP_CUDA(cudaMalloc(&ctx->flag, sizeof *ctx->flag));
     SETUP_CUDA(cudaHostAlloc(&ctx->reduce_host, sizeof *ctx->reduce_host, cudaHostAllocDefault));
@@ -257,7 +261,11 @@ static void cuda_to_device(const zl_ops *self, void *dev, const void *host, size
 static void cuda_transfer_wait(const zl_ops *self)
 {
     zl_cuda_ctx *ctx = zl_cuda_ctx_of(self);
-    if (!g_copy_events || g_setup_failed || ctx->failed) return; /* none issued, or no GPU */
+    /* Not skipped on a pending error (ctx->failed, reported at the next check): transfers
+     * issued before it may still be in flight, and the caller reuses or frees their buffers
+     * once this returns. On a dead context the calls below fail at once (the first error
+     * is kept). */
+    if (!g_copy_events || g_setup_failed) return; /* none issued, or no GPU */
     ZL_CUDA_CHECK(ctx, cudaEventRecord(g_copies_done, ctx->copy));
     /* compute: the kernels issued from now on read what came to the device */
     ZL_CUDA_CHECK(ctx, cudaStreamWaitEvent(ctx->compute, g_copies_done, 0));

@@ -191,6 +191,12 @@ START_TEST(test_budget)
     ck_assert_ptr_nonnull(strstr(zl_last_error(), "GPU 0 has"));
     ck_assert_int_eq(zl__cuda_arena_budget(0, 80 * G, 40 * G, &budget), ZL_OK);
     ck_assert_uint_eq(budget, 40 * G - R);
+    /* A small budget asked of a card that has it is the budget, not a card too full */
+    ck_assert_int_eq(zl__cuda_arena_budget(0, 512 << 10, 80 * G, &budget), ZL_OK);
+    ck_assert_uint_eq(budget, 512 << 10);
+    /* ... but a card that lacks even that is */
+    ck_assert_int_eq(zl__cuda_arena_budget(0, 512 << 10, R + (256 << 10), &budget), ZL_ERR_OOM);
+    ck_assert_ptr_nonnull(strstr(zl_last_error(), "GPU 0 has"));
 }
 END_TEST
 
