@@ -5,7 +5,7 @@
  * trace of real event times at the end (cuda_trace.cu, ZL_HAVE_CUDA).
  *
  * Sizes the backend takes outside the ledger's tags, documented here (docs/building.md):
- *   ZL_CUDA_WORKSPACE_BYTES  reserved at setup: cuBLASLt's workspace and gemm_lp's 16-bit
+ *   ZL_CUDA_WORKSPACE_BYTES  reserved at setup: cuBLAS's workspace and gemm_lp's 16-bit
  *                            copies of its operands (the context's `workspace`)
  *   ZL_CUDA_RESERVE_BYTES    left free when the budget is the card's free memory: NCCL's
  *                            buffers, cuBLAS's own workspace, kernels loaded lazily */

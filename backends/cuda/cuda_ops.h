@@ -38,9 +38,9 @@ typedef struct zl_cuda_ctx {
     cudaStream_t comm;         /* NCCL collectives (ordered after compute with events) */
     cudaStream_t copy;         /* host <-> device transfers of offload */
     cublasHandle_t cublas;     /* on `compute` */
-    cublasLtHandle_t lt;
+    cublasLtHandle_t lt;       /* created for epilogue-fused GEMMs; no op uses it yet */
     /* Reserved once at setup, outside the ledger's tags but inside its budget (setup
-     * reports it): cuBLASLt's workspace, the 16-bit copies gemm_lp converts its f32
+     * reports it): cuBLAS's workspace, the 16-bit copies gemm_lp converts its f32
      * operands into, and the scalars reductions return through. */
     void *workspace;
     size_t workspace_bytes;
@@ -64,7 +64,7 @@ typedef struct zl_cuda_ctx {
 static inline zl_cuda_ctx *zl_cuda_ctx_of(const zl_ops *self) { return (zl_cuda_ctx *)self->ctx; }
 
 /* The workspace's layout. Its first ZL_CUDA_BLAS_WORKSPACE_BYTES are cuBLAS's (what setup
- * gives cublasSetWorkspace, and cuBLASLt's workspace argument); the rest is kernel scratch
+ * gives cublasSetWorkspace); the rest is kernel scratch
  * (gemm_lp's 16-bit operands, layernorm_backward's partial sums), used by one op at a time
  * in stream order on ctx->compute, so no two ops' uses overlap. 32 MiB is what NVIDIA
  * recommends for cuBLAS on Hopper. */
@@ -100,7 +100,7 @@ void zl__cuda_fail(zl_cuda_ctx *ctx, const char *where, const char *what);
  * cleared). */
 zl_status zl_cuda_check(const zl_ops *self);
 
-/* ---- cuda_gemm.cu: cuBLAS / cuBLASLt, fp32 accumulation (tensor cores for 16 bits) ---- */
+/* ---- cuda_gemm.cu: cuBLAS, fp32 accumulation (tensor cores for 16 bits) ---- */
 void zl_cuda_gemm(const zl_ops *self, float *c, const float *a, const float *b, int m, int n, int k,
                   int lda, int ldb, int ldc, bool trans_a, bool trans_b, float alpha, float beta);
 void zl_cuda_gemm_lp(const zl_ops *self, float *c, const float *a, const void *b, zl_dtype b_type,
