@@ -200,13 +200,10 @@ static zl_status read_env_files(char ***pairs, int *n)
         else snprintf(path, sizeof path, "%s/%s", dirs[d], name);
         FILE *f = fopen(path, "r");
         if (!f) continue;
-        char *text = NULL;
         size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        char buf[4096];
-        for (size_t got; mem && (got = fread(buf, 1, sizeof buf, f)) > 0;) fwrite(buf, 1, got, mem);
+        bool read_error = false;
+        char *text = zl__launch_slurp(f, &len, &read_error);
         fclose(f);
-        if (mem) fclose(mem);
         if (!text) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading '%s'", path);
         zl_status st = zl_launch_env_parse(text, path, pairs, n);
         free(text);

@@ -80,6 +80,21 @@ static int match_line(const char *p, const char *end, const char **host, size_t 
     return 1;
 }
 
+char *zl__launch_slurp(FILE *f, size_t *len, bool *read_error)
+{
+    char *text = NULL;
+    FILE *mem = open_memstream(&text, len);
+    if (!mem) return NULL;
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, f)) > 0;) fwrite(buf, 1, got, mem);
+    *read_error = ferror(f) != 0;
+    if (fclose(mem) != 0) { /* out of memory while growing: what was kept is no text */
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 bool zl__launch_next_line(const char **cursor, const char **b, const char **e, int *lineno)
 {
     while (**cursor) {
@@ -142,17 +157,9 @@ zl_status zl_hostfile_read(const char *path, zl_launch_pool *out, bool *found)
     if (!f)
         return zl_errorf(ZL_ERR_IO, "cannot read hostfile '%s': %s\n  hint: -H/--hostfile names "
                          "a readable file", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *text = malloc(cap);
-    for (size_t got; text && (got = fread(text + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *t = realloc(text, cap *= 2);
-            if (!t) free(text);
-            text = t;
-        }
-    }
-    bool bad = ferror(f);
+    size_t n = 0;
+    bool bad = false;
+    char *text = zl__launch_slurp(f, &n, &bad);
     fclose(f);
     if (!text) return zl_errorf(ZL_ERR_NOMEM, "out of host memory reading '%s'", path);
     if (bad) {
@@ -160,7 +167,6 @@ zl_status zl_hostfile_read(const char *path, zl_launch_pool *out, bool *found)
         return zl_errorf(ZL_ERR_IO, "cannot read hostfile '%s'\n  hint: -H/--hostfile names a "
                          "readable file", path);
     }
-    text[n] = '\0';
     if (strlen(text) != n) {
         free(text);
         return zl_errorf(ZL_ERR_FORMAT, "%s: Hostfile contains a NUL byte: not a text file\n  "

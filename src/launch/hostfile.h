@@ -20,6 +20,7 @@
 #define ZL_LAUNCH_HOSTFILE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "base/status.h"
 
@@ -40,6 +41,11 @@ typedef struct zl_launch_pool {
 /* Parse hostfile text; `path` only names the file in messages. ZL_ERR_FORMAT for a bad
  * line, a duplicate host, slots=0 or no host at all. */
 zl_status zl_hostfile_parse(const char *text, const char *path, zl_launch_pool *out);
+
+/* All of f, NUL-terminated, in malloc'ed memory (its length, without the NUL, in *len;
+ * *read_error set when the read failed part-way); NULL when out of memory. The reader of
+ * the hostfile and of .deepspeed_env. */
+char *zl__launch_slurp(FILE *f, size_t *len, bool *read_error);
 
 /* The line syntax the hostfile and .deepspeed_env share: the next line of text at
  * *cursor that is neither blank nor a # comment, trimmed, as [*b, *e), its number (from
